@@ -1,0 +1,317 @@
+"""The sigtrace command line: a thin layer over the library (sigtrace.*).
+
+Only this module turns SigtraceError into a one-line message and an exit code.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from ._version import __version__
+from .errors import SigtraceError
+
+app = typer.Typer(
+    name="sigtrace",
+    help="Telecom call-routing tracer: decode SS7/SIP captures and CDR dumps into a DuckDB case file, "
+    "walk a call back hop by hop from the victim to the VoIP gateway and soft-switch, flag GoIP/SIM-box sites.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+class Fmt(str, Enum):
+    json = "json"
+    table = "table"
+    html = "html"
+
+
+class SqlFmt(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class Variant(str, Enum):
+    auto = "auto"
+    itu = "itu"
+    china = "china"
+    ansi = "ansi"
+
+
+DbOpt = Annotated[Path, typer.Option("--db", help="Case file (DuckDB database). Created by ingest/directory if missing.")]
+
+
+def _fail(e: SigtraceError) -> None:
+    err.print(f"sigtrace: error: {e}", markup=False)
+    raise typer.Exit(e.exit_code)
+
+
+def _command_line() -> str:
+    return " ".join(shlex.quote(a) for a in ["sigtrace", *sys.argv[1:]])
+
+
+def _parse_time(value: Optional[str], what: str) -> Optional[datetime]:
+    if value is None:
+        return None
+    from .timeutil import parse_iso
+
+    try:
+        return parse_iso(value)
+    except ValueError as e:
+        raise typer.BadParameter(f"{what} {value!r}: {e}") from None
+
+
+class _Progress:
+    """Rich progress bar (bytes, rate, ETA) on a terminal; silent otherwise."""
+
+    def __init__(self) -> None:
+        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                                   TransferSpeedColumn)
+
+        self.p = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                          TimeRemainingColumn(), console=err, transient=True)
+        self.task = None
+
+    def __enter__(self):
+        self.p.__enter__()
+        return self
+
+    def __exit__(self, *a):
+        self.p.__exit__(*a)
+
+    def start_file(self, path: Path):
+        self.task = self.p.add_task(path.name, total=path.stat().st_size)
+        return lambda n: self.p.advance(self.task, n)
+
+    def end_file(self) -> None:
+        if self.task is not None:
+            self.p.remove_task(self.task)
+            self.task = None
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Capture files (pcap, pcapng, .gz), CDR files (CSV, TSV, JSON Lines, Parquet, .gz) or folders of them.")],
+    db: DbOpt,
+    *,
+    ss7_variant: Annotated[Variant, typer.Option("--ss7-variant", help="MTP3 point-code variant: auto decides per link (recorded in ss7_links); itu = 14-bit, china/ansi = 24-bit.")] = Variant.auto,
+    cdr_profile: Annotated[Optional[Path], typer.Option("--cdr-profile", help="TOML profile mapping a vendor CDR layout onto the canonical columns.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON instead of a table.")] = False,
+) -> None:
+    """Decode captures and CDR dumps into the case file (one transaction per file; files keyed by sha256)."""
+    from .ingest import ingest as do_ingest
+
+    try:
+        if not as_json and err.is_terminal:
+            with _Progress() as prog:
+                rep = do_ingest(paths, db, ss7_variant=ss7_variant.value, cdr_profile=cdr_profile, progress=prog)
+        else:
+            rep = do_ingest(paths, db, ss7_variant=ss7_variant.value, cdr_profile=cdr_profile)
+    except SigtraceError as e:
+        _fail(e)
+    if as_json:
+        out.print_json(rep.to_json()) if out.is_terminal else print(rep.to_json())
+        return
+    from .render import ingest_table
+
+    out.print(ingest_table(rep))
+
+
+@app.command()
+def directory(
+    paths: Annotated[list[Path], typer.Argument(help="exchanges.csv (point_code,name,province,city,role,ip), trunks.csv (switch,trunk_group,peer,direction) or a Wireshark ss7pcs names file.")],
+    db: DbOpt,
+    *,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the load summary as JSON.")] = False,
+) -> None:
+    """Load the network directory (exchanges, trunk groups); replaces the previous directory atomically."""
+    from .directory import load_directory
+
+    try:
+        rep = load_directory(paths, db)
+    except SigtraceError as e:
+        _fail(e)
+    if as_json:
+        print(json.dumps(rep.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        for line in rep.lines():
+            out.print(line, markup=False)
+
+
+@app.command()
+def trace(
+    number: Annotated[str, typer.Argument(help="The victim's number in any form: +86…, 0086…, 86…, national, with trunk prefix 0.")],
+    at: Annotated[str, typer.Option("--at", help="Reported time of the call, ISO 8601 (an offset is honoured; without one, UTC+8 Beijing time is assumed).")],
+    db: DbOpt,
+    *,
+    window: Annotated[float, typer.Option("--window", help="Seconds either side of --at to look for the victim's incoming call (default 300 = ±5 min, for handset clocks that are minutes off).", min=1)] = 300.0,
+    fmt: Annotated[Fmt, typer.Option("--format", help="json (the stable contract), table (for a person) or html (self-contained offline report).")] = Fmt.table,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the output here instead of standard output.")] = None,
+    export_pcap: Annotated[Optional[Path], typer.Option("--export-pcap", help="Write the best candidate's frames from all captures, time-ordered, into one pcapng.")] = None,
+) -> None:
+    """Walk a call back from the victim, hop by hop, to the landing gateway and the soft-switch."""
+    from . import render
+    from .db import connect
+    from .trace import export_pcap as do_export
+    from .trace import trace as do_trace
+
+    when = _parse_time(at, "--at")
+    try:
+        con = connect(db, read_only=True)
+        try:
+            res = do_trace(con, number, when, window)
+            text = render.trace_output(res, fmt.value, con=con, command=_command_line())
+            if export_pcap is not None:
+                do_export(con, res, export_pcap)
+        finally:
+            con.close()
+    except SigtraceError as e:
+        _fail(e)
+    _emit(text, out_file)
+
+
+@app.command()
+def goip(
+    db: DbOpt,
+    *,
+    fmt: Annotated[Fmt, typer.Option("--format", help="json (the stable contract), table or html.")] = Fmt.table,
+    since: Annotated[Optional[str], typer.Option("--since", help="Only CDR legs and SIP messages at or after this ISO 8601 time.")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="Only CDR legs and SIP messages before this ISO 8601 time.")] = None,
+    min_score: Annotated[float, typer.Option("--min-score", help="Report sites scoring at least this (0..1).", min=0.0, max=1.0)] = 0.3,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the output here instead of standard output.")] = None,
+) -> None:
+    """Flag GoIP / SIM-box sites and bulk diallers, each with the reasons that fired."""
+    from . import render
+    from .db import connect
+    from .goip import goip_sites
+
+    s = _parse_time(since, "--since")
+    u = _parse_time(until, "--until")
+    try:
+        con = connect(db, read_only=True)
+        try:
+            res = goip_sites(con, since=s, until=u, min_score=min_score)
+            text = render.goip_output(res, fmt.value, con=con, command=_command_line())
+        finally:
+            con.close()
+    except SigtraceError as e:
+        _fail(e)
+    _emit(text, out_file)
+
+
+@app.command()
+def sql(
+    query: Annotated[Optional[str], typer.Argument(help="SQL text, or the name of a query under queries/ (e.g. trace/incoming_legs).")] = None,
+    db: DbOpt = Path("case.duckdb"),
+    *,
+    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="Bind a $name parameter: --param name=value (repeatable).")] = None,
+    fmt: Annotated[SqlFmt, typer.Option("--format", help="table, json or csv.")] = SqlFmt.table,
+    read_only: Annotated[bool, typer.Option("--read-only/--read-write", help="Open the case file read-only (default).")] = True,
+    list_queries: Annotated[bool, typer.Option("--list", help="List the named queries and their parameters.")] = False,
+) -> None:
+    """Run SQL or a named query against the case file."""
+    from .query import list_named, run_sql
+
+    try:
+        if list_queries:
+            for name, desc, params in list_named():
+                out.print(f"{name}  [{', '.join('$' + p for p in params)}]  {desc}", markup=False)
+            return
+        if not query:
+            raise typer.BadParameter("give SQL text or a named query (or --list)")
+        text = run_sql(db, query, param or [], fmt.value, read_only=read_only)
+    except SigtraceError as e:
+        _fail(e)
+    print(text)
+
+
+@app.command()
+def schema(
+    db: Annotated[Optional[Path], typer.Option("--db", help="Describe this case file instead of the schema this sigtrace creates.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="markdown or json.")] = "markdown",
+) -> None:
+    """Print the documented schema: every table, view and column with its description."""
+    from .query import schema_doc
+
+    try:
+        print(schema_doc(db, fmt))
+    except SigtraceError as e:
+        _fail(e)
+
+
+@app.command()
+def verify(
+    db: DbOpt,
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Source files or folders to re-hash (default: the paths recorded at ingest).")] = None,
+) -> None:
+    """Re-hash source files against the sha256 recorded in the case file (chain of custody)."""
+    from .query import verify_sources
+
+    try:
+        ok, lines = verify_sources(db, paths or [])
+    except SigtraceError as e:
+        _fail(e)
+    for line in lines:
+        out.print(line, markup=False)
+    if not ok:
+        raise typer.Exit(5)
+
+
+@app.command()
+def demo(
+    db: Annotated[Optional[Path], typer.Option("--db", help="Where to write the demo case file (default: a new temporary folder).")] = None,
+    fmt: Annotated[Fmt, typer.Option("--format", help="Output format of the trace and GoIP results.")] = Fmt.table,
+) -> None:
+    """Ingest the embedded fixture case into a temporary case file, run a trace and the GoIP scan, print both."""
+    from .demo import run_demo
+
+    try:
+        run_demo(db, fmt.value, out)
+    except SigtraceError as e:
+        _fail(e)
+
+
+def _emit(text: str, out_file: Optional[Path]) -> None:
+    if out_file is None:
+        print(text)
+        return
+    try:
+        tmp = out_file.with_name(out_file.name + ".part")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out_file)
+    except OSError as e:
+        err.print(f"sigtrace: error: {out_file}: cannot write ({e.strerror})", markup=False)
+        raise typer.Exit(2) from None
+    err.print(f"wrote {out_file}", markup=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"sigtrace {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """sigtrace: signalling backtrace from victim to soft-switch."""
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,255 @@
+"""The case file: one DuckDB database per case.
+
+* ``connect(path)`` opens (and for writers creates/migrates) a case file.
+* Schema DDL lives in ``queries/schema/NNN_*.sql``; file NNN is schema version NNN and is applied
+  once, in order, in one transaction (forward migrations). ``schema_version`` records them.
+* Views live in ``queries/views/*.sql`` (``create or replace``) and are refreshed on every
+  writable open, so a newer sigtrace upgrades them in place.
+* ``CaseWriter`` is the decoders' sink: it keeps rows in column batches and appends them to DuckDB
+  through Arrow, tens of thousands of rows at a time, never one by one.
+"""
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import fields, is_dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ._paths import QUERIES_DIR
+from ._version import __version__
+from .errors import SchemaError
+
+BATCH_ROWS = 50_000
+_SCHEMA_FILE = re.compile(r"^(\d{3})_[\w-]+\.sql$")
+
+
+def schema_files() -> list[tuple[int, Path]]:
+    out = []
+    for p in sorted((QUERIES_DIR / "schema").glob("*.sql")):
+        m = _SCHEMA_FILE.match(p.name)
+        if m:
+            out.append((int(m.group(1)), p))
+    return out
+
+
+def view_files() -> list[Path]:
+    return sorted((QUERIES_DIR / "views").glob("*.sql"))
+
+
+def latest_version() -> int:
+    files = schema_files()
+    return files[-1][0] if files else 0
+
+
+def _current_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    row = con.execute(
+        "select count(*) from duckdb_tables() where table_name = 'schema_version' and schema_name = 'main'"
+    ).fetchone()
+    if not row or row[0] == 0:
+        return None
+    v = con.execute("select max(version) from schema_version").fetchone()
+    return int(v[0]) if v and v[0] is not None else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply every schema file newer than the case file's version, then refresh the views."""
+    cur = _current_version(con)
+    if cur is not None and cur > latest_version():
+        raise SchemaError(
+            f"case file has schema version {cur}, newer than this sigtrace ({__version__}, schema {latest_version()}); upgrade sigtrace"
+        )
+    con.execute("begin transaction")
+    try:
+        if cur is None:
+            con.execute(
+                "create table schema_version (version integer primary key, name varchar not null, "
+                "applied_at timestamp not null, tool_version varchar not null)"
+            )
+            con.execute(
+                "comment on table schema_version is 'Schema migrations applied to this case file, one row each (forward only).'"
+            )
+            for col, text in (
+                ("version", "Migration number = the NNN of queries/schema/NNN_name.sql."),
+                ("name", "Migration file name."),
+                ("applied_at", "When it was applied (UTC)."),
+                ("tool_version", "sigtrace version that applied it."),
+            ):
+                con.execute(f"comment on column schema_version.{col} is '{text}'")
+            cur = 0
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        for version, path in schema_files():
+            if version <= cur:
+                continue
+            con.execute(path.read_text(encoding="utf-8"))
+            con.execute(
+                "insert into schema_version values ($v, $n, $t, $tv)",
+                {"v": version, "n": path.name, "t": now, "tv": __version__},
+            )
+        for path in view_files():
+            con.execute(path.read_text(encoding="utf-8"))
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return latest_version()
+
+
+def connect(path: str | Path | None = None, *, read_only: bool = False, create: bool = True) -> duckdb.DuckDBPyConnection:
+    """Open a case file. ``path=None`` or ``":memory:"`` gives an in-memory case with the schema.
+
+    Read-only connections never create or migrate; they refuse a file that is not a case file.
+    """
+    target = ":memory:" if path in (None, ":memory:") else str(path)
+    if target != ":memory:":
+        p = Path(target)
+        if not p.exists() and (read_only or not create):
+            raise SchemaError(f"{p}: no such case file")
+        if p.exists() and p.is_dir():
+            raise SchemaError(f"{p}: is a directory, not a case file")
+    try:
+        con = duckdb.connect(target, read_only=read_only and target != ":memory:")
+    except duckdb.Error as e:
+        msg = str(e).splitlines()[0]
+        raise SchemaError(f"{target}: cannot open as a DuckDB case file ({msg})") from None
+    if read_only and target != ":memory:":
+        v = _current_version(con)
+        if v is None:
+            con.close()
+            raise SchemaError(f"{target}: not a sigtrace case file (no schema_version table)")
+        if v > latest_version():
+            con.close()
+            raise SchemaError(f"{target}: schema version {v} is newer than this sigtrace supports ({latest_version()})")
+        return con
+    migrate(con)
+    return con
+
+
+# --------------------------------------------------------------------------- Arrow batches
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "VARCHAR": pa.string(),
+    "INTEGER": pa.int32(),
+    "BIGINT": pa.int64(),
+    "SMALLINT": pa.int16(),
+    "TINYINT": pa.int8(),
+    "BOOLEAN": pa.bool_(),
+    "DOUBLE": pa.float64(),
+    "FLOAT": pa.float32(),
+    "BLOB": pa.binary(),
+    "TIMESTAMP_NS": pa.timestamp("ns"),
+    "TIMESTAMP": pa.timestamp("us"),
+    "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"),
+}
+
+
+def arrow_type(duck_type: str) -> pa.DataType:
+    t = duck_type.upper()
+    if t.endswith("[]"):
+        return pa.list_(arrow_type(t[:-2]))
+    try:
+        return _ARROW_TYPES[t]
+    except KeyError:
+        raise SchemaError(f"no Arrow mapping for DuckDB type {duck_type}") from None
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    rows = con.execute(
+        "select column_name, data_type from duckdb_columns() where table_name = $t and schema_name = 'main' "
+        "order by column_index",
+        {"t": table},
+    ).fetchall()
+    if not rows:
+        raise SchemaError(f"case file has no table {table}")
+    return [(r[0], r[1]) for r in rows]
+
+
+class TableBatch:
+    """Column batch for one table. ``append`` takes a dataclass row (fields = columns minus
+    ``source_id``) or a plain tuple in that order; ``flush`` appends through Arrow."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, table: str, source_id: int):
+        self.con = con
+        self.table = table
+        self.source_id = source_id
+        cols = table_columns(con, table)
+        if cols[0][0] != "source_id":
+            raise SchemaError(f"table {table} must start with source_id")
+        self.names = [c for c, _ in cols[1:]]
+        self.schema = pa.schema([(c, arrow_type(t)) for c, t in cols])
+        self._getter = operator.attrgetter(*self.names) if len(self.names) > 1 else None
+        self.rows: list[tuple] = []
+        self.total = 0
+
+    def append(self, row: Any) -> None:
+        if isinstance(row, tuple):
+            self.rows.append(row)
+        elif self._getter is not None:
+            self.rows.append(self._getter(row))
+        else:
+            self.rows.append((getattr(row, self.names[0]),))
+        if len(self.rows) >= BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        n = len(self.rows)
+        columns = list(zip(*self.rows))
+        arrays = [pa.array([self.source_id] * n, type=self.schema.field(0).type)]
+        for i, col in enumerate(columns, start=1):
+            arrays.append(pa.array(col, type=self.schema.field(i).type))
+        tbl = pa.Table.from_arrays(arrays, schema=self.schema)
+        name = f"_sigtrace_batch_{self.table}"
+        self.con.register(name, tbl)
+        try:
+            self.con.execute(f'insert into "{self.table}" select * from {name}')
+        finally:
+            self.con.unregister(name)
+        self.total += n
+        self.rows = []
+
+
+class CaseWriter:
+    """The sink the decoders write to while one file is ingested (inside its transaction)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, source_id: int):
+        self.con = con
+        self.source_id = source_id
+        self.batches: dict[str, TableBatch] = {}
+        self.counts: dict[str, int] = {}
+        self.error_count = 0
+        self.added: dict[str, int] = {}
+
+    def add(self, table: str, row: Any) -> None:
+        b = self.batches.get(table)
+        if b is None:
+            b = self.batches[table] = TableBatch(self.con, table, self.source_id)
+        b.append(row)
+        self.added[table] = self.added.get(table, 0) + 1
+
+    def error(self, frame: int | None, layer: str, offset: int | None, message: str) -> None:
+        self.error_count += 1
+        self.add("decode_errors", (frame, layer, offset, message[:2000]))
+
+    def count(self, protocol: str, n: int = 1) -> None:
+        self.counts[protocol] = self.counts.get(protocol, 0) + n
+
+    def flush(self) -> None:
+        for b in self.batches.values():
+            b.flush()
+        if self.counts:
+            self.con.executemany(
+                "insert into protocol_counts values ($1, $2, $3)",
+                [(self.source_id, k, v) for k, v in sorted(self.counts.items())],
+            )
+            self.counts = {}
+
+
+def row_fields(row_cls: type) -> tuple[str, ...]:
+    assert is_dataclass(row_cls)
+    return tuple(f.name for f in fields(row_cls))

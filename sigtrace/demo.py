@@ -1,0 +1,59 @@
+"""`sigtrace demo`: the whole job on the embedded fixture case.
+
+The demo case folder holds captures/, cdr/, exchanges.csv, trunks.csv and reports.json (the
+victims' complaints: number and reported time, i.e. the inputs an investigator starts from).
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ._paths import DEMO_CASE_DIR
+from .errors import SchemaError
+
+
+def case_inputs(case_dir: Path) -> tuple[list[Path], list[Path], list[dict[str, Any]]]:
+    data = [p for sub in ("captures", "cdr") if (case_dir / sub).is_dir() for p in sorted((case_dir / sub).iterdir())]
+    directory = [case_dir / n for n in ("exchanges.csv", "trunks.csv") if (case_dir / n).is_file()]
+    reports_path = case_dir / "reports.json"
+    reports = json.loads(reports_path.read_text(encoding="utf-8")) if reports_path.is_file() else []
+    return data, directory, reports
+
+
+def run_demo(db: Path | None, fmt: str, console: Any) -> Path:
+    from . import render
+    from .db import connect
+    from .directory import load_directory
+    from .goip import goip_sites
+    from .ingest import ingest
+    from .render import ingest_table
+    from .timeutil import parse_iso
+    from .trace import trace
+
+    if not DEMO_CASE_DIR.is_dir():
+        raise SchemaError(f"embedded demo case not found at {DEMO_CASE_DIR}")
+    if db is None:
+        db = Path(tempfile.mkdtemp(prefix="sigtrace-demo-")) / "demo.duckdb"
+    data, directory, reports = case_inputs(DEMO_CASE_DIR)
+    console.rule("1. ingest captures and CDRs")
+    rep = ingest(data, db)
+    console.print(ingest_table(rep))
+    console.rule("2. load the network directory")
+    for line in load_directory(directory, db).lines():
+        console.print(line, markup=False)
+    con = connect(db, read_only=True)
+    try:
+        for r in reports:
+            console.rule(f"3. trace the call to {r['victim']} reported at {r['at']}")
+            res = trace(con, r["victim"], parse_iso(r["at"]), float(r.get("window", 300)))
+            console.print(render.trace_output(res, fmt, con=con, command=f"sigtrace trace {r['victim']} --at {r['at']} --db {db}"), markup=False)
+        console.rule("4. GoIP / SIM-box scan")
+        sites = goip_sites(con, min_score=0.3)
+        console.print(render.goip_output(sites, fmt, con=con, command=f"sigtrace goip --db {db}"), markup=False)
+    finally:
+        con.close()
+    console.rule()
+    console.print(f"case file: {db}  (query it: sigtrace sql \"select * from v_isup_calls limit 10\" --db {db})", markup=False)
+    return db

@@ -1,0 +1,280 @@
+"""The ingest spine: walk paths, detect each file by content, decode, append in bulk, one
+transaction per file.
+
+    sigtrace.ingest(["probe1.pcap", "cdr/"], db="case.duckdb") -> IngestReport
+
+* Files are keyed by sha256: a file already in ``sources`` is skipped and the report says so.
+* Each file is ingested in one transaction: its ``sources`` row and all its rows land together or
+  not at all (a crash or Ctrl-C mid-file leaves the case as it was before that file).
+* Captures stream through ``parsers.registry.FrameDecoder`` in fixed-size chunks (bounded memory);
+  CDR files go through DuckDB's own readers (sigtrace/cdr.py).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import duckdb
+
+from . import _paths
+from ._version import __version__
+from .capture import GZIP_MAGIC, read_records, sniff_capture
+from .db import CaseWriter, connect
+from .errors import InputError, Interrupted, SigtraceError
+
+_paths.install_parsers_alias()
+from sigtrace.parsers.registry import FrameDecoder  # noqa: E402
+
+SS7_VARIANTS = ("auto", "itu", "china", "ansi")
+
+
+@dataclass
+class FileReport:
+    path: str
+    source_name: str
+    kind: str
+    status: str  # ingested | duplicate | skipped
+    sha256: str | None = None
+    source_id: int | None = None
+    packets: int = 0
+    messages: dict[str, int] = field(default_factory=dict)
+    errors: int = 0
+    seconds: float = 0.0
+    note: str | None = None
+
+
+@dataclass
+class IngestReport:
+    db: str
+    files: list[FileReport] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"db": self.db, "files": [asdict(f) for f in self.files]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+
+# --------------------------------------------------------------------------- detection
+
+def _head(path: Path, n: int = 4096) -> tuple[bytes, str]:
+    with open(path, "rb") as f:
+        raw = f.read(n)
+    if raw[:2] == GZIP_MAGIC:
+        import gzip
+
+        try:
+            with gzip.open(path, "rb") as g:
+                return g.read(n), "gzip"
+        except (OSError, EOFError) as e:
+            raise InputError(f"{path}: gzip file cannot be decompressed ({e})") from None
+    return raw, "none"
+
+
+def detect(path: Path) -> tuple[str | None, str]:
+    """(kind, compression): kind is pcap | pcapng | cdr_csv | cdr_tsv | cdr_jsonl | cdr_parquet | None."""
+    head, comp = _head(path)
+    kind = sniff_capture(head)
+    if kind:
+        return kind, comp
+    from . import cdr
+
+    return cdr.sniff(head), comp
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:
+    """Files in the order given; folders walked recursively in name order. Returns (path, explicit)."""
+    out: list[tuple[Path, bool]] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                for name in sorted(files):
+                    if not name.startswith("."):
+                        out.append((Path(root) / name, False))
+        elif p.exists():
+            out.append((p, True))
+        else:
+            raise InputError(f"{p}: no such file or directory")
+    return out
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class _Counting:
+    """File wrapper counting the bytes read from disk (for the progress bar)."""
+
+    def __init__(self, f: BinaryIO, cb: Callable[[int], None] | None):
+        self.f = f
+        self.cb = cb
+
+    def read(self, n: int = -1) -> bytes:
+        b = self.f.read(n)
+        if self.cb and b:
+            self.cb(len(b))
+        return b
+
+    def close(self) -> None:
+        self.f.close()
+
+
+# --------------------------------------------------------------------------- ingest
+
+def ingest(
+    paths: Iterable[str | Path],
+    db: str | Path | duckdb.DuckDBPyConnection,
+    *,
+    ss7_variant: str = "auto",
+    cdr_profile: str | Path | None = None,
+    progress: Any = None,
+) -> IngestReport:
+    """Ingest captures and CDR files into a case file. See module docstring."""
+    if ss7_variant not in SS7_VARIANTS:
+        raise InputError(f"--ss7-variant {ss7_variant!r}: expected one of {', '.join(SS7_VARIANTS)}")
+    profile = None
+    if cdr_profile is not None:
+        from . import cdr
+
+        profile = cdr.load_profile(cdr_profile)
+    # detect everything before touching the case file: a bad explicit file changes nothing
+    plan: list[tuple[Path, str, str]] = []
+    report = IngestReport(db=str(db) if not isinstance(db, duckdb.DuckDBPyConnection) else ":connection:")
+    for path, explicit in expand_paths(paths):
+        try:
+            kind, comp = detect(path)
+        except OSError as e:
+            raise InputError(f"{path}: cannot read ({e.strerror})") from None
+        if kind is None:
+            if explicit:
+                raise InputError(f"{path}: not a pcap/pcapng capture or a CDR file (CSV, TSV, JSON Lines, Parquet)")
+            report.files.append(FileReport(str(path), path.name, "unknown", "skipped", note="not a capture or CDR file"))
+            continue
+        plan.append((path, kind, comp))
+    con = db if isinstance(db, duckdb.DuckDBPyConnection) else connect(db)
+    try:
+        seen: set[str] = set()
+        for path, kind, comp in plan:
+            digest = sha256_file(path)
+            fr = FileReport(str(path), path.name, kind, "ingested", sha256=digest)
+            row = con.execute("select source_id from sources where sha256 = $h", {"h": digest}).fetchone()
+            if row or digest in seen:
+                fr.status = "duplicate"
+                fr.source_id = row[0] if row else None
+                fr.note = f"already in the case as source {fr.source_id}; nothing added" if row else "same bytes as an earlier file in this run"
+                report.files.append(fr)
+                continue
+            seen.add(digest)
+            _ingest_one(con, path, kind, comp, fr, ss7_variant=ss7_variant, profile=profile, progress=progress)
+            report.files.append(fr)
+    finally:
+        if not isinstance(db, duckdb.DuckDBPyConnection):
+            con.close()
+    return report
+
+
+def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_variant: str, profile: Any,
+                progress: Any) -> None:
+    t0 = time.perf_counter()
+    options: dict[str, Any] = {}
+    if kind in ("pcap", "pcapng"):
+        options["ss7_variant"] = ss7_variant
+    elif profile is not None:
+        options["cdr_profile"] = profile.name
+        options["cdr_profile_sha256"] = profile.sha256
+    con.execute("begin transaction")
+    try:
+        source_id = con.execute(
+            "insert into sources (source_name, path, size_bytes, sha256, kind, compression, options, tool_version, ingested_at) "
+            "values ($n, $p, $s, $h, $k, $c, $o, $v, $t) returning source_id",
+            {
+                "n": path.name, "p": str(path.resolve()), "s": path.stat().st_size, "h": fr.sha256, "k": kind,
+                "c": comp, "o": json.dumps(options, sort_keys=True), "v": __version__,
+                "t": datetime.now(timezone.utc).replace(tzinfo=None),
+            },
+        ).fetchone()[0]
+        fr.source_id = source_id
+        if kind in ("pcap", "pcapng"):
+            stats = _ingest_capture(con, source_id, path, comp, ss7_variant, progress)
+        else:
+            from . import cdr
+
+            stats = cdr.load(con, source_id, path, kind, profile)
+        fr.packets = stats["packets"]
+        fr.messages = stats["messages"]
+        fr.errors = stats["errors"]
+        fr.seconds = round(time.perf_counter() - t0, 3)
+        con.execute(
+            "update sources set link_types = $lt, first_ts = make_timestamp_ns($f::bigint), last_ts = make_timestamp_ns($l::bigint), packets_read = $p, "
+            "messages_decoded = $m, errors = $e, seconds = $sec where source_id = $id",
+            {
+                "lt": stats.get("link_types"), "f": stats.get("first_ts"), "l": stats.get("last_ts"),
+                "p": fr.packets, "m": sum(fr.messages.values()), "e": fr.errors, "sec": fr.seconds, "id": source_id,
+            },
+        )
+        con.execute("commit")
+    except KeyboardInterrupt:
+        con.execute("rollback")
+        raise Interrupted(f"interrupted while ingesting {path}; that file was rolled back, earlier files are kept") from None
+    except SigtraceError:
+        con.execute("rollback")
+        raise
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def _ingest_capture(con, source_id: int, path: Path, comp: str, ss7_variant: str, progress: Any) -> dict[str, Any]:
+    writer = CaseWriter(con, source_id)
+    dec = FrameDecoder(writer, ss7_variant=ss7_variant)
+    linktypes: set[int] = set()
+    raw = open(path, "rb")
+    task_cb = progress.start_file(path) if progress is not None else None
+    f: Any = _Counting(raw, task_cb)
+    if comp == "gzip":
+        import gzip
+
+        f = gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[arg-type]
+    first = last = None
+    packets = 0
+    try:
+        for frame, ts, lt, data in read_records(f, writer.error, linktypes):
+            if first is None:
+                first = ts
+            last = ts
+            packets += 1
+            dec.packet(frame, ts, lt, data)
+        dec.finish()
+    except (OSError, EOFError) as e:  # e.g. a gzip stream cut short: keep what was read, record the cut
+        writer.error(packets + 1, "file", None, f"read error after {packets} records: {e}")
+        dec.finish()
+    finally:
+        raw.close()
+        if progress is not None:
+            progress.end_file()
+    for link in dec.ss7.links():
+        writer.add("ss7_links", link)
+    writer.flush()
+    added = writer.added
+    messages = {t: n for t, n in added.items() if t in ("isup_messages", "sip_messages")}
+    return {
+        "packets": packets,
+        "messages": messages,
+        "errors": writer.error_count,
+        "link_types": sorted(linktypes),
+        "first_ts": first,
+        "last_ts": last,
+    }

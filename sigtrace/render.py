@@ -1,0 +1,32 @@
+"""Rendering of library results for people (Rich tables, HTML) and scripts (JSON).
+
+Trace and GoIP renderers live in render_trace.py and render_goip.py; this module dispatches.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+
+def ingest_table(rep: Any) -> Table:
+    t = Table(title=f"ingest into {rep.db}", title_justify="left")
+    for col in ("file", "kind", "status", "packets/rows", "messages", "errors", "seconds"):
+        t.add_column(col, justify="right" if col in ("packets/rows", "errors", "seconds") else "left")
+    for f in rep.files:
+        msgs = ", ".join(f"{k.replace('_messages', '').replace('cdr_legs', 'cdr legs')} {v}" for k, v in sorted(f.messages.items()))
+        status = f.status if not f.note else f"{f.status}: {f.note}"
+        t.add_row(f.source_name, f.kind, status, str(f.packets), msgs or "-", str(f.errors), f"{f.seconds:.2f}")
+    return t
+
+
+def trace_output(res: Any, fmt: str, *, con: Any = None, command: str = "") -> str:
+    from . import render_trace
+
+    return render_trace.render(res, fmt, con=con, command=command)
+
+
+def goip_output(res: Any, fmt: str, *, con: Any = None, command: str = "") -> str:
+    from . import render_goip
+
+    return render_goip.render(res, fmt, con=con, command=command)
