@@ -1,0 +1,47 @@
+"""Shared fixtures: an in-memory case with the schema, the real captures, tshark availability."""
+from __future__ import annotations
+
+import shutil
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # fixtures/ (generator, encoders) importable as a package in tests
+    sys.path.insert(0, str(ROOT))
+
+import sigtrace  # noqa: E402  (installs the sigtrace.parsers alias in a source checkout)
+
+SHARED_CAPTURES = ROOT.parent / "shared" / "captures"
+FIXTURES = ROOT / "fixtures"
+
+
+@pytest.fixture
+def con():
+    c = sigtrace.connect(None)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="session")
+def captures_dir() -> Path:
+    if not SHARED_CAPTURES.is_dir():
+        pytest.skip(f"real captures not found at {SHARED_CAPTURES}")
+    return SHARED_CAPTURES
+
+
+def tshark_path() -> str | None:
+    return shutil.which("tshark")
+
+
+@pytest.fixture(scope="session")
+def tshark() -> str:
+    p = tshark_path()
+    if p is None:
+        msg = ("tshark is NOT installed: differential tests against Wireshark are SKIPPED. "
+               "Install it (apt-get install tshark) or run .ci/run, which does.")
+        warnings.warn(msg)
+        pytest.skip(msg)
+    return p
