@@ -5,6 +5,7 @@ Only this module turns SigtraceError into a one-line message and an exit code.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from datetime import datetime, timezone
@@ -16,9 +17,75 @@ import typer
 from rich.console import Console
 
 from ._version import __version__
-from .errors import SigtraceError
+from .errors import Interrupted, SigtraceError
+
+try:  # typer >= 0.2x vendors Click as typer._click; older typer uses the click package
+    from typer import _click
+except ImportError:  # pragma: no cover
+    import click as _click
+import typer.core
+
+
+def _one_line(text: object) -> str:
+    """Error text on one line: newlines and runs of blanks collapsed (DuckDB/OS messages can be multi-line)."""
+    return " ".join(str(text).split())
+
+
+def _say_error(text: object) -> None:
+    """The only way the CLI reports an error: ONE line on stderr starting with 'sigtrace: error:'."""
+    sys.stderr.write(f"sigtrace: error: {_one_line(text)}\n")
+    sys.stderr.flush()
+
+
+class _Group(typer.core.TyperGroup):
+    """Every failure becomes one line `sigtrace: error: ...` and an exit code (docs/errors.md):
+    usage errors 2, SigtraceError its exit_code, Ctrl-C 130, an unexpected exception 1 (a bug:
+    set SIGTRACE_DEBUG=1 to see the traceback). Never a Rich error panel or a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, _click.exceptions.ClickException):
+            raise
+        except SigtraceError as e:
+            _say_error(e)
+            raise typer.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            _say_error("interrupted (Ctrl-C)")
+            raise typer.Exit(130) from None
+        except Exception as e:
+            if os.environ.get("SIGTRACE_DEBUG"):
+                raise
+            where = f" in `sigtrace {ctx.invoked_subcommand}`" if ctx.invoked_subcommand else ""
+            _say_error(f"internal error{where}: {type(e).__name__}: {e} "
+                       "(this is a sigtrace bug; rerun with SIGTRACE_DEBUG=1 for the traceback and report it)")
+            raise typer.Exit(1) from None
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args=args, prog_name=prog_name, complete_var=complete_var,
+                                standalone_mode=False, **extra)
+        try:
+            rv = super().main(args=args, prog_name=prog_name or "sigtrace", complete_var=complete_var,
+                              standalone_mode=False, **extra)
+        except _click.exceptions.ClickException as e:
+            if type(e).__name__ == "NoArgsIsHelpError":  # bare `sigtrace`: the help was printed
+                sys.exit(e.exit_code)
+            ctx = getattr(e, "ctx", None)
+            cmd = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            _say_error(f"{e.format_message()}{cmd}")
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            _say_error("aborted")
+            sys.exit(1)
+        except KeyboardInterrupt:  # outside a command (e.g. while parsing)
+            _say_error("interrupted (Ctrl-C)")
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
 
 app = typer.Typer(
+    cls=_Group,
     name="sigtrace",
     help="Telecom call-routing tracer: decode SS7/SIP captures and CDR dumps into a DuckDB case file, "
     "walk a call back hop by hop from the victim to the VoIP gateway and soft-switch, flag GoIP/SIM-box sites.",
@@ -53,7 +120,7 @@ DbOpt = Annotated[Path, typer.Option("--db", help="Case file (DuckDB database). 
 
 
 def _fail(e: SigtraceError) -> None:
-    err.print(f"sigtrace: error: {e}", markup=False)
+    _say_error(e)
     raise typer.Exit(e.exit_code)
 
 
@@ -120,6 +187,9 @@ def ingest(
             rep = do_ingest(paths, db, ss7_variant=ss7_variant.value, cdr_profile=cdr_profile)
     except SigtraceError as e:
         _fail(e)
+    except KeyboardInterrupt:  # between files (hashing, detection): no file transaction was open
+        _fail(Interrupted(f"interrupted (Ctrl-C) between files; files reported as ingested before stay in {db}, "
+                          "nothing else was added"))
     if as_json:
         out.print_json(rep.to_json()) if out.is_terminal else print(rep.to_json())
         return

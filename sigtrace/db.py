@@ -25,6 +25,31 @@ from ._version import __version__
 from .errors import SchemaError
 
 BATCH_ROWS = 50_000
+INT32 = (-(1 << 31), (1 << 31) - 1)
+
+# No network, ever: DuckDB would otherwise download extensions (httpfs for an http:// path in
+# `sigtrace sql`) from extensions.duckdb.org. Repositories point at a path that does not exist.
+NO_NETWORK_CONFIG = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "custom_extension_repository": "/nonexistent/sigtrace-no-network",
+    "autoinstall_extension_repository": "/nonexistent/sigtrace-no-network",
+}
+
+
+class CaseWriteError(BaseException):
+    """DuckDB refused a write while a file was being ingested (disk full, I/O error). A BaseException
+    so that no per-packet ``except Exception`` in a decoder can swallow it: the file must roll back."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(str(error).splitlines()[0] if str(error) else type(error).__name__)
+        self.error = error
+
+
+def _lock_holder(msg: str) -> str:
+    """'PID 1234' from DuckDB's 'Conflicting lock is held in <exe> (PID 1234)'."""
+    i = msg.find("(PID ")
+    return msg[i + 1:msg.find(")", i)] if i >= 0 else "another process"
 _SCHEMA_FILE = re.compile(r"^(\d{3})_[\w-]+\.sql$")
 
 
@@ -112,9 +137,14 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, create: 
         if p.exists() and p.is_dir():
             raise SchemaError(f"{p}: is a directory, not a case file")
     try:
-        con = duckdb.connect(target, read_only=read_only and target != ":memory:")
+        con = duckdb.connect(target, read_only=read_only and target != ":memory:", config=dict(NO_NETWORK_CONFIG))
     except duckdb.Error as e:
-        msg = str(e).splitlines()[0]
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "Could not set lock" in msg or "Conflicting lock" in msg:
+            raise SchemaError(
+                f"{target}: case file is locked by {_lock_holder(msg)}, which has it open for writing (an ingest?); "
+                "wait for it to finish, or query a copy made before it started (docs/handover.md)"
+            ) from None
         raise SchemaError(f"{target}: cannot open as a DuckDB case file ({msg})") from None
     if read_only and target != ":memory:":
         v = _current_version(con)
@@ -125,7 +155,15 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, create: 
             con.close()
             raise SchemaError(f"{target}: schema version {v} is newer than this sigtrace supports ({latest_version()})")
         return con
-    migrate(con)
+    try:
+        migrate(con)
+    except duckdb.Error as e:
+        con.close()
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise SchemaError(f"{target}: cannot create or upgrade the case schema in this file ({msg})") from None
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
@@ -185,7 +223,8 @@ class TableBatch:
         self.rows: list[tuple] = []
         self.total = 0
 
-    def append(self, row: Any) -> None:
+    def append(self, row: Any) -> list[tuple[tuple, str]] | tuple:
+        """Add a row; when the batch is full it is flushed and the rows Arrow refused are returned."""
         if isinstance(row, tuple):
             self.rows.append(row)
         elif self._getter is not None:
@@ -193,25 +232,59 @@ class TableBatch:
         else:
             self.rows.append((getattr(row, self.names[0]),))
         if len(self.rows) >= BATCH_ROWS:
-            self.flush()
+            return self.flush()
+        return ()
 
-    def flush(self) -> None:
-        if not self.rows:
-            return
-        n = len(self.rows)
-        columns = list(zip(*self.rows))
+    def _arrow(self, rows: list[tuple]) -> pa.Table:
+        n = len(rows)
+        columns = list(zip(*rows))
+        if len(columns) != len(self.names):
+            raise ValueError(f"rows have {len(columns)} fields, table {self.table} has {len(self.names)} columns")
         arrays = [pa.array([self.source_id] * n, type=self.schema.field(0).type)]
         for i, col in enumerate(columns, start=1):
             arrays.append(pa.array(col, type=self.schema.field(i).type))
-        tbl = pa.Table.from_arrays(arrays, schema=self.schema)
-        name = f"_sigtrace_batch_{self.table}"
-        self.con.register(name, tbl)
+        return pa.Table.from_arrays(arrays, schema=self.schema)
+
+    def _screen(self) -> tuple[pa.Table | None, list[tuple[tuple, str]]]:
+        """A batch Arrow refused (a decoder produced a value its column cannot hold): keep the good
+        rows, return the bad ones with the reason so they become decode_errors rows."""
+        good: list[tuple] = []
+        bad: list[tuple[tuple, str]] = []
+        for r in self.rows:
+            try:
+                self._arrow([r])
+                good.append(r)
+            except Exception as e:  # noqa: BLE001 - any conversion failure of one row
+                bad.append((r, f"{type(e).__name__}: {e}"))
+        return (self._arrow(good) if good else None), bad
+
+    def flush(self) -> list[tuple[tuple, str]]:
+        """Append the batch; returns rows that could not be converted (normally none)."""
+        if not self.rows:
+            return []
+        bad: list[tuple[tuple, str]] = []
         try:
-            self.con.execute(f'insert into "{self.table}" select * from {name}')
-        finally:
-            self.con.unregister(name)
-        self.total += n
+            tbl: pa.Table | None = self._arrow(self.rows)
+        except Exception:  # noqa: BLE001
+            tbl, bad = self._screen()
+        if tbl is not None:
+            name = f"_sigtrace_batch_{self.table}"
+            self.con.register(name, tbl)
+            try:
+                self.con.execute(f'insert into "{self.table}" select * from {name}')
+            except duckdb.InterruptException:
+                raise KeyboardInterrupt from None
+            except duckdb.Error as e:
+                raise CaseWriteError(e) from None
+            except RuntimeError as e:  # DuckDB reports Ctrl-C during a statement as RuntimeError
+                if "interrupted" in str(e).lower():
+                    raise KeyboardInterrupt from None
+                raise
+            finally:
+                self.con.unregister(name)
+            self.total += tbl.num_rows
         self.rows = []
+        return bad
 
 
 class CaseWriter:
@@ -229,19 +302,41 @@ class CaseWriter:
         b = self.batches.get(table)
         if b is None:
             b = self.batches[table] = TableBatch(self.con, table, self.source_id)
-        b.append(row)
         self.added[table] = self.added.get(table, 0) + 1
+        bad = b.append(row)
+        if bad:
+            self._rejects(table, b, bad)
 
     def error(self, frame: int | None, layer: str, offset: int | None, message: str) -> None:
+        # sanitised here so that a decoder passing odd values can never make the error row itself fail
+        if frame is not None and not (isinstance(frame, int) and 0 <= frame < (1 << 63)):
+            frame = None
+        if offset is not None and not (isinstance(offset, int) and INT32[0] <= offset <= INT32[1]):
+            offset = None
+        layer = str(layer or "unknown")[:100]
+        message = str(message).encode("utf-8", "replace").decode("utf-8")[:2000]
         self.error_count += 1
-        self.add("decode_errors", (frame, layer, offset, message[:2000]))
+        self.add("decode_errors", (frame, layer, offset, message))
+
+    def _rejects(self, table: str, batch: TableBatch, bad: list[tuple[tuple, str]]) -> None:
+        """Rows Arrow refused: take them off the table's count and record each as an 'internal' error."""
+        if not bad:
+            return
+        self.added[table] -= len(bad)
+        fi = batch.names.index("frame") if "frame" in batch.names else None
+        for row, why in bad:
+            frame = row[fi] if fi is not None and fi < len(row) else None
+            self.error(frame, "internal", None, f"decoder produced a {table} row the column types cannot hold ({why})")
 
     def count(self, protocol: str, n: int = 1) -> None:
         self.counts[protocol] = self.counts.get(protocol, 0) + n
 
     def flush(self) -> None:
-        for b in self.batches.values():
-            b.flush()
+        for table, b in list(self.batches.items()):
+            self._rejects(table, b, b.flush())
+        errs = self.batches.get("decode_errors")
+        if errs is not None and errs.rows:  # errors recorded for rejected rows
+            errs.flush()
         if self.counts:
             self.con.executemany(
                 "insert into protocol_counts values ($1, $2, $3)",

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -94,6 +95,10 @@ def expand_paths(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:
     out: list[tuple[Path, bool]] = []
     for p in paths:
         p = Path(p)
+        try:
+            p.is_dir()
+        except (OSError, ValueError) as e:  # name too long, embedded NUL, permission denied
+            raise InputError(f"{p}: cannot access ({getattr(e, 'strerror', None) or e})") from None
         if p.is_dir():
             for root, dirs, files in os.walk(p):
                 dirs.sort()
@@ -168,7 +173,10 @@ def ingest(
     try:
         seen: set[str] = set()
         for path, kind, comp in plan:
-            digest = sha256_file(path)
+            try:
+                digest = sha256_file(path)
+            except OSError as e:  # vanished or unreadable since detection
+                raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
             fr = FileReport(str(path), path.name, kind, "ingested", sha256=digest)
             row = con.execute("select source_id from sources where sha256 = $h", {"h": digest}).fetchone()
             if row or digest in seen:
@@ -226,15 +234,42 @@ def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_va
             },
         )
         con.execute("commit")
-    except KeyboardInterrupt:
-        con.execute("rollback")
-        raise Interrupted(f"interrupted while ingesting {path}; that file was rolled back, earlier files are kept") from None
-    except SigtraceError:
-        con.execute("rollback")
+    except BaseException as e:
+        _rollback(con)
+        if _is_interrupt(e):
+            raise Interrupted(f"interrupted while ingesting {path}; that file was rolled back, earlier files are kept") from None
+        if isinstance(e, OSError) and not isinstance(e, SigtraceError):
+            raise InputError(f"{path}: cannot read ({e.strerror or e}); that file was rolled back") from None
         raise
-    except BaseException:
+
+
+def _is_interrupt(e: BaseException) -> bool:
+    """Ctrl-C: a KeyboardInterrupt in Python code, or DuckDB's own interruption of a running statement
+    (it consumes the SIGINT and raises RuntimeError('Query interrupted') or InterruptException)."""
+    if isinstance(e, (KeyboardInterrupt, duckdb.InterruptException)):
+        return True
+    return isinstance(e, RuntimeError) and "interrupted" in str(e).lower()
+
+
+def _rollback(con) -> None:
+    try:
         con.execute("rollback")
+    except duckdb.Error:  # DuckDB may already have aborted the transaction itself
+        pass
+
+
+def _guarded(writer: CaseWriter, packets: int, what: str, fn: Callable[[], Any]) -> Any:
+    """End-of-capture decoder calls (reassembly flush, link list): a decoder bug there is recorded as
+    an 'internal' decode error instead of losing the whole file."""
+    try:
+        return fn()
+    except (duckdb.Error, MemoryError, KeyboardInterrupt):
         raise
+    except Exception as e:
+        if _is_interrupt(e):
+            raise
+        writer.error(None, "internal", None, f"decoder {what}() after {packets} records: {type(e).__name__}: {e}")
+        return None
 
 
 def _ingest_capture(con, source_id: int, path: Path, comp: str, ss7_variant: str, progress: Any) -> dict[str, Any]:
@@ -251,21 +286,25 @@ def _ingest_capture(con, source_id: int, path: Path, comp: str, ss7_variant: str
     first = last = None
     packets = 0
     try:
-        for frame, ts, lt, data in read_records(f, writer.error, linktypes):
-            if first is None:
-                first = ts
-            last = ts
-            packets += 1
-            dec.packet(frame, ts, lt, data)
-        dec.finish()
-    except (OSError, EOFError) as e:  # e.g. a gzip stream cut short: keep what was read, record the cut
-        writer.error(packets + 1, "file", None, f"read error after {packets} records: {e}")
-        dec.finish()
+        try:
+            for frame, ts, lt, data in read_records(f, writer.error, linktypes):
+                if first is None:
+                    first = ts
+                last = ts
+                packets += 1
+                dec.packet(frame, ts, lt, data)
+        except (OSError, EOFError, zlib.error) as e:  # e.g. a gzip stream cut short or corrupt: keep what was read
+            writer.error(packets + 1, "file", None, f"read error after {packets} records: {e}")
+        except (duckdb.Error, MemoryError):
+            raise
+        except Exception as e:  # a reader bug must not lose the file: keep what was read, record it
+            writer.error(packets + 1, "internal", None, f"capture reader: {type(e).__name__}: {e}")
+        _guarded(writer, packets, "finish", dec.finish)
     finally:
         raw.close()
         if progress is not None:
             progress.end_file()
-    for link in dec.ss7.links():
+    for link in _guarded(writer, packets, "links", dec.ss7.links) or ():
         writer.add("ss7_links", link)
     writer.flush()
     added = writer.added
