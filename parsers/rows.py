@@ -38,6 +38,7 @@ class IsupRow:
     called_noa: int | None = None
     called_np: int | None = None
     called_inn: int | None = None
+    called_st: bool | None = None
     called_norm: str | None = None
     calling_digits: str | None = None
     calling_noa: int | None = None
@@ -48,12 +49,15 @@ class IsupRow:
     calling_norm: str | None = None
     redirecting_digits: str | None = None
     redirecting_noa: int | None = None
+    redirecting_presentation: int | None = None
     redirecting_norm: str | None = None
     original_called_digits: str | None = None
     original_called_noa: int | None = None
+    original_called_presentation: int | None = None
     original_called_norm: str | None = None
     generic_digits: str | None = None
     generic_noa: int | None = None
+    generic_qualifier: int | None = None
     location_digits: str | None = None
     location_noa: int | None = None
     connected_digits: str | None = None

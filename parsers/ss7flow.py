@@ -1,14 +1,93 @@
 """SS7 flows: SCTP chunk walk and reassembly, PPID dispatch (M3UA/M2PA/M2UA), MTP2/MTP3 link types,
 MTP3 variant decision per link, ISUP rows.
 
-INTERFACE (called by parsers/registry.py) -- the SS7 work fills these in:
-  link_frame(frame, ts, linktype, data)          LINKTYPE 139/140/141
+INTERFACE (called by parsers/registry.py):
+  link_frame(frame, ts, linktype, data)              LINKTYPE 139/140/141
   sctp(frame, ts, src, dst, data, off, end, encap)   SCTP common header at data[off:end]
-  sip_isup(frame, ts, sip_row, body: bytes)      ISUP from a SIP-I body (called by the SIP side)
+  sip_isup(frame, ts, sip_row, body: bytes)          ISUP from a SIP-I body (called by the SIP side)
   links() -> list of ss7_links rows (tuples without source_id)
   finish()
+
+Variant decision (``--ss7-variant auto``), per link = per capture and SCTP association (IP:port
+pair) or MTP2/MTP3 interface:
+
+* Links with an MTP3 routing label (M2PA, M2UA, MTP2, MTP3, M3UA draft layout): the first ISUP
+  messages are held back (at most ``DECIDE_MAX``) and each is validated as ISUP behind a 4-octet
+  ITU label and behind a 7-octet 24-bit label (``isup.check``: known message type, CIC spare bits,
+  pointers and lengths landing exactly on the end, IAM called digits valid). The label width with
+  the higher total wins as soon as it leads by ``DECIDE_MARGIN`` (two convincing messages) or when
+  ``DECIDE_MAX`` messages were seen or the capture ends; a tie is ITU.
+* M3UA RFC 4666 carries OPC/DPC explicitly (no label): 24-bit if any point code of the first
+  messages does not fit in 14 bits, else ITU.
+* 24-bit China vs ANSI: China (national network) unless the traffic validates better as ANSI --
+  i.e. an IAM parses only with the ANSI layout (no TMR, two pointers) or a CIC uses the bits 13-14
+  that are spare in ITU/China (ANSI CICs have 14 bits). ANSI SLS/priority bits are not used.
+* The flag (``itu|china|ansi``) overrides everything; decisions are recorded by ``links()``.
 """
 from __future__ import annotations
+
+from sigtrace.numbers import normalize
+
+from . import DecodeError, Truncated
+from . import isup as _isup
+from . import m2pa as _m2pa
+from . import m2ua as _m2ua
+from . import m3ua as _m3ua
+from . import mtp2 as _mtp2
+from . import mtp3 as _mtp3
+from .rows import IsupRow
+from .sctp import (CHUNK, COMMON, DATA, F_BEGIN, F_COMPLETE, F_UNORDERED, IDATA, PPID_M2PA, PPID_M2UA,
+                   PPID_M3UA, Reassembler, Retransmissions)
+
+DECIDE_MAX = 8
+DECIDE_MARGIN = 4
+VARIANT_BITS = {"itu": 14, "china": 24, "ansi": 24}
+SI_COUNTS = {0: "mtp3_mgmt", 1: "mtp3_mgmt", 2: "mtp3_mgmt", 3: "sccp", 4: "tup", 13: "bicc"}
+PORT_HINTS = {2905: "m3ua", 3565: "m2pa", 2904: "m2ua"}
+_SIP_START = (b"INVITE ", b"ACK ", b"BYE ", b"CANCEL ", b"OPTIONS ", b"REGISTER ", b"PRACK ", b"INFO ",
+              b"UPDATE ", b"SUBSCRIBE ", b"NOTIFY ", b"REFER ", b"MESSAGE ", b"PUBLISH ", b"SIP/2.0 ")
+_isup_decode = _isup.decode
+_check = _isup.check
+_label = _mtp3.label
+_DATA_unpack = DATA.unpack_from
+_CHUNK_unpack = CHUNK.unpack_from
+
+
+def _si_count(si: int) -> str:
+    return SI_COUNTS.get(si, f"mtp3_si{si}")
+
+
+class Link:
+    """State of one signalling link: variant decision, pending messages, counters."""
+
+    __slots__ = ("key", "transport", "explicit", "variant", "pc_bits", "ansi", "decided_by", "reason",
+                 "messages", "pending", "s14", "s_china", "s_ansi", "big_pc", "seen", "fcs")
+
+    def __init__(self, key: str, transport: str, explicit: bool, flag: str):
+        self.key = key
+        self.transport = transport
+        self.explicit = explicit
+        self.messages = 0
+        self.pending: list | None = None
+        self.s14 = self.s_china = self.s_ansi = self.seen = 0
+        self.big_pc = 0
+        self.fcs = None
+        if flag in VARIANT_BITS:
+            self.set(flag, "flag", f"--ss7-variant {flag}")
+        else:
+            self.variant = None
+            self.pc_bits = None
+            self.ansi = False
+            self.decided_by = None
+            self.reason = None
+            self.pending = []
+
+    def set(self, variant: str, by: str, reason: str) -> None:
+        self.variant = variant
+        self.pc_bits = VARIANT_BITS[variant]
+        self.ansi = variant == "ansi"
+        self.decided_by = by
+        self.reason = reason
 
 
 class Ss7Flow:
@@ -16,18 +95,330 @@ class Ss7Flow:
         self.sink = sink
         self.reg = registry
         self.variant = variant
+        self._links: dict = {}       # (transport, endpoint tuple) -> Link
+        self._reasm = Reassembler()
+        self._retx = Retransmissions()
+        self._sip_link: Link | None = None
 
-    def link_frame(self, frame, ts, linktype, data):
-        self.sink.count("mtp2")
-
+    # ================================================================== SCTP
     def sctp(self, frame, ts, src, dst, data, off, end, encap):
-        self.sink.count("sctp")
+        sink = self.sink
+        if end - off < 12:
+            raise Truncated("sctp", 0, f"{end - off} bytes < 12-byte common header")
+        sport, dport, vtag, _ck = COMMON.unpack_from(data, off)
+        sink.count("sctp")
+        o = off + 12
+        while o + 4 <= end:
+            ctype, flags, ln = _CHUNK_unpack(data, o)
+            if ln < 4:
+                sink.error(frame, "sctp", o - off, f"chunk type {ctype} with length {ln} < 4: rest of packet skipped")
+                return
+            ce = o + ln
+            if ce > end:
+                sink.error(frame, "sctp", o - off, f"chunk type {ctype} length {ln} overruns the packet by "
+                                                   f"{ce - end} bytes")
+                return
+            if ctype == 0:
+                if ln <= 16:
+                    sink.error(frame, "sctp", o - off, f"DATA chunk of length {ln} carries no user data")
+                else:
+                    tsn, sid, ssn, ppid = _DATA_unpack(data, o + 4)
+                    payload = data[o + 16:ce]
+                    if self._retx.is_dup((sport, dport, vtag), tsn, payload):
+                        sink.count("sctp_retransmission")
+                    elif flags & F_COMPLETE == F_COMPLETE:
+                        self._user(frame, ts, src, dst, sport, dport, ppid, payload, encap)
+                    else:
+                        key = (sport, dport, vtag, sid, -1 if flags & F_UNORDERED else ssn)
+                        self._fragment(frame, ts, src, dst, sport, dport, key, tsn, flags, payload, ppid, encap)
+            elif ctype == 64:  # I-DATA (RFC 8260 §2.1)
+                if ln <= 20:
+                    sink.error(frame, "sctp", o - off, f"I-DATA chunk of length {ln} carries no user data")
+                else:
+                    tsn, sid, _res, mid, ppid_fsn = IDATA.unpack_from(data, o + 4)
+                    payload = data[o + 20:ce]
+                    if self._retx.is_dup((sport, dport, vtag), tsn, payload):
+                        sink.count("sctp_retransmission")
+                    elif flags & F_COMPLETE == F_COMPLETE:
+                        self._user(frame, ts, src, dst, sport, dport, ppid_fsn, payload, encap)
+                    else:
+                        key = (sport, dport, vtag, sid, "i", mid, flags & F_UNORDERED)
+                        seq = 0 if flags & F_BEGIN else ppid_fsn
+                        self._fragment(frame, ts, src, dst, sport, dport, key, seq, flags, payload,
+                                       ppid_fsn if flags & F_BEGIN else None, encap)
+            else:
+                sink.count("sctp_control")
+            o += (ln + 3) & ~3
+
+    def _fragment(self, frame, ts, src, dst, sport, dport, key, seq, flags, payload, ppid, encap):
+        r = self._reasm
+        whole = r.add(key, seq, flags, payload, ppid, frame)
+        if r.errors:
+            for fr, msg in r.errors:
+                self.sink.error(fr, "sctp_reassembly", None, msg)
+            r.errors.clear()
+        if whole is not None:
+            self.sink.count("sctp_reassembled")
+            self._user(frame, ts, src, dst, sport, dport, whole[0], whole[1], encap)
+
+    def _user(self, frame, ts, src, dst, sport, dport, ppid, payload, encap):
+        """One complete SCTP user message: dispatch on PPID (either byte order), then content, then port."""
+        try:
+            if ppid == PPID_M3UA or ppid == 0x03000000:
+                self._m3ua(frame, ts, src, dst, sport, dport, payload)
+            elif ppid == PPID_M2PA or ppid == 0x05000000:
+                self._m2pa(frame, ts, src, dst, sport, dport, payload)
+            elif ppid == PPID_M2UA or ppid == 0x02000000:
+                self._m2ua(frame, ts, src, dst, sport, dport, payload)
+            else:
+                self._sniff(frame, ts, src, dst, sport, dport, ppid, payload, encap)
+        except DecodeError as e:
+            self.sink.error(frame, e.layer, e.offset, e.message)
+
+    def _sniff(self, frame, ts, src, dst, sport, dport, ppid, payload, encap):
+        n = len(payload)
+        if payload.startswith(_SIP_START):
+            self.reg.sip.message(frame, ts, src, sport, dst, dport, "sctp", payload, encap)
+        elif _m3ua.looks_like(payload, 0, n):
+            self._m3ua(frame, ts, src, dst, sport, dport, payload)
+        elif _m2pa.looks_like(payload, 0, n):
+            self._m2pa(frame, ts, src, dst, sport, dport, payload)
+        elif _m2ua.looks_like(payload, 0, n):
+            self._m2ua(frame, ts, src, dst, sport, dport, payload)
+        else:
+            hint = PORT_HINTS.get(dport) or PORT_HINTS.get(sport)
+            if hint is None or n < 8:
+                self.sink.count(f"sctp_ppid_{ppid}")
+            else:  # the port says SIGTRAN but the header does not: decode to report what is wrong
+                getattr(self, "_" + hint)(frame, ts, src, dst, sport, dport, payload)
+
+    def _sctp_link(self, transport, src, sport, dst, dport, explicit) -> Link:
+        k = (transport, src, sport, dst, dport)
+        link = self._links.get(k)
+        if link is None:
+            a, b = (src or "", sport), (dst or "", dport)
+            lo, hi = (a, b) if a <= b else (b, a)
+            ck = (transport, lo, hi)
+            link = self._links.get(ck)
+            if link is None:
+                link = self._links[ck] = Link(f"{_ep(*lo)}-{_ep(*hi)}", transport, explicit, self.variant)
+            self._links[k] = link
+        return link
+
+    # ================================================================== adaptation layers
+    def _m3ua(self, frame, ts, src, dst, sport, dport, buf):
+        _mc, _mt, tag, vo, ve = _m3ua.decode(buf, 0, len(buf))
+        if tag == 0:
+            self.sink.count("m3ua_mgmt")
+            return
+        if tag == _m3ua.PD_RFC:
+            opc, dpc, si, ni, _mp, sls, uo = _m3ua.protocol_data(buf, vo, ve)
+            if si != 5:
+                self.sink.count(_si_count(si))
+                return
+            link = self._sctp_link("m3ua", src, sport, dst, dport, True)
+            routing = (ni, opc, dpc, sls)
+            if link.pending is not None:
+                self._hold(link, (frame, ts, src, dst, sport, dport, buf, uo, ve, routing))
+            else:
+                self._emit(link, frame, ts, src, dst, sport, dport, buf, uo, ve, ni, opc, dpc, sls)
+            return
+        link = self._sctp_link("m3ua", src, sport, dst, dport, False)
+        self._mtp3(link, frame, ts, src, dst, sport, dport, buf, vo + (1 if tag == _m3ua.PD_DRAFT2 else 0), ve)
+
+    def _m2pa(self, frame, ts, src, dst, sport, dport, buf):
+        mtype, mo, me = _m2pa.decode(buf, 0, len(buf))
+        if mo >= me:
+            self.sink.count("m2pa_link_status" if mtype == _m2pa.T_LINK_STATUS else "m2pa_control")
+            return
+        link = self._sctp_link("m2pa", src, sport, dst, dport, False)
+        self._mtp3(link, frame, ts, src, dst, sport, dport, buf, mo, me)
+
+    def _m2ua(self, frame, ts, src, dst, sport, dport, buf):
+        _mc, _mt, _iface, mo, me = _m2ua.decode(buf, 0, len(buf))
+        if mo >= me:
+            self.sink.count("m2ua_mgmt")
+            return
+        link = self._sctp_link("m2ua", src, sport, dst, dport, False)
+        self._mtp3(link, frame, ts, src, dst, sport, dport, buf, mo, me)
+
+    # ================================================================== MTP2 / MTP3 link types
+    def link_frame(self, frame, ts, linktype, data):
+        off, end = 0, len(data)
+        if linktype == 141:
+            link = self._mtp_link(141, 0, "mtp3")
+            self._mtp3(link, frame, ts, None, None, None, None, data, off, end)
+            return
+        extended = False
+        num = 0
+        if linktype == 139:
+            if end < _mtp2.PHDR_LEN:
+                raise Truncated("mtp2", 0, "link type 139 pseudo-header needs 4 bytes")
+            _sent, annex_a, num = _mtp2.PHDR.unpack_from(data, 0)
+            extended = annex_a == 1
+            off = _mtp2.PHDR_LEN
+        link = self._mtp_link(linktype, num, "mtp2")
+        kind, mo, me, fcs = _mtp2.decode(data, off, end, link.fcs, extended)
+        link.fcs = fcs
+        if kind != _mtp2.MSU:
+            self.sink.count("mtp2_" + _mtp2.KIND_NAMES[kind])
+            return
+        self._mtp3(link, frame, ts, None, None, None, None, data, mo, me)
+
+    def _mtp_link(self, linktype, num, transport) -> Link:
+        k = (transport, linktype, num)
+        link = self._links.get(k)
+        if link is None:
+            link = self._links[k] = Link(f"if{num}", transport, False, self.variant)
+        return link
+
+    def _mtp3(self, link, frame, ts, src, dst, sport, dport, buf, mo, me):
+        if mo >= me:
+            raise Truncated("mtp3", 0, "empty MTP3 message")
+        si = buf[mo] & 0x0F
+        if si != 5:
+            self.sink.count(_si_count(si))
+            return
+        if link.pending is not None:
+            self._hold(link, (frame, ts, src, dst, sport, dport, buf, mo, me, None))
+            return
+        ni, _si, opc, dpc, sls, uo = _label(buf, mo, me, link.pc_bits, link.ansi)
+        self._emit(link, frame, ts, src, dst, sport, dport, buf, uo, me, ni, opc, dpc, sls)
+
+    # ================================================================== variant decision
+    def _hold(self, link: Link, item) -> None:
+        """Keep an ISUP message of an undecided link and score it under each variant."""
+        link.pending.append(item)
+        buf, o, e, routing = item[6], item[7], item[8], item[9]
+        link.seen += 1
+        if routing is None:  # MTP3 label: ISUP behind 4 or 7 label octets
+            link.s14 += _check(buf, o + 5, e)
+            link.s_china += _check(buf, o + 8, e)
+            link.s_ansi += _check(buf, o + 8, e, 2, True)
+            lead = link.s14 - max(link.s_china, link.s_ansi)
+            if link.seen >= DECIDE_MAX or abs(lead) >= DECIDE_MARGIN:
+                self._decide(link)
+        else:  # M3UA RFC layout: explicit point codes
+            link.s_china += _check(buf, o, e)
+            link.s_ansi += _check(buf, o, e, 2, True)
+            link.big_pc = max(link.big_pc, routing[1], routing[2])
+            if link.seen >= DECIDE_MAX:
+                self._decide(link)
+
+    def _decide(self, link: Link) -> None:
+        n = link.seen
+        if link.explicit:
+            if link.big_pc >= 1 << 14:
+                v = "ansi" if link.s_ansi > link.s_china else "china"
+                why = (f"M3UA point codes given explicitly; point code {link.big_pc} needs 24 bits; "
+                       + _cn_reason(v, link))
+            else:
+                v = "itu"
+                why = (f"M3UA point codes given explicitly; all point codes of the first {n} ISUP messages fit "
+                       f"in 14 bits (largest {link.big_pc})")
+        else:
+            s24 = max(link.s_china, link.s_ansi)
+            if s24 > link.s14:
+                v = "ansi" if link.s_ansi > link.s_china else "china"
+                why = (f"{n} ISUP messages validate behind a 7-octet 24-bit label (score {s24}) better than "
+                       f"behind a 4-octet ITU label (score {link.s14}); " + _cn_reason(v, link))
+            elif link.s14 > s24:
+                v = "itu"
+                why = (f"{n} ISUP messages validate behind a 4-octet ITU label (score {link.s14}) better than "
+                       f"behind a 7-octet 24-bit label (score {s24})")
+            else:
+                v = "itu"
+                why = f"{n} ISUP messages validate equally (score {link.s14}) with both label widths: ITU by default"
+        link.set(v, "auto", why)
+        pending, link.pending = link.pending, None
+        for (frame, ts, src, dst, sport, dport, buf, o, e, routing) in pending:
+            try:
+                if routing is None:
+                    ni, _si, opc, dpc, sls, uo = _label(buf, o, e, link.pc_bits, link.ansi)
+                else:
+                    (ni, opc, dpc, sls), uo = routing, o
+                self._emit(link, frame, ts, src, dst, sport, dport, buf, uo, e, ni, opc, dpc, sls)
+            except DecodeError as err:
+                self.sink.error(frame, err.layer, err.offset, err.message)
+
+    # ================================================================== ISUP rows
+    def _emit(self, link, frame, ts, src, dst, sport, dport, buf, uo, ue, ni, opc, dpc, sls):
+        row = IsupRow(frame, ts, link.key, link.transport, src, dst, sport, dport, link.variant, link.pc_bits,
+                      ni, opc, dpc, sls)
+        problem = _isup_decode(buf, uo, ue, row, 2, link.ansi)
+        row.raw = buf[uo:ue]
+        self._finish_row(row, frame, problem)
+        link.messages += 1
+
+    def _finish_row(self, row, frame, problem):
+        if problem is not None:
+            self.sink.error(frame, "isup", problem[0], problem[1])
+        if row.called_digits:
+            row.called_norm = normalize(row.called_digits, row.called_noa)
+        if row.calling_digits:
+            row.calling_norm = normalize(row.calling_digits, row.calling_noa)
+        if row.redirecting_digits:
+            row.redirecting_norm = normalize(row.redirecting_digits, row.redirecting_noa)
+        if row.original_called_digits:
+            row.original_called_norm = normalize(row.original_called_digits, row.original_called_noa)
+        self.sink.add("isup_messages", row)
+        self.sink.count("isup")
 
     def sip_isup(self, frame, ts, sip_row, body):
+        """ISUP from a SIP-I/SIP-T application/ISUP body: message type first, no CIC, no label."""
+        link = self._sip_link
+        if link is None:
+            link = self._sip_link = Link("sip", "sip-i", False, "itu")
+            link.set("itu", "auto", "SIP-I application/ISUP bodies carry no MTP3 label or point codes; "
+                                    "ISUP decoded with the ITU Q.763 formats")
+        body = bytes(body)
+        row = IsupRow(frame, ts, "sip", "sip-i", sip_row.src_ip, sip_row.dst_ip, sip_row.src_port,
+                      sip_row.dst_port, "itu")
+        row.sip_call_id = sip_row.call_id
+        row.sip_frame = frame
+        try:
+            problem = _isup_decode(body, 0, len(body), row, 0, False)
+        except DecodeError as e:
+            self.sink.error(frame, e.layer, e.offset, e.message)
+            return
+        row.raw = body
+        self._finish_row(row, frame, problem)
         self.sink.count("sip_i")
+        link.messages += 1
 
+    # ================================================================== end of capture
     def links(self):
-        return []
+        out = []
+        seen = set()
+        for link in list(self._links.values()) + ([self._sip_link] if self._sip_link else []):
+            if id(link) in seen or link.pc_bits is None:
+                continue
+            seen.add(id(link))
+            out.append((link.key, link.variant, link.pc_bits, link.decided_by, link.reason, link.messages))
+        return out
 
     def finish(self):
-        pass
+        done = set()
+        for link in self._links.values():
+            if link.pending is not None and id(link) not in done:
+                done.add(id(link))
+                if link.pending:
+                    self._decide(link)
+        for key, n, size, frame in self._reasm.pending():
+            self.sink.error(frame, "sctp_reassembly", None,
+                            f"incomplete SCTP message at end of capture: {n} fragment(s), {size} bytes "
+                            f"(ports {key[0]}->{key[1]}, stream {key[3]})")
+        self._reasm.parts.clear()
+
+
+def _ep(ip: str, port) -> str:
+    if ":" in ip:
+        return f"[{ip}]:{port}"
+    return f"{ip or 'sctp'}:{port}"
+
+
+def _cn_reason(v: str, link: Link) -> str:
+    if v == "ansi":
+        return (f"ANSI rather than China: messages validate better with the ANSI layout (IAM without TMR, "
+                f"14-bit CIC) (score {link.s_ansi} vs {link.s_china})")
+    return "China national 24-bit (the default for 24-bit codes; ANSI only by flag or ANSI-only ISUP layouts)"

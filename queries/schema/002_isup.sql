@@ -28,6 +28,7 @@ create table isup_messages (
     called_noa             smallint,
     called_np              smallint,
     called_inn             smallint,
+    called_st              boolean,
     called_norm            varchar,
     calling_digits         varchar,
     calling_noa            smallint,
@@ -38,12 +39,15 @@ create table isup_messages (
     calling_norm           varchar,
     redirecting_digits     varchar,
     redirecting_noa        smallint,
+    redirecting_presentation smallint,
     redirecting_norm       varchar,
     original_called_digits varchar,
     original_called_noa    smallint,
+    original_called_presentation smallint,
     original_called_norm   varchar,
     generic_digits         varchar,
     generic_noa            smallint,
+    generic_qualifier      smallint,
     location_digits        varchar,
     location_noa           smallint,
     connected_digits       varchar,
@@ -89,6 +93,7 @@ comment on column isup_messages.called_digits is 'Called party number digits as 
 comment on column isup_messages.called_noa is 'Called party nature of address (1 subscriber, 2 unknown, 3 national significant, 4 international).';
 comment on column isup_messages.called_np is 'Called party numbering plan indicator (1 = E.164).';
 comment on column isup_messages.called_inn is 'Internal network number indicator of the called number (0 routing to INN allowed, 1 not allowed).';
+comment on column isup_messages.called_st is 'True when the called number (IAM) or subsequent number (SAM) ended with the ST nibble (0xF, end of pulsing: the number is complete). The ST is not part of called_digits / subsequent_digits; Wireshark shows it as a trailing F in isup.called.';
 comment on column isup_messages.called_norm is 'Called number normalized to E.164 with + (sigtrace.numbers), NULL if it cannot be normalized.';
 comment on column isup_messages.calling_digits is 'Calling party number digits as carried (a claim, not evidence of who called).';
 comment on column isup_messages.calling_noa is 'Calling party nature of address.';
@@ -99,12 +104,15 @@ comment on column isup_messages.calling_ni is 'Calling party number incomplete i
 comment on column isup_messages.calling_norm is 'Calling number normalized to E.164 with +.';
 comment on column isup_messages.redirecting_digits is 'Redirecting number digits (Q.763 §3.44): the last forwarding party.';
 comment on column isup_messages.redirecting_noa is 'Redirecting number nature of address.';
+comment on column isup_messages.redirecting_presentation is 'Redirecting number address presentation restricted indicator: 0 allowed, 1 restricted, 2 not available.';
 comment on column isup_messages.redirecting_norm is 'Redirecting number normalized to E.164.';
 comment on column isup_messages.original_called_digits is 'Original called number digits (Q.763 §3.39): the first number dialled before forwarding.';
 comment on column isup_messages.original_called_noa is 'Original called number nature of address.';
+comment on column isup_messages.original_called_presentation is 'Original called number address presentation restricted indicator: 0 allowed, 1 restricted, 2 not available.';
 comment on column isup_messages.original_called_norm is 'Original called number normalized to E.164.';
 comment on column isup_messages.generic_digits is 'Generic number digits (Q.763 §3.26), e.g. additional calling party number.';
 comment on column isup_messages.generic_noa is 'Generic number nature of address.';
+comment on column isup_messages.generic_qualifier is 'Generic number qualifier (Q.763 §3.26): 6 = additional calling party number (a user-provided, unverified presentation number: compare with calling_digits), 1 additional called, 5 additional connected.';
 comment on column isup_messages.location_digits is 'Location number digits (Q.763 §3.30).';
 comment on column isup_messages.location_noa is 'Location number nature of address.';
 comment on column isup_messages.connected_digits is 'Connected number digits (Q.763 §3.16), in ANM/CON.';
