@@ -99,6 +99,11 @@ class Ss7Flow:
         self._reasm = Reassembler()
         self._retx = Retransmissions()
         self._sip_link: Link | None = None
+        self.counts: dict[str, int] = {}  # protocol_counts, handed to the sink in finish()
+
+    def _count(self, protocol: str) -> None:
+        c = self.counts
+        c[protocol] = c.get(protocol, 0) + 1
 
     # ================================================================== SCTP
     def sctp(self, frame, ts, src, dst, data, off, end, encap):
@@ -106,7 +111,8 @@ class Ss7Flow:
         if end - off < 12:
             raise Truncated("sctp", 0, f"{end - off} bytes < 12-byte common header")
         sport, dport, vtag, _ck = COMMON.unpack_from(data, off)
-        sink.count("sctp")
+        c = self.counts
+        c["sctp"] = c.get("sctp", 0) + 1
         o = off + 12
         while o + 4 <= end:
             ctype, flags, ln = _CHUNK_unpack(data, o)
@@ -125,7 +131,7 @@ class Ss7Flow:
                     tsn, sid, ssn, ppid = _DATA_unpack(data, o + 4)
                     payload = data[o + 16:ce]
                     if self._retx.is_dup((sport, dport, vtag), tsn, payload):
-                        sink.count("sctp_retransmission")
+                        self._count("sctp_retransmission")
                     elif flags & F_COMPLETE == F_COMPLETE:
                         self._user(frame, ts, src, dst, sport, dport, ppid, payload, encap)
                     else:
@@ -138,7 +144,7 @@ class Ss7Flow:
                     tsn, sid, _res, mid, ppid_fsn = IDATA.unpack_from(data, o + 4)
                     payload = data[o + 20:ce]
                     if self._retx.is_dup((sport, dport, vtag), tsn, payload):
-                        sink.count("sctp_retransmission")
+                        self._count("sctp_retransmission")
                     elif flags & F_COMPLETE == F_COMPLETE:
                         self._user(frame, ts, src, dst, sport, dport, ppid_fsn, payload, encap)
                     else:
@@ -147,7 +153,7 @@ class Ss7Flow:
                         self._fragment(frame, ts, src, dst, sport, dport, key, seq, flags, payload,
                                        ppid_fsn if flags & F_BEGIN else None, encap)
             else:
-                sink.count("sctp_control")
+                self._count("sctp_control")
             o += (ln + 3) & ~3
 
     def _fragment(self, frame, ts, src, dst, sport, dport, key, seq, flags, payload, ppid, encap):
@@ -158,7 +164,7 @@ class Ss7Flow:
                 self.sink.error(fr, "sctp_reassembly", None, msg)
             r.errors.clear()
         if whole is not None:
-            self.sink.count("sctp_reassembled")
+            self._count("sctp_reassembled")
             self._user(frame, ts, src, dst, sport, dport, whole[0], whole[1], encap)
 
     def _user(self, frame, ts, src, dst, sport, dport, ppid, payload, encap):
@@ -188,7 +194,7 @@ class Ss7Flow:
         else:
             hint = PORT_HINTS.get(dport) or PORT_HINTS.get(sport)
             if hint is None or n < 8:
-                self.sink.count(f"sctp_ppid_{ppid}")
+                self._count(f"sctp_ppid_{ppid}")
             else:  # the port says SIGTRAN but the header does not: decode to report what is wrong
                 getattr(self, "_" + hint)(frame, ts, src, dst, sport, dport, payload)
 
@@ -209,12 +215,12 @@ class Ss7Flow:
     def _m3ua(self, frame, ts, src, dst, sport, dport, buf):
         _mc, _mt, tag, vo, ve = _m3ua.decode(buf, 0, len(buf))
         if tag == 0:
-            self.sink.count("m3ua_mgmt")
+            self._count("m3ua_mgmt")
             return
         if tag == _m3ua.PD_RFC:
             opc, dpc, si, ni, _mp, sls, uo = _m3ua.protocol_data(buf, vo, ve)
             if si != 5:
-                self.sink.count(_si_count(si))
+                self._count(_si_count(si))
                 return
             link = self._sctp_link("m3ua", src, sport, dst, dport, True)
             routing = (ni, opc, dpc, sls)
@@ -229,7 +235,7 @@ class Ss7Flow:
     def _m2pa(self, frame, ts, src, dst, sport, dport, buf):
         mtype, mo, me = _m2pa.decode(buf, 0, len(buf))
         if mo >= me:
-            self.sink.count("m2pa_link_status" if mtype == _m2pa.T_LINK_STATUS else "m2pa_control")
+            self._count("m2pa_link_status" if mtype == _m2pa.T_LINK_STATUS else "m2pa_control")
             return
         link = self._sctp_link("m2pa", src, sport, dst, dport, False)
         self._mtp3(link, frame, ts, src, dst, sport, dport, buf, mo, me)
@@ -237,7 +243,7 @@ class Ss7Flow:
     def _m2ua(self, frame, ts, src, dst, sport, dport, buf):
         _mc, _mt, _iface, mo, me = _m2ua.decode(buf, 0, len(buf))
         if mo >= me:
-            self.sink.count("m2ua_mgmt")
+            self._count("m2ua_mgmt")
             return
         link = self._sctp_link("m2ua", src, sport, dst, dport, False)
         self._mtp3(link, frame, ts, src, dst, sport, dport, buf, mo, me)
@@ -261,7 +267,7 @@ class Ss7Flow:
         kind, mo, me, fcs = _mtp2.decode(data, off, end, link.fcs, extended)
         link.fcs = fcs
         if kind != _mtp2.MSU:
-            self.sink.count("mtp2_" + _mtp2.KIND_NAMES[kind])
+            self._count("mtp2_" + _mtp2.KIND_NAMES[kind])
             return
         self._mtp3(link, frame, ts, None, None, None, None, data, mo, me)
 
@@ -277,7 +283,7 @@ class Ss7Flow:
             raise Truncated("mtp3", 0, "empty MTP3 message")
         si = buf[mo] & 0x0F
         if si != 5:
-            self.sink.count(_si_count(si))
+            self._count(_si_count(si))
             return
         if link.pending is not None:
             self._hold(link, (frame, ts, src, dst, sport, dport, buf, mo, me, None))
@@ -362,7 +368,8 @@ class Ss7Flow:
         if row.original_called_digits:
             row.original_called_norm = normalize(row.original_called_digits, row.original_called_noa)
         self.sink.add("isup_messages", row)
-        self.sink.count("isup")
+        c = self.counts
+        c["isup"] = c.get("isup", 0) + 1
 
     def sip_isup(self, frame, ts, sip_row, body):
         """ISUP from a SIP-I/SIP-T application/ISUP body: message type first, no CIC, no label."""
@@ -383,7 +390,7 @@ class Ss7Flow:
             return
         row.raw = body
         self._finish_row(row, frame, problem)
-        self.sink.count("sip_i")
+        self._count("sip_i")
         link.messages += 1
 
     # ================================================================== end of capture
@@ -409,6 +416,9 @@ class Ss7Flow:
                             f"incomplete SCTP message at end of capture: {n} fragment(s), {size} bytes "
                             f"(ports {key[0]}->{key[1]}, stream {key[3]})")
         self._reasm.parts.clear()
+        for k, v in self.counts.items():
+            self.sink.count(k, v)
+        self.counts = {}
 
 
 def _ep(ip: str, port) -> str:
