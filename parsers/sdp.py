@@ -11,40 +11,39 @@ MAX_PARTS = 16
 
 def sdp_fields(body: bytes) -> tuple[str | None, list[int] | None, list[str] | None, str | None]:
     text = body.decode("utf-8", "replace")
-    lines = text.split("\n")
     c_session = c_media = origin = None
     in_media = False
     ports: list[int] = []
     fmts: list[str] = []  # payload formats of every m= line, in order
     rtpmap: dict[str, str] = {}
-    for line in lines:
-        line = line.rstrip("\r")
-        if len(line) < 2 or line[1] != "=":
-            continue
-        k = line[0]
-        val = line[2:]
-        if k == "c":
-            parts = val.split()
+    for line in text.split("\n"):
+        k = line[:2]
+        if k == "a=":
+            if line.startswith("a=rtpmap:"):
+                pt, _, enc = line[9:].partition(" ")
+                pt = pt.strip()
+                if pt not in rtpmap:
+                    rtpmap[pt] = enc.split("/", 1)[0].strip()
+        elif k == "c=":
+            parts = line[2:].split()
             if len(parts) >= 3:
                 addr = parts[2].split("/", 1)[0]  # drop multicast TTL / count
-                if not in_media and c_session is None:
-                    c_session = addr
-                elif in_media and c_media is None:
+                if not in_media:
+                    if c_session is None:
+                        c_session = addr
+                elif c_media is None:
                     c_media = addr
-        elif k == "m":
+        elif k == "m=":
             in_media = True
-            parts = val.split()
+            parts = line[2:].split()
             if len(parts) >= 2:
                 p = parts[1].split("/", 1)[0]
                 if p.isdigit():
                     ports.append(int(p))
                 fmts.extend(parts[3:])
-        elif k == "a" and val.startswith("rtpmap:"):
-            pt, _, enc = val[7:].partition(" ")
-            rtpmap.setdefault(pt.strip(), enc.split("/", 1)[0].strip())
-        elif k == "o" and origin is None:
-            origin = val.strip()
-    codecs = [rtpmap.get(f, f) for f in fmts]
+        elif k == "o=" and origin is None:
+            origin = line[2:].strip()
+    codecs = [rtpmap.get(f, f) for f in fmts] if rtpmap else fmts
     return c_session or c_media, ports or None, codecs or None, origin
 
 

@@ -189,20 +189,53 @@ def header_end(msg: bytes) -> tuple[int, int]:
     return len(msg), len(msg)
 
 
+# Per-value parse caches. Within a dialog the same From/To/Via/Contact values recur in every
+# message of a transaction, so parsing each distinct value once pays off; bounded by clearing.
+CACHE_MAX = 50_000
+_NAMES: dict[str, str] = {}
+_ADDR: dict[str, tuple] = {}
+_VIA: dict[tuple, tuple] = {}
+_USER: dict[str, str | None] = {}
+
+
+def _canon(raw: str) -> str:
+    """Canonical lower-case long name of a raw header name, '' when it feeds no column."""
+    n = raw.strip().lower()
+    if len(n) == 1:
+        n = COMPACT.get(n, n)
+    c = n if n in WANTED else ""
+    if len(_NAMES) < 4096:
+        _NAMES[raw] = c
+    return c
+
+
+def _unfold(head: str) -> str:
+    """Join continuation lines (RFC 3261 §7.3.1 header folding) with a single space."""
+    out = []
+    for line in head.split("\n"):
+        if line[:1] in (" ", "\t") and out:
+            out[-1] = out[-1].rstrip("\r") + " " + line.strip()
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
 def decode_into(row, msg: bytes) -> bytes:
     """Fill ``row`` from one SIP message; return its body. Raises DecodeError on a bad start line."""
     he, bs = header_end(msg)
     head = msg[:he].decode("utf-8", "replace")
     row.headers = head
+    if "\n " in head or "\n\t" in head:
+        head = _unfold(head)
     lines = head.split("\r\n") if "\r\n" in head else head.split("\n")
     start = lines[0]
     if start.startswith("SIP/2.0 "):
-        code, _, phrase = start[8:].partition(" ")
-        if len(code) != 3 or not code.isdigit():
+        code = start[8:11]
+        if not code.isdigit() or start[11:12] not in ("", " "):
             raise DecodeError("sip", 8, f"malformed status line: {start[:80]!r}")
         row.is_request = False
         row.status_code = int(code)
-        row.reason_phrase = phrase.strip() or None
+        row.reason_phrase = start[12:].strip() or None
     else:
         parts = start.split(" ")
         if len(parts) != 3 or parts[2] != SIP_VERSION or not parts[0].isalpha() or ":" not in parts[1]:
@@ -212,39 +245,91 @@ def decode_into(row, msg: bytes) -> bytes:
         row.ruri = parts[1]
         row.ruri_user, row.ruri_host = uri_user_host(parts[1])
     h: dict[str, list[str]] = {}
-    last: list[str] | None = None
+    names = _NAMES
     for line in lines[1:]:
-        if not line:
-            continue
-        if line[0] in " \t":  # header folding (RFC 3261 §7.3.1)
-            if last is not None:
-                last[-1] = last[-1] + " " + line.strip()
-            continue
-        name, colon, value = line.partition(":")
-        if not colon:
-            last = None
-            continue
-        name = name.strip().lower()
-        if len(name) == 1:
-            name = COMPACT.get(name, name)
-        if name in WANTED:
-            last = h.get(name)
-            if last is None:
-                last = h[name] = []
-            last.append(value.strip())
-        else:
-            last = None
+        raw, _, value = line.partition(":")
+        name = names.get(raw)
+        if name is None:
+            name = _canon(raw)
+        if name:
+            v = h.get(name)
+            if v is None:
+                h[name] = [value.strip()]
+            else:
+                v.append(value.strip())
     _fill(row, h)
     body = msg[bs:]
     cl = h.get("content-length")
-    if cl:
-        try:
-            n = int(cl[0])
-            if 0 <= n < len(body):
-                body = body[:n]
-        except ValueError:
-            pass
+    if cl and body:
+        n = cl[0]
+        if n.isdigit() and int(n) < len(body):
+            body = body[:int(n)]
     return body
+
+
+def _addr(value: str) -> tuple:
+    """(display, user, host, tag) of a From/To value, cached."""
+    r = _ADDR.get(value)
+    if r is None:
+        d, uri, params = name_addr(value)
+        u, hst = uri_user_host(uri)
+        r = (d, u, hst, _param_fast(params, ";tag=", "tag") if params else None)
+        if len(_ADDR) >= CACHE_MAX:
+            _ADDR.clear()
+        _ADDR[value] = r
+    return r
+
+
+def _param_fast(params: str, key: str, name: str) -> str | None:
+    """``;name=value`` lookup; fast path for the usual lower-case spelling."""
+    i = params.find(key)
+    if i >= 0:
+        i += len(key)
+        j = params.find(";", i)
+        v = params[i:] if j < 0 else params[i:j]
+        return v.strip().strip('"')
+    if params.islower():
+        return param(params, name) if (";" + name) in params.replace(" ", "") else None
+    return param(params, name)
+
+
+def _vias(values: list[str]) -> tuple:
+    key = tuple(values)
+    r = _VIA.get(key)
+    if r is None:
+        vias: list[str] = []
+        for v in values:
+            vias.extend(split_list(v))
+        sent_by, branch, received, rport = [], [], [], []
+        for via in vias:
+            proto_sb, _, params = via.partition(";")
+            sp = proto_sb.strip().split(None, 1)
+            sent_by.append(sp[1].strip() if len(sp) == 2 else None)
+            if params:
+                params = ";" + params
+                branch.append(_param_fast(params, ";branch=", "branch"))
+                received.append(_param_fast(params, ";received=", "received"))
+                rport.append(param(params, "rport") if "rport" in params.lower() else None)
+            else:
+                branch.append(None)
+                received.append(None)
+                rport.append(None)
+        r = (vias, sent_by, branch, received, rport)
+        if len(_VIA) >= CACHE_MAX:
+            _VIA.clear()
+        _VIA[key] = r
+    return r
+
+
+def _first_user_cached(values: list[str]) -> str | None:
+    v = values[0]
+    r = _USER.get(v, _USER)
+    if r is _USER:
+        r = _first_user(values)
+        if len(_USER) >= CACHE_MAX:
+            _USER.clear()
+        _USER[v] = r
+    return r
 
 
 def _fill(row, h: dict[str, list[str]]) -> None:
@@ -262,38 +347,18 @@ def _fill(row, h: dict[str, list[str]]) -> None:
             row.method = row.cseq_method
     v = g("from")
     if v:
-        d, uri, params = name_addr(v[0])
-        row.from_display = d
-        row.from_user, row.from_host = uri_user_host(uri)
-        row.from_tag = param(params, "tag")
+        row.from_display, row.from_user, row.from_host, row.from_tag = _addr(v[0])
     v = g("to")
     if v:
-        d, uri, params = name_addr(v[0])
-        row.to_display = d
-        row.to_user, row.to_host = uri_user_host(uri)
-        row.to_tag = param(params, "tag")
-    vias = _entries(g("via"))
-    if vias:
-        row.via = vias
-        sent_by, branch, received, rport = [], [], [], []
-        for via in vias:
-            proto_sb, _, params = via.partition(";")
-            sp = proto_sb.strip().split(None, 1)
-            sent_by.append(sp[1].strip() if len(sp) == 2 else None)
-            if params:
-                branch.append(param(params, "branch"))
-                received.append(param(params, "received"))
-                rport.append(param(params, "rport"))
-            else:
-                branch.append(None)
-                received.append(None)
-                rport.append(None)
-        row.via_sent_by, row.via_branch, row.via_received, row.via_rport = sent_by, branch, received, rport
-    row.record_route = _entries(g("record-route"))
-    row.route = _entries(g("route"))
-    v = _entries(g("contact"))
+        row.to_display, row.to_user, row.to_host, row.to_tag = _addr(v[0])
+    v = g("via")
     if v:
-        row.contact = v[0]
+        row.via, row.via_sent_by, row.via_branch, row.via_received, row.via_rport = _vias(v)
+    v = g("contact")
+    if v:
+        e = split_list(v[0])
+        if e:
+            row.contact = e[0]
     v = g("user-agent")
     if v:
         row.user_agent = v[0]
@@ -303,14 +368,20 @@ def _fill(row, h: dict[str, list[str]]) -> None:
     v = g("max-forwards")
     if v and v[0].isdigit():
         row.max_forwards = min(int(v[0]), 32767)
-    v = g("reason")
-    if v:
-        row.reason = ", ".join(v)
     v = g("content-type")
     if v:
         row.content_type = v[0]
-    row.pai_user = _first_user(g("p-asserted-identity"))
-    row.rpid_user = _first_user(g("remote-party-id"))
+    v = g("p-asserted-identity")
+    if v:
+        row.pai_user = _first_user_cached(v)
+    row.record_route = _entries(g("record-route"))
+    row.route = _entries(g("route"))
+    v = g("reason")
+    if v:
+        row.reason = ", ".join(v)
+    v = g("remote-party-id")
+    if v:
+        row.rpid_user = _first_user_cached(v)
     v = g("privacy")
     if v:
         row.privacy = ", ".join(v)
@@ -325,7 +396,15 @@ def _fill(row, h: dict[str, list[str]]) -> None:
     v = g("session-id")
     if v:
         row.session_id = v[0].split(";", 1)[0].strip() or None
-    row.ruri_user_norm = norm_user(row.ruri_user)
-    row.from_user_norm = norm_user(row.from_user)
-    row.to_user_norm = norm_user(row.to_user)
-    row.pai_user_norm = norm_user(row.pai_user)
+    u = row.ruri_user
+    if u is not None:
+        row.ruri_user_norm = norm_user(u)
+    u = row.from_user
+    if u is not None:
+        row.from_user_norm = norm_user(u)
+    u = row.to_user
+    if u is not None:
+        row.to_user_norm = norm_user(u)
+    u = row.pai_user
+    if u is not None:
+        row.pai_user_norm = norm_user(u)
