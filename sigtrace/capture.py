@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 CHUNK = 1 << 22  # 4 MiB reads
 MAX_RECORD = 1 << 28  # a record claiming more than 256 MiB is corrupt
+TS_MAX = (1 << 63) - 2  # largest nanosecond timestamp DuckDB's TIMESTAMP_NS holds (2262-04-11)
 
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1_000),  # LE microseconds
@@ -155,13 +156,15 @@ def _pcapng(b: _Buf, on_error: ErrorFn, linktypes: set[int] | None) -> Iterator[
         body = b.pos + 8
         end = b.pos + blen - 4
         buf = b.buf
-        if btype == 1:  # IDB
+        if btype == 1 and body + 8 > end:  # IDB without its 8 fixed octets
+            on_error(frame + 1, "pcapng", b.offset(), f"interface description block of {blen} bytes is too short")
+        elif btype == 1:  # IDB
             lt, _res, snap = struct.unpack_from(endian + "HHI", buf, body)
             resol, tsoff = 6, 0
             o = body + 8
             while o + 4 <= end:
                 code, olen = struct.unpack_from(endian + "HH", buf, o)
-                if code == 0:
+                if code == 0 or o + 4 + olen > end:  # end of options, or an option overrunning its block
                     break
                 if code == 9 and olen >= 1:
                     resol = buf[o + 4]
@@ -191,7 +194,12 @@ def _pcapng(b: _Buf, on_error: ErrorFn, linktypes: set[int] | None) -> Iterator[
                     on_error(frame, "pcapng", b.offset(), f"packet data length {cap} overruns its block")
                 else:
                     lt, scale, tsoff, _snap = ifaces[iface]
-                    yield frame, scale((hi << 32) | lo) + tsoff * 1_000_000_000, lt, buf[doff:doff + cap]
+                    ts = scale((hi << 32) | lo) + tsoff * 1_000_000_000
+                    if 0 <= ts <= TS_MAX:
+                        yield frame, ts, lt, buf[doff:doff + cap]
+                    else:  # a garbage timestamp cannot be stored (TIMESTAMP_NS is 64-bit) nor trusted
+                        on_error(frame, "pcapng", b.offset(),
+                                 f"packet timestamp {ts} ns is outside 1970..2262; packet skipped")
             except struct.error:
                 on_error(frame, "pcapng", b.offset(), "packet block too short for its header")
         b.pos += blen
