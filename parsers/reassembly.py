@@ -164,13 +164,14 @@ class TcpDir:
                     break
             if hit is None:
                 return
-            p, f, t = self.ooo.pop(hit)
+            p = self.ooo.pop(hit)[0]
             self.ooo_bytes -= len(p)
             d = (nxt - hit) & _M32  # bytes already delivered
             if d < len(p):
                 p = p[d:]
                 self.next_seq = (nxt + len(p)) & _M32
-                self.consumer(f, t, p, False)
+                # held bytes complete messages only now: credit the frame that filled the gap
+                self.consumer(frame, ts, p, False)
 
     def skip_gap(self, sink, frame: int | None) -> None:
         """Give up on missing bytes: resume at the lowest held segment."""

@@ -50,7 +50,10 @@ def looks_like_sip(p: bytes) -> bool:
     if line.endswith(b" SIP/2.0"):
         sp = line.find(b" ")
         return sp > 0 and line[:sp].isalpha()
-    head = p[:4096]
+    if line.startswith(b"HTTP/"):
+        return False
+    end = p.find(b"\r\n\r\n", 0, 4096)
+    head = p[:end] if end >= 0 else p[:4096]  # this message's header block only
     return b"SIP/2.0/" in head and (b"\nCSeq:" in head or b"\ncseq:" in head or b"\nCSEQ:" in head)
 
 

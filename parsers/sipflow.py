@@ -95,10 +95,6 @@ class _Dir:
 
     def _decide(self, buf: bytes) -> bytes:
         self.pre = b""
-        if looks_like_sip(buf):
-            self.mode = "sip"
-            self.framer = SipFramer(True)
-            return buf
         if is_http(buf):
             u = upgrade_header(buf)
             if u < 0:
@@ -110,6 +106,10 @@ class _Dir:
             self.mode = "ws"
             self.ws = WsDir()
             return buf[u:]
+        if looks_like_sip(buf):
+            self.mode = "sip"
+            self.framer = SipFramer(True)
+            return buf
         if buf[:4] == hepmod.MAGIC3:
             self.mode = "hep"
             return buf
