@@ -199,12 +199,14 @@ class Ss7Flow:
                 getattr(self, "_" + hint)(frame, ts, src, dst, sport, dport, payload)
 
     def _sctp_link(self, transport, src, sport, dst, dport, explicit) -> Link:
-        k = (transport, src, sport, dst, dport)
+        """The Link of an association (both directions); M3UA associations using the RFC layout and
+        the draft layout (a mix never seen in practice) keep separate decisions under one link_key."""
+        k = (transport, explicit, src, sport, dst, dport)
         link = self._links.get(k)
         if link is None:
             a, b = (src or "", sport), (dst or "", dport)
             lo, hi = (a, b) if a <= b else (b, a)
-            ck = (transport, lo, hi)
+            ck = (transport, explicit, lo, hi)
             link = self._links.get(ck)
             if link is None:
                 link = self._links[ck] = Link(f"{_ep(*lo)}-{_ep(*hi)}", transport, explicit, self.variant)
