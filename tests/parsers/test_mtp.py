@@ -36,7 +36,7 @@ def test_msu_without_fcs():
 
 
 def test_li_63_ambiguous_uses_link_decision_then_crc():
-    msg = enc.mtp3(2, 1, 0, enc.isup(5, enc.iam(enc.called_number("1" * 90))), variant="itu")
+    msg = enc.mtp3(2, 1, 0, enc.isup(5, enc.iam(enc.called_number("1" * 100))), variant="itu")
     assert len(msg) > 63
     with_fcs = enc.mtp2_msu(1, 1, msg, fcs=True)
     without = enc.mtp2_msu(1, 1, msg, fcs=False)
