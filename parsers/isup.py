@@ -70,7 +70,7 @@ LAYOUT = {
 }
 ANSI_IAM = (4, 2, True)  # T1.113: NoC, FCI(2), CPC | user service information, called party number
 # the variable parameter each pointer points to (for messages whose variable part is decoded)
-VAR_PARAMS = {0x01: (0x04,), 0x02: (0x05,), 0x0C: (0x12,), 0x21: (None, 0x12), 0x2F: (0x12,)}
+VAR_PARAMS = {0x01: (0x04,), 0x02: (0x05,), 0x0C: (0x12,), 0x21: (0x12,), 0x2F: (0x12,)}
 ANSI_IAM_VARS = (0x1D, 0x04)
 
 # ---------------------------------------------------------------- Q.763 Table 5: parameter codes
@@ -339,6 +339,7 @@ def check(buf, off: int, end: int, cic_len: int = 2, ansi: bool = False) -> int:
     if p > end:
         return 0
     strong = nvar > 0 or has_opt
+    vend = p + nvar + (1 if has_opt else 0)  # end of the pointers, then of the variable parameters
     for i in range(nvar):
         q = p + i
         if q >= end or buf[q] == 0:
@@ -346,6 +347,7 @@ def check(buf, off: int, end: int, cic_len: int = 2, ansi: bool = False) -> int:
         lo = q + buf[q]
         if lo >= end or lo + 1 + buf[lo] > end or buf[lo] == 0:
             return 0
+        vend = max(vend, lo + 1 + buf[lo])
         if mt == IAM and i == nvar - 1:
             ln = buf[lo]
             if ln < 2 or (buf[lo + 1] & 0x7F) == 0:
@@ -369,5 +371,5 @@ def check(buf, off: int, end: int, cic_len: int = 2, ansi: bool = False) -> int:
                 if o + 1 >= end:
                     return 0
                 o += 2 + buf[o + 1]
-        return 2 if p + 1 == end else 1
-    return 2 if (strong and p == end) else 1
+        return 2 if vend == end else 1
+    return 2 if (strong and vend == end) else 1

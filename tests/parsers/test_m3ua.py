@@ -51,7 +51,7 @@ def _decode_m3ua_payloads(*payloads, variant="auto"):
 
 def test_both_layouts_end_to_end():
     sink = _decode_m3ua_payloads(RFC_EXAMPLE, DRAFT6_F1, DRAFT6_F5)
-    rows = sink.rows["isup_messages"]
+    rows = sorted(sink.rows["isup_messages"], key=lambda r: r.frame)
     assert [(r.opc, r.dpc, r.cic, r.msg_name, r.variant) for r in rows] == [
         (660741, 660510, 291, "IAM", "china"),
         (11522, 12163, 213, "IAM", "itu"),
