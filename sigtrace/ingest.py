@@ -74,7 +74,7 @@ def _head(path: Path, n: int = 4096) -> tuple[bytes, str]:
         try:
             with gzip.open(path, "rb") as g:
                 return g.read(n), "gzip"
-        except (OSError, EOFError) as e:
+        except (OSError, EOFError, zlib.error) as e:
             raise InputError(f"{path}: gzip file cannot be decompressed ({e})") from None
     return raw, "none"
 
