@@ -262,9 +262,9 @@ class SipFramer:
                 continue
             he = buf.find(b"\r\n\r\n")
             sep = 4
-            if he < 0:
-                he = buf.find(b"\n\n")
-                sep = 2
+            lf = buf.find(b"\n\n", 0, he if he >= 0 else len(buf))
+            if lf >= 0:  # LF-only header block
+                he, sep = lf, 2
             if he < 0:
                 if len(buf) > MAX_HEADER:
                     self.dropped += len(buf)

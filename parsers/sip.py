@@ -184,11 +184,11 @@ def _entries(values: list[str] | None) -> list[str] | None:
 def header_end(msg: bytes) -> tuple[int, int]:
     """(end of header block, start of body); LF-only messages are accepted."""
     i = msg.find(b"\r\n\r\n")
+    j = msg.find(b"\n\n", 0, i if i >= 0 else len(msg))
+    if j >= 0:  # an LF-only header block (possibly followed by a CRLF body)
+        return j, j + 2
     if i >= 0:
         return i, i + 4
-    i = msg.find(b"\n\n")
-    if i >= 0:
-        return i, i + 2
     return len(msg), len(msg)
 
 
