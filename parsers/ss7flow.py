@@ -19,9 +19,12 @@ pair) or MTP2/MTP3 interface:
   ``DECIDE_MAX`` messages were seen or the capture ends; a tie is ITU.
 * M3UA RFC 4666 carries OPC/DPC explicitly (no label): 24-bit if any point code of the first
   messages does not fit in 14 bits, else ITU.
-* 24-bit China vs ANSI: China (national network) unless the traffic validates better as ANSI --
-  i.e. an IAM parses only with the ANSI layout (no TMR, two pointers) or a CIC uses the bits 13-14
-  that are spare in ITU/China (ANSI CICs have 14 bits). ANSI SLS/priority bits are not used.
+* 24-bit China vs ANSI: China (national network) unless the traffic carries ANSI-only signs: a CIC
+  using bits 13-14 (spare in ITU/China, part of ANSI's 14-bit CIC) -- seen as a better ``check``
+  score under ANSI rules -- or, in at least a third of the messages, a message priority (SIO bits 6-5,
+  or the M3UA MP field; spare/zero in China) or an SLS above 15 (ANSI uses 5- or 8-bit SLS; China
+  only 4 bits). The ANSI IAM layout itself is no help: its pointer to the called number sits where
+  the ITU one does, so both layouts parse the same IAM.
 * The flag (``itu|china|ansi``) overrides everything; decisions are recorded by ``links()``.
 """
 from __future__ import annotations
@@ -61,7 +64,7 @@ class Link:
     """State of one signalling link: variant decision, pending messages, counters."""
 
     __slots__ = ("key", "transport", "explicit", "variant", "pc_bits", "ansi", "decided_by", "reason",
-                 "messages", "pending", "s14", "s_china", "s_ansi", "big_pc", "seen", "fcs")
+                 "messages", "pending", "s14", "s_china", "s_ansi", "big_pc", "seen", "fcs", "ansi_hits")
 
     def __init__(self, key: str, transport: str, explicit: bool, flag: str):
         self.key = key
@@ -69,7 +72,7 @@ class Link:
         self.explicit = explicit
         self.messages = 0
         self.pending: list | None = None
-        self.s14 = self.s_china = self.s_ansi = self.seen = 0
+        self.s14 = self.s_china = self.s_ansi = self.seen = self.ansi_hits = 0
         self.big_pc = 0
         self.fcs = None
         if flag in VARIANT_BITS:
@@ -220,12 +223,12 @@ class Ss7Flow:
             self._count("m3ua_mgmt")
             return
         if tag == _m3ua.PD_RFC:
-            opc, dpc, si, ni, _mp, sls, uo = _m3ua.protocol_data(buf, vo, ve)
+            opc, dpc, si, ni, mp, sls, uo = _m3ua.protocol_data(buf, vo, ve)
             if si != 5:
                 self._count(_si_count(si))
                 return
             link = self._sctp_link("m3ua", src, sport, dst, dport, True)
-            routing = (ni, opc, dpc, sls)
+            routing = (ni, opc, dpc, sls, mp)
             if link.pending is not None:
                 self._hold(link, (frame, ts, src, dst, sport, dport, buf, uo, ve, routing))
             else:
@@ -303,6 +306,8 @@ class Ss7Flow:
             link.s14 += _check(buf, o + 5, e)
             link.s_china += _check(buf, o + 8, e)
             link.s_ansi += _check(buf, o + 8, e, 2, True)
+            if buf[o] & 0x30 or (o + 7 < e and buf[o + 7] > 15):  # SIO priority / SLS > 4 bits: ANSI
+                link.ansi_hits += 1
             lead = link.s14 - max(link.s_china, link.s_ansi)
             if link.seen >= DECIDE_MAX or abs(lead) >= DECIDE_MARGIN:
                 self._decide(link)
@@ -310,6 +315,8 @@ class Ss7Flow:
             link.s_china += _check(buf, o, e)
             link.s_ansi += _check(buf, o, e, 2, True)
             link.big_pc = max(link.big_pc, routing[1], routing[2])
+            if routing[4] or routing[3] > 15:  # M3UA MP (ANSI only) / SLS above 4 bits
+                link.ansi_hits += 1
             if link.seen >= DECIDE_MAX:
                 self._decide(link)
 
@@ -317,7 +324,7 @@ class Ss7Flow:
         n = link.seen
         if link.explicit:
             if link.big_pc >= 1 << 14:
-                v = "ansi" if link.s_ansi > link.s_china else "china"
+                v = "ansi" if _ansi_signs(link) else "china"
                 why = (f"M3UA point codes given explicitly; point code {link.big_pc} needs 24 bits; "
                        + _cn_reason(v, link))
             else:
@@ -327,7 +334,7 @@ class Ss7Flow:
         else:
             s24 = max(link.s_china, link.s_ansi)
             if s24 > link.s14:
-                v = "ansi" if link.s_ansi > link.s_china else "china"
+                v = "ansi" if _ansi_signs(link) else "china"
                 why = (f"{n} ISUP messages validate behind a 7-octet 24-bit label (score {s24}) better than "
                        f"behind a 4-octet ITU label (score {link.s14}); " + _cn_reason(v, link))
             elif link.s14 > s24:
@@ -344,7 +351,7 @@ class Ss7Flow:
                 if routing is None:
                     ni, _si, opc, dpc, sls, uo = _label(buf, o, e, link.pc_bits, link.ansi)
                 else:
-                    (ni, opc, dpc, sls), uo = routing, o
+                    (ni, opc, dpc, sls, _mp), uo = routing, o
                 self._emit(link, frame, ts, src, dst, sport, dport, buf, uo, e, ni, opc, dpc, sls)
             except DecodeError as err:
                 self.sink.error(frame, err.layer, err.offset, err.message)
@@ -431,6 +438,11 @@ def _ep(ip: str, port) -> str:
 
 def _cn_reason(v: str, link: Link) -> str:
     if v == "ansi":
-        return (f"ANSI rather than China: messages validate better with the ANSI layout (IAM without TMR, "
-                f"14-bit CIC) (score {link.s_ansi} vs {link.s_china})")
-    return "China national 24-bit (the default for 24-bit codes; ANSI only by flag or ANSI-only ISUP layouts)"
+        return (f"ANSI rather than China: CICs above 4095 (ANSI score {link.s_ansi} vs {link.s_china}) or "
+                f"message priority / SLS above 15 in {link.ansi_hits} of {link.seen} messages")
+    return ("China national 24-bit (the default for 24-bit codes: no ANSI CIC, priority or SLS signs in "
+            f"{link.seen} messages)")
+
+
+def _ansi_signs(link: Link) -> bool:
+    return link.s_ansi > link.s_china or (link.ansi_hits > 0 and link.ansi_hits * 3 >= link.seen)
