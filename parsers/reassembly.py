@@ -202,7 +202,7 @@ def content_length(head: bytes) -> int | None:
         name = line[:c].strip().lower()
         if name == b"content-length" or name == b"l":
             v = line[c + 1:].strip()
-            return int(v) if v.isdigit() else None
+            return int(v) if v.isdigit() and len(v) <= 12 else None
     return None
 
 

@@ -38,7 +38,7 @@ def sdp_fields(body: bytes) -> tuple[str | None, list[int] | None, list[str] | N
             parts = line[2:].split()
             if len(parts) >= 2:
                 p = parts[1].split("/", 1)[0]
-                if p.isdigit():
+                if p.isascii() and p.isdigit() and len(p) <= 5 and int(p) <= 65535:
                     ports.append(int(p))
                 fmts.extend(parts[3:])
         elif k == "o=" and origin is None:

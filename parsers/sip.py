@@ -158,7 +158,7 @@ def norm_user(user: str | None) -> str | None:
         return None
     u = user[1:] if user[0] == "+" else user
     digits = u.replace("-", "").replace(".", "").replace("(", "").replace(")", "").replace(" ", "")
-    if len(digits) < 3 or not digits.isdigit():
+    if len(digits) < 3 or not (digits.isascii() and digits.isdigit()):
         return None
     return normalize(user[0] + digits if user[0] == "+" else digits)
 
@@ -234,7 +234,7 @@ def decode_into(row, msg: bytes) -> bytes:
     start = lines[0]
     if start.startswith("SIP/2.0 "):
         code = start[8:11]
-        if not code.isdigit() or start[11:12] not in ("", " "):
+        if not (code.isascii() and code.isdigit()) or start[11:12] not in ("", " "):
             raise DecodeError("sip", 8, f"malformed status line: {start[:80]!r}")
         row.is_request = False
         row.status_code = int(code)
@@ -265,7 +265,7 @@ def decode_into(row, msg: bytes) -> bytes:
     cl = h.get("content-length")
     if cl and body:
         n = cl[0]
-        if n.isdigit() and int(n) < len(body):
+        if n.isascii() and n.isdigit() and int(n) < len(body):
             body = body[:int(n)]
     return body
 
@@ -343,7 +343,7 @@ def _fill(row, h: dict[str, list[str]]) -> None:
     v = g("cseq")
     if v:
         num, _, meth = v[0].partition(" ")
-        if num.isdigit():
+        if num.isascii() and num.isdigit() and len(num) <= 18:  # RFC 3261 §8.1.1.5: < 2**31
             row.cseq_num = int(num)
         row.cseq_method = meth.strip() or None
         if not row.is_request:
@@ -369,7 +369,7 @@ def _fill(row, h: dict[str, list[str]]) -> None:
     if v:
         row.server = v[0]
     v = g("max-forwards")
-    if v and v[0].isdigit():
+    if v and v[0].isascii() and v[0].isdigit():
         row.max_forwards = min(int(v[0]), 32767)
     v = g("content-type")
     if v:
