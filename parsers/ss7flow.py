@@ -224,6 +224,10 @@ class Ss7Flow:
             return
         if tag == _m3ua.PD_RFC:
             opc, dpc, si, ni, mp, sls, uo = _m3ua.protocol_data(buf, vo, ve)
+            if ni > 3 or opc > 0xFFFFFF or dpc > 0xFFFFFF:  # RFC 4666 §3.3.1: NI 0..3, PCs right-aligned
+                self.sink.error(frame, "m3ua", vo - 4, f"Protocol Data NI {ni} / OPC {opc} / DPC {dpc} out of "
+                                                       f"range (NI 0-3, 24-bit point codes): masked")
+                ni, opc, dpc = ni & 3, opc & 0xFFFFFF, dpc & 0xFFFFFF
             if si != 5:
                 self._count(_si_count(si))
                 return

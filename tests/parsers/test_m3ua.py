@@ -121,3 +121,13 @@ def test_looks_like():
     assert m3ua.looks_like(DRAFT6_F1, 0, len(DRAFT6_F1))
     assert not m3ua.looks_like(b"INVITE sip:x SIP/2.0\r\n", 0, 22)
     assert not m3ua.looks_like(b"\x01\x00\x0b\x01\x00\x00\x00\x10", 0, 8)  # M2PA class 11
+
+
+def test_out_of_range_routing_fields_masked_and_reported():
+    """Found by mutation fuzzing (stp-fujian.pcapng frame 99 with a flipped NI octet): an NI of 130 or
+    a point code above 24 bits must not break the case-file columns."""
+    m = enc.m3ua_data(0x8A000005, 0x0A141E, enc.isup(5, enc.rlc()), ni=130)
+    sink = _decode_m3ua_payloads(m)
+    (row,) = sink.rows["isup_messages"]
+    assert (row.ni, row.opc, row.dpc) == (2, 5, 0x0A141E)
+    assert sink.errors[0][1] == "m3ua" and "out of range" in sink.errors[0][3]
