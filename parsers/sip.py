@@ -28,6 +28,8 @@ WANTED = frozenset((
     "content-type", "content-length", "p-asserted-identity", "remote-party-id", "privacy", "diversion",
     "history-info", "record-route", "route", "x-cid", "x-call-id", "p-charging-vector", "session-id",
 ))
+RARE = frozenset(("record-route", "route", "reason", "remote-party-id", "privacy", "diversion", "history-info",
+                  "x-cid", "x-call-id", "p-charging-vector", "session-id"))
 SIP_VERSION = "SIP/2.0"
 MAX_NUMBER_LEN = 24
 
@@ -377,28 +379,29 @@ def _fill(row, h: dict[str, list[str]]) -> None:
     v = g("p-asserted-identity")
     if v:
         row.pai_user = _first_user_cached(v)
-    row.record_route = _entries(g("record-route"))
-    row.route = _entries(g("route"))
-    v = g("reason")
-    if v:
-        row.reason = ", ".join(v)
-    v = g("remote-party-id")
-    if v:
-        row.rpid_user = _first_user_cached(v)
-    v = g("privacy")
-    if v:
-        row.privacy = ", ".join(v)
-    row.diversion = _entries(g("diversion"))
-    row.history_info = _entries(g("history-info"))
-    v = g("x-cid") or g("x-call-id")
-    if v:
-        row.x_call_id = v[0]
-    v = g("p-charging-vector")
-    if v:
-        row.icid = param(";" + v[0], "icid-value")
-    v = g("session-id")
-    if v:
-        row.session_id = v[0].split(";", 1)[0].strip() or None
+    if h.keys() & RARE:  # one set operation instead of a dozen lookups for the usual message
+        row.record_route = _entries(g("record-route"))
+        row.route = _entries(g("route"))
+        v = g("reason")
+        if v:
+            row.reason = ", ".join(v)
+        v = g("remote-party-id")
+        if v:
+            row.rpid_user = _first_user_cached(v)
+        v = g("privacy")
+        if v:
+            row.privacy = ", ".join(v)
+        row.diversion = _entries(g("diversion"))
+        row.history_info = _entries(g("history-info"))
+        v = g("x-cid") or g("x-call-id")
+        if v:
+            row.x_call_id = v[0]
+        v = g("p-charging-vector")
+        if v:
+            row.icid = param(";" + v[0], "icid-value")
+        v = g("session-id")
+        if v:
+            row.session_id = v[0].split(";", 1)[0].strip() or None
     u = row.ruri_user
     if u is not None:
         row.ruri_user_norm = norm_user(u)

@@ -406,6 +406,14 @@ class Ss7Flow:
         self._count("sip_i")
         link.messages += 1
 
+    def hep(self, frame, ts, h):
+        """A HEP-captured SIGTRAN message (called by parsers/sipflow.py; added by the SIP side): HEP
+        protocol type 0x08 M2UA, 0x09 M3UA, 0x0D M2PA carries the adaptation-layer message without
+        SCTP; HEP's original addresses/ports stand in for the association, HEP's time for the record's."""
+        ppid = {0x08: PPID_M2UA, 0x09: PPID_M3UA, 0x0D: PPID_M2PA}[h.ptype]
+        self._user(frame, h.ts_ns if h.ts_ns is not None else ts, h.src, h.dst, h.sport, h.dport, ppid,
+                   h.payload, f"hep{h.version}")
+
     # ================================================================== end of capture
     def links(self):
         out = []

@@ -143,3 +143,16 @@ def test_real_hep3_compressed_capture(captures_dir):
                                                 ("REGISTER", 401), ("REGISTER", None), ("REGISTER", None),
                                                 ("REGISTER", 200)]
     assert len({r.call_id for r in rows}) == 1
+
+
+def test_hep3_m3ua_goes_to_the_ss7_side():
+    """HEP protocol type 0x09: an M3UA DATA message (no SCTP) with an ISUP IAM becomes an isup_messages
+    row keyed by HEP's original addresses and time."""
+    iam = enc.isup(77, enc.iam(enc.called_number("13912345678", 3), calling=enc.calling_number("2087654321", 3)))
+    m3 = enc.m3ua_data(0x010203, 0x040506, iam)
+    pkt = enc.hep3("192.0.2.30", "192.0.2.31", 2905, 2905, T0 + 5_000, m3, proto_type=hep.PT_M3UA, ip_proto=132)
+    sink = run([udp_frame(pkt)])
+    assert "sip_messages" not in sink.rows and not sink.errors
+    (r,) = sink.rows["isup_messages"]
+    assert (r.frame, r.ts, r.src_ip, r.dst_ip, r.cic, r.msg_type) == (1, T0 + 5_000, "192.0.2.30", "192.0.2.31", 77, 1)
+    assert r.called_digits == "13912345678"
