@@ -21,8 +21,9 @@ MAX_DATAGRAM = 65535 + 40
 
 MAX_OOO_BYTES = 1 << 20  # out-of-order bytes held per TCP direction before skipping a gap
 MAX_OOO_SEGS = 256
+MAX_OOO_TOTAL = 64 << 20  # out-of-order bytes held over all directions of one capture
 MAX_HEADER = 64 << 10  # a SIP header block longer than this is not SIP
-MAX_MESSAGE = 4 << 20  # Content-Length above this is treated as corrupt
+MAX_MESSAGE = 1 << 20  # Content-Length above this is treated as corrupt
 _M32 = 0xFFFFFFFF
 
 
@@ -111,10 +112,11 @@ class IpReassembler:
 class TcpDir:
     """One direction of a TCP connection: in-order delivery to ``consumer(frame, ts, data, gap)``."""
 
-    __slots__ = ("next_seq", "ooo", "ooo_bytes", "last_ts", "consumer", "key", "retrans")
+    __slots__ = ("next_seq", "ooo", "ooo_bytes", "last_ts", "consumer", "key", "retrans", "held")
 
-    def __init__(self, key, consumer):
+    def __init__(self, key, consumer, held: list[int] | None = None):
         self.key = key
+        self.held = held if held is not None else [0]  # bytes held by every direction of the capture
         self.next_seq: int | None = None
         self.ooo: dict[int, tuple[bytes, int, int]] = {}
         self.ooo_bytes = 0
@@ -125,6 +127,7 @@ class TcpDir:
     def syn(self, seq: int) -> None:
         self.next_seq = (seq + 1) & _M32
         self.ooo.clear()
+        self.held[0] -= self.ooo_bytes
         self.ooo_bytes = 0
 
     def segment(self, frame: int, ts: int, seq: int, payload: bytes, sink) -> None:
@@ -144,9 +147,12 @@ class TcpDir:
         if d > 0:
             old = self.ooo.get(seq)
             if old is None or len(old[0]) < len(payload):
-                self.ooo_bytes += len(payload) - (len(old[0]) if old else 0)
+                grow = len(payload) - (len(old[0]) if old else 0)
+                self.ooo_bytes += grow
+                self.held[0] += grow
                 self.ooo[seq] = (payload, frame, ts)
-            if self.ooo_bytes > MAX_OOO_BYTES or len(self.ooo) > MAX_OOO_SEGS:
+            while self.ooo and (self.ooo_bytes > MAX_OOO_BYTES or len(self.ooo) > MAX_OOO_SEGS
+                                or self.held[0] > MAX_OOO_TOTAL):
                 self.skip_gap(sink, frame)
             return
         self._deliver(frame, ts, payload, False)
@@ -166,6 +172,7 @@ class TcpDir:
                 return
             p = self.ooo.pop(hit)[0]
             self.ooo_bytes -= len(p)
+            self.held[0] -= len(p)
             d = (nxt - hit) & _M32  # bytes already delivered
             if d < len(p):
                 p = p[d:]
@@ -185,6 +192,7 @@ class TcpDir:
                    f"at seq {nxt}; skipped")
         p, f, t = self.ooo.pop(low)
         self.ooo_bytes -= len(p)
+        self.held[0] -= len(p)
         self.next_seq = low
         self._deliver(f, t, p, True)
 

@@ -47,7 +47,7 @@ class _Dir:
         self.flow = flow
         self.key = key
         self.encap = encap
-        self.tcp = TcpDir(key, self.on_data)
+        self.tcp = TcpDir(key, self.on_data, flow.held)
         self.mode: str | None = None  # None undecided | sip | sip? | ws | hep | other
         self.framer: SipFramer | None = None
         self.ws: WsDir | None = None
@@ -166,6 +166,7 @@ class SipFlow:
         self.reg = registry
         self.ipr = IpReassembler(sink)
         self.flows: dict[tuple, _Dir] = {}
+        self.held = [0]  # out-of-order TCP bytes held over all directions (bounded in reassembly.py)
         self.segments = 0
 
     # ------------------------------------------------------------------ IP
@@ -231,7 +232,7 @@ class SipFlow:
                 d = self.flows[key] = _Dir(self, key, encap)
             d.tcp.syn(seq)
             return
-        if end - off > hl:
+        if end - off > hl and d.mode != "other":  # a direction that carries no SIP is not reassembled
             d.tcp.segment(frame, ts, seq, data[off + hl:end], self.sink)
 
     def _sweep(self, now: int, frame: int, force: bool = False) -> None:

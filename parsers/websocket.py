@@ -14,7 +14,7 @@ from . import DecodeError
 
 # RFC 6455 §5.2 opcodes
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
-MAX_FRAME = 4 << 20
+MAX_FRAME = 1 << 20
 MAX_HTTP_HEADER = 16 << 10
 
 _H = struct.Struct("!H")

@@ -168,3 +168,26 @@ def test_websocket_after_http_upgrade():
     assert [(x.method, x.status_code, x.transport, x.frame) for x in r] == [
         ("INVITE", 200, "ws", 2), ("INVITE", None, "ws", 3), ("BYE", None, "ws", 3)]
     assert not sink.errors
+
+
+def test_held_out_of_order_bytes_are_bounded():
+    """A gap that never fills while 300 later segments arrive: the direction holds at most
+    MAX_OOO_SEGS segments, then skips the gap (recorded) and decodes what follows."""
+    from sigtrace.parsers.reassembly import MAX_OOO_SEGS
+
+    msgs = [msg("OPTIONS", f"b{i}") for i in range(301)]
+    stream = b"".join(msgs)
+    starts = [0]
+    for m in msgs:
+        starts.append(starts[-1] + len(m))
+    sink = ListSink()
+    dec = FrameDecoder(sink)
+    peak = 0
+    dec.packet(1, T0, 1, seg(0, b"", flags=enc.TCP_SYN))
+    for i in range(1, 301):  # message 0 is never captured
+        dec.packet(i + 1, T0 + i, 1, seg(1 + starts[i], stream[starts[i]:starts[i + 1]]))
+        peak = max(peak, len(dec.sip.flows[("10.1.1.1", 40000, "10.2.2.2", 5060)].tcp.ooo))
+    dec.finish()
+    assert peak <= MAX_OOO_SEGS + 1 and dec.sip.held[0] == 0
+    assert [e[1] for e in sink.errors] == ["tcp_reassembly"]
+    assert len(rows(sink)) == 300 and rows(sink)[0].call_id == "b1"
