@@ -154,7 +154,8 @@ final as (
            i.sip_call_id,
            i.called_digits || coalesce(a.sam_digits, '') as called_digits,
            i.called_noa,
-           case when coalesce(a.sam_digits, '') = '' then i.called_norm end as called_norm,
+           case when coalesce(a.sam_digits, '') = '' then i.called_norm
+                else sig_normalize(i.called_digits || a.sam_digits, i.called_noa) end as called_norm,
            i.calling_digits,
            i.calling_noa,
            i.calling_presentation,
@@ -207,7 +208,7 @@ comment on column v_isup_calls.cic is 'Circuit identification code of the leg; N
 comment on column v_isup_calls.sip_call_id is 'For SIP-I legs: Call-ID of the SIP dialog that carried the IAM.';
 comment on column v_isup_calls.called_digits is 'Called number: IAM digits with the digits of every SAM of the leg appended (overlap signalling), ST removed.';
 comment on column v_isup_calls.called_noa is 'Called party nature of address of the IAM (1 subscriber, 2 unknown, 3 national, 4 international).';
-comment on column v_isup_calls.called_norm is 'Called number normalized to E.164 with + (NULL when SAM digits were appended: normalize called_digits yourself).';
+comment on column v_isup_calls.called_norm is 'Called number (IAM + SAM digits) normalized to E.164 with + (sigtrace.numbers / SQL macro sig_normalize), NULL if it cannot be normalized.';
 comment on column v_isup_calls.calling_digits is 'Calling party number digits of the IAM (a claim by the previous exchange, not proof).';
 comment on column v_isup_calls.calling_noa is 'Calling party nature of address.';
 comment on column v_isup_calls.calling_presentation is 'Calling number presentation: 0 allowed, 1 restricted, 2 not available.';
