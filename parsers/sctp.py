@@ -41,7 +41,7 @@ PPID_M2UA, PPID_M3UA, PPID_M2PA = 2, 3, 5
 
 MAX_PENDING = 4096          # partial messages kept at once (per capture)
 MAX_MESSAGE = 1 << 20       # bytes per partial message
-RETX_WINDOW = 512           # TSNs remembered per direction for the retransmission filter
+RETX_WINDOW = 1 << 16       # DATA chunks remembered (all associations) by the retransmission filter
 
 
 def chunk_bounds(data, off: int, end: int):
@@ -115,21 +115,33 @@ class Reassembler:
 
 
 class Retransmissions:
-    """Per-direction TSN memory: True if (TSN, bytes) was already seen (a captured retransmission)."""
+    """TSN memory shared by all associations of a capture: True if (direction, TSN) was already seen
+    with the same bytes (a captured retransmission). Bounded: the last ``RETX_WINDOW`` DATA chunks are
+    remembered (a ring of keys; a hash of the payload, not the payload, is kept)."""
 
-    __slots__ = ("seen",)
+    __slots__ = ("seen", "ring", "pos")
 
     def __init__(self) -> None:
         self.seen: dict = {}
+        self.ring: list = [None] * RETX_WINDOW
+        self.pos = 0
 
     def is_dup(self, direction, tsn: int, chunk: bytes) -> bool:
-        d = self.seen.get(direction)
-        if d is None:
-            d = self.seen[direction] = {}
-        prev = d.get(tsn)
-        if prev is not None and prev == chunk:
-            return True
-        d[tsn] = chunk
-        if len(d) > RETX_WINDOW:
-            del d[next(iter(d))]
+        key = (direction, tsn)
+        h = hash(chunk)
+        seen = self.seen
+        prev = seen.get(key)
+        if prev is not None:
+            if prev == h:
+                return True
+            seen[key] = h  # same TSN, other bytes: a hand-made capture or a new association epoch
+            return False
+        seen[key] = h
+        ring = self.ring
+        pos = self.pos
+        old = ring[pos]
+        if old is not None:
+            del seen[old]
+        ring[pos] = key
+        self.pos = (pos + 1) % RETX_WINDOW
         return False

@@ -239,3 +239,12 @@ def test_real_sip_invite_split_over_two_frames(captures_dir):
     invite = reg.sip.calls[0][6]
     assert invite.startswith(b"INVITE sip:9275890000@VMSSM") and b"application/ISUP" in invite
     assert not sink.errors
+
+
+def test_retransmission_memory_is_bounded(monkeypatch):
+    monkeypatch.setattr(S, "RETX_WINDOW", 8)
+    r = S.Retransmissions()
+    for tsn in range(100):
+        assert not r.is_dup((1, 2, 3), tsn, b"x%d" % tsn)
+    assert len(r.seen) == 8
+    assert r.is_dup((1, 2, 3), 99, b"x99") and not r.is_dup((1, 2, 3), 0, b"x0")  # 0 was forgotten
