@@ -7,7 +7,7 @@ this module holds the constants, structs and the two stateful helpers:
 * ``Reassembler``: DATA fragments (B/E flags, §6.9) keyed by (association direction, stream, SSN) --
   or (direction, stream, 'u') for unordered chunks, whose SSN is meaningless -- and I-DATA fragments
   (RFC 8260) keyed by (direction, stream, MID). Pieces are ordered by TSN (FSN for I-DATA). Buffers
-  are bounded: at most ``MAX_PENDING`` partial messages, ``MAX_MESSAGE`` bytes each; what is evicted
+  are bounded: at most ``MAX_PENDING`` partial messages, ``MAX_MESSAGE`` bytes each, ``MAX_BYTES`` in all; what is evicted
   or still incomplete at the end becomes a decode error.
 * ``Retransmissions``: SCTP resends unacknowledged DATA with the same TSN (§6.3.3), and probes capture
   both copies; a chunk is dropped as a retransmission only if its TSN *and* its bytes equal a chunk
@@ -41,6 +41,7 @@ PPID_M2UA, PPID_M3UA, PPID_M2PA = 2, 3, 5
 
 MAX_PENDING = 4096          # partial messages kept at once (per capture)
 MAX_MESSAGE = 1 << 20       # bytes per partial message
+MAX_BYTES = 1 << 26         # bytes in all partial messages together
 RETX_WINDOW = 1 << 16       # DATA chunks remembered (all associations) by the retransmission filter
 
 
@@ -62,31 +63,40 @@ def chunk_bounds(data, off: int, end: int):
 
 
 class Reassembler:
-    """Fragment reassembly for DATA and I-DATA chunks (bounded)."""
+    """Fragment reassembly for DATA and I-DATA chunks, bounded in count and in bytes."""
 
-    __slots__ = ("parts", "errors")
+    __slots__ = ("parts", "errors", "size")
 
     def __init__(self) -> None:
         # key -> {seq: (flags, bytes, ppid, frame)}, insertion-ordered (oldest first) for eviction
         self.parts: dict = {}
         self.errors: list = []  # (frame, message) of evicted partial messages, drained by the caller
+        self.size = 0           # bytes held in all partial messages
+
+    def _drop(self, key, why: str) -> None:
+        pieces = self.parts.pop(key)
+        self.size -= sum(len(v[1]) for v in pieces.values())
+        last = max(v[3] for v in pieces.values())
+        self.errors.append((last, f"partial message of stream {key[3]} dropped ({len(pieces)} fragments): {why}"))
 
     def add(self, key, seq: int, flags: int, payload: bytes, ppid: int, frame: int):
         """Store one fragment; return (ppid, whole_message) when B..E is complete, else None."""
-        d = self.parts.get(key)
+        parts = self.parts
+        d = parts.get(key)
         if d is None:
-            if len(self.parts) >= MAX_PENDING:
-                old = next(iter(self.parts))
-                pieces = self.parts.pop(old)
-                last = max(v[3] for v in pieces.values())
-                self.errors.append((last, f"partial message evicted (more than {MAX_PENDING} pending): "
-                                          f"{len(pieces)} fragments of stream {old[3]}"))
-            d = self.parts[key] = {}
+            if len(parts) >= MAX_PENDING:
+                self._drop(next(iter(parts)), f"more than {MAX_PENDING} messages pending")
+            d = parts[key] = {}
+        old = d.get(seq)
+        if old is not None:
+            self.size -= len(old[1])
         d[seq] = (flags, payload, ppid, frame)
+        self.size += len(payload)
         if sum(len(v[1]) for v in d.values()) > MAX_MESSAGE:
-            del self.parts[key]
-            self.errors.append((frame, f"reassembled message exceeds {MAX_MESSAGE} bytes: dropped"))
+            self._drop(key, f"exceeds {MAX_MESSAGE} bytes")
             return None
+        while self.size > MAX_BYTES and len(parts) > 1:
+            self._drop(next(k for k in parts if k != key), f"more than {MAX_BYTES} bytes pending")
         # find a B fragment and walk consecutive sequence numbers up to E
         for s, (fl, _, pp, _f) in d.items():
             if fl & F_BEGIN:
@@ -103,8 +113,10 @@ class Reassembler:
                         for k in used:
                             del d[k]
                         if not d:
-                            del self.parts[key]
-                        return pp, b"".join(out)
+                            del parts[key]
+                        whole = b"".join(out)
+                        self.size -= len(whole)
+                        return pp, whole
                     n = (n + 1) & 0xFFFFFFFF
         return None
 

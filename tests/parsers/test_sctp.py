@@ -133,7 +133,7 @@ def test_reassembly_buffers_are_bounded(monkeypatch):
         p = pkt(enc.sctp_data_chunk(i * 10, 1, i, 3, b"x" * 20, flags=0x02))
         f.sctp(i + 1, 0, "10.0.0.1", "10.0.0.2", p, 0, len(p), None)
     assert len(f._reasm.parts) == 3
-    assert sum(1 for e in sink.errors if "evicted" in e[3]) == 2
+    assert sum(1 for e in sink.errors if "pending" in e[3]) == 2
     f.finish()
     assert sum(1 for e in sink.errors if "incomplete" in e[3]) == 3
 
@@ -248,3 +248,13 @@ def test_retransmission_memory_is_bounded(monkeypatch):
         assert not r.is_dup((1, 2, 3), tsn, b"x%d" % tsn)
     assert len(r.seen) == 8
     assert r.is_dup((1, 2, 3), 99, b"x99") and not r.is_dup((1, 2, 3), 0, b"x0")  # 0 was forgotten
+
+
+def test_reassembly_bytes_are_bounded(monkeypatch):
+    monkeypatch.setattr(S, "MAX_BYTES", 100)
+    r = S.Reassembler()
+    for i in range(6):
+        r.add((1, 2, 3, 4, i), 10, 0x02, b"y" * 30, 3, i + 1)
+    assert r.size <= 100 and len(r.parts) == 3 and len(r.errors) == 3
+    assert r.add((1, 2, 3, 4, 5), 11, 0x01, b"z", 3, 9) == (3, b"y" * 30 + b"z")
+    assert r.size == 60
