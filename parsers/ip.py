@@ -17,6 +17,21 @@ _ntop = socket.inet_ntop
 _AF4 = socket.AF_INET
 _AF6 = socket.AF_INET6
 
+_ADDR: dict[bytes, str] = {}  # packed address -> text (captures reuse a few thousand addresses)
+ADDR_CACHE_MAX = 1 << 16
+
+
+def addr(b: bytes) -> str:
+    """Text form of a packed IPv4/IPv6 address, memoized."""
+    a = _ADDR.get(b)
+    if a is None:
+        a = _ntop(_AF4 if len(b) == 4 else _AF6, b)
+        if len(_ADDR) >= ADDR_CACHE_MAX:
+            _ADDR.clear()
+        _ADDR[b] = a
+    return a
+
+
 # IPv6 extension headers that are walked to reach the upper layer (RFC 8200 §4)
 V6_EXT = {0, 43, 60, 135, 139, 140}
 V6_FRAG = 44
@@ -57,7 +72,7 @@ def ipv4(data: bytes, off: int) -> IpHeader:
             raise DecodeError("ipv4", off, f"total length {total} < header length {ihl}")
     if end > len(data):
         raise Truncated("ipv4", off, f"total length {total} exceeds the {len(data) - off} captured bytes")
-    return IpHeader(4, _ntop(_AF4, s), _ntop(_AF4, d), proto, off + ihl, end, ident,
+    return IpHeader(4, addr(s), addr(d), proto, off + ihl, end, ident,
                     (frag & 0x1FFF) * 8, bool(frag & 0x2000))
 
 
@@ -73,7 +88,7 @@ def ipv6(data: bytes, off: int) -> IpHeader:
     if end > len(data):
         raise Truncated("ipv6", off, f"payload length {plen} exceeds the captured bytes")
     o = off + 40
-    hdr = IpHeader(6, _ntop(_AF6, s), _ntop(_AF6, d), nxt, o, end)
+    hdr = IpHeader(6, addr(s), addr(d), nxt, o, end)
     while hdr.proto in V6_EXT or hdr.proto == V6_FRAG:
         if o + 8 > end:
             raise Truncated("ipv6", o, "extension header truncated")

@@ -14,8 +14,10 @@ failure becomes one decode_errors row (frame, layer, offset, message) through th
 """
 from __future__ import annotations
 
+import struct
+
 from . import DecodeError, Sink
-from .ip import ipv4, ipv6
+from .ip import _ADDR, addr, ipv4, ipv6
 from .link import ETH_IPV4, ETH_IPV6, LINK_DECODERS
 from .sipflow import SipFlow
 from .ss7flow import Ss7Flow
@@ -23,6 +25,7 @@ from .ss7flow import Ss7Flow
 SS7_LINKTYPES = (139, 140, 141)
 SCTP_LINKTYPE = 248  # SCTP without IP
 ETHERTYPES = {ETH_IPV4: ipv4, ETH_IPV6: ipv6}
+_V4FAST = struct.Struct("!BxHxxHxB2x4s4s")  # version/IHL, total length, flags/fragment, protocol, src, dst
 
 
 class FrameDecoder:
@@ -57,6 +60,14 @@ class FrameDecoder:
 
     # ------------------------------------------------------------------ network layer
     def network(self, frame: int, ts: int, ethertype: int, data: bytes, off: int, encap: str | None) -> None:
+        if ethertype == ETH_IPV4 and len(data) >= off + 20:
+            # fast path: option-less, unfragmented IPv4 (almost every packet); the rest goes through ipv4()
+            vihl, total, frag, proto, s, d = _V4FAST.unpack_from(data, off)
+            if vihl == 0x45 and not frag & 0x3FFF and 20 <= total <= len(data) - off:
+                c = _ADDR
+                self.transport(frame, ts, proto, c.get(s) or addr(s), c.get(d) or addr(d), data, off + 20,
+                               off + total, encap)
+                return
         dec = ETHERTYPES.get(ethertype)
         if dec is None:
             self.sink.count("other_l2")
