@@ -53,7 +53,9 @@ def crc16_x25(buf, off: int, end: int) -> int:
 
 
 def fcs_ok(buf, off: int, end: int) -> bool:
-    return end - off > FCS_LEN and crc16_x25(buf, off, end - FCS_LEN) == _LE16.unpack_from(buf, end - FCS_LEN)[0]
+    if end - off <= FCS_LEN:
+        return False
+    return crc16_x25(buf, off, end - FCS_LEN) == _LE16.unpack_from(buf, end - FCS_LEN)[0]
 
 
 def decode(buf, off: int, end: int, fcs: bool | None = None, extended: bool = False):

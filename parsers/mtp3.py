@@ -34,7 +34,8 @@ def label(buf, off: int, end: int, pc_bits: int = 14, ansi: bool = False):
     if end - off < LEN_24:
         raise Truncated("mtp3", 0, f"{end - off} octets < SIO + 7-octet 24-bit routing label")
     sio, dlo, dhi, olo, ohi, sls = LABEL_24.unpack_from(buf, off)
-    return sio >> 6, sio & 0x0F, olo | (ohi << 16), dlo | (dhi << 16), sls if ansi else sls & 0x0F, off + LEN_24
+    opc, dpc = olo | (ohi << 16), dlo | (dhi << 16)
+    return sio >> 6, sio & 0x0F, opc, dpc, sls if ansi else sls & 0x0F, off + LEN_24
 
 
 def sio(buf, off: int):

@@ -7,8 +7,8 @@ this module holds the constants, structs and the two stateful helpers:
 * ``Reassembler``: DATA fragments (B/E flags, §6.9) keyed by (association direction, stream, SSN) --
   or (direction, stream, 'u') for unordered chunks, whose SSN is meaningless -- and I-DATA fragments
   (RFC 8260) keyed by (direction, stream, MID). Pieces are ordered by TSN (FSN for I-DATA). Buffers
-  are bounded: at most ``MAX_PENDING`` partial messages, ``MAX_MESSAGE`` bytes each, ``MAX_BYTES`` in all; what is evicted
-  or still incomplete at the end becomes a decode error.
+  are bounded: at most ``MAX_PENDING`` partial messages, ``MAX_MESSAGE`` bytes each, ``MAX_BYTES``
+  in all; what is evicted or still incomplete at the end becomes a decode error.
 * ``Retransmissions``: SCTP resends unacknowledged DATA with the same TSN (§6.3.3), and probes capture
   both copies; a chunk is dropped as a retransmission only if its TSN *and* its bytes equal a chunk
   already seen in that direction. A reused TSN with different bytes (hand-made captures such as
@@ -56,7 +56,8 @@ def chunk_bounds(data, off: int, end: int):
         if ln < 4:
             raise Truncated("sctp", o - off, f"chunk type {t} length {ln} < 4")
         if o + ln > end:
-            raise Truncated("sctp", o - off, f"chunk type {t} length {ln} overruns the packet by {o + ln - end}")
+            raise Truncated("sctp", o - off,
+                            f"chunk type {t} length {ln} overruns the packet by {o + ln - end}")
         out.append((t, f, o + 4, o + ln))
         o += (ln + 3) & ~3
     return out
@@ -77,7 +78,8 @@ class Reassembler:
         pieces = self.parts.pop(key)
         self.size -= sum(len(v[1]) for v in pieces.values())
         last = max(v[3] for v in pieces.values())
-        self.errors.append((last, f"partial message of stream {key[3]} dropped ({len(pieces)} fragments): {why}"))
+        self.errors.append((last, f"partial message of stream {key[3]} dropped "
+                                  f"({len(pieces)} fragments): {why}"))
 
     def add(self, key, seq: int, flags: int, payload: bytes, ppid: int, frame: int):
         """Store one fragment; return (ppid, whole_message) when B..E is complete, else None."""

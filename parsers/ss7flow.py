@@ -8,24 +8,7 @@ INTERFACE (called by parsers/registry.py):
   links() -> list of ss7_links rows (tuples without source_id)
   finish()
 
-Variant decision (``--ss7-variant auto``), per link = per capture and SCTP association (IP:port
-pair) or MTP2/MTP3 interface:
-
-* Links with an MTP3 routing label (M2PA, M2UA, MTP2, MTP3, M3UA draft layout): the first ISUP
-  messages are held back (at most ``DECIDE_MAX``) and each is validated as ISUP behind a 4-octet
-  ITU label and behind a 7-octet 24-bit label (``isup.check``: known message type, CIC spare bits,
-  pointers and lengths landing exactly on the end, IAM called digits valid). The label width with
-  the higher total wins as soon as it leads by ``DECIDE_MARGIN`` (two convincing messages) or when
-  ``DECIDE_MAX`` messages were seen or the capture ends; a tie is ITU.
-* M3UA RFC 4666 carries OPC/DPC explicitly (no label): 24-bit if any point code of the first
-  messages does not fit in 14 bits, else ITU.
-* 24-bit China vs ANSI: China (national network) unless the traffic carries ANSI-only signs: a CIC
-  using bits 13-14 (spare in ITU/China, part of ANSI's 14-bit CIC) -- seen as a better ``check``
-  score under ANSI rules -- or, in at least a third of the messages, a message priority (SIO bits 6-5,
-  or the M3UA MP field; spare/zero in China) or an SLS above 15 (ANSI uses 5- or 8-bit SLS; China
-  only 4 bits). The ANSI IAM layout itself is no help: its pointer to the called number sits where
-  the ITU one does, so both layouts parse the same IAM.
-* The flag (``itu|china|ansi``) overrides everything; decisions are recorded by ``links()``.
+Variant decision (``--ss7-variant auto|itu|china|ansi``) per link: see parsers/ss7link.py.
 """
 from __future__ import annotations
 
@@ -39,18 +22,15 @@ from . import m3ua as _m3ua
 from . import mtp2 as _mtp2
 from . import mtp3 as _mtp3
 from .rows import IsupRow
+from .ss7link import Link
 from .sctp import (CHUNK, COMMON, DATA, F_BEGIN, F_COMPLETE, F_UNORDERED, IDATA, PPID_M2PA, PPID_M2UA,
                    PPID_M3UA, Reassembler, Retransmissions)
 
-DECIDE_MAX = 8
-DECIDE_MARGIN = 4
-VARIANT_BITS = {"itu": 14, "china": 24, "ansi": 24}
 SI_COUNTS = {0: "mtp3_mgmt", 1: "mtp3_mgmt", 2: "mtp3_mgmt", 3: "sccp", 4: "tup", 13: "bicc"}
 PORT_HINTS = {2905: "m3ua", 3565: "m2pa", 2904: "m2ua"}
 _SIP_START = (b"INVITE ", b"ACK ", b"BYE ", b"CANCEL ", b"OPTIONS ", b"REGISTER ", b"PRACK ", b"INFO ",
               b"UPDATE ", b"SUBSCRIBE ", b"NOTIFY ", b"REFER ", b"MESSAGE ", b"PUBLISH ", b"SIP/2.0 ")
 _isup_decode = _isup.decode
-_check = _isup.check
 _label = _mtp3.label
 _DATA_unpack = DATA.unpack_from
 _CHUNK_unpack = CHUNK.unpack_from
@@ -58,39 +38,6 @@ _CHUNK_unpack = CHUNK.unpack_from
 
 def _si_count(si: int) -> str:
     return SI_COUNTS.get(si, f"mtp3_si{si}")
-
-
-class Link:
-    """State of one signalling link: variant decision, pending messages, counters."""
-
-    __slots__ = ("key", "transport", "explicit", "variant", "pc_bits", "ansi", "decided_by", "reason",
-                 "messages", "pending", "s14", "s_china", "s_ansi", "big_pc", "seen", "fcs", "ansi_hits")
-
-    def __init__(self, key: str, transport: str, explicit: bool, flag: str):
-        self.key = key
-        self.transport = transport
-        self.explicit = explicit
-        self.messages = 0
-        self.pending: list | None = None
-        self.s14 = self.s_china = self.s_ansi = self.seen = self.ansi_hits = 0
-        self.big_pc = 0
-        self.fcs = None
-        if flag in VARIANT_BITS:
-            self.set(flag, "flag", f"--ss7-variant {flag}")
-        else:
-            self.variant = None
-            self.pc_bits = None
-            self.ansi = False
-            self.decided_by = None
-            self.reason = None
-            self.pending = []
-
-    def set(self, variant: str, by: str, reason: str) -> None:
-        self.variant = variant
-        self.pc_bits = VARIANT_BITS[variant]
-        self.ansi = variant == "ansi"
-        self.decided_by = by
-        self.reason = reason
 
 
 class Ss7Flow:
@@ -120,7 +67,8 @@ class Ss7Flow:
         while o + 4 <= end:
             ctype, flags, ln = _CHUNK_unpack(data, o)
             if ln < 4:
-                sink.error(frame, "sctp", o - off, f"chunk type {ctype} with length {ln} < 4: rest of packet skipped")
+                sink.error(frame, "sctp", o - off,
+                           f"chunk type {ctype} with length {ln} < 4: rest of packet skipped")
                 return
             ce = o + ln
             if ce > end:
@@ -139,7 +87,8 @@ class Ss7Flow:
                         self._user(frame, ts, src, dst, sport, dport, ppid, payload, encap)
                     else:
                         key = (sport, dport, vtag, sid, -1 if flags & F_UNORDERED else ssn)
-                        self._fragment(frame, ts, src, dst, sport, dport, key, tsn, flags, payload, ppid, encap)
+                        self._fragment(frame, ts, src, dst, sport, dport, key, tsn, flags, payload, ppid,
+                                       encap)
             elif ctype == 64:  # I-DATA (RFC 8260 §2.1)
                 if ln <= 20:
                     sink.error(frame, "sctp", o - off, f"I-DATA chunk of length {ln} carries no user data")
@@ -225,8 +174,8 @@ class Ss7Flow:
         if tag == _m3ua.PD_RFC:
             opc, dpc, si, ni, mp, sls, uo = _m3ua.protocol_data(buf, vo, ve)
             if ni > 3 or opc > 0xFFFFFF or dpc > 0xFFFFFF:  # RFC 4666 §3.3.1: NI 0..3, PCs right-aligned
-                self.sink.error(frame, "m3ua", vo - 4, f"Protocol Data NI {ni} / OPC {opc} / DPC {dpc} out of "
-                                                       f"range (NI 0-3, 24-bit point codes): masked")
+                self.sink.error(frame, "m3ua", vo - 4, f"Protocol Data NI {ni} / OPC {opc} / DPC {dpc} "
+                                                       f"out of range (NI 0-3, 24-bit point codes): masked")
                 ni, opc, dpc = ni & 3, opc & 0xFFFFFF, dpc & 0xFFFFFF
             if si != 5:
                 self._count(_si_count(si))
@@ -239,7 +188,8 @@ class Ss7Flow:
                 self._emit(link, frame, ts, src, dst, sport, dport, buf, uo, ve, ni, opc, dpc, sls)
             return
         link = self._sctp_link("m3ua", src, sport, dst, dport, False)
-        self._mtp3(link, frame, ts, src, dst, sport, dport, buf, vo + (1 if tag == _m3ua.PD_DRAFT2 else 0), ve)
+        mo = vo + (1 if tag == _m3ua.PD_DRAFT2 else 0)
+        self._mtp3(link, frame, ts, src, dst, sport, dport, buf, mo, ve)
 
     def _m2pa(self, frame, ts, src, dst, sport, dport, buf):
         mtype, mo, me = _m2pa.decode(buf, 0, len(buf))
@@ -302,55 +252,13 @@ class Ss7Flow:
 
     # ================================================================== variant decision
     def _hold(self, link: Link, item) -> None:
-        """Keep an ISUP message of an undecided link and score it under each variant."""
+        """Keep an ISUP message of an undecided link; decode the held ones once the link is decided."""
         link.pending.append(item)
-        buf, o, e, routing = item[6], item[7], item[8], item[9]
-        link.seen += 1
-        if routing is None:  # MTP3 label: ISUP behind 4 or 7 label octets
-            link.s14 += _check(buf, o + 5, e)
-            link.s_china += _check(buf, o + 8, e)
-            link.s_ansi += _check(buf, o + 8, e, 2, True)
-            if buf[o] & 0x30 or (o + 7 < e and buf[o + 7] > 15):  # SIO priority / SLS > 4 bits: ANSI
-                link.ansi_hits += 1
-            lead = link.s14 - max(link.s_china, link.s_ansi)
-            if link.seen >= DECIDE_MAX or abs(lead) >= DECIDE_MARGIN:
-                self._decide(link)
-        else:  # M3UA RFC layout: explicit point codes
-            link.s_china += _check(buf, o, e)
-            link.s_ansi += _check(buf, o, e, 2, True)
-            link.big_pc = max(link.big_pc, routing[1], routing[2])
-            if routing[4] or routing[3] > 15:  # M3UA MP (ANSI only) / SLS above 4 bits
-                link.ansi_hits += 1
-            if link.seen >= DECIDE_MAX:
-                self._decide(link)
+        if link.observe(item):
+            self._decide(link)
 
     def _decide(self, link: Link) -> None:
-        n = link.seen
-        if link.explicit:
-            if link.big_pc >= 1 << 14:
-                v = "ansi" if _ansi_signs(link) else "china"
-                why = (f"M3UA point codes given explicitly; point code {link.big_pc} needs 24 bits; "
-                       + _cn_reason(v, link))
-            else:
-                v = "itu"
-                why = (f"M3UA point codes given explicitly; all point codes of the first {n} ISUP messages fit "
-                       f"in 14 bits (largest {link.big_pc})")
-        else:
-            s24 = max(link.s_china, link.s_ansi)
-            if s24 > link.s14:
-                v = "ansi" if _ansi_signs(link) else "china"
-                why = (f"{n} ISUP messages validate behind a 7-octet 24-bit label (score {s24}) better than "
-                       f"behind a 4-octet ITU label (score {link.s14}); " + _cn_reason(v, link))
-            elif link.s14 > s24:
-                v = "itu"
-                why = (f"{n} ISUP messages validate behind a 4-octet ITU label (score {link.s14}) better than "
-                       f"behind a 7-octet 24-bit label (score {s24})")
-            else:
-                v = "itu"
-                why = f"{n} ISUP messages validate equally (score {link.s14}) with both label widths: ITU by default"
-        link.set(v, "auto", why)
-        pending, link.pending = link.pending, None
-        for (frame, ts, src, dst, sport, dport, buf, o, e, routing) in pending:
+        for (frame, ts, src, dst, sport, dport, buf, o, e, routing) in link.decide():
             try:
                 if routing is None:
                     ni, _si, opc, dpc, sls, uo = _label(buf, o, e, link.pc_bits, link.ansi)
@@ -446,15 +354,3 @@ def _ep(ip: str, port) -> str:
     if ":" in ip:
         return f"[{ip}]:{port}"
     return f"{ip or 'sctp'}:{port}"
-
-
-def _cn_reason(v: str, link: Link) -> str:
-    if v == "ansi":
-        return (f"ANSI rather than China: CICs above 4095 (ANSI score {link.s_ansi} vs {link.s_china}) or "
-                f"message priority / SLS above 15 in {link.ansi_hits} of {link.seen} messages")
-    return ("China national 24-bit (the default for 24-bit codes: no ANSI CIC, priority or SLS signs in "
-            f"{link.seen} messages)")
-
-
-def _ansi_signs(link: Link) -> bool:
-    return link.s_ansi > link.s_china or (link.ansi_hits > 0 and link.ansi_hits * 3 >= link.seen)

@@ -13,7 +13,7 @@ from fixtures import encoders as enc
 from sigtrace.parsers import ListSink
 from sigtrace.parsers.registry import FrameDecoder
 from sigtrace.parsers.rows import SipRow
-from sigtrace.parsers.ss7flow import DECIDE_MAX
+from sigtrace.parsers.ss7link import DECIDE_MAX
 
 A, B = ("10.1.0.1", 3565), ("10.2.0.1", 3565)
 
