@@ -70,8 +70,8 @@ comment on column sip_messages.src_ip is 'Source IP of the SIP message (inner/or
 comment on column sip_messages.src_port is 'Source port.';
 comment on column sip_messages.dst_ip is 'Destination IP.';
 comment on column sip_messages.dst_port is 'Destination port.';
-comment on column sip_messages.transport is 'udp | tcp | sctp | ws | tls (tls only when HEP says so).';
-comment on column sip_messages.encapsulation is 'How the packet reached the probe beyond plain IP: NULL, hep2, hep3, ipip, gre, erspan, vlan.';
+comment on column sip_messages.transport is 'udp | tcp | sctp | ws (SIP over WebSocket, RFC 7118). For HEP-encapsulated messages: the original transport the HEP agent reports (udp | tcp | sctp).';
+comment on column sip_messages.encapsulation is 'How the packet reached the probe beyond plain IP: NULL (plain), hep1 | hep2 | hep3 (HEP/EEP mirror), ipip (IP-in-IP), gre (GRE incl. transparent Ethernet bridging), erspan (ERSPAN type I/II/III).';
 comment on column sip_messages.hep_node_id is 'HEP capture agent (node) id, NULL when not HEP.';
 comment on column sip_messages.is_request is 'true for requests, false for responses.';
 comment on column sip_messages.method is 'Request method (INVITE, REGISTER, ...); for responses the CSeq method.';
