@@ -268,6 +268,14 @@ class SipFramer:
             if k:
                 del buf[:k]
                 continue
+            nl = buf.find(b"\n", 0, 4096)
+            if nl < 0 and len(buf) < 4096:
+                break  # wait for the whole start line
+            if not looks_like_sip(bytes(buf[:4096])):  # junk inside a SIP stream: find the next message
+                self.synced = False
+                self.dropped += 1
+                del buf[:1]
+                continue
             he = buf.find(b"\r\n\r\n")
             sep = 4
             lf = buf.find(b"\n\n", 0, he if he >= 0 else len(buf))

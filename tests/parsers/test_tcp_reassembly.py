@@ -191,3 +191,9 @@ def test_held_out_of_order_bytes_are_bounded():
     assert peak <= MAX_OOO_SEGS + 1 and dec.sip.held[0] == 0
     assert [e[1] for e in sink.errors] == ["tcp_reassembly"]
     assert len(rows(sink)) == 300 and rows(sink)[0].call_id == "b1"
+
+
+def test_junk_between_messages_is_skipped():
+    m1, m2 = msg("INVITE", "j1"), msg("BYE", "j2")
+    sink = run([seg(1, m1 + b"\x00\x01garbage line\r\nmore junk\r\n\r\n" + m2)])
+    assert [x.call_id for x in rows(sink)] == ["j1", "j2"]
