@@ -95,7 +95,7 @@ comment on column isup_messages.called_np is 'Called party numbering plan indica
 comment on column isup_messages.called_inn is 'Internal network number indicator of the called number (0 routing to INN allowed, 1 not allowed).';
 comment on column isup_messages.called_st is 'True when the called number (IAM) or subsequent number (SAM) ended with the ST nibble (0xF, end of pulsing: the number is complete). The ST is not part of called_digits / subsequent_digits; Wireshark shows it as a trailing F in isup.called.';
 comment on column isup_messages.called_norm is 'Called number normalized to E.164 with + (sigtrace.numbers), NULL if it cannot be normalized.';
-comment on column isup_messages.calling_digits is 'Calling party number digits as carried (a claim, not evidence of who called).';
+comment on column isup_messages.calling_digits is 'Calling party number digits as carried (a claim, not evidence of who called); empty string when the parameter is present without digits (presentation 2, address not available), NULL when absent. Digits A-F appear as hex letters, as Wireshark shows them.';
 comment on column isup_messages.calling_noa is 'Calling party nature of address.';
 comment on column isup_messages.calling_np is 'Calling party numbering plan indicator.';
 comment on column isup_messages.calling_presentation is 'Address presentation restricted indicator: 0 allowed, 1 restricted, 2 address not available, 3 reserved.';
