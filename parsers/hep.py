@@ -154,7 +154,8 @@ def _v12(buf: bytes, off: int, end: int, capture_ts: int | None) -> HepPacket:
     if off + hl > end or hl < 8 + 2 * alen:
         raise Truncated("hep", 1, f"HEP v{ver} header length {hl} invalid for {end - off} bytes")
     o = off + 8
-    p = HepPacket(ver, fam, proto, _ntop(af, buf[o:o + alen]), _ntop(af, buf[o + alen:o + 2 * alen]), sport, dport)
+    src, dst = _ntop(af, buf[o:o + alen]), _ntop(af, buf[o + alen:o + 2 * alen])
+    p = HepPacket(ver, fam, proto, src, dst, sport, dport)
     o += 2 * alen
     pay = off + hl
     if ver == 2:
@@ -167,7 +168,8 @@ def _v12(buf: bytes, off: int, end: int, capture_ts: int | None) -> HepPacket:
         sec, usec, cid = _V2TAIL.unpack_from(buf, o)
         lsec, lusec, lcid = _V2TAIL_LE.unpack_from(buf, o)
         # agents disagree on byte order: take the reading that lands near the capture time
-        if capture_ts is not None and abs(lsec - capture_ts // 1_000_000_000) < abs(sec - capture_ts // 1_000_000_000):
+        now = capture_ts // 1_000_000_000 if capture_ts is not None else None
+        if now is not None and abs(lsec - now) < abs(sec - now):
             sec, usec, cid = lsec, lusec, lcid
         if usec < 1_000_000:
             p.ts_ns = sec * 1_000_000_000 + usec * 1_000

@@ -188,7 +188,8 @@ class TcpDir:
         low = min(self.ooo, key=lambda s: (s - nxt) & _M32)
         missing = (low - nxt) & _M32
         sink.error(frame, "tcp_reassembly", None,
-                   f"{self.key[0]}:{self.key[1]} -> {self.key[2]}:{self.key[3]}: {missing} bytes never captured "
+                   f"{self.key[0]}:{self.key[1]} -> {self.key[2]}:{self.key[3]}: {missing} bytes never "
+                   f"captured "
                    f"at seq {nxt}; skipped")
         p, f, t = self.ooo.pop(low)
         self.ooo_bytes -= len(p)

@@ -10,11 +10,8 @@ Only the headers that map to columns are parsed; the whole header block is kept 
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
-from sigtrace.numbers import normalize
-
 from . import DecodeError
+from .sipaddr import addr_parts, entries, first_user, norm_user, param, split_list, uri_user_host, vias
 
 # RFC 3261 §7.3.3 compact forms (+ RFC 3265 o/u, RFC 3515 r, RFC 4028 x)
 COMPACT = {
@@ -28,10 +25,10 @@ WANTED = frozenset((
     "content-type", "content-length", "p-asserted-identity", "remote-party-id", "privacy", "diversion",
     "history-info", "record-route", "route", "x-cid", "x-call-id", "p-charging-vector", "session-id",
 ))
-RARE = frozenset(("record-route", "route", "reason", "remote-party-id", "privacy", "diversion", "history-info",
+RARE = frozenset(("record-route", "route", "reason", "remote-party-id", "privacy", "diversion",
+                  "history-info",
                   "x-cid", "x-call-id", "p-charging-vector", "session-id"))
 SIP_VERSION = "SIP/2.0"
-MAX_NUMBER_LEN = 24
 
 
 def looks_like_sip(p: bytes) -> bool:
@@ -59,130 +56,6 @@ def looks_like_sip(p: bytes) -> bool:
     return b"SIP/2.0/" in head and (b"\nCSeq:" in head or b"\ncseq:" in head or b"\nCSEQ:" in head)
 
 
-def split_list(v: str) -> list[str]:
-    """Split a comma-joined header value (RFC 3261 §7.3.1), ignoring commas inside quotes and <>."""
-    if "," not in v:
-        return [v.strip()] if v.strip() else []
-    out = []
-    depth = 0
-    quoted = False
-    start = 0
-    i = 0
-    n = len(v)
-    while i < n:
-        ch = v[i]
-        if quoted:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                quoted = False
-        elif ch == '"':
-            quoted = True
-        elif ch == "<":
-            depth += 1
-        elif ch == ">":
-            depth -= 1 if depth else 0
-        elif ch == "," and depth == 0:
-            s = v[start:i].strip()
-            if s:
-                out.append(s)
-            start = i + 1
-        i += 1
-    s = v[start:].strip()
-    if s:
-        out.append(s)
-    return out
-
-
-def uri_user_host(uri: str) -> tuple[str | None, str | None]:
-    """User and host of a sip:/sips:/tel: URI (RFC 3261 §19.1.1, RFC 3966)."""
-    scheme, colon, rest = uri.partition(":")
-    if not colon:
-        return None, None
-    s = scheme.strip().lower()
-    if s == "tel":
-        num = rest.split(";", 1)[0].strip()
-        return (num or None), None
-    at = rest.find("@")
-    if at >= 0:
-        user = rest[:at].split(":", 1)[0].split(";", 1)[0]  # drop password and user parameters
-        hostport = rest[at + 1:]
-    else:
-        user = None
-        hostport = rest
-    for sep in (";", "?", ">"):
-        k = hostport.find(sep)
-        if k >= 0:
-            hostport = hostport[:k]
-    if hostport.startswith("["):
-        host = hostport[:hostport.find("]") + 1] if "]" in hostport else hostport
-    else:
-        host = hostport.split(":", 1)[0]
-    return (user or None), (host.strip() or None)
-
-
-def name_addr(v: str) -> tuple[str | None, str, str]:
-    """(display name, URI, header params) of a From/To/Contact/PAI value (RFC 3261 §20.10)."""
-    lt = v.find("<")
-    if lt >= 0 and (v.find('"') < 0 or v.rfind('"') < lt):
-        gt = v.find(">", lt)
-        if gt < 0:
-            gt = len(v)
-        disp = v[:lt].strip()
-        if disp.startswith('"') and disp.endswith('"') and len(disp) >= 2:
-            disp = disp[1:-1].replace('\\"', '"')
-        return (disp or None), v[lt + 1:gt].strip(), v[gt + 1:]
-    if lt >= 0:  # quoted display name may itself contain '<'
-        q2 = v.find('"', v.find('"') + 1)
-        lt = v.find("<", q2)
-        gt = v.find(">", lt)
-        if gt < 0:
-            gt = len(v)
-        disp = v[:lt].strip().strip('"')
-        return (disp or None), v[lt + 1:gt].strip(), v[gt + 1:]
-    uri, _, params = v.strip().partition(";")  # addr-spec: parameters belong to the header
-    return None, uri, ";" + params if params else ""
-
-
-def param(params: str, name: str) -> str | None:
-    """Value of ``;name=value`` in a parameter string ('' when present without value)."""
-    for p in params.split(";"):
-        k, eq, val = p.partition("=")
-        if k.strip().lower() == name:
-            return val.strip().strip('"') if eq else ""
-    return None
-
-
-@lru_cache(maxsize=65536)
-def norm_user(user: str | None) -> str | None:
-    """E.164 form of a URI user part, only when it looks like a telephone number."""
-    if not user or len(user) > MAX_NUMBER_LEN:
-        return None
-    u = user[1:] if user[0] == "+" else user
-    digits = u.replace("-", "").replace(".", "").replace("(", "").replace(")", "").replace(" ", "")
-    if len(digits) < 3 or not (digits.isascii() and digits.isdigit()):
-        return None
-    return normalize(user[0] + digits if user[0] == "+" else digits)
-
-
-def _first_user(values: list[str] | None) -> str | None:
-    if not values:
-        return None
-    entries = split_list(values[0])
-    if not entries:
-        return None
-    return uri_user_host(name_addr(entries[0])[1])[0]
-
-
-def _entries(values: list[str] | None) -> list[str] | None:
-    if not values:
-        return None
-    out: list[str] = []
-    for v in values:
-        out.extend(split_list(v))
-    return out or None
-
-
 def header_end(msg: bytes) -> tuple[int, int]:
     """(end of header block, start of body); LF-only messages are accepted."""
     i = msg.find(b"\r\n\r\n")
@@ -194,13 +67,7 @@ def header_end(msg: bytes) -> tuple[int, int]:
     return len(msg), len(msg)
 
 
-# Per-value parse caches. Within a dialog the same From/To/Via/Contact values recur in every
-# message of a transaction, so parsing each distinct value once pays off; bounded by clearing.
-CACHE_MAX = 50_000
-_NAMES: dict[str, str] = {}
-_ADDR: dict[str, tuple] = {}
-_VIA: dict[tuple, tuple] = {}
-_USER: dict[str, str | None] = {}
+_NAMES: dict[str, str] = {}  # raw header name as written -> canonical name ('' = not a column)
 
 
 def _canon(raw: str) -> str:
@@ -272,71 +139,6 @@ def decode_into(row, msg: bytes) -> bytes:
     return body
 
 
-def _addr(value: str) -> tuple:
-    """(display, user, host, tag) of a From/To value, cached."""
-    r = _ADDR.get(value)
-    if r is None:
-        d, uri, params = name_addr(value)
-        u, hst = uri_user_host(uri)
-        r = (d, u, hst, _param_fast(params, ";tag=", "tag") if params else None)
-        if len(_ADDR) >= CACHE_MAX:
-            _ADDR.clear()
-        _ADDR[value] = r
-    return r
-
-
-def _param_fast(params: str, key: str, name: str) -> str | None:
-    """``;name=value`` lookup; fast path for the usual lower-case spelling."""
-    i = params.find(key)
-    if i >= 0:
-        i += len(key)
-        j = params.find(";", i)
-        v = params[i:] if j < 0 else params[i:j]
-        return v.strip().strip('"')
-    if params.islower():
-        return param(params, name) if (";" + name) in params.replace(" ", "") else None
-    return param(params, name)
-
-
-def _vias(values: list[str]) -> tuple:
-    key = tuple(values)
-    r = _VIA.get(key)
-    if r is None:
-        vias: list[str] = []
-        for v in values:
-            vias.extend(split_list(v))
-        sent_by, branch, received, rport = [], [], [], []
-        for via in vias:
-            proto_sb, _, params = via.partition(";")
-            sp = proto_sb.strip().split(None, 1)
-            sent_by.append(sp[1].strip() if len(sp) == 2 else None)
-            if params:
-                params = ";" + params
-                branch.append(_param_fast(params, ";branch=", "branch"))
-                received.append(_param_fast(params, ";received=", "received"))
-                rport.append(param(params, "rport") if "rport" in params.lower() else None)
-            else:
-                branch.append(None)
-                received.append(None)
-                rport.append(None)
-        r = (vias, sent_by, branch, received, rport)
-        if len(_VIA) >= CACHE_MAX:
-            _VIA.clear()
-        _VIA[key] = r
-    return r
-
-
-def _first_user_cached(values: list[str]) -> str | None:
-    v = values[0]
-    r = _USER.get(v, _USER)
-    if r is _USER:
-        r = _first_user(values)
-        if len(_USER) >= CACHE_MAX:
-            _USER.clear()
-        _USER[v] = r
-    return r
-
-
 def _fill(row, h: dict[str, list[str]]) -> None:
     g = h.get
     v = g("call-id")
@@ -352,13 +154,13 @@ def _fill(row, h: dict[str, list[str]]) -> None:
             row.method = row.cseq_method
     v = g("from")
     if v:
-        row.from_display, row.from_user, row.from_host, row.from_tag = _addr(v[0])
+        row.from_display, row.from_user, row.from_host, row.from_tag = addr_parts(v[0])
     v = g("to")
     if v:
-        row.to_display, row.to_user, row.to_host, row.to_tag = _addr(v[0])
+        row.to_display, row.to_user, row.to_host, row.to_tag = addr_parts(v[0])
     v = g("via")
     if v:
-        row.via, row.via_sent_by, row.via_branch, row.via_received, row.via_rport = _vias(v)
+        row.via, row.via_sent_by, row.via_branch, row.via_received, row.via_rport = vias(v)
     v = g("contact")
     if v:
         e = split_list(v[0])
@@ -378,21 +180,21 @@ def _fill(row, h: dict[str, list[str]]) -> None:
         row.content_type = v[0]
     v = g("p-asserted-identity")
     if v:
-        row.pai_user = _first_user_cached(v)
+        row.pai_user = first_user(v)
     if h.keys() & RARE:  # one set operation instead of a dozen lookups for the usual message
-        row.record_route = _entries(g("record-route"))
-        row.route = _entries(g("route"))
+        row.record_route = entries(g("record-route"))
+        row.route = entries(g("route"))
         v = g("reason")
         if v:
             row.reason = ", ".join(v)
         v = g("remote-party-id")
         if v:
-            row.rpid_user = _first_user_cached(v)
+            row.rpid_user = first_user(v)
         v = g("privacy")
         if v:
             row.privacy = ", ".join(v)
-        row.diversion = _entries(g("diversion"))
-        row.history_info = _entries(g("history-info"))
+        row.diversion = entries(g("diversion"))
+        row.history_info = entries(g("history-info"))
         v = g("x-cid") or g("x-call-id")
         if v:
             row.x_call_id = v[0]

@@ -203,7 +203,8 @@ class SipFlow:
         p = h.payload
         if h.ptype in (None, hepmod.PT_SIP) and looks_like_sip(p):
             self.message(frame, h.ts_ns if h.ts_ns is not None else ts, h.src or outer_src, h.sport,
-                         h.dst or outer_dst, h.dport, IP_TRANSPORT.get(h.ip_proto, outer_transport), p, name, h.node_id)
+                         h.dst or outer_dst, h.dport, IP_TRANSPORT.get(h.ip_proto, outer_transport), p, name,
+                         h.node_id)
         elif h.ptype in HEP_SS7_TYPES:
             self.reg.ss7.hep(frame, ts, h)  # M2UA / M3UA / M2PA: the SS7 side decodes them
         else:

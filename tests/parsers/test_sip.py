@@ -13,7 +13,8 @@ from sigtrace.parsers import ListSink
 from sigtrace.parsers.registry import FrameDecoder
 from sigtrace.parsers.rows import SipRow
 from sigtrace.parsers.sdp import multipart_parts, sdp_fields
-from sigtrace.parsers.sip import decode_into, looks_like_sip, name_addr, split_list, uri_user_host
+from sigtrace.parsers.sip import looks_like_sip
+from sigtrace.parsers.sipaddr import name_addr, split_list, uri_user_host
 
 
 def decode(msg: bytes) -> tuple[SipRow | None, ListSink]:
@@ -192,7 +193,7 @@ def test_helpers():
 @pytest.mark.parametrize("user,norm", [("+8613912345678", "+8613912345678"), ("alice", None), ("*67", None),
                                        (None, None)])
 def test_norm_only_for_telephone_numbers(user, norm):
-    from sigtrace.parsers.sip import norm_user
+    from sigtrace.parsers.sipaddr import norm_user
 
     assert norm_user(user) == norm
 
