@@ -27,8 +27,13 @@ import typer.core
 
 
 def _one_line(text: object) -> str:
-    """Error text on one line: newlines and runs of blanks collapsed (DuckDB/OS messages can be multi-line)."""
-    return " ".join(str(text).split())
+    """Error text on one line: newlines and runs of blanks collapsed (DuckDB/OS messages can be
+    multi-line); control and bidi-format characters from hostile file names or values are shown
+    escaped (\\x00, \\u202e) so they can neither break the line nor reorder what the terminal shows."""
+    s = " ".join(str(text).split())
+    if s.isprintable():
+        return s
+    return "".join(c if c.isprintable() else (f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}") for c in s)
 
 
 def _say_error(text: object) -> None:
