@@ -4,7 +4,8 @@ capture in ../shared/captures, plus the facts MANIFEST.md states about each.
 Compared per frame (frame numbers as Wireshark counts; a reassembled message belongs to the frame
 that completed it): the set of frames carrying SIP and the number of messages in each, request
 method, status code, Call-ID, From/To user, every Via in order, User-Agent and the SDP connection
-address.
+address; and also Request-URI user, CSeq number, From tag, Max-Forwards, P-Asserted-Identity user,
+Record-Route entries, Contact and SDP media ports.
 
 tshark is driven with ``tshark -T fields`` through subprocess, not pyshark: pyshark parses PDML/JSON
 into Python objects packet by packet (tens of seconds for the 1542-frame TCP capture, and its
@@ -104,7 +105,10 @@ MANIFEST_COUNTS = {
 }
 FIRST_TO_ONLY = {"suricata-verify__sip_header_multi_val.pcap"}
 FIELDS = ["sip.Request-Line", "sip.Status-Line", "sip.Method", "sip.Status-Code", "sip.Call-ID", "sip.from.user",
-          "sip.to.user", "sip.Via", "sip.User-Agent", "sdp.connection_info.address"]
+          "sip.to.user", "sip.Via", "sip.User-Agent", "sdp.connection_info.address",
+          # beyond the required set: more columns the trace relies on
+          "sip.r-uri.user", "sip.CSeq.seq", "sip.from.tag", "sip.Max-Forwards", "sip.pai.user", "sip.Record-Route",
+          "sip.Contact", "sdp.media.port"]
 AGG = "\x1f"
 SEP = "\x02"
 
@@ -166,6 +170,15 @@ def compare(name: str, t: dict[int, dict[str, list[str]]], rows: list) -> None:
         t_via = [v for raw in tf["sip.Via"] for v in split_top_commas(raw)]
         assert [v for r in ours for v in (r.via or [])] == t_via, where
         assert [r.user_agent for r in ours if r.user_agent is not None] == [u.strip() for u in tf["sip.User-Agent"]], where
+        assert [r.ruri_user for r in ours if r.ruri_user] == tf["sip.r-uri.user"], where
+        assert [str(r.cseq_num) for r in ours if r.cseq_num is not None] == tf["sip.CSeq.seq"], where
+        assert [r.from_tag for r in ours if r.from_tag] == tf["sip.from.tag"], where
+        assert [str(r.max_forwards) for r in ours if r.max_forwards is not None] == tf["sip.Max-Forwards"], where
+        assert [r.pai_user for r in ours if r.pai_user] == tf["sip.pai.user"], where
+        t_rr = [v for raw in tf["sip.Record-Route"] for v in split_top_commas(raw)]
+        assert [v for r in ours for v in (r.record_route or [])] == t_rr, where
+        assert [r.contact for r in ours if r.contact] == tf["sip.Contact"], where
+        assert [str(p) for r in ours for p in (r.sdp_ports or [])] == tf["sdp.media.port"], where
         sdp_ours = [r.sdp_ip for r in ours if r.sdp_ip is not None]
         t_sdp = tf["sdp.connection_info.address"]
         if len(ours) == 1:
