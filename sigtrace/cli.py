@@ -42,6 +42,21 @@ def _say_error(text: object) -> None:
     sys.stderr.flush()
 
 
+def _with_value(e, argv: list[str]) -> str:
+    """Click's message, plus the offending value when Click left it out ('Invalid value for
+    '--window': Input should be a valid number' -> '... for '--window' ('abc'): ...')."""
+    msg = e.format_message()
+    param = getattr(e, "param", None)
+    for opt in getattr(param, "opts", None) or ():
+        if not opt.startswith("-"):
+            continue
+        for i, a in enumerate(argv):
+            value = argv[i + 1] if a == opt and i + 1 < len(argv) else a[len(opt) + 1:] if a.startswith(opt + "=") else None
+            if value is not None:
+                return msg if repr(value) in msg or value in msg else msg.replace(f"'{opt}':", f"'{opt}' ({value!r}):", 1)
+    return msg
+
+
 class _Group(typer.core.TyperGroup):
     """Every failure becomes one line `sigtrace: error: ...` and an exit code (docs/errors.md):
     usage errors 2, SigtraceError its exit_code, Ctrl-C 130, an unexpected exception 1 (a bug:
@@ -78,7 +93,7 @@ class _Group(typer.core.TyperGroup):
                 sys.exit(e.exit_code)
             ctx = getattr(e, "ctx", None)
             cmd = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-            _say_error(f"{e.format_message()}{cmd}")
+            _say_error(f"{_with_value(e, sys.argv[1:] if args is None else list(args))}{cmd}")
             sys.exit(e.exit_code)
         except typer.Abort:
             _say_error("aborted")
@@ -340,6 +355,9 @@ def verify(
     for line in lines:
         out.print(line, markup=False)
     if not ok:
+        bad = sum(1 for line in lines if line.startswith(("MISSING", "CHANGED")))
+        _say_error(f"{db}: verification failed: {bad} source(s) missing or changed (listed above); "
+                   "the evidence files are not the ones this case was built from")
         raise typer.Exit(5)
 
 
@@ -366,7 +384,7 @@ def _emit(text: str, out_file: Optional[Path]) -> None:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(out_file)
     except OSError as e:
-        err.print(f"sigtrace: error: {out_file}: cannot write ({e.strerror})", markup=False)
+        _say_error(f"{out_file}: cannot write ({e.strerror})")
         raise typer.Exit(2) from None
     err.print(f"wrote {out_file}", markup=False)
 

@@ -157,6 +157,9 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, create: 
         return con
     try:
         migrate(con)
+    except SchemaError as e:
+        con.close()
+        raise SchemaError(f"{target}: {e}") from None
     except duckdb.Error as e:
         con.close()
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -268,23 +271,28 @@ class TableBatch:
         except Exception:  # noqa: BLE001
             tbl, bad = self._screen()
         if tbl is not None:
-            name = f"_sigtrace_batch_{self.table}"
-            self.con.register(name, tbl)
-            try:
-                self.con.execute(f'insert into "{self.table}" select * from {name}')
-            except duckdb.InterruptException:
-                raise KeyboardInterrupt from None
-            except duckdb.Error as e:
-                raise CaseWriteError(e) from None
-            except RuntimeError as e:  # DuckDB reports Ctrl-C during a statement as RuntimeError
-                if "interrupted" in str(e).lower():
-                    raise KeyboardInterrupt from None
-                raise
-            finally:
-                self.con.unregister(name)
+            append_arrow(self.con, self.table, tbl)
             self.total += tbl.num_rows
         self.rows = []
         return bad
+
+
+def append_arrow(con: duckdb.DuckDBPyConnection, table: str, tbl: pa.Table | pa.RecordBatch) -> None:
+    """Append an Arrow table/batch whose schema is the table's columns, in order.
+
+    Through ``from_arrow(...).insert_into``, not ``register``: a registered Arrow table stays
+    referenced by DuckDB until the transaction commits, so a large capture (one transaction) would
+    keep every batch in memory."""
+    try:
+        con.from_arrow(tbl).insert_into(table)
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt from None
+    except duckdb.Error as e:
+        raise CaseWriteError(e) from None
+    except RuntimeError as e:  # DuckDB reports Ctrl-C during a statement as RuntimeError
+        if "interrupted" in str(e).lower():
+            raise KeyboardInterrupt from None
+        raise
 
 
 class CaseWriter:
