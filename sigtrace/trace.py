@@ -79,6 +79,8 @@ class Tolerances:
     skew_min_duration_s: float = 10.0  # high-confidence matches for skew: conversations longer than this
     skew_max_s: float = 60.0  # probes' clocks disagree by at most this
     skew_min_matches: int = 3  # pairs with fewer matches do not calibrate clocks
+    skew_target_matches: int = 20  # widen the calibration window until the involved sources have this many
+    skew_windows_s: tuple[float, ...] = (600.0, 7200.0)  # calibration windows around the call, then the whole case
     uncalibrated_slack_s: float = 3.0  # extra time allowance between sources with no common calls
     max_hops: int = 24
     keep_alternatives: int = 3
@@ -238,6 +240,97 @@ def _iso_s(secs: float | None) -> str | None:
     return None if secs is None else iso_utc(_dt(secs))
 
 
+def _cdr_times(r: dict[str, Any], sem: str) -> None:
+    """Times of a prepared CDR row read with ``start_time`` = ``sem`` (answer | seizure)."""
+    t0 = r["_t0"]
+    r["_as"] = sem
+    if sem == "answer":
+        r["_t_seize"], r["_t_answer"] = None, t0
+        r["_t_end"] = t0 + (r["_duration"] or 0.0)
+    else:
+        r["_t_seize"], r["_t_answer"], r["_t_end"] = t0, None, None
+        if not r["_answered"]:
+            r["_t_end"] = t0 + float(r.get("duration_s") or 0.0)
+
+
+_CIRCUIT_FREED = {16, 18, 23, 24, 46}  # RLC, RSC, GRS, CGB, UCIC (Q.763 Table 4): the leg ends here
+_SAME_IAM_S = 0.05  # a second IAM within 50 ms on the circuit is the same one captured twice
+
+
+def _pair_leg(r: dict[str, Any]) -> None:
+    """Cut a leg's circuit messages (DOMAIN-PROTOCOLS §8.11): from its IAM up to the next IAM on the
+    circuit or the message that frees it; derive ACM/ANM/REL/RLC times, cause, SAM digits."""
+    if "_paired" in r:
+        return
+    iam_s = _secs(r["iam_ts"])
+    msgs = []
+    for m in r.get("messages") or []:
+        if m["type"] == 1 and m["frame"] != r["iam_frame"]:
+            if _secs(m["ts"]) - iam_s > _SAME_IAM_S:
+                break  # the circuit was seized again: a new call
+            continue
+        msgs.append(m)
+        if m["type"] in _CIRCUIT_FREED:
+            break
+    r["messages"] = msgs
+    r["frames"] = [m["frame"] for m in msgs]
+
+    def first(types: tuple[int, ...]) -> dict[str, Any] | None:
+        return next((m for m in msgs if m["type"] in types), None)
+
+    acm, anm, rel, rlc = first((6,)), first((7, 9)), first((12,)), first((16,))
+    r["acm_ts"] = acm["ts"] if acm else None
+    r["anm_ts"] = anm["ts"] if anm else None
+    r["rel_ts"] = rel["ts"] if rel else None
+    r["rlc_ts"] = rlc["ts"] if rlc else None
+    r["release_cause"] = rel["cause"] if rel else None
+    r["release_location"] = rel["location"] if rel else None
+    r["released_by_pc"] = rel["opc"] if rel else None
+    r["answered"] = anm is not None
+    r["duration_s"] = (_secs(rel["ts"]) - _secs(anm["ts"])) if anm and rel else None
+    sam = "".join(m["digits"] or "" for m in msgs if m["type"] == 2)
+    r["sam_digits"] = sam or None
+    r["called_norm_iam"] = r["called_norm"]
+    if sam:
+        r["called_digits_full"] = (r["called_digits"] or "") + sam
+        r["called_norm"] = normalize(r["called_digits_full"], r["called_noa"])
+    r["_paired"] = True
+
+
+def _pair_dialog(r: dict[str, Any]) -> None:
+    """Outcome of an INVITE's dialog from its messages: ringing, final status, answer, BYE/CANCEL."""
+    msgs = r.get("messages") or []
+    back = [m for m in msgs if not m["request"] and m["method"] == "INVITE" and m["src_ip"] == r["dst_ip"]]
+    ring = next((m for m in back if m["status"] is not None and 180 <= m["status"] <= 183), None)
+    final = next((m for m in back if m["status"] is not None and m["status"] >= 200), None)
+    bye = next((m for m in msgs if m["request"] and m["method"] in ("BYE", "CANCEL")), None)
+    r["ringing_ts"] = ring["ts"] if ring else None
+    r["final_status"] = final["status"] if final else None
+    r["answer_ts"] = final["ts"] if final and final["status"] == 200 else None
+    r["bye_ts"] = bye["ts"] if bye else None
+    r["duration_s"] = (_secs(r["bye_ts"]) - _secs(r["answer_ts"])) if r["answer_ts"] and r["bye_ts"] else None
+    r["frames"] = [m["frame"] for m in msgs]
+
+
+def _local_form(n: str | None) -> str | None:
+    """Subscriber (NOA 1) form of a Chinese fixed-line E.164 number: the NSN without its area code."""
+    if not n or not n.startswith("+86") or not 12 <= len(n) <= 14:
+        return None
+    nsn = n[3:]
+    if nsn.startswith("1") and not nsn.startswith("10"):
+        return None
+    return nsn[2:] if nsn.startswith(("10", "2")) else nsn[3:]
+
+
+def _cdr_sems(r: dict[str, Any]) -> list[str]:
+    """Interpretations of a CDR row's start_time worth trying: the learnt one, else answer then seizure."""
+    if not r["_answered"]:
+        return ["seizure"]
+    if r.get("_sem"):
+        return [r["_sem"]]
+    return ["answer", "seizure"]
+
+
 def _last_digits(n: str | None, k: int = 7) -> str | None:
     if not n:
         return None
@@ -391,7 +484,7 @@ class _Obs:
 
 # =========================================================================== caches (per connection)
 
-_SKEW_CACHE: "weakref.WeakKeyDictionary[Any, tuple[tuple, dict]]" = weakref.WeakKeyDictionary()
+_SKEW_CACHE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 _GOIP_CACHE: "weakref.WeakKeyDictionary[Any, tuple[tuple, tuple[set, set]]]" = weakref.WeakKeyDictionary()
 
 
@@ -403,63 +496,110 @@ def _fingerprint(con: Any) -> tuple:
     return tuple(row)
 
 
-def clock_offsets(con: Any, tol: Tolerances | None = None) -> dict[str, Any]:
-    """Per-source clock offsets (seconds, source clock minus reference clock) learnt from all calls
-    of the case (``trace/clock_skew``), cached per connection until the case changes.
+def clock_offsets(con: Any, tol: Tolerances | None = None, sources: set[int] | None = None,
+                  around: datetime | None = None) -> dict[str, Any]:
+    """Per-source clock offsets (seconds: source clock minus the reference clock) learnt from the
+    calls of the case (``trace/clock_skew``, DOMAIN-PROTOCOLS §13.4), cached per connection.
 
-    Pairs with at least ``skew_min_matches`` matches are edges; each connected group of sources is
-    put on the clock of its best-connected source through a maximum spanning tree (most matches
-    first). Returns ``{"offsets": {sid: s}, "group": {sid: g}, "pairs": [...], "edges": {sid: (...)}}``.
+    ``sources`` limits the estimate to the sources a trace involves (None = every source). With
+    ``around`` the calls within ``skew_windows_s`` of that time are used first (clocks drift; and a
+    case of millions of messages needs no more to be sure), widening window by window -- up to all
+    calls of the case -- until the involved sources are linked by pairs of at least
+    ``skew_target_matches`` matches. Pairs with at least ``skew_min_matches`` matches are edges; each
+    connected group is put on the clock of its best-connected source along a maximum spanning tree.
+    Returns ``{"offsets", "group", "pairs", "via", "cdr_start", "window"}``.
     """
     tol = tol or Tolerances()
-    fp = _fingerprint(con) + (tol.skew_min_duration_s, tol.skew_max_s, tol.skew_min_matches)
+    fp = _fingerprint(con)
     try:
-        hit = _SKEW_CACHE.get(con)
+        cache = _SKEW_CACHE.setdefault(con, {})
     except TypeError:
-        hit = None
-    if hit and hit[0] == fp:
-        return hit[1]
-    pairs = sql.fetch_dicts(con, "trace/clock_skew", t_from=_FAR_PAST, t_to=_FAR_FUTURE,
-                            min_duration_s=tol.skew_min_duration_s, max_skew_s=tol.skew_max_s)
-    edges = [p for p in pairs if p["matches"] >= tol.skew_min_matches]
-    adj: dict[int, list[tuple[int, float, int]]] = {}
-    for p in edges:
-        a, b, off, n = p["source_a"], p["source_b"], float(p["offset_s"]), int(p["matches"])
-        adj.setdefault(a, []).append((b, off, n))  # clock(a) - clock(b) = off
-        adj.setdefault(b, []).append((a, -off, n))
+        cache = {}
+    if cache.get("_fp") != fp:
+        cache.clear()
+        cache["_fp"] = fp
+    ids = "" if sources is None else ",".join(str(x) for x in sorted(sources))
+    windows: list[tuple[datetime, datetime]] = []
+    if around is not None:
+        windows = [(around - timedelta(seconds=w), around + timedelta(seconds=w)) for w in tol.skew_windows_s]
+    windows.append((_FAR_PAST, _FAR_FUTURE))
+    out: dict[str, Any] = {}
+    for lo, hi in windows:
+        key = (ids, lo, hi, tol.skew_min_duration_s, tol.skew_max_s, tol.skew_min_matches)
+        if key not in cache:
+            pairs = sql.fetch_dicts(con, "trace/clock_skew", t_from=lo, t_to=hi, source_ids=ids,
+                                    min_duration_s=tol.skew_min_duration_s, max_skew_s=tol.skew_max_s)
+            cache[key] = _solve_offsets(con, pairs, tol)
+            cache[key]["window"] = None if lo == _FAR_PAST else [iso_utc(lo), iso_utc(hi)]
+        out = cache[key]
+        if _linked(out, sources, tol):
+            break
+    return out
+
+
+def _linked(res: dict[str, Any], sources: set[int] | None, tol: Tolerances) -> bool:
+    """Every involved source sits in one clock group whose tree edges all have enough matches."""
+    if not sources:
+        return False
+    groups = {res["group"].get(s) for s in sources}
+    if None in groups or len(groups) != 1:
+        return False
+    return all(n >= tol.skew_target_matches for s, (_, n) in res["via"].items() if s in sources)
+
+
+def _solve_offsets(con: Any, pairs: list[dict[str, Any]], tol: Tolerances) -> dict[str, Any]:
+    kinds = dict(con.execute("select source_id, kind from sources").fetchall())
+    is_cdr = {sid for sid, k in kinds.items() if str(k or "").startswith("cdr")}
+    # what a CDR source's start_time means: the interpretation whose offsets to the captures vary least
+    votes: dict[int, list[float]] = {}
+    for p in pairs:
+        for c, other in ((p["source_a"], p["source_b"]), (p["source_b"], p["source_a"])):
+            if c in is_cdr and other not in is_cdr and p["spread_s"] is not None and p["spread_seize_s"] is not None:
+                v = votes.setdefault(c, [0.0, 0.0, 0])
+                v[0] += p["matches"] * p["spread_s"]
+                v[1] += p["matches"] * p["spread_seize_s"]
+                v[2] += p["matches"]
+    cdr_start = {c: ("seizure" if v[1] < v[0] else "answer") for c, v in votes.items()
+                 if v[2] >= tol.skew_min_matches}
+    adj: dict[int, list[tuple[int, float, int, float]]] = {}
+    for p in pairs:
+        a, b = p["source_a"], p["source_b"]
+        sem = {cdr_start.get(x) for x in (a, b) if x in is_cdr}
+        if None in sem or len(sem) > 1:
+            continue  # a CDR source of unknown meaning, or two CDR sources that mean different things
+        if sem == {"seizure"}:
+            off, n, spread = p["offset_seize_s"], p.get("matches_seize") or 0, p["spread_seize_s"]
+        else:
+            off, n, spread = p["offset_s"], p["matches"], p["spread_s"]
+        if n < tol.skew_min_matches or off is None:
+            continue
+        w = n / (0.05 + (spread or 0.0))  # many matches that agree make the best edges
+        adj.setdefault(a, []).append((b, float(off), int(n), w))  # clock(a) - clock(b) = off
+        adj.setdefault(b, []).append((a, -float(off), int(n), w))
     offsets: dict[int, float] = {}
     group: dict[int, int] = {}
     via: dict[int, tuple[int, int]] = {}
-    weight = {s: sum(n for _, _, n in lst) for s, lst in adj.items()}
+    weight = {s: sum(w for _, _, _, w in lst) for s, lst in adj.items()}
     for root in sorted(adj, key=lambda s: (-weight[s], s)):
         if root in offsets:
             continue
         offsets[root] = 0.0
         group[root] = root
-        frontier = [(n, root, nb, off) for nb, off, n in adj[root]]
-        while frontier:  # Prim's algorithm on match counts
-            frontier.sort(key=lambda x: (-x[0], x[2]))
-            n, frm, to, off = frontier.pop(0)
+        frontier = [(w, n, root, nb, off) for nb, off, n, w in adj[root]]
+        while frontier:  # Prim's algorithm: a maximum spanning tree on edge quality
+            frontier.sort(key=lambda x: (-x[0], x[3]))
+            w, n, frm, to, off = frontier.pop(0)
             if to in offsets:
                 continue
-            # clock(frm) - clock(to) = off  =>  offset(to) = offset(frm) - off
-            offsets[to] = offsets[frm] - off
+            offsets[to] = offsets[frm] - off  # clock(frm) - clock(to) = off
             group[to] = root
             via[to] = (frm, n)
-            frontier.extend((n2, to, nb, o2) for nb, o2, n2 in adj[to] if nb not in offsets)
-    out = {"offsets": offsets, "group": group, "pairs": pairs, "via": via}
-    try:
-        _SKEW_CACHE[con] = (fp, out)
-    except TypeError:
-        pass
-    return out
+            frontier.extend((w2, n2, to, nb, o2) for nb, o2, n2, w2 in adj[to] if nb not in offsets)
+    return {"offsets": offsets, "group": group, "pairs": pairs, "via": via, "cdr_start": cdr_start}
 
 
 def _goip_flags(con: Any) -> tuple[set[str], set[str]]:
-    try:  # DEVGUARD: the GoIP helper's module lands concurrently; remove this guard once it exists
-        from .goip import flagged_keys
-    except ImportError:
-        return set(), set()
+    from .goip import flagged_keys
 
     fp = _fingerprint(con)
     hit = _GOIP_CACHE.get(con)
@@ -500,12 +640,13 @@ class _Tracer:
     def __init__(self, con: Any, tol: Tolerances):
         self.con = con
         self.tol = tol
-        sk = clock_offsets(con, tol)
-        self.offsets: dict[int, float] = sk["offsets"]
-        self.group: dict[int, int] = sk["group"]
-        self.pairs = sk["pairs"]
-        self.max_off = max((abs(v) for v in self.offsets.values()), default=0.0)
-        self.margin = self.max_off + tol.uncalibrated_slack_s + 1.0
+        self.offsets: dict[int, float] = {}
+        self.group: dict[int, int] = {}
+        self.pairs: list[dict[str, Any]] = []
+        self.cdr_start: dict[int, str] = {}
+        self.involved: set[int] = set()
+        self.calibration_window: list[str] | None = None
+        self.margin = tol.skew_max_s
         self.by_pc: dict[tuple[int, int], dict[str, Any]] = {}
         self.by_ip: dict[str, dict[str, Any]] = {}
         for r in sql.fetch_dicts(con, "trace/directory_nodes"):
@@ -517,6 +658,22 @@ class _Tracer:
         self.notes: list[str] = []
 
     # ------------------------------------------------------------------ clocks
+    def calibrate(self, numbers: list[str], at: datetime, window_s: float) -> None:
+        """Put the sources that saw calls to ``numbers`` around ``at`` on one reference clock."""
+        pad = window_s + self.tol.skew_max_s + self.tol.ring_max_s
+        t_from, t_to = at - timedelta(seconds=pad), at + timedelta(seconds=pad)
+        seen = sql.fetch_dicts(self.con, "trace/sources_seen", numbers=",".join(numbers), t_from=t_from, t_to=t_to)
+        self.involved = {r["source_id"] for r in seen}
+        if len(self.involved) > 1:
+            sk = clock_offsets(self.con, self.tol, self.involved, around=at)
+            self.offsets = {k: v for k, v in sk["offsets"].items() if k in self.involved}
+            self.group = {k: v for k, v in sk["group"].items() if k in self.involved}
+            self.pairs = [p for p in sk["pairs"] if p["source_a"] in self.involved and p["source_b"] in self.involved]
+            self.cdr_start = sk["cdr_start"]
+            self.calibration_window = sk.get("window")
+        max_off = max((abs(v) for v in self.offsets.values()), default=0.0)
+        self.margin = max_off + self.tol.uncalibrated_slack_s + 1.0
+
     def off(self, sid: int) -> float:
         return self.offsets.get(sid, 0.0)
 
@@ -563,15 +720,27 @@ class _Tracer:
         return h
 
     # ------------------------------------------------------------------ rows -> observations
-    def isup_obs(self, rows: list[dict[str, Any]]) -> list[_Obs]:
+    def isup_obs(self, rows: list[dict[str, Any]], wanted: set[str], redirects: bool = False) -> list[_Obs]:
+        """Pair each IAM with its circuit's messages, keep legs whose (complete) called number -- or,
+        with ``redirects``, original called / redirecting number -- is wanted, merge the same leg seen
+        by several probes."""
         legs = []
+        locals_ = {_local_form(n): n for n in wanted if _local_form(n)}
         for r in rows:
+            _pair_leg(r)
+            if r["called_norm"] not in wanted and r["called_noa"] == 1 and r["called_digits"] in locals_:
+                # the terminating exchange's own form: subscriber number without area code (§13.2 step 2)
+                r["called_local"] = r["called_digits"]
+                r["called_norm"] = locals_[r["called_digits"]]
+            if not (r["called_norm"] in wanted or (redirects and (r["original_called_norm"] in wanted
+                                                                 or r["redirecting_norm"] in wanted))):
+                continue
             o = self.off(r["source_id"])
             r["_off"] = o
             r["_t_seize"] = _secs(r["iam_ts"]) - o
             r["_t_answer"] = _secs(r["anm_ts"]) - o if r["anm_ts"] is not None else None
             r["_t_end"] = _secs(r["rel_ts"]) - o if r["rel_ts"] is not None else None
-            r["_answered"] = bool(r["answered"]) if r["rel_ts"] is not None or r["answered"] else None
+            r["_answered"] = True if r["answered"] else (False if r["rel_ts"] is not None or r["rlc_ts"] is not None else None)
             r["_duration"] = r["duration_s"]
             legs.append(r)
         legs.sort(key=lambda r: (r["_t_seize"], r["source_id"], r["iam_frame"]))
@@ -597,21 +766,18 @@ class _Tracer:
         return out
 
     def cdr_prepare(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Put CDR rows on the reference clock. start_time means answer or seizure depending on the
+        export (learnt per source in clock_offsets); unknown sources are read as answer time first
+        (the usual export, DOMAIN-PROTOCOLS §12.2) and retried as seizure when that does not match."""
         for r in rows:
             o = self.off(r["source_id"])
             r["_off"] = o
-            t0 = _secs(r["start_time"]) - o
+            r["_t0"] = _secs(r["start_time"]) - o
             ans = bool(r["answered"]) if r["answered"] is not None else None
             r["_answered"] = ans
             r["_duration"] = float(r["duration_s"]) if ans and r["duration_s"] is not None else None
-            if ans:
-                r["_t_answer"] = t0
-                r["_t_end"] = t0 + (r["_duration"] or 0.0)
-                r["_t_seize"] = None
-            else:
-                r["_t_seize"] = t0
-                r["_t_answer"] = None
-                r["_t_end"] = t0 + (float(r["duration_s"]) if r["duration_s"] else 0.0)
+            r["_sem"] = self.cdr_start.get(r["source_id"])
+            _cdr_times(r, "seizure" if r["_sem"] == "seizure" or not ans else "answer")
         return rows
 
     def attach_cdrs(self, obs: list[_Obs], cdrs: list[dict[str, Any]], at_dpc: bool = True) -> list[_Obs]:
@@ -634,28 +800,45 @@ class _Tracer:
                     continue
                 slack = self.tol.cdr_time_slack_s + (0 if self.calibrated_together({c["source_id"]}, {p["source_id"]})
                                                      else self.tol.uncalibrated_slack_s)
-                if c["_answered"]:
-                    if p["_t_answer"] is None:
+                d = None
+                for sem in _cdr_sems(c):
+                    _cdr_times(c, sem)
+                    if sem == "answer":
+                        if p["_t_answer"] is None:
+                            continue
+                        dd = abs(c["_t_answer"] - p["_t_answer"])
+                        if dd > self.tol.answer_s + slack:
+                            continue
+                    else:
+                        dd = abs(c["_t_seize"] - p["_t_seize"])  # the same IAM, as the switch logged it
+                        if dd > self.tol.answer_s + slack:
+                            continue
+                    if c["_duration"] is not None and p["_duration"] is not None and \
+                            abs(c["_duration"] - p["_duration"]) > self.tol.duration_cdr_s:
                         continue
-                    d = abs(c["_t_answer"] - p["_t_answer"])
-                    if d > self.tol.answer_s + slack:
-                        continue
-                    if p["_duration"] is not None and abs(c["_duration"] - p["_duration"]) > self.tol.duration_cdr_s:
-                        continue
-                else:
-                    d = abs(c["_t_seize"] - p["_t_seize"])
-                    if d > self.tol.iam_max_s + slack:
-                        continue
-                if best_d is None or d < best_d:
+                    d = (dd, sem)
+                    break
+                if d is None:
+                    continue
+                if best_d is None or d[0] < best_d[0]:
                     best, best_d = ob, d
             if best is not None:
+                _cdr_times(c, best_d[1])
                 best.cdr.append(c)
             else:
+                _cdr_times(c, _cdr_sems(c)[0])
                 out.append(_Obs(cdr=[c]))
         return out
 
     def sip_prepare(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Drop INVITE retransmissions, read each dialog's outcome, put times on the reference clock."""
+        out, seen = [], set()
         for r in rows:
+            k = (r["source_id"], r["call_id"], r["cseq_num"], r["src_ip"], r["dst_ip"])
+            if k in seen:
+                continue
+            seen.add(k)
+            _pair_dialog(r)
             o = self.off(r["source_id"])
             r["_off"] = o
             r["_t_seize"] = _secs(r["ts"]) - o
@@ -664,7 +847,8 @@ class _Tracer:
             fs = r.get("final_status")
             r["_answered"] = True if r["_t_answer"] is not None else (False if fs is not None else None)
             r["_duration"] = r.get("duration_s")
-        return rows
+            out.append(r)
+        return out
 
     # ------------------------------------------------------------------ scoring one step
     def match(self, up: _Obs, down: _Obs) -> tuple[float, list[str]] | None:
@@ -761,10 +945,36 @@ class _Tracer:
                     why.append(f"hop counter {hu} upstream vs {hd} downstream (expected one more upstream)")
         return s, why
 
+    def match_any(self, up: _Obs, down: _Obs) -> tuple[float, list[str]] | None:
+        """``match`` over the possible readings of CDR start times whose meaning is not known; the
+        rows keep the reading of the best match."""
+        ups = [r for r in up.cdr if up.cdr_only and len(_cdr_sems(r)) > 1]
+        downs = [r for r in down.cdr if down.cdr_only and len(_cdr_sems(r)) > 1]
+        if not ups and not downs:
+            return self.match(up, down)
+        best, best_sem = None, None
+        for su in (["answer", "seizure"] if ups else [None]):
+            for sd in (["answer", "seizure"] if downs else [None]):
+                for r in ups:
+                    _cdr_times(r, su)
+                for r in downs:
+                    _cdr_times(r, sd)
+                m = self.match(up, down)
+                if m is not None and (best is None or m[0] > best[0]):
+                    best, best_sem = m, (su, sd)
+        su, sd = best_sem or ("answer" if ups else None, "answer" if downs else None)
+        for r in ups:
+            _cdr_times(r, su)
+        for r in downs:
+            _cdr_times(r, sd)
+        if best is not None and (ups or downs):
+            best[1].append("CDR start_time read as " + " / ".join(x for x in (su, sd) if x) + " time")
+        return best
+
     def rank(self, found: list[_Obs], down: _Obs) -> list[_Obs]:
         scored = []
         for ob in found:
-            m = self.match(ob, down)
+            m = self.match_any(ob, down)
             if m is None:
                 continue
             ob.score, ob.reasons = round(m[0], 4), m[1]
@@ -836,7 +1046,10 @@ class _Tracer:
             d.update({
                 "opc": format_pc(p["opc"], p["pc_bits"]), "dpc": format_pc(p["dpc"], p["pc_bits"]), "cic": p["cic"],
                 "ni": p["ni"], "variant": p["variant"], "transport": p["transport"],
-                "called": {"raw": p["called_digits"], "noa": p["called_noa"], "normalized": p["called_norm"]},
+                "called": {"raw": p.get("called_digits_full") or p["called_digits"], "noa": p["called_noa"],
+                           "normalized": p["called_norm"], "iam_digits": p["called_digits"],
+                           "sam_digits": p.get("sam_digits"),
+                           "resolved_from_local": p.get("called_local")},
                 "calling": {"raw": p["calling_digits"], "noa": p["calling_noa"], "normalized": p["calling_norm"],
                             "presentation": p["calling_presentation"], "screening": p["calling_screening"]},
                 "original_called": {"raw": p["original_called_digits"], "normalized": p["original_called_norm"]},
@@ -885,7 +1098,7 @@ class _Tracer:
         rows = sql.fetch_dicts(self.con, "trace/terminating_legs", victim=victim, t_from=t_from, t_to=t_to,
                                max_call_s=self.tol.max_call_s)
         cdrs = sql.fetch_dicts(self.con, "trace/cdr_terminating_legs", victim=victim, t_from=t_from, t_to=t_to)
-        obs = self.attach_cdrs(self.isup_obs(rows), self.cdr_prepare(cdrs))
+        obs = self.attach_cdrs(self.isup_obs(rows, {victim}, redirects=True), self.cdr_prepare(cdrs))
         return [o for o in obs if o.t is not None and lo <= o.t <= hi]
 
     def incoming(self, node: _Node, down: _Obs) -> list[_Obs]:
@@ -905,7 +1118,8 @@ class _Tracer:
         cdrs = sql.fetch_dicts(self.con, "trace/cdr_incoming_legs", switch_pc=node.pc, switch_bits=node.bits,
                                numbers=nums, t_from=c_from, t_to=c_to)
         keys = down.keys
-        obs = self.attach_cdrs(self.isup_obs([r for r in rows if ("isup", r["source_id"], r["iam_frame"]) not in keys]),
+        obs = self.attach_cdrs(self.isup_obs([r for r in rows if ("isup", r["source_id"], r["iam_frame"]) not in keys],
+                                             set(down.match_numbers())),
                                self.cdr_prepare([c for c in cdrs if ("cdr", c["source_id"], c["row_num"]) not in keys]))
         return self.rank(obs, down)
 
@@ -984,7 +1198,7 @@ class _Tracer:
                     break
         hops = [self.hop(gw_node, gw_obs, kind="gateway", reasons=reasons)]
         # walk the SIP side outwards
-        chain: list[tuple[str, list[_Obs], str]] = []  # (ip, observations naming it, how)
+        chain: list[tuple[str, list[tuple[_Obs, str, bool]]]] = []  # (ip, mentions)
         self.extend_chain(chain, gw_obs, anchor=None)
         cur = gw_obs
         seen_frames = set(gw_obs.keys)
@@ -1017,27 +1231,33 @@ class _Tracer:
             seen_frames |= best.keys
             self.extend_chain(chain, best, anchor=x)
             cur = best
-        for i, (ip, obs, how) in enumerate(chain):
+        for i, (ip, mentions) in enumerate(chain):
             last = i == len(chain) - 1
             node = _Node(None, None, None, ip, self.by_ip.get(ip))
-            kind = "softswitch" if last else "sip_proxy"
-            best_obs = obs[0] if obs else None
-            h = self.hop(node, None, kind=kind)
-            h.reasons.append(how)
-            if best_obs is not None:
-                h.evidence = self.evidence(best_obs)
-                h.time = _iso_s(best_obs.t)
-                h.score = round(best_obs.score, 3)
-                h.reasons.extend(r for r in best_obs.reasons if r not in h.reasons)
-                h.leg = self.leg_details(best_obs)
-                h.ladder = self.ladder(best_obs)
-                h.alternatives = best_obs.alternatives
+            h = self.hop(node, None, kind="softswitch" if last else "sip_proxy")
+            for ob, how, l3 in mentions:
+                h.reasons.append(how)
+                if l3:  # the INVITE this node sent, and its dialog: the SIP leg from it
+                    h.evidence.extend(self.evidence(ob))
+                    h.time = h.time or _iso_s(ob.t)
+                    h.score = round(ob.score, 3) if h.score is None else h.score
+                    h.reasons.extend(r for r in ob.reasons if r not in h.reasons)
+                    h.leg = h.leg or self.leg_details(ob)
+                    h.ladder = h.ladder or self.ladder(ob)
+                    h.alternatives = h.alternatives or ob.alternatives
+                else:  # named in a Via header of an INVITE captured further downstream
+                    r = ob.p
+                    h.evidence.append(Evidence(self.source_names.get(r["source_id"], str(r["source_id"])), r["frame"],
+                                               None, iso_utc(r["ts"]), f"INVITE ({how.split(' received=')[0]})",
+                                               r["source_id"], round(r["_off"], 6)))
+                    h.time = h.time or _iso_s(ob.t)
             if _is_private(ip):
                 h.reasons.append(f"{ip} is a private address (behind NAT): the next hop's received= address is the public one")
             hops.append(h)
         if not chain:
             return hops, Origin("unknown", reasons=["gateway INVITE found but no SIP hop beyond it"])
-        ip, obs, how = chain[-1]
+        ip, mentions = chain[-1]
+        how = mentions[-1][1]
         row = self.by_ip.get(ip)
         origin = Origin("softswitch", ip=ip, name=(row or {}).get("name"), in_directory=row is not None,
                         user_agent=(cur.p.get("user_agent") if cur.sip else None))
@@ -1100,19 +1320,25 @@ class _Tracer:
             why.append(f"200 OK times agree ({dd:.3f} s apart)")
         return s, why
 
-    def extend_chain(self, chain: list[tuple[str, list[_Obs], str]], ob: _Obs, anchor: str | None) -> None:
+    def extend_chain(self, chain: list[tuple[str, list[tuple[_Obs, str, bool]]]], ob: _Obs, anchor: str | None) -> None:
         """Replace the part of ``chain`` beyond ``anchor`` (the node ``ob`` was sent to) with the
-        addresses ``ob`` names: its L3 source, then its Via entries (received= preferred), top first."""
+        addresses ``ob`` names: its L3 source, then its Via entries (received= preferred), top first.
+        Entries keep every mention (observation, how, is-L3-source) as evidence."""
+        earlier: dict[str, list[tuple[_Obs, str, bool]]] = {}
         if anchor is not None:
             ips = [c[0] for c in chain]
             if anchor in ips:
+                # what lay beyond the anchor is superseded by what the upstream INVITE itself shows;
+                # earlier mentions of addresses it confirms stay as evidence
+                earlier = {ip: m for ip, m in chain[ips.index(anchor) + 1:]}
                 del chain[ips.index(anchor) + 1:]
-        for ip, how in _via_chain(ob.p):
+        for k, (ip, how) in enumerate(_via_chain(ob.p)):
             ips = [c[0] for c in chain]
+            mention = (ob, how, k == 0)
             if ip in ips:
-                chain[ips.index(ip)][1].append(ob)
+                chain[ips.index(ip)][1].append(mention)
                 continue
-            chain.append((ip, [ob], how))
+            chain.append((ip, earlier.pop(ip, []) + [mention]))
 
 
 def _host(sent_by: str | None) -> str | None:
@@ -1126,11 +1352,17 @@ def _host(sent_by: str | None) -> str | None:
     return s
 
 
+_NAT_NETS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "fc00::/7", "fe80::/10"))
+
+
 def _is_private(ip: str | None) -> bool:
+    """RFC 1918 / CGNAT / link-local / ULA: addresses only meaningful behind a NAT."""
     try:
-        return ipaddress.ip_address(ip).is_private if ip else False
+        a = ipaddress.ip_address(ip) if ip else None
     except ValueError:
         return False
+    return a is not None and any(a in n for n in _NAT_NETS if n.version == a.version)
 
 
 def _via_chain(inv: dict[str, Any]) -> list[tuple[str, str]]:
@@ -1240,6 +1472,7 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
     if not victim:
         raise InputError(f"{number!r} is not a telephone number sigtrace can normalize")
     tr = _Tracer(con, tol)
+    tr.calibrate([victim], at, window_s)
     terms = tr.terminating(victim, at, window_s)
     if not terms:
         raise NotFoundError(

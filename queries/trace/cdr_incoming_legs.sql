@@ -49,13 +49,11 @@ out_peer as (
 final as (
     select
         l.*,
-        s.source_name,
         ip.in_peer, ip.in_peer_pc, ip.in_peer_bits, ip.in_peer_ip,
         op.out_peer, op.out_peer_pc, op.out_peer_bits, op.out_peer_ip
     from legs as l
     left join in_peer as ip on ip.source_id = l.source_id and ip.row_num = l.row_num
     left join out_peer as op on op.source_id = l.source_id and op.row_num = l.row_num
-    left join sources as s on s.source_id = l.source_id
 )
 
 select * from final

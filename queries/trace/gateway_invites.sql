@@ -1,12 +1,16 @@
 -- name: trace/gateway_invites
--- Initial SIP INVITEs for a call to one of $numbers (comma-separated E.164 forms; matched on the normalized Request-URI user or, for SIP-I, on the called number of the encapsulated IAM) between $t_from and $t_to (UTC, capture clock), with their dialog outcome, Via chain and SIP-I body numbers.
+-- Initial SIP INVITEs for a call to one of $numbers (comma-separated E.164 forms; matched on the normalized Request-URI user or, for SIP-I, on the called number of the encapsulated IAM) between $t_from and $t_to (UTC, capture clock), with the SIP-I body numbers and every message of the dialog between the same two addresses up to $max_call_s seconds later.
 -- params: $numbers, $t_from, $t_to, $max_call_s
 --
 -- DOMAIN-PROTOCOLS §13.2 step 6 / §13.6: where the call crossed from SIP into ISUP. The Request-URI
--- is the current target (never To, §13.7). Retransmissions (same source, Call-ID, CSeq and
--- addresses) are dropped. Responses are paired by Call-ID on the reverse direction of the INVITE;
--- answer_ts = first 200 OK to the INVITE, bye_ts = first BYE. Seconds for durations.
+-- is the current target (never To, §13.7). `messages` lists the dialog in time order (requests by
+-- method, responses as 'INVITE 200' etc.); the caller (sigtrace.trace) drops retransmissions and
+-- reads the answer (first 200 OK to the INVITE) and BYE times from it.
 with
+nums as (
+    select unnest(string_split($numbers, ',')) as n
+),
+
 sip_i as (
     -- ISUP IAMs carried in SIP-I bodies for the numbers
     select source_id, sip_call_id, frame,
@@ -19,78 +23,52 @@ sip_i as (
     where msg_type = 1
       and transport = 'sip-i'
       and ts between $t_from::timestamp_ns and $t_to::timestamp_ns
-      and list_contains(string_split($numbers, ','), called_norm)
+      and called_norm in (select n from nums)
 ),
 
 invites as (
     select
-        m.source_id, m.frame, m.ts, m.src_ip, m.src_port, m.dst_ip, m.dst_port, m.transport,
-        m.encapsulation, m.call_id, m.cseq_num, m.ruri, m.ruri_user, m.ruri_user_norm,
-        m.from_display, m.from_user, m.from_user_norm, m.from_host, m.to_user, m.to_user_norm,
-        m.pai_user, m.pai_user_norm, m.rpid_user, m.privacy, m.diversion, m.history_info,
-        m.via, m.via_sent_by, m.via_received, m.via_rport, m.record_route, m.contact, m.user_agent,
-        m.sdp_ip, m.max_forwards, m.has_isup, m.x_call_id, m.icid
-    from sip_messages as m
-    where m.is_request
-      and m.method = 'INVITE'
-      and m.to_tag is null
-      and m.ts between $t_from::timestamp_ns and $t_to::timestamp_ns
-      and (
-          list_contains(string_split($numbers, ','), m.ruri_user_norm)
-          or (m.has_isup and exists (
-              select 1 from sip_i as x where x.source_id = m.source_id and x.sip_call_id = m.call_id
-          ))
-      )
-    qualify row_number() over (
-        partition by m.source_id, m.call_id, m.cseq_num, m.src_ip, m.dst_ip order by m.ts, m.frame
-    ) = 1
+        source_id, frame, ts, src_ip, src_port, dst_ip, dst_port, transport, encapsulation, call_id,
+        cseq_num, ruri, ruri_user, ruri_user_norm, from_display, from_user, from_user_norm, from_host,
+        to_user, to_user_norm, pai_user, pai_user_norm, rpid_user, privacy, diversion, history_info,
+        via, via_sent_by, via_received, via_rport, record_route, contact, user_agent, sdp_ip,
+        max_forwards, has_isup, x_call_id, icid
+    from sip_messages
+    where is_request
+      and method = 'INVITE'
+      and to_tag is null
+      and ts between $t_from::timestamp_ns and $t_to::timestamp_ns
+      and (ruri_user_norm in (select n from nums) or call_id in (select sip_call_id from sip_i))
 ),
 
 dialog as (
-    -- the rest of each INVITE's dialog in the same capture, same pair of addresses
+    -- the INVITE's dialog in the same capture between the same two addresses
     select
-        i.source_id, i.frame as invite_frame,
-        min(d.ts) filter (where not d.is_request and d.cseq_method = 'INVITE' and d.status_code between 180 and 183
-            and d.src_ip = i.dst_ip) as ringing_ts,
-        min(d.ts) filter (where not d.is_request and d.cseq_method = 'INVITE' and d.status_code = 200
-            and d.src_ip = i.dst_ip) as answer_ts,
-        arg_min(d.status_code, d.ts) filter (where not d.is_request and d.cseq_method = 'INVITE'
-            and d.status_code >= 200 and d.src_ip = i.dst_ip) as final_status,
-        min(d.ts) filter (where d.is_request and d.method in ('BYE', 'CANCEL')) as bye_ts,
-        list(d.frame order by d.ts, d.frame) as frames,
-        list({'msg': coalesce(d.method, '') || case when d.is_request then '' else ' ' || d.status_code::varchar end,
-              'ts': d.ts, 'frame': d.frame, 'src_ip': d.src_ip, 'dst_ip': d.dst_ip} order by d.ts, d.frame) as messages
+        i.source_id,
+        i.frame as invite_frame,
+        list({
+            'msg': d.method || case when d.is_request then '' else ' ' || d.status_code::varchar end,
+            'request': d.is_request, 'status': d.status_code, 'method': d.method, 'ts': d.ts,
+            'frame': d.frame, 'src_ip': d.src_ip, 'dst_ip': d.dst_ip, 'cseq': d.cseq_num
+        } order by d.ts, d.frame) as messages
     from invites as i
     inner join sip_messages as d
         on d.source_id = i.source_id
         and d.call_id = i.call_id
         and d.ts >= i.ts
         and epoch_ns(d.ts) - epoch_ns(i.ts) <= $max_call_s::double * 1e9
-        and ((d.src_ip = i.src_ip and d.dst_ip = i.dst_ip) or (d.src_ip = i.dst_ip and d.dst_ip = i.src_ip))
+        and least(d.src_ip, d.dst_ip) = least(i.src_ip, i.dst_ip)
+        and greatest(d.src_ip, d.dst_ip) = greatest(i.src_ip, i.dst_ip)
     where d.ts between $t_from::timestamp_ns
         and ($t_to::timestamp + to_seconds($max_call_s::double))::timestamp_ns
     group by i.source_id, i.frame
 ),
 
 final as (
-    select
-        i.*,
-        s.source_name,
-        d.ringing_ts,
-        d.answer_ts,
-        d.final_status,
-        d.bye_ts,
-        -- conversation seconds (200 OK -> BYE), null when unanswered
-        (epoch_ns(d.bye_ts) - epoch_ns(d.answer_ts)) / 1e9 as duration_s,
-        d.frames,
-        d.messages,
-        x.isup_called_digits, x.isup_called_noa, x.isup_called_norm, x.isup_calling_digits,
-        x.isup_calling_noa, x.isup_calling_norm, x.isup_calling_presentation, x.isup_generic_digits,
-        x.isup_original_called_norm, x.isup_forward_call_ind
+    select i.*, d.messages, x.* exclude (source_id, sip_call_id, frame)
     from invites as i
     left join dialog as d on d.source_id = i.source_id and d.invite_frame = i.frame
     left join sip_i as x on x.source_id = i.source_id and x.sip_call_id = i.call_id
-    left join sources as s on s.source_id = i.source_id
 )
 
 select * from final

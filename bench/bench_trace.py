@@ -1,0 +1,253 @@
+"""Benchmark: trace latency on a large case (>= 1 M signalling messages, >= 2 M CDR legs).
+
+    /work/venv/bin/python bench/bench_trace.py [--calls 70000] [--cdr 2000000] [--traces 40] [--regen]
+
+Builds once (cached as bench/data/trace_scale.duckdb, git-ignored) a case whose background traffic
+is synthesized in DuckDB itself (range() + arithmetic, so building takes seconds): ``--calls`` calls
+over one hour, each crossing three ISUP legs seen by three probes with different clock errors
+(0, +2 s, -1.5 s), five messages per leg (IAM ACM ANM REL RLC; a fifth unanswered), one in three
+entering through a SIP gateway (seven SIP messages), popular numbers called again and again; plus
+``--cdr`` CDR legs (MOC/MTC/TRANSIT at MSCs and exchanges). Into that haystack it places, with
+tests/trace_synth.py, fraud calls with known answers (a SIP gateway call behind two proxies, a
+decoy minutes apart, a GoIP-style MOC call) and checks the trace still finds them.
+
+Then it runs ``--traces`` traces (the planted victims and popular background numbers, each at the
+right time), on one read-only connection as `sigtrace trace` would, and prints the first (cold:
+includes the case-wide clock-skew estimation, cached per connection afterwards) and the p50 / p99 /
+max of the rest, plus a fresh-connection cold trace. Target: well under a second.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import sigtrace  # noqa: E402
+from sigtrace.trace import trace  # noqa: E402
+
+DATA = ROOT / "bench" / "data"
+BASE = datetime(2024, 5, 11, 2, 0, 0)
+
+# Point codes (24-bit M-S-P as integers) of the background route: entry -> toll -> tandem -> local
+BG_SQL = r"""
+create temp table bg_calls as
+select
+    k,
+    timestamp '2024-05-11 02:00:00' + to_microseconds(((k * 3600000000) // $calls)::bigint) as t0,
+    -- one call in 8 goes to one of 500 popular numbers (call centres, banks), the rest mostly unique
+    case when k % 8 = 0 then '+861380' || lpad((k % 500)::varchar, 7, '0')
+         else '+8613' || lpad(((k * 7919) % 1000000000)::varchar, 9, '0') end as called_norm,
+    '+86' || (20 + k % 9)::varchar || lpad(((k * 104729) % 100000000)::varchar, 8, '0') as calling_norm,
+    k % 5 <> 0 as answered,
+    2.0 + (k % 13) as ring_s,
+    10.0 + (k % 110) as talk_s,
+    k % 4 as route
+from range($calls) t(k);
+
+create temp table bg_legs as
+select c.*, j,
+    -- route r: entry exchange 8-(10+r)-1 -> toll 8-20-1 -> tandem 8-30-1 -> local 8-(40+r)-5
+    case j when 0 then (8 << 16) | ((10 + route) << 8) | 1 when 1 then (8 << 16) | (20 << 8) | 1
+           else (8 << 16) | (30 << 8) | 1 end as opc,
+    case j when 0 then (8 << 16) | (20 << 8) | 1 when 1 then (8 << 16) | (30 << 8) | 1
+           else (8 << 16) | ((40 + route) << 8) | 5 end as dpc,
+    ((k * 3 + j) % 4000)::integer as cic,
+    (j + 1)::integer as source_id,
+    case j when 0 then 0.0 when 1 then 2.0 else -1.5 end as clock_off
+from bg_calls c, range(3) r(j);
+
+create temp table bg_isup as
+select source_id, opc, dpc, cic, msg, called_norm, calling_norm,
+    (t0 + to_microseconds((1e6 * (rel_s + clock_off))::bigint))::timestamp_ns as ts
+from (
+    select l.*, m.msg,
+        case m.msg
+            when 'IAM' then 0.3 * j
+            when 'ACM' then 0.9 + 0.01 * (2 - j)
+            when 'ANM' then 0.9 + ring_s + 0.01 * (2 - j)
+            when 'REL' then case when answered then 0.9 + ring_s + talk_s + 0.01 * j else 30.0 + 0.01 * (2 - j) end
+            else case when answered then 0.93 + ring_s + talk_s + 0.01 * j else 30.03 + 0.01 * (2 - j) end
+        end as rel_s
+    from bg_legs l, (values ('IAM'), ('ACM'), ('ANM'), ('REL'), ('RLC')) m(msg)
+    where m.msg <> 'ANM' or l.answered
+);
+
+insert into isup_messages (source_id, frame, ts, link_key, transport, variant, pc_bits, ni, opc, dpc, cic,
+    msg_type, msg_name, called_digits, called_noa, called_norm, calling_digits, calling_noa, calling_norm,
+    forward_call_ind, cause_value)
+select source_id, row_number() over (partition by source_id order by ts) as frame, ts, 'bench', 'm3ua', 'china', 24, 2,
+    case when msg in ('IAM', 'REL') then opc else dpc end,
+    case when msg in ('IAM', 'REL') then dpc else opc end,
+    cic,
+    case msg when 'IAM' then 1 when 'ACM' then 6 when 'ANM' then 9 when 'REL' then 12 else 16 end,
+    msg,
+    case when msg = 'IAM' then substr(called_norm, 4) end, case when msg = 'IAM' then 3 end,
+    case when msg = 'IAM' then called_norm end,
+    case when msg = 'IAM' then substr(calling_norm, 4) end, case when msg = 'IAM' then 3 end,
+    case when msg = 'IAM' then calling_norm end,
+    case when msg = 'IAM' then 8193 end, case when msg = 'REL' then 16 end
+from bg_isup
+order by source_id, ts;
+
+insert into sip_messages (source_id, frame, ts, src_ip, src_port, dst_ip, dst_port, transport, is_request, method,
+    status_code, ruri_user, call_id, cseq_num, cseq_method, from_user, to_tag, via_sent_by, ruri_user_norm, from_user_norm)
+select 4, row_number() over (order by ts), ts, src, 5060, dst, 5060, 'udp', req, method, status,
+    case when method = 'INVITE' and req then '+' || substr(called_norm, 2) end,
+    'bg' || k::varchar, 1, method, calling_norm, case when not req then 't' end,
+    case when req then ['198.51.100.77'] end,
+    case when method = 'INVITE' and req then called_norm end, calling_norm
+from (
+    select c.k, c.called_norm, c.calling_norm, m.*,
+        (c.t0 + to_microseconds((1e6 * case m.step
+            when 0 then 0.2 when 1 then 0.22 when 2 then 1.2 when 3 then 0.92 + c.ring_s when 4 then 0.94 + c.ring_s
+            when 5 then 0.9 + c.ring_s + c.talk_s else 0.92 + c.ring_s + c.talk_s end)::bigint))::timestamp_ns as ts,
+        case when m.req then '198.51.100.77' else '10.20.0.9' end as src,
+        case when m.req then '10.20.0.9' else '198.51.100.77' end as dst
+    from bg_calls c,
+        (values (0, true, 'INVITE', null), (1, false, 'INVITE', 100), (2, false, 'INVITE', 180),
+                (3, false, 'INVITE', 200), (4, true, 'ACK', null), (5, true, 'BYE', null), (6, false, 'BYE', 200))
+            m(step, req, method, status)
+    where c.k % 3 = 0 and c.answered
+);
+
+insert into cdr_legs (source_id, row_num, record_type, switch, switch_pc, switch_bits, start_time, duration_s,
+    answered, calling, calling_norm, called, called_norm, imsi, imei, cell_id, in_trunk, out_trunk, call_ref)
+select 5, i + 1,
+    case i % 3 when 0 then 'MOC' when 1 then 'MTC' else 'TRANSIT' end,
+    '8-' || (50 + i % 6)::varchar || '-1', (8 << 16) | ((50 + i % 6) << 8) | 1, 24,
+    timestamp '2024-05-11 02:00:00' + to_microseconds(((i * 3600000000) // $cdr)::bigint),
+    (i % 300)::double, (i % 4 <> 0)::integer,
+    '13' || lpad(((i * 31) % 1000000000)::varchar, 9, '0'), '+8613' || lpad(((i * 31) % 1000000000)::varchar, 9, '0'),
+    '13' || lpad(((i * 7) % 1000000000)::varchar, 9, '0'), '+8613' || lpad(((i * 7) % 1000000000)::varchar, 9, '0'),
+    '46000' || lpad((i % 1000000)::varchar, 10, '0'), '8600000' || lpad((i % 100000)::varchar, 8, '0'),
+    '4600-' || (i % 5000)::varchar, 'TG' || (i % 40)::varchar, 'TG' || (i % 41)::varchar, i::varchar
+from range($cdr) t(i);
+"""
+
+
+def build(path: Path, calls: int, cdr: int) -> list[dict]:
+    from trace_synth import Cdr, Leg, SipHop, Synth
+
+    if path.exists():
+        path.unlink()
+    con = sigtrace.connect(path)
+    t0 = time.perf_counter()
+    for sid, name, kind in ((1, "probe_entry.pcap", "pcap"), (2, "probe_toll.pcap", "pcap"),
+                            (3, "probe_local.pcapng", "pcapng"), (4, "gw_sip.pcap", "pcap"), (5, "msc_cdr.csv", "cdr_csv")):
+        con.execute("insert into sources (source_id, source_name, path, sha256, kind, tool_version, ingested_at) "
+                    "values ($i, $n, $p, $h, $k, 'bench', now()::timestamp)",
+                    {"i": sid, "n": name, "p": f"/nonexistent/{name}", "h": f"{sid:064x}", "k": kind})
+    for stmt in [s for s in BG_SQL.split(";\n") if s.strip()]:
+        con.execute(stmt, {k: v for k, v in (("calls", calls), ("cdr", cdr)) if f"${k}" in stmt})
+    print(f"background: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    con.execute("select nextval('source_id_seq') from range(5)").fetchall()  # ids 1..5 taken above
+    s = Synth(con, BASE + timedelta(minutes=30))
+    A = s.source("fraud_gw_ss7.pcap", offset_s=0.0)
+    B = s.source("fraud_toll.pcap", offset_s=2.0)
+    C = s.source("fraud_local.pcap", offset_s=-1.5)
+    G = s.source("fraud_gw_sip.pcap", offset_s=0.4)
+    M = s.source("fraud_msc_cdr.csv", kind="cdr_csv", offset_s=0.0)
+    s.exchange("8-90-1", "GW Guangzhou", "Guangdong", "gateway", ip="10.90.0.1")
+    s.exchange("8-90-2", "Toll Guangzhou", "Guangdong", "toll")
+    s.exchange("8-91-1", "Toll Guiyang", "Guizhou", "toll")
+    s.exchange("8-91-5", "Local Guiyang", "Guizhou", "local")
+    s.exchange("8-92-1", "MSC Guiyang", "Guizhou", "msc")
+    for k in range(30):  # calibration traffic on the fraud links
+        n = f"1380000{k:04d}"
+        s.call(k * 50.0, [Leg("8-90-1", "8-90-2", A, 10 + k, "86" + n, called_noa=4), Leg("8-90-2", "8-91-1", B, 10 + k, n),
+                          Leg("8-91-1", "8-91-5", C, 10 + k, n)], duration=20 + k,
+               sip=[SipHop(G, "198.51.100.20", "10.90.0.1", "+86" + n, "+862100000000", f"cal{k}")])
+    victims = []
+    for v in range(8):
+        vic = f"1391234{v:04d}"
+        t = 300.0 + v * 150
+        s.call(t, [Leg("8-90-1", "8-90-2", A, 1000 + v, "86" + vic, called_noa=4, calling="862112345678", calling_noa=4),
+                   Leg("8-90-2", "8-91-1", B, 1000 + v, vic, calling="2112345678"),
+                   Leg("8-91-1", "8-91-5", C, 1000 + v, vic, calling="110", calling_noa=2)], duration=80 + v,
+               sip=[SipHop(G, "198.51.100.20", "10.90.0.1", "+86" + vic, "110", f"fraud{v}",
+                           vias=[("198.51.100.20", None), ("198.51.100.10", "198.51.100.10"), ("10.1.1.1", "203.0.113.5")])])
+        s.call(t + 200, [Leg("8-91-1", "8-91-5", C, 2000 + v, vic, calling="95533", calling_noa=2)], answer_after=None)
+        victims.append({"victim": "+86" + vic, "at": s.base + timedelta(seconds=t + 40), "softswitch": "203.0.113.5"})
+    for v in range(4):  # mobile-originated
+        vic = f"1395555{v:04d}"
+        t = 2000.0 + v * 100
+        s.call(t, [Leg("8-92-1", "8-91-1", B, 3000 + v, vic, calling="13700000000"),
+                   Leg("8-91-1", "8-91-5", C, 3000 + v, vic, calling="13700000000")], duration=50,
+               cdrs=[(Cdr(M, "MOC", "8-92-1", "13700000000", vic, imsi="460001234567890", imei="86000000000001",
+                          cell_id="4600-77"), 0)])
+        victims.append({"victim": "+86" + vic, "at": s.base + timedelta(seconds=t), "softswitch": None})
+    s.flush()
+    con.execute("checkpoint")
+    print(f"built {path} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    con.close()
+    return victims
+
+
+def counts(con) -> tuple[int, int, int]:
+    return tuple(con.execute("select (select count(*) from isup_messages), (select count(*) from sip_messages), "
+                             "(select count(*) from cdr_legs)").fetchone())  # type: ignore[return-value]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--calls", type=int, default=70_000)
+    ap.add_argument("--cdr", type=int, default=2_000_000)
+    ap.add_argument("--traces", type=int, default=40)
+    ap.add_argument("--regen", action="store_true")
+    a = ap.parse_args()
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = DATA / "trace_scale.duckdb"
+    meta = DATA / "trace_scale.victims"
+    if a.regen or not path.exists() or not meta.exists():
+        victims = build(path, a.calls, a.cdr)
+        meta.write_text("\n".join(f"{v['victim']}|{v['at'].isoformat()}|{v['softswitch'] or ''}" for v in victims))
+    victims = []
+    for line in meta.read_text().splitlines():
+        n, at, ss = line.split("|")
+        victims.append({"victim": n, "at": datetime.fromisoformat(at), "softswitch": ss or None})
+    con = sigtrace.connect(path, read_only=True)
+    isup, sip, cdr = counts(con)
+    print(f"case: {isup:,} ISUP + {sip:,} SIP = {isup + sip:,} signalling messages, {cdr:,} CDR legs")
+    # popular background numbers as extra victims (many calls each: worst case for candidate search)
+    pop = con.execute("select called_norm, min(ts) from isup_messages where msg_type = 1 and called_norm like '+861380%' "
+                      "group by 1 order by 1 limit 10").fetchall()
+    jobs = [(v["victim"], v["at"], v["softswitch"]) for v in victims] + [(n, t, None) for n, t in pop]
+    times = []
+    ok = 0
+    first = None
+    for i in range(a.traces):
+        n, at, ss = jobs[i % len(jobs)]
+        t = time.perf_counter()
+        res = trace(con, n, at, 300)
+        dt = time.perf_counter() - t
+        if i == 0:
+            first = dt
+        else:
+            times.append(dt)
+        if ss is not None:
+            ok += res.best is not None and res.best.origin.ip == ss
+    con.close()
+    con2 = sigtrace.connect(path, read_only=True)
+    t = time.perf_counter()
+    trace(con2, jobs[0][0], jobs[0][1], 300)
+    cold2 = time.perf_counter() - t
+    con2.close()
+    times.sort()
+    p = lambda q: times[min(len(times) - 1, int(round(q * (len(times) - 1))))]  # noqa: E731
+    planted = sum(1 for j in jobs[: a.traces] if j[2] is not None)
+    print(f"traces: {a.traces}; planted SIP-entry victims traced to their soft-switch: {ok}/{min(planted, a.traces)}")
+    print(f"cold (first trace on a connection, includes case-wide clock-skew estimation): {first * 1000:.0f} ms; "
+          f"fresh connection: {cold2 * 1000:.0f} ms")
+    print(f"warm: p50 {p(0.5) * 1000:.0f} ms, p99 {p(0.99) * 1000:.0f} ms, max {times[-1] * 1000:.0f} ms, "
+          f"mean {statistics.mean(times) * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
