@@ -32,6 +32,8 @@ NEEDS = {
     "goip": ("goip", "render_goip"),
     "directory": ("directory",),
     "demo": ("directory", "trace", "goip", "render_trace", "render_goip"),
+    "trace_core": ("trace",),  # errors raised before anything is rendered
+    "goip_core": ("goip",),
 }
 
 
