@@ -1,0 +1,572 @@
+-- name: goip/site_features
+-- Candidate GoIP / SIM-box sites (one row per serving cell of machine-like devices) with every feature the GoIP rule set scores. Times UTC, durations and gaps in seconds, shares 0..1, days are local (UTC + $local_offset_h) calendar days.
+-- params: $since, $until, $cand_out_per_day, $cand_out_share, $cand_multi_id_out_share, $short_call_s, $seq_max_delta, $gap_max_s, $local_offset_h, $business_start_h, $business_end_h, $churn_span_h, $module_tacs
+--
+-- Entities (DOMAIN-SIMBOX.md §4.1):
+--   SIM    = IMSI (else the MSISDN when the CDR has no IMSI)
+--   device = IMEI (else 'sim:' || SIM: a device we cannot see)
+--   site   = the cell where a candidate device places most of its calls (else 'dev:' || device).
+-- A device is a candidate when it looks like a machine port: it carries >= 2 SIMs, or one of its SIMs
+-- is seen behind >= 2 devices (and its SIMs' outgoing share is >= $cand_multi_id_out_share), or it
+-- dials >= $cand_out_per_day calls per active day with outgoing share >= $cand_out_share.
+-- Site features are computed over the MOC legs of the candidate devices only, not the whole cell.
+-- Incoming calls are MTC legs of the site's SIMs (matched by IMSI, else by MSISDN).
+-- Keys are hashed (hash()) for speed; the text keys are carried along for output.
+with
+legs as (   -- outgoing mobile legs (MOC) in the window
+    select
+        source_id,
+        row_num,
+        start_time,
+        epoch(start_time) as t_s,                                              -- seconds since epoch, UTC
+        greatest(coalesce(duration_s, 0), 0) as dur_s,                          -- seconds
+        coalesce(answered, 0) = 1 as ans,
+        calling_norm,
+        called_norm,
+        imsi,
+        imei,
+        cell_id,
+        coalesce(imsi, calling_norm) as sim,
+        coalesce(imei, 'sim:' || coalesce(imsi, calling_norm)) as dev,
+        hash(coalesce(imsi, calling_norm)) as sim_h,
+        hash(coalesce(imei, 'sim:' || coalesce(imsi, calling_norm))) as dev_h,
+        cast(floor((epoch(start_time) + $local_offset_h * 3600) / 86400) as bigint) as day_n  -- local day number
+    from cdr_legs
+    where record_type = 'MOC'
+      and coalesce(imsi, calling_norm) is not null
+      and ($since::timestamp is null or start_time >= $since::timestamp)
+      and ($until::timestamp is null or start_time < $until::timestamp)
+),
+
+window_edges as (
+    select min(t_s) as win_start_s, max(t_s) as win_end_s from legs
+),
+
+pair as (   -- one row per (device, SIM): the SIM's stint on the device
+    select
+        dev_h,
+        sim_h,
+        count(*) as n,
+        count(distinct day_n) as days,
+        min(t_s) as f,
+        max(t_s + dur_s) as l
+    from legs
+    group by 1, 2
+),
+
+sim_out as (   -- whole-window SIM facts
+    select sim_h, sum(n) as n_out, count(*) as n_devs, min(f) as first_s, max(l) as last_s
+    from pair
+    group by 1
+),
+
+dev_out as (
+    select
+        p.dev_h,
+        sum(p.n) as n_out,
+        count(*) as n_sims,
+        max(p.days) as days,                                                   -- exact for one-SIM devices
+        max(s.n_devs) as max_devs_per_sim,
+        sum(s.n_out) as sims_out
+    from pair as p
+    join sim_out as s using (sim_h)
+    group by 1
+),
+
+pre as (   -- devices worth a look (before incoming calls are counted)
+    select dev_h
+    from dev_out
+    where n_sims >= 2 or max_devs_per_sim >= 2 or n_out / days >= $cand_out_per_day
+),
+
+pre_sims as (
+    select distinct p.sim_h from pair as p semi join pre using (dev_h)
+),
+
+pre_ids as (   -- IMSIs and MSISDNs of those SIMs
+    select distinct l.sim_h, l.imsi, l.calling_norm
+    from legs as l
+    semi join pre_sims using (sim_h)
+),
+
+mtc as (   -- calls received by those SIMs (MTC legs), keyed by the SIM
+    select
+        coalesce(bi.sim_h, bm.sim_h) as sim_h,
+        m.calling_norm
+    from cdr_legs as m
+    left join (select distinct sim_h, imsi from pre_ids where imsi is not null) as bi on bi.imsi = m.imsi
+    left join (select calling_norm, min(sim_h) as sim_h from pre_ids where calling_norm is not null group by 1) as bm
+      on m.imsi is null and bm.calling_norm = m.called_norm
+    where m.record_type = 'MTC'
+      and ($since::timestamp is null or m.start_time >= $since::timestamp)
+      and ($until::timestamp is null or m.start_time < $until::timestamp)
+      and coalesce(bi.sim_h, bm.sim_h) is not null
+),
+
+sim_in as (
+    select sim_h, count(*) as n_in from mtc group by 1
+),
+
+cand_dev as (
+    select d.dev_h
+    from dev_out as d
+    semi join pre using (dev_h)
+    left join (
+        select p.dev_h, sum(coalesce(si.n_in, 0)) as n_in
+        from pair as p
+        left join sim_in as si using (sim_h)
+        group by 1
+    ) as i using (dev_h)
+    where ((d.n_sims >= 2 or d.max_devs_per_sim >= 2)
+           and d.sims_out / (d.sims_out + coalesce(i.n_in, 0)) >= $cand_multi_id_out_share)
+       or (d.n_out / d.days >= $cand_out_per_day
+           and d.sims_out / (d.sims_out + coalesce(i.n_in, 0)) >= $cand_out_share)
+),
+
+dev_cell as (
+    select l.dev_h, l.cell_id, count(*) as n
+    from legs as l
+    semi join cand_dev using (dev_h)
+    where l.cell_id is not null
+    group by 1, 2
+),
+
+cand as (   -- candidate device -> site (its busiest cell; ties broken by cell id)
+    select
+        c.dev_h,
+        coalesce(h.cell_id, 'dev:' || c.dev) as site,
+        h.cell_id
+    from (select distinct dev_h, dev from legs semi join cand_dev using (dev_h)) as c
+    left join (select dev_h, arg_max(cell_id, (n, cell_id)) as cell_id from dev_cell group by 1) as h using (dev_h)
+),
+
+sl as (   -- MOC legs of candidate devices, tagged with their site
+    select l.*, c.site, hash(c.site) as site_h, c.cell_id as site_cell
+    from legs as l
+    join cand as c using (dev_h)
+),
+
+site_numbers as (   -- the site's own MSISDNs (calls among them are internal)
+    select distinct site_h, calling_norm as msisdn from sl where calling_norm is not null
+),
+
+site_sims as (
+    select distinct site_h, sim_h from sl
+),
+
+sl_x as (   -- legs flagged internal (to another SIM of the same site)
+    select sl.*, sn.msisdn is not null as internal
+    from sl
+    left join site_numbers as sn on sn.site_h = sl.site_h and sn.msisdn = sl.called_norm
+),
+
+base as (
+    select
+        site_h,
+        any_value(site) as site,
+        any_value(site_cell) as cell_id,
+        count(*) as calls,                                                      -- MOC attempts
+        count(*) filter (where internal) as calls_internal,
+        count(*) filter (where not internal) as calls_external,
+        count(*) filter (where ans) as answered,
+        count(*) filter (where ans and dur_s < $short_call_s) as short_answered,
+        median(dur_s) filter (where ans) as median_answered_s,
+        count(*) filter (where called_norm is not null and called_norm not like '+%') as service_calls,
+        count(*) filter (where
+            (t_s + $local_offset_h * 3600) % 86400 >= $business_start_h * 3600
+            and (t_s + $local_offset_h * 3600) % 86400 < $business_end_h * 3600
+            and (day_n + 3) % 7 < 5) as business_calls,                          -- local Mon-Fri, business hours
+        min(start_time) as first_seen,
+        max(start_time) as last_seen,
+        count(*) filter (where calling_norm like '+861064%') as m2m_number_calls
+    from sl_x
+    group by 1
+),
+
+site_lists as (   -- identities of the site
+    select
+        site_h,
+        count(distinct dev) as n_devs,
+        count(distinct imei) as n_imeis,
+        count(distinct imsi) as n_imsis,
+        count(distinct calling_norm) as n_msisdns,
+        count(distinct day_n) as days_active,
+        count(distinct cell_id) as n_cells,
+        list(distinct imei order by imei) filter (where imei is not null) as imeis,
+        list(distinct dev order by dev) as devs,
+        list(distinct cell_id order by cell_id) filter (where cell_id is not null) as cells
+    from (select distinct site_h, dev, imei, imsi, calling_norm, day_n, cell_id from sl)
+    group by 1
+),
+
+sim_day as (   -- outgoing attempts per SIM per local day
+    select site_h, sim_h, day_n, count(*) as n from sl group by 1, 2, 3
+),
+
+sim_day_stats as (
+    select site_h, max(n) as max_sim_day_calls, median(n) as median_sim_day_calls from sim_day group by 1
+),
+
+site_mtc as (   -- calls received by the site's SIMs, flagged internal when the caller is the site itself
+    select ss.site_h, mt.calling_norm, sn.msisdn is not null as internal
+    from mtc as mt
+    join site_sims as ss using (sim_h)
+    left join site_numbers as sn on sn.site_h = ss.site_h and sn.msisdn = mt.calling_norm
+),
+
+site_in as (
+    select
+        site_h,
+        count(*) as in_calls,
+        count(*) filter (where internal) as in_internal,
+        count(*) filter (where not internal) as in_external
+    from site_mtc
+    group by 1
+),
+
+called as (   -- external numbers the site dialled, with how often and whether they ever called in
+    select c.site_h, c.number, c.n, e.number is not null as called_back
+    from (
+        select site_h, called_norm as number, count(*) as n
+        from sl_x
+        where not internal and called_norm is not null
+        group by 1, 2
+    ) as c
+    left join (
+        select distinct site_h, calling_norm as number from site_mtc where not internal and calling_norm is not null
+    ) as e using (site_h, number)
+),
+
+contacts as (
+    select
+        site_h,
+        count(*) as distinct_called,
+        count(*) filter (where called_back) as reciprocal_numbers,             -- dialled numbers that also called in
+        coalesce(sum(n) filter (where n >= 3), 0) as repeat_calls,              -- calls to numbers dialled >= 3 times
+        list_sum(max_by(n, n, 3)) as top3_calls                                 -- calls to the 3 most dialled numbers
+    from called
+    group by 1
+),
+
+seq_delta as (   -- distinct dialled E.164 numbers per site and local day, sorted, with the gap to the previous
+    select
+        site_h,
+        day_n,
+        num,
+        num - lag(num) over (partition by site_h, day_n order by num) as delta,
+        row_number() over (partition by site_h, day_n order by num) as rn
+    from (
+        select distinct site_h, day_n, try_cast(substr(called_norm, 2) as bigint) as num
+        from sl_x
+        where not internal and called_norm like '+%' and length(called_norm) between 8 and 16
+    )
+    where num is not null
+),
+
+seq_starts as (   -- first number of each run (a run = numbers each 1..$seq_max_delta above the previous)
+    select
+        site_h,
+        day_n,
+        rn,
+        coalesce(lead(rn) over (partition by site_h, day_n order by rn), rn_max + 1) - rn as run_len
+    from (
+        select *, max(rn) over (partition by site_h, day_n) as rn_max
+        from seq_delta
+    )
+    where delta is null or delta not between 1 and $seq_max_delta
+),
+
+seq as (
+    select
+        d.site_h,
+        count(*) filter (where d.delta is not null) as seq_candidates,         -- adjacent pairs examined
+        count(*) filter (where d.delta between 1 and $seq_max_delta) as seq_pairs,
+        any_value(r.longest) as seq_longest_run                                -- numbers in the longest run
+    from seq_delta as d
+    left join (select site_h, max(run_len) as longest from seq_starts group by 1) as r using (site_h)
+    group by 1
+),
+
+dev_seq as (   -- per device, in time order: idle gap since the previous call ended (negative = overlap)
+    select
+        site_h,
+        dev_h,
+        imei,
+        t_s - lag(t_s + dur_s) over (partition by dev_h order by t_s, row_num) as idle_s
+    from sl
+),
+
+dev_gaps as (
+    select
+        site_h,
+        dev_h,
+        count(*) filter (where idle_s between 0 and $gap_max_s) as n_gaps,
+        mad(idle_s) filter (where idle_s between 0 and $gap_max_s) as mad_idle_s,
+        median(idle_s) filter (where idle_s between 0 and $gap_max_s) as median_idle_s,
+        count(*) filter (where imei is not null and idle_s < -2) as overlapped_calls  -- started > 2 s before the previous ended
+    from dev_seq
+    group by 1, 2
+),
+
+gaps as (
+    select
+        site_h,
+        -- robust coefficient of variation of the idle gaps (1.4826 * MAD / median: equals the
+        -- CV for normally distributed gaps, ~1 for a person's exponential-like gaps)
+        median(1.4826 * mad_idle_s / nullif(median_idle_s, 0)) filter (where n_gaps >= 10) as gap_cv,
+        median(median_idle_s) filter (where n_gaps >= 10) as median_idle_s,
+        count(*) filter (where n_gaps >= 10) as gap_devices,
+        sum(overlapped_calls) as imei_overlapped_calls,
+        max(overlapped_calls) as imei_max_overlapped
+    from dev_gaps
+    group by 1
+),
+
+dev_sim_span as (   -- each SIM's stint on each real device (IMEI) of the site
+    select site_h, dev_h, sim_h, min(t_s) as f, max(t_s + dur_s) as l, count(*) as n
+    from sl
+    where imei is not null
+    group by 1, 2, 3
+),
+
+dev_sim_order as (
+    select *, lag(l) over (partition by dev_h order by f, sim_h) as prev_l
+    from dev_sim_span
+),
+
+rotation as (
+    select
+        site_h,
+        max(n_sims_dev) as max_imsis_per_imei,
+        median(n_sims_dev) as median_imsis_per_imei,
+        sum(swaps) as sim_swaps,
+        sum(sequential_swaps) as sequential_swaps,
+        median(median_stint_s) as median_sim_stint_s
+    from (
+        select
+            site_h,
+            dev_h,
+            count(*) as n_sims_dev,
+            count(prev_l) as swaps,
+            count(*) filter (where prev_l is not null and f >= prev_l - 60) as sequential_swaps,
+            median(l - f) as median_stint_s
+        from dev_sim_order
+        group by 1, 2
+    )
+    group by 1
+),
+
+sim_cells as (   -- cells each site SIM used anywhere in the window
+    select l.sim_h, count(distinct l.cell_id) as n_cells
+    from legs as l
+    semi join site_sims using (sim_h)
+    group by 1
+),
+
+sim_facts as (   -- per site SIM: whole-window lifetime, devices, cells, in/out, calls at this site
+    select
+        ss.site_h,
+        ss.sim_h,
+        so.n_devs,
+        sc.n_cells,
+        so.n_out,
+        coalesce(si.n_in, 0) as n_in,
+        so.last_s - so.first_s as span_s,
+        so.first_s > we.win_start_s + $churn_span_h * 3600
+            and so.last_s < we.win_end_s - $churn_span_h * 3600
+            and so.last_s - so.first_s < $churn_span_h * 3600 as short_lived
+    from site_sims as ss
+    join sim_out as so using (sim_h)
+    join sim_cells as sc using (sim_h)
+    left join sim_in as si using (sim_h)
+    cross join window_edges as we
+),
+
+sim_site_calls as (
+    select site_h, sim_h, count(*) as n, count(distinct called_norm) filter (where not internal) as nd
+    from sl_x
+    group by 1, 2
+),
+
+sims as (
+    select
+        f.site_h,
+        count(*) as n_sims,
+        max(f.n_devs) as max_imeis_per_imsi,
+        median(f.n_devs) as median_imeis_per_imsi,
+        median(f.n_cells) as median_cells_per_sim,
+        count(*) filter (where f.short_lived) as short_lived_sims,
+        median(f.span_s) as median_sim_span_s,
+        count(*) filter (where c.n >= 10 and c.nd >= 0.8 * c.n and f.n_in <= 0.25 * f.n_out and f.n_cells <= 2)
+            as bulk_static_sims,
+        stddev_pop(c.n) / nullif(avg(c.n), 0) as sim_load_cv
+    from sim_facts as f
+    join sim_site_calls as c using (site_h, sim_h)
+    group by 1
+),
+
+dev_facts as (   -- per real device (IMEI) of the site
+    select site_h, dev_h, count(*) as n, min(t_s) as f, max(t_s + dur_s) as l
+    from sl
+    where imei is not null
+    group by 1, 2
+),
+
+devs as (
+    select
+        d.site_h,
+        stddev_pop(d.n) / nullif(avg(d.n), 0) as port_load_cv,
+        median(d.n) as median_calls_per_imei,
+        count(*) filter (where d.l - d.f < $churn_span_h * 3600
+                         and d.f > we.win_start_s + $churn_span_h * 3600
+                         and d.l < we.win_end_s - $churn_span_h * 3600) as short_lived_imeis,
+        median(d.n) filter (where d.l - d.f < $churn_span_h * 3600) as median_calls_short_imei
+    from dev_facts as d
+    cross join window_edges as we
+    group by 1
+),
+
+tac_blocks as (   -- IMEI type allocation codes (first 8 digits) and serial blocks (digits 9-14)
+    select
+        site_h,
+        substr(imei, 1, 8) as tac,
+        count(*) as n_tac,
+        max(serial) - min(serial) as serial_span,
+        list_contains($module_tacs::varchar[], substr(imei, 1, 8)) as is_module
+    from (
+        select distinct site_h, imei, try_cast(substr(imei, 9, 6) as integer) as serial
+        from sl
+        where imei is not null and length(imei) >= 14
+    )
+    group by 1, 2
+),
+
+tac as (
+    select
+        site_h,
+        count(*) as n_tacs,
+        coalesce(sum(n_tac) filter (where is_module), 0) as module_tac_imeis,
+        max(n_tac) as top_tac_imeis,
+        arg_max(serial_span, n_tac) as top_tac_serial_span
+    from tac_blocks
+    group by 1
+),
+
+minutes as (   -- devices busy in each minute: every call covers the minutes from seizure to release
+    select site_h, minute, count(distinct dev_h) as busy_devices
+    from (
+        select site_h, dev_h, unnest(range(cast(floor(t_s / 60) as bigint), cast(floor((t_s + dur_s) / 60) as bigint) + 1)) as minute
+        from sl
+    )
+    group by 1, 2
+),
+
+conc as (   -- concurrency: the most devices busy in one minute, and how much of the busy time is near it
+    select
+        m.site_h,
+        x.max_concurrency,
+        count(*) as busy_minutes,
+        count(*) filter (where m.busy_devices >= greatest(1, ceil(0.75 * x.max_concurrency))) as high_minutes
+    from minutes as m
+    join (select site_h, max(busy_devices) as max_concurrency from minutes group by 1) as x using (site_h)
+    group by 1, 2
+),
+
+first_calls as (   -- when each device starts its local day
+    select site_h, day_n, dev_h, min(t_s) as first_s from sl group by 1, 2, 3
+),
+
+sync as (
+    select site_h, median(spread_s) as start_spread_s, count(*) as sync_days
+    from (
+        select site_h, day_n, max(first_s) - min(first_s) as spread_s
+        from first_calls
+        group by 1, 2
+        having count(*) >= 4
+    )
+    group by 1
+),
+
+final as (
+    select
+        b.site,
+        b.cell_id,
+        b.calls,
+        b.calls_internal,
+        b.calls_external,
+        sl.n_devs,
+        sl.n_imeis,
+        s.n_sims,
+        sl.n_imsis,
+        sl.n_msisdns,
+        b.answered,
+        b.short_answered,
+        b.median_answered_s,
+        coalesce(ct.distinct_called, 0) as distinct_called,
+        b.service_calls,
+        sl.days_active,
+        b.business_calls,
+        sl.n_cells,
+        b.first_seen,
+        b.last_seen,
+        sl.imeis,
+        sl.devs,
+        sl.cells,
+        b.m2m_number_calls,
+        sd.max_sim_day_calls,
+        sd.median_sim_day_calls,
+        coalesce(si.in_calls, 0) as in_calls,
+        coalesce(si.in_internal, 0) as in_internal,
+        coalesce(si.in_external, 0) as in_external,
+        coalesce(ct.reciprocal_numbers, 0) as reciprocal_numbers,
+        coalesce(ct.repeat_calls, 0) as repeat_calls,
+        coalesce(ct.top3_calls, 0) as top3_calls,
+        coalesce(sq.seq_candidates, 0) as seq_candidates,
+        coalesce(sq.seq_pairs, 0) as seq_pairs,
+        coalesce(sq.seq_longest_run, 0) as seq_longest_run,
+        g.gap_cv,
+        g.median_idle_s,
+        coalesce(g.gap_devices, 0) as gap_devices,
+        coalesce(g.imei_overlapped_calls, 0) as imei_overlapped_calls,
+        coalesce(g.imei_max_overlapped, 0) as imei_max_overlapped,
+        coalesce(ro.max_imsis_per_imei, 0) as max_imsis_per_imei,
+        ro.median_imsis_per_imei,
+        coalesce(ro.sim_swaps, 0) as sim_swaps,
+        coalesce(ro.sequential_swaps, 0) as sequential_swaps,
+        ro.median_sim_stint_s,
+        coalesce(s.max_imeis_per_imsi, 0) as max_imeis_per_imsi,
+        s.median_imeis_per_imsi,
+        s.median_cells_per_sim,
+        s.short_lived_sims,
+        s.median_sim_span_s,
+        s.bulk_static_sims,
+        s.sim_load_cv,
+        dv.port_load_cv,
+        dv.median_calls_per_imei,
+        coalesce(dv.short_lived_imeis, 0) as short_lived_imeis,
+        dv.median_calls_short_imei,
+        coalesce(tc.n_tacs, 0) as n_tacs,
+        coalesce(tc.module_tac_imeis, 0) as module_tac_imeis,
+        coalesce(tc.top_tac_imeis, 0) as top_tac_imeis,
+        tc.top_tac_serial_span,
+        cc.max_concurrency,
+        cc.busy_minutes,
+        cc.high_minutes,
+        sy.start_spread_s,
+        coalesce(sy.sync_days, 0) as sync_days
+    from base as b
+    join site_lists as sl using (site_h)
+    join sims as s using (site_h)
+    left join sim_day_stats as sd using (site_h)
+    left join site_in as si using (site_h)
+    left join contacts as ct using (site_h)
+    left join seq as sq using (site_h)
+    left join gaps as g using (site_h)
+    left join rotation as ro using (site_h)
+    left join devs as dv using (site_h)
+    left join tac as tc using (site_h)
+    left join conc as cc using (site_h)
+    left join sync as sy using (site_h)
+)
+
+select * from final
