@@ -52,8 +52,11 @@ EPOCH = datetime(1970, 1, 1)
 _FAR_PAST = datetime(1970, 1, 1)
 _FAR_FUTURE = datetime(2200, 1, 1)
 
-FCI_INTERWORKING = 0x0008  # Q.763 §3.23 bit D: interworking encountered
-FCI_ISUP_ALL_THE_WAY = 0x0020  # bit F
+# Q.763 §3.23 forward call indicators as the decoder stores them: 16 bits, octet 1 (bits H..A) in
+# the high byte (parsers/isup.py), so bit D of octet 1 is 0x0800.
+FCI_INTERWORKING = 0x0800  # bit D: interworking encountered (a non-ISUP network upstream)
+FCI_ISUP_ALL_THE_WAY = 0x2000  # bit F: ISUP used all the way
+TMR_31KHZ = 3  # transmission medium requirement 3.1 kHz audio: typical of a VoIP landing
 
 HOP_KINDS = ("local", "tandem", "toll", "msc", "gateway", "sip_proxy", "softswitch")
 ORIGIN_KINDS = ("softswitch", "goip_site", "mobile_subscriber", "unknown")
@@ -169,6 +172,7 @@ class Candidate:
     caller_id_verdict: str  # spoofed | genuine | unverifiable
     hops: list[Hop]
     origin: Origin
+    displayed_caller_raw: str | None = None  # calling digits as the terminating leg carried them
     displayed_caller_norm: str | None = None
     verdict_reason: str = ""
     time: str | None = None  # the call reached the victim's exchange (reference clock)
@@ -186,7 +190,8 @@ class Candidate:
             "origin": self.origin.to_dict(),
         }
         d.update({
-            "displayed_caller_norm": self.displayed_caller_norm, "verdict_reason": self.verdict_reason,
+            "displayed_caller_raw": self.displayed_caller_raw, "displayed_caller_norm": self.displayed_caller_norm,
+            "verdict_reason": self.verdict_reason,
             "time": self.time, "answered": self.answered, "duration_s": self.duration_s, "called": self.called,
             "forwarded_from": self.forwarded_from, "reasons": self.reasons, "scores": self.scores,
         })
@@ -647,6 +652,10 @@ class _Tracer:
         self.involved: set[int] = set()
         self.calibration_window: list[str] | None = None
         self.margin = tol.skew_max_s
+        self.cache: dict[tuple, tuple[float, float, list[dict[str, Any]]]] = {}
+        self.span = (0.0, 0.0)
+        fp = _fingerprint(con)
+        self.n_isup, self.n_sip, self.n_cdr = fp[2], fp[3], fp[4]
         self.by_pc: dict[tuple[int, int], dict[str, Any]] = {}
         self.by_ip: dict[str, dict[str, Any]] = {}
         for r in sql.fetch_dicts(con, "trace/directory_nodes"):
@@ -1094,6 +1103,9 @@ class _Tracer:
     # ------------------------------------------------------------------ step queries
     def terminating(self, victim: str, at: datetime, window_s: float) -> list[_Obs]:
         lo, hi = _secs(at) - window_s, _secs(at) + window_s
+        # every later step of every candidate falls inside this span: upstream legs are seized at most
+        # a minute or two before the terminating IAM, CDR and SIP answers come up to ring_max_s later
+        self.span = (lo - 120.0 - self.tol.iam_slow_max_s, hi + self.tol.ring_max_s)
         t_from, t_to = self.raw_window(lo, hi)
         rows = sql.fetch_dicts(self.con, "trace/terminating_legs", victim=victim, t_from=t_from, t_to=t_to,
                                max_call_s=self.tol.max_call_s)
@@ -1101,8 +1113,21 @@ class _Tracer:
         obs = self.attach_cdrs(self.isup_obs(rows, {victim}, redirects=True), self.cdr_prepare(cdrs))
         return [o for o in obs if o.t is not None and lo <= o.t <= hi]
 
+    def cached(self, name: str, key: tuple, lo: float, hi: float, ts_col: str, **params: Any) -> list[dict[str, Any]]:
+        """Run a step query once per node for the whole trace span (all candidates of a trace walk the
+        same nodes), then hand each caller the rows inside its own reference-clock window."""
+        ent = self.cache.get((name, key))
+        if ent is None or not (ent[0] <= lo and hi <= ent[1]):
+            f_lo, f_hi = min(lo, self.span[0]), max(hi, self.span[1])
+            t_from, t_to = self.raw_window(f_lo, f_hi)
+            ent = (f_lo, f_hi, sql.fetch_dicts(self.con, name, t_from=t_from, t_to=t_to, **params))
+            self.cache[(name, key)] = ent
+        r_from, r_to = self.raw_window(lo, hi)
+        return [r for r in ent[2] if r_from <= r[ts_col] <= r_to]
+
     def incoming(self, node: _Node, down: _Obs) -> list[_Obs]:
-        nums = ",".join(down.match_numbers())
+        numbers = down.match_numbers()
+        nums = ",".join(numbers)
         if not nums or node.pc is None:
             return []
         tol = self.tol
@@ -1111,15 +1136,15 @@ class _Tracer:
             return []
         lo = ref - (tol.iam_slow_max_s if down.t_seize is not None else tol.ring_max_s)
         hi = (down.t_seize if down.t_seize is not None else ref) + tol.iam_early_s
-        t_from, t_to = self.raw_window(lo, hi)
-        rows = sql.fetch_dicts(self.con, "trace/incoming_legs", dpc=node.pc, pc_bits=node.bits, numbers=nums,
-                               t_from=t_from, t_to=t_to, max_call_s=tol.max_call_s)
-        c_from, c_to = self.raw_window(lo - tol.ring_max_s * (0 if down.t_seize is None else 0), (down.t_answer or hi) + 5)
-        cdrs = sql.fetch_dicts(self.con, "trace/cdr_incoming_legs", switch_pc=node.pc, switch_bits=node.bits,
-                               numbers=nums, t_from=c_from, t_to=c_to)
+        rows = self.cached("trace/incoming_legs", (node.key, nums), lo, hi, "iam_ts", dpc=node.pc,
+                           pc_bits=node.bits, numbers=nums, max_call_s=tol.max_call_s)
+        cdrs = []
+        if self.n_cdr:
+            cdrs = self.cached("trace/cdr_incoming_legs", (node.key, nums), lo - 1.0, (down.t_answer or hi) + 5.0,
+                               "start_time", switch_pc=node.pc, switch_bits=node.bits, numbers=nums)
         keys = down.keys
         obs = self.attach_cdrs(self.isup_obs([r for r in rows if ("isup", r["source_id"], r["iam_frame"]) not in keys],
-                                             set(down.match_numbers())),
+                                             set(numbers)),
                                self.cdr_prepare([c for c in cdrs if ("cdr", c["source_id"], c["row_num"]) not in keys]))
         return self.rank(obs, down)
 
@@ -1138,8 +1163,8 @@ class _Tracer:
         return self.rank([_Obs(cdr=[c]) for c in rows], down)
 
     # ------------------------------------------------------------------ SIP side
-    def sip_entry(self, gw: _Node, down: _Obs, hint_ip: str | None = None,
-                  reasons: list[str] | None = None) -> tuple[list[Hop], Origin] | None:
+    def sip_entry(self, gw: _Node, down: _Obs, hint_ip: str | None = None, reasons: list[str] | None = None,
+                  require_dst: bool = False) -> tuple[list[Hop], Origin] | None:
         """Cross from the first ISUP leg into SIP at gateway ``gw``: its INVITE, then the Via chain and
         upstream INVITEs out to the soft-switch. None when no INVITE matches."""
         tol = self.tol
@@ -1147,13 +1172,16 @@ class _Tracer:
         ref = down.t_seize if down.t_seize is not None else down.t
         if not nums or ref is None:
             return None
+        if not self.n_sip:
+            return None
         lo = ref - (tol.sip_before_s if down.t_seize is not None else tol.ring_max_s)
-        t_from, t_to = self.raw_window(lo, ref + tol.iam_early_s)
-        rows = self.sip_prepare(sql.fetch_dicts(self.con, "trace/gateway_invites", numbers=",".join(nums),
-                                                t_from=t_from, t_to=t_to, max_call_s=tol.max_call_s))
+        rows = self.sip_prepare(self.cached("trace/gateway_invites", (",".join(nums),), lo, ref + tol.iam_early_s, "ts",
+                                            numbers=",".join(nums), max_call_s=tol.max_call_s))
         rows = [r for r in rows if ("sip", r["source_id"], r["frame"]) not in down.keys]
         scored: list[tuple[float, float, _Obs]] = []
         for r in rows:
+            if require_dst and r["dst_ip"] != gw.ip:
+                continue
             ob = _Obs(sip=[r])
             m = self.match(ob, down)
             if m is None:
@@ -1186,7 +1214,7 @@ class _Tracer:
         gw_ip = gw.ip or gw_inv["dst_ip"]
         gw_node = _Node(gw.pc, gw.bits, gw.ni, gw_ip, gw.row or self.by_ip.get(gw_ip))
         # gateway's CDR (GW_IN) as corroborating evidence
-        if gw.pc is not None:
+        if gw.pc is not None and self.n_cdr:
             t_from, t_to = self.raw_window(gw_obs.t - 5, (gw_obs.t_answer or gw_obs.t) + 5)
             cdrs = self.cdr_prepare(sql.fetch_dicts(self.con, "trace/cdr_incoming_legs", switch_pc=gw.pc,
                                                     switch_bits=gw.bits, numbers=",".join(nums), t_from=t_from, t_to=t_to))
@@ -1402,35 +1430,40 @@ def _looks_service(n: str | None) -> bool:
 
 
 def _caller_verdict(cand: Candidate, term: _Obs, entry: _Obs | None) -> tuple[str, str]:
-    raw = cand.displayed_caller
+    """Displayed calling number against the real entry point (DOMAIN-PROTOCOLS §11.3, §13.6)."""
+    shown = cand.displayed_caller
+    raw = cand.displayed_caller_raw or shown
     norm = cand.displayed_caller_norm
     o = cand.origin
-    desc = None
     digits = "".join(ch for ch in (raw or "") if ch.isdigit())
-    if not raw:
-        desc = None
-    elif digits.startswith("000") or (len(digits) - len(digits.lstrip("0"))) >= 3:
+    desc = None
+    if raw and (digits.startswith("000") or len(digits) - len(digits.lstrip("0")) >= 3):
         desc = "a number with many leading zeros"
-    elif _looks_service(norm or raw):
+    elif raw and _looks_service(norm or raw):
         desc = "a police/court/service-looking number"
     elif norm and norm.startswith("+86"):
         desc = "a domestic number"
     if o.kind == "softswitch":
-        where = f"soft-switch {o.ip}" + ("" if o.in_directory else " (not in the directory: outside the operator network)")
+        if o.in_directory:
+            where = f"{o.name or o.ip} ({o.ip}), a SIP customer the directory knows"
+            return "unverifiable", (f"displayed {shown} entered through a VoIP landing gateway from {where}; "
+                                    "the network cannot verify the number a SIP customer presents")
+        where = f"soft-switch {o.ip}, which is not in the directory (outside the operator network)"
         if desc:
-            return "spoofed", f"displayed {raw} is {desc}, but the call entered through a VoIP landing gateway from {where}"
+            return "spoofed", f"displayed {shown} is {desc}, but the call entered through a VoIP landing gateway from {where}"
         if not raw:
             return "unverifiable", f"no calling number displayed; the call entered through a VoIP landing gateway from {where}"
-        return "unverifiable", f"displayed {raw} is a foreign number that entered through a VoIP gateway from {where}; it cannot be checked"
+        return "unverifiable", f"displayed {shown} is a foreign number that entered through a VoIP gateway from {where}"
     if o.kind in ("mobile_subscriber", "goip_site"):
         if o.msisdn and norm:
             if o.msisdn == norm:
-                return "genuine", f"displayed {raw} is the MSISDN of the calling SIM (IMSI {o.imsi})"
-            return "spoofed", f"displayed {raw} but the calling SIM (IMSI {o.imsi}) is {o.msisdn}"
-        return "unverifiable", "mobile origin without a known MSISDN for the calling SIM"
-    entry_intl = entry is not None and entry.isup and (entry.isup[0].get("ni") == 0 or entry.isup[0].get("pc_bits") == 14)
+                return "genuine", f"displayed {shown} is the MSISDN of the calling SIM (IMSI {o.imsi}, MOC record)"
+            return "spoofed", f"displayed {shown}, but the calling SIM (IMSI {o.imsi}) is {o.msisdn}"
+        return "unverifiable", "mobile origin, but the MOC record does not give the calling SIM's MSISDN"
+    entry_intl = bool(entry is not None and entry.isup
+                      and (entry.isup[0].get("ni") == 0 or entry.isup[0].get("pc_bits") == 14))
     if entry_intl and desc:
-        return "spoofed", f"displayed {raw} is {desc}, but the call entered from an international ISUP link"
+        return "spoofed", f"displayed {shown} is {desc}, but the call entered from an international ISUP link"
     return "unverifiable", "the chain does not reach the point where the call entered the network"
 
 
@@ -1581,7 +1614,12 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
             why = [f"no incoming ISUP leg or CDR at {upn.label} matches; "
                    + ("the downstream IAM says interworking was encountered (FCI bit D)" if interworking else
                       "looking for a SIP INVITE (SIP / SIP-I landing)")]
-            res = tr.sip_entry(upn, obs, reasons=why + ["INVITE for the same call found: this node is a landing gateway (role inferred)"])
+            # a node the directory knows as something else only lands SIP addressed to its own IP
+            known_other = upn.role is not None and upn.role not in ("gateway", "softswitch")
+            res = None
+            if not known_other or upn.ip:
+                res = tr.sip_entry(upn, obs, require_dst=known_other, reasons=why + [
+                    "INVITE for the same call found: this node is a landing gateway (role inferred)"])
             if res:
                 hops.extend(res[0])
                 origin = res[1]
@@ -1630,19 +1668,21 @@ def _candidate(tr: _Tracer, victim: str, at: datetime, window_s: float, term: _O
     forwarded = None
     if term.called_norm and term.called_norm != victim:
         forwarded = victim
-    c = Candidate(confidence=0.0, displayed_caller=disp_raw, caller_id_verdict="unverifiable", hops=hops, origin=origin,
-                  displayed_caller_norm=disp_norm, time=_iso_s(term.t), answered=term.answered,
+    c = Candidate(confidence=0.0, displayed_caller=disp_norm or disp_raw, caller_id_verdict="unverifiable", hops=hops,
+                  origin=origin, displayed_caller_raw=disp_raw, displayed_caller_norm=disp_norm, time=_iso_s(term.t), answered=term.answered,
                   duration_s=term.duration, called=term.called_norm, forwarded_from=forwarded)
     verdict, why = _caller_verdict(c, term, chain_obs[-1] if chain_obs else None)
     c.caller_id_verdict, c.verdict_reason = verdict, why
     # ranking: closeness to the reported time, answered, how far the chain got, how well hops matched
+    # The reported time is a handset log at minute precision (±2 min, §13.4): closeness counts, but a
+    # victim complains about a call that was answered, so unanswered attempts rank below it.
     dt = abs((term.t or 0) - _secs(at))
-    s_time = math.exp(-dt / 120.0)
+    s_time = math.exp(-dt / 150.0)
     s_ans = 1.0 if term.answered else 0.3 if term.answered is False else 0.6
     s_chain = 1.0 if origin.kind != "unknown" else 0.5
     step_scores = [o.score for o in chain_obs[1:]] or [1.0]
     s_match = sum(step_scores) / len(step_scores)
-    conf = 0.45 * s_time + 0.2 * s_ans + 0.2 * s_chain + 0.15 * s_match
+    conf = 0.35 * s_time + 0.3 * s_ans + 0.2 * s_chain + 0.15 * s_match
     c.confidence = round(max(0.0, min(1.0, conf)), 3)
     c.scores = {"time": round(s_time, 3), "answered": s_ans, "chain": s_chain, "match": round(s_match, 3)}
     c.reasons.append(f"reached the victim {dt:.0f} s from the reported time")
