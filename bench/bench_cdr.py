@@ -1,0 +1,135 @@
+"""Benchmark: CDR ingest speed of sigtrace vs DuckDB's bare read_csv on the same generated file.
+
+    /work/venv/bin/python bench/bench_cdr.py [--rows 5000000] [--keep] [--regen]
+
+Generates (once; cached under bench/data/, git-ignored) a canonical CDR CSV (issue 6 columns,
+start_time ISO 8601 with +08:00, a realistic mix of number forms: bare mobiles, 86/+86/0086 prefixes,
+0 + area code fixed numbers, service numbers, a few empty calling numbers, and ~0.1 % bad rows that
+must land in cdr_rejects), then times in the same run:
+
+1. DuckDB ``select count(*) from read_csv(file, all_varchar=true)`` (the floor: parsing alone),
+2. ``sigtrace.ingest`` of the same file into a fresh temporary case file (parse, map, normalize both
+   numbers with the SQL macro, parse times, point codes, split legs/rejects, insert, commit),
+
+and prints rows/s for each and the ratio (target: ingest >= 1 M rows/s on 2 cores). It also checks
+that every row is accounted for (legs + rejects = rows) and that row_num follows file order
+(call_ref carries the data row number). No assertion on speed.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import sigtrace  # noqa: E402
+
+DATA = ROOT / "bench" / "data"
+
+GEN_SQL = r"""
+copy (
+    with r as (
+        select i, (hash(i) // 2)::bigint as h, (hash(i * 7919 + 13) // 2)::bigint as h2 from range($n) t(i)
+    )
+    select
+        case when i % 997 = 500 then 'MOX'                                   -- unknown record type (reject)
+             else ['MOC', 'MTC', 'TRANSIT', 'GW_IN', 'GW_OUT'][1 + h % 5] end as record_type,
+        ['18-52-3', '18-52-7', '18-60-1', '18-61-2', '18-70-9', '3-10-2'][1 + h2 % 6] as switch,
+        case when i % 1009 = 7 then '2024-13-45T25:00:00+08:00'            -- bad timestamp (reject)
+             else strftime(timestamp '2024-05-11 00:00:00' + to_milliseconds((i * 17) % 86400000), '%Y-%m-%dT%H:%M:%S') || '+08:00' end as start_time,
+        (h % 600)::varchar as duration_s,
+        (h % 4 <> 0)::int as answered,
+        case h % 20
+            when 0 then ''
+            when 1 then '86' || (13000000000 + h2 % 1000000000)::varchar
+            when 2 then '+86' || (15000000000 + h2 % 1000000000)::varchar
+            when 3 then '0' || (75500000000 + h2 % 100000000)::varchar
+            when 4 then '95533'
+            when 5 then '0086' || (18000000000 + h2 % 1000000000)::varchar
+            else (13000000000 + h2 % 7000000000)::varchar end as calling,
+        case when i % 1013 = 3 then ''                                         -- missing called (reject)
+             when h2 % 10 = 0 then '0' || (2100000000 + h % 100000000)::varchar
+             when h2 % 10 = 1 then '17951' || (13900000000 + h % 100000000)::varchar
+             else (13000000000 + (h2 // 7) % 7000000000)::varchar end as called,
+        '46000' || lpad((h % 10000000000)::varchar, 10, '0') as imsi,
+        '86' || lpad((h2 % 1000000000000)::varchar, 13, '0') as imei,
+        (h % 65535)::varchar || '-' || (h2 % 65535)::varchar as cell_id,
+        'TG' || (h % 40)::varchar as in_trunk,
+        'TG' || (h2 % 40)::varchar as out_trunk,
+        (i + 1)::varchar as call_ref
+    from r
+    order by i
+) to '{path}' (header, delimiter ',')
+"""
+
+
+def generate(path: Path, rows: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    con = duckdb.connect()
+    con.execute(GEN_SQL.replace("{path}", str(tmp).replace("'", "''")), {"n": rows})
+    con.close()
+    tmp.rename(path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=5_000_000)
+    ap.add_argument("--regen", action="store_true", help="regenerate the CSV even if cached")
+    ap.add_argument("--keep", action="store_true", help="keep the case file (printed)")
+    a = ap.parse_args()
+    path = DATA / f"cdr_{a.rows}.csv"
+    if a.regen or not path.exists():
+        t = time.perf_counter()
+        generate(path, a.rows)
+        print(f"generated {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s")
+    size_mb = path.stat().st_size / 1e6
+
+    con = duckdb.connect()
+    t = time.perf_counter()
+    n_bare = con.execute("select count(*) from read_csv($p, all_varchar=true, header=true)", {"p": str(path)}).fetchone()[0]
+    bare_s = time.perf_counter() - t
+    con.close()
+
+    tmpdir = tempfile.mkdtemp(prefix="bench_cdr_")
+    db = Path(tmpdir) / "case.duckdb"
+    sigtrace.connect(db).close()  # schema migration is not part of the measurement
+    t = time.perf_counter()
+    rep = sigtrace.ingest([path], db=db)
+    ingest_s = time.perf_counter() - t
+    f = rep.files[0]
+    legs = f.messages.get("cdr_legs", 0)
+
+    con = sigtrace.connect(db, read_only=True)
+    out_of_order = con.execute(
+        "select count(*) from cdr_legs where call_ref::bigint <> row_num"
+    ).fetchone()[0]
+    reasons = con.execute("select reason, count(*) from cdr_rejects group by all order by 2 desc").fetchall()
+    con.close()
+
+    print(f"file: {path.name}, {n_bare:,} data rows, {size_mb:.0f} MB")
+    print(f"duckdb read_csv count : {bare_s:6.2f} s  {n_bare / bare_s / 1e6:6.2f} M rows/s")
+    print(f"sigtrace ingest       : {ingest_s:6.2f} s  {f.packets / ingest_s / 1e6:6.2f} M rows/s "
+          f"(legs {legs:,}, rejects {f.errors:,})")
+    print(f"ratio ingest/read_csv : {bare_s / ingest_s:.2f} (ingest takes {ingest_s / bare_s:.1f}x the bare parse)")
+    print(f"target >= 1 M rows/s  : {'MET' if f.packets / ingest_s >= 1e6 else 'NOT MET'}")
+    print(f"rows accounted for    : {'yes' if legs + f.errors == n_bare == f.packets else 'NO'}; "
+          f"row_num == file order: {'yes' if out_of_order == 0 else f'NO ({out_of_order} rows)'}")
+    for reason, n in reasons[:5]:
+        print(f"  reject: {n:>7,}  {reason[:100]}")
+    if a.keep:
+        print(f"case file kept: {db}")
+    else:
+        import shutil
+
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
