@@ -42,7 +42,7 @@ def _manifest_command(name: str) -> list[str]:
 # ------------------------------------------------------------------------------------------- inventory
 def test_required_cases_exist():
     required = {"demo", "sip_gateway_multihop", "sip_i_gateway", "clock_skew", "number_formats", "caller_spoofing",
-                "decoys", "forwarding", "goip_origin", "confounders", "china24"}
+                "decoys", "forwarding", "goip_origin", "confounders", "china24", "goip_archetypes"}
     assert required <= set(CASE_NAMES)
     assert set(CASE_NAMES) <= set(CASES), "a case folder the generator does not know"
 
@@ -216,7 +216,10 @@ def test_case_layout_and_truth(name):
         if best["origin"]["kind"] in ("goip_site", "mobile_subscriber"):
             assert hops[-1]["kind"] == "msc" and best["origin"]["imsi"].startswith("460")
     for s in exp["goip_sites"]:
-        assert s["label"] in {"likely_simbox", "bulk_dialler"} and s["reasons_include"]
+        assert s["label"] in {"likely_simbox", "bulk_dialler"}
+        assert s["reasons_include"] or not s["must_flag"]
+        structural = {"imsi_rotation", "sip_goip_user_agent"} & set(s["reasons_include"])
+        assert (s["label"] == "likely_simbox") == bool(structural) or s["archetype"] == "evasive"
     for u in exp["unflagged"]:
         assert u["confounder"] in {"call_centre", "taxi_dispatch", "m2m", "heavy_user", "phone_shop"}
 
@@ -232,6 +235,9 @@ def test_goip_and_confounder_coverage():
     assert g["traces"][0]["best"]["origin"]["cell_id"] == g["goip_sites"][0]["cell_id"]
     d = load("demo")
     assert d["goip_sites"] and len(d["unflagged"]) == 5 and len(d["traces"]) >= 2
+    arch = {s["archetype"] for s in load("goip_archetypes")["goip_sites"]}
+    from fixtures.population import ARCHETYPES
+    assert arch | {"goip8_simbank"} == set(ARCHETYPES)
 
 
 def test_goip_site_cdr_shows_rotation():
