@@ -211,17 +211,24 @@ def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str,
 
 class TableBatch:
     """Column batch for one table. ``append`` takes a dataclass row (fields = columns minus
-    ``source_id``) or a plain tuple in that order; ``flush`` appends through Arrow."""
+    ``source_id``) or a plain tuple in that order; ``flush`` appends through Arrow.
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, table: str, source_id: int):
+    Parallel ingest (sigtrace/parallel.py) builds batches in worker processes without a connection:
+    ``columns`` gives the table's (name, type) list, ``source_id=None`` leaves the source_id column
+    out (the writer adds it), ``append(table, arrow_table)`` replaces the DuckDB append."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection | None, table: str, source_id: int | None, *,
+                 columns: list[tuple[str, str]] | None = None, append: Any = None, batch_rows: int | None = None):
         self.con = con
         self.table = table
         self.source_id = source_id
-        cols = table_columns(con, table)
+        cols = columns if columns is not None else table_columns(con, table)
         if cols[0][0] != "source_id":
             raise SchemaError(f"table {table} must start with source_id")
         self.names = [c for c, _ in cols[1:]]
-        self.schema = pa.schema([(c, arrow_type(t)) for c, t in cols])
+        self.schema = pa.schema([(c, arrow_type(t)) for c, t in (cols if source_id is not None else cols[1:])])
+        self._append = append
+        self.batch_rows = batch_rows
         self._getter = operator.attrgetter(*self.names) if len(self.names) > 1 else None
         self.rows: list[tuple] = []
         self.total = 0
@@ -234,7 +241,7 @@ class TableBatch:
             self.rows.append(self._getter(row))
         else:
             self.rows.append((getattr(row, self.names[0]),))
-        if len(self.rows) >= BATCH_ROWS:
+        if len(self.rows) >= (self.batch_rows or BATCH_ROWS):
             return self.flush()
         return ()
 
@@ -243,10 +250,14 @@ class TableBatch:
         columns = list(zip(*rows))
         if len(columns) != len(self.names):
             raise ValueError(f"rows have {len(columns)} fields, table {self.table} has {len(self.names)} columns")
-        arrays = [pa.array([self.source_id] * n, type=self.schema.field(0).type)]
-        for i, col in enumerate(columns, start=1):
-            arrays.append(pa.array(col, type=self.schema.field(i).type))
-        return pa.Table.from_arrays(arrays, schema=self.schema)
+        schema = self.schema
+        if self.source_id is None:
+            arrays = [pa.array(col, type=schema.field(i).type) for i, col in enumerate(columns)]
+        else:
+            arrays = [pa.repeat(pa.scalar(self.source_id, schema.field(0).type), n)]
+            for i, col in enumerate(columns, start=1):
+                arrays.append(pa.array(col, type=schema.field(i).type))
+        return pa.Table.from_arrays(arrays, schema=schema)
 
     def _screen(self) -> tuple[pa.Table | None, list[tuple[tuple, str]]]:
         """A batch Arrow refused (a decoder produced a value its column cannot hold): keep the good
@@ -271,7 +282,10 @@ class TableBatch:
         except Exception:  # noqa: BLE001
             tbl, bad = self._screen()
         if tbl is not None:
-            append_arrow(self.con, self.table, tbl)
+            if self._append is not None:
+                self._append(self.table, tbl)
+            else:
+                append_arrow(self.con, self.table, tbl)
             self.total += tbl.num_rows
         self.rows = []
         return bad
@@ -298,9 +312,14 @@ def append_arrow(con: duckdb.DuckDBPyConnection, table: str, tbl: pa.Table | pa.
 class CaseWriter:
     """The sink the decoders write to while one file is ingested (inside its transaction)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, source_id: int):
+    def __init__(self, con: duckdb.DuckDBPyConnection | None, source_id: int | None, *,
+                 columns: dict[str, list[tuple[str, str]]] | None = None, append: Any = None,
+                 batch_rows: int | None = None):
         self.con = con
         self.source_id = source_id
+        self.columns = columns  # parallel workers: table -> [(column, type)], no connection
+        self.append = append
+        self.batch_rows = batch_rows
         self.batches: dict[str, TableBatch] = {}
         self.counts: dict[str, int] = {}
         self.error_count = 0
@@ -309,7 +328,9 @@ class CaseWriter:
     def add(self, table: str, row: Any) -> None:
         b = self.batches.get(table)
         if b is None:
-            b = self.batches[table] = TableBatch(self.con, table, self.source_id)
+            b = self.batches[table] = TableBatch(
+                self.con, table, self.source_id, columns=None if self.columns is None else self.columns[table],
+                append=self.append, batch_rows=self.batch_rows)
         self.added[table] = self.added.get(table, 0) + 1
         bad = b.append(row)
         if bad:
