@@ -5,6 +5,7 @@ Only this module turns SigtraceError into a one-line message and an exit code.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import sys
@@ -257,6 +258,8 @@ def trace(
     from .trace import trace as do_trace
 
     when = _parse_time(at, "--at")
+    if not math.isfinite(window):  # 1e309 parses as inf and passes min=1
+        raise typer.BadParameter(f"--window {window!r}: not a finite number of seconds")
     try:
         con = connect(db, read_only=True)
         try:

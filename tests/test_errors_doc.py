@@ -363,6 +363,8 @@ TRIGGERS = {
     "U9": ("", lambda e: (["sql", "--db", str(e.case)], ["sql"])),
     "U10": ("", t_u10),
     "U11": ("", t_u11),
+    "U12": ("trace_core", lambda e: (["trace", "1", "--at", "2024-05-11T10:00", "--db", str(e.case), "--window", "1e309"],
+                                     ["--window", "inf"])),
     "I1": ("", lambda e: (["ingest", str(e.tmp / "missing.pcap"), "--db", str(e.case)], [str(e.tmp / "missing.pcap")])),
     "I2": ("", t_i2),
     "I3": ("", t_i3),

@@ -270,7 +270,7 @@ def test_trace_and_goip_hostile_times(case, when):
             continue
         res = runner.invoke(app, argv)
         assert res.exit_code == 2, (argv, res.output[-1000:])
-        casekit.assert_one_line_error(res.stderr, when[:40])
+        casekit.assert_one_line_error(res.stderr, when.replace("\u202e", "\\u202e")[:40])
         checked += 1
     assert casekit.fingerprint(case) == before
     if not checked:
