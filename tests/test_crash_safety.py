@@ -1,6 +1,6 @@
 """Crash safety of the ingest: SIGKILL and Ctrl-C (SIGINT) in the middle of a file.
 
-A ~52 MB capture is built in a temp folder from the real Ethernet captures (records replicated with
+A ~64 MB capture is built in a temp folder from the real Ethernet captures (records replicated with
 shifted timestamps, plus tiny broken frames so that decode_errors batches are flushed to DuckDB
 while the file is still being read). The CLI runs in a subprocess; the test watches
 /proc/<pid>/fdinfo of the capture file and signals the process only once the *decode* pass (not the
@@ -31,14 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "fuzz"))
 import fuzzlib  # noqa: E402
 
 SMALL = "tcpdump__isup.pcap"
-TARGET_BYTES = 52 * 1024 * 1024
+TARGET_BYTES = 64 * 1024 * 1024
 PROC = Path("/proc")
 
 pytestmark = pytest.mark.skipif(not (PROC / "self" / "fdinfo").is_dir(), reason="needs Linux /proc to find mid-file")
 
 
 def _build_big(dest: Path, captures: Path) -> int:
-    """Replicate the Ethernet records of the real captures into one nanosecond pcap of ~52 MB."""
+    """Replicate the Ethernet records of the real captures into one nanosecond pcap of ~64 MB."""
     recs = []
     for p in sorted(captures.glob("*.pcap")) + sorted(captures.glob("*.cap")):
         recs += [r for r in fuzzlib.load_records(p) if r[2] == 1]
@@ -102,27 +102,40 @@ def _decode_pass_position(pid: int, target: Path) -> float | None:
     return None
 
 
-def _run_until_mid(cmd: list[str], big: Path, sig: int, lo: float = 0.4, hi: float = 0.75) -> tuple[subprocess.Popen, float]:
+def _run_until_mid(cmd: list[str], big: Path, sig: int, lo: float = 0.3, hi: float = 0.85) -> tuple[subprocess.Popen, float] | None:
     """Start ``cmd``; once the decode pass of ``big`` is between lo and hi, send ``sig``.
 
     The sha256 pass reads the file at hashing speed (hundreds of MB/s: the whole file in well under a
-    second); the decode pass reads it in 4 MiB chunks at a few MB/s. Two observations 100 ms apart,
-    both inside [lo, hi] and less than 5 % of the file apart, can only be the decode pass."""
+    second); the decode pass reads it in 4 MiB chunks at some tens of MB/s. Two observations 100 ms
+    apart, both inside [lo, hi] and less than 15 % of the file (~10 MB) apart, can only be the decode
+    pass. Returns None if the ingest finished before that was seen (a very busy machine)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
     prev = None
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             out, err = proc.communicate()
-            pytest.fail(f"ingest ended before the signal could be sent (rc {proc.returncode}): {err[-2000:]}")
+            assert proc.returncode == 0, err[-2000:]
+            return None
         pos = _decode_pass_position(proc.pid, big)
-        if pos is not None and lo <= pos <= hi and prev is not None and lo <= prev <= hi and 0 <= pos - prev < 0.05:
+        if pos is not None and lo <= pos <= hi and prev is not None and lo <= prev <= hi and 0 <= pos - prev < 0.15:
             proc.send_signal(sig)
             return proc, pos
         prev = pos
         time.sleep(0.1)
     proc.kill()
     pytest.fail("never saw the decode pass in the middle of the file")
+
+
+def _signal_mid_file(cmd: list[str], big: Path, sig: int, db: Path) -> tuple[subprocess.Popen, float]:
+    """_run_until_mid, retried on a fresh case if the ingest outran the watcher."""
+    for _attempt in range(3):
+        got = _run_until_mid(cmd, big, sig)
+        if got is not None:
+            return got
+        for p in (db, Path(str(db) + ".wal")):
+            p.unlink(missing_ok=True)
+    pytest.fail("the ingest finished three times before it could be signalled mid-file")
 
 
 def _tables(con) -> list[str]:
@@ -212,7 +225,7 @@ def test_sigkill_mid_file_then_rerun_equals_clean_run(evidence, clean_case, tmp_
     clean_db, _rep, _wall = clean_case
     db = tmp_path / "case.duckdb"
     cmd = _cli("ingest", str(small), str(big), "--db", str(db), "--json")
-    proc, pos = _run_until_mid(cmd, big, signal.SIGKILL)
+    proc, pos = _signal_mid_file(cmd, big, signal.SIGKILL, db)
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     # the case opens (DuckDB replays its WAL) and holds exactly the committed first file
@@ -230,7 +243,7 @@ def test_sigkill_mid_file_then_rerun_equals_clean_run(evidence, clean_case, tmp_
 def test_sigint_mid_file_rolls_back_that_file(evidence, clean_case, tmp_path):
     small, big, _n = evidence
     db = tmp_path / "case.duckdb"
-    proc, pos = _run_until_mid(_cli("ingest", str(small), str(big), "--db", str(db)), big, signal.SIGINT)
+    proc, pos = _signal_mid_file(_cli("ingest", str(small), str(big), "--db", str(db)), big, signal.SIGINT, db)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, (pos, err[-2000:])
     lines = [ln for ln in err.splitlines() if ln.strip()]
