@@ -29,7 +29,7 @@ from .websocket import OP_BINARY, OP_TEXT, WsDir, frame_at, is_http, upgrade_hea
 
 _UDP = struct.Struct("!HHH")
 _TCP = struct.Struct("!HHIIH")
-TCP_SYN, TCP_RST, TCP_FIN = 0x02, 0x04, 0x01
+TCP_SYN = 0x02  # RFC 9293 §3.1 control bits
 IP_TRANSPORT = {17: "udp", 6: "tcp", 132: "sctp"}
 MAX_FLOWS = 65536
 FLOW_IDLE_NS = 600_000_000_000  # a TCP direction idle for 10 min of capture time is flushed
