@@ -26,6 +26,9 @@ How a load runs (all SQL, one read of the file):
    (``read_json`` is not used: a JSON Lines file is read as one text column per line with read_csv so
    that a malformed line becomes a reject instead of aborting the file; ``read_parquet`` for Parquet).
    Gzip is decompressed by DuckDB (CSV/TSV/JSONL) or to a temporary file (Parquet).
+   With ``--cdr-profile``, a file whose header matches the canonical columns but not the profile is
+   read with the canonical layout (a folder may mix both); ``sources.options`` records the layout
+   used for each file as ``cdr_layout`` (``canonical`` or the profile name).
 3. Valid rows go to ``cdr_legs``, invalid ones to ``cdr_rejects`` with the reasons and the row's
    fields as JSON; lines the CSV parser itself cannot read (wrong field count, bad quoting) are taken
    from DuckDB's ``store_rejects`` tables into ``cdr_rejects`` too. The stage is dropped.
@@ -515,7 +518,8 @@ def _open_source(con, source_id: int, path: Path, kind: str, prof: Profile, stac
         src.params["jd"] = _JSON_DELIM
         src.params["jpaths"] = [f'$."{k}"' if '"' not in k else k for k in keys]
         src.from_sql = (
-            "(select j, case when json_valid(j) and json_type(j) = 'OBJECT' then json_extract_string(j, $jpaths::varchar[]) end as __f"
+            "(select j, json_valid(j) as __valid,"
+            " case when json_valid(j) and json_type(j) = 'OBJECT' then json_extract_string(j, $jpaths::varchar[]) end as __f"
             " from read_csv($path, columns = {'j': 'VARCHAR'}, header = false, delim = $jd, quote = '', escape = '',"
             " auto_detect = false, compression = $compression, store_rejects = true, rejects_table = $rt,"
             " rejects_scan = $rs))"
@@ -551,7 +555,7 @@ def _resolve(src: _Source, prof: Profile, path: Path) -> dict[str, Any]:
             got = [by_key.get(_key(w)) for w in wanted]
             if all(got):
                 found = got
-        if found is None and _key(canon) in by_key:  # a canonical name is always understood
+        if found is None and not wanted and _key(canon) in by_key:  # columns the profile does not map
             found = [by_key[_key(canon)]]
         if found is None and (canon in REQUIRED or (wanted and prof is not CANONICAL_PROFILE)):
             shown = " + ".join(repr(w) for w in wanted) if wanted else repr(canon)
@@ -579,7 +583,21 @@ def load(con: duckdb.DuckDBPyConnection, source_id: int, path: str | Path, kind:
     prof = profile or CANONICAL_PROFILE
     with ExitStack() as stack:
         src = _open_source(con, source_id, path, kind, prof, stack)
-        mapping = _resolve(src, prof, path)
+        try:
+            mapping = _resolve(src, prof, path)
+        except InputError as e:
+            if prof is CANONICAL_PROFILE:
+                raise
+            try:  # a canonical file among vendor files: the canonical layout, not the profile, applies
+                mapping = _resolve(src, CANONICAL_PROFILE, path)
+            except InputError:
+                raise InputError(f"{e}; the canonical columns do not match either") from None
+            prof = CANONICAL_PROFILE
+        con.execute(
+            "update sources set options = json_merge_patch(coalesce(options, '{}'), json_object('cdr_layout', $l))::varchar "
+            "where source_id = $id",
+            {"l": prof.name, "id": source_id},
+        )
         stage = f"_sig_cdr_stage_{source_id}"
         sql, params = _stage_sql(stage, src, mapping, prof)
         params.update(src.params)
@@ -687,6 +705,9 @@ def _stage_sql(stage: str, src: _Source, mapping: dict[str, Any], prof: Profile)
     params["an_v"] = list(amap.values())
     if mapping.get("answered") is None and prof.answered_from_duration:
         ans = "case when duration_s is null then null when duration_s > 0 then 1 else 0 end"
+    elif prof.answered_map:  # the profile's values win (e.g. 3GPP causeForTerm '0' = normalRelease = answered)
+        ans = ("coalesce(map($an_k::varchar[], $an_v::integer[])[v_answered],"
+               " map($an_k::varchar[], $an_v::integer[])[upper(trim(v_answered))])")
     else:
         ans = ("case when v_answered is null then null when v_answered = '1' then 1 when v_answered = '0' then 0"
                " else map($an_k::varchar[], $an_v::integer[])[upper(trim(v_answered))] end")
@@ -709,6 +730,7 @@ def _stage_sql(stage: str, src: _Source, mapping: dict[str, Any], prof: Profile)
     else:
         keep, raw_json = "", "null::varchar"
     blank = "(j is null or trim(j) = '')" if src.json else "false"
+    valid = "__valid" if src.json else "true"
     not_object = "(__f is null and j is not null and trim(j) <> '')" if src.json else "false"
     q = "''"  # a quote inside the SQL string literals below
     sql = f"""
@@ -724,7 +746,8 @@ v as (
         __ord, {keep}
         {raw_cols},
         {blank} as __blank,
-        {not_object} as __not_object
+        {not_object} as __not_object,
+        {valid} as __valid
     from src
 ),
 p as (
@@ -761,7 +784,8 @@ final as (
     select
         *,
         case when __blank or __ok then null else nullif(concat_ws('; ',
-            case when __not_object then 'not a JSON object' end,
+            case when __not_object and not __valid then 'malformed JSON'
+                 when __not_object then 'not a JSON object' end,
             case when __not_object then null
                  when v_record_type is null then 'missing record type'
                  when record_type is null then 'unknown record type {q}' || left(v_record_type, 40) || '{q}' end,
