@@ -574,6 +574,9 @@ def _solve_offsets(con: Any, pairs: list[dict[str, Any]], tol: Tolerances) -> di
             continue  # a CDR source of unknown meaning, or two CDR sources that mean different things
         if sem == {"seizure"}:
             off, n, spread = p["offset_seize_s"], p.get("matches_seize") or 0, p["spread_seize_s"]
+        elif (p.get("matches_same_leg") or 0) >= tol.skew_min_matches:
+            # the same legs seen by both: the timestamps differ by the clocks alone
+            off, n, spread = p["offset_same_leg_s"], p["matches_same_leg"], p["spread_same_leg_s"]
         else:
             off, n, spread = p["offset_s"], p["matches"], p["spread_s"]
         if n < tol.skew_min_matches or off is None:
@@ -687,6 +690,9 @@ class _Tracer:
         return self.offsets.get(sid, 0.0)
 
     def calibrated_together(self, a: set[int], b: set[int]) -> bool:
+        """Are the clocks of sources ``a`` and ``b`` on one reference (trivially so for one source)?"""
+        if a & b or (len(a | b) == 1):
+            return True
         ga = {self.group.get(s) for s in a}
         gb = {self.group.get(s) for s in b}
         return None not in ga and None not in gb and bool(ga & gb)
@@ -1001,7 +1007,8 @@ class _Tracer:
     def alt_summary(self, ob: _Obs) -> dict[str, Any]:
         p = ob.p
         d: dict[str, Any] = {"score": ob.score, "kind": ob.kind, "time": _iso_s(ob.t), "reasons": ob.reasons,
-                             "source": self.source_names.get(p["source_id"])}
+                             "source": self.source_names.get(p["source_id"]),
+                             "keys": sorted(":".join(str(x) for x in k) for k in ob.keys)}
         if ob.isup:
             d.update(opc=format_pc(p["opc"], p["pc_bits"]), dpc=format_pc(p["dpc"], p["pc_bits"]), cic=p["cic"],
                      frame=p["iam_frame"])
@@ -1529,6 +1536,20 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
         if not inside:
             final.append((term, hops, origin, keys, chain_obs))
     cands = [_candidate(tr, victim, at, window_s, *w) for w in final]
+    # a candidate whose leg is a scored alternative at a step of another candidate's chain is less
+    # likely a call of its own: it may be the same call's upstream leg that lost the match there
+    alt_keys: dict[str, int] = {}
+    for i, c in enumerate(cands):
+        for h in c.hops:
+            for a in h.alternatives:
+                for k in a.get("keys", []):
+                    alt_keys.setdefault(k, i)
+    for i, (c, w) in enumerate(zip(cands, final)):
+        own = {":".join(str(x) for x in k) for k in w[0].keys}
+        other = {alt_keys[k] for k in own if k in alt_keys and alt_keys[k] != i}
+        if other:
+            c.confidence = round(c.confidence * 0.8, 3)
+            c.reasons.append("its leg is also a scored alternative upstream leg of another candidate's chain")
     cands.sort(key=lambda c: (c.confidence, c.time or ""), reverse=True)
     offs = []
     for sid, off in sorted(tr.offsets.items()):

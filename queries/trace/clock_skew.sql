@@ -1,19 +1,23 @@
 -- name: trace/clock_skew
--- Clock offset between every pair of sources (captures and CDR files) that saw the same calls: the median difference of answer times, source_a minus source_b, in seconds, over high-confidence matches (a called number answered once per source, conversation longer than $min_duration_s seconds, durations within 2 s, offset within +-$max_skew_s s), calls answered between $t_from and $t_to (UTC), sources limited to $source_ids (comma-separated source_id list; empty = every source).
+-- Clock offset between every pair of sources (captures and CDR files) that saw the same calls, source_a minus source_b in seconds: medians over high-confidence matches (a called number answered once per source, conversation longer than $min_duration_s s, durations within 2 s, offset within +-$max_skew_s s) of calls answered between $t_from and $t_to (UTC), sources limited to $source_ids (comma-separated source_id list; empty = every source).
 -- params: $t_from, $t_to, $source_ids, $min_duration_s, $max_skew_s
 --
--- DOMAIN-PROTOCOLS §13.4: every probe, CDR source and HEP agent has its own clock. ANM / 200 OK /
--- CDR answer times of the same call agree to milliseconds across hops (answer propagates
--- backwards at once), so their differences measure the clocks. Sources: ISUP legs (ANM or CON
--- paired to the IAM of the same circuit), SIP dialogs (200 OK to the INVITE, BYE), CDR legs
--- (start_time, compared both as an answer and as a seizure time: exports differ, §13.7).
+-- DOMAIN-PROTOCOLS §13.4: every probe, CDR source and HEP agent has its own clock. Three measures
+-- per pair, the caller (sigtrace.trace.clock_offsets) picks per pair:
+-- * same leg (offset_same_leg_s): both sources saw the very same leg (ISUP circuit and IAM, or SIP
+--   Call-ID): the ANM / 200 OK timestamps differ by the clocks alone;
+-- * answer (offset_s): the call's earliest answer in each source: answer propagates backwards hop
+--   by hop in milliseconds, so this is the clocks plus tens of ms;
+-- * seizure (offset_seize_s): for a CDR against a capture, the CDR start against the IAM of the leg
+--   arriving at the CDR's switch -- what start_time means when an export writes seizure time.
+-- ISUP calls pair ANM/CON with the latest IAM before it and the first REL after it on the circuit.
 with
 wanted as (
     select try_cast(unnest(string_split($source_ids, ',')) as integer) as source_id
 ),
 
 isup as (
-    select source_id, ts, msg_type, dpc, least(opc, dpc) as lo, greatest(opc, dpc) as hi, cic, called_norm
+    select source_id, ts, msg_type, dpc, ni, least(opc, dpc) as lo, greatest(opc, dpc) as hi, cic, called_norm
     from isup_messages
     where ts between $t_from::timestamp_ns and $t_to::timestamp_ns
       and cic is not null
@@ -21,13 +25,15 @@ isup as (
       and ($source_ids = '' or source_id in (select source_id from wanted))
 ),
 
-iam as (select source_id, ts, dpc, lo, hi, cic, called_norm from isup where msg_type = 1 and called_norm is not null),
-anm as (select source_id, ts, lo, hi, cic from isup where msg_type in (7, 9)),
-rel as (select source_id, ts, lo, hi, cic from isup where msg_type = 12),
+iam as (select * from isup where msg_type = 1 and called_norm is not null),
+anm as (select * from isup where msg_type in (7, 9)),
+rel as (select * from isup where msg_type = 12),
 
 isup_calls as (
-    -- each answer with the latest IAM before it and the first REL after it on the same circuit
-    select a.source_id, i.called_norm, i.dpc as node, i.ts as seize_ts, a.ts as answer_ts, r.ts as end_ts
+    select
+        a.source_id, i.called_norm, i.dpc as node,
+        concat_ws('/', i.ni, i.lo, i.hi, i.cic) as circuit,
+        i.ts as seize_ts, a.ts as answer_ts, r.ts as end_ts
     from anm as a
     asof inner join iam as i
         on i.source_id = a.source_id and i.lo = a.lo and i.hi = a.hi and i.cic = a.cic and i.ts <= a.ts
@@ -41,6 +47,7 @@ sip_calls as (
         source_id,
         any_value(ruri_user_norm) filter (where is_request and method = 'INVITE') as called_norm,
         null::integer as node,
+        'sip:' || call_id as circuit,
         min(ts) filter (where is_request and method = 'INVITE') as seize_ts,
         min(ts) filter (where not is_request and cseq_method = 'INVITE' and status_code = 200) as answer_ts,
         min(ts) filter (where is_request and method = 'BYE') as end_ts
@@ -52,8 +59,6 @@ sip_calls as (
 ),
 
 cdr_calls as (
-    -- start_time is answer time in some exports and seizure time in others: both offsets are
-    -- measured below and the caller keeps the one with the smaller spread
     select source_id, called_norm, switch_pc as node, duration_s, start_time::timestamp_ns as start_ts
     from cdr_legs
     where start_time between $t_from::timestamp and $t_to::timestamp
@@ -64,38 +69,42 @@ cdr_calls as (
 ),
 
 calls as (
-    -- node: the exchange the leg arrives at (IAM DPC; the writing switch of a CDR; none for SIP)
-    select source_id, false as is_cdr, called_norm, node, seize_ts::timestamp_ns as seize_ts,
-        answer_ts::timestamp_ns as answer_ts, (epoch_ns(end_ts) - epoch_ns(answer_ts)) / 1e9 as duration_s
+    -- one row per leg; node: the exchange the leg arrives at (IAM DPC, the CDR's switch; none for SIP)
+    select
+        source_id, false as is_cdr, called_norm, node, circuit, epoch_ns(seize_ts) as seize_ns,
+        epoch_ns(answer_ts) as answer_ns, (epoch_ns(end_ts) - epoch_ns(answer_ts)) / 1e9 as duration_s
     from (
-        select source_id, called_norm, node, seize_ts, answer_ts, end_ts from isup_calls
+        select source_id, called_norm, node, circuit, seize_ts::timestamp_ns as seize_ts,
+            answer_ts::timestamp_ns as answer_ts, end_ts::timestamp_ns as end_ts
+        from isup_calls
         union all
-        select source_id, called_norm, node, seize_ts, answer_ts, end_ts from sip_calls
+        select source_id, called_norm, node, circuit, seize_ts::timestamp_ns, answer_ts::timestamp_ns,
+            end_ts::timestamp_ns
+        from sip_calls
     )
     where called_norm is not null and answer_ts is not null and end_ts is not null
       and (epoch_ns(end_ts) - epoch_ns(answer_ts)) / 1e9 > $min_duration_s::double
     union all
-    select source_id, true, called_norm, node, start_ts, start_ts, duration_s from cdr_calls
+    select source_id, true, called_norm, node, null, epoch_ns(start_ts), epoch_ns(start_ts), duration_s
+    from cdr_calls
 ),
 
 per_source as (
     -- one call per (source, called number): several legs of one call seen by one probe answer
-    -- within 2 s of each other; a number called twice in a source is not a unique match.
-    -- legs keeps each leg's seizure (ns) by the node it arrives at.
-    select source_id, bool_or(is_cdr) as is_cdr, called_norm, min(epoch_ns(seize_ts)) as seize_ns,
-        min(epoch_ns(answer_ts)) as answer_ns, avg(duration_s) as duration_s, min(node) as node,
-        list({'node': node, 'seize': epoch_ns(seize_ts)}) as legs
+    -- within 2 s of each other; a number called twice in a source is not a unique match
+    select
+        source_id, bool_or(is_cdr) as is_cdr, called_norm, min(seize_ns) as seize_ns,
+        min(answer_ns) as answer_ns, avg(duration_s) as duration_s, min(node) as node,
+        list({'node': node, 'seize': seize_ns}) as legs
     from calls
     group by source_id, called_norm
-    having max(epoch_ns(answer_ts)) - min(epoch_ns(answer_ts)) <= 2e9
+    having max(answer_ns) - min(answer_ns) <= 2e9
 ),
 
 matches as (
-    -- a CDR's seizure is compared with the seizure of the leg arriving at the same switch
     select
         a.source_id as source_a,
         b.source_id as source_b,
-        a.is_cdr or b.is_cdr as cdr_pair,
         (a.answer_ns - b.answer_ns) / 1e9 as offset_s,
         case
             when a.is_cdr and not b.is_cdr then (a.seize_ns - list_min(list_transform(
@@ -112,21 +121,54 @@ matches as (
         and abs(a.answer_ns - b.answer_ns) <= $max_skew_s::double * 1e9
 ),
 
-final as (
-    -- offset_s: median answer-time difference (a minus b); offset_seize_s: the same on seizure
-    -- (IAM / INVITE / CDR start) times; spreads are inter-quartile ranges in seconds
+same_leg as (
+    -- the very same leg in two sources (both ends of a link, mated STPs, two SIP captures)
+    select
+        a.source_id as source_a,
+        b.source_id as source_b,
+        (a.answer_ns - b.answer_ns) / 1e9 as offset_s
+    from calls as a
+    inner join calls as b
+        on b.circuit = a.circuit
+        and b.called_norm = a.called_norm
+        and b.source_id > a.source_id
+        and abs(a.answer_ns - b.answer_ns) <= $max_skew_s::double * 1e9
+        and abs(a.seize_ns - b.seize_ns) <= $max_skew_s::double * 1e9
+    where a.circuit is not null
+      and (a.source_id, a.called_norm) in (select (source_id, called_norm) from per_source)
+      and (b.source_id, b.called_norm) in (select (source_id, called_norm) from per_source)
+),
+
+same_leg_pairs as (
+    select
+        source_a, source_b, count(*) as matches_same_leg, median(offset_s) as offset_same_leg_s,
+        quantile_cont(offset_s, 0.75) - quantile_cont(offset_s, 0.25) as spread_same_leg_s
+    from same_leg
+    group by source_a, source_b
+),
+
+call_pairs as (
     select
         source_a,
         source_b,
-        any_value(cdr_pair) as cdr_pair,
         count(*) as matches,
         median(offset_s) as offset_s,
         quantile_cont(offset_s, 0.75) - quantile_cont(offset_s, 0.25) as spread_s,
+        count(offset_seize_s) as matches_seize,
         median(offset_seize_s) as offset_seize_s,
-        quantile_cont(offset_seize_s, 0.75) - quantile_cont(offset_seize_s, 0.25) as spread_seize_s,
-        count(offset_seize_s) as matches_seize
+        quantile_cont(offset_seize_s, 0.75) - quantile_cont(offset_seize_s, 0.25) as spread_seize_s
     from matches
     group by source_a, source_b
+),
+
+final as (
+    -- offsets in seconds (source_a clock minus source_b clock); spreads are inter-quartile ranges
+    select
+        c.source_a, c.source_b, c.matches, c.offset_s, c.spread_s,
+        coalesce(s.matches_same_leg, 0) as matches_same_leg, s.offset_same_leg_s, s.spread_same_leg_s,
+        c.matches_seize, c.offset_seize_s, c.spread_seize_s
+    from call_pairs as c
+    left join same_leg_pairs as s on s.source_a = c.source_a and s.source_b = c.source_b
 )
 
 select * from final
