@@ -400,7 +400,7 @@ def load_directory(paths: list[str | Path] | tuple[str | Path, ...], db: str | P
             shown = problems[:_MAX_PROBLEMS_SHOWN]
             more = len(problems) - len(shown)
             raise InputError(
-                f"directory not loaded: {len(problems)} invalid row(s) in {', '.join(sorted(set(names)))}; nothing was changed\n  "
+                f"directory not loaded: {len(problems)} problem(s) in {', '.join(sorted(set(names)))}; nothing was changed\n  "
                 + "\n  ".join(shown) + (f"\n  ... and {more} more" if more > 0 else "")
             )
         report = DirectoryReport(db=str(db) if own else ":connection:")
