@@ -24,17 +24,17 @@ from sigtrace.capture import read_records
 from sigtrace.errors import InputError, NotFoundError
 from sigtrace.timeutil import parse_iso
 from sigtrace.trace import Tolerances, clock_offsets, export_pcap, trace
-from trace_cases import FIXTURE_CASES, CaseFiles, build_case_dir, case_names, expected, trace_params
+from trace_cases import FIXTURE_CASES, CaseFiles, build_case_dir, case_names, expected, shared_cases, trace_params
 from trace_synth import Cdr, Leg, SipHop, Synth, pc
 
 BASE = datetime(2024, 5, 11, 2, 0, 0)
 
 
 @pytest.fixture(scope="session")
-def cases(tmp_path_factory) -> CaseFiles:
+def cases() -> CaseFiles:
     if not case_names():
         pytest.fail(f"no fixture cases with traces under {FIXTURE_CASES}")
-    return CaseFiles(tmp_path_factory.mktemp("trace_cases"))
+    return shared_cases()
 
 
 def _run(cases: CaseFiles, name: str, i: int):

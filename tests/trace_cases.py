@@ -62,3 +62,21 @@ class CaseFiles:
         if name not in self.built:
             self.built[name] = build_case(name, self.base / f"{name}.duckdb")
         return self.built[name]
+
+
+_SHARED: CaseFiles | None = None
+
+
+def shared_cases() -> CaseFiles:
+    """One CaseFiles per test process, shared by the trace test modules (each case ingested once);
+    its folder is removed at exit."""
+    global _SHARED
+    if _SHARED is None:
+        import atexit
+        import shutil
+        import tempfile
+
+        base = Path(tempfile.mkdtemp(prefix="sigtrace-trace-cases-"))
+        atexit.register(shutil.rmtree, base, True)
+        _SHARED = CaseFiles(base)
+    return _SHARED
