@@ -1157,14 +1157,12 @@ class _Tracer:
 
     def local_moc(self, node: _Node, down: _Obs) -> list[_Obs]:
         """A MOC record at the same switch (caller and victim on one MSC: no trunk in between)."""
-        if node.pc is None:
-            return []
         ref = down.t
-        if ref is None:
+        if node.pc is None or ref is None or not self.n_cdr or not down.match_numbers():
             return []
-        t_from, t_to = self.raw_window(ref - self.tol.ring_max_s, ref + self.tol.ring_max_s)
-        cdrs = sql.fetch_dicts(self.con, "trace/cdr_incoming_legs", switch_pc=node.pc, switch_bits=node.bits,
-                               numbers=",".join(down.match_numbers()), t_from=t_from, t_to=t_to)
+        nums = ",".join(down.match_numbers())
+        cdrs = self.cached("trace/cdr_incoming_legs", (node.key, nums), ref - self.tol.ring_max_s,
+                           ref + self.tol.ring_max_s, "start_time", switch_pc=node.pc, switch_bits=node.bits, numbers=nums)
         keys = down.keys
         rows = [c for c in self.cdr_prepare(cdrs) if c["record_type"] == "MOC" and ("cdr", c["source_id"], c["row_num"]) not in keys]
         return self.rank([_Obs(cdr=[c]) for c in rows], down)
