@@ -419,6 +419,52 @@ def test_command_lines_name_existing_commands_and_options(doc):
     assert not problems, "\n".join(problems)
 
 
+RUNNABLE_DOCS = ("docs/analyst-guide.md", "docs/trace-method.md", "docs/cdr-profiles.md")
+RUNNABLE_COMMANDS = ("sql", "schema", "trace", "goip")
+
+
+def runnable_lines() -> list[CommandLine]:
+    """Query commands shown in code blocks of the guides, against `case.duckdb`: runnable on the demo."""
+    out = []
+    for doc in RUNNABLE_DOCS:
+        path = ROOT / doc
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        fenced = set()
+        for line, kind, info, body in _blocks(text):
+            if kind == "fence":
+                fenced.update(range(line, line + body.count("\n") + 2))
+        for cl in command_lines(path):
+            toks = _tokens(cl.text)
+            if (int(cl.where.rsplit(":", 1)[1]) in fenced and len(toks) > 1 and toks[1] in RUNNABLE_COMMANDS
+                    and "case.duckdb" in toks and not any(_is_placeholder(t) for t in toks[2:])):
+                out.append(cl)
+    return out
+
+
+RUNNABLE = runnable_lines()
+
+
+@pytest.mark.parametrize("cl", RUNNABLE, ids=[c.where for c in RUNNABLE])
+def test_documented_query_commands_run_on_the_demo_case(cl, demo_case, tmp_path, monkeypatch):
+    """Each `sigtrace sql|schema|trace|goip ... --db case.duckdb` line of the guides runs on the demo
+    case (output files go to a temporary folder) and prints something."""
+    from typer.testing import CliRunner
+
+    from sigtrace.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    args = [str(demo_case) if t == "case.duckdb" else t for t in _tokens(cl.text)[1:]]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, f"{cl.where}: `{cl.text}` exited {res.exit_code}: {res.output[-2000:]}"
+    written = [t for t, prev in zip(args[1:], args) if prev in ("--out", "--export-pcap")]
+    for w in written:
+        assert (tmp_path / w).stat().st_size > 0, f"{cl.where}: {w} not written"
+    if not written:
+        assert res.output.strip(), f"{cl.where}: `{cl.text}` printed nothing"
+
+
 def test_command_checker_catches_mistakes():
     """The checker itself: a wrong command, option, choice value and named-query parameter are caught."""
     group = _click_app()
