@@ -1716,12 +1716,8 @@ def _candidate(tr: _Tracer, victim: str, at: datetime, window_s: float, term: _O
 
 # =========================================================================== pcapng export
 
-_SHB = struct.Struct("<IIIHHq")
-_IDB = struct.Struct("<IIHHI")
-_EPB = struct.Struct("<IIIIIII")
-
-
 def _opt(code: int, value: bytes) -> bytes:
+    """pcapng option: code, length, value padded to 32 bits."""
     pad = (-len(value)) % 4
     return struct.pack("<HH", code, len(value)) + value + b"\0" * pad
 
@@ -1731,22 +1727,24 @@ def _block(btype: int, body: bytes) -> bytes:
     return struct.pack("<II", btype, n) + body + struct.pack("<I", n)
 
 
-def candidate_frames(result: TraceResult, candidate: Candidate | None = None) -> dict[str, set[int]]:
-    """Capture frames cited by a candidate's evidence, by source file name."""
+def candidate_frames(result: TraceResult, candidate: Candidate | None = None) -> dict[int, dict[int, Evidence]]:
+    """Capture frames cited by a candidate's evidence: {source_id: {frame: evidence}}."""
     cand = candidate or result.best
-    out: dict[str, set[int]] = {}
+    out: dict[int, dict[int, Evidence]] = {}
     if cand is None:
         return out
     for h in cand.hops:
         for e in h.evidence:
-            if e.frame is not None:
-                out.setdefault(e.source, set()).add(int(e.frame))
+            if e.frame is not None and e.source_id is not None:
+                out.setdefault(e.source_id, {}).setdefault(int(e.frame), e)
     return out
 
 
 def export_pcap(con: Any, result: TraceResult, path: str | Path, candidate: Candidate | None = None) -> dict[str, Any]:
-    """Write the chosen candidate's frames, re-read from the original captures (checked against
-    their sha256), time-ordered into one pcapng with one interface per (source, link type)."""
+    """Write the chosen candidate's frames (default: the best), re-read from the original captures
+    (``sources.path``, checked against the sha256 recorded at ingest), time-ordered into one pcapng
+    with one interface per (source, link type). Each packet's comment names its source file, frame
+    number and the clock offset the trace applied to that source; timestamps are left as captured."""
     from .capture import open_maybe_gzip, read_records
 
     cand = candidate or result.best
@@ -1755,17 +1753,15 @@ def export_pcap(con: Any, result: TraceResult, path: str | Path, candidate: Cand
     wanted = candidate_frames(result, cand)
     if not wanted:
         raise NotFoundError("the chosen candidate cites no capture frames (CDR evidence only)")
-    rows = sql.fetch_dicts(con, "trace/evidence_sources")
-    by_name = {}
-    for r in rows:
-        by_name.setdefault(r["source_name"], r)
-    packets: list[tuple[int, int, int, bytes, int]] = []  # ts, source order, frame, data, iface
+    sources = {r["source_id"]: r for r in sql.fetch_dicts(con, "trace/evidence_sources")}
+    packets: list[tuple[int, int, int, bytes, int]] = []  # ts, source_id, frame, data, interface
     ifaces: dict[tuple[int, int], int] = {}
     iface_list: list[tuple[int, str]] = []
-    for name in sorted(wanted):
-        src = by_name.get(name)
+    for sid in sorted(wanted):
+        src = sources.get(sid)
         if src is None:
-            raise InputError(f"evidence source {name} is not in the case file")
+            raise InputError(f"evidence source {sid} is not in the case file")
+        name = src["source_name"]
         p = Path(src["path"] or "")
         if not src["path"] or not p.is_file():
             raise InputError(f"cannot export frames of {name}: the capture is no longer at {src['path']} "
@@ -1777,20 +1773,21 @@ def export_pcap(con: Any, result: TraceResult, path: str | Path, candidate: Cand
         if h.hexdigest() != src["sha256"]:
             raise InputError(f"cannot export frames of {name}: {p} has sha256 {h.hexdigest()}, but the case "
                              f"recorded {src['sha256']} (the file changed since ingest)")
-        frames = wanted[name]
-        errors: list[str] = []
+        frames = wanted[sid]
+        found: set[int] = set()
         fobj, _ = open_maybe_gzip(p)
         try:
-            for frame, ts, lt, data in read_records(fobj, lambda *a: errors.append(str(a))):
+            for frame, ts, lt, data in read_records(fobj, lambda *a: None):
                 if frame in frames:
-                    key = (src["source_id"], lt)
+                    key = (sid, lt)
                     if key not in ifaces:
                         ifaces[key] = len(iface_list)
                         iface_list.append((lt, f"{name} (linktype {lt})"))
-                    packets.append((ts, src["source_id"], frame, bytes(data), ifaces[key]))
+                    packets.append((ts, sid, frame, bytes(data), ifaces[key]))
+                    found.add(frame)
         finally:
             fobj.close()
-        missing = frames - {pk[2] for pk in packets if pk[1] == src["source_id"]}
+        missing = set(frames) - found
         if missing:
             raise InputError(f"{name}: frames {sorted(missing)[:10]} cited by the trace are not in the capture")
     packets.sort(key=lambda x: (x[0], x[1], x[2]))
@@ -1798,13 +1795,14 @@ def export_pcap(con: Any, result: TraceResult, path: str | Path, candidate: Cand
     shb_opts = _opt(4, f"sigtrace {__version__} trace export".encode()) + _opt(0, b"")
     out += _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + shb_opts)
     for lt, label in iface_list:
-        opts = _opt(2, label.encode()) + _opt(9, bytes([9])) + _opt(0, b"")
+        opts = _opt(2, label.encode()) + _opt(9, bytes([9])) + _opt(0, b"")  # if_name, if_tsresol = ns
         out += _block(1, struct.pack("<HHI", lt, 0, 0) + opts)
     for ts, sid, frame, data, iface in packets:
-        pad = (-len(data)) % 4
-        comment = f"{result_source_name(by_name, sid)} frame {frame}".encode()
+        ev = wanted[sid][frame]
+        comment = (f"{sources[sid]['source_name']} frame {frame} ({ev.message}); clock offset applied by the trace "
+                   f"{ev.clock_offset_s or 0.0:+.6f} s").encode()
         body = struct.pack("<IIIII", iface, (ts >> 32) & 0xFFFFFFFF, ts & 0xFFFFFFFF, len(data), len(data))
-        body += data + b"\0" * pad + _opt(1, comment) + _opt(0, b"")
+        body += data + b"\0" * ((-len(data)) % 4) + _opt(1, comment) + _opt(0, b"")
         out += _block(6, body)
     target = Path(path)
     tmp = target.with_name(target.name + ".part")
@@ -1814,10 +1812,3 @@ def export_pcap(con: Any, result: TraceResult, path: str | Path, candidate: Cand
     except OSError as e:
         raise InputError(f"{target}: cannot write ({e.strerror})") from None
     return {"packets": len(packets), "interfaces": len(iface_list), "path": str(target)}
-
-
-def result_source_name(by_name: dict[str, dict[str, Any]], sid: int) -> str:
-    for name, r in by_name.items():
-        if r["source_id"] == sid:
-            return name
-    return str(sid)
