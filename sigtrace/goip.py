@@ -432,12 +432,12 @@ def imei_per_imsi(x: Ctx, c: dict):
 
 @rule(RULES)
 def imei_concurrent_calls(x: Ctx, c: dict):
-    v = x.f["imei_max_overlapped"]
-    if v is None or v < c["threshold"]:
+    v, share = x.f["imei_max_overlapped"], x.f["imei_max_overlap_share"] or 0
+    if v is None or v < c["threshold"] or share < c["min_share"]:
         return None
     return c["points"], v, c["threshold"], (
-        f"{v} calls of one IMEI overlapped an earlier call of the same IMEI (>= {c['threshold']}): "
-        f"one IMEI programmed into several ports")
+        f"{v} calls of one IMEI ({_pct(share)} of its calls) overlapped an earlier call of the same IMEI "
+        f"(>= {c['threshold']} and {_pct(c['min_share'])}): one IMEI programmed into several ports")
 
 
 @rule(RULES)
@@ -751,10 +751,14 @@ def score_site(f: dict[str, Any], gateways: list[dict[str, Any]], R: dict) -> tu
     reasons: list[Reason] = []
     family_pts: dict[str, float] = {}
     structural = set(R["families"]["structural"])
+    fired = []
     for rid, cfg in R["rules"].items():
         out = RULES[rid](x, cfg)
-        if out is None:
-            continue
+        if out is not None:
+            fired.append((rid, cfg, out))
+    # within a family the strongest rules are paid first; the cap trims the weakest
+    fired.sort(key=lambda item: -float(item[2][0]))
+    for rid, cfg, out in fired:
         pts, value, thr, text = out
         fam = cfg["family"]
         room = R["caps"][fam] - family_pts.get(fam, 0.0)
@@ -848,6 +852,7 @@ FEATURE_KEYS = ("calls_internal", "n_devs", "n_sims", "answered", "short_answere
                 "distinct_called", "days_active", "business_calls", "max_sim_day_calls", "in_external",
                 "in_internal", "reciprocal_numbers", "seq_pairs", "seq_candidates", "seq_longest_run", "gap_cv",
                 "median_idle_s", "max_imsis_per_imei", "max_imeis_per_imsi", "imei_max_overlapped",
+                "imei_max_overlap_share",
                 "short_lived_sims", "short_lived_imeis", "max_concurrency", "port_load_cv", "sim_load_cv",
                 "start_spread_s", "median_cells_per_sim", "n_cells", "top_tac_imeis", "top_tac_serial_span")
 
@@ -899,13 +904,14 @@ def goip_sites(con, since: datetime | None = None, until: datetime | None = None
     sites.sort(key=lambda s: (-s.score, -s.calls, s.cell_id or "", s.site))
     if evidence_rows and sites:
         _attach_evidence(con, sites, since, until, evidence_rows)
-    sip_gws = _unlinked_gateways(gateways, linked_gateways, R)
+    sip_gws = _goip_gateways(gateways, linked_gateways, R)
     return GoipResult(sites=sites, sip_gateways=sip_gws, since=since, until=until, min_score=float(min_score),
                       ruleset=R["version"], candidates_scored=scored, seconds=time.perf_counter() - t0)
 
 
-def _unlinked_gateways(gateways: dict[str, dict], linked: dict[str, set[str]], R: dict) -> list[SipGateway]:
-    """Gateways with GoIP evidence of their own (UA, artefacts, multi-line registration)."""
+def _goip_gateways(gateways: dict[str, dict], linked: dict[str, set[str]], R: dict) -> list[SipGateway]:
+    """Gateways with GoIP evidence of their own (UA, artefacts, multi-line registration), linked to a
+    site (linked_cells) or not: an unlinked one still names a soft-switch and a den's IP."""
     out = []
     for gip, g in sorted(gateways.items()):
         x = Ctx(f={}, gateways=[g], features=R["features"])

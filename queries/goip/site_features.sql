@@ -303,7 +303,8 @@ dev_gaps as (
         count(*) filter (where idle_s between 0 and $gap_max_s) as n_gaps,
         mad(idle_s) filter (where idle_s between 0 and $gap_max_s) as mad_idle_s,
         median(idle_s) filter (where idle_s between 0 and $gap_max_s) as median_idle_s,
-        count(*) filter (where imei is not null and idle_s < -2) as overlapped_calls  -- started > 2 s before the previous ended
+        count(*) filter (where imei is not null and idle_s < -2) as overlapped_calls, -- started > 2 s before the previous ended
+        count(*) as n_calls
     from dev_seq
     group by 1, 2
 ),
@@ -317,7 +318,8 @@ gaps as (
         median(median_idle_s) filter (where n_gaps >= 10) as median_idle_s,
         count(*) filter (where n_gaps >= 10) as gap_devices,
         sum(overlapped_calls) as imei_overlapped_calls,
-        max(overlapped_calls) as imei_max_overlapped
+        max(overlapped_calls) as imei_max_overlapped,
+        max(overlapped_calls / n_calls) as imei_max_overlap_share                -- of that device's calls
     from dev_gaps
     group by 1
 ),
@@ -529,6 +531,7 @@ final as (
         coalesce(g.gap_devices, 0) as gap_devices,
         coalesce(g.imei_overlapped_calls, 0) as imei_overlapped_calls,
         coalesce(g.imei_max_overlapped, 0) as imei_max_overlapped,
+        coalesce(g.imei_max_overlap_share, 0) as imei_max_overlap_share,
         coalesce(ro.max_imsis_per_imei, 0) as max_imsis_per_imei,
         ro.median_imsis_per_imei,
         coalesce(ro.sim_swaps, 0) as sim_swaps,
