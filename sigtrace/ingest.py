@@ -24,11 +24,11 @@ from typing import Any, BinaryIO
 
 import duckdb
 
-from . import _paths
+from . import _paths, parallel
 from ._version import __version__
 from .capture import GZIP_MAGIC, read_records, sniff_capture
-from .db import CaseWriter, connect
-from .errors import InputError, Interrupted, SigtraceError
+from .db import CaseWriteError, CaseWriter, connect
+from .errors import InputError, Interrupted, SchemaError, SigtraceError
 
 _paths.install_parsers_alias()
 from sigtrace.parsers.registry import FrameDecoder  # noqa: E402
@@ -146,8 +146,13 @@ def ingest(
     ss7_variant: str = "auto",
     cdr_profile: str | Path | None = None,
     progress: Any = None,
+    jobs: int | None = None,
 ) -> IngestReport:
-    """Ingest captures and CDR files into a case file. See module docstring."""
+    """Ingest captures and CDR files into a case file. See module docstring.
+
+    ``jobs``: decode captures in that many worker processes (sigtrace/parallel.py; default
+    ``SIGTRACE_JOBS`` or the CPU count; 1 = in this process). Used only when the run has enough
+    capture bytes; the case file comes out the same either way."""
     if ss7_variant not in SS7_VARIANTS:
         raise InputError(f"--ss7-variant {ss7_variant!r}: expected one of {', '.join(SS7_VARIANTS)}")
     profile = None
@@ -170,11 +175,14 @@ def ingest(
             continue
         plan.append((path, kind, comp))
     con = db if isinstance(db, duckdb.DuckDBPyConnection) else connect(db)
+    par = None
     try:
+        digests: dict[Path, str] = {}
+        par = parallel.start(con, plan, jobs, ss7_variant, digests, sha256_file)
         seen: set[str] = set()
         for path, kind, comp in plan:
             try:
-                digest = sha256_file(path)
+                digest = digests.get(path) or sha256_file(path)
             except OSError as e:  # vanished or unreadable since detection
                 raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
             fr = FileReport(str(path), path.name, kind, "ingested", sha256=digest)
@@ -186,16 +194,19 @@ def ingest(
                 report.files.append(fr)
                 continue
             seen.add(digest)
-            _ingest_one(con, path, kind, comp, fr, ss7_variant=ss7_variant, profile=profile, progress=progress)
+            _ingest_one(con, path, kind, comp, fr, ss7_variant=ss7_variant, profile=profile, progress=progress,
+                        par=par)
             report.files.append(fr)
     finally:
+        if par is not None:
+            par.close()
         if not isinstance(db, duckdb.DuckDBPyConnection):
             con.close()
     return report
 
 
 def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_variant: str, profile: Any,
-                progress: Any) -> None:
+                progress: Any, par: Any = None) -> None:
     t0 = time.perf_counter()
     options: dict[str, Any] = {}
     if kind in ("pcap", "pcapng"):
@@ -216,7 +227,10 @@ def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_va
         ).fetchone()[0]
         fr.source_id = source_id
         if kind in ("pcap", "pcapng"):
-            stats = _ingest_capture(con, source_id, path, comp, ss7_variant, progress)
+            stats = par.consume(con, source_id, path, progress) if par is not None else None
+            if stats is None:  # serial (also the fallback when a worker could not vouch for its rows)
+                with parallel.gc_paused():
+                    stats = _ingest_capture(con, source_id, path, comp, ss7_variant, progress)
         else:
             from . import cdr
 
@@ -240,6 +254,9 @@ def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_va
             raise Interrupted(f"interrupted while ingesting {path}; that file was rolled back, earlier files are kept") from None
         if isinstance(e, OSError) and not isinstance(e, SigtraceError):
             raise InputError(f"{path}: cannot read ({e.strerror or e}); that file was rolled back") from None
+        if isinstance(e, CaseWriteError):  # disk full, I/O error on the case file
+            raise SchemaError(f"cannot write to the case file while ingesting {path} ({e}); that file was rolled back, "
+                              "earlier files are kept") from None
         raise
 
 

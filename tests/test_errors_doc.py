@@ -268,6 +268,15 @@ def t_c8(e: Env):
     return ["sql", "select 1", "--db", str(e.case)], [str(e.case), f"PID {holder.pid}"]
 
 
+def t_c9(e: Env):
+    db = importlib.import_module("sigtrace.db")
+
+    def disk_full(con, table, tbl):
+        raise db.CaseWriteError(duckdb.IOException("IO Error: No space left on device"))
+    e.mp.setattr(db, "append_arrow", disk_full)
+    return ["ingest", str(e.new_pcap), "--db", str(e.case)], [str(e.new_pcap), "No space left"]
+
+
 def t_q5(e: Env):
     from sigtrace import sql as named
 
@@ -383,6 +392,7 @@ TRIGGERS = {
     "C6": ("", lambda e: (["ingest", str(e.pcap), "--db", str(_versioned(e, 998))], ["future.duckdb", "998"])),
     "C7": ("", t_c7),
     "C8": ("", t_c8),
+    "C9": ("", t_c9),
     "Q1": ("", lambda e: (["sql", "selec 1 from sources", "--db", str(e.case)], ["selec"])),
     "Q2": ("", lambda e: (["sql", "select 1", "--db", str(e.case), "--param", "novalue"], ["novalue"])),
     "Q3": ("", lambda e: (["sql", "select 1", "--db", str(e.case), "--param", "1x=2"], ["1x"])),
@@ -415,6 +425,14 @@ TRIGGERS = {
     "D5": ("", lambda e: (["ingest", str(e.file("short.csv", "called,start_time,calling\n1,2024-05-11T10:00:00+08:00,2\n")),
                            "--db", str(e.case)], ["short.csv", "record_type"])),
     "D6": ("", lambda e: (["ingest", str(e.file("bad.parquet", b"PAR1" + b"\x00" * 64)), "--db", str(e.case)], ["bad.parquet"])),
+    "D7": ("", lambda e: (["ingest", str(e.file("short.csv", "called,start_time,calling\n1,2024-05-11T10:00:00+08:00,2\n")),
+                           "--db", str(e.case), "--cdr-profile", "3gpp_msc"], ["short.csv", "3gpp_msc"])),
+    "R1": ("directory", lambda e: (["directory", str(e.file("bin.csv", b"\x80\xff\x80\xff\x00")), "--db", str(e.case)], ["bin.csv"])),
+    "R2": ("directory", lambda e: (["directory", str(e.tmp), "--db", str(e.case)], [str(e.tmp)])),
+    "R3": ("directory", lambda e: (["directory", str(e.file("hello.csv", "hello,world\n")), "--db", str(e.case)], ["hello.csv"])),
+    "R4": ("directory", lambda e: (["directory", str(e.file("exchanges.csv", "point_code,name,province,city,role,ip\n"
+                                                              "999-999-999,Bad exchange,Fujian,Xiamen,local,\n")),
+                                    "--db", str(e.case)], ["exchanges.csv"])),
     "X1": ("demo", t_x1),
 }
 

@@ -338,6 +338,12 @@ ALLOWED: dict[str, dict[str, str]] = {
         "what": "constant 'CSV' / 'JSON Lines'",
         "sql": "_stage_sql(): identifiers via _ident(), literals via _lit(), values as $binds",
     },
+    "directory.py": {
+        "table": "'exchanges' / 'trunks', constants passed by _write()",
+        "', '.join(cols)": "the constant column tuples of those tables",
+        "name": "Arrow view name '_sigtrace_dir_<table>'",
+    },
+    "parallel.py": {"t": "table names from the case schema (delete of one source's rows on retry)"},
     "query.py": {"q": "the analyst's own SQL text (`sigtrace sql`): read-only by default; --param values are bound"},
     "sql.py": {"q.sql": "a shipped named-query file; parameters bound with $name"},
 }
