@@ -36,17 +36,9 @@ def build_case(name: str, db: Path) -> Path:
 
 def build_case_dir(d: Path, db: Path) -> Path:
     data = [p for p in (d / "captures", d / "cdr") if p.is_dir()]
+    from sigtrace.directory import load_directory
+
     sigtrace.ingest(data, db)
-    try:  # DEVGUARD: sigtrace.directory lands from the CDR helper; remove this fallback when it does
-        from sigtrace.directory import load_directory
-    except ImportError:
-        import sys
-        sys.path.insert(0, "/tmp")
-        from dirload import load_dir
-        con = sigtrace.connect(db)
-        load_dir(con, d)
-        con.close()
-        return db
     load_directory([d / "exchanges.csv", d / "trunks.csv"], db)
     return db
 
