@@ -406,8 +406,18 @@ def imsi_rotation(x: Ctx, c: dict):
     f = x.f
     v = f["max_imsis_per_imei"]
     pts = _tiered(c, v)
+    ratio = _ratio(f["n_imsis"], f["n_imeis"]) or 0
+    spread = f["rotating_imeis"] >= c["min_rotating_imeis"] and ratio >= c["min_imsis_per_imei"]
+    if pts is None and spread:
+        pts = float(c["points"])
     if pts is None:
         return None
+    if v < c["threshold"]:
+        return pts, f["rotating_imeis"], c["min_rotating_imeis"], (
+            f"IMSI rotation: {f['rotating_imeis']} IMEIs each carried 2 or more IMSIs ({f['n_imsis']} IMSIs on "
+            f"{f['n_imeis']} IMEIs, {ratio:.1f} per IMEI; >= {c['min_rotating_imeis']} IMEIs and "
+            f"{c['min_imsis_per_imei']} per IMEI); {f['sequential_swaps']} of {f['sim_swaps']} SIM changes in "
+            f"non-overlapping stints")
     how = (f"{f['sequential_swaps']} of {f['sim_swaps']} SIM changes in non-overlapping stints"
            if f["sim_swaps"] else "")
     stint = f"; median stint of a SIM on a port {_fmt((f['median_sim_stint_s'] or 0) / 3600)} h" \
@@ -709,14 +719,12 @@ def phone_shop_profile(x: Ctx, c: dict):
     n_imeis, n_sims = f["n_imeis"], max(1, f["n_sims"])
     per = f["median_calls_per_imei"]
     fanout = _ratio(f["distinct_called"], f["calls"]) or 0
-    if n_imeis < c["min_imeis"] or per is None or per > c["max_calls_per_imei"] \
-            or n_imeis / n_sims < c["min_imeis_per_sim"] or fanout > c["max_fanout"]:
+    if n_imeis < c["min_imeis"] or per is None or per > c["max_calls_per_imei"] or fanout > c["max_fanout"]:
         return None
-    return c["points"], {"imeis": n_imeis, "sims": f["n_sims"], "calls_per_imei": per}, \
-        {"min_imeis": c["min_imeis"], "max_calls_per_imei": c["max_calls_per_imei"],
-         "min_imeis_per_sim": c["min_imeis_per_sim"]}, (
-        f"looks like a phone shop: {f['n_sims']} test SIM(s) moved through {n_imeis} handsets with "
-        f"{_fmt(per)} call(s) each (median) to {f['distinct_called']} different numbers")
+    return c["points"], {"imeis": n_imeis, "sims": f["n_sims"], "calls_per_imei": per, "fanout": fanout}, \
+        {"min_imeis": c["min_imeis"], "max_calls_per_imei": c["max_calls_per_imei"], "max_fanout": c["max_fanout"]}, (
+        f"looks like a phone shop: {n_imeis} handsets and {f['n_sims']} SIMs, {_fmt(per)} test call(s) per handset "
+        f"(median), to {f['distinct_called']} different outside numbers in {f['calls']} calls")
 
 
 @rule(SUPPRESSORS)
@@ -851,7 +859,7 @@ def _site_params(R: dict, since, until) -> dict[str, Any]:
 FEATURE_KEYS = ("calls_internal", "n_devs", "n_sims", "answered", "short_answered", "median_answered_s",
                 "distinct_called", "days_active", "business_calls", "max_sim_day_calls", "in_external",
                 "in_internal", "reciprocal_numbers", "seq_pairs", "seq_candidates", "seq_longest_run", "gap_cv",
-                "median_idle_s", "max_imsis_per_imei", "max_imeis_per_imsi", "imei_max_overlapped",
+                "median_idle_s", "max_imsis_per_imei", "rotating_imeis", "max_imeis_per_imsi", "imei_max_overlapped",
                 "imei_max_overlap_share",
                 "short_lived_sims", "short_lived_imeis", "max_concurrency", "port_load_cv", "sim_load_cv",
                 "start_spread_s", "median_cells_per_sim", "n_cells", "top_tac_imeis", "top_tac_serial_span")

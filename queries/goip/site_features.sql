@@ -341,6 +341,7 @@ rotation as (
         site_h,
         max(n_sims_dev) as max_imsis_per_imei,
         median(n_sims_dev) as median_imsis_per_imei,
+        count(*) filter (where n_sims_dev >= 2) as rotating_imeis,              -- IMEIs that carried >= 2 IMSIs
         sum(swaps) as sim_swaps,
         sum(sequential_swaps) as sequential_swaps,
         median(median_stint_s) as median_sim_stint_s
@@ -534,6 +535,7 @@ final as (
         coalesce(g.imei_max_overlap_share, 0) as imei_max_overlap_share,
         coalesce(ro.max_imsis_per_imei, 0) as max_imsis_per_imei,
         ro.median_imsis_per_imei,
+        coalesce(ro.rotating_imeis, 0) as rotating_imeis,
         coalesce(ro.sim_swaps, 0) as sim_swaps,
         coalesce(ro.sequential_swaps, 0) as sequential_swaps,
         ro.median_sim_stint_s,
