@@ -652,8 +652,9 @@ def _stage_sql(stage: str, src: _Source, mapping: dict[str, Any], prof: Profile)
         if len(m) > 1:  # e.g. cell_id = LAC + CI
             parts = [f"nullif(trim({value(c)}), '')" for c in m]
             return f"case when {' and '.join(p + ' is not null' for p in parts)} then concat_ws('-', {', '.join(parts)}) end"
-        if canon in _TRIMMED:
-            return f"nullif(trim({value(m[0])}), '')"
+        if canon in _TRIMMED:  # trim() allocates: only when there is a blank to trim (DuckDB trims spaces)
+            v = value(m[0])
+            return f"case when starts_with({v}, ' ') or ends_with({v}, ' ') then nullif(trim({v}), '') else {v} end"
         return value(m[0])
 
     # ---- start time -> UTC timestamp
