@@ -36,10 +36,14 @@ How a load runs (all SQL, one read of the file):
 Row numbers (``row_num``, the evidence reference, 1-based):
 
 * CSV/TSV: the data record number, header excluded, blank lines not counted (a quoted field may span
-  lines). DuckDB has no ``file_row_number`` for CSV in this version, so the stage is created with
-  ``preserve_insertion_order`` on (forced for the load): the parallel reader then appends in file
-  order and the stage's rowid order is the record order. Records the CSV parser rejected are placed
-  back at their own record numbers (DuckDB reports them as ``line`` = record number + 1) and the
+  lines). Checked in DuckDB 2.0: ``read_csv(..., file_row_number = true)`` is refused ("not supported
+  by this reader"), and ``row_number() over ()`` keeps file order but runs as a streaming window on
+  ONE thread (the whole read would be single-threaded). So the stage is created by one parallel
+  ``create temp table ... as select`` with ``preserve_insertion_order`` on (forced for the load):
+  DuckDB's batch insert appends in file order, and the stage's rowid order is the record order
+  (tests/test_cdr.py checks it on a file big enough for several reader threads, and
+  bench/bench_cdr.py on 5 M rows). Records the CSV parser itself rejected (``store_rejects``; DuckDB
+  reports them as ``line`` = record number + 1) are put back at their own record numbers and the
   following good rows are shifted past them.
 * JSON Lines: the physical line number (blank lines are counted, and skipped).
 * Parquet: ``file_row_number + 1`` from read_parquet.
@@ -54,7 +58,6 @@ import codecs
 import csv
 import gzip
 import hashlib
-import io
 import json
 import os
 import re
