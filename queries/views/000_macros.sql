@@ -73,9 +73,13 @@ create or replace macro sig_num_dialled(s, ctx, pre) as
 
 create or replace macro sig_normalize_clean(d, noa, ctx) as
     case
-        -- the common case first: a bare mobile number, dialled or national
-        when (noa is null or noa = 2 or noa = 3 or noa = 0 or noa > 4) and regexp_full_match(d, '1[3-9][0-9]{9}') then '+86' || d
         when d = '' then null
+        -- fast paths for the common forms (each gives what the full algorithm below gives):
+        -- a bare mobile number (dialled or national), +86 + mobile, 86 + mobile, 0 + national number
+        when (noa is null or noa = 2 or noa = 3 or noa = 0 or noa > 4) and regexp_full_match(d, '1[3-9][0-9]{9}') then '+86' || d
+        when regexp_full_match(d, '\+861[3-9][0-9]{9}') then d
+        when (noa is null or noa = 2 or noa = 3 or noa = 0 or noa > 4) and regexp_full_match(d, '861[3-9][0-9]{9}') then '+' || d
+        when (noa is null or noa = 2 or noa = 0 or noa > 4) and regexp_full_match(d, '0(?:1064[0-9]{9}|1[3-9][0-9]{9}|(?:10|2[0-9])[0-9]{8}|[35679][0-9]{9,10}|4(?:0[1-9]|[1-9][0-9])[0-9]{7,8}|400[0-9]{8}|8(?:0[1-9]|[1-46-9][0-9]|5[014-9])[0-9]{7,8}|800[0-9]{8})') then '+86' || substr(d, 2)
         when starts_with(d, '+') then sig_num_intl(d, '\+')
         -- non-digits, or all zeros
         when not regexp_full_match(d, '[0-9]*[1-9][0-9]*') then null
