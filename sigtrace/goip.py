@@ -406,16 +406,16 @@ def imsi_rotation(x: Ctx, c: dict):
     f = x.f
     v = f["max_imsis_per_imei"]
     pts = _tiered(c, v)
-    ratio = _ratio(f["n_imsis"], f["n_imeis"]) or 0
+    ratio = _ratio(f["rotation_imsis"], f["rotation_imeis"]) or 0
     spread = f["rotating_imeis"] >= c["min_rotating_imeis"] and ratio >= c["min_imsis_per_imei"]
     if pts is None and spread:
         pts = float(c["points"])
-    if pts is None:
+    if pts is None or (f["rotating_imei_calls"] or 0) < c["min_calls_per_imei"]:
         return None
     if v < c["threshold"]:
         return pts, f["rotating_imeis"], c["min_rotating_imeis"], (
-            f"IMSI rotation: {f['rotating_imeis']} IMEIs each carried 2 or more IMSIs ({f['n_imsis']} IMSIs on "
-            f"{f['n_imeis']} IMEIs, {ratio:.1f} per IMEI; >= {c['min_rotating_imeis']} IMEIs and "
+            f"IMSI rotation: {f['rotating_imeis']} IMEIs each carried 2 or more IMSIs ({f['rotation_imsis']} IMSIs on "
+            f"{f['rotation_imeis']} IMEIs, {ratio:.1f} per IMEI; >= {c['min_rotating_imeis']} IMEIs and "
             f"{c['min_imsis_per_imei']} per IMEI); {f['sequential_swaps']} of {f['sim_swaps']} SIM changes in "
             f"non-overlapping stints")
     how = (f"{f['sequential_swaps']} of {f['sim_swaps']} SIM changes in non-overlapping stints"
@@ -424,7 +424,8 @@ def imsi_rotation(x: Ctx, c: dict):
         if f["median_sim_stint_s"] is not None else ""
     return pts, v, c["threshold"], (
         f"IMSI rotation: one IMEI carried {v} different IMSIs in the window (>= {c['threshold']}); median "
-        f"{_fmt(f['median_imsis_per_imei'])} per IMEI over {f['n_imeis']} IMEIs"
+        f"{_fmt(f['median_imsis_per_imei'])} per IMEI over {f['n_imeis']} IMEIs, {_fmt(f['rotating_imei_calls'])} "
+        f"calls per rotating IMEI"
         + (f"; {how}" if how else "") + stint)
 
 
@@ -455,11 +456,13 @@ def sim_churn(x: Ctx, c: dict):
     f = x.f
     v = f["short_lived_sims"] or 0
     share = _ratio(v, f["n_sims"]) or 0
-    if v < c["threshold"] or share < c["min_share"]:
+    per = f["median_calls_short_sim"] or 0
+    if v < c["threshold"] or share < c["min_share"] or per < c["min_calls_per_sim"]:
         return None
     return c["points"], v, c["threshold"], (
-        f"{v} of {f['n_sims']} SIMs lived less than {x.features['churn_span_h']} h inside the window "
-        f"({_pct(share)}; >= {c['threshold']} SIMs and {_pct(c['min_share'])}): burn-and-replace")
+        f"{v} of {f['n_sims']} SIMs lived less than {x.features['churn_span_h']} h inside the window and placed "
+        f"{_fmt(per)} calls each (median; >= {c['threshold']} SIMs, {_pct(c['min_share'])}, "
+        f"{c['min_calls_per_sim']} calls): burn-and-replace")
 
 
 @rule(RULES)
@@ -859,7 +862,8 @@ def _site_params(R: dict, since, until) -> dict[str, Any]:
 FEATURE_KEYS = ("calls_internal", "n_devs", "n_sims", "answered", "short_answered", "median_answered_s",
                 "distinct_called", "days_active", "business_calls", "max_sim_day_calls", "in_external",
                 "in_internal", "reciprocal_numbers", "seq_pairs", "seq_candidates", "seq_longest_run", "gap_cv",
-                "median_idle_s", "max_imsis_per_imei", "rotating_imeis", "max_imeis_per_imsi", "imei_max_overlapped",
+                "median_idle_s", "max_imsis_per_imei", "rotating_imeis", "duplicate_imeis", "max_imeis_per_imsi",
+                "imei_max_overlapped",
                 "imei_max_overlap_share",
                 "short_lived_sims", "short_lived_imeis", "max_concurrency", "port_load_cv", "sim_load_cv",
                 "start_spread_s", "median_cells_per_sim", "n_cells", "top_tac_imeis", "top_tac_serial_span")
@@ -874,8 +878,9 @@ def goip_sites(con, since: datetime | None = None, until: datetime | None = None
         raise InputError("--since must be before --until")
     t0 = time.perf_counter()
     R = load_rules(thresholds)
-    rows = sql.fetch_dicts(con, "goip/site_features", **_site_params(R, since, until))
-    gateways, links = _sip_evidence(con, R, since, until)
+    with _quiet(con):
+        rows = sql.fetch_dicts(con, "goip/site_features", **_site_params(R, since, until))
+        gateways, links = _sip_evidence(con, R, since, until)
     links_by_dev: dict[str, list[dict]] = {}
     for ln in links:
         links_by_dev.setdefault(ln["dev"], []).append(ln)
@@ -915,6 +920,26 @@ def goip_sites(con, since: datetime | None = None, until: datetime | None = None
     sip_gws = _goip_gateways(gateways, linked_gateways, R)
     return GoipResult(sites=sites, sip_gateways=sip_gws, since=since, until=until, min_score=float(min_score),
                       ruleset=R["version"], candidates_scored=scored, seconds=time.perf_counter() - t0)
+
+
+class _quiet:
+    """No DuckDB progress bar on the terminal while the scan runs (stdout may carry JSON)."""
+
+    def __init__(self, con):
+        self.con = con
+        self.prev = None
+
+    def __enter__(self):
+        try:
+            self.prev = self.con.execute("select current_setting('enable_progress_bar')").fetchone()[0]
+            self.con.execute("set enable_progress_bar = false")
+        except Exception:  # noqa: BLE001 - a setting we cannot read is left alone
+            self.prev = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.prev is not None:
+            self.con.execute(f"set enable_progress_bar = {'true' if self.prev else 'false'}")
 
 
 def _goip_gateways(gateways: dict[str, dict], linked: dict[str, set[str]], R: dict) -> list[SipGateway]:

@@ -49,9 +49,19 @@ pair as (   -- one row per (device, SIM): the SIM's stint on the device
         count(*) as n,
         count(distinct day_n) as days,
         min(t_s) as f,
-        max(t_s + dur_s) as l
+        max(t_s + dur_s) as l,
+        min(cell_id) as c_lo,                                                  -- cell range of the stint
+        max(cell_id) as c_hi
     from legs
     group by 1, 2
+),
+
+dup_dev as (   -- duplicated IMEIs: two SIMs use the IMEI at the same time in places that share no cell
+    select distinct a.dev_h
+    from pair as a
+    join pair as b on a.dev_h = b.dev_h and a.sim_h < b.sim_h
+    where a.f < b.l and b.f < a.l and (a.c_hi < b.c_lo or b.c_hi < a.c_lo)
+      and a.dev_h in (select dev_h from pair group by 1 having count(*) >= 2)
 ),
 
 sim_out as (   -- whole-window SIM facts
@@ -73,10 +83,12 @@ dev_out as (
     group by 1
 ),
 
-pre as (   -- devices worth a look (before incoming calls are counted)
+pre as (   -- devices worth a look (before incoming calls are counted); a duplicated IMEI is not rotation
     select dev_h
     from dev_out
-    where n_sims >= 2 or max_devs_per_sim >= 2 or n_out / days >= $cand_out_per_day
+    where (n_sims >= 2 and dev_h not in (select dev_h from dup_dev))
+       or max_devs_per_sim >= 2
+       or n_out / days >= $cand_out_per_day
 ),
 
 pre_sims as (
@@ -117,7 +129,7 @@ cand_dev as (
         left join sim_in as si using (sim_h)
         group by 1
     ) as i using (dev_h)
-    where ((d.n_sims >= 2 or d.max_devs_per_sim >= 2)
+    where (((d.n_sims >= 2 and d.dev_h not in (select dev_h from dup_dev)) or d.max_devs_per_sim >= 2)
            and d.sims_out / (d.sims_out + coalesce(i.n_in, 0)) >= $cand_multi_id_out_share)
        or (d.n_out / d.days >= $cand_out_per_day
            and d.sims_out / (d.sims_out + coalesce(i.n_in, 0)) >= $cand_out_share)
@@ -325,15 +337,31 @@ gaps as (
 ),
 
 dev_sim_span as (   -- each SIM's stint on each real device (IMEI) of the site
-    select site_h, dev_h, sim_h, min(t_s) as f, max(t_s + dur_s) as l, count(*) as n
+    select site_h, dev_h, sim_h, min(t_s) as f, max(t_s + dur_s) as l, count(*) as n,
+           list(distinct cell_id) filter (where cell_id is not null) as cells
     from sl
     where imei is not null
     group by 1, 2, 3
 ),
 
-dev_sim_order as (
-    select *, lag(l) over (partition by dev_h order by f, sim_h) as prev_l
-    from dev_sim_span
+dup_stints as (   -- stints on a duplicated IMEI: another SIM uses it at the same time elsewhere
+    select distinct a.dev_h, a.sim_h
+    from dev_sim_span as a
+    join dev_sim_span as b on a.dev_h = b.dev_h and a.sim_h <> b.sim_h
+    where a.f < b.l and b.f < a.l and not list_has_any(a.cells, b.cells)
+),
+
+dups as (
+    select s.site_h, count(distinct d.dev_h) as duplicate_imeis
+    from dup_stints as d
+    join (select distinct site_h, dev_h from dev_sim_span) as s using (dev_h)
+    group by 1
+),
+
+dev_sim_order as (   -- rotation is counted on the remaining stints
+    select s.*, lag(s.l) over (partition by s.dev_h order by s.f, s.sim_h) as prev_l
+    from dev_sim_span as s
+    anti join dup_stints as d using (dev_h, sim_h)
 ),
 
 rotation as (
@@ -342,14 +370,18 @@ rotation as (
         max(n_sims_dev) as max_imsis_per_imei,
         median(n_sims_dev) as median_imsis_per_imei,
         count(*) filter (where n_sims_dev >= 2) as rotating_imeis,              -- IMEIs that carried >= 2 IMSIs
+        median(dev_calls) filter (where n_sims_dev >= 2) as rotating_imei_calls, -- their calls (median)
         sum(swaps) as sim_swaps,
         sum(sequential_swaps) as sequential_swaps,
-        median(median_stint_s) as median_sim_stint_s
+        median(median_stint_s) as median_sim_stint_s,
+        sum(n_sims_dev) as rotation_imsis,                                     -- IMSIs on the IMEIs, duplicates left out
+        count(*) as rotation_imeis
     from (
         select
             site_h,
             dev_h,
             count(*) as n_sims_dev,
+            sum(n) as dev_calls,
             count(prev_l) as swaps,
             count(*) filter (where prev_l is not null and f >= prev_l - 60) as sequential_swaps,
             median(l - f) as median_stint_s
@@ -399,6 +431,7 @@ sims as (
         median(f.n_devs) as median_imeis_per_imsi,
         median(f.n_cells) as median_cells_per_sim,
         count(*) filter (where f.short_lived) as short_lived_sims,
+        median(c.n) filter (where f.short_lived) as median_calls_short_sim,
         median(f.span_s) as median_sim_span_s,
         count(*) filter (where c.n >= 10 and c.nd >= 0.8 * c.n and f.n_in <= 0.25 * f.n_out and f.n_cells <= 2)
             as bulk_static_sims,
@@ -536,6 +569,10 @@ final as (
         coalesce(ro.max_imsis_per_imei, 0) as max_imsis_per_imei,
         ro.median_imsis_per_imei,
         coalesce(ro.rotating_imeis, 0) as rotating_imeis,
+        ro.rotating_imei_calls,
+        coalesce(ro.rotation_imsis, 0) as rotation_imsis,
+        coalesce(ro.rotation_imeis, 0) as rotation_imeis,
+        coalesce(du.duplicate_imeis, 0) as duplicate_imeis,
         coalesce(ro.sim_swaps, 0) as sim_swaps,
         coalesce(ro.sequential_swaps, 0) as sequential_swaps,
         ro.median_sim_stint_s,
@@ -543,6 +580,7 @@ final as (
         s.median_imeis_per_imsi,
         s.median_cells_per_sim,
         s.short_lived_sims,
+        s.median_calls_short_sim,
         s.median_sim_span_s,
         s.bulk_static_sims,
         s.sim_load_cv,
@@ -568,6 +606,7 @@ final as (
     left join seq as sq using (site_h)
     left join gaps as g using (site_h)
     left join rotation as ro using (site_h)
+    left join dups as du using (site_h)
     left join devs as dv using (site_h)
     left join tac as tc using (site_h)
     left join conc as cc using (site_h)
