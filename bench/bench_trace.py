@@ -266,7 +266,6 @@ def main() -> None:
         pop = con.execute("select called_norm, min(ts) from isup_messages where msg_type = 1 and called_norm like '+861380%' "
                           "group by 1 order by 1 limit 10").fetchall()
     jobs = [(v["victim"], v["at"], v["origin"]) for v in victims] + [(n, t, None) for n, t in pop]
-    jobs = [(v["victim"], v["at"], v["softswitch"]) for v in victims] + [(n, t, None) for n, t in pop]
     wall, cpu = [], []
     ok, planted = 0, 0
     first = None

@@ -83,7 +83,9 @@ class Tolerances:
     skew_max_s: float = 60.0  # probes' clocks disagree by at most this
     skew_min_matches: int = 3  # pairs with fewer matches do not calibrate clocks
     skew_target_matches: int = 20  # widen the calibration window until the involved sources have this many
-    skew_windows_s: tuple[float, ...] = (600.0, 7200.0)  # calibration windows around the call, then the whole case
+    # calibration windows around the call, widened while the involved sources are not all linked;
+    # None = every call of the case (costs a scan of the whole case on each trace)
+    skew_windows_s: tuple[float | None, ...] = (600.0, 7200.0)
     uncalibrated_slack_s: float = 3.0  # extra time allowance between sources with no common calls
     max_hops: int = 24
     keep_alternatives: int = 3
@@ -507,10 +509,10 @@ def clock_offsets(con: Any, tol: Tolerances | None = None, sources: set[int] | N
     calls of the case (``trace/clock_skew``, DOMAIN-PROTOCOLS §13.4), cached per connection.
 
     ``sources`` limits the estimate to the sources a trace involves (None = every source). With
-    ``around`` the calls within ``skew_windows_s`` of that time are used first (clocks drift; and a
-    case of millions of messages needs no more to be sure), widening window by window -- up to all
-    calls of the case -- until the involved sources are linked by pairs of at least
-    ``skew_target_matches`` matches. Pairs with at least ``skew_min_matches`` matches are edges; each
+    ``around`` the calls within ``skew_windows_s`` of that time are used (±10 min, then ±2 h by
+    default: thousands of calls on a busy link, and clocks drift over days), widening window by
+    window until the involved sources are linked by pairs of at least ``skew_target_matches``
+    matches; a ``None`` window means every call of the case. Without ``around``: the whole case. Pairs with at least ``skew_min_matches`` matches are edges; each
     connected group is put on the clock of its best-connected source along a maximum spanning tree.
     Returns ``{"offsets", "group", "pairs", "via", "cdr_start", "window"}``.
     """
@@ -525,9 +527,11 @@ def clock_offsets(con: Any, tol: Tolerances | None = None, sources: set[int] | N
         cache["_fp"] = fp
     ids = "" if sources is None else ",".join(str(x) for x in sorted(sources))
     windows: list[tuple[datetime, datetime]] = []
-    if around is not None:
-        windows = [(around - timedelta(seconds=w), around + timedelta(seconds=w)) for w in tol.skew_windows_s]
-    windows.append((_FAR_PAST, _FAR_FUTURE))
+    for w in (tol.skew_windows_s if around is not None else (None,)):
+        if w is None:
+            windows.append((_FAR_PAST, _FAR_FUTURE))
+        else:
+            windows.append((around - timedelta(seconds=w), around + timedelta(seconds=w)))
     out: dict[str, Any] = {}
     for lo, hi in windows:
         key = (ids, lo, hi, tol.skew_min_duration_s, tol.skew_max_s, tol.skew_min_matches)
@@ -543,13 +547,16 @@ def clock_offsets(con: Any, tol: Tolerances | None = None, sources: set[int] | N
 
 
 def _linked(res: dict[str, Any], sources: set[int] | None, tol: Tolerances) -> bool:
-    """Every involved source sits in one clock group whose tree edges all have enough matches."""
+    """Every involved source that shares calls with another one (``usable``: CDR files whose start
+    time meaning cannot be learnt are not) sits in one clock group whose tree edges all have enough
+    matches -- a wider window would not tell more."""
     if not sources:
         return False
-    groups = {res["group"].get(s) for s in sources}
-    if None in groups or len(groups) != 1:
+    usable = sources & res["usable"]
+    groups = {res["group"].get(s) for s in usable}
+    if None in groups or len(groups) > 1:
         return False
-    return all(n >= tol.skew_target_matches for s, (_, n) in res["via"].items() if s in sources)
+    return all(n >= tol.skew_target_matches for s, (_, n) in res["via"].items() if s in usable)
 
 
 def _solve_offsets(con: Any, pairs: list[dict[str, Any]], tol: Tolerances) -> dict[str, Any]:
@@ -567,11 +574,15 @@ def _solve_offsets(con: Any, pairs: list[dict[str, Any]], tol: Tolerances) -> di
     cdr_start = {c: ("seizure" if v[1] < v[0] else "answer") for c, v in votes.items()
                  if v[2] >= tol.skew_min_matches}
     adj: dict[int, list[tuple[int, float, int, float]]] = {}
+    usable: set[int] = set()
     for p in pairs:
         a, b = p["source_a"], p["source_b"]
         sem = {cdr_start.get(x) for x in (a, b) if x in is_cdr}
         if None in sem or len(sem) > 1:
             continue  # a CDR source of unknown meaning, or two CDR sources that mean different things
+        usable |= {a, b}
+        if sem == {"seizure"} and a in is_cdr and b in is_cdr:
+            continue  # two switches' seizure times differ by the hops between them, not by clocks alone
         if sem == {"seizure"}:
             off, n, spread = p["offset_seize_s"], p.get("matches_seize") or 0, p["spread_seize_s"]
         elif (p.get("matches_same_leg") or 0) >= tol.skew_min_matches:
@@ -603,7 +614,7 @@ def _solve_offsets(con: Any, pairs: list[dict[str, Any]], tol: Tolerances) -> di
             group[to] = root
             via[to] = (frm, n)
             frontier.extend((w2, n2, to, nb, o2) for nb, o2, n2, w2 in adj[to] if nb not in offsets)
-    return {"offsets": offsets, "group": group, "pairs": pairs, "via": via, "cdr_start": cdr_start}
+    return {"offsets": offsets, "group": group, "pairs": pairs, "via": via, "cdr_start": cdr_start, "usable": usable}
 
 
 def _goip_flags(con: Any) -> tuple[set[str], set[str]]:
@@ -710,10 +721,15 @@ class _Tracer:
             ip = row.get("ip")
         return _Node(pc, bits, ni, ip, row)
 
-    def hop(self, node: _Node, obs: _Obs | None, kind: str | None = None, reasons: list[str] | None = None) -> Hop:
+    def hop(self, node: _Node, obs: _Obs | None, kind: str | None = None, reasons: list[str] | None = None,
+            default: str = "tandem") -> Hop:
+        """A chain node; its kind is the directory role, else ``kind``/``default`` (said to be inferred)."""
         row = node.row or {}
         role = row.get("role")
-        k = kind or (role if role in HOP_KINDS else None) or "local"
+        if kind is None and role not in HOP_KINDS and obs is not None and any(
+                c.get("record_type") in ("MOC", "MTC") for c in obs.cdr):
+            kind = "msc"  # mobile records: the switch is an MSC
+        k = kind or (role if role in HOP_KINDS else None) or default
         h = Hop(
             kind=k, point_code=format_pc(node.pc, node.bits) if node.pc is not None else None,
             point_code_int=node.pc, ip=node.ip, name=row.get("name"), province=row.get("province"),
@@ -1575,7 +1591,7 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
     for _ in range(tol.max_hops):
         moc = obs.moc
         kind = "msc" if moc is not None and node.role not in HOP_KINDS else None
-        hops.append(tr.hop(node, obs, kind=kind))
+        hops.append(tr.hop(node, obs, kind=kind, default="tandem" if hops else "local"))
         if moc is not None:
             origin = _mobile_origin(tr, moc)
             break

@@ -1,5 +1,5 @@
 -- name: trace/clock_skew
--- Clock offset between every pair of sources (captures and CDR files) that saw the same calls, source_a minus source_b in seconds: medians over high-confidence matches (a called number answered once per source, conversation longer than $min_duration_s s, durations within 2 s, offset within +-$max_skew_s s) of calls answered between $t_from and $t_to (UTC), sources limited to $source_ids (comma-separated source_id list; empty = every source).
+-- Clock offset between every pair of sources (captures and CDR files) that saw the same calls, source_a minus source_b in seconds: medians over high-confidence matches (a called number answered once per source within 10 minutes, conversation longer than $min_duration_s s, durations within 2 s, offset within +-$max_skew_s s) of calls answered between $t_from and $t_to (UTC), sources limited to $source_ids (comma-separated source_id list; empty = every source).
 -- params: $t_from, $t_to, $source_ids, $min_duration_s, $max_skew_s
 --
 -- DOMAIN-PROTOCOLS §13.4: every probe, CDR source and HEP agent has its own clock. Three measures
@@ -90,15 +90,21 @@ calls as (
 ),
 
 per_source as (
-    -- one call per (source, called number): several legs of one call seen by one probe answer
-    -- within 2 s of each other; a number called twice in a source is not a unique match
-    select
-        source_id, bool_or(is_cdr) as is_cdr, called_norm, min(seize_ns) as seize_ns,
-        min(answer_ns) as answer_ns, avg(duration_s) as duration_s, min(node) as node,
-        list({'node': node, 'seize': seize_ns}) as legs
-    from calls
-    group by source_id, called_norm
-    having max(answer_ns) - min(answer_ns) <= 2e9
+    -- one call per (source, called number, 10-minute bucket): the legs of one call a probe saw
+    -- answer within 2 s of each other; a number called twice in the bucket is not a unique match,
+    -- and a number called in more than 50 buckets (a call centre) is left out
+    select *
+    from (
+        select
+            source_id, bool_or(is_cdr) as is_cdr, called_norm, answer_ns // 600000000000 as bucket,
+            min(seize_ns) as seize_ns, min(answer_ns) as answer_ns, avg(duration_s) as duration_s,
+            min(node) as node, list({'node': node, 'seize': seize_ns}) as legs,
+            count(*) over (partition by source_id, called_norm) as buckets
+        from calls
+        group by source_id, called_norm, answer_ns // 600000000000
+        having max(answer_ns) - min(answer_ns) <= 2e9
+    )
+    where buckets <= 50
 ),
 
 matches as (
@@ -135,8 +141,6 @@ same_leg as (
         and abs(a.answer_ns - b.answer_ns) <= $max_skew_s::double * 1e9
         and abs(a.seize_ns - b.seize_ns) <= $max_skew_s::double * 1e9
     where a.circuit is not null
-      and (a.source_id, a.called_norm) in (select (source_id, called_norm) from per_source)
-      and (b.source_id, b.called_norm) in (select (source_id, called_norm) from per_source)
 ),
 
 same_leg_pairs as (
