@@ -15,6 +15,7 @@ of the result, the rows after it the last ones); a closing line `(N rows)` gives
 """
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import sys
@@ -300,9 +301,23 @@ def test_trace_method_demo_figures(demo_case):
     best, second = res.candidates[0], res.candidates[1]
     assert f"scores 0.35 × {best.scores['time']:.2f} + 0.3 + 0.2 + 0.15 = {best.confidence:.2f}" in text
     assert f"scores {second.confidence:.2f}" in text
-    offs = {o["source"]: o["offset_s"] for o in res.to_dict()["clock_offsets"]}
-    assert f"Fujian probe runs {offs['stp-fujian.pcapng']:.2f} s fast" in text
-    assert f"Guangdong probe {offs['stp-guangdong.pcapng']:.2f} s fast" in text
+    at = datetime(2024, 5, 11, 2, 39).timestamp()
+    for c, when in ((best, "after"), (second, "before")):
+        reached = datetime.fromisoformat(c.time.replace("Z", "")).timestamp()
+        assert ("after" if reached > at else "before") == when
+        assert f"{abs(reached - at):.0f} s {when} the reported time" in text or \
+            f"{abs(reached - at):.0f} s {when} it" in text
+    offs = {o["source"]: o for o in res.to_dict()["clock_offsets"]}
+    ref = [name for name, o in offs.items() if o["reference"]]
+    fuj, gw = offs["stp-fujian.pcapng"]["offset_s"], offs["gw-sip-dongguan.pcap"]["offset_s"]
+    assert f"the reference is the clock of `{ref[0]}`" in text
+    assert fuj > 0 > gw
+    assert f"Fujian probe runs {fuj:.2f} s ahead of it and the Dongguan gateway probe {-gw:.2f} s behind it" in text
+    # the generator's ground truth (probes.json: clock_skew_ms per capture), relative to the reference
+    truth = {Path(p["file"]).name: p["clock_skew_ms"] / 1000 for p in json.loads((DEMO / "probes.json").read_text())}
+    t_fuj, t_gw = truth["stp-fujian.pcapng"] - truth[ref[0]], truth["gw-sip-dongguan.pcap"] - truth[ref[0]]
+    assert f"true values are {t_fuj:.2f} s and {-t_gw:.2f} s" in text
+    assert abs(fuj - t_fuj) < 0.1 and abs(gw - t_gw) < 0.1
     ips = [h.ip for h in best.hops if h.kind in ("sip_proxy", "softswitch")]
     assert ips == ["61.142.3.5", "202.135.81.26", "156.187.92.2"]
     for ip in ips:
