@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import fields, is_dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +26,7 @@ from ._paths import QUERIES_DIR
 from ._version import __version__
 from .errors import SchemaError
 
-BATCH_ROWS = 50_000
+BATCH_ROWS = 8192
 INT32 = (-(1 << 31), (1 << 31) - 1)
 
 # No network, ever: DuckDB would otherwise download extensions (httpfs for an http:// path in
@@ -307,6 +309,30 @@ def append_arrow(con: duckdb.DuckDBPyConnection, table: str, tbl: pa.Table | pa.
         if "interrupted" in str(e).lower():
             raise KeyboardInterrupt from None
         raise
+
+
+INGEST_MEMORY_LIMIT = "192MB"  # DuckDB buffer pool while a capture is appended (then restored)
+
+
+@contextmanager
+def capture_write_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Bounded memory while one capture's rows are appended inside its transaction: DuckDB keeps
+    uncommitted rows in buffer-managed row groups, writing them to the file five row groups at a
+    time by default (hundreds of MB of SIP rows); here each completed row group is written at once
+    and the buffer pool is capped (beyond it DuckDB spills to ``<case>.tmp``). Restored afterwards
+    (both settings are per database, not per transaction)."""
+    prev = con.execute(
+        "select current_setting('memory_limit'), current_setting('write_buffer_row_group_count')").fetchall()[0]
+    con.execute(f"set memory_limit = '{INGEST_MEMORY_LIMIT}'")
+    con.execute("set write_buffer_row_group_count = 1")
+    try:
+        yield
+    finally:
+        try:
+            con.execute(f"set memory_limit = '{prev[0]}'")
+            con.execute(f"set write_buffer_row_group_count = {int(prev[1])}")
+        except duckdb.Error:  # the connection is being torn down (interrupt): nothing to restore
+            pass
 
 
 class CaseWriter:

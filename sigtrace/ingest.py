@@ -27,7 +27,7 @@ import duckdb
 from . import _paths, parallel
 from ._version import __version__
 from .capture import GZIP_MAGIC, read_records, sniff_capture
-from .db import CaseWriteError, CaseWriter, connect
+from .db import CaseWriteError, CaseWriter, capture_write_settings, connect
 from .errors import InputError, Interrupted, SchemaError, SigtraceError
 
 _paths.install_parsers_alias()
@@ -227,10 +227,11 @@ def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_va
         ).fetchone()[0]
         fr.source_id = source_id
         if kind in ("pcap", "pcapng"):
-            stats = par.consume(con, source_id, path, progress) if par is not None else None
-            if stats is None:  # serial (also the fallback when a worker could not vouch for its rows)
-                with parallel.gc_paused():
-                    stats = _ingest_capture(con, source_id, path, comp, ss7_variant, progress)
+            with capture_write_settings(con):
+                stats = par.consume(con, source_id, path, progress) if par is not None else None
+                if stats is None:  # serial (also the fallback when a worker could not vouch for its rows)
+                    with parallel.gc_paused():
+                        stats = _ingest_capture(con, source_id, path, comp, ss7_variant, progress)
         else:
             from . import cdr
 

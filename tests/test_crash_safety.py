@@ -83,8 +83,35 @@ def _default_sigint() -> None:  # a child started from a shell that ignores SIGI
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a parallel ingest decodes in worker processes, see sigtrace/parallel.py)."""
+    children: dict[int, list[int]] = {}
+    for d in PROC.iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
 def _decode_pass_position(pid: int, target: Path) -> float | None:
-    """Fraction of ``target`` read through the decode-pass file descriptor, else None."""
+    """Fraction of ``target`` read through the decode-pass file descriptor (of the ingest process or
+    one of its decode workers), else None."""
+    for p in _process_tree(pid):
+        pos = _fd_position(p, target)
+        if pos is not None:
+            return pos
+    return None
+
+
+def _fd_position(pid: int, target: Path) -> float | None:
     try:
         fds = os.listdir(PROC / str(pid) / "fd")
     except OSError:

@@ -1,0 +1,611 @@
+"""Parallel capture ingest: worker processes decode, the calling process is the only writer.
+
+``sigtrace.ingest(..., jobs=N)`` (CLI: environment variable ``SIGTRACE_JOBS``, default = CPU count)
+hands the captures of one ingest run to ``N`` worker processes when there is enough to decode
+(``PARALLEL_MIN_BYTES``). The calling process keeps the DuckDB connection and does everything it
+did before -- sha256 dedup, one transaction per file, the ``sources`` row -- but instead of decoding
+a capture it appends the Arrow batches the workers stream to it, in a fixed order.
+
+Units and ownership
+-------------------
+Records of a capture are numbered (frame 1, 2, ...) and grouped in *units* of ``UNIT_PACKETS``
+consecutive frames. A capture decoded by one worker (small, or gzip-compressed) has all its units
+owned by that worker. A large plain pcap/pcapng (``SPLIT_MIN_BYTES``) is *split*: every worker reads
+the whole file and owns the units ``u`` with ``u % N == slot``.
+
+Why a split file comes out exactly as a serial run
+--------------------------------------------------
+All decoder state (per-link SS7 variant decisions and held messages, SCTP reassembly and the
+retransmission filter, IP fragments, TCP streams and SIP framing, the idle-flow sweep counter) is
+updated by the *skeleton* of the decoder: link/IP/UDP/TCP/SCTP/M3UA/M2PA/MTP3 dispatch. The costly
+parts -- decoding one complete SIP message (``SipFlow.message``) and one ISUP message into a row
+(``Ss7Flow._emit``) -- are leaves that only produce rows, errors and counters. In units it does not
+own, a worker runs the skeleton with those two leaves switched off and its sink muted; in its own
+units it runs the real decoder. So every worker's decoder state before each record is exactly the
+serial decoder's state, and each unit's rows, errors and counters are exactly what the serial run
+produces while reading that unit's records (held ISUP messages are emitted with the record that
+decides their link, as in a serial run). The writer appends unit 0, 1, 2, ... in order: every table
+gets the same rows in the same order as a serial ingest. End-of-capture work (reader errors at the
+end, ``finish()``, the ``ss7_links`` rows) is done by the owner of the last unit; counters are summed.
+
+One thing could break the argument: a leaf raising something other than ``DecodeError`` (a decoder
+bug) aborts the rest of that record in a serial run but not in the skeletons. A worker that sees one
+says so; the writer then discards that file's rows and decodes it again serially in the same
+transaction. The same fallback covers a worker that dies. ``tests/test_parallel.py`` checks serial
+== parallel, table by table, row by row, on fixture cases and real captures.
+
+Memory: each worker's output goes through its own bounded queue (``QUEUE_ITEMS`` batches of at most
+``WORKER_BATCH_ROWS`` rows); the writer reads the queue of the owner of the next unit, so a worker can
+run at most a queue's worth ahead. Workers start with multiprocessing's 'forkserver' method (never a
+fork of a process holding a DuckDB connection) and ignore Ctrl-C; the writer stops them.
+"""
+from __future__ import annotations
+
+import gc
+import multiprocessing as mp
+import os
+import queue as _queue
+import signal
+import sys
+import time
+import traceback
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from . import _paths
+from .capture import read_records
+from .db import CaseWriter, append_arrow, arrow_type
+
+_paths.install_parsers_alias()
+from sigtrace.parsers import DecodeError  # noqa: E402
+from sigtrace.parsers.registry import FrameDecoder  # noqa: E402
+
+UNIT_PACKETS = 8192            # frames per unit
+WORKER_BATCH_ROWS = 4096       # rows per Arrow batch sent by a worker
+QUEUE_ITEMS = 24               # messages buffered per worker (bounded memory)
+SPLIT_MIN_BYTES = 24 << 20     # plain captures at least this big are split across all workers
+PARALLEL_MIN_BYTES = 32 << 20  # below this many capture bytes in a run, ingest stays serial
+CAPTURE_KINDS = ("pcap", "pcapng")
+POLL_S = 0.5                   # writer: how often to check that workers are alive while waiting
+
+
+def default_jobs() -> int:
+    """Worker count: ``SIGTRACE_JOBS`` if set, else the CPUs this process may use."""
+    env = os.environ.get("SIGTRACE_JOBS", "").strip()
+    if env.isdigit() and int(env) >= 1:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Cyclic GC off while a capture is decoded: decoders allocate millions of short-lived rows and
+    tuples, none of them in reference cycles, and the collector's passes over the live batches cost
+    10-15 % of the decode time. Restored (and one collection run) afterwards."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+@contextmanager
+def _main_hidden() -> Iterator[None]:
+    """Start workers without multiprocessing re-running the caller's ``__main__`` in them (a script
+    calling ``sigtrace.ingest`` without an ``if __name__ == "__main__"`` guard would run again)."""
+    main = sys.modules.get("__main__")
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if main is not None and k in main.__dict__}
+    try:
+        if main is not None:
+            main.__dict__.pop("__file__", None)
+            main.__spec__ = None
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
+
+
+def _noop(*_a: Any, **_k: Any) -> None:
+    return None
+
+
+class _SwitchSink:
+    """The decoder's sink: forwards to a real sink (own units) or drops everything (skeleton)."""
+
+    def __init__(self) -> None:
+        self.add = self.error = self.count = _noop
+
+    def on(self, sink: Any) -> None:
+        self.add = sink.add
+        self.error = sink.error
+        self.count = sink.count
+
+    def off(self) -> None:
+        self.add = self.error = self.count = _noop
+
+
+LINK_MARK = "__sigtrace_link__"
+
+
+# =============================================================================================
+# worker side
+# =============================================================================================
+def _worker_main(wid: int, writer_pid: int, tasks: list[dict], schemas: dict, out: Any, unit_packets: int,
+                 batch_rows: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the writer handles Ctrl-C and stops us
+    _watch_writer(writer_pid)
+    gc.disable()
+    try:
+        for t in tasks:
+            _run_task(t, schemas, out, unit_packets, batch_rows)
+            gc.collect()
+        out.put(("bye", wid))
+    except BaseException:  # noqa: BLE001 - reported to the writer, which falls back to serial
+        try:
+            out.put(("fail", wid, traceback.format_exc()))
+        except BaseException:  # noqa: BLE001
+            pass
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a killed writer not yet reaped by its parent is a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+        except OSError:
+            return True
+
+
+def _watch_writer(writer_pid: int) -> None:
+    """Exit as soon as the writer is gone: SIGKILL leaves it no chance to stop us, and multiprocessing's
+    fork server (our parent) lives as long as we do, so nothing else would end a worker blocked on
+    its full queue -- or release the stdout/stderr it inherited."""
+    import threading
+
+    def watch() -> None:
+        while _alive(writer_pid):
+            time.sleep(0.25)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="sigtrace-writer-watch", daemon=True).start()
+
+
+def _unique_links(ss7: Any) -> list:
+    seen: set[int] = set()
+    out = []
+    for link in ss7._links.values():
+        if id(link) not in seen:
+            seen.add(id(link))
+            out.append(link)
+    return out
+
+
+def _run_task(t: dict, schemas: dict, out: Any, K: int, batch_rows: int) -> None:
+    """Decode one capture (or this worker's units of it), streaming batches to ``out``."""
+    fi, split, slot = t["file"], t["split"], t["slot"]
+    sw = _SwitchSink()
+    dec = FrameDecoder(sw, ss7_variant=t["variant"])
+    sip, ss7 = dec.sip, dec.ss7
+    bug: list[str] = []
+    cur = [0]
+
+    def send(table: str, tbl: pa.Table) -> None:
+        out.put(("batch", fi, cur[0], table, tbl))
+
+    writer = CaseWriter(None, None, columns=schemas, append=send, batch_rows=batch_rows)
+    if split > 1:
+        real_message, real_emit = sip.message, ss7._emit
+
+        def full_message(*a: Any, **k: Any) -> Any:
+            try:
+                return real_message(*a, **k)
+            except DecodeError:
+                raise
+            except Exception as e:
+                bug.append(f"SipFlow.message: {type(e).__name__}: {e}")
+                raise
+
+        def full_emit(*a: Any, **k: Any) -> Any:
+            try:
+                return real_emit(*a, **k)
+            except DecodeError:
+                raise
+            except Exception as e:
+                bug.append(f"Ss7Flow._emit: {type(e).__name__}: {e}")
+                raise
+
+    def owned(u: int) -> bool:
+        return u % split == slot
+
+    def enter(u: int) -> None:
+        cur[0] = u
+        if owned(u):
+            ss7.counts = {}  # counters of skeleton records belong to their owners
+            sw.on(writer)
+            if split > 1:
+                sip.message = full_message
+                ss7._emit = full_emit
+        else:
+            sw.off()
+            sip.message = _noop
+            ss7._emit = _noop
+
+    raw = open(t["path"], "rb")
+    pos = [0]
+
+    class _Counting:
+        def read(self, n: int = -1) -> bytes:
+            b = raw.read(n)
+            pos[0] += len(b)
+            return b
+
+    def end_unit(term: dict | None = None) -> None:
+        u = cur[0]
+        counts = writer.counts
+        for k, v in ss7.counts.items():
+            counts[k] = counts.get(k, 0) + v
+        ss7.counts = {}
+        writer.counts = {}
+        writer.flush()
+        info = {"added": writer.added, "errors": writer.error_count, "counts": counts, "bug": list(bug),
+                "pos": pos[0], "term": term}
+        writer.added = {}
+        writer.error_count = 0
+        out.put(("unit", fi, u, info))
+
+    def advance(u: int) -> None:
+        while cur[0] < u:
+            if owned(cur[0]):
+                end_unit()
+            enter(cur[0] + 1)
+
+    def on_error(frame: int | None, layer: str, offset: int | None, message: str) -> None:
+        if frame is not None and frame > 0:
+            advance((frame - 1) // K)
+        sw.error(frame, layer, offset, message)
+
+    f: Any = _Counting()
+    if t["comp"] == "gzip":
+        import gzip
+
+        f = gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[arg-type]
+    enter(0)
+    linktypes: set[int] = set()
+    packets = 0
+    first = last = None
+    tail: list[tuple] = []
+    try:
+        try:
+            for frame, ts, lt, data in read_records(f, on_error, linktypes):
+                if (frame - 1) // K != cur[0]:
+                    advance((frame - 1) // K)
+                if first is None:
+                    first = ts
+                last = ts
+                packets += 1
+                dec.packet(frame, ts, lt, data)
+        except (OSError, EOFError, zlib.error) as e:
+            tail.append((packets + 1, "file", None, f"read error after {packets} records: {e}"))
+        except MemoryError:
+            raise
+        except Exception as e:  # noqa: BLE001 - as in the serial ingest: keep what was read
+            tail.append((packets + 1, "internal", None, f"capture reader: {type(e).__name__}: {e}"))
+    finally:
+        raw.close()
+    if owned(cur[0]):  # the last unit: end-of-capture work, exactly as sigtrace.ingest does it
+        for e in tail:
+            writer.error(*e)
+        _guard(writer, packets, "finish", dec.finish)
+        rows, nlinks = _link_rows(ss7, lambda: _guard(writer, packets, "links", ss7.links))
+        end_unit({"packets": packets, "first": first, "last": last, "link_types": sorted(linktypes),
+                  "links": rows, "nlinks": nlinks})
+        done = {"rows": None}
+    else:
+        rows, nlinks = _link_rows(ss7, ss7.links, quiet=True)
+        done = {"rows": rows}
+    # per-link ISUP counts of this worker's own units (the writer sums them)
+    done["counts"] = [o.messages for o in _unique_links(ss7)]
+    done["sip"] = ss7._sip_link.messages if ss7._sip_link is not None else None
+    out.put(("done", fi, cur[0], done))
+
+
+def _link_rows(ss7: Any, call: Callable[[], Any], quiet: bool = False) -> tuple[list, int]:
+    """``ss7.links()`` rows with each row's ISUP count replaced by a marker naming the link (the
+    writer puts the sum over all workers there). Links are numbered in first-seen order, the same in
+    every worker since every worker's skeleton sees every record; the SIP-I link is numbered last."""
+    objs = _unique_links(ss7)
+    sip_link = ss7._sip_link
+    marked = objs + ([sip_link] if sip_link is not None else [])
+    saved = [(o, o.messages) for o in marked]
+    for i, o in enumerate(marked):
+        o.messages = (LINK_MARK, len(objs) if o is sip_link else i)
+    try:
+        rows = call()
+    except Exception:  # noqa: BLE001
+        if not quiet:
+            raise
+        rows = None
+    finally:
+        for o, n in saved:
+            o.messages = n
+    return list(rows or ()), len(objs)
+
+
+def _guard(writer: CaseWriter, packets: int, what: str, fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except MemoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 - same recording as sigtrace.ingest._guarded
+        writer.error(None, "internal", None, f"decoder {what}() after {packets} records: {type(e).__name__}: {e}")
+        return None
+
+
+# =============================================================================================
+# writer side
+# =============================================================================================
+class WorkerFailed(Exception):
+    pass
+
+
+def case_schemas(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    """table -> [(column, type)] of every table whose first column is source_id."""
+    rows = con.execute(
+        "select c.table_name, c.column_name, c.data_type from duckdb_columns() c "
+        "join duckdb_tables() t on t.table_oid = c.table_oid "
+        "where c.schema_name = 'main' and not t.temporary order by c.table_name, c.column_index"
+    ).fetchall()
+    out: dict[str, list[tuple[str, str]]] = {}
+    for t, c, ty in rows:
+        out.setdefault(t, []).append((c, ty))
+    return {t: cols for t, cols in out.items() if cols[0][0] == "source_id"}
+
+
+class ParallelIngest:
+    """Writer side: start workers for the captures of a run, then ``consume`` each in plan order."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, files: list[tuple[Path, str, str]], *, jobs: int,
+                 ss7_variant: str, unit_packets: int = UNIT_PACKETS, batch_rows: int = WORKER_BATCH_ROWS,
+                 split_min_bytes: int = SPLIT_MIN_BYTES):
+        """``files``: (path, kind, compression) of the captures to decode, in ingest order."""
+        self.jobs = jobs
+        self.schemas = case_schemas(con)
+        self.full_schema = {t: pa.schema([(c, arrow_type(ty)) for c, ty in cols]) for t, cols in self.schemas.items()}
+        self.owners: dict[str, list[int]] = {}
+        tasks: list[list[dict]] = [[] for _ in range(jobs)]
+        load = [0] * jobs
+        for i, (path, _kind, comp) in enumerate(files):
+            size = path.stat().st_size
+            key = str(path)
+            if comp == "none" and size >= split_min_bytes and jobs > 1:
+                self.owners[key] = list(range(jobs))
+                for w in range(jobs):
+                    tasks[w].append({"file": i, "path": key, "comp": comp, "variant": ss7_variant,
+                                     "split": jobs, "slot": w})
+                    load[w] += size // jobs
+            else:
+                w = min(range(jobs), key=lambda j: (load[j], j))
+                self.owners[key] = [w]
+                tasks[w].append({"file": i, "path": key, "comp": comp, "variant": ss7_variant, "split": 1, "slot": 0})
+                load[w] += size
+        self.file_index = {str(p): i for i, (p, _k, _c) in enumerate(files)}
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["sigtrace.parallel"])
+        self.queues = [ctx.Queue(maxsize=QUEUE_ITEMS) for _ in range(jobs)]
+        self.procs = [ctx.Process(target=_worker_main, name=f"sigtrace-decode-{w}", daemon=True,
+                                  args=(w, os.getpid(), tasks[w], self.schemas, self.queues[w], unit_packets,
+                                        batch_rows))
+                      for w in range(jobs)]
+        self.failed: str | None = None
+        self.peak_rss_kb = 0
+        with _main_hidden():
+            for p in self.procs:
+                p.start()
+
+    # ------------------------------------------------------------------ plumbing
+    def _get(self, w: int) -> tuple:
+        q, p = self.queues[w], self.procs[w]
+        while True:
+            try:
+                msg = q.get(timeout=POLL_S)
+            except _queue.Empty:
+                if not p.is_alive():
+                    try:
+                        msg = q.get(timeout=POLL_S)
+                    except _queue.Empty:
+                        raise WorkerFailed(f"decode worker {w} exited with code {p.exitcode}") from None
+                else:
+                    continue
+            if msg[0] == "fail":
+                raise WorkerFailed(f"decode worker {w} failed:\n{msg[2]}")
+            return msg
+
+    def close(self) -> None:
+        for p in self.procs:
+            if p.is_alive():
+                p.terminate()
+        for p in self.procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=5)
+        for q in self.queues:
+            q.close()
+            q.cancel_join_thread()
+
+    # ------------------------------------------------------------------ one file
+    def consume(self, con: duckdb.DuckDBPyConnection, source_id: int, path: Path, progress: Any = None) -> dict | None:
+        """Append this capture's rows (inside the caller's transaction); the stats dict of
+        ``sigtrace.ingest._ingest_capture``, or None when the caller must decode it serially
+        (rows already appended for it have been deleted)."""
+        key = str(path)
+        if self.failed is not None or key not in self.owners:
+            return None
+        fi = self.file_index[key]
+        owners = self.owners[key]
+        cb = progress.start_file(path) if progress is not None else None
+        try:
+            return self._consume(con, source_id, fi, owners, cb)
+        except WorkerFailed as e:
+            self.failed = str(e)
+            if os.environ.get("SIGTRACE_DEBUG_PARALLEL"):
+                print(self.failed, file=sys.stderr)
+            self.close()
+            _delete_source_rows(con, source_id, self.schemas)
+            return None
+        finally:
+            if progress is not None:
+                progress.end_file()
+
+    def _consume(self, con, source_id: int, fi: int, owners: list[int], cb) -> dict | None:
+        n = len(owners)
+        added: dict[str, int] = {}
+        counts: dict[str, int] = {}
+        errors = 0
+        bug: list[str] = []
+        reported = 0
+        term = None
+        sid_type = pa.int32()
+        u = 0
+        while term is None:
+            w = owners[u % n]
+            while True:
+                msg = self._get(w)
+                kind, mfi, mu = msg[0], msg[1], msg[2]
+                if mfi != fi or mu != u:
+                    raise WorkerFailed(f"decode worker {w}: message {kind} for file {mfi} unit {mu}, "
+                                       f"expected file {fi} unit {u}")
+                if kind == "batch":
+                    if not bug:
+                        table, tbl = msg[3], msg[4]
+                        schema = self.full_schema[table]
+                        sid_type = schema.field(0).type
+                        cols = [pa.repeat(pa.scalar(source_id, sid_type), tbl.num_rows)] + tbl.columns
+                        append_arrow(con, table, pa.Table.from_arrays(cols, schema=schema))
+                    continue
+                if kind != "unit":
+                    raise WorkerFailed(f"decode worker {w}: unexpected message {kind}")
+                info = msg[3]
+                for t, k in info["added"].items():
+                    added[t] = added.get(t, 0) + k
+                for t, k in info["counts"].items():
+                    counts[t] = counts.get(t, 0) + k
+                errors += info["errors"]
+                if info["bug"] and not bug:
+                    bug = info["bug"]
+                if cb is not None and info["pos"] > reported:
+                    cb(info["pos"] - reported)
+                    reported = info["pos"]
+                term = info["term"]
+                break
+            u += 1
+        nlinks = term["nlinks"]
+        link_msgs = [0] * (nlinks + 1)  # + the SIP-I link
+        rows = list(term["links"])
+        sip_rows = [r for r in rows if _mark(r) == nlinks]
+        for w in owners:
+            msg = self._get(w)
+            if msg[0] != "done" or msg[1] != fi:
+                raise WorkerFailed(f"decode worker {w}: expected the end of file {fi}, got {msg[0]}")
+            done = msg[3]
+            for i, k in enumerate(done["counts"][:nlinks]):
+                link_msgs[i] += k
+            if done["sip"] is not None:
+                link_msgs[nlinks] += done["sip"]
+                if not sip_rows:  # the terminal worker decoded no SIP-I body: take the row from this one
+                    sip_rows = [r for r in done["rows"] or () if _mark(r) == nlinks]
+                    rows += sip_rows
+        if bug:
+            _delete_source_rows(con, source_id, self.schemas)
+            return None
+        # ss7_links (ISUP counts summed over the workers) and protocol_counts, as the serial writer does
+        cw = CaseWriter(con, source_id)
+        cw.counts = counts
+        for row in rows:
+            cw.add("ss7_links", tuple(link_msgs[v[1]] if _is_mark(v) else v for v in row))
+        cw.flush()
+        for t, k in cw.added.items():
+            if t != "ss7_links":
+                added[t] = added.get(t, 0) + k
+        errors += cw.error_count
+        return {
+            "packets": term["packets"],
+            "messages": {t: k for t, k in added.items() if t in ("isup_messages", "sip_messages")},
+            "errors": errors,
+            "link_types": term["link_types"],
+            "first_ts": term["first"],
+            "last_ts": term["last"],
+        }
+
+
+def _is_mark(v: Any) -> bool:
+    return isinstance(v, tuple) and len(v) == 2 and v[0] == LINK_MARK
+
+
+def _mark(row: tuple) -> int | None:
+    for v in row:
+        if _is_mark(v):
+            return v[1]
+    return None
+
+
+def _delete_source_rows(con: duckdb.DuckDBPyConnection, source_id: int, schemas: dict) -> None:
+    for t in sorted(schemas):
+        con.execute(f'delete from "{t}" where source_id = $s', {"s": source_id})
+
+
+def start(con: duckdb.DuckDBPyConnection, plan: list[tuple[Path, str, str]], jobs: int | None, ss7_variant: str,
+          digests: dict[Path, str], sha256_file: Callable[[Path], str], *,
+          min_bytes: int | None = None) -> ParallelIngest | None:
+    """Workers for the captures of an ingest plan, or None when the run stays serial (one job, or
+    fewer than ``PARALLEL_MIN_BYTES`` of captures to decode). Hashes the captures to leave out the
+    ones already in the case (``digests`` receives the hashes, so the caller does not hash twice)."""
+    jobs = default_jobs() if jobs is None else max(1, int(jobs))
+    caps = [(p, k, c) for p, k, c in plan if k in CAPTURE_KINDS]
+    limit = PARALLEL_MIN_BYTES if min_bytes is None else min_bytes
+    if jobs < 2 or not caps or _total(caps) < limit:
+        return None
+    todo = []
+    seen: set[str] = set()
+    for p, k, c in caps:
+        try:
+            d = digests[p] = sha256_file(p)
+        except OSError:
+            return None  # the serial path reports it
+        if d in seen or con.execute("select 1 from sources where sha256 = $h", {"h": d}).fetchall():
+            continue
+        seen.add(d)
+        todo.append((p, k, c))
+    if not todo or _total(todo) < limit:
+        return None
+    return ParallelIngest(con, todo, jobs=jobs, ss7_variant=ss7_variant)
+
+
+def _total(files: list[tuple[Path, str, str]]) -> int:
+    total = 0
+    for p, _k, _c in files:
+        try:
+            total += p.stat().st_size
+        except OSError:
+            pass
+    return total
