@@ -329,7 +329,10 @@ ALLOWED: dict[str, dict[str, str]] = {
         "self.table": "table name from the schema catalogue (TableBatch)",
         "name": "Arrow view name '_sigtrace_batch_<table>'",
         "path.read_text(encoding='utf-8')": "the shipped queries/schema and queries/views files",
+        "INGEST_MEMORY_LIMIT": "module constant (memory cap during a capture ingest)",
+        "prev[0]": "the memory_limit setting read back from DuckDB a moment before, restored",
     },
+    "goip.py": {"'true' if self.prev else 'false'": "a boolean literal chosen in code (progress-bar setting restored)"},
     "cdr.py": {
         "stage": "temp table name '_sig_cdr_stage_<int source_id>'",
         "rownum_sql": "SQL fragment built from int(rowid) and constants",
