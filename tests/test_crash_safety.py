@@ -129,14 +129,17 @@ def _fd_position(pid: int, target: Path) -> float | None:
     return None
 
 
-def _run_until_mid(cmd: list[str], big: Path, sig: int, lo: float = 0.3, hi: float = 0.85) -> tuple[subprocess.Popen, float] | None:
+def _run_until_mid(cmd: list[str], big: Path, sig: int, lo: float = 0.3, hi: float = 0.85,
+                   group: bool = False) -> tuple[subprocess.Popen, float] | None:
     """Start ``cmd``; once the decode pass of ``big`` is between lo and hi, send ``sig``.
 
     The sha256 pass reads the file at hashing speed (hundreds of MB/s: the whole file in well under a
     second); the decode pass reads it in 4 MiB chunks at some tens of MB/s. Two observations 100 ms
     apart, both inside [lo, hi] and less than 15 % of the file (~10 MB) apart, can only be the decode
-    pass. Returns None if the ingest finished before that was seen (a very busy machine)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
+    pass. Returns None if the ingest finished before that was seen (a very busy machine).
+    ``group``: signal the whole process group, as a terminal's Ctrl-C does (decode workers included)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint,
+                            start_new_session=group)
     prev = None
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -146,7 +149,10 @@ def _run_until_mid(cmd: list[str], big: Path, sig: int, lo: float = 0.3, hi: flo
             return None
         pos = _decode_pass_position(proc.pid, big)
         if pos is not None and lo <= pos <= hi and prev is not None and lo <= prev <= hi and 0 <= pos - prev < 0.15:
-            proc.send_signal(sig)
+            if group:
+                os.killpg(proc.pid, sig)
+            else:
+                proc.send_signal(sig)
             return proc, pos
         prev = pos
         time.sleep(0.1)
@@ -154,10 +160,10 @@ def _run_until_mid(cmd: list[str], big: Path, sig: int, lo: float = 0.3, hi: flo
     pytest.fail("never saw the decode pass in the middle of the file")
 
 
-def _signal_mid_file(cmd: list[str], big: Path, sig: int, db: Path) -> tuple[subprocess.Popen, float]:
+def _signal_mid_file(cmd: list[str], big: Path, sig: int, db: Path, group: bool = False) -> tuple[subprocess.Popen, float]:
     """_run_until_mid, retried on a fresh case if the ingest outran the watcher."""
     for _attempt in range(3):
-        got = _run_until_mid(cmd, big, sig)
+        got = _run_until_mid(cmd, big, sig, group=group)
         if got is not None:
             return got
         for p in (db, Path(str(db) + ".wal")):
@@ -267,10 +273,14 @@ def test_sigkill_mid_file_then_rerun_equals_clean_run(evidence, clean_case, tmp_
     assert got == want, {t: (got.get(t), want.get(t)) for t in set(got) | set(want) if got.get(t) != want.get(t)}
 
 
-def test_sigint_mid_file_rolls_back_that_file(evidence, clean_case, tmp_path):
+@pytest.mark.parametrize("target", ["process", "process_group"])
+def test_sigint_mid_file_rolls_back_that_file(evidence, clean_case, tmp_path, target):
+    """SIGINT to the ingest process, and to its whole process group as a terminal's Ctrl-C does (the
+    parallel decode workers get it too: still exactly one line on stderr)."""
     small, big, _n = evidence
     db = tmp_path / "case.duckdb"
-    proc, pos = _signal_mid_file(_cli("ingest", str(small), str(big), "--db", str(db)), big, signal.SIGINT, db)
+    proc, pos = _signal_mid_file(_cli("ingest", str(small), str(big), "--db", str(db)), big, signal.SIGINT, db,
+                                 group=target == "process_group")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, (pos, err[-2000:])
     lines = [ln for ln in err.splitlines() if ln.strip()]
