@@ -817,8 +817,11 @@ def _sip_evidence(con, R: dict, since, until) -> tuple[dict[str, dict], list[dic
             "aor_links": {}, "invite_links": {}})
         if r["registrar_ip"] is not None:
             g["registrations"].append({k: r[k] for k in ("registrar_ip", "registers", "aors", "expires_s", "aor_list")})
+    has_sip = con.execute("select exists (select 1 from sip_messages where method in ('REGISTER', 'INVITE'))"
+                          ).fetchone()[0]
     links = sql.fetch_dicts(con, "goip/sip_site_links", since=since, until=until,
-                            match_before_s=feats["match_before_s"], match_after_s=feats["match_after_s"])
+                            match_before_s=feats["match_before_s"], match_after_s=feats["match_after_s"]
+                            ) if has_sip else []         # CDR-only case: nothing to link
     return gateways, links
 
 

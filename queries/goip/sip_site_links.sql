@@ -54,19 +54,17 @@ moc as (
       and ($until::timestamp is null or start_time < $until::timestamp)
 ),
 
-aor_links as (
+aor_links as (   -- join first (the AOR side is small), de-duplicate after
     select gateway_ip, peer_ip, dev, 'register_aor' as kind, count(distinct aor_digits) as matches,
            count(distinct aor_digits) as numbers
     from (
         select a.gateway_ip, a.peer_ip, a.aor_digits, m.dev
-        from aors as a
-        join (select distinct dev, calling_norm from moc where calling_norm is not null) as m
-          on m.calling_norm = a.aor_e164
+        from moc as m
+        join aors as a on m.calling_norm = a.aor_e164
         union
         select a.gateway_ip, a.peer_ip, a.aor_digits, m.dev
-        from aors as a
-        join (select distinct dev, imsi from moc where imsi is not null) as m
-          on m.imsi = a.aor_digits
+        from moc as m
+        join aors as a on m.imsi = a.aor_digits
     )
     group by 1, 2, 3
 ),

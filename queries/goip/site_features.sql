@@ -47,7 +47,9 @@ pair as (   -- one row per (device, SIM): the SIM's stint on the device
         dev_h,
         sim_h,
         count(*) as n,
-        count(distinct day_n) as days,
+        -- active local days, as a bit set (exact for windows up to 64 days; longer ones wrap, which
+        -- can only undercount days and so only widen the candidate filter)
+        bit_count(bit_or(cast(1 as ubigint) << cast(day_n % 64 as integer))) as days,
         min(t_s) as f,
         max(t_s + dur_s) as l,
         min(cell_id) as c_lo,                                                  -- cell range of the stint
@@ -277,15 +279,13 @@ seq_delta as (   -- distinct dialled E.164 numbers per site and local day, sorte
 
 seq_starts as (   -- first number of each run (a run = numbers each 1..$seq_max_delta above the previous)
     select
-        site_h,
-        day_n,
-        rn,
-        coalesce(lead(rn) over (partition by site_h, day_n order by rn), rn_max + 1) - rn as run_len
-    from (
-        select *, max(rn) over (partition by site_h, day_n) as rn_max
-        from seq_delta
-    )
-    where delta is null or delta not between 1 and $seq_max_delta
+        s.site_h,
+        s.day_n,
+        s.rn,
+        coalesce(lead(s.rn) over (partition by s.site_h, s.day_n order by s.rn), n.cnt + 1) - s.rn as run_len
+    from seq_delta as s
+    join (select site_h, day_n, count(*) as cnt from seq_delta group by 1, 2) as n using (site_h, day_n)
+    where s.delta is null or s.delta not between 1 and $seq_max_delta
 ),
 
 seq as (
@@ -418,7 +418,8 @@ sim_facts as (   -- per site SIM: whole-window lifetime, devices, cells, in/out,
 ),
 
 sim_site_calls as (
-    select site_h, sim_h, count(*) as n, count(distinct called_norm) filter (where not internal) as nd
+    select site_h, sim_h, count(*) as n,
+           approx_count_distinct(called_norm) filter (where not internal) as nd     -- HyperLogLog estimate
     from sl_x
     group by 1, 2
 ),
