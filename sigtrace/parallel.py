@@ -73,6 +73,7 @@ SPLIT_MIN_BYTES = 24 << 20     # plain captures at least this big are split acro
 PARALLEL_MIN_BYTES = 32 << 20  # below this many capture bytes in a run, ingest stays serial
 CAPTURE_KINDS = ("pcap", "pcapng")
 POLL_S = 0.5                   # writer: how often to check that workers are alive while waiting
+FAULT: tuple[str, int] | None = None  # tests: ("crash" | "leaf", unit) makes the owner of that unit fail
 
 
 def default_jobs() -> int:
@@ -137,6 +138,10 @@ class _SwitchSink:
 
 
 LINK_MARK = "__sigtrace_link__"
+
+
+class _Abort(BaseException):
+    """A worker's own failure raised inside the reader's error callback: not a read error."""
 
 
 # =============================================================================================
@@ -237,8 +242,14 @@ def _run_task(t: dict, schemas: dict, out: Any, K: int, batch_rows: int) -> None
     def owned(u: int) -> bool:
         return u % split == slot
 
+    fault = t.get("fault")
+
     def enter(u: int) -> None:
         cur[0] = u
+        if fault is not None and fault[1] == u and owned(u):  # tests of the writer's fallback
+            if fault[0] == "crash":
+                raise RuntimeError(f"injected worker failure in unit {u}")
+            bug.append(f"injected leaf failure in unit {u}")
         if owned(u):
             ss7.counts = {}  # counters of skeleton records belong to their owners
             sw.on(writer)
@@ -280,9 +291,12 @@ def _run_task(t: dict, schemas: dict, out: Any, K: int, batch_rows: int) -> None
             enter(cur[0] + 1)
 
     def on_error(frame: int | None, layer: str, offset: int | None, message: str) -> None:
-        if frame is not None and frame > 0:
-            advance((frame - 1) // K)
-        sw.error(frame, layer, offset, message)
+        try:
+            if frame is not None and frame > 0:
+                advance((frame - 1) // K)
+            sw.error(frame, layer, offset, message)
+        except Exception as e:  # ours, not the reader's: must not pass for a read error
+            raise _Abort(f"{type(e).__name__}: {e}") from e
 
     f: Any = _Counting()
     if t["comp"] == "gzip":
@@ -294,22 +308,30 @@ def _run_task(t: dict, schemas: dict, out: Any, K: int, batch_rows: int) -> None
     packets = 0
     first = last = None
     tail: list[tuple] = []
+    records = read_records(f, on_error, linktypes)
     try:
-        try:
-            for frame, ts, lt, data in read_records(f, on_error, linktypes):
-                if (frame - 1) // K != cur[0]:
-                    advance((frame - 1) // K)
-                if first is None:
-                    first = ts
-                last = ts
-                packets += 1
-                dec.packet(frame, ts, lt, data)
-        except (OSError, EOFError, zlib.error) as e:
-            tail.append((packets + 1, "file", None, f"read error after {packets} records: {e}"))
-        except MemoryError:
-            raise
-        except Exception as e:  # noqa: BLE001 - as in the serial ingest: keep what was read
-            tail.append((packets + 1, "internal", None, f"capture reader: {type(e).__name__}: {e}"))
+        while True:
+            # only the reader's own failures are recorded as read errors (as sigtrace.ingest does);
+            # anything failing in this loop's body is a worker failure (the writer falls back)
+            try:
+                frame, ts, lt, data = next(records)
+            except StopIteration:
+                break
+            except (OSError, EOFError, zlib.error) as e:
+                tail.append((packets + 1, "file", None, f"read error after {packets} records: {e}"))
+                break
+            except MemoryError:
+                raise
+            except Exception as e:  # noqa: BLE001 - as in the serial ingest: keep what was read
+                tail.append((packets + 1, "internal", None, f"capture reader: {type(e).__name__}: {e}"))
+                break
+            if (frame - 1) // K != cur[0]:
+                advance((frame - 1) // K)
+            if first is None:
+                first = ts
+            last = ts
+            packets += 1
+            dec.packet(frame, ts, lt, data)
     finally:
         raw.close()
     if owned(cur[0]):  # the last unit: end-of-capture work, exactly as sigtrace.ingest does it
@@ -369,7 +391,7 @@ class WorkerFailed(Exception):
 
 
 def case_schemas(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
-    """table -> [(column, type)] of every table whose first column is source_id."""
+    """table -> [(column, type)] of every table of decoded rows (first column source_id; not ``sources``)."""
     rows = con.execute(
         "select c.table_name, c.column_name, c.data_type from duckdb_columns() c "
         "join duckdb_tables() t on t.table_oid = c.table_oid "
@@ -378,7 +400,7 @@ def case_schemas(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, st
     out: dict[str, list[tuple[str, str]]] = {}
     for t, c, ty in rows:
         out.setdefault(t, []).append((c, ty))
-    return {t: cols for t, cols in out.items() if cols[0][0] == "source_id"}
+    return {t: cols for t, cols in out.items() if cols[0][0] == "source_id" and t != "sources"}
 
 
 class ParallelIngest:
@@ -401,12 +423,13 @@ class ParallelIngest:
                 self.owners[key] = list(range(jobs))
                 for w in range(jobs):
                     tasks[w].append({"file": i, "path": key, "comp": comp, "variant": ss7_variant,
-                                     "split": jobs, "slot": w})
+                                     "split": jobs, "slot": w, "fault": FAULT})
                     load[w] += size // jobs
             else:
                 w = min(range(jobs), key=lambda j: (load[j], j))
                 self.owners[key] = [w]
-                tasks[w].append({"file": i, "path": key, "comp": comp, "variant": ss7_variant, "split": 1, "slot": 0})
+                tasks[w].append({"file": i, "path": key, "comp": comp, "variant": ss7_variant, "split": 1, "slot": 0,
+                                 "fault": FAULT})
                 load[w] += size
         self.file_index = {str(p): i for i, (p, _k, _c) in enumerate(files)}
         ctx = mp.get_context("forkserver")
@@ -598,7 +621,8 @@ def start(con: duckdb.DuckDBPyConnection, plan: list[tuple[Path, str, str]], job
         todo.append((p, k, c))
     if not todo or _total(todo) < limit:
         return None
-    return ParallelIngest(con, todo, jobs=jobs, ss7_variant=ss7_variant)
+    return ParallelIngest(con, todo, jobs=jobs, ss7_variant=ss7_variant, unit_packets=UNIT_PACKETS,
+                          batch_rows=WORKER_BATCH_ROWS, split_min_bytes=SPLIT_MIN_BYTES)
 
 
 def _total(files: list[tuple[Path, str, str]]) -> int:
