@@ -17,9 +17,13 @@ them, scores what they return and keeps the evidence:
    scored against the downstream one (called number equivalent, IAM earlier by 0-3 s, up to 10 s
    for slow hops, answer/release within 1 s, duration within 1 s or 2 s with a CDR, calling number
    and hop counter as weak evidence). Several candidates are kept per step with their scores.
-3. **Clock skew** (``trace/clock_skew``): per pair of sources the median answer-time offset over
-   high-confidence matches across all calls of the case; sources are placed on one reference
-   clock through the best-supported pairs, and every time is compared after correction.
+3. **Clock skew** (``trace/sources_seen``, ``trace/clock_skew``): for the sources that saw the
+   victim's calls, per pair of sources the median offset of answer times over high-confidence
+   matches among all the calls of the case around the traced one (±10 min, widened to ±2 h when
+   needed; ``Tolerances.skew_windows_s``): the same leg seen by both when there is one, else the
+   call's answer, and for CDR files the start time against the seizure or answer it means in that
+   export. Sources are put on one reference clock along the best-supported pairs; every time is
+   compared after correction and every evidence reference carries the offset applied.
 4. **Entry** (``trace/gateway_invites``, ``trace/upstream_invites``): at a gateway (directory role,
    SIP-I incoming leg, or no upstream ISUP leg while a matching INVITE exists) the call crosses to
    SIP: the gateway's INVITE, its source address, Via chain (received/rport honoured) and further
