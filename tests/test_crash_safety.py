@@ -103,12 +103,11 @@ def _process_tree(pid: int) -> list[int]:
 
 def _decode_pass_position(pid: int, target: Path) -> float | None:
     """Fraction of ``target`` read through the decode-pass file descriptor (of the ingest process or
-    one of its decode workers), else None."""
-    for p in _process_tree(pid):
-        pos = _fd_position(p, target)
-        if pos is not None:
-            return pos
-    return None
+    its decode workers), else None. With workers, the smallest position: a worker reads ahead of
+    the writer by at most its bounded queue, so once the slowest reader of ``target`` is well into
+    it, the writer has committed the earlier file and is inside this file's transaction."""
+    got = [pos for p in _process_tree(pid) if (pos := _fd_position(p, target)) is not None]
+    return min(got) if got else None
 
 
 def _fd_position(pid: int, target: Path) -> float | None:
