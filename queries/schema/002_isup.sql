@@ -86,7 +86,7 @@ comment on column isup_messages.cic is 'Circuit identification code (12 bits ITU
 comment on column isup_messages.msg_type is 'ISUP message type code (Q.763 Table 4), e.g. 1 = IAM.';
 comment on column isup_messages.msg_name is 'Message type abbreviation (IAM, SAM, ACM, CON, ANM, CPG, REL, RLC, ...); unknown codes as UNKNOWN_<code>.';
 comment on column isup_messages.nature_of_connection is 'IAM nature of connection indicators octet (Q.763 §3.35), raw.';
-comment on column isup_messages.forward_call_ind is 'IAM forward call indicators, 16 bits as carried (Q.763 §3.23): bit D (0x0008) interworking encountered, bit F (0x0020) ISUP used all the way.';
+comment on column isup_messages.forward_call_ind is 'IAM forward call indicators (Q.763 §3.23) as a 16-bit value with the first octet in the high byte, as Wireshark shows isup.forw_call_ind: bit D of octet 1 (0x0800) = interworking encountered, bit F (0x2000) = ISDN user part used all the way, bit I of octet 2 (0x0001) = ISDN access.';
 comment on column isup_messages.calling_category is 'IAM calling party''s category (Q.763 §3.11), e.g. 10 ordinary subscriber.';
 comment on column isup_messages.transmission_medium is 'IAM transmission medium requirement (Q.763 §3.54): 0 speech, 2 64 kbit/s unrestricted, 3 3.1 kHz audio.';
 comment on column isup_messages.called_digits is 'Called party number digits as carried (IAM) without ST; for the whole dialled number including SAM digits see v_isup_calls.called_digits.';
