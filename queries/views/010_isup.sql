@@ -42,7 +42,7 @@ comment on column v_isup_messages.cic is 'Circuit identification code (12 bits I
 comment on column v_isup_messages.msg_type is 'ISUP message type code (Q.763 Table 4), e.g. 1 = IAM.';
 comment on column v_isup_messages.msg_name is 'Message type abbreviation (IAM, SAM, ACM, CON, ANM, CPG, REL, RLC, ...); unknown codes as UNKNOWN_<code>.';
 comment on column v_isup_messages.nature_of_connection is 'IAM nature of connection indicators octet (Q.763 §3.35), raw.';
-comment on column v_isup_messages.forward_call_ind is 'IAM forward call indicators, 16 bits as carried (Q.763 §3.23): bit D (0x0008) interworking encountered, bit F (0x0020) ISUP used all the way.';
+comment on column v_isup_messages.forward_call_ind is 'IAM forward call indicators (Q.763 §3.23), first octet in the high byte as Wireshark shows them: 0x0800 interworking encountered (bit D), 0x2000 ISDN user part used all the way (bit F).';
 comment on column v_isup_messages.calling_category is 'IAM calling party''s category (Q.763 §3.11), e.g. 10 ordinary subscriber.';
 comment on column v_isup_messages.transmission_medium is 'IAM transmission medium requirement (Q.763 §3.54): 0 speech, 2 64 kbit/s unrestricted, 3 3.1 kHz audio.';
 comment on column v_isup_messages.called_digits is 'Called party number digits as carried (IAM) without ST; for the whole dialled number including SAM digits see v_isup_calls.called_digits.';
@@ -224,7 +224,7 @@ comment on column v_isup_calls.redirection_counter is 'Number of redirections so
 comment on column v_isup_calls.generic_digits is 'Generic number digits of the IAM (qualifier 6 = user-provided additional calling number).';
 comment on column v_isup_calls.generic_qualifier is 'Generic number qualifier (6 = additional calling party number).';
 comment on column v_isup_calls.location_digits is 'Location number digits of the IAM.';
-comment on column v_isup_calls.forward_call_ind is 'Forward call indicators of the IAM, 16 bits (0x0008 interworking encountered, 0x0020 ISUP all the way).';
+comment on column v_isup_calls.forward_call_ind is 'Forward call indicators of the IAM, first octet in the high byte (0x0800 interworking encountered, 0x2000 ISDN user part used all the way).';
 comment on column v_isup_calls.transmission_medium is 'Transmission medium requirement of the IAM (0 speech, 3 3.1 kHz audio).';
 comment on column v_isup_calls.hop_counter is 'Hop counter of the IAM (decreases by one per ISUP hop).';
 comment on column v_isup_calls.acm_ts is 'UTC time of the first ACM (address complete) of the leg.';
