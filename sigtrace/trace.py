@@ -1524,8 +1524,8 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
         from datetime import timezone
 
         at = at.astimezone(timezone.utc).replace(tzinfo=None)
-    if window_s is None or window_s <= 0:
-        raise InputError(f"window must be a positive number of seconds, not {window_s!r}")
+    if window_s is None or not math.isfinite(window_s) or window_s <= 0:
+        raise InputError(f"window must be a positive, finite number of seconds, not {window_s!r}")
     victim = normalize(number)
     if not victim:
         raise InputError(f"{number!r} is not a telephone number sigtrace can normalize")
