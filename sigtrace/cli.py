@@ -74,6 +74,14 @@ class _Group(typer.core.TyperGroup):
         except KeyboardInterrupt:
             _say_error("interrupted (Ctrl-C)")
             raise typer.Exit(130) from None
+        except BrokenPipeError:
+            # the reader of our output went away (`sigtrace sql ... | head`): stop quietly, as Unix tools do
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            raise typer.Exit(141) from None
         except Exception as e:
             if os.environ.get("SIGTRACE_DEBUG"):
                 raise

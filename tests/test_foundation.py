@@ -190,3 +190,18 @@ def test_sql_read_only_by_default(tmp_path, captures_dir):
                               "--param", "h=x'; drop table sources; --", "--format", "json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output) == [{"source_name": CAPTURE}]
+
+
+def test_closed_output_pipe_is_quiet(tmp_path, captures_dir):
+    """`sigtrace sql ... | head`: the reader goes away; no 'internal error' line, exit 141."""
+    import subprocess
+    import sys
+
+    p = tmp_path / "c.duckdb"
+    sigtrace.ingest([captures_dir / CAPTURE], p)
+    cmd = (f"{sys.executable} -m sigtrace sql 'select * from range(200000)' --db {p} --format csv | head -1; "
+           "exit ${PIPESTATUS[0]}")
+    res = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True)
+    assert res.stdout.strip() == "range"
+    assert "error" not in res.stderr
+    assert res.returncode == 141
