@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from sigtrace.numbers import normalize
 
-CACHE_MAX = 50_000
+CACHE_MAX = 16_384  # per-value parse caches; bounded memory per decode worker (sigtrace/parallel.py)
 MAX_NUMBER_LEN = 24
 _ADDR: dict[str, tuple] = {}
 _VIA: dict[tuple, tuple] = {}
@@ -109,7 +109,7 @@ def param(params: str, name: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)
 def norm_user(user: str | None) -> str | None:
     """E.164 form of a URI user part, only when it looks like a telephone number."""
     if not user or len(user) > MAX_NUMBER_LEN:

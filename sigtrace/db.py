@@ -312,6 +312,7 @@ def append_arrow(con: duckdb.DuckDBPyConnection, table: str, tbl: pa.Table | pa.
 
 
 INGEST_MEMORY_LIMIT = "192MB"  # DuckDB buffer pool while a capture is appended (then restored)
+INGEST_THREADS = 1  # appending Arrow batches: DuckDB's extra threads cost CPU the decoders need
 
 
 @contextmanager
@@ -319,18 +320,22 @@ def capture_write_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """Bounded memory while one capture's rows are appended inside its transaction: DuckDB keeps
     uncommitted rows in buffer-managed row groups, writing them to the file five row groups at a
     time by default (hundreds of MB of SIP rows); here each completed row group is written at once
-    and the buffer pool is capped (beyond it DuckDB spills to ``<case>.tmp``). Restored afterwards
-    (both settings are per database, not per transaction)."""
+    and the buffer pool is capped (beyond it DuckDB spills to ``<case>.tmp``). One DuckDB thread: an
+    append of a few thousand rows gains nothing from more, and their overhead takes CPU from the
+    decoders. Restored afterwards (the settings are per database, not per transaction)."""
     prev = con.execute(
-        "select current_setting('memory_limit'), current_setting('write_buffer_row_group_count')").fetchall()[0]
+        "select current_setting('memory_limit'), current_setting('write_buffer_row_group_count'), "
+        "current_setting('threads')").fetchall()[0]
     con.execute(f"set memory_limit = '{INGEST_MEMORY_LIMIT}'")
     con.execute("set write_buffer_row_group_count = 1")
+    con.execute(f"set threads = {INGEST_THREADS}")
     try:
         yield
     finally:
         try:
             con.execute(f"set memory_limit = '{prev[0]}'")
             con.execute(f"set write_buffer_row_group_count = {int(prev[1])}")
+            con.execute(f"set threads = {int(prev[2])}")
         except duckdb.Error:  # the connection is being torn down (interrupt): nothing to restore
             pass
 

@@ -190,7 +190,7 @@ def _classify(raw: str | None, noa: int | None, ctx_area: str | None) -> tuple[s
     return d, "INVALID", flags
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)  # 16 k numbers: most repeats are close in time; bounded memory per decode worker
 def classify(raw: str | None, noa: int | None = None, ctx_area: str | None = None) -> Classified:
     """§11.5 in full: (value, kind, flags). See the module docstring."""
     value, kind, flags = _classify(raw, noa, ctx_area)
