@@ -526,16 +526,16 @@ def load_uniformity(x: Ctx, c: dict):
         return None
     cands = []
     if f["n_imeis"] >= c["min_members"] and f["port_load_cv"] is not None:
-        cands.append((f["port_load_cv"], "port (IMEI)", f["n_imeis"]))
+        cands.append((f["port_load_cv"], "ports (IMEIs)", "port", f["n_imeis"]))
     if f["n_sims"] >= c["min_members"] and f["sim_load_cv"] is not None:
-        cands.append((f["sim_load_cv"], "SIM", f["n_sims"]))
+        cands.append((f["sim_load_cv"], "SIMs", "SIM", f["n_sims"]))
     if not cands:
         return None
-    v, what, n = min(cands)
+    v, many, one, n = min(cands)
     if v > c["threshold"]:
         return None
     return c["points"], v, c["threshold"], (
-        f"calls spread evenly across {n} {what}s: coefficient of variation {v:.2f} of calls per {what} "
+        f"calls spread evenly across {n} {many}: coefficient of variation {v:.2f} of calls per {one} "
         f"(<= {c['threshold']}; least-used channel selection)")
 
 
