@@ -12,7 +12,9 @@ from rich.table import Table
 def ingest_table(rep: Any) -> Table:
     t = Table(title=f"ingest into {rep.db}", title_justify="left")
     for col in ("file", "kind", "status", "packets/rows", "messages", "errors", "seconds"):
-        t.add_column(col, justify="right" if col in ("packets/rows", "errors", "seconds") else "left")
+        numeric = col in ("packets/rows", "errors", "seconds")
+        # file names are evidence references: fold them onto several lines, never cut them with an ellipsis
+        t.add_column(col, justify="right" if numeric else "left", overflow="fold", no_wrap=numeric)
     for f in rep.files:
         msgs = ", ".join(f"{k.replace('_messages', '').replace('cdr_legs', 'cdr legs')} {v}" for k, v in sorted(f.messages.items()))
         status = f.status if not f.note else f"{f.status}: {f.note}"
