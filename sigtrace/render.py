@@ -14,7 +14,8 @@ def ingest_table(rep: Any) -> Table:
     for col in ("file", "kind", "status", "packets/rows", "messages", "errors", "seconds"):
         numeric = col in ("packets/rows", "errors", "seconds")
         # file names are evidence references: fold them onto several lines, never cut them with an ellipsis
-        t.add_column(col, justify="right" if numeric else "left", overflow="fold", no_wrap=numeric)
+        width = min(40, max((len(f.source_name) for f in rep.files), default=4)) if col == "file" else None
+        t.add_column(col, justify="right" if numeric else "left", overflow="fold", no_wrap=numeric, min_width=width)
     for f in rep.files:
         msgs = ", ".join(f"{k.replace('_messages', '').replace('cdr_legs', 'cdr legs')} {v}" for k, v in sorted(f.messages.items()))
         status = f.status if not f.note else f"{f.status}: {f.note}"
