@@ -325,7 +325,8 @@ def capture_write_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     decoders. Restored afterwards (the settings are per database, not per transaction)."""
     prev = con.execute(
         "select current_setting('memory_limit'), current_setting('write_buffer_row_group_count'), "
-        "current_setting('threads')").fetchall()[0]
+        "current_setting('threads'), current_setting('enable_progress_bar')").fetchall()[0]
+    con.execute("set enable_progress_bar = false")  # a row-group write must not print a bar on stdout (--json)
     con.execute(f"set memory_limit = '{INGEST_MEMORY_LIMIT}'")
     con.execute("set write_buffer_row_group_count = 1")
     con.execute(f"set threads = {INGEST_THREADS}")
@@ -336,6 +337,7 @@ def capture_write_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
             con.execute(f"set memory_limit = '{prev[0]}'")
             con.execute(f"set write_buffer_row_group_count = {int(prev[1])}")
             con.execute(f"set threads = {int(prev[2])}")
+            con.execute(f"set enable_progress_bar = {'true' if prev[3] else 'false'}")
         except duckdb.Error:  # the connection is being torn down (interrupt): nothing to restore
             pass
 

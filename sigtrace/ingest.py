@@ -305,7 +305,7 @@ def _ingest_capture(con, source_id: int, path: Path, comp: str, ss7_variant: str
     packets = 0
     try:
         try:
-            for frame, ts, lt, data in read_records(f, writer.error, linktypes):
+            for frame, ts, lt, data in parallel.gc_records(read_records(f, writer.error, linktypes)):
                 if first is None:
                     first = ts
                 last = ts
