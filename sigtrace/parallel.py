@@ -66,9 +66,9 @@ _paths.install_parsers_alias()
 from sigtrace.parsers import DecodeError  # noqa: E402
 from sigtrace.parsers.registry import FrameDecoder  # noqa: E402
 
-UNIT_PACKETS = 4096            # frames per unit
+UNIT_PACKETS = 16384           # frames per unit
 WORKER_BATCH_ROWS = 2048       # rows per Arrow batch sent by a worker
-QUEUE_ITEMS = 12               # messages buffered per worker (bounded memory)
+QUEUE_ITEMS = 8                # messages buffered per worker (bounded memory)
 SPLIT_MIN_BYTES = 24 << 20     # plain captures at least this big are split across all workers
 PARALLEL_MIN_BYTES = 32 << 20  # below this many capture bytes in a run, ingest stays serial
 CAPTURE_KINDS = ("pcap", "pcapng")
@@ -252,6 +252,7 @@ def _run_task(t: dict, schemas: dict, out: Any, K: int, batch_rows: int) -> None
         out.put(("batch", fi, cur[0], table, tbl))
 
     writer = CaseWriter(None, None, columns=schemas, append=send, batch_rows=batch_rows)
+    pool = pa.default_memory_pool()
     if split > 1:
         real_message, real_emit = sip.message, ss7._emit
 
@@ -320,6 +321,7 @@ def _run_task(t: dict, schemas: dict, out: Any, K: int, batch_rows: int) -> None
         writer.added = {}
         writer.error_count = 0
         out.put(("unit", fi, u, info))
+        pool.release_unused()  # hand the unit's Arrow buffers back to the OS (bounded RSS)
 
     def advance(u: int) -> None:
         while cur[0] < u:
@@ -550,6 +552,7 @@ class ParallelIngest:
         reported = 0
         term = None
         sid_type = pa.int32()
+        pool = pa.default_memory_pool()
         u = 0
         while term is None:
             w = owners[u % n]
@@ -581,6 +584,8 @@ class ParallelIngest:
                     cb(info["pos"] - reported)
                     reported = info["pos"]
                 term = info["term"]
+                if u % 8 == 7:
+                    pool.release_unused()
                 break
             u += 1
         nlinks = term["nlinks"]
