@@ -331,6 +331,8 @@ ALLOWED: dict[str, dict[str, str]] = {
         "path.read_text(encoding='utf-8')": "the shipped queries/schema and queries/views files",
         "INGEST_MEMORY_LIMIT": "module constant (memory cap during a capture ingest)",
         "prev[0]": "the memory_limit setting read back from DuckDB a moment before, restored",
+        "INGEST_THREADS": "module constant (DuckDB threads during a capture ingest)",
+        "'true' if prev[3] else 'false'": "a boolean literal chosen in code (progress-bar setting restored)",
     },
     "goip.py": {"'true' if self.prev else 'false'": "a boolean literal chosen in code (progress-bar setting restored)"},
     "cdr.py": {
