@@ -272,7 +272,7 @@ def run_floor(path: Path, which: str) -> Run:
         n, dt = r.out.split()
         r.packets = int(n)
         r.extra["inner_s"] = float(dt)
-        r.wall = float(dt)  # the loop itself, without interpreter start-up
+        r.wall = r.cpu = float(dt)  # the loop itself (one thread), without interpreter start-up
     return r
 
 
@@ -353,16 +353,16 @@ def rate(n: int, s: float) -> str:
 
 
 def table(rows: list[tuple[str, str, Run]], tshark: dict[str, Run]) -> list[str]:
-    head = ("| data | tool | packets | messages | wall s | packets/s | messages/s | CPU s | peak RSS MB (PSS) "
-            "| vs tshark |")
-    out = [head, "|" + "---|" * 10]
+    head = ("| data | tool | packets | messages | wall s | packets/s | messages/s | CPU s | packets/CPU-s "
+            "| peak RSS MB (PSS) | vs tshark (packets/s) |")
+    out = [head, "|" + "---|" * 11]
     for data, tool, r in rows:
         ts = tshark.get(data)
         ratio = "-"
         if ts is not None and ts is not r and ts.wall > 0 and r.packets and r.wall > 0 and ts.packets:
             ratio = f"{(r.packets / r.wall) / (ts.packets / ts.wall):.2f}x"
         out.append(f"| {data} | {tool} | {r.packets:,} | {r.messages:,} | {r.wall:,.1f} | {rate(r.packets, r.wall)} | "
-                   f"{rate(r.messages, r.wall)} | {r.cpu:,.1f} | {mb(r.rss)} ({mb(r.pss)}) | {ratio} |")
+                   f"{rate(r.messages, r.wall)} | {r.cpu:,.1f} | {rate(r.packets, r.cpu)} | {mb(r.rss)} ({mb(r.pss)}) | {ratio} |")
     return out
 
 
@@ -483,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
                 notes.append(f"bench/{script} not present")
                 continue
             others.append((script, r))
-            for line in r.out.splitlines()[-14:]:
+            for line in [ln for ln in r.out.splitlines() if ln.strip() and not ln.startswith(" ")][-14:]:
                 print(f"  | {line}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -505,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         lines += ["", f"CDR ingest (scale case, {cdr.extra.get('files', 0)} files): {rows_n:,} rows in {cdr.wall:.1f} s = "
                       f"**{rate(rows_n, cdr.wall)} rows/s**, peak RSS {mb(cdr.rss)} MB."]
     for script, r in others:
-        tail = [ln for ln in r.out.splitlines() if ln.strip()][-12:]
+        tail = [ln for ln in r.out.splitlines() if ln.strip() and not ln.startswith(" ")][-14:]
         lines += ["", f"`bench/{script}` ({r.wall:.0f} s):", "", "```", *tail, "```"]
     lines += [f"- {n}" for n in notes]
     text = "\n".join(lines) + "\n"

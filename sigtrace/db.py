@@ -311,7 +311,7 @@ def append_arrow(con: duckdb.DuckDBPyConnection, table: str, tbl: pa.Table | pa.
         raise
 
 
-INGEST_MEMORY_LIMIT = "96MB"  # DuckDB buffer pool while a capture is appended (then restored)
+INGEST_MEMORY_LIMIT = "64MB"  # DuckDB buffer pool while a capture is appended (then restored)
 INGEST_THREADS = 1  # appending Arrow batches: DuckDB's extra threads cost CPU the decoders need
 
 

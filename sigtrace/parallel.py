@@ -650,6 +650,8 @@ def start(con: duckdb.DuckDBPyConnection, plan: list[tuple[Path, str, str]], job
     fewer than ``PARALLEL_MIN_BYTES`` of captures to decode). Hashes the captures to leave out the
     ones already in the case (``digests`` receives the hashes, so the caller does not hash twice)."""
     jobs = default_jobs() if jobs is None else max(1, int(jobs))
+    if "forkserver" not in mp.get_all_start_methods():  # e.g. Windows: decode in process
+        return None
     caps = [(p, k, c) for p, k, c in plan if k in CAPTURE_KINDS]
     limit = PARALLEL_MIN_BYTES if min_bytes is None else min_bytes
     if jobs < 2 or not caps or _total(caps) < limit:
