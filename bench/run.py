@@ -20,8 +20,9 @@ What it does (every tool is a separate process, measured the same way):
    slice, on the probe capture and on the scale case's captures.
 4. Peak memory flatness: ``sigtrace ingest`` of a 100 MB probe capture vs the ``--size`` one (and
    ``--big`` MB if given); target <= 512 MB whatever the size.
-5. CDR ingest rows/s (the scale case's CDR files; target >= 1 M rows/s), trace p50/p99 and the GoIP
-   scan time (bench/bench_trace.py, bench/bench_goip.py if present; their own summary lines).
+5. CDR ingest rows/s (the scale case's CDR files, and bench/bench_cdr.py's single 5 M-row CSV;
+   target >= 1 M rows/s), trace p50/p99 and the GoIP scan time (bench/bench_trace.py,
+   bench/bench_goip.py if present; their own summary lines).
 
 Memory is the peak over time of the summed RSS (and PSS, which counts pages shared between the
 writer and its decode workers once) of the measured process and all its descendants, sampled every
@@ -396,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=float, default=150, help="probe capture size in MB (default 150)")
     ap.add_argument("--big", type=float, default=0, help="also ingest a capture of this many MB for the memory check")
     ap.add_argument("--slice", type=int, default=2000, help="packets for the pyshark run (default 2000)")
+    ap.add_argument("--cdr-rows", type=int, default=5_000_000, help="rows of bench/bench_cdr.py's CSV (default 5 M)")
     ap.add_argument("--skip", default="", help="comma list of: floor,serial,tshark,pyshark,scale,memory,cdr,trace,goip")
     ap.add_argument("--record", action="store_true", help="append the results to bench/RESULTS.md")
     a = ap.parse_args(argv)
@@ -474,8 +476,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {cdr.extra.get('rows', 0):,} rows in {cdr.wall:.1f} s = {rate(cdr.extra.get('rows', 0), cdr.wall)} rows/s",
                   flush=True)
         others: list[tuple[str, Run]] = []
-        for key, script, args in (("trace", "bench_trace.py", []), ("goip", "bench_goip.py", [])):
-            if key in skip or case is None:
+        for key, script, args in (("cdr", "bench_cdr.py", ["--rows", str(a.cdr_rows)]),
+                                  ("trace", "bench_trace.py", []), ("goip", "bench_goip.py", [])):
+            if key in skip or (case is None and key != "cdr"):
                 continue
             print(f"[5] {script}", flush=True)
             r = run_script(key, ROOT / "bench" / script, args)
