@@ -1,6 +1,7 @@
 """Shared fixtures: an in-memory case with the schema, the real captures, tshark availability."""
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import warnings
@@ -14,7 +15,8 @@ if str(ROOT) not in sys.path:  # fixtures/ (generator, encoders) importable as a
 
 import sigtrace  # noqa: E402  (installs the sigtrace.parsers alias in a source checkout)
 
-SHARED_CAPTURES = ROOT.parent / "shared" / "captures"
+# ../shared beside the checkout; SIGTRACE_SHARED points elsewhere (e.g. a CI checkout in another place)
+SHARED_CAPTURES = Path(os.environ.get("SIGTRACE_SHARED", ROOT.parent / "shared")) / "captures"
 FIXTURES = ROOT / "fixtures"
 
 

@@ -9,6 +9,7 @@ still undecided -- the state a split has to carry over exactly.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ from sigtrace.ingest import ingest
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "fixtures" / "cases"
-SHARED = Path("/work/shared/captures")
+SHARED = Path(os.environ.get("SIGTRACE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "captures"
 SOURCE_COLS = ("source_id, source_name, size_bytes, sha256, kind, compression, link_types, first_ts, last_ts, "
                "packets_read, messages_decoded, errors, options")
 

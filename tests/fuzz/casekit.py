@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "fixtures" / "cases" / "demo"
-SHARED_CAPTURES = ROOT.parent / "shared" / "captures"
+SHARED_CAPTURES = Path(os.environ.get("SIGTRACE_SHARED", ROOT.parent / "shared")) / "captures"
 ERROR_PREFIX = "sigtrace: error: "
 
 

@@ -27,6 +27,7 @@ Everything is driven by ``random.Random(seed)``: a finding is replayed from (cap
 """
 from __future__ import annotations
 
+import os
 import gzip
 import io
 import operator
@@ -47,7 +48,7 @@ from sigtrace.db import arrow_type, connect, table_columns
 from sigtrace.parsers.registry import FrameDecoder
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED_CAPTURES = ROOT.parent / "shared" / "captures"
+SHARED_CAPTURES = Path(os.environ.get("SIGTRACE_SHARED", ROOT.parent / "shared")) / "captures"
 FIXTURE_CASES = ROOT / "fixtures" / "cases"
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".gz")
 SLOW_PACKET_S = 0.25
