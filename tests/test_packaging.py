@@ -21,7 +21,7 @@ def wheel(tmp_path_factory) -> Path:
         pytest.skip("the 'build' package is not installed (pip install -e .[test])")
     res = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(ROOT)],
                          capture_output=True, text=True)
-    if res.returncode != 0 and "hatchling" in res.stderr and "No module named" in res.stderr:
+    if res.returncode != 0 and "hatchling" in res.stderr:  # backend missing here: let build isolate it
         res = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)],
                              capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-2000:]
