@@ -24,12 +24,9 @@ from .errors import InputError, NotFoundError, SchemaError, SigtraceError  # noq
 # would become the module); importing the function after it rebinds the public name to the function.
 from .ingest import ingest  # noqa: E402
 
-try:  # LEAD-INTEGRATION: these modules land from parallel work; the guard goes when they do
-    from .directory import load_directory  # noqa: E402
-    from .goip import goip_sites  # noqa: E402
-    from .trace import trace  # noqa: E402
-except ModuleNotFoundError:  # pragma: no cover
-    pass
+from .directory import load_directory  # noqa: E402
+from .goip import goip_sites  # noqa: E402
+from .trace import trace  # noqa: E402
 
 __all__ = ["__version__", "connect", "ingest", "load_directory", "trace", "goip_sites",
            "SigtraceError", "InputError", "SchemaError", "NotFoundError"]
