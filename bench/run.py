@@ -14,8 +14,8 @@ What it does (every tool is a separate process, measured the same way):
      SIP/SIP-I gateways, ISP uplinks; ~1.6 M packets) and ~5 M CDR legs.
 2. Bare iteration floor over the probe capture: ``sigtrace.capture.read_records`` and dpkt's pcap
    reader (records only, nothing decoded).
-3. ``sigtrace ingest`` end to end into a fresh case file (the CLI, default worker count = CPUs; and
-   ``SIGTRACE_JOBS=1`` for the single-process figure), ``tshark -T fields`` extracting the same ISUP
+3. ``sigtrace ingest`` end to end into a fresh case file (the CLI with ``SIGTRACE_JOBS`` = CPUs, and
+   ``SIGTRACE_JOBS=1`` for the single-process figure; without the variable sigtrace picks the idle CPUs), ``tshark -T fields`` extracting the same ISUP
    and SIP fields (``-e isup.* -e m3ua.* -e sip.* -e sdp.*``), and pyshark on a ``--slice``-packet
    slice, on the probe capture and on the scale case's captures.
 4. Peak memory flatness: ``sigtrace ingest`` of a 100 MB probe capture vs the ``--size`` one (and
@@ -420,9 +420,10 @@ def main(argv: list[str] | None = None) -> int:
                 r = run_floor(probe, "dpkt" if which == "dpkt" else "sigtrace")
                 rows.append((pdata, f"{which} bare iteration", r))
                 print(f"  {which} iteration: {rate(r.packets, r.wall)} packets/s", flush=True)
-        r = run_sigtrace("sigtrace ingest", [probe], work / "probe.duckdb", None)
+        jobs = int(os.environ.get("SIGTRACE_JOBS") or mach["nproc"])
+        r = run_sigtrace("sigtrace ingest", [probe], work / "probe.duckdb", jobs)
         main_ingest = r
-        rows.append((pdata, f"sigtrace ingest ({os.environ.get('SIGTRACE_JOBS') or mach['nproc']} jobs)", r))
+        rows.append((pdata, f"sigtrace ingest ({jobs} jobs)", r))
         print(f"  sigtrace ingest: {r.wall:.1f} s, {rate(r.packets, r.wall)} packets/s, peak RSS {mb(r.rss)} MB",
               flush=True)
         if "serial" not in skip:
@@ -446,8 +447,8 @@ def main(argv: list[str] | None = None) -> int:
             caps = sorted((case / "captures").iterdir())
             sdata = f"scale case {len(caps)} captures {sum(p.stat().st_size for p in caps) / 1e6:.0f} MB"
             print(f"[2] {sdata}", flush=True)
-            r = run_sigtrace("sigtrace ingest", caps, work / "scale.duckdb", None)
-            rows.append((sdata, f"sigtrace ingest ({mach['nproc']} jobs)", r))
+            r = run_sigtrace("sigtrace ingest", caps, work / "scale.duckdb", jobs)
+            rows.append((sdata, f"sigtrace ingest ({jobs} jobs)", r))
             print(f"  sigtrace ingest: {r.wall:.1f} s, {rate(r.packets, r.wall)} packets/s", flush=True)
             if "serial" not in skip:
                 r = run_sigtrace("sigtrace ingest 1 job", caps, work / "scale1.duckdb", 1)
@@ -464,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
             sizes = sorted({100.0, a.size} | ({a.big} if a.big else set()))
             for s in sizes:
                 cap = probe_capture(s)
-                r = main_ingest if s == a.size else run_sigtrace(f"sigtrace ingest {s:g} MB", [cap], work / "mem.duckdb", None)
+                r = main_ingest if s == a.size else run_sigtrace(f"sigtrace ingest {s:g} MB", [cap], work / "mem.duckdb",
+                                                                 jobs)
                 mem.append((f"{cap.stat().st_size / 1e6:.0f} MB, {r.packets:,} packets", r))
                 print(f"  {s:g} MB: peak RSS {mb(r.rss)} MB (PSS {mb(r.pss)}), {rate(r.packets, r.wall)} packets/s",
                       flush=True)

@@ -148,6 +148,9 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, create: 
                 "wait for it to finish, or query a copy made before it started (docs/handover.md)"
             ) from None
         raise SchemaError(f"{target}: cannot open as a DuckDB case file ({msg})") from None
+    # DuckDB draws a progress bar on stdout for statements over 2 s (a large CDR load, a row-group
+    # write): it would corrupt `--json` output and the CLI has its own progress display
+    con.execute("set enable_progress_bar = false")
     if read_only and target != ":memory:":
         v = _current_version(con)
         if v is None:

@@ -1,8 +1,8 @@
 """Parallel capture ingest: worker processes decode, the calling process is the only writer.
 
-``sigtrace.ingest(..., jobs=N)`` (CLI: environment variable ``SIGTRACE_JOBS``, default = CPU count)
-hands the captures of one ingest run to ``N`` worker processes when there is enough to decode
-(``PARALLEL_MIN_BYTES``). The calling process keeps the DuckDB connection and does everything it
+``sigtrace.ingest(..., jobs=N)`` (CLI: environment variable ``SIGTRACE_JOBS``; default: the idle
+CPUs, see ``default_jobs``) hands the captures of one ingest run to ``N`` worker processes when
+there is enough to decode (``PARALLEL_MIN_BYTES``). The calling process keeps the DuckDB connection and does everything it
 did before -- sha256 dedup, one transaction per file, the ``sources`` row -- but instead of decoding
 a capture it appends the Arrow batches the workers stream to it, in a fixed order.
 
@@ -21,7 +21,8 @@ updated by the *skeleton* of the decoder: link/IP/UDP/TCP/SCTP/M3UA/M2PA/MTP3 di
 parts -- decoding one complete SIP message (``SipFlow.message``) and one ISUP message into a row
 (``Ss7Flow._emit``) -- are leaves that only produce rows, errors and counters. In units it does not
 own, a worker runs the skeleton with those two leaves switched off and its sink muted; in its own
-units it runs the real decoder. So every worker's decoder state before each record is exactly the
+units it runs the real decoder (records that cannot touch decoder state at all -- IPv4 UDP that
+cannot be HEP -- are skipped there outright). So every worker's decoder state before each record is exactly the
 serial decoder's state, and each unit's rows, errors and counters are exactly what the serial run
 produces while reading that unit's records (held ISUP messages are emitted with the record that
 decides their link, as in a serial run). The writer appends unit 0, 1, 2, ... in order: every table
@@ -77,14 +78,22 @@ FAULT: tuple[str, int] | None = None  # tests: ("crash" | "leaf", unit) makes th
 
 
 def default_jobs() -> int:
-    """Worker count: ``SIGTRACE_JOBS`` if set, else the CPUs this process may use."""
+    """Worker count: ``SIGTRACE_JOBS`` if set; else the CPUs this process may use minus those other
+    work keeps busy (1-minute load average, rounded): on CPUs that are already busy, workers cost
+    more (skeleton decoding of others' units, the hand-over to the writer: ~25 % more CPU in all)
+    than they give. 1 means: decode in this process."""
     env = os.environ.get("SIGTRACE_JOBS", "").strip()
     if env.isdigit() and int(env) >= 1:
         return int(env)
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        n = max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+        n = max(1, os.cpu_count() or 1)
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        busy = 0.0
+    return max(1, min(n, int(n - busy + 0.5)))
 
 
 GC_EVERY = 1 << 18             # records between full collections while the cyclic GC is paused
