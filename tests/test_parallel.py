@@ -223,3 +223,18 @@ def test_duplicates_not_decoded_twice(force_parallel, tmp_path):
     shutil.copy(files[2], copy)
     rep = ingest(files + [copy], db, jobs=2)
     assert [f.status for f in rep.files] == ["duplicate", "duplicate", "ingested", "ingested", "duplicate"]
+
+
+def test_variant_flag_and_gzip_equal_serial(force_parallel, tmp_path):
+    """The --ss7-variant flag reaches the workers; a gzip capture is decoded whole by one worker."""
+    import gzip
+
+    files = [p for p in _fixture_captures() if "china24" in str(p)]
+    gz = tmp_path / "m3ua.pcap.gz"
+    gz.write_bytes(gzip.compress(files[-1].read_bytes()))
+    force_parallel(unit=3)
+    sa, sb, ra, rb = both(files + [gz], tmp_path, ss7_variant="china")
+    assert {r[2] for r in sa["ss7_links"]} == {"china"}
+    assert sa["sources"][-1][5] == "gzip"
+    assert_same(sa, sb)
+    _reports_equal(ra, rb)
