@@ -46,8 +46,10 @@ import gc
 import multiprocessing as mp
 import os
 import queue as _queue
+import shutil
 import signal
 import sys
+import tempfile
 import time
 import traceback
 import zlib
@@ -70,9 +72,13 @@ from sigtrace.parsers.registry import FrameDecoder  # noqa: E402
 UNIT_PACKETS = 16384           # frames per unit
 WORKER_BATCH_ROWS = 2048       # rows per Arrow batch sent by a worker
 QUEUE_ITEMS = 8                # messages buffered per worker (bounded memory)
-SPLIT_MIN_BYTES = 24 << 20     # plain captures at least this big are split across all workers
+WRITER_BATCH_ROWS = 16384      # rows per DuckDB append on the writer side (batches coalesced)
+SPLIT_MIN_BYTES = 24 << 20     # plain captures at least this big ...
+SPLIT_SHARE = 0.5              # ... and half a worker's share of the run's bytes are split across workers
 PARALLEL_MIN_BYTES = 32 << 20  # below this many capture bytes in a run, ingest stays serial
+SPOOL_AHEAD = 2                # spooled files a worker may decode ahead of the writer
 CAPTURE_KINDS = ("pcap", "pcapng")
+_SPOOL_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4" if pa.Codec.is_available("lz4") else None)
 POLL_S = 0.5                   # writer: how often to check that workers are alive while waiting
 FAULT: tuple[str, int] | None = None  # tests: ("crash" | "leaf", unit) makes the owner of that unit fail
 
@@ -173,12 +179,14 @@ class _Abort(BaseException):
 # worker side
 # =============================================================================================
 def _worker_main(wid: int, writer_pid: int, tasks: list[dict], schemas: dict, out: Any, unit_packets: int,
-                 batch_rows: int) -> None:
+                 batch_rows: int, ahead: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the writer handles Ctrl-C and stops us
     _watch_writer(writer_pid)
     gc.disable()
     try:
         for t in tasks:
+            if t.get("spool"):
+                ahead.acquire()  # at most SPOOL_AHEAD spooled files not yet appended by the writer
             _run_task(t, schemas, out, unit_packets, batch_rows)
             gc.collect()
         out.put(("bye", wid))
@@ -257,8 +265,19 @@ def _run_task(t: dict, schemas: dict, out: Any, K: int, batch_rows: int) -> None
     bug: list[str] = []
     cur = [0]
 
+    spool_dir = t.get("spool")
+    spooled: dict[str, Any] = {}  # table -> (file, IPC stream writer)
+    total: dict = {"added": {}, "errors": 0, "counts": {}, "bug": [], "pos": 0, "term": None}
+
     def send(table: str, tbl: pa.Table) -> None:
-        out.put(("batch", fi, cur[0], table, tbl))
+        if spool_dir is None:
+            out.put(("batch", fi, cur[0], table, tbl))
+            return
+        w = spooled.get(table)
+        if w is None:
+            f = open(os.path.join(spool_dir, f"{fi}-{table}.arrows"), "wb")
+            w = spooled[table] = (f, pa.ipc.new_stream(f, tbl.schema, options=_SPOOL_OPTIONS))
+        w[1].write_table(tbl)
 
     writer = CaseWriter(None, None, columns=schemas, append=send, batch_rows=batch_rows)
     pool = pa.default_memory_pool()
@@ -329,7 +348,10 @@ def _run_task(t: dict, schemas: dict, out: Any, K: int, batch_rows: int) -> None
                 "pos": pos[0], "term": term}
         writer.added = {}
         writer.error_count = 0
-        out.put(("unit", fi, u, info))
+        if spool_dir is None:
+            out.put(("unit", fi, u, info))
+        else:  # one summary for the whole file, sent with the spool at the end
+            _merge_info(total, info)
         pool.release_unused()  # hand the unit's Arrow buffers back to the OS (bounded RSS)
 
     def advance(u: int) -> None:
@@ -397,10 +419,30 @@ def _run_task(t: dict, schemas: dict, out: Any, K: int, batch_rows: int) -> None
     else:
         rows, nlinks = _link_rows(ss7, ss7.links, quiet=True)
         done = {"rows": rows}
+    if spool_dir is not None:
+        files = []
+        for table, (f, w) in spooled.items():
+            w.close()
+            f.close()
+            files.append((table, f.name))
+        out.put(("spool", fi, cur[0], total, files))
     # per-link ISUP counts of this worker's own units (the writer sums them)
     done["counts"] = [o.messages for o in _unique_links(ss7)]
     done["sip"] = ss7._sip_link.messages if ss7._sip_link is not None else None
     out.put(("done", fi, cur[0], done))
+
+
+def _merge_info(total: dict, info: dict) -> None:
+    for key in ("added", "counts"):
+        d = total[key]
+        for k, v in info[key].items():
+            d[k] = d.get(k, 0) + v
+    total["errors"] += info["errors"]
+    if info["bug"] and not total["bug"]:
+        total["bug"] = info["bug"]
+    total["pos"] = info["pos"]
+    if info["term"] is not None:
+        total["term"] = info["term"]
 
 
 def _link_rows(ss7: Any, call: Callable[[], Any], quiet: bool = False) -> tuple[list, int]:
@@ -460,18 +502,26 @@ class ParallelIngest:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, files: list[tuple[Path, str, str]], *, jobs: int,
                  ss7_variant: str, unit_packets: int = UNIT_PACKETS, batch_rows: int = WORKER_BATCH_ROWS,
-                 split_min_bytes: int = SPLIT_MIN_BYTES):
-        """``files``: (path, kind, compression) of the captures to decode, in ingest order."""
+                 split_min_bytes: int = SPLIT_MIN_BYTES, split_share: float = SPLIT_SHARE):
+        """``files``: (path, kind, compression) of the captures to decode, in ingest order.
+
+        A plain capture is split across the workers when it is at least ``split_min_bytes`` and
+        ``split_share`` of a worker's fair share of the run's bytes (one big file: split; many
+        files: each decoded whole by one worker, into a spool file, without any skeleton work)."""
         self.jobs = jobs
         self.schemas = case_schemas(con)
         self.full_schema = {t: pa.schema([(c, arrow_type(ty)) for c, ty in cols]) for t, cols in self.schemas.items()}
         self.owners: dict[str, list[int]] = {}
+        self.spooled: set[str] = set()
+        self.spool_dir = tempfile.mkdtemp(prefix="sigtrace-spool-")
         tasks: list[list[dict]] = [[] for _ in range(jobs)]
         load = [0] * jobs
+        sizes = [p.stat().st_size for p, _k, _c in files]
+        split_at = max(split_min_bytes, int(split_share * sum(sizes) / jobs))
         for i, (path, _kind, comp) in enumerate(files):
-            size = path.stat().st_size
+            size = sizes[i]
             key = str(path)
-            if comp == "none" and size >= split_min_bytes and jobs > 1:
+            if comp == "none" and size >= split_at and jobs > 1:
                 self.owners[key] = list(range(jobs))
                 for w in range(jobs):
                     tasks[w].append({"file": i, "path": key, "comp": comp, "variant": ss7_variant,
@@ -480,16 +530,20 @@ class ParallelIngest:
             else:
                 w = min(range(jobs), key=lambda j: (load[j], j))
                 self.owners[key] = [w]
+                spool = self.spool_dir if jobs > 1 else None
+                if spool:
+                    self.spooled.add(key)
                 tasks[w].append({"file": i, "path": key, "comp": comp, "variant": ss7_variant, "split": 1, "slot": 0,
-                                 "fault": FAULT})
+                                 "fault": FAULT, "spool": spool})
                 load[w] += size
         self.file_index = {str(p): i for i, (p, _k, _c) in enumerate(files)}
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload(["sigtrace.parallel"])
         self.queues = [ctx.Queue(maxsize=QUEUE_ITEMS) for _ in range(jobs)]
+        self.ahead = [ctx.Semaphore(SPOOL_AHEAD) for _ in range(jobs)]
         self.procs = [ctx.Process(target=_worker_main, name=f"sigtrace-decode-{w}", daemon=True,
                                   args=(w, os.getpid(), tasks[w], self.schemas, self.queues[w], unit_packets,
-                                        batch_rows))
+                                        batch_rows, self.ahead[w]))
                       for w in range(jobs)]
         self.failed: str | None = None
         self.peak_rss_kb = 0
@@ -527,6 +581,7 @@ class ParallelIngest:
         for q in self.queues:
             q.close()
             q.cancel_join_thread()
+        shutil.rmtree(self.spool_dir, ignore_errors=True)
 
     # ------------------------------------------------------------------ one file
     def consume(self, con: duckdb.DuckDBPyConnection, source_id: int, path: Path, progress: Any = None) -> dict | None:
@@ -540,7 +595,7 @@ class ParallelIngest:
         owners = self.owners[key]
         cb = progress.start_file(path) if progress is not None else None
         try:
-            return self._consume(con, source_id, fi, owners, cb)
+            return self._consume(con, source_id, fi, owners, cb, key in self.spooled)
         except WorkerFailed as e:
             self.failed = str(e)
             if os.environ.get("SIGTRACE_DEBUG_PARALLEL"):
@@ -552,7 +607,7 @@ class ParallelIngest:
             if progress is not None:
                 progress.end_file()
 
-    def _consume(self, con, source_id: int, fi: int, owners: list[int], cb) -> dict | None:
+    def _consume(self, con, source_id: int, fi: int, owners: list[int], cb, spooled: bool) -> dict | None:
         n = len(owners)
         added: dict[str, int] = {}
         counts: dict[str, int] = {}
@@ -560,8 +615,61 @@ class ParallelIngest:
         bug: list[str] = []
         reported = 0
         term = None
-        sid_type = pa.int32()
         pool = pa.default_memory_pool()
+
+        pending: dict[str, list] = {}
+        pending_rows: dict[str, int] = {}
+
+        def flush(table: str) -> None:
+            parts = pending.pop(table, None)
+            pending_rows.pop(table, None)
+            if parts:
+                schema = self.full_schema[table]
+                tbl = pa.Table.from_batches(parts) if isinstance(parts[0], pa.RecordBatch) else pa.concat_tables(parts)
+                cols = [pa.repeat(pa.scalar(source_id, schema.field(0).type), tbl.num_rows)] + list(tbl.columns)
+                append_arrow(con, table, pa.Table.from_arrays(cols, schema=schema))
+
+        def append(table: str, tbl: Any) -> None:
+            """Coalesce the workers' small batches: each DuckDB append costs ~2 ms whatever its size."""
+            parts = pending.setdefault(table, [])
+            if parts and type(parts[0]) is not type(tbl):
+                flush(table)
+                parts = pending.setdefault(table, [])
+            parts.append(tbl)
+            pending_rows[table] = pending_rows.get(table, 0) + tbl.num_rows
+            if pending_rows[table] >= WRITER_BATCH_ROWS:
+                flush(table)
+
+        def take(info: dict) -> None:
+            nonlocal errors, bug, reported
+            for t, k in info["added"].items():
+                added[t] = added.get(t, 0) + k
+            for t, k in info["counts"].items():
+                counts[t] = counts.get(t, 0) + k
+            errors += info["errors"]
+            if info["bug"] and not bug:
+                bug = info["bug"]
+            if cb is not None and info["pos"] > reported:
+                cb(info["pos"] - reported)
+                reported = info["pos"]
+
+        if spooled:  # decoded whole by one worker into spool files: append them table by table
+            w = owners[0]
+            msg = self._get(w)
+            if msg[0] != "spool" or msg[1] != fi:
+                raise WorkerFailed(f"decode worker {w}: expected the spool of file {fi}, got {msg[0]} for {msg[1]}")
+            info, files = msg[3], msg[4]
+            take(info)
+            try:
+                for table, path in files:
+                    if not bug:
+                        with pa.memory_map(path) as src:
+                            for batch in pa.ipc.open_stream(src):
+                                append(table, batch)
+                    os.unlink(path)
+            finally:
+                self.ahead[w].release()
+            term = info["term"]
         u = 0
         while term is None:
             w = owners[u % n]
@@ -573,30 +681,21 @@ class ParallelIngest:
                                        f"expected file {fi} unit {u}")
                 if kind == "batch":
                     if not bug:
-                        table, tbl = msg[3], msg[4]
-                        schema = self.full_schema[table]
-                        sid_type = schema.field(0).type
-                        cols = [pa.repeat(pa.scalar(source_id, sid_type), tbl.num_rows)] + tbl.columns
-                        append_arrow(con, table, pa.Table.from_arrays(cols, schema=schema))
+                        append(msg[3], msg[4])
                     continue
                 if kind != "unit":
                     raise WorkerFailed(f"decode worker {w}: unexpected message {kind}")
-                info = msg[3]
-                for t, k in info["added"].items():
-                    added[t] = added.get(t, 0) + k
-                for t, k in info["counts"].items():
-                    counts[t] = counts.get(t, 0) + k
-                errors += info["errors"]
-                if info["bug"] and not bug:
-                    bug = info["bug"]
-                if cb is not None and info["pos"] > reported:
-                    cb(info["pos"] - reported)
-                    reported = info["pos"]
-                term = info["term"]
+                take(msg[3])
+                term = msg[3]["term"]
                 if u % 8 == 7:
                     pool.release_unused()
                 break
             u += 1
+        for table in list(pending):
+            if bug:
+                pending.clear()
+            else:
+                flush(table)
         nlinks = term["nlinks"]
         link_msgs = [0] * (nlinks + 1)  # + the SIP-I link
         rows = list(term["links"])
@@ -679,7 +778,7 @@ def start(con: duckdb.DuckDBPyConnection, plan: list[tuple[Path, str, str]], job
     if not todo or _total(todo) < limit:
         return None
     return ParallelIngest(con, todo, jobs=jobs, ss7_variant=ss7_variant, unit_packets=UNIT_PACKETS,
-                          batch_rows=WORKER_BATCH_ROWS, split_min_bytes=SPLIT_MIN_BYTES)
+                          batch_rows=WORKER_BATCH_ROWS, split_min_bytes=SPLIT_MIN_BYTES, split_share=SPLIT_SHARE)
 
 
 def _total(files: list[tuple[Path, str, str]]) -> int:

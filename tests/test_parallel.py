@@ -36,6 +36,7 @@ def force_parallel(monkeypatch):
     def set_(unit: int = 3, split: bool = True, fault=None):
         monkeypatch.setattr(par, "PARALLEL_MIN_BYTES", 0)
         monkeypatch.setattr(par, "SPLIT_MIN_BYTES", 0 if split else 1 << 62)
+        monkeypatch.setattr(par, "SPLIT_SHARE", 0.0)
         monkeypatch.setattr(par, "UNIT_PACKETS", unit)
         monkeypatch.setattr(par, "WORKER_BATCH_ROWS", 7)
         monkeypatch.setattr(par, "FAULT", fault)
@@ -191,12 +192,14 @@ def test_scale_capture_equal_serial(force_parallel, tmp_path):
     _reports_equal(ra, rb)
 
 
-@pytest.mark.parametrize("fault", [("crash", 3), ("leaf", 2), ("crash", 0)])
-def test_fallback_to_serial(force_parallel, tmp_path, fault):
+@pytest.mark.parametrize("fault,split", [(("crash", 3), True), (("leaf", 2), True), (("crash", 0), True),
+                                         (("crash", 1), False), (("leaf", 0), False)])
+def test_fallback_to_serial(force_parallel, tmp_path, fault, split):
     """A worker that dies, or one that met a decoder bug in a leaf, makes the writer decode that file
-    again in process (its rows appended so far are deleted first): same case file."""
+    again in process (its rows appended so far are deleted first): same case file. Split files and
+    files decoded whole into a spool."""
     files = [p for p in _fixture_captures() if "china24" in str(p)] + [p for p in _fixture_captures() if "demo" in str(p)]
-    force_parallel(unit=2, fault=fault)
+    force_parallel(unit=2, split=split, fault=fault)
     sa, sb, ra, rb = both(files, tmp_path)
     assert_same(sa, sb)
     _reports_equal(ra, rb)
