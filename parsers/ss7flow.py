@@ -50,6 +50,8 @@ class Ss7Flow:
         self._retx = Retransmissions()
         self._sip_link: Link | None = None
         self.counts: dict[str, int] = {}  # protocol_counts, handed to the sink in finish()
+        # parsers/fast/ss7.py hook: (key, link) per new association-direction key, (None, link) per decision
+        self.link_events: list | None = None
 
     def _count(self, protocol: str) -> None:
         c = self.counts
@@ -163,6 +165,8 @@ class Ss7Flow:
             if link is None:
                 link = self._links[ck] = Link(f"{_ep(*lo)}-{_ep(*hi)}", transport, explicit, self.variant)
             self._links[k] = link
+            if self.link_events is not None:
+                self.link_events.append((k, link))
         return link
 
     # ================================================================== adaptation layers
@@ -258,7 +262,10 @@ class Ss7Flow:
             self._decide(link)
 
     def _decide(self, link: Link) -> None:
-        for (frame, ts, src, dst, sport, dport, buf, o, e, routing) in link.decide():
+        held = link.decide()
+        if self.link_events is not None:
+            self.link_events.append((None, link))
+        for (frame, ts, src, dst, sport, dport, buf, o, e, routing) in held:
             try:
                 if routing is None:
                     ni, _si, opc, dpc, sls, uo = _label(buf, o, e, link.pc_bits, link.ansi)

@@ -1,0 +1,672 @@
+"""Compiled SS7 fast path: IPv4 SCTP -> M3UA (RFC 4666 DATA) -> ISUP (Q.763) rows, in numba.
+
+``sctp_packet`` decodes exactly what parsers/ss7flow.py (``Ss7Flow.sctp`` -> ``_user`` -> ``_m3ua`` ->
+``_emit``), parsers/m3ua.py and parsers/isup.py would decode for one SCTP packet, or returns SLOW
+before touching any state or output:
+
+* SCTP (RFC 9260 §3): common header, walk of every bundled chunk; non-DATA chunks count
+  ``sctp_control``. DATA chunks must be complete (B+E flags), carry user data and PPID 3 (either
+  byte order). Zero/short/overrunning chunk lengths, I-DATA, fragments, other PPIDs -> SLOW.
+* Retransmission filter (parsers/sctp.py ``Retransmissions``): ONE state shared with the Python
+  side -- ``Ss7Fast`` installs ``_Retx`` (same ``is_dup``) as ``flow._retx``, both sides hash the chunk
+  with ``chunk_hash`` and update the same typed Dict + ring of ``RETX_WINDOW`` keys.
+* M3UA (RFC 4666 §3.1, §3.3.1): management (anything but Transfer/DATA) counts ``m3ua_mgmt``;
+  DATA needs a Protocol Data (0x0210) parameter with range-valid NI/OPC/DPC (else Python masks and
+  reports: SLOW). SI != 5 counts the SI counter (SI > 15 -> SLOW); SI 5 -> one ISUP row, only on an
+  association whose ``Link`` is already decided (registered by ``sync``), else SLOW (held by Python).
+* ISUP (Q.763 §1.3-1.8, parameters §3.x): every IsupRow field; a message for which
+  ``isup.decode`` would report a problem or raise -> SLOW.
+
+Validation first, then commit: the chunks of a packet are decoded into uncommitted output slots;
+only when the whole packet is good are the retransmission memory, counters, per-link message
+counts and row count updated (rows of chunks found to be retransmissions are dropped then).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+from numba import njit, types
+from numba.typed import Dict
+
+from . import C_ISUP, C_M3UA_MGMT, C_SCTP, C_SCTP_CONTROL, C_SCTP_RETX, C_SI0, DONE, FULL, SLOW
+from ..isup_codes import ANSI_IAM, ANSI_IAM_VARS, LAYOUT, MSG_NAMES, UNKNOWN, VAR_PARAMS
+from ..sctp import RETX_WINDOW
+from . import arrow as _arrow
+
+# ---------------------------------------------------------------- Q.763 tables as arrays
+_LAY = np.full((256, 3), -1, dtype=np.int64)  # mt -> (fixed, nvar, has_opt); -1 = no layout
+for _mt, (_f, _nv, _ho) in LAYOUT.items():
+    _LAY[_mt] = (_f, _nv, 1 if _ho else 0)
+_VARS = np.full((256, 2), -1, dtype=np.int64)  # mt -> code of variable parameter i (-1: not decoded)
+for _mt, _codes in VAR_PARAMS.items():
+    for _i, _c in enumerate(_codes):
+        _VARS[_mt, _i] = _c
+_ANSI_LAY = np.array([ANSI_IAM[0], ANSI_IAM[1], 1 if ANSI_IAM[2] else 0], dtype=np.int64)
+_ANSI_VARS = np.array(ANSI_IAM_VARS, dtype=np.int64)
+_HEX = np.frombuffer(b"0123456789ABCDEF", dtype=np.uint8).copy()
+_MSG_NAME_ARRAY = pa.array([MSG_NAMES.get(c) or UNKNOWN[c] for c in range(256)], type=pa.string())
+
+# ---------------------------------------------------------------- output row layout: R[column, row]
+# int64 columns, -1 = NULL (every value decoded here is non-negative)
+INT_COLS = (
+    "frame", "ts", "src_ip", "dst_ip", "src_port", "dst_port", "ni", "opc", "dpc", "sls", "cic",
+    "msg_type", "nature_of_connection", "forward_call_ind", "calling_category", "transmission_medium",
+    "called_noa", "called_np", "called_inn", "called_st", "calling_noa", "calling_np",
+    "calling_presentation", "calling_screening", "calling_ni", "redirecting_noa",
+    "redirecting_presentation", "original_called_noa", "original_called_presentation", "generic_noa",
+    "generic_qualifier", "location_noa", "connected_noa", "redirection_ind", "redirection_reason",
+    "redirection_counter", "original_redirection_reason", "cause_location", "cause_value",
+    "hop_counter", "event_ind",
+)
+(R_FRAME, R_TS, R_SRC, R_DST, R_SPORT, R_DPORT, R_NI, R_OPC, R_DPC, R_SLS, R_CIC, R_MT, R_NOC, R_FCI,
+ R_CPC, R_TMR, R_CALLED_NOA, R_CALLED_NP, R_CALLED_INN, R_CALLED_ST, R_CALLING_NOA, R_CALLING_NP,
+ R_CALLING_PRES, R_CALLING_SCR, R_CALLING_NI, R_REDIRECTING_NOA, R_REDIRECTING_PRES, R_OCN_NOA,
+ R_OCN_PRES, R_GENERIC_NOA, R_GENERIC_Q, R_LOCATION_NOA, R_CONNECTED_NOA, R_REDIR_IND, R_REDIR_REASON,
+ R_REDIR_COUNTER, R_ORIG_REDIR_REASON, R_CAUSE_LOC, R_CAUSE_VAL, R_HOP, R_EVENT) = range(41)
+R_LINK, R_OPT_FIRST, R_OPT_COUNT, R_RAW_START, R_RAW_LEN = 41, 42, 43, 44, 45
+R_DIG = 46  # digit spans into the pool: start at R_DIG + 2k, length at R_DIG + 2k + 1 (-1 = NULL)
+DIGIT_COLS = ("called", "calling", "redirecting", "original_called", "generic", "location", "connected",
+              "subsequent")
+D_CALLED, D_CALLING, D_REDIRECTING, D_OCN, D_GENERIC, D_LOCATION, D_CONNECTED, D_SUBSEQ = range(8)
+N_COLS = R_DIG + 16
+NORM_COLS = ("called", "calling", "redirecting", "original_called")  # *_norm via sigtrace.numbers
+
+# state array st
+S_ROWS, S_POOL, S_OPT, S_RETX_POS = 0, 1, 2, 3
+# per-chunk scratch: kind, tsn, payload start, payload end, row slot / SI
+K_CONTROL, K_MGMT, K_SI, K_ISUP = 0, 1, 2, 3
+MAX_CHUNKS = 4096
+_KEY = types.UniTuple(types.int64, 2)
+
+
+# ================================================================== shared helpers (kernel + Python)
+@njit(cache=True, nogil=True)
+def chunk_hash(buf, s, e):
+    """64-bit hash of buf[s:e] (the DATA chunk's user data) for the retransmission filter."""
+    m = np.uint64(0x9E3779B97F4A7C15)
+    h = np.uint64(0xCBF29CE484222325) ^ (np.uint64(e - s) * m)
+    i = s
+    while i + 8 <= e:
+        w = np.uint64(0)
+        for k in range(8):
+            w |= np.uint64(buf[i + k]) << np.uint64(8 * k)
+        h = (h ^ w) * m
+        h ^= h >> np.uint64(31)
+        i += 8
+    w = np.uint64(0)
+    k = 0
+    while i < e:
+        w |= np.uint64(buf[i]) << np.uint64(8 * k)
+        k += 1
+        i += 1
+    h = (h ^ w) * m
+    h ^= h >> np.uint64(29)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(32)
+    return h
+
+
+@njit(cache=True, nogil=True)
+def _dir_key(sport, dport, vtag):
+    return (np.int64(sport) << 48) | (np.int64(dport) << 32) | np.int64(vtag)
+
+
+@njit(cache=True, nogil=True)
+def _retx_dup(seen, ring, st, dkey, tsn, h):
+    """parsers/sctp.py Retransmissions.is_dup on the shared numba state."""
+    key = (dkey, np.int64(tsn))
+    if key in seen:
+        if seen[key] == h:
+            return True
+        seen[key] = h
+        return False
+    seen[key] = h
+    pos = st[S_RETX_POS]
+    if ring[pos, 1] >= 0:
+        del seen[(ring[pos, 0], ring[pos, 1])]
+    ring[pos, 0] = dkey
+    ring[pos, 1] = tsn
+    st[S_RETX_POS] = (pos + 1) % ring.shape[0]
+    return False
+
+
+@njit(cache=True, nogil=True)
+def _retx_py(seen, ring, st, sport, dport, vtag, tsn, chunk):
+    return _retx_dup(seen, ring, st, _dir_key(sport, dport, vtag), tsn, chunk_hash(chunk, 0, chunk.shape[0]))
+
+
+@njit(cache=True, nogil=True)
+def _link_key(src, sport, dst, dport):
+    return ((np.int64(src) << 32) | np.int64(dst), (np.int64(sport) << 16) | np.int64(dport))
+
+
+@njit(cache=True, nogil=True)
+def _link_put(links, src, sport, dst, dport, val):
+    links[_link_key(src, sport, dst, dport)] = val
+
+
+# ================================================================== ISUP (parsers/isup.py)
+@njit(cache=True, nogil=True)
+def _be16(buf, o):
+    return (np.int64(buf[o]) << 8) | np.int64(buf[o + 1])
+
+
+@njit(cache=True, nogil=True)
+def _be32(buf, o):
+    return (np.int64(buf[o]) << 24) | (np.int64(buf[o + 1]) << 16) | (np.int64(buf[o + 2]) << 8) | np.int64(buf[o + 3])
+
+
+@njit(cache=True, nogil=True)
+def _digits(buf, o, e, odd, noa, pool, pu, R, r, d):
+    """isup.digits(buf, o, e, odd) into pool[pu+1:], preceded by the NOA octet (the *_norm key);
+    span recorded for digit column d. Returns the new pool position."""
+    pool[pu] = noa
+    s = pu + 1
+    n = 0
+    for i in range(o, e):
+        b = buf[i]
+        pool[s + n] = _HEX[b & 15]
+        pool[s + n + 1] = _HEX[b >> 4]
+        n += 2
+    if odd and n > 0:
+        n -= 1
+    R[R_DIG + 2 * d, r] = s
+    R[R_DIG + 2 * d + 1, r] = n
+    return s + n
+
+
+@njit(cache=True, nogil=True)
+def _param(code, buf, o, ln, R, r, pool, pu):
+    """isup.PARAM_DECODERS[code](row, buf, o, ln). Returns the new pool position, -1 on a problem."""
+    if code == 0x04:  # §3.9 called party number
+        if ln < 2:
+            return -1
+        b0 = buf[o]
+        pu = _digits(buf, o + 2, o + ln, b0 & 0x80, b0 & 0x7F, pool, pu, R, r, D_CALLED)
+        n = R[R_DIG + 2 * D_CALLED + 1, r]
+        if n > 0 and pool[pu - 1] == 70:  # 'F' = ST
+            R[R_DIG + 2 * D_CALLED + 1, r] = n - 1
+            R[R_CALLED_ST, r] = 1
+        else:
+            R[R_CALLED_ST, r] = 0
+        R[R_CALLED_NOA, r] = b0 & 0x7F
+        R[R_CALLED_INN, r] = buf[o + 1] >> 7
+        R[R_CALLED_NP, r] = (buf[o + 1] >> 4) & 7
+    elif code == 0x05:  # §3.51 subsequent number
+        if ln < 1:
+            return -1
+        pu = _digits(buf, o + 1, o + ln, buf[o] & 0x80, 0, pool, pu, R, r, D_SUBSEQ)
+        n = R[R_DIG + 2 * D_SUBSEQ + 1, r]
+        if n > 0 and pool[pu - 1] == 70:
+            R[R_DIG + 2 * D_SUBSEQ + 1, r] = n - 1
+            R[R_CALLED_ST, r] = 1
+        else:
+            R[R_CALLED_ST, r] = 0
+    elif code == 0x0A:  # §3.10 calling party number
+        if ln < 2:
+            return -1
+        b0 = buf[o]
+        b1 = buf[o + 1]
+        pu = _digits(buf, o + 2, o + ln, b0 & 0x80, b0 & 0x7F, pool, pu, R, r, D_CALLING)
+        R[R_CALLING_NOA, r] = b0 & 0x7F
+        R[R_CALLING_NI, r] = b1 >> 7
+        R[R_CALLING_NP, r] = (b1 >> 4) & 7
+        R[R_CALLING_PRES, r] = (b1 >> 2) & 3
+        R[R_CALLING_SCR, r] = b1 & 3
+    elif code == 0x0B:  # §3.44 redirecting number
+        if ln < 2:
+            return -1
+        pu = _digits(buf, o + 2, o + ln, buf[o] & 0x80, buf[o] & 0x7F, pool, pu, R, r, D_REDIRECTING)
+        R[R_REDIRECTING_NOA, r] = buf[o] & 0x7F
+        R[R_REDIRECTING_PRES, r] = (buf[o + 1] >> 2) & 3
+    elif code == 0x28:  # §3.39 original called number
+        if ln < 2:
+            return -1
+        pu = _digits(buf, o + 2, o + ln, buf[o] & 0x80, buf[o] & 0x7F, pool, pu, R, r, D_OCN)
+        R[R_OCN_NOA, r] = buf[o] & 0x7F
+        R[R_OCN_PRES, r] = (buf[o + 1] >> 2) & 3
+    elif code == 0x3F:  # §3.30 location number
+        if ln < 2:
+            return -1
+        pu = _digits(buf, o + 2, o + ln, buf[o] & 0x80, buf[o] & 0x7F, pool, pu, R, r, D_LOCATION)
+        R[R_LOCATION_NOA, r] = buf[o] & 0x7F
+    elif code == 0x21:  # §3.16 connected number
+        if ln < 2:
+            return -1
+        pu = _digits(buf, o + 2, o + ln, buf[o] & 0x80, buf[o] & 0x7F, pool, pu, R, r, D_CONNECTED)
+        R[R_CONNECTED_NOA, r] = buf[o] & 0x7F
+    elif code == 0xC0:  # §3.26 generic number (the additional calling party number wins)
+        if ln < 3:
+            return -1
+        q = buf[o]
+        if R[R_GENERIC_Q, r] == 6 and q != 6:
+            return pu
+        R[R_GENERIC_Q, r] = q
+        pu = _digits(buf, o + 3, o + ln, buf[o + 1] & 0x80, buf[o + 1] & 0x7F, pool, pu, R, r, D_GENERIC)
+        R[R_GENERIC_NOA, r] = buf[o + 1] & 0x7F
+    elif code == 0x13:  # §3.45 redirection information
+        if ln < 1:
+            return -1
+        R[R_REDIR_IND, r] = buf[o] & 7
+        R[R_ORIG_REDIR_REASON, r] = buf[o] >> 4
+        if ln >= 2:
+            R[R_REDIR_COUNTER, r] = buf[o + 1] & 7
+            R[R_REDIR_REASON, r] = buf[o + 1] >> 4
+    elif code == 0x12:  # §3.12 cause indicators (Q.850 §2.2)
+        if ln < 2:
+            return -1
+        b0 = buf[o]
+        v = o + 1 if b0 & 0x80 else o + 2
+        if v >= o + ln:
+            return -1
+        R[R_CAUSE_LOC, r] = b0 & 0x0F
+        R[R_CAUSE_VAL, r] = buf[v] & 0x7F
+    elif code == 0x3D:  # §3.80 hop counter
+        if ln < 1:
+            return -1
+        R[R_HOP, r] = buf[o] & 0x1F
+    elif code == 0x24:  # §3.21 event information
+        if ln < 1:
+            return -1
+        R[R_EVENT, r] = buf[o] & 0x7F
+    return pu
+
+
+@njit(cache=True, nogil=True)
+def _isup(buf, off, end, ansi, R, r, pool, pu, opt, ou):
+    """isup.decode(buf, off, end, row, 2, ansi) into row r. Returns (ok, pool pos, opt pos); ok False
+    when Python would raise or report a problem (the caller returns SLOW)."""
+    if end - off < 3:
+        return False, pu, ou
+    R[R_CIC, r] = (np.int64(buf[off]) | (np.int64(buf[off + 1]) << 8)) & (0x3FFF if ansi else 0x0FFF)
+    mt = np.int64(buf[off + 2])
+    R[R_MT, r] = mt
+    if ansi and mt == 1:
+        fixed, nvar, has_opt = _ANSI_LAY[0], _ANSI_LAY[1], _ANSI_LAY[2]
+    else:
+        fixed, nvar, has_opt = _LAY[mt, 0], _LAY[mt, 1], _LAY[mt, 2]
+        if fixed < 0:
+            return True, pu, ou  # unknown / national message: named by code only
+    p = off + 3
+    if p + fixed > end:
+        return False, pu, ou
+    if fixed:
+        if mt == 1:
+            R[R_NOC, r] = buf[p]
+            R[R_FCI, r] = _be16(buf, p + 1)
+            R[R_CPC, r] = buf[p + 3]
+            if not ansi:
+                R[R_TMR, r] = buf[p + 4]
+        elif mt == 0x2C:
+            R[R_EVENT, r] = buf[p] & 0x7F
+    p += fixed
+    for i in range(nvar):
+        q = p + i
+        if q >= end:
+            return False, pu, ou
+        lo = q + buf[q]
+        if buf[q] == 0 or lo >= end:
+            return False, pu, ou
+        ln = np.int64(buf[lo])
+        if lo + 1 + ln > end:
+            return False, pu, ou
+        code = _ANSI_VARS[i] if (ansi and mt == 1) else (_VARS[mt, i] if i < 2 else -1)
+        if code >= 0:
+            pu = _param(code, buf, lo + 1, ln, R, r, pool, pu)
+            if pu < 0:
+                return False, pu, ou
+    p += nvar
+    if has_opt:
+        if p >= end:
+            return (nvar == 0 and p == end), pu, ou
+        if buf[p]:
+            o = p + buf[p]
+            R[R_OPT_FIRST, r] = ou
+            cnt = 0
+            while o < end:
+                code = np.int64(buf[o])
+                if code == 0:
+                    break
+                if o + 1 >= end:
+                    return False, pu, ou
+                ln = np.int64(buf[o + 1])
+                v = o + 2
+                if v + ln > end:
+                    return False, pu, ou
+                opt[ou] = code
+                ou += 1
+                cnt += 1
+                pu = _param(code, buf, v, ln, R, r, pool, pu)
+                if pu < 0:
+                    return False, pu, ou
+                o = v + ln
+            R[R_OPT_COUNT, r] = cnt
+    return True, pu, ou
+
+
+# ================================================================== the kernel
+@njit(cache=True, nogil=True)
+def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
+    st, R, pool, opt, scratch, seen, ring, links, link_msgs = ctx
+    if end - off < 12:
+        return SLOW
+    sport = _be16(buf, off)
+    dport = _be16(buf, off + 2)
+    vtag = _be32(buf, off + 4)
+    n0 = st[S_ROWS]
+    cap = R.shape[1]
+    nr = n0
+    pu = st[S_POOL]
+    ou = st[S_OPT]
+    nch = 0
+    o = off + 12
+    # ---- pass 1: validate every chunk, decode ISUP rows into uncommitted slots
+    while o + 4 <= end:
+        ctype = buf[o]
+        ln = _be16(buf, o + 2)
+        if ln < 4:
+            return SLOW
+        ce = o + ln
+        if ce > end or nch >= MAX_CHUNKS:
+            return SLOW
+        if ctype != 0:
+            if ctype == 64:
+                return SLOW  # I-DATA
+            scratch[nch, 0] = K_CONTROL
+            nch += 1
+            o += (ln + 3) & ~3
+            continue
+        if ln <= 16 or (buf[o + 1] & 3) != 3:
+            return SLOW  # no user data / fragment
+        tsn = _be32(buf, o + 4)
+        ppid = _be32(buf, o + 12)
+        if ppid != 3 and ppid != 0x03000000:
+            return SLOW
+        for j in range(nch):  # a TSN twice in one packet: the filter's order matters -> Python
+            if scratch[j, 0] != K_CONTROL and scratch[j, 1] == tsn:
+                return SLOW
+        scratch[nch, 1] = tsn
+        scratch[nch, 2] = o + 16
+        scratch[nch, 3] = ce
+        # M3UA common header (RFC 4666 §3.1)
+        m = o + 16
+        me = ce
+        if me - m < 8 or buf[m] != 1:
+            return SLOW
+        mlen = _be32(buf, m + 4)
+        if mlen < 8:
+            return SLOW
+        if m + mlen < me:
+            me = m + mlen
+        if buf[m + 2] != 1 or buf[m + 3] != 1:
+            scratch[nch, 0] = K_MGMT
+            nch += 1
+            o += (ln + 3) & ~3
+            continue
+        q = m + 8
+        vo = -1
+        ve = -1
+        while q + 4 <= me:
+            tag = _be16(buf, q)
+            plen = _be16(buf, q + 2)
+            if plen < 4 or q + plen > me:
+                return SLOW
+            if tag == 0x0210:
+                vo = q + 4
+                ve = q + plen
+                break
+            if tag == 2 or tag == 3:
+                return SLOW  # draft-6 layout
+            q += (plen + 3) & ~3
+        if vo < 0 or ve - vo < 12:
+            return SLOW
+        opc = _be32(buf, vo)
+        dpc = _be32(buf, vo + 4)
+        si = np.int64(buf[vo + 8])
+        ni = np.int64(buf[vo + 9])
+        if ni > 3 or opc > 0xFFFFFF or dpc > 0xFFFFFF:
+            return SLOW
+        if si != 5:
+            if si > 15:
+                return SLOW
+            scratch[nch, 0] = K_SI
+            scratch[nch, 4] = si
+            nch += 1
+            o += (ln + 3) & ~3
+            continue
+        lk = _link_key(src, sport, dst, dport)
+        if lk not in links:
+            return SLOW  # no decided link yet: Python holds the message for the variant decision
+        lv = links[lk]
+        uo = vo + 12
+        need = 3 * (ve - uo) + 16
+        if nr >= cap or pu + need > pool.shape[0] or ou + (ve - uo) > opt.shape[0]:
+            return SLOW if n0 == 0 else FULL
+        R[:, nr] = -1
+        ok, pu, ou = _isup(buf, uo, ve, (lv & 1) == 1, R, nr, pool, pu, opt, ou)
+        if not ok:
+            return SLOW
+        R[R_FRAME, nr] = frame
+        R[R_TS, nr] = ts
+        R[R_SRC, nr] = src
+        R[R_DST, nr] = dst
+        R[R_SPORT, nr] = sport
+        R[R_DPORT, nr] = dport
+        R[R_NI, nr] = ni
+        R[R_OPC, nr] = opc
+        R[R_DPC, nr] = dpc
+        R[R_SLS, nr] = buf[vo + 11]
+        R[R_LINK, nr] = lv >> 1
+        R[R_RAW_START, nr] = uo
+        R[R_RAW_LEN, nr] = ve - uo
+        scratch[nch, 0] = K_ISUP
+        scratch[nch, 4] = nr
+        nr += 1
+        nch += 1
+        o += (ln + 3) & ~3
+    # ---- pass 2: commit in chunk order (retransmission memory, counters, rows)
+    dkey = _dir_key(sport, dport, vtag)
+    w = n0
+    for j in range(nch):
+        kind = scratch[j, 0]
+        if kind == K_CONTROL:
+            counts[C_SCTP_CONTROL] += 1
+            continue
+        h = chunk_hash(buf, scratch[j, 2], scratch[j, 3])
+        if _retx_dup(seen, ring, st, dkey, scratch[j, 1], h):
+            counts[C_SCTP_RETX] += 1
+        elif kind == K_MGMT:
+            counts[C_M3UA_MGMT] += 1
+        elif kind == K_SI:
+            counts[C_SI0 + scratch[j, 4]] += 1
+        else:
+            slot = scratch[j, 4]
+            if slot != w:
+                R[:, w] = R[:, slot]
+            li = R[R_LINK, w]
+            link_msgs[li] = link_msgs.get(li, 0) + 1
+            counts[C_ISUP] += 1
+            w += 1
+    counts[C_SCTP] += 1
+    st[S_ROWS] = w
+    st[S_POOL] = pu
+    st[S_OPT] = ou
+    return DONE
+
+
+# ================================================================== Python side
+class _Retx:
+    """Drop-in for parsers/sctp.py ``Retransmissions`` on the kernel's state (``flow._retx``)."""
+
+    __slots__ = ("seen", "ring", "st")
+
+    def __init__(self, seen, ring, st) -> None:
+        self.seen, self.ring, self.st = seen, ring, st
+
+    def is_dup(self, direction, tsn: int, chunk) -> bool:
+        sport, dport, vtag = direction
+        a = np.frombuffer(chunk, dtype=np.uint8)
+        return bool(_retx_py(self.seen, self.ring, self.st, sport, dport, vtag, tsn, a))
+
+
+def _ipv4(text) -> int:
+    """Dotted quad -> int, -1 if ``text`` is not an IPv4 address string."""
+    if not isinstance(text, str):
+        return -1
+    parts = text.split(".")
+    if len(parts) != 4:
+        return -1
+    v = 0
+    for p in parts:
+        if not p.isdigit() or len(p) > 3 or int(p) > 255:
+            return -1
+        v = (v << 8) | int(p)
+    return v
+
+
+class Ss7Fast:
+    """State and outputs of ``sctp_packet`` for one capture (see parsers/fast/__init__.py)."""
+
+    def __init__(self, flow, capacity: int = 32768):
+        from sigtrace.numbers import normalize
+
+        self.flow = flow
+        self._normalize = normalize
+        self.capacity = capacity
+        st = np.zeros(8, dtype=np.int64)
+        R = np.full((N_COLS, capacity), -1, dtype=np.int64)
+        pool = np.zeros(capacity * 64 + (1 << 18), dtype=np.uint8)
+        opt = np.zeros(capacity * 16 + (1 << 16), dtype=np.int16)
+        scratch = np.zeros((MAX_CHUNKS, 5), dtype=np.int64)
+        seen = Dict.empty(key_type=_KEY, value_type=types.uint64)
+        ring = np.full((RETX_WINDOW, 2), -1, dtype=np.int64)
+        links = Dict.empty(key_type=_KEY, value_type=types.int64)
+        link_msgs = Dict.empty(key_type=types.int64, value_type=types.int64)
+        self.ctx = (st, R, pool, opt, scratch, seen, ring, links, link_msgs)
+        self._st, self._R, self._pool, self._opt = st, R, pool, opt
+        self._links, self._link_msgs = links, link_msgs
+        self._link_list: list = []
+        self._link_idx: dict[int, int] = {}
+        self._watch: dict[int, list] = {}
+        flow._retx = _Retx(seen, ring, st)
+        flow.link_events = []
+        for k, link in list(flow._links.items()):
+            if len(k) == 6:
+                flow.link_events.append((k, link))
+        self.sync()
+
+    # ---------------------------------------------------------------- links
+    def _register(self, k, link) -> None:
+        src, dst = _ipv4(k[2]), _ipv4(k[4])
+        if src < 0 or dst < 0:
+            return
+        idx = self._link_idx.get(id(link))
+        if idx is None:
+            idx = self._link_idx[id(link)] = len(self._link_list)
+            self._link_list.append(link)
+        _link_put(self._links, src, int(k[3]), dst, int(k[5]), idx * 2 + (1 if link.ansi else 0))
+
+    def sync(self) -> None:
+        """Register associations whose Link the Python side has created or decided since last time."""
+        ev = self.flow.link_events
+        if not ev:
+            return
+        for k, link in ev:
+            if k is None:
+                for key in self._watch.pop(id(link), ()):
+                    self._register(key, link)
+            elif k[0] == "m3ua" and k[1] is True:
+                if link.pending is None:
+                    self._register(k, link)
+                else:
+                    self._watch.setdefault(id(link), []).append(k)
+        ev.clear()
+
+    # ---------------------------------------------------------------- outputs
+    def pending(self) -> int:
+        return int(self._st[S_ROWS])
+
+    def take(self, buf, schema):
+        n = int(self._st[S_ROWS])
+        if n == 0:
+            return None
+        R = self._R
+        pool = self._pool
+        cols = {}
+        for i, name in enumerate(INT_COLS):
+            if name not in ("src_ip", "dst_ip"):
+                cols[name] = R[i, :n]
+        links = self._link_list
+        li = pa.array(R[R_LINK, :n].astype(np.int32))
+        for d, name in enumerate(DIGIT_COLS):
+            start, length = R[R_DIG + 2 * d, :n], R[R_DIG + 2 * d + 1, :n]
+            cols[name + "_digits"] = _arrow.strings(pool, start, length)
+            if name in NORM_COLS:
+                key = _arrow.strings(pool, start - 1, np.where(length > 0, length + 1, -1))
+                cols[name + "_norm"] = _arrow.map_unique(key, self._norm_key)
+        arrays = []
+        for f in schema:
+            name, typ = f.name, f.type
+            if name in cols and isinstance(cols[name], np.ndarray):
+                v = cols[name]
+                if name == "ts":
+                    arrays.append(pa.Array.from_buffers(typ, n, [None, pa.py_buffer(np.ascontiguousarray(v))]))
+                elif pa.types.is_boolean(typ):
+                    arrays.append(pa.array(v == 1, mask=v < 0, type=typ))
+                else:
+                    arrays.append(_arrow.ints(v, v >= 0, typ))
+            elif name in cols:
+                arrays.append(cols[name])
+            elif name == "src_ip":
+                arrays.append(_arrow.ipv4_strings(R[R_SRC, :n]))
+            elif name == "dst_ip":
+                arrays.append(_arrow.ipv4_strings(R[R_DST, :n]))
+            elif name == "link_key":
+                arrays.append(pa.array([lk.key for lk in links], type=typ).take(li))
+            elif name == "transport":
+                arrays.append(pa.array([lk.transport for lk in links], type=typ).take(li))
+            elif name == "variant":
+                arrays.append(pa.array([lk.variant for lk in links], type=typ).take(li))
+            elif name == "pc_bits":
+                arrays.append(pa.array([lk.pc_bits for lk in links], type=typ).take(li))
+            elif name == "msg_name":
+                arrays.append(_MSG_NAME_ARRAY.take(pa.array(R[R_MT, :n])).cast(typ))
+            elif name == "optional_params":
+                arrays.append(self._opt_lists(n, typ))
+            elif name == "raw":
+                arrays.append(_arrow.binaries(buf, R[R_RAW_START, :n], R[R_RAW_LEN, :n]))
+            elif name in ("sip_call_id", "sip_frame"):
+                arrays.append(pa.nulls(n, typ))
+            else:
+                raise ValueError(f"isup_messages column {name} unknown to the SS7 fast path")
+        self._st[S_ROWS] = 0
+        self._st[S_POOL] = 0
+        self._st[S_OPT] = 0
+        return pa.Table.from_arrays(arrays, schema=schema)
+
+    def _norm_key(self, key: str):
+        return self._normalize(key[1:], ord(key[0]))
+
+    def _opt_lists(self, n, typ):
+        R = self._R
+        first, count = R[R_OPT_FIRST, :n], R[R_OPT_COUNT, :n]
+        valid = count >= 0
+        c = np.where(valid, count, 0)
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(c, out=offsets[1:])
+        total = int(offsets[-1])
+        if total:
+            rows = np.repeat(np.arange(n), c)
+            idx = first[rows] + (np.arange(total) - offsets[:-1][rows])
+            values = pa.array(self._opt[idx], type=typ.value_type)
+        else:
+            values = pa.array([], type=typ.value_type)
+        mask = None if valid.all() else pa.array(~valid)
+        return pa.ListArray.from_arrays(pa.array(offsets), values, mask=mask, type=typ)
+
+    def finish(self) -> None:
+        """Add the fast path's per-link ISUP message counts to ``Link.messages``."""
+        lm = self._link_msgs
+        for idx, cnt in list(lm.items()):
+            self._link_list[idx].messages += cnt
+        lm.clear()
