@@ -362,15 +362,37 @@ class CaseWriter:
         self.added: dict[str, int] = {}
 
     def add(self, table: str, row: Any) -> None:
+        b = self.batches.get(table) or self._batch(table)
+        self.added[table] = self.added.get(table, 0) + 1
+        bad = b.append(row)
+        if bad:
+            self._rejects(table, b, bad)
+
+    def _batch(self, table: str) -> TableBatch:
         b = self.batches.get(table)
         if b is None:
             b = self.batches[table] = TableBatch(
                 self.con, table, self.source_id, columns=None if self.columns is None else self.columns[table],
                 append=self.append, batch_rows=self.batch_rows)
-        self.added[table] = self.added.get(table, 0) + 1
-        bad = b.append(row)
-        if bad:
-            self._rejects(table, b, bad)
+        return b
+
+    def arrow_schema(self, table: str) -> pa.Schema:
+        """The Arrow schema of ``table``'s rows as decoders produce them (every column but source_id)."""
+        s = self._batch(table).schema
+        return pa.schema([f for f in s if f.name != "source_id"])
+
+    def add_arrow(self, table: str, tbl: pa.Table) -> None:
+        """Append rows already in Arrow form (the compiled fast path), schema = ``arrow_schema(table)``."""
+        b = self._batch(table)
+        self.added[table] = self.added.get(table, 0) + tbl.num_rows
+        if b.source_id is not None:
+            tbl = tbl.add_column(0, b.schema.field(0), pa.repeat(pa.scalar(b.source_id, b.schema.field(0).type),
+                                                                  tbl.num_rows))
+        if b._append is not None:
+            b._append(table, tbl)
+        else:
+            append_arrow(self.con, table, tbl)
+        b.total += tbl.num_rows
 
     def error(self, frame: int | None, layer: str, offset: int | None, message: str) -> None:
         # sanitised here so that a decoder passing odd values can never make the error row itself fail

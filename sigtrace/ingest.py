@@ -178,7 +178,8 @@ def ingest(
     par = None
     try:
         digests: dict[Path, str] = {}
-        par = parallel.start(con, plan, jobs, ss7_variant, digests, sha256_file)
+        fast = fast_mode(jobs)
+        par = None if fast else parallel.start(con, plan, jobs, ss7_variant, digests, sha256_file)
         seen: set[str] = set()
         for path, kind, comp in plan:
             try:
@@ -195,7 +196,7 @@ def ingest(
                 continue
             seen.add(digest)
             _ingest_one(con, path, kind, comp, fr, ss7_variant=ss7_variant, profile=profile, progress=progress,
-                        par=par)
+                        par=par, fast=fast)
             report.files.append(fr)
     finally:
         if par is not None:
@@ -206,7 +207,7 @@ def ingest(
 
 
 def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_variant: str, profile: Any,
-                progress: Any, par: Any = None) -> None:
+                progress: Any, par: Any = None, fast: bool = False) -> None:
     t0 = time.perf_counter()
     options: dict[str, Any] = {}
     if kind in ("pcap", "pcapng"):
@@ -231,7 +232,8 @@ def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_va
                 stats = par.consume(con, source_id, path, progress) if par is not None else None
                 if stats is None:  # serial (also the fallback when a worker could not vouch for its rows)
                     with parallel.gc_paused():
-                        stats = _ingest_capture(con, source_id, path, comp, ss7_variant, progress)
+                        stats = _ingest_capture(con, source_id, path, comp, ss7_variant, progress,
+                                                fast=fast and _fast_for(path))
         else:
             from . import cdr
 
@@ -290,7 +292,35 @@ def _guarded(writer: CaseWriter, packets: int, what: str, fn: Callable[[], Any])
         return None
 
 
-def _ingest_capture(con, source_id: int, path: Path, comp: str, ss7_variant: str, progress: Any) -> dict[str, Any]:
+FAST_MIN_BYTES = 4 << 20  # smaller captures decode in Python: loading the compiled kernels costs ~0.5 s
+
+
+def fast_mode(jobs: int | None) -> bool:
+    """Whether captures go through the compiled fast path (parsers/fast): numba present and not
+    disabled (``SIGTRACE_FAST=0``), and no explicit request for parallel Python decoding
+    (``jobs`` > 1 or ``SIGTRACE_JOBS`` > 1): the fast path decodes in this process."""
+    _paths.install_parsers_alias()
+    from sigtrace.parsers import fast
+
+    if not fast.available():
+        return False
+    if jobs is None:
+        env = os.environ.get("SIGTRACE_JOBS", "").strip()
+        return not (env.isdigit() and int(env) > 1)
+    return int(jobs) <= 1
+
+
+def _fast_for(path: Path) -> bool:
+    if os.environ.get("SIGTRACE_FAST") == "1":  # forced (tests): every capture, whatever its size
+        return True
+    try:
+        return path.stat().st_size >= FAST_MIN_BYTES
+    except OSError:
+        return False
+
+
+def _ingest_capture(con, source_id: int, path: Path, comp: str, ss7_variant: str, progress: Any,
+                    fast: bool = False) -> dict[str, Any]:
     writer = CaseWriter(con, source_id)
     dec = FrameDecoder(writer, ss7_variant=ss7_variant)
     linktypes: set[int] = set()
@@ -303,20 +333,34 @@ def _ingest_capture(con, source_id: int, path: Path, comp: str, ss7_variant: str
         f = gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[arg-type]
     first = last = None
     packets = 0
+    fd = None
     try:
         try:
-            for frame, ts, lt, data in parallel.gc_records(read_records(f, writer.error, linktypes)):
-                if first is None:
-                    first = ts
-                last = ts
-                packets += 1
-                dec.packet(frame, ts, lt, data)
+            if fast:
+                from sigtrace.parsers.fast.core import FastDecoder, read_blocks
+
+                fd = FastDecoder(dec, writer)
+                for blk in parallel.gc_records(read_blocks(f, writer.error, linktypes), every=32):
+                    if first is None:
+                        first = int(blk.ts[0])
+                    last = int(blk.ts[-1])
+                    packets += blk.n
+                    fd.block(blk)
+            else:
+                for frame, ts, lt, data in parallel.gc_records(read_records(f, writer.error, linktypes)):
+                    if first is None:
+                        first = ts
+                    last = ts
+                    packets += 1
+                    dec.packet(frame, ts, lt, data)
         except (OSError, EOFError, zlib.error) as e:  # e.g. a gzip stream cut short or corrupt: keep what was read
             writer.error(packets + 1, "file", None, f"read error after {packets} records: {e}")
         except (duckdb.Error, MemoryError):
             raise
         except Exception as e:  # a reader bug must not lose the file: keep what was read, record it
             writer.error(packets + 1, "internal", None, f"capture reader: {type(e).__name__}: {e}")
+        if fd is not None:
+            fd.finish()
         _guarded(writer, packets, "finish", dec.finish)
     finally:
         raw.close()

@@ -1,0 +1,373 @@
+"""The fast path's block driver: capture records in blocks -> compiled link/IPv4 dispatch -> the SS7
+and SIP kernels; every record a kernel declines goes, in frame order, to the Python ``FrameDecoder``.
+
+    fd = FastDecoder(frame_decoder, case_writer)
+    for blk in read_blocks(fileobj, writer.error, linktypes):
+        fd.block(blk)
+    fd.finish()        # before frame_decoder.finish()
+
+Blocks (``Block``): the bytes of up to ``BLOCK_BYTES`` of capture records back to back in one numpy
+buffer, with per-record offset, length, timestamp (ns) and link type. Classic pcap is scanned by a
+compiled loop; pcapng records come from sigtrace/capture.py's reader and are packed into blocks.
+Reading stops and errors are reported exactly as sigtrace/capture.py does (same messages).
+"""
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import numpy as np
+from numba import njit
+
+from . import DONE, FULL, N_COUNTERS, SLOW, counter_names
+
+
+def _drop_stale_cache() -> None:
+    """numba's on-disk cache of ``_run`` is keyed on this file's timestamp only, not on the kernels
+    it calls in ss7.py / sip.py: when any source of this package changed since the cache was
+    written, drop the cached ``_run`` so that it is compiled against the current kernels."""
+    import hashlib
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    h = hashlib.sha256()
+    for name in sorted(p.name for p in here.glob("*.py")):
+        h.update(name.encode() + (here / name).read_bytes())
+    stamp = h.hexdigest()
+    import numba
+
+    dirs = [here / "__pycache__"]
+    if numba.config.CACHE_DIR:
+        dirs.append(Path(numba.config.CACHE_DIR))
+    for d in dirs:
+        f = d / "sigtrace_fast.stamp"
+        try:
+            if f.exists() and f.read_text() == stamp:
+                continue
+            for old in d.rglob("core._run-*.nb*"):
+                old.unlink()
+            if d.is_dir():
+                f.write_text(stamp)
+        except OSError:  # a read-only install: numba then caches in a user directory of its own
+            pass
+
+
+_drop_stale_cache()
+from .sip import udp_packet  # noqa: E402
+from .ss7 import sctp_packet  # noqa: E402
+
+BLOCK_BYTES = 8 << 20  # records per block: ~8 MiB of capture
+MAX_RECORD = 1 << 28  # as sigtrace/capture.py
+
+_PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": (False, 1_000),
+    b"\xa1\xb2\xc3\xd4": (True, 1_000),
+    b"\x4d\x3c\xb2\xa1": (False, 1),
+    b"\xa1\xb2\x3c\x4d": (True, 1),
+}
+
+
+@dataclass
+class Block:
+    buf: np.ndarray  # uint8
+    off: np.ndarray  # int64 record start in buf
+    length: np.ndarray  # int64 captured length
+    ts: np.ndarray  # int64 ns
+    lt: np.ndarray  # int64 link type
+    frame0: int  # frame number of record 0
+    n: int
+
+
+# ============================================================================ record scan (pcap)
+@njit(cache=True, nogil=True)
+def _u32(buf, o, big):
+    if big:
+        return (np.int64(buf[o]) << 24) | (np.int64(buf[o + 1]) << 16) | (np.int64(buf[o + 2]) << 8) | np.int64(buf[o + 3])
+    return (np.int64(buf[o + 3]) << 24) | (np.int64(buf[o + 2]) << 16) | (np.int64(buf[o + 1]) << 8) | np.int64(buf[o])
+
+
+@njit(cache=True, nogil=True)
+def _scan_pcap(buf, pos, end, big, ts_mult, max_rec, out_off, out_len, out_ts):
+    """Complete records from ``pos``; stops at an incomplete or implausible one, or when the outputs
+    are full. Returns (records, position of the first record not taken)."""
+    n = 0
+    cap = out_off.shape[0]
+    while n < cap and pos + 16 <= end:
+        incl = _u32(buf, pos + 8, big)
+        if incl > max_rec or pos + 16 + incl > end:
+            break
+        sec = _u32(buf, pos, big)
+        frac = _u32(buf, pos + 4, big)
+        out_off[n] = pos + 16
+        out_len[n] = incl
+        out_ts[n] = sec * 1_000_000_000 + frac * ts_mult
+        n += 1
+        pos += 16 + incl
+    return n, pos
+
+
+def _pcap_blocks(f: BinaryIO, head: bytes, on_error, linktypes: set[int] | None) -> Iterator[Block]:
+    data = bytearray(head)
+    while len(data) < 24:
+        chunk = f.read(24 - len(data))
+        if not chunk:
+            break
+        data += chunk
+    if len(data) < 24:
+        on_error(None, "pcap", 0, "truncated pcap file header (need 24 bytes)")
+        return
+    big, ts_mult = _PCAP_MAGICS[bytes(data[:4])]
+    _snap, network = struct.unpack_from((">" if big else "<") + "II", data, 16)
+    linktype = network & 0x03FFFFFF
+    if linktypes is not None:
+        linktypes.add(linktype)
+    pos = 24  # position in `data` of the next record
+    consumed = 0  # stream offset of data[0]
+    frame = 0
+    eof = False
+    cap = 1 << 16
+    while True:
+        if not eof and len(data) - pos < BLOCK_BYTES:
+            chunk = f.read(BLOCK_BYTES)
+            if chunk:
+                data = data[pos:] + chunk if pos else data + chunk
+                consumed += pos
+                pos = 0
+            else:
+                eof = True
+        buf = np.frombuffer(data, dtype=np.uint8)
+        offs = np.empty(cap, dtype=np.int64)
+        lens = np.empty(cap, dtype=np.int64)
+        tss = np.empty(cap, dtype=np.int64)
+        n, npos = _scan_pcap(buf, pos, len(data), big, ts_mult, MAX_RECORD, offs, lens, tss)
+        if n:
+            yield Block(buf, offs[:n], lens[:n], tss[:n], np.full(n, linktype, dtype=np.int64), frame + 1, n)
+            frame += n
+        pos = npos
+        if n == cap:
+            continue
+        rest = len(data) - pos
+        if rest >= 16:
+            incl = struct.unpack_from((">" if big else "<") + "I", data, pos + 8)[0]
+            if incl > MAX_RECORD:
+                on_error(frame + 1, "pcap", consumed + pos,
+                         f"record length {incl} is not plausible; capture corrupt from here")
+                return
+            if eof:
+                on_error(frame + 1, "pcap", consumed + pos,
+                         f"capture truncated: record needs {incl} bytes, {max(0, rest - 16)} left")
+                return
+            need = 16 + incl - rest  # the rest of this record (possibly larger than a block)
+            more = f.read(max(need, BLOCK_BYTES))
+            data = data[pos:] + more
+            consumed += pos
+            pos = 0
+            if len(more) < need:
+                eof = True
+            continue
+        if eof:
+            if rest:
+                on_error(frame + 1, "pcap", consumed + pos,
+                         f"capture truncated: {rest} bytes of a 16-byte record header")
+            return
+
+
+def _record_blocks(records: Iterator[tuple[int, int, int, bytes]]) -> Iterator[Block]:
+    """Pack (frame, ts, linktype, data) records (pcapng) into blocks."""
+    parts: list[bytes] = []
+    meta: list[tuple[int, int, int]] = []
+    size = 0
+    first = None
+    for frame, ts, lt, data in records:
+        if first is None:
+            first = frame
+        elif frame != first + len(meta):  # a skipped frame number (bad block): close the block here
+            yield _pack(parts, meta, first)
+            parts, meta, size, first = [], [], 0, frame
+        parts.append(data)
+        meta.append((len(data), ts, lt))
+        size += len(data)
+        if size >= BLOCK_BYTES or len(meta) >= 1 << 16:
+            yield _pack(parts, meta, first)
+            parts, meta, size, first = [], [], 0, None
+    if meta:
+        yield _pack(parts, meta, first)
+
+
+def _pack(parts: list[bytes], meta: list[tuple[int, int, int]], first: int) -> Block:
+    m = np.array(meta, dtype=np.int64).reshape(-1, 3)
+    lens = m[:, 0].copy()
+    offs = np.zeros(len(meta), dtype=np.int64)
+    if len(meta) > 1:
+        np.cumsum(lens[:-1], out=offs[1:])
+    buf = np.frombuffer(b"".join(parts), dtype=np.uint8)
+    return Block(buf, offs, lens, m[:, 1].copy(), m[:, 2].copy(), first, len(meta))
+
+
+def read_blocks(f: BinaryIO, on_error, linktypes: set[int] | None = None) -> Iterator[Block]:
+    """Blocks of records of a (decompressed) capture stream; errors as sigtrace/capture.py reports them."""
+    from sigtrace.capture import _Buf, _pcapng, sniff_capture
+
+    head = f.read(12)
+    kind = sniff_capture(head)
+    if kind == "pcap":
+        yield from _pcap_blocks(f, head, on_error, linktypes)
+    elif kind == "pcapng":
+        b = _Buf(f)
+        b.buf = head
+        yield from _record_blocks(_pcapng(b, on_error, linktypes))
+    else:
+        on_error(None, "file", 0, "not a pcap or pcapng capture")
+
+
+# ============================================================================ link + IPv4 dispatch
+@njit(cache=True, nogil=True)
+def _be16(buf, o):
+    return (np.int64(buf[o]) << 8) | np.int64(buf[o + 1])
+
+
+@njit(cache=True, nogil=True)
+def _run(buf, offs, lens, tss, lts, frame0, i, n, ss7ctx, sipctx, counts):
+    """Decode records i..n-1 until one is SLOW (returned with its index) or an output is FULL."""
+    while i < n:
+        off = offs[i]
+        end = off + lens[i]
+        lt = lts[i]
+        et = -1
+        o = off
+        # ---- link layer (parsers/link.py); anything unusual -> Python
+        if lt == 1:
+            if end - off < 14:
+                return i, SLOW
+            et = _be16(buf, off + 12)
+            o = off + 14
+            while et == 0x8100 or et == 0x88A8 or et == 0x9100:
+                if end < o + 4:
+                    return i, SLOW
+                et = _be16(buf, o + 2)
+                o += 4
+            if et == 0x8847 or et == 0x8848:
+                return i, SLOW
+        elif lt == 113:
+            if end - off < 16:
+                return i, SLOW
+            et = _be16(buf, off + 14)
+            o = off + 16
+        elif lt == 276:
+            if end - off < 20:
+                return i, SLOW
+            et = _be16(buf, off)
+            o = off + 20
+        elif lt == 101 or lt == 12 or lt == 14 or lt == 228 or lt == 229:
+            if end <= off:
+                return i, SLOW
+            v = buf[off] >> 4
+            if v == 4:
+                et = 0x0800
+            elif v == 6:
+                return i, SLOW
+            else:
+                et = 0
+        else:
+            return i, SLOW
+        # ---- network layer (parsers/registry.py FrameDecoder.network fast path)
+        if et == 0x0800:
+            if end - o < 20:
+                return i, SLOW
+            total = _be16(buf, o + 2)
+            frag = _be16(buf, o + 6)
+            if buf[o] != 0x45 or (frag & 0x3FFF) != 0 or total < 20 or total > end - o:
+                return i, SLOW
+            proto = buf[o + 9]
+            src = (np.int64(buf[o + 12]) << 24) | (np.int64(buf[o + 13]) << 16) | (np.int64(buf[o + 14]) << 8) | np.int64(buf[o + 15])
+            dst = (np.int64(buf[o + 16]) << 24) | (np.int64(buf[o + 17]) << 16) | (np.int64(buf[o + 18]) << 8) | np.int64(buf[o + 19])
+            po = o + 20
+            pe = o + total
+            if proto == 17:
+                st = udp_packet(buf, po, pe, src, dst, frame0 + i, tss[i], sipctx, counts)
+            elif proto == 132:
+                st = sctp_packet(buf, po, pe, src, dst, frame0 + i, tss[i], ss7ctx, counts)
+            elif proto == 6 or proto == 4 or proto == 41 or proto == 47:
+                return i, SLOW
+            else:
+                counts[1] += 1  # C_OTHER_IP
+                st = DONE
+            if st != DONE:
+                return i, st
+        elif et == 0x86DD:
+            return i, SLOW
+        else:
+            counts[0] += 1  # C_OTHER_L2
+        i += 1
+    return i, DONE
+
+
+# ============================================================================ the driver
+class FastDecoder:
+    """Feeds blocks through the kernels; declined records go to ``dec.packet`` in frame order."""
+
+    def __init__(self, dec: Any, writer: Any, capacity: int = 32768):
+        from .sip import SipFast
+        from .ss7 import Ss7Fast
+
+        self.dec = dec
+        self.writer = writer
+        self.ss7 = Ss7Fast(dec.ss7, capacity)
+        self.sip = SipFast(dec.sip, capacity)
+        self.counts = np.zeros(N_COUNTERS, dtype=np.int64)
+        self.fast_records = 0
+        self.fast_total = 0
+        self.slow_records = 0
+        self._schemas: dict[str, Any] = {}
+
+    def _schema(self, table: str):
+        s = self._schemas.get(table)
+        if s is None:
+            s = self._schemas[table] = self.writer.arrow_schema(table)
+        return s
+
+    def _take(self, buf: np.ndarray) -> None:
+        for part, table in ((self.ss7, "isup_messages"), (self.sip, "sip_messages")):
+            if part.pending():
+                tbl = part.take(buf, self._schema(table))
+                if tbl is not None and tbl.num_rows:
+                    self.writer.add_arrow(table, tbl)
+
+    def block(self, b: Block) -> None:
+        i, n = 0, b.n
+        packet = self.dec.packet
+        while i < n:
+            j, st = _run(b.buf, b.off, b.length, b.ts, b.lt, b.frame0, i, n, self.ss7.ctx, self.sip.ctx,
+                         self.counts)
+            self.fast_records += j - i
+            if st == FULL:
+                if not (self.ss7.pending() or self.sip.pending()):
+                    raise RuntimeError("fast path: output full with no rows pending")
+                self._take(b.buf)
+            elif st == SLOW:
+                o = int(b.off[j])
+                packet(b.frame0 + j, int(b.ts[j]), int(b.lt[j]), b.buf[o:o + int(b.length[j])].tobytes())
+                self.ss7.sync()
+                self.sip.sync()
+                self.slow_records += 1
+                j += 1
+            i = j
+        self.dec.packets += self.fast_records  # FrameDecoder counts the records it saw itself
+        self.fast_total += self.fast_records
+        self.fast_records = 0
+        self._take(b.buf)
+
+    def finish(self) -> None:
+        """End of capture: counters to the sink, per-link message counts (before dec.finish())."""
+        self.ss7.finish()
+        self.sip.finish()
+        names = counter_names()
+        for idx in np.nonzero(self.counts)[0].tolist():
+            self.writer.count(names[idx], int(self.counts[idx]))
+        self.counts[:] = 0
+        LAST_STATS.update(fast=self.fast_total, slow=self.slow_records)
+
+
+LAST_STATS: dict[str, int] = {}  # records of the last capture decoded by each side (tests, benchmarks)
