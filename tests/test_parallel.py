@@ -29,6 +29,13 @@ SOURCE_COLS = ("source_id, source_name, size_bytes, sha256, kind, compression, l
                "packets_read, messages_decoded, errors, options")
 
 
+@pytest.fixture(autouse=True)
+def python_decoders(monkeypatch):
+    """Both sides decode in Python: this file tests the parallel machinery row for row in insertion
+    order; the compiled fast path has its own equivalence test (tests/test_fastpath.py)."""
+    monkeypatch.setenv("SIGTRACE_FAST", "0")
+
+
 @pytest.fixture
 def force_parallel(monkeypatch):
     """Workers for any size; ``split`` = split every plain capture (else each file whole to one worker)."""
