@@ -314,6 +314,58 @@ def append_arrow(con: duckdb.DuckDBPyConnection, table: str, tbl: pa.Table | pa.
         raise
 
 
+class BackgroundAppend:
+    """``append(table, arrow_table)`` done by one background thread, so that decoding the next rows
+    overlaps DuckDB appending the last ones (DuckDB releases the GIL while it works). The queue is
+    bounded (``depth`` tables), so memory stays bounded. While it runs, only this thread uses the
+    connection; ``close()`` waits for it and re-raises what an append raised (so does the next call)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, depth: int = 3):
+        import queue
+        import threading
+
+        self.con = con
+        self.q: Any = queue.Queue(maxsize=depth)
+        self.exc: BaseException | None = None
+        self.t = threading.Thread(target=self._loop, name="sigtrace-append", daemon=True)
+        self.t.start()
+
+    def _loop(self) -> None:
+        while True:
+            item = self.q.get()
+            if item is None:
+                return
+            if self.exc is None:
+                try:
+                    append_arrow(self.con, item[0], item[1])
+                except BaseException as e:  # noqa: BLE001 - handed to the decoding thread
+                    self.exc = e
+
+    def _raise(self) -> None:
+        if self.exc is not None:
+            e, self.exc = self.exc, None
+            raise e
+
+    def __call__(self, table: str, tbl: pa.Table) -> None:
+        self._raise()
+        self.q.put((table, tbl))
+
+    def close(self) -> None:
+        if self.t.is_alive():
+            self.q.put(None)
+            self.t.join()
+        self._raise()
+
+    def abort(self) -> None:
+        """The file is being rolled back: skip what is queued, wait for the append in progress."""
+        if self.exc is None:
+            self.exc = InterruptedError("aborted")
+        if self.t.is_alive():
+            self.q.put(None)
+            self.t.join()
+        self.exc = None
+
+
 INGEST_MEMORY_LIMIT = "64MB"  # DuckDB buffer pool while a capture is appended (then restored)
 INGEST_THREADS = 1  # appending Arrow batches: DuckDB's extra threads cost CPU the decoders need
 
@@ -424,6 +476,8 @@ class CaseWriter:
         errs = self.batches.get("decode_errors")
         if errs is not None and errs.rows:  # errors recorded for rejected rows
             errs.flush()
+        if isinstance(self.append, BackgroundAppend):
+            self.append.close()  # every batch in the case before this thread uses the connection again
         if self.counts:
             self.con.executemany(
                 "insert into protocol_counts values ($1, $2, $3)",

@@ -27,7 +27,7 @@ import duckdb
 from . import _paths, parallel
 from ._version import __version__
 from .capture import GZIP_MAGIC, read_records, sniff_capture
-from .db import CaseWriteError, CaseWriter, capture_write_settings, connect
+from .db import BackgroundAppend, CaseWriteError, CaseWriter, capture_write_settings, connect
 from .errors import InputError, Interrupted, SchemaError, SigtraceError
 
 _paths.install_parsers_alias()
@@ -321,7 +321,19 @@ def _fast_for(path: Path) -> bool:
 
 def _ingest_capture(con, source_id: int, path: Path, comp: str, ss7_variant: str, progress: Any,
                     fast: bool = False) -> dict[str, Any]:
-    writer = CaseWriter(con, source_id)
+    appender = BackgroundAppend(con) if fast else None  # appends overlap decoding (the fast path decodes quickly)
+    try:
+        stats = _decode_capture(con, source_id, path, comp, ss7_variant, progress, fast, appender)
+    except BaseException:
+        if appender is not None:
+            appender.abort()
+        raise
+    return stats
+
+
+def _decode_capture(con, source_id: int, path: Path, comp: str, ss7_variant: str, progress: Any, fast: bool,
+                    appender: Any) -> dict[str, Any]:
+    writer = CaseWriter(con, source_id, append=appender)
     dec = FrameDecoder(writer, ss7_variant=ss7_variant)
     linktypes: set[int] = set()
     raw = open(path, "rb")
