@@ -374,10 +374,19 @@ def _uri_user_host(buf, s, e):
 
 
 @njit(cache=True, nogil=True)
+def _pyfind(buf, s, e, c, start):
+    """str.find(c, start) on v = buf[s:e], indexes relative to s (negative start counts from the end)."""
+    if start < 0:
+        start = max(start + (e - s), 0)
+    k = _find(buf, s + start, e, c)
+    return k - s if k >= 0 else -1
+
+
+@njit(cache=True, nogil=True)
 def _name_addr(buf, s, e):
     """name_addr(v) for a stripped v -> (ok, disp s, disp e, uri s, uri e, params s, params e).
-    ok 0 = handled, 1 = display name needs \\" unescaping (exact only when the display is unused),
-    2 = not reproduced (SLOW). disp start -1 = None."""
+    ok 0 = handled, 1 = display name needs \\" unescaping (exact only when the display is unused).
+    disp start -1 = None."""
     lt = _find(buf, s, e, 60)
     q1 = _find(buf, s, e, 34)
     if lt >= 0 and (q1 < 0 or _rfind(buf, s, e, 34) < lt):
@@ -396,22 +405,24 @@ def _name_addr(buf, s, e):
         us, ue = _strip(buf, lt + 1, gt)
         ps = min(gt + 1, e)
         return ok, ds, de, us, ue, ps, e
-    if lt >= 0:  # quoted display name may itself contain '<'
-        q2 = _find(buf, q1 + 1, e, 34)
-        if q2 < 0:
-            return 2, -1, -1, -1, -1, -1, -1
-        lt = _find(buf, q2, e, 60)
-        if lt < 0:
-            return 2, -1, -1, -1, -1, -1, -1
-        gt = _find(buf, lt, e, 62)
+    if lt >= 0:  # quoted display name may itself contain '<' (Python str.find/slice index rules)
+        n = e - s
+        q1 = q1 - s
+        q2 = _pyfind(buf, s, e, 34, q1 + 1)
+        lt = _pyfind(buf, s, e, 60, q2)
+        gt = _pyfind(buf, s, e, 62, lt)
         if gt < 0:
-            gt = e
-        ds, de = _strip(buf, s, lt)
+            gt = n
+        de = lt if lt >= 0 else max(n + lt, 0)  # v[:lt]
+        ds, de = _strip(buf, s, s + de)
         ds, de = _strip_quotes(buf, ds, de)
         if de <= ds:
             ds, de = -1, -1
-        us, ue = _strip(buf, lt + 1, gt)
-        ps = min(gt + 1, e)
+        if lt + 1 < gt:
+            us, ue = _strip(buf, s + lt + 1, s + gt)
+        else:
+            us, ue = s, s
+        ps = min(s + gt + 1, e)
         return 0, ds, de, us, ue, ps, e
     semi = _find(buf, s, e, 59)
     if semi < 0:
@@ -490,8 +501,6 @@ def _first_user(buf, s, e, ts, tl):
     a = ts[0]
     b = a + tl[0]
     ok, ds, de, us, ue, ps, pe = _name_addr(buf, a, b)
-    if ok == 2:
-        return False, -1, -1
     u1, u2, h1, h2 = _uri_user_host(buf, us, ue)
     return True, u1, u2
 
