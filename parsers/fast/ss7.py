@@ -9,7 +9,7 @@ before touching any state or output:
   byte order). Zero/short/overrunning chunk lengths, I-DATA, fragments, other PPIDs -> SLOW.
 * Retransmission filter (parsers/sctp.py ``Retransmissions``): ONE state shared with the Python
   side -- ``Ss7Fast`` installs ``_Retx`` (same ``is_dup``) as ``flow._retx``, both sides hash the chunk
-  with ``chunk_hash`` and update the same typed Dict + ring of ``RETX_WINDOW`` keys.
+  with ``chunk_hash`` and update the same hash table + ring of ``RETX_WINDOW`` keys (numpy arrays).
 * M3UA (RFC 4666 §3.1, §3.3.1): management (anything but Transfer/DATA) counts ``m3ua_mgmt``;
   DATA needs a Protocol Data (0x0210) parameter with range-valid NI/OPC/DPC (else Python masks and
   reports: SLOW). SI != 5 counts the SI counter (SI > 15 -> SLOW); SI 5 -> one ISUP row, only on an
@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-from numba import njit, types
-from numba.typed import Dict
+from numba import njit
 
 from . import C_ISUP, C_M3UA_MGMT, C_SCTP, C_SCTP_CONTROL, C_SCTP_RETX, C_SI0, DONE, FULL, SLOW
 from ..isup_codes import ANSI_IAM, ANSI_IAM_VARS, LAYOUT, MSG_NAMES, UNKNOWN, VAR_PARAMS
@@ -72,11 +71,12 @@ N_COLS = R_DIG + 16
 NORM_COLS = ("called", "calling", "redirecting", "original_called")  # *_norm via sigtrace.numbers
 
 # state array st
-S_ROWS, S_POOL, S_OPT, S_RETX_POS = 0, 1, 2, 3
+S_ROWS, S_POOL, S_OPT, S_RETX_POS, S_LINKS = 0, 1, 2, 3, 4
+LINK_SLOTS = 1 << 16  # association directions (hash table slots; at most half used)
+RETX_SLOTS = RETX_WINDOW * 2
 # per-chunk scratch: kind, tsn, payload start, payload end, row slot / SI
 K_CONTROL, K_MGMT, K_SI, K_ISUP = 0, 1, 2, 3
 MAX_CHUNKS = 4096
-_KEY = types.UniTuple(types.int64, 2)
 
 
 # ================================================================== shared helpers (kernel + Python)
@@ -112,37 +112,111 @@ def _dir_key(sport, dport, vtag):
 
 
 @njit(cache=True, nogil=True)
-def _retx_dup(seen, ring, st, dkey, tsn, h):
-    """parsers/sctp.py Retransmissions.is_dup on the shared numba state."""
-    key = (dkey, np.int64(tsn))
-    if key in seen:
-        if seen[key] == h:
+def _slot(a, b, mask):
+    """Home slot of key (a, b) in an open-addressing table of mask + 1 slots."""
+    h = (np.uint64(a) * np.uint64(0x9E3779B97F4A7C15)) ^ (np.uint64(b) * np.uint64(0xC2B2AE3D27D4EB4F))
+    h ^= h >> np.uint64(29)
+    return np.int64(h & np.uint64(mask))
+
+
+@njit(cache=True, nogil=True)
+def _retx_find(table, ring_k, a, b):
+    """(ring slot or -1, table index where the key is or would be inserted). Linear probing."""
+    mask = table.shape[0] - 1
+    i = _slot(a, b, mask)
+    while True:
+        s = table[i]
+        if s < 0:
+            return -1, i
+        if ring_k[s, 0] == a and ring_k[s, 1] == b:
+            return s, i
+        i = (i + 1) & mask
+
+
+@njit(cache=True, nogil=True)
+def _retx_delete(table, ring_k, i):
+    """Remove table[i] by backward shift (linear probing without tombstones)."""
+    mask = table.shape[0] - 1
+    j = i
+    while True:
+        j = (j + 1) & mask
+        s = table[j]
+        if s < 0:
+            break
+        k = _slot(ring_k[s, 0], ring_k[s, 1], mask)
+        if (i < k <= j) if i <= j else (i < k or k <= j):
+            continue  # its home lies between the hole and j: it stays
+        table[i] = s
+        i = j
+    table[i] = -1
+
+
+@njit(cache=True, nogil=True)
+def _retx_dup(table, ring_k, ring_h, st, dkey, tsn, h):
+    """parsers/sctp.py Retransmissions.is_dup on the shared state: a hash table of ring slots, the ring
+    holding the last RETX_WINDOW (direction, TSN) keys and their chunk hashes."""
+    s, i = _retx_find(table, ring_k, dkey, tsn)
+    if s >= 0:
+        if ring_h[s] == h:
             return True
-        seen[key] = h
+        ring_h[s] = h  # same TSN, other bytes: decoded, remembered with the new bytes
         return False
-    seen[key] = h
     pos = st[S_RETX_POS]
-    if ring[pos, 1] >= 0:
-        del seen[(ring[pos, 0], ring[pos, 1])]
-    ring[pos, 0] = dkey
-    ring[pos, 1] = tsn
-    st[S_RETX_POS] = (pos + 1) % ring.shape[0]
+    if ring_k[pos, 1] >= 0:  # forget the oldest key
+        _old, oi = _retx_find(table, ring_k, ring_k[pos, 0], ring_k[pos, 1])
+        _retx_delete(table, ring_k, oi)
+        _s, i = _retx_find(table, ring_k, dkey, tsn)
+    ring_k[pos, 0] = dkey
+    ring_k[pos, 1] = tsn
+    ring_h[pos] = h
+    table[i] = pos
+    st[S_RETX_POS] = (pos + 1) % ring_k.shape[0]
     return False
 
 
 @njit(cache=True, nogil=True)
-def _retx_py(seen, ring, st, sport, dport, vtag, tsn, chunk):
-    return _retx_dup(seen, ring, st, _dir_key(sport, dport, vtag), tsn, chunk_hash(chunk, 0, chunk.shape[0]))
+def _retx_py(table, ring_k, ring_h, st, sport, dport, vtag, tsn, chunk):
+    return _retx_dup(table, ring_k, ring_h, st, _dir_key(sport, dport, vtag), tsn,
+                     chunk_hash(chunk, 0, chunk.shape[0]))
 
 
 @njit(cache=True, nogil=True)
 def _link_key(src, sport, dst, dport):
-    return ((np.int64(src) << 32) | np.int64(dst), (np.int64(sport) << 16) | np.int64(dport))
+    return (np.int64(src) << 32) | np.int64(dst), (np.int64(sport) << 16) | np.int64(dport)
 
 
 @njit(cache=True, nogil=True)
-def _link_put(links, src, sport, dst, dport, val):
-    links[_link_key(src, sport, dst, dport)] = val
+def _link_get(lk, lv, src, sport, dst, dport):
+    """Value registered for the association direction, -1 if none."""
+    a, b = _link_key(src, sport, dst, dport)
+    mask = lv.shape[0] - 1
+    i = _slot(a, b, mask)
+    while True:
+        v = lv[i]
+        if v < 0 or (lk[i, 0] == a and lk[i, 1] == b):
+            return v
+        i = (i + 1) & mask
+
+
+@njit(cache=True, nogil=True)
+def _link_put(lk, lv, st, src, sport, dst, dport, val):
+    """Register a direction (table kept at most half full); False when full."""
+    a, b = _link_key(src, sport, dst, dport)
+    mask = lv.shape[0] - 1
+    i = _slot(a, b, mask)
+    while True:
+        if lv[i] < 0:
+            if 2 * (st[S_LINKS] + 1) > lv.shape[0]:
+                return False
+            st[S_LINKS] += 1
+            break
+        if lk[i, 0] == a and lk[i, 1] == b:
+            break
+        i = (i + 1) & mask
+    lk[i, 0] = a
+    lk[i, 1] = b
+    lv[i] = val
+    return True
 
 
 # ================================================================== ISUP (parsers/isup.py)
@@ -347,7 +421,7 @@ def _isup(buf, off, end, ansi, R, r, pool, pu, opt, ou):
 # ================================================================== the kernel
 @njit(cache=True, nogil=True)
 def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
-    st, R, pool, opt, scratch, seen, ring, links, link_msgs = ctx
+    st, R, pool, opt, scratch, table, ring_k, ring_h, lk, lv, link_msgs = ctx
     if end - off < 12:
         return SLOW
     sport = _be16(buf, off)
@@ -434,16 +508,15 @@ def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
             nch += 1
             o += (ln + 3) & ~3
             continue
-        lk = _link_key(src, sport, dst, dport)
-        if lk not in links:
+        lval = _link_get(lk, lv, src, sport, dst, dport)
+        if lval < 0:
             return SLOW  # no decided link yet: Python holds the message for the variant decision
-        lv = links[lk]
         uo = vo + 12
         need = 3 * (ve - uo) + 16
         if nr >= cap or pu + need > pool.shape[0] or ou + (ve - uo) > opt.shape[0]:
             return SLOW if n0 == 0 else FULL
         R[:, nr] = -1
-        ok, pu, ou = _isup(buf, uo, ve, (lv & 1) == 1, R, nr, pool, pu, opt, ou)
+        ok, pu, ou = _isup(buf, uo, ve, (lval & 1) == 1, R, nr, pool, pu, opt, ou)
         if not ok:
             return SLOW
         R[R_FRAME, nr] = frame
@@ -456,7 +529,7 @@ def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
         R[R_OPC, nr] = opc
         R[R_DPC, nr] = dpc
         R[R_SLS, nr] = buf[vo + 11]
-        R[R_LINK, nr] = lv >> 1
+        R[R_LINK, nr] = lval >> 1
         R[R_RAW_START, nr] = uo
         R[R_RAW_LEN, nr] = ve - uo
         scratch[nch, 0] = K_ISUP
@@ -473,7 +546,7 @@ def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
             counts[C_SCTP_CONTROL] += 1
             continue
         h = chunk_hash(buf, scratch[j, 2], scratch[j, 3])
-        if _retx_dup(seen, ring, st, dkey, scratch[j, 1], h):
+        if _retx_dup(table, ring_k, ring_h, st, dkey, scratch[j, 1], h):
             counts[C_SCTP_RETX] += 1
         elif kind == K_MGMT:
             counts[C_M3UA_MGMT] += 1
@@ -483,8 +556,7 @@ def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
             slot = scratch[j, 4]
             if slot != w:
                 R[:, w] = R[:, slot]
-            li = R[R_LINK, w]
-            link_msgs[li] = link_msgs.get(li, 0) + 1
+            link_msgs[R[R_LINK, w]] += 1
             counts[C_ISUP] += 1
             w += 1
     counts[C_SCTP] += 1
@@ -498,15 +570,15 @@ def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
 class _Retx:
     """Drop-in for parsers/sctp.py ``Retransmissions`` on the kernel's state (``flow._retx``)."""
 
-    __slots__ = ("seen", "ring", "st")
+    __slots__ = ("table", "ring_k", "ring_h", "st")
 
-    def __init__(self, seen, ring, st) -> None:
-        self.seen, self.ring, self.st = seen, ring, st
+    def __init__(self, table, ring_k, ring_h, st) -> None:
+        self.table, self.ring_k, self.ring_h, self.st = table, ring_k, ring_h, st
 
     def is_dup(self, direction, tsn: int, chunk) -> bool:
         sport, dport, vtag = direction
         a = np.frombuffer(chunk, dtype=np.uint8)
-        return bool(_retx_py(self.seen, self.ring, self.st, sport, dport, vtag, tsn, a))
+        return bool(_retx_py(self.table, self.ring_k, self.ring_h, self.st, sport, dport, vtag, tsn, a))
 
 
 def _ipv4(text) -> int:
@@ -538,17 +610,20 @@ class Ss7Fast:
         pool = np.zeros(capacity * 64 + (1 << 18), dtype=np.uint8)
         opt = np.zeros(capacity * 16 + (1 << 16), dtype=np.int16)
         scratch = np.zeros((MAX_CHUNKS, 5), dtype=np.int64)
-        seen = Dict.empty(key_type=_KEY, value_type=types.uint64)
-        ring = np.full((RETX_WINDOW, 2), -1, dtype=np.int64)
-        links = Dict.empty(key_type=_KEY, value_type=types.int64)
-        link_msgs = Dict.empty(key_type=types.int64, value_type=types.int64)
-        self.ctx = (st, R, pool, opt, scratch, seen, ring, links, link_msgs)
+        table = np.full(RETX_SLOTS, -1, dtype=np.int32)
+        ring_k = np.full((RETX_WINDOW, 2), -1, dtype=np.int64)
+        ring_h = np.zeros(RETX_WINDOW, dtype=np.uint64)
+        lk = np.zeros((LINK_SLOTS, 2), dtype=np.int64)
+        lv = np.full(LINK_SLOTS, -1, dtype=np.int64)
+        link_msgs = np.zeros(LINK_SLOTS, dtype=np.int64)
+        # numpy arrays only: a typed Dict in ctx costs ~65 us per call from Python
+        self.ctx = (st, R, pool, opt, scratch, table, ring_k, ring_h, lk, lv, link_msgs)
         self._st, self._R, self._pool, self._opt = st, R, pool, opt
-        self._links, self._link_msgs = links, link_msgs
+        self._lk, self._lv, self._link_msgs = lk, lv, link_msgs
         self._link_list: list = []
         self._link_idx: dict[int, int] = {}
         self._watch: dict[int, list] = {}
-        flow._retx = _Retx(seen, ring, st)
+        flow._retx = _Retx(table, ring_k, ring_h, st)
         flow.link_events = []
         for k, link in list(flow._links.items()):
             if len(k) == 6:
@@ -562,9 +637,12 @@ class Ss7Fast:
             return
         idx = self._link_idx.get(id(link))
         if idx is None:
-            idx = self._link_idx[id(link)] = len(self._link_list)
+            idx = len(self._link_list)
+            if idx >= LINK_SLOTS // 2:
+                return  # table full: this association stays on the Python path
+            self._link_idx[id(link)] = idx
             self._link_list.append(link)
-        _link_put(self._links, src, int(k[3]), dst, int(k[5]), idx * 2 + (1 if link.ansi else 0))
+        _link_put(self._lk, self._lv, self._st, src, int(k[3]), dst, int(k[5]), idx * 2 + (1 if link.ansi else 0))
 
     def sync(self) -> None:
         """Register associations whose Link the Python side has created or decided since last time."""
@@ -667,6 +745,6 @@ class Ss7Fast:
     def finish(self) -> None:
         """Add the fast path's per-link ISUP message counts to ``Link.messages``."""
         lm = self._link_msgs
-        for idx, cnt in list(lm.items()):
-            self._link_list[idx].messages += cnt
-        lm.clear()
+        for idx in np.nonzero(lm)[0].tolist():
+            self._link_list[idx].messages += int(lm[idx])
+        lm[:] = 0
