@@ -621,6 +621,36 @@ def _solve_offsets(con: Any, pairs: list[dict[str, Any]], tol: Tolerances) -> di
     return {"offsets": offsets, "group": group, "pairs": pairs, "via": via, "cdr_start": cdr_start, "usable": usable}
 
 
+_TRACE_MACROS = ("trace_isup_legs", "trace_cdr_legs", "trace_sip_invites")
+_MACROS_OK: "weakref.WeakKeyDictionary[Any, bool]" = weakref.WeakKeyDictionary()
+
+
+def ensure_macros(con: Any) -> None:
+    """Make the trace's table macros (queries/views/040_trace.sql) callable on ``con``. A writable
+    open stores them in the case file; a read-only connection to a case file written by an older
+    sigtrace gets them as TEMP macros (the connection's own, nothing is written to the file)."""
+    try:
+        if _MACROS_OK.get(con):
+            return
+    except TypeError:
+        pass
+    have = {r[0] for r in con.execute(
+        "select function_name from duckdb_functions() where function_type = 'table_macro' "
+        "and function_name in ('trace_isup_legs', 'trace_cdr_legs', 'trace_sip_invites')").fetchall()}
+    if not set(_TRACE_MACROS) <= have:
+        from ._paths import QUERIES_DIR
+
+        text = (QUERIES_DIR / "views" / "040_trace.sql").read_text(encoding="utf-8")
+        for stmt in text.split(";\n"):
+            body = "\n".join(line for line in stmt.splitlines() if not line.lstrip().startswith("--")).strip()
+            if body.startswith("create or replace macro"):
+                con.execute(body.replace("create or replace macro", "create or replace temp macro", 1))
+    try:
+        _MACROS_OK[con] = True
+    except TypeError:
+        pass
+
+
 def _goip_flags(con: Any) -> tuple[set[str], set[str]]:
     from .goip import flagged_keys
 
@@ -671,6 +701,7 @@ class _Tracer:
         self.calibration_window: list[str] | None = None
         self.margin = tol.skew_max_s
         self.cache: dict[tuple, tuple[float, float, list[dict[str, Any]]]] = {}
+        self.pools: dict[str, list[tuple[frozenset, float, float, list[dict[str, Any]]]]] = {}
         self.span = (0.0, 0.0)
         fp = _fingerprint(con)
         self.n_isup, self.n_sip, self.n_cdr = fp[2], fp[3], fp[4]
@@ -1133,12 +1164,68 @@ class _Tracer:
         # every later step of every candidate falls inside this span: upstream legs are seized at most
         # a minute or two before the terminating IAM, CDR and SIP answers come up to ring_max_s later
         self.span = (lo - 120.0 - self.tol.iam_slow_max_s, hi + self.tol.ring_max_s)
-        t_from, t_to = self.raw_window(lo, hi)
-        rows = sql.fetch_dicts(self.con, "trace/terminating_legs", victim=victim, t_from=t_from, t_to=t_to,
-                               max_call_s=self.tol.max_call_s)
-        cdrs = sql.fetch_dicts(self.con, "trace/cdr_terminating_legs", victim=victim, t_from=t_from, t_to=t_to)
+        rows = self.isup_legs([victim], lo, hi, terminating=True)
+        cdrs = [c for c in self.cdr_legs([victim], lo, hi) if c["record_type"] == "MTC" and c["called_norm"] == victim]
         obs = self.attach_cdrs(self.isup_obs(rows, {victim}, redirects=True), self.cdr_prepare(cdrs))
         return [o for o in obs if o.t is not None and lo <= o.t <= hi]
+
+    def pooled(self, kind: str, numbers: list[str], lo: float, hi: float, ts_col: str, fetch: Any,
+               full: bool = False) -> list[dict[str, Any]]:
+        """Rows of one kind of leg (``isup`` / ``cdr``) for calls to ``numbers``, inside the reference-clock
+        range ``lo..hi``, each a fresh copy (the caller annotates it).
+
+        A trace's steps all ask about the same few numbers inside one time span, so each kind is
+        fetched once per number set for the whole span (``fetch(t_from, t_to)``: every exchange at
+        once) and each step filters that pool by node and time here. The step queries match numbers
+        monotonically (a number set's rows include those of any subset: called number, its local and
+        overlap forms), so a pool answers any subset of its numbers. ``full`` pools (the victim's
+        terminating legs: also by original called / redirecting number) answer every request; a
+        ``full`` request is answered by a ``full`` pool only."""
+        want = frozenset(numbers)
+        for nums, is_full, p_lo, p_hi, rows in self.pools.setdefault(kind, []):
+            if want <= nums and p_lo <= lo and hi <= p_hi and (is_full or not full):
+                break
+        else:
+            p_lo, p_hi = min(lo, self.span[0]), max(hi, self.span[1])
+            t_from, t_to = self.raw_window(p_lo, p_hi)
+            rows = fetch(t_from, t_to)
+            self.pools[kind].append((want, full, p_lo, p_hi, rows))
+        r_from, r_to = self.raw_window(lo, hi)
+        return [dict(r) for r in rows if r_from <= r[ts_col] <= r_to]
+
+    def isup_legs(self, numbers: list[str], lo: float, hi: float, terminating: bool = False,
+                  node: _Node | None = None) -> list[dict[str, Any]]:
+        """ISUP legs for calls to ``numbers``: ``trace/terminating_legs`` for the victim (also by
+        original called / redirecting number), else ``trace/incoming_legs`` at every exchange;
+        only those arriving at ``node`` when given."""
+        nums = ",".join(sorted(numbers))
+        if terminating:
+            def fetch(a: datetime, b: datetime) -> list[dict[str, Any]]:
+                return sql.fetch_dicts(self.con, "trace/terminating_legs", victim=numbers[0], t_from=a, t_to=b,
+                                       max_call_s=self.tol.max_call_s)
+        else:
+            def fetch(a: datetime, b: datetime) -> list[dict[str, Any]]:
+                return sql.fetch_dicts(self.con, "trace/incoming_legs", dpc=None, pc_bits=None, numbers=nums,
+                                       t_from=a, t_to=b, max_call_s=self.tol.max_call_s)
+        rows = self.pooled("isup", numbers, lo, hi, "iam_ts", fetch, full=terminating)
+        if node is not None:
+            rows = [r for r in rows if r["dpc"] == node.pc and r["pc_bits"] == node.bits]
+        return rows
+
+    def cdr_legs(self, numbers: list[str], lo: float, hi: float, node: _Node | None = None) -> list[dict[str, Any]]:
+        """CDR legs for calls to ``numbers`` (``trace/cdr_incoming_legs`` at every switch); only those
+        written by ``node``'s switch when given."""
+        if not self.n_cdr:
+            return []
+        nums = ",".join(sorted(numbers))
+
+        def fetch(a: datetime, b: datetime) -> list[dict[str, Any]]:
+            return sql.fetch_dicts(self.con, "trace/cdr_incoming_legs", switch_pc=None, switch_bits=None, numbers=nums,
+                                   t_from=a, t_to=b)
+        rows = self.pooled("cdr", numbers, lo, hi, "start_time", fetch)
+        if node is not None:
+            rows = [r for r in rows if r["switch_pc"] == node.pc and r["switch_bits"] == node.bits]
+        return rows
 
     def cached(self, name: str, key: tuple, lo: float, hi: float, ts_col: str, **params: Any) -> list[dict[str, Any]]:
         """Run a step query once per node for the whole trace span (all candidates of a trace walk the
@@ -1154,8 +1241,7 @@ class _Tracer:
 
     def incoming(self, node: _Node, down: _Obs) -> list[_Obs]:
         numbers = down.match_numbers()
-        nums = ",".join(numbers)
-        if not nums or node.pc is None:
+        if not numbers or node.pc is None:
             return []
         tol = self.tol
         ref = down.t_seize if down.t_seize is not None else down.t
@@ -1163,12 +1249,8 @@ class _Tracer:
             return []
         lo = ref - (tol.iam_slow_max_s if down.t_seize is not None else tol.ring_max_s)
         hi = (down.t_seize if down.t_seize is not None else ref) + tol.iam_early_s
-        rows = self.cached("trace/incoming_legs", (node.key, nums), lo, hi, "iam_ts", dpc=node.pc,
-                           pc_bits=node.bits, numbers=nums, max_call_s=tol.max_call_s)
-        cdrs = []
-        if self.n_cdr:
-            cdrs = self.cached("trace/cdr_incoming_legs", (node.key, nums), lo - 1.0, (down.t_answer or hi) + 5.0,
-                               "start_time", switch_pc=node.pc, switch_bits=node.bits, numbers=nums)
+        rows = self.isup_legs(numbers, lo, hi, node=node)
+        cdrs = self.cdr_legs(numbers, lo - 1.0, (down.t_answer or hi) + 5.0, node=node)
         keys = down.keys
         obs = self.attach_cdrs(self.isup_obs([r for r in rows if ("isup", r["source_id"], r["iam_frame"]) not in keys],
                                              set(numbers)),
@@ -1180,9 +1262,7 @@ class _Tracer:
         ref = down.t
         if node.pc is None or ref is None or not self.n_cdr or not down.match_numbers():
             return []
-        nums = ",".join(down.match_numbers())
-        cdrs = self.cached("trace/cdr_incoming_legs", (node.key, nums), ref - self.tol.ring_max_s,
-                           ref + self.tol.ring_max_s, "start_time", switch_pc=node.pc, switch_bits=node.bits, numbers=nums)
+        cdrs = self.cdr_legs(down.match_numbers(), ref - self.tol.ring_max_s, ref + self.tol.ring_max_s, node=node)
         keys = down.keys
         rows = [c for c in self.cdr_prepare(cdrs) if c["record_type"] == "MOC" and ("cdr", c["source_id"], c["row_num"]) not in keys]
         return self.rank([_Obs(cdr=[c]) for c in rows], down)
@@ -1240,9 +1320,8 @@ class _Tracer:
         gw_node = _Node(gw.pc, gw.bits, gw.ni, gw_ip, gw.row or self.by_ip.get(gw_ip))
         # gateway's CDR (GW_IN) as corroborating evidence
         if gw.pc is not None and self.n_cdr:
-            t_from, t_to = self.raw_window(gw_obs.t - 5, (gw_obs.t_answer or gw_obs.t) + 5)
-            cdrs = self.cdr_prepare(sql.fetch_dicts(self.con, "trace/cdr_incoming_legs", switch_pc=gw.pc,
-                                                    switch_bits=gw.bits, numbers=",".join(nums), t_from=t_from, t_to=t_to))
+            cdrs = self.cdr_prepare(self.cdr_legs(nums, gw_obs.t - 5, (gw_obs.t_answer or gw_obs.t) + 5,
+                                                  node=_Node(gw.pc, gw.bits, None, None, None)))
             for c in cdrs:
                 if ("cdr", c["source_id"], c["row_num"]) in down.keys:
                     continue
@@ -1529,6 +1608,7 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
     victim = normalize(number)
     if not victim:
         raise InputError(f"{number!r} is not a telephone number sigtrace can normalize")
+    ensure_macros(con)
     tr = _Tracer(con, tol)
     tr.calibrate([victim], at, window_s)
     terms = tr.terminating(victim, at, window_s)

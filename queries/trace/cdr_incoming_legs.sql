@@ -5,55 +5,13 @@
 -- DOMAIN-PROTOCOLS §12.4 step 3: at the previous switch P find R(P), the same call's record. A
 -- TRANSIT / GW_IN record names the next hop upstream in in_peer_*; a MOC record means the call
 -- started on this (mobile) switch: imsi, imei and cell_id are the origin. start_time is the CDR's
--- start (answer or seizure, per export; second resolution); duration_s is in seconds.
+-- start (answer or seizure, per export; second resolution); duration_s is in seconds. $switch_pc
+-- and $switch_bits NULL = every switch (the trace asks once per number set for its whole time span;
+-- its terminating step keeps the victim's MTC records). The SQL is the table macro trace_cdr_legs
+-- (queries/views/040_trace.sql), shared with trace/cdr_terminating_legs.
 with
-legs as (
-    select
-        source_id, row_num, record_type, switch, switch_pc, switch_bits, start_time, duration_s,
-        answered, calling, calling_norm, called, called_norm, imsi, imei, cell_id, in_trunk,
-        out_trunk, call_ref
-    from cdr_legs
-    where start_time between $t_from::timestamp and $t_to::timestamp
-      and switch_pc = $switch_pc::integer
-      and switch_bits = $switch_bits::tinyint
-      and list_contains(string_split($numbers, ','), called_norm)
-),
-
-in_peer as (
-    -- trunk group at the writing switch that the call arrived on (direction in or both)
-    select
-        l.source_id, l.row_num,
-        any_value(t.peer) as in_peer, any_value(t.peer_pc) as in_peer_pc,
-        any_value(t.peer_bits) as in_peer_bits, any_value(t.peer_ip) as in_peer_ip
-    from legs as l
-    inner join trunks as t
-        on t.trunk_group = l.in_trunk
-        and t.direction in ('in', 'both')
-        and ((t.switch_pc = l.switch_pc and t.switch_bits = l.switch_bits) or t.switch = l.switch)
-    group by l.source_id, l.row_num
-),
-
-out_peer as (
-    select
-        l.source_id, l.row_num,
-        any_value(t.peer) as out_peer, any_value(t.peer_pc) as out_peer_pc,
-        any_value(t.peer_bits) as out_peer_bits, any_value(t.peer_ip) as out_peer_ip
-    from legs as l
-    inner join trunks as t
-        on t.trunk_group = l.out_trunk
-        and t.direction in ('out', 'both')
-        and ((t.switch_pc = l.switch_pc and t.switch_bits = l.switch_bits) or t.switch = l.switch)
-    group by l.source_id, l.row_num
-),
-
 final as (
-    select
-        l.*,
-        ip.in_peer, ip.in_peer_pc, ip.in_peer_bits, ip.in_peer_ip,
-        op.out_peer, op.out_peer_pc, op.out_peer_bits, op.out_peer_ip
-    from legs as l
-    left join in_peer as ip on ip.source_id = l.source_id and ip.row_num = l.row_num
-    left join out_peer as op on op.source_id = l.source_id and op.row_num = l.row_num
+    select * from trace_cdr_legs(string_split($numbers, ','), $switch_pc, $switch_bits, null, $t_from, $t_to)
 )
 
 select * from final

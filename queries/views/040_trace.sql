@@ -1,0 +1,212 @@
+-- name: 040_trace
+-- Table macros of the trace (sigtrace trace, DOMAIN-PROTOCOLS §13): the SQL that the named step
+-- queries in queries/trace/ share, held once here. Each named query is one call of a macro with its
+-- own parameters (trace/terminating_legs and trace/incoming_legs call trace_isup_legs,
+-- trace/cdr_terminating_legs and trace/cdr_incoming_legs call trace_cdr_legs, trace/gateway_invites
+-- and trace/upstream_invites call trace_sip_invites). A NULL filter argument means "any". Times are
+-- UTC on the source's own clock; $max_call_s-style arguments are seconds.
+-- Re-applied on every writable open (create or replace); sigtrace.trace installs the same macros as
+-- TEMP macros on a read-only connection to a case file written before they existed.
+
+create or replace macro trace_isup_legs(p_numbers, p_dpc, p_pc_bits, p_redirects, p_t_from, p_t_to, p_max_call_s) as table
+with
+nums as (
+    select unnest(p_numbers::varchar[]) as n
+),
+
+forms as (
+    -- digit strings an overlap IAM may start with: international, national and trunk-prefixed forms
+    select distinct f
+    from (
+        select unnest([
+            ltrim(n, '+'),
+            case when n like '+86%' then substr(n, 4) end,
+            case when n like '+86%' then '0' || substr(n, 4) end
+        ]) as f
+        from nums
+    )
+    where f is not null
+),
+
+locals as (
+    -- subscriber numbers (NOA 1) of Chinese fixed lines: the national number without its area code
+    -- (2 digits for 10 and 2X, else 3; DOMAIN-PROTOCOLS §11.1); mobiles have no local form
+    select case when substr(n, 4, 2) = '10' or substr(n, 4, 1) = '2' then substr(n, 6) else substr(n, 7) end as l
+    from nums
+    where n like '+86%' and (substr(n, 4, 1) <> '1' or substr(n, 4, 2) = '10') and length(n) between 12 and 14
+),
+
+iam as (
+    -- candidate IAMs (Q.763 message type 1) carried on MTP links; SIP-I IAMs (no CIC) are not legs
+    select
+        source_id, frame as iam_frame, ts as iam_ts, link_key, transport, variant, pc_bits, ni,
+        opc, dpc, cic, called_digits, called_noa, called_norm, called_st, calling_digits, calling_noa,
+        calling_presentation, calling_screening, calling_norm, calling_category,
+        redirecting_digits, redirecting_noa, redirecting_norm,
+        original_called_digits, original_called_noa, original_called_norm,
+        redirection_ind, redirection_reason, redirection_counter,
+        generic_digits, generic_noa, generic_qualifier, location_digits, forward_call_ind,
+        transmission_medium, hop_counter, src_ip, dst_ip
+    from isup_messages
+    where msg_type = 1
+      and cic is not null
+      and ts between p_t_from::timestamp_ns and p_t_to::timestamp_ns
+      and (p_dpc is null or dpc = p_dpc::integer)
+      and (p_pc_bits is null or pc_bits = p_pc_bits::tinyint)
+      and (
+          called_norm in (select n from nums)
+          or (p_redirects and (original_called_norm in (select n from nums)
+                               or redirecting_norm in (select n from nums)))
+          or (called_noa = 1 and called_digits in (select l from locals))
+          or (called_st is not true and length(called_digits) >= 3
+              and called_digits in (select substr(f, 1, length(f) - k) from forms, range(1, 12) as r(k)))
+      )
+),
+
+circuit as (
+    -- every message of the same probe on the same circuit, from the IAM up to p_max_call_s seconds later
+    select
+        i.source_id, i.iam_frame, m.frame, m.ts, m.msg_type, m.msg_name, m.opc, m.dpc,
+        m.cause_value, m.cause_location, m.subsequent_digits
+    from iam as i
+    inner join isup_messages as m
+        on m.source_id = i.source_id
+        and m.cic = i.cic
+        and least(m.opc, m.dpc) = least(i.opc, i.dpc)
+        and greatest(m.opc, m.dpc) = greatest(i.opc, i.dpc)
+        and m.ni is not distinct from i.ni
+        and m.ts >= i.iam_ts
+        and epoch_ns(m.ts) - epoch_ns(i.iam_ts) <= p_max_call_s::double * 1e9
+    where m.ts between p_t_from::timestamp_ns
+        and (p_t_to::timestamp + to_seconds(p_max_call_s::double))::timestamp_ns
+),
+
+leg_messages as (
+    select
+        source_id,
+        iam_frame,
+        list({
+            'msg': msg_name, 'type': msg_type, 'ts': ts, 'frame': frame, 'opc': opc, 'dpc': dpc,
+            'cause': cause_value, 'location': cause_location, 'digits': subsequent_digits
+        } order by ts, frame) as messages
+    from circuit
+    group by source_id, iam_frame
+)
+
+select i.*, l.messages
+from iam as i
+inner join leg_messages as l on l.source_id = i.source_id and l.iam_frame = i.iam_frame;
+
+comment on macro table trace_isup_legs is 'ISUP call legs for the trace, one row per leg as one probe saw it: IAMs (with a CIC) between p_t_from and p_t_to (UTC, probe clock) whose called number is one of p_numbers (list of E.164 forms) -- or, when p_redirects, whose original called / redirecting number is -- including overlap IAMs whose digits begin a form of one of the numbers and subscriber (NOA 1) local forms; arriving at p_dpc (integer point code of p_pc_bits bits; NULL = any exchange). Columns: the IAM''s fields (iam_frame, iam_ts, opc, dpc, cic, numbers, indicators) plus messages: every message of the probe on the same circuit from the IAM up to p_max_call_s seconds later, in time order (msg, type, ts, frame, opc, dpc, cause, location, digits). Used by trace/terminating_legs and trace/incoming_legs.';
+
+create or replace macro trace_cdr_legs(p_numbers, p_switch_pc, p_switch_bits, p_record_type, p_t_from, p_t_to) as table
+with
+legs as (
+    select
+        source_id, row_num, record_type, switch, switch_pc, switch_bits, start_time, duration_s,
+        answered, calling, calling_norm, called, called_norm, imsi, imei, cell_id, in_trunk,
+        out_trunk, call_ref
+    from cdr_legs
+    where start_time between p_t_from::timestamp and p_t_to::timestamp
+      and (p_switch_pc is null or switch_pc = p_switch_pc::integer)
+      and (p_switch_bits is null or switch_bits = p_switch_bits::tinyint)
+      and (p_record_type is null or record_type = p_record_type)
+      and list_contains(p_numbers::varchar[], called_norm)
+),
+
+peers as (
+    -- the trunk groups at the writing switch that the call arrived on (direction in or both) and
+    -- left on (out or both), resolved to the adjacent nodes
+    select
+        l.source_id, l.row_num,
+        any_value(t.peer) filter (where t.trunk_group = l.in_trunk and t.direction in ('in', 'both')) as in_peer,
+        any_value(t.peer_pc) filter (where t.trunk_group = l.in_trunk and t.direction in ('in', 'both')) as in_peer_pc,
+        any_value(t.peer_bits) filter (where t.trunk_group = l.in_trunk and t.direction in ('in', 'both')) as in_peer_bits,
+        any_value(t.peer_ip) filter (where t.trunk_group = l.in_trunk and t.direction in ('in', 'both')) as in_peer_ip,
+        any_value(t.peer) filter (where t.trunk_group = l.out_trunk and t.direction in ('out', 'both')) as out_peer,
+        any_value(t.peer_pc) filter (where t.trunk_group = l.out_trunk and t.direction in ('out', 'both')) as out_peer_pc,
+        any_value(t.peer_bits) filter (where t.trunk_group = l.out_trunk and t.direction in ('out', 'both')) as out_peer_bits,
+        any_value(t.peer_ip) filter (where t.trunk_group = l.out_trunk and t.direction in ('out', 'both')) as out_peer_ip
+    from legs as l
+    inner join trunks as t
+        on t.trunk_group in (l.in_trunk, l.out_trunk)
+        and ((t.switch_pc = l.switch_pc and t.switch_bits = l.switch_bits) or t.switch = l.switch)
+    group by l.source_id, l.row_num
+)
+
+select
+    l.*,
+    p.in_peer, p.in_peer_pc, p.in_peer_bits, p.in_peer_ip,
+    p.out_peer, p.out_peer_pc, p.out_peer_bits, p.out_peer_ip
+from legs as l
+left join peers as p on p.source_id = l.source_id and p.row_num = l.row_num;
+
+comment on macro table trace_cdr_legs is 'Switch CDR legs for the trace: records whose called number is one of p_numbers (list of E.164 forms), start_time between p_t_from and p_t_to (UTC; the CDR''s start, answer or seizure per export, second resolution), written by switch p_switch_pc (integer point code of p_switch_bits bits; NULL = any switch), of type p_record_type (MOC, MTC, TRANSIT, GW_IN, ...; NULL = any). Columns: the cdr_legs fields (duration_s in seconds) plus in_peer/out_peer (name, _pc, _bits, _ip): the adjacent node of the incoming / outgoing trunk group resolved through trunks (NULL when unknown). Used by trace/cdr_terminating_legs and trace/cdr_incoming_legs.';
+
+create or replace macro trace_sip_invites(p_numbers, p_ip, p_call_id, p_t_from, p_t_to, p_max_call_s) as table
+with
+nums as (
+    select unnest(p_numbers::varchar[]) as n
+),
+
+sip_i as (
+    -- ISUP IAMs carried in SIP-I bodies for the numbers
+    select source_id, sip_call_id, frame,
+        called_digits as isup_called_digits, called_noa as isup_called_noa, called_norm as isup_called_norm,
+        calling_digits as isup_calling_digits, calling_noa as isup_calling_noa,
+        calling_norm as isup_calling_norm, calling_presentation as isup_calling_presentation,
+        generic_digits as isup_generic_digits, original_called_norm as isup_original_called_norm,
+        forward_call_ind as isup_forward_call_ind
+    from isup_messages
+    where msg_type = 1
+      and transport = 'sip-i'
+      and ts between p_t_from::timestamp_ns and p_t_to::timestamp_ns
+      and called_norm in (select n from nums)
+),
+
+invites as (
+    select
+        source_id, frame, ts, src_ip, src_port, dst_ip, dst_port, transport, encapsulation, call_id,
+        cseq_num, ruri, ruri_user, ruri_user_norm, from_display, from_user, from_user_norm, from_host,
+        to_user, to_user_norm, pai_user, pai_user_norm, rpid_user, privacy, diversion, history_info,
+        via, via_sent_by, via_received, via_rport, record_route, contact, user_agent, sdp_ip,
+        max_forwards, has_isup, x_call_id, icid
+    from sip_messages
+    where is_request
+      and method = 'INVITE'
+      and to_tag is null
+      and ts between p_t_from::timestamp_ns and p_t_to::timestamp_ns
+      and (p_ip is null or dst_ip = p_ip)
+      and (ruri_user_norm in (select n from nums) or call_id = p_call_id
+           or call_id in (select sip_call_id from sip_i))
+),
+
+dialog as (
+    -- the INVITE's dialog in the same capture between the same two addresses
+    select
+        i.source_id,
+        i.frame as invite_frame,
+        list({
+            'msg': d.method || case when d.is_request then '' else ' ' || d.status_code::varchar end,
+            'request': d.is_request, 'status': d.status_code, 'method': d.method, 'ts': d.ts,
+            'frame': d.frame, 'src_ip': d.src_ip, 'dst_ip': d.dst_ip, 'cseq': d.cseq_num
+        } order by d.ts, d.frame) as messages
+    from invites as i
+    inner join sip_messages as d
+        on d.source_id = i.source_id
+        and d.call_id = i.call_id
+        and d.ts >= i.ts
+        and epoch_ns(d.ts) - epoch_ns(i.ts) <= p_max_call_s::double * 1e9
+        and least(d.src_ip, d.dst_ip) = least(i.src_ip, i.dst_ip)
+        and greatest(d.src_ip, d.dst_ip) = greatest(i.src_ip, i.dst_ip)
+    where d.ts between p_t_from::timestamp_ns
+        and (p_t_to::timestamp + to_seconds(p_max_call_s::double))::timestamp_ns
+    group by i.source_id, i.frame
+)
+
+select i.*, d.messages, x.* exclude (source_id, sip_call_id, frame)
+from invites as i
+left join dialog as d on d.source_id = i.source_id and d.invite_frame = i.frame
+left join sip_i as x on x.source_id = i.source_id and x.sip_call_id = i.call_id;
+
+comment on macro table trace_sip_invites is 'Initial SIP INVITEs (no To tag) for the trace, between p_t_from and p_t_to (UTC, capture clock), sent to p_ip (NULL = any address), whose normalized Request-URI user is one of p_numbers (list of E.164 forms), or whose Call-ID is p_call_id, or that carry a SIP-I IAM for one of the numbers. Columns: the INVITE''s sip_messages fields, messages (its dialog in the same capture between the same two addresses up to p_max_call_s seconds later, in time order: msg, request, status, method, ts, frame, src_ip, dst_ip, cseq) and the SIP-I body numbers (isup_*; NULL without a body). Used by trace/gateway_invites and trace/upstream_invites.';
