@@ -27,7 +27,7 @@ import duckdb
 from . import _paths, parallel
 from ._version import __version__
 from .capture import GZIP_MAGIC, read_records, sniff_capture
-from .db import BackgroundAppend, CaseWriteError, CaseWriter, capture_write_settings, connect
+from .db import BackgroundAppend, CaseWriteError, CaseWriter, capture_write_settings, connect, table_columns
 from .errors import InputError, Interrupted, SchemaError, SigtraceError
 
 _paths.install_parsers_alias()
@@ -319,6 +319,27 @@ def _fast_for(path: Path) -> bool:
         return False
 
 
+_FAST_BROKEN: list[str] = []
+
+
+def _fast_decoder(dec: Any, writer: Any) -> Any:
+    """The compiled fast path around ``dec``, or None (said once on stderr) when numba cannot load or
+    compile the kernels on this machine -- sigtrace then decodes in Python, as without numba."""
+    if _FAST_BROKEN:
+        return None
+    try:
+        from sigtrace.parsers.fast.core import FastDecoder
+
+        return FastDecoder(dec, writer)
+    except Exception as e:  # noqa: BLE001 - numba/LLVM failures of any kind
+        _FAST_BROKEN.append(f"{type(e).__name__}: {e}")
+        import sys
+
+        print(f"sigtrace: compiled fast path unavailable ({_FAST_BROKEN[0][:200]}); decoding in Python",
+              file=sys.stderr)
+        return None
+
+
 def _ingest_capture(con, source_id: int, path: Path, comp: str, ss7_variant: str, progress: Any,
                     fast: bool = False) -> dict[str, Any]:
     appender = BackgroundAppend(con) if fast else None  # appends overlap decoding (the fast path decodes quickly)
@@ -333,7 +354,12 @@ def _ingest_capture(con, source_id: int, path: Path, comp: str, ss7_variant: str
 
 def _decode_capture(con, source_id: int, path: Path, comp: str, ss7_variant: str, progress: Any, fast: bool,
                     appender: Any) -> dict[str, Any]:
-    writer = CaseWriter(con, source_id, append=appender)
+    columns = None
+    if appender is not None:  # the connection belongs to the append thread now: resolve the columns first
+        columns = {t: table_columns(con, t) for (t,) in con.execute(
+            "select table_name from duckdb_columns() where schema_name = 'main' and column_index = 1 "
+            "and column_name = 'source_id' and table_name in (select table_name from duckdb_tables())").fetchall()}
+    writer = CaseWriter(con, source_id, append=appender, columns=columns)
     dec = FrameDecoder(writer, ss7_variant=ss7_variant)
     linktypes: set[int] = set()
     raw = open(path, "rb")
@@ -349,9 +375,12 @@ def _decode_capture(con, source_id: int, path: Path, comp: str, ss7_variant: str
     try:
         try:
             if fast:
-                from sigtrace.parsers.fast.core import FastDecoder, read_blocks
+                fd = _fast_decoder(dec, writer)
+                if fd is None:  # the kernels cannot be loaded here: decode this capture in Python
+                    dec = FrameDecoder(writer, ss7_variant=ss7_variant)
+            if fd is not None:
+                from sigtrace.parsers.fast.core import read_blocks
 
-                fd = FastDecoder(dec, writer)
                 for blk in parallel.gc_records(read_blocks(f, writer.error, linktypes), every=32):
                     if first is None:
                         first = int(blk.ts[0])

@@ -321,6 +321,8 @@ class FastDecoder:
         self.fast_total = 0
         self.slow_records = 0
         self._schemas: dict[str, Any] = {}
+        z = np.zeros(1, dtype=np.int64)  # load (or compile) the kernels now, before any record is decoded
+        _run(np.zeros(1, dtype=np.uint8), z, z, z, z, 1, 0, 0, self.ss7.ctx, self.sip.ctx, self.counts)
 
     def _schema(self, table: str):
         s = self._schemas.get(table)
