@@ -114,7 +114,7 @@ def decode_python(recs, variant="auto"):
     return rows, sink.errors, sink.counts, dec.ss7.links()
 
 
-@njit(cache=True)
+@njit(cache=False)  # not cached: numba's cache would keep an old inlined sctp_packet after ss7.py changes
 def _drive(buf, offs, ends, srcs, dsts, frames, tss, i, n, ctx, counts):
     """Kernel calls for records i..n-1 until one is not an IPv4 SCTP record (off < 0) or not DONE."""
     while i < n:

@@ -44,6 +44,7 @@ DONE, SLOW, FULL = 0, 1, 2
 C_OTHER_L2, C_OTHER_IP = 0, 1
 C_SCTP, C_SCTP_CONTROL, C_SCTP_RETX, C_M3UA_MGMT, C_ISUP = 2, 3, 4, 5, 6
 C_SI0 = 16  # 16..31: MTP3 SI 0..15 (SI 5 = ISUP is never counted here)
+C_M2PA_LINK_STATUS, C_M2PA_CONTROL = 32, 33  # M2PA messages without an MTP3 message (parsers/ss7flow.py)
 C_OTHER_UDP, C_SIP = 48, 49
 N_COUNTERS = 64
 
@@ -53,7 +54,8 @@ def counter_names() -> dict[int, str]:
 
     names = {C_OTHER_L2: "other_l2", C_OTHER_IP: "other_ip", C_SCTP: "sctp", C_SCTP_CONTROL: "sctp_control",
              C_SCTP_RETX: "sctp_retransmission", C_M3UA_MGMT: "m3ua_mgmt", C_ISUP: "isup",
-             C_OTHER_UDP: "other_udp", C_SIP: "sip"}
+             C_OTHER_UDP: "other_udp", C_SIP: "sip", C_M2PA_LINK_STATUS: "m2pa_link_status",
+             C_M2PA_CONTROL: "m2pa_control"}
     for si in range(16):
         if si != 5:
             names[C_SI0 + si] = _si_count(si)

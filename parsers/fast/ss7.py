@@ -5,11 +5,14 @@
 before touching any state or output:
 
 * SCTP (RFC 9260 §3): common header, walk of every bundled chunk; non-DATA chunks count
-  ``sctp_control``. DATA chunks must be complete (B+E flags), carry user data and PPID 3 (either
-  byte order). Zero/short/overrunning chunk lengths, I-DATA, fragments, other PPIDs -> SLOW.
+  ``sctp_control``. DATA chunks must be complete (B+E flags), carry user data and PPID 3 (M3UA) or 5
+  (M2PA), either byte order. Zero/short/overrunning chunk lengths, I-DATA, fragments, other PPIDs -> SLOW.
 * Retransmission filter (parsers/sctp.py ``Retransmissions``): ONE state shared with the Python
   side -- ``Ss7Fast`` installs ``_Retx`` (same ``is_dup``) as ``flow._retx``, both sides hash the chunk
   with ``chunk_hash`` and update the same hash table + ring of ``RETX_WINDOW`` keys (numpy arrays).
+* M2PA (RFC 4165): Link Status / empty User Data count ``m2pa_link_status`` / ``m2pa_control``; User Data
+  carries an MTP3 message (Q.704 label, 14- or 24-bit by the link's decided variant). The association
+  must be registered (Python creates its Link on the first message), SI 5 needs it decided.
 * M3UA (RFC 4666 §3.1, §3.3.1): management (anything but Transfer/DATA) counts ``m3ua_mgmt``;
   DATA needs a Protocol Data (0x0210) parameter with range-valid NI/OPC/DPC (else Python masks and
   reports: SLOW). SI != 5 counts the SI counter (SI > 15 -> SLOW); SI 5 -> one ISUP row, only on an
@@ -27,7 +30,8 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
-from . import C_ISUP, C_M3UA_MGMT, C_SCTP, C_SCTP_CONTROL, C_SCTP_RETX, C_SI0, DONE, FULL, SLOW
+from . import (C_ISUP, C_M2PA_CONTROL, C_M2PA_LINK_STATUS, C_M3UA_MGMT, C_SCTP, C_SCTP_CONTROL, C_SCTP_RETX,
+               C_SI0, DONE, FULL, SLOW)
 from ..isup_codes import ANSI_IAM, ANSI_IAM_VARS, LAYOUT, MSG_NAMES, UNKNOWN, VAR_PARAMS
 from ..sctp import RETX_WINDOW
 from . import arrow as _arrow
@@ -75,7 +79,10 @@ S_ROWS, S_POOL, S_OPT, S_RETX_POS, S_LINKS = 0, 1, 2, 3, 4
 LINK_SLOTS = 1 << 16  # association directions (hash table slots; at most half used)
 RETX_SLOTS = RETX_WINDOW * 2
 # per-chunk scratch: kind, tsn, payload start, payload end, row slot / SI
-K_CONTROL, K_MGMT, K_SI, K_ISUP = 0, 1, 2, 3
+K_CONTROL, K_COUNT, K_ISUP = 0, 1, 2  # scratch[:, 4]: counter index (K_COUNT) / row slot (K_ISUP)
+# association transports in the link table, and the bits of a registered value (link index << 3)
+T_M3UA, T_M2PA = 1, 2
+V_ANSI, V_PC24, V_UNDECIDED = 1, 2, 4
 MAX_CHUNKS = 4096
 
 
@@ -181,14 +188,14 @@ def _retx_py(table, ring_k, ring_h, st, sport, dport, vtag, tsn, chunk):
 
 
 @njit(cache=True, nogil=True)
-def _link_key(src, sport, dst, dport):
-    return (np.int64(src) << 32) | np.int64(dst), (np.int64(sport) << 16) | np.int64(dport)
+def _link_key(tr, src, sport, dst, dport):
+    return (np.int64(src) << 32) | np.int64(dst), (np.int64(tr) << 32) | (np.int64(sport) << 16) | np.int64(dport)
 
 
 @njit(cache=True, nogil=True)
-def _link_get(lk, lv, src, sport, dst, dport):
-    """Value registered for the association direction, -1 if none."""
-    a, b = _link_key(src, sport, dst, dport)
+def _link_get(lk, lv, tr, src, sport, dst, dport):
+    """Value registered for the association direction (transport ``tr``), -1 if none."""
+    a, b = _link_key(tr, src, sport, dst, dport)
     mask = lv.shape[0] - 1
     i = _slot(a, b, mask)
     while True:
@@ -199,9 +206,9 @@ def _link_get(lk, lv, src, sport, dst, dport):
 
 
 @njit(cache=True, nogil=True)
-def _link_put(lk, lv, st, src, sport, dst, dport, val):
+def _link_put(lk, lv, st, tr, src, sport, dst, dport, val):
     """Register a direction (table kept at most half full); False when full."""
-    a, b = _link_key(src, sport, dst, dport)
+    a, b = _link_key(tr, src, sport, dst, dport)
     mask = lv.shape[0] - 1
     i = _slot(a, b, mask)
     while True:
@@ -454,69 +461,119 @@ def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
             return SLOW  # no user data / fragment
         tsn = _be32(buf, o + 4)
         ppid = _be32(buf, o + 12)
-        if ppid != 3 and ppid != 0x03000000:
+        if ppid == 3 or ppid == 0x03000000:
+            tr = T_M3UA
+        elif ppid == 5 or ppid == 0x05000000:
+            tr = T_M2PA
+        else:
             return SLOW
         for j in range(nch):  # a TSN twice in one packet: the filter's order matters -> Python
             if scratch[j, 0] != K_CONTROL and scratch[j, 1] == tsn:
                 return SLOW
+        scratch[nch, 0] = K_COUNT
         scratch[nch, 1] = tsn
         scratch[nch, 2] = o + 16
         scratch[nch, 3] = ce
-        # M3UA common header (RFC 4666 §3.1)
         m = o + 16
         me = ce
-        if me - m < 8 or buf[m] != 1:
-            return SLOW
-        mlen = _be32(buf, m + 4)
-        if mlen < 8:
-            return SLOW
-        if m + mlen < me:
+        if tr == T_M2PA:
+            # M2PA (RFC 4165 §2.1-2.3.1): header 16 octets, User Data: priority octet, MTP3 message
+            if me - m < 16 or buf[m] != 1 or buf[m + 2] != 11:
+                return SLOW
+            mlen = _be32(buf, m + 4)
+            if mlen < 16 or m + mlen > me:
+                return SLOW
             me = m + mlen
-        if buf[m + 2] != 1 or buf[m + 3] != 1:
-            scratch[nch, 0] = K_MGMT
-            nch += 1
-            o += (ln + 3) & ~3
-            continue
-        q = m + 8
-        vo = -1
-        ve = -1
-        while q + 4 <= me:
-            tag = _be16(buf, q)
-            plen = _be16(buf, q + 2)
-            if plen < 4 or q + plen > me:
+            if buf[m + 3] != 1 or mlen <= 17:
+                scratch[nch, 4] = C_M2PA_LINK_STATUS if buf[m + 3] == 2 else C_M2PA_CONTROL
+                nch += 1
+                o += (ln + 3) & ~3
+                continue
+            mo = m + 17
+            lval = _link_get(lk, lv, T_M2PA, src, sport, dst, dport)
+            if lval < 0:
+                return SLOW  # Python creates the association's Link first
+            si = np.int64(buf[mo] & 0x0F)
+            if si != 5:
+                scratch[nch, 4] = C_SI0 + si
+                nch += 1
+                o += (ln + 3) & ~3
+                continue
+            if lval & V_UNDECIDED:
+                return SLOW  # held by Python for the variant decision
+            # MTP3 routing label (Q.704 §2.2 ITU 14-bit / 24-bit China, ANSI)
+            ni = np.int64(buf[mo] >> 6)
+            if lval & V_PC24:
+                if me - mo < 8:
+                    return SLOW
+                dpc = np.int64(buf[mo + 1]) | (np.int64(buf[mo + 2]) << 8) | (np.int64(buf[mo + 3]) << 16)
+                opc = np.int64(buf[mo + 4]) | (np.int64(buf[mo + 5]) << 8) | (np.int64(buf[mo + 6]) << 16)
+                sls = np.int64(buf[mo + 7]) if lval & V_ANSI else np.int64(buf[mo + 7] & 0x0F)
+                uo = mo + 8
+            else:
+                if me - mo < 5:
+                    return SLOW
+                lab = (np.int64(buf[mo + 1]) | (np.int64(buf[mo + 2]) << 8) | (np.int64(buf[mo + 3]) << 16)
+                       | (np.int64(buf[mo + 4]) << 24))
+                dpc = lab & 0x3FFF
+                opc = (lab >> 14) & 0x3FFF
+                sls = lab >> 28
+                uo = mo + 5
+            ve = me
+        else:
+            # M3UA common header (RFC 4666 §3.1)
+            if me - m < 8 or buf[m] != 1:
                 return SLOW
-            if tag == 0x0210:
-                vo = q + 4
-                ve = q + plen
-                break
-            if tag == 2 or tag == 3:
-                return SLOW  # draft-6 layout
-            q += (plen + 3) & ~3
-        if vo < 0 or ve - vo < 12:
-            return SLOW
-        opc = _be32(buf, vo)
-        dpc = _be32(buf, vo + 4)
-        si = np.int64(buf[vo + 8])
-        ni = np.int64(buf[vo + 9])
-        if ni > 3 or opc > 0xFFFFFF or dpc > 0xFFFFFF:
-            return SLOW
-        if si != 5:
-            if si > 15:
+            mlen = _be32(buf, m + 4)
+            if mlen < 8:
                 return SLOW
-            scratch[nch, 0] = K_SI
-            scratch[nch, 4] = si
-            nch += 1
-            o += (ln + 3) & ~3
-            continue
-        lval = _link_get(lk, lv, src, sport, dst, dport)
-        if lval < 0:
-            return SLOW  # no decided link yet: Python holds the message for the variant decision
-        uo = vo + 12
+            if m + mlen < me:
+                me = m + mlen
+            if buf[m + 2] != 1 or buf[m + 3] != 1:
+                scratch[nch, 4] = C_M3UA_MGMT
+                nch += 1
+                o += (ln + 3) & ~3
+                continue
+            q = m + 8
+            vo = -1
+            ve = -1
+            while q + 4 <= me:
+                tag = _be16(buf, q)
+                plen = _be16(buf, q + 2)
+                if plen < 4 or q + plen > me:
+                    return SLOW
+                if tag == 0x0210:
+                    vo = q + 4
+                    ve = q + plen
+                    break
+                if tag == 2 or tag == 3:
+                    return SLOW  # draft-6 layout
+                q += (plen + 3) & ~3
+            if vo < 0 or ve - vo < 12:
+                return SLOW
+            opc = _be32(buf, vo)
+            dpc = _be32(buf, vo + 4)
+            si = np.int64(buf[vo + 8])
+            ni = np.int64(buf[vo + 9])
+            sls = np.int64(buf[vo + 11])
+            if ni > 3 or opc > 0xFFFFFF or dpc > 0xFFFFFF:
+                return SLOW
+            if si != 5:
+                if si > 15:
+                    return SLOW
+                scratch[nch, 4] = C_SI0 + si
+                nch += 1
+                o += (ln + 3) & ~3
+                continue
+            lval = _link_get(lk, lv, T_M3UA, src, sport, dst, dport)
+            if lval < 0 or lval & V_UNDECIDED:
+                return SLOW  # no decided link yet: Python holds the message for the variant decision
+            uo = vo + 12
         need = 3 * (ve - uo) + 16
         if nr >= cap or pu + need > pool.shape[0] or ou + (ve - uo) > opt.shape[0]:
             return SLOW if n0 == 0 else FULL
         R[:, nr] = -1
-        ok, pu, ou = _isup(buf, uo, ve, (lval & 1) == 1, R, nr, pool, pu, opt, ou)
+        ok, pu, ou = _isup(buf, uo, ve, (lval & V_ANSI) != 0, R, nr, pool, pu, opt, ou)
         if not ok:
             return SLOW
         R[R_FRAME, nr] = frame
@@ -528,8 +585,8 @@ def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
         R[R_NI, nr] = ni
         R[R_OPC, nr] = opc
         R[R_DPC, nr] = dpc
-        R[R_SLS, nr] = buf[vo + 11]
-        R[R_LINK, nr] = lval >> 1
+        R[R_SLS, nr] = sls
+        R[R_LINK, nr] = lval >> 3
         R[R_RAW_START, nr] = uo
         R[R_RAW_LEN, nr] = ve - uo
         scratch[nch, 0] = K_ISUP
@@ -548,10 +605,8 @@ def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
         h = chunk_hash(buf, scratch[j, 2], scratch[j, 3])
         if _retx_dup(table, ring_k, ring_h, st, dkey, scratch[j, 1], h):
             counts[C_SCTP_RETX] += 1
-        elif kind == K_MGMT:
-            counts[C_M3UA_MGMT] += 1
-        elif kind == K_SI:
-            counts[C_SI0 + scratch[j, 4]] += 1
+        elif kind == K_COUNT:
+            counts[scratch[j, 4]] += 1
         else:
             slot = scratch[j, 4]
             if slot != w:
@@ -632,6 +687,8 @@ class Ss7Fast:
 
     # ---------------------------------------------------------------- links
     def _register(self, k, link) -> None:
+        """Put association direction ``k`` (an Ss7Flow._links key) into the kernel's link table."""
+        tr = T_M3UA if k[0] == "m3ua" else T_M2PA
         src, dst = _ipv4(k[2]), _ipv4(k[4])
         if src < 0 or dst < 0:
             return
@@ -642,10 +699,15 @@ class Ss7Fast:
                 return  # table full: this association stays on the Python path
             self._link_idx[id(link)] = idx
             self._link_list.append(link)
-        _link_put(self._lk, self._lv, self._st, src, int(k[3]), dst, int(k[5]), idx * 2 + (1 if link.ansi else 0))
+        if link.pending is not None:
+            val = V_UNDECIDED
+        else:
+            val = (V_ANSI if link.ansi else 0) | (V_PC24 if link.pc_bits == 24 else 0)
+        _link_put(self._lk, self._lv, self._st, tr, src, int(k[3]), dst, int(k[5]), (idx << 3) | val)
 
     def sync(self) -> None:
-        """Register associations whose Link the Python side has created or decided since last time."""
+        """Register the association directions the Python side has created since last time (M3UA with
+        explicit point codes, M2PA; IPv4), and re-register those of links decided since."""
         ev = self.flow.link_events
         if not ev:
             return
@@ -653,10 +715,9 @@ class Ss7Fast:
             if k is None:
                 for key in self._watch.pop(id(link), ()):
                     self._register(key, link)
-            elif k[0] == "m3ua" and k[1] is True:
-                if link.pending is None:
-                    self._register(k, link)
-                else:
+            elif (k[0] == "m3ua" and k[1] is True) or k[0] == "m2pa":
+                self._register(k, link)
+                if link.pending is not None:
                     self._watch.setdefault(id(link), []).append(k)
         ev.clear()
 
