@@ -734,7 +734,9 @@ class Ss7Fast:
         cols = {}
         for i, name in enumerate(INT_COLS):
             if name not in ("src_ip", "dst_ip"):
-                cols[name] = R[i, :n]
+                # a copy: Arrow wraps int64 numpy memory without copying, and R is reused by the next
+                # block while the table may still wait in the ingest's background appender
+                cols[name] = R[i, :n].copy()
         links = self._link_list
         li = pa.array(R[R_LINK, :n].astype(np.int32))
         for d, name in enumerate(DIGIT_COLS):
