@@ -853,13 +853,16 @@ def _softswitches(g: dict, R: dict) -> list[str]:
 # ============================================================================ public API
 
 
-def _site_params(R: dict, since, until) -> dict[str, Any]:
+def _site_params(R: dict, since, until, scope_cells: list[str] | None = None,
+                 scope_imeis: list[str] | None = None) -> dict[str, Any]:
     c, f = R["candidate"], R["features"]
     return dict(since=since, until=until, cand_out_per_day=c["out_per_day"], cand_out_share=c["out_share"],
                 cand_multi_id_out_share=c["multi_id_out_share"], short_call_s=f["short_call_s"],
                 seq_max_delta=f["seq_max_delta"], gap_max_s=f["gap_max_s"], local_offset_h=f["local_offset_h"],
                 business_start_h=f["business_start_h"], business_end_h=f["business_end_h"],
-                churn_span_h=f["churn_span_h"], module_tacs=list(f["module_tacs"]))
+                churn_span_h=f["churn_span_h"], module_tacs=list(f["module_tacs"]),
+                scope_cells=None if scope_cells is None else list(scope_cells),
+                scope_imeis=list(scope_imeis or []))
 
 
 FEATURE_KEYS = ("calls_internal", "n_devs", "n_sims", "answered", "short_answered", "median_answered_s",
@@ -872,17 +875,14 @@ FEATURE_KEYS = ("calls_internal", "n_devs", "n_sims", "answered", "short_answere
                 "start_spread_s", "median_cells_per_sim", "n_cells", "top_tac_imeis", "top_tac_serial_span")
 
 
-def goip_sites(con, since: datetime | None = None, until: datetime | None = None, min_score: float = 0.3, *,
-               thresholds: dict | str | Path | None = None, evidence_rows: int = 5) -> GoipResult:
-    """Scan the case for GoIP / SIM-box sites; sites scoring >= min_score, highest score first."""
-    if not 0.0 <= float(min_score) <= 1.0:
-        raise InputError(f"--min-score must be between 0 and 1, not {min_score}")
-    if since is not None and until is not None and since >= until:
-        raise InputError("--since must be before --until")
-    t0 = time.perf_counter()
-    R = load_rules(thresholds)
+def _score_sites(con, R: dict, since, until, scope_cells: list[str] | None = None,
+                 scope_imeis: list[str] | None = None) -> tuple[list[Site], dict[str, dict], dict[str, set[str]]]:
+    """Every candidate site scored and labelled (scoped as goip/site_features says), the SIP
+    gateways, and which sites each gateway links to."""
     with _quiet(con):
-        rows = sql.fetch_dicts(con, "goip/site_features", **_site_params(R, since, until))
+        rows = sql.fetch_dicts(con, "goip/site_features", **_site_params(R, since, until, scope_cells, scope_imeis))
+        if scope_cells is not None and not rows:
+            return [], {}, {}  # no candidate site there: nothing for SIP evidence to add to
         gateways, links = _sip_evidence(con, R, since, until)
     links_by_dev: dict[str, list[dict]] = {}
     for ln in links:
@@ -915,6 +915,19 @@ def goip_sites(con, since: datetime | None = None, until: datetime | None = None
             gateway_ips=sorted(v["gateway_ip"] for v in views), cells=list(f["cells"] or []),
             msisdn_count=int(f["n_msisdns"] or 0), first_seen=f["first_seen"], last_seen=f["last_seen"],
             features={k: f[k] for k in FEATURE_KEYS}, devs=list(f["devs"] or [])))
+    return sites, gateways, linked_gateways
+
+
+def goip_sites(con, since: datetime | None = None, until: datetime | None = None, min_score: float = 0.3, *,
+               thresholds: dict | str | Path | None = None, evidence_rows: int = 5) -> GoipResult:
+    """Scan the case for GoIP / SIM-box sites; sites scoring >= min_score, highest score first."""
+    if not 0.0 <= float(min_score) <= 1.0:
+        raise InputError(f"--min-score must be between 0 and 1, not {min_score}")
+    if since is not None and until is not None and since >= until:
+        raise InputError("--since must be before --until")
+    t0 = time.perf_counter()
+    R = load_rules(thresholds)
+    sites, gateways, linked_gateways = _score_sites(con, R, since, until)
     scored = len(sites)
     sites = [s for s in sites if s.score >= min_score]
     sites.sort(key=lambda s: (-s.score, -s.calls, s.cell_id or "", s.site))
@@ -977,6 +990,42 @@ def _attach_evidence(con, sites: list[Site], since, until, n: int) -> None:
         ev = sorted((r for d in s.devs for r in by_dev.get(d, ())), key=lambda r: (r["start_time"], r["row_num"]))
         s.evidence = [{"source": r["source_name"], "row": r["row_num"], "ts": iso_utc(r["start_time"]),
                        "imei": r["imei"], "imsi": r["imsi"], "called": r["called_norm"]} for r in ev[:n]]
+
+
+def site_lookup(con, cell_id: str | None = None, imei: str | None = None, since: datetime | None = None,
+                until: datetime | None = None, *, thresholds: dict | str | Path | None = None) -> list[Site]:
+    """The candidate sites of one cell and of one IMEI's device, scored and labelled with the same
+    rules, features and SIP evidence as ``goip_sites`` -- the same score and label the whole-case
+    scan gives them -- without scoring every other site: goip/site_features reads only the devices
+    seen at that cell (or at the IMEI's cells) and their SIMs' legs. Returns those sites (none when
+    the cell / IMEI is no candidate site's), without evidence rows."""
+    cells = [str(cell_id)] if cell_id is not None else []
+    imeis = [str(imei)] if imei is not None else []
+    if not cells and not imeis:
+        return []
+    R = load_rules(thresholds)
+    sites, _, _ = _score_sites(con, R, since, until, cells, imeis)
+    return [s for s in sites if (s.cell_id is not None and s.cell_id in cells) or any(i in s.imeis for i in imeis)]
+
+
+_LOOKUP_CACHE: dict[tuple, tuple[bool, bool]] = {}
+
+
+def flagged_at(con, cell_id: str | None = None, imei: str | None = None, since: datetime | None = None,
+               until: datetime | None = None) -> tuple[bool, bool]:
+    """(cell flagged, IMEI flagged): would the scan label the site of ``cell_id`` / the site holding
+    ``imei`` likely_simbox? The per-site form of ``flagged_keys`` (a trace asks about one origin);
+    cached per connection and case content."""
+    key = (id(con), _fingerprint(con), cell_id, imei, since, until)
+    hit = _LOOKUP_CACHE.get(key)
+    if hit is None:
+        sites = [s for s in site_lookup(con, cell_id, imei, since, until) if s.label == "likely_simbox"]
+        hit = (cell_id is not None and any(s.cell_id == str(cell_id) for s in sites),
+               imei is not None and any(str(imei) in s.imeis for s in sites))
+        if len(_LOOKUP_CACHE) > 64:
+            _LOOKUP_CACHE.clear()
+        _LOOKUP_CACHE[key] = hit
+    return hit
 
 
 _FLAG_CACHE: dict[tuple, tuple[frozenset, frozenset]] = {}

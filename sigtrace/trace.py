@@ -29,7 +29,7 @@ them, scores what they return and keeps the evidence:
    SIP: the gateway's INVITE, its source address, Via chain (received/rport honoured) and further
    INVITEs captured upstream (Request-URI + time + From when the Call-ID changes), out to the
    soft-switch. Or a mobile origin: the MOC record at an MSC (IMSI, IMEI, cell), a GoIP site when
-   ``sigtrace.goip.flagged_keys`` flags that cell or IMEI.
+   the GoIP scan's rules flag that cell or IMEI (``sigtrace.goip.flagged_at`` scores only that site).
 5. **Ranking and caller-ID verdict** per candidate, with reasons.
 """
 from __future__ import annotations
@@ -496,7 +496,7 @@ class _Obs:
 # =========================================================================== caches (per connection)
 
 _SKEW_CACHE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
-_GOIP_CACHE: "weakref.WeakKeyDictionary[Any, tuple[tuple, tuple[set, set]]]" = weakref.WeakKeyDictionary()
+_GOIP_CACHE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 
 
 def _fingerprint(con: Any) -> tuple:
@@ -651,17 +651,23 @@ def ensure_macros(con: Any) -> None:
         pass
 
 
-def _goip_flags(con: Any) -> tuple[set[str], set[str]]:
-    from .goip import flagged_keys
+def _goip_flags(con: Any, cell_id: str | None, imei: str | None) -> tuple[bool, bool]:
+    """Would the GoIP/SIM-box scan flag this cell / IMEI (its site labelled likely_simbox)? Scores
+    only the origin's site(s) (``sigtrace.goip.flagged_at``), not the whole case."""
+    from .goip import flagged_at
 
     fp = _fingerprint(con)
-    hit = _GOIP_CACHE.get(con)
-    if hit and hit[0] == fp:
-        return hit[1]
-    cells, imeis = flagged_keys(con)
-    res = ({str(c) for c in cells if c is not None}, {str(i) for i in imeis if i is not None})
-    _GOIP_CACHE[con] = (fp, res)
-    return res
+    key = (fp, cell_id, imei)
+    try:
+        cache = _GOIP_CACHE.setdefault(con, {})
+    except TypeError:
+        cache = {}
+    if cache.get("_fp") != fp:
+        cache.clear()
+        cache["_fp"] = fp
+    if key not in cache:
+        cache[key] = flagged_at(con, cell_id, imei)
+    return cache[key]
 
 
 # =========================================================================== the tracer
@@ -1771,9 +1777,9 @@ def _mobile_origin(tr: _Tracer, moc: dict[str, Any]) -> Origin:
                msisdn=moc.get("calling_norm"), point_code=moc.get("switch"))
     o.reasons.append(f"MOC record at {moc.get('switch')} (row {moc.get('row_num')} of "
                      f"{tr.source_names.get(moc['source_id'])}): IMSI {moc.get('imsi')}, IMEI {moc.get('imei')}, cell {moc.get('cell_id')}")
-    cells, imeis = _goip_flags(tr.con)
-    hit = [w for w, ok in (("cell " + str(o.cell_id), o.cell_id is not None and str(o.cell_id) in cells),
-                           ("IMEI " + str(o.imei), o.imei is not None and str(o.imei) in imeis)) if ok]
+    cell_ok, imei_ok = _goip_flags(tr.con, None if o.cell_id is None else str(o.cell_id),
+                                   None if o.imei is None else str(o.imei))
+    hit = [w for w, ok in (("cell " + str(o.cell_id), cell_ok), ("IMEI " + str(o.imei), imei_ok)) if ok]
     if hit:
         o.kind = "goip_site"
         o.reasons.append(f"the GoIP/SIM-box scan flags {' and '.join(hit)} as a likely SIM-box site")

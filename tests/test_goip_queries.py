@@ -33,7 +33,7 @@ A, B, U = "862710030000011", "862710030000022", "353325100000050"
 S = {i: (f"46000000000000{i}", f"+86138000000{i:02d}") for i in range(1, 6)}
 DEFAULTS = dict(since=None, until=None, cand_out_per_day=10, cand_out_share=0.6, cand_multi_id_out_share=0.5,
                 short_call_s=10, seq_max_delta=10, gap_max_s=3600, local_offset_h=8, business_start_h=8,
-                business_end_h=20, churn_span_h=24, module_tacs=["86271003"])
+                business_end_h=20, churn_span_h=24, module_tacs=["86271003"], scope_cells=None, scope_imeis=[])
 
 
 def _leg(pop: gs.Population, rtype: str, t: int, dur: float, ans: int, calling: str, called: str,

@@ -1,6 +1,6 @@
 -- name: goip/site_features
 -- Candidate GoIP / SIM-box sites (one row per serving cell of machine-like devices) with every feature the GoIP rule set scores. Times UTC, durations and gaps in seconds, shares 0..1, days are local (UTC + $local_offset_h) calendar days.
--- params: $since, $until, $cand_out_per_day, $cand_out_share, $cand_multi_id_out_share, $short_call_s, $seq_max_delta, $gap_max_s, $local_offset_h, $business_start_h, $business_end_h, $churn_span_h, $module_tacs
+-- params: $since, $until, $cand_out_per_day, $cand_out_share, $cand_multi_id_out_share, $short_call_s, $seq_max_delta, $gap_max_s, $local_offset_h, $business_start_h, $business_end_h, $churn_span_h, $module_tacs, $scope_cells, $scope_imeis
 --
 -- Entities (DOMAIN-SIMBOX.md §4.1):
 --   SIM    = IMSI (else the MSISDN when the CDR has no IMSI)
@@ -12,8 +12,48 @@
 -- Site features are computed over the MOC legs of the candidate devices only, not the whole cell.
 -- Incoming calls are MTC legs of the site's SIMs (matched by IMSI, else by MSISDN).
 -- Keys are hashed (hash()) for speed; the text keys are carried along for output.
+-- Scope: $scope_cells NULL = the whole case (every site). Otherwise only the sites of the cells in
+-- $scope_cells and of the devices of the IMEIs in $scope_imeis (lists, may be empty) are exact: the
+-- legs are cut down to the devices seen at those cells (or at any cell of those IMEIs) and to every
+-- leg of their SIMs, which is all such a site's features and its devices' candidacy read. Rows for
+-- other sites may come out computed from part of their legs; the caller keeps the scoped ones
+-- (sigtrace.goip.site_lookup, used by the trace for one origin instead of a whole-case scan).
 with
-legs as (   -- outgoing mobile legs (MOC) in the window
+scope_cells as (   -- the asked-for cells and every cell the asked-for IMEIs called from
+    select unnest($scope_cells::varchar[]) as cell_id
+    union
+    select distinct cell_id
+    from cdr_legs
+    where record_type = 'MOC'
+      and imei in (select unnest($scope_imeis::varchar[]))
+      and cell_id is not null
+      and ($since::timestamp is null or start_time >= $since::timestamp)
+      and ($until::timestamp is null or start_time < $until::timestamp)
+),
+
+scope_devs as (   -- devices seen at those cells, or asked for by IMEI
+    select distinct coalesce(imei, 'sim:' || coalesce(imsi, calling_norm)) as dev
+    from cdr_legs
+    where $scope_cells::varchar[] is not null
+      and record_type = 'MOC'
+      and coalesce(imsi, calling_norm) is not null
+      and (cell_id in (select cell_id from scope_cells) or imei in (select unnest($scope_imeis::varchar[])))
+      and ($since::timestamp is null or start_time >= $since::timestamp)
+      and ($until::timestamp is null or start_time < $until::timestamp)
+),
+
+scope_sims as (   -- every SIM those devices carried
+    select distinct coalesce(imsi, calling_norm) as sim
+    from cdr_legs
+    where $scope_cells::varchar[] is not null
+      and record_type = 'MOC'
+      and coalesce(imsi, calling_norm) is not null
+      and coalesce(imei, 'sim:' || coalesce(imsi, calling_norm)) in (select dev from scope_devs)
+      and ($since::timestamp is null or start_time >= $since::timestamp)
+      and ($until::timestamp is null or start_time < $until::timestamp)
+),
+
+legs as (   -- outgoing mobile legs (MOC) in the window (in scope)
     select
         source_id,
         row_num,
@@ -36,10 +76,18 @@ legs as (   -- outgoing mobile legs (MOC) in the window
       and coalesce(imsi, calling_norm) is not null
       and ($since::timestamp is null or start_time >= $since::timestamp)
       and ($until::timestamp is null or start_time < $until::timestamp)
+      and ($scope_cells::varchar[] is null
+           or coalesce(imei, 'sim:' || coalesce(imsi, calling_norm)) in (select dev from scope_devs)
+           or coalesce(imsi, calling_norm) in (select sim from scope_sims))
 ),
 
-window_edges as (
-    select min(t_s) as win_start_s, max(t_s) as win_end_s from legs
+window_edges as (   -- first and last MOC leg of the whole window (scope or not), seconds since epoch
+    select min(epoch(start_time)) as win_start_s, max(epoch(start_time)) as win_end_s
+    from cdr_legs
+    where record_type = 'MOC'
+      and coalesce(imsi, calling_norm) is not null
+      and ($since::timestamp is null or start_time >= $since::timestamp)
+      and ($until::timestamp is null or start_time < $until::timestamp)
 ),
 
 pair as (   -- one row per (device, SIM): the SIM's stint on the device
@@ -484,7 +532,7 @@ tac as (
         count(*) as n_tacs,
         coalesce(sum(n_tac) filter (where is_module), 0) as module_tac_imeis,
         max(n_tac) as top_tac_imeis,
-        arg_max(serial_span, n_tac) as top_tac_serial_span
+        arg_max(serial_span, (n_tac, tac)) as top_tac_serial_span                -- ties: the highest TAC
     from tac_blocks
     group by 1
 ),

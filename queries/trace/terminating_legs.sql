@@ -7,7 +7,8 @@
 -- the numbers; the circuit join only touches messages of the few matching circuits. `messages` lists, in time order, everything
 -- the probe saw on the circuit -- (source, {opc, dpc}, cic), backward messages have OPC/DPC swapped
 -- (DOMAIN-PROTOCOLS §8.11) -- from the IAM on; the leg ends at the next IAM on the circuit or at
--- RLC / circuit reset (the caller cuts it there, sigtrace.trace). An IAM that carries only the
+-- RLC / circuit reset (the caller cuts it there, sigtrace.trace; messages after such an end may be
+-- left out: the circuit scan reaches $max_call_s only for legs still open 10 minutes after $t_to). An IAM that carries only the
 -- first digits (overlap signalling; the rest follows in SAMs) is returned when its digits begin
 -- one of the victim's number forms, and so is a subscriber number (NOA 1) equal to the victim's
 -- local number (the terminating exchange's own form, §13.2 step 2); the caller appends the SAM

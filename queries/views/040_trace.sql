@@ -63,10 +63,11 @@ iam as (
       )
 ),
 
-circuit as (
-    -- every message of the same probe on the same circuit, from the IAM up to p_max_call_s seconds later
+circuit_near as (
+    -- every message of the same probe on the same circuit from the IAM on, first up to 10 minutes
+    -- after p_t_to (most calls have ended by then)
     select
-        i.source_id, i.iam_frame, m.frame, m.ts, m.msg_type, m.msg_name, m.opc, m.dpc,
+        i.source_id, i.iam_frame, i.iam_ts, m.frame, m.ts, m.msg_type, m.msg_name, m.opc, m.dpc,
         m.cause_value, m.cause_location, m.subsequent_digits
     from iam as i
     inner join isup_messages as m
@@ -78,7 +79,39 @@ circuit as (
         and m.ts >= i.iam_ts
         and epoch_ns(m.ts) - epoch_ns(i.iam_ts) <= p_max_call_s::double * 1e9
     where m.ts between p_t_from::timestamp_ns
-        and (p_t_to::timestamp + to_seconds(p_max_call_s::double))::timestamp_ns
+        and (p_t_to::timestamp + to_seconds(least(p_max_call_s::double, 600.0)))::timestamp_ns
+),
+
+ended as (
+    -- legs whose circuit was freed (RLC, RSC, GRS, CGB, UCIC: Q.763 Table 4) or seized again (an
+    -- IAM more than 50 ms later: not the same IAM captured twice) within that: nothing later is theirs
+    select distinct source_id, iam_frame
+    from circuit_near
+    where msg_type in (16, 18, 23, 24, 46)
+       or (msg_type = 1 and frame <> iam_frame and epoch_ns(ts) - epoch_ns(iam_ts) > 50e6)
+),
+
+circuit_far as (
+    -- the rest, up to p_max_call_s seconds after the IAM, for the legs still open (long calls)
+    select
+        i.source_id, i.iam_frame, i.iam_ts, m.frame, m.ts, m.msg_type, m.msg_name, m.opc, m.dpc,
+        m.cause_value, m.cause_location, m.subsequent_digits
+    from (select * from iam anti join ended using (source_id, iam_frame)) as i
+    inner join isup_messages as m
+        on m.source_id = i.source_id
+        and m.cic = i.cic
+        and least(m.opc, m.dpc) = least(i.opc, i.dpc)
+        and greatest(m.opc, m.dpc) = greatest(i.opc, i.dpc)
+        and m.ni is not distinct from i.ni
+        and epoch_ns(m.ts) - epoch_ns(i.iam_ts) <= p_max_call_s::double * 1e9
+    where m.ts > (p_t_to::timestamp + to_seconds(least(p_max_call_s::double, 600.0)))::timestamp_ns
+        and m.ts <= (p_t_to::timestamp + to_seconds(p_max_call_s::double))::timestamp_ns
+),
+
+circuit as (
+    select * from circuit_near
+    union all
+    select * from circuit_far
 ),
 
 leg_messages as (
@@ -97,7 +130,7 @@ select i.*, l.messages
 from iam as i
 inner join leg_messages as l on l.source_id = i.source_id and l.iam_frame = i.iam_frame;
 
-comment on macro table trace_isup_legs is 'ISUP call legs for the trace, one row per leg as one probe saw it: IAMs (with a CIC) between p_t_from and p_t_to (UTC, probe clock) whose called number is one of p_numbers (list of E.164 forms) -- or, when p_redirects, whose original called / redirecting number is -- including overlap IAMs whose digits begin a form of one of the numbers and subscriber (NOA 1) local forms; arriving at p_dpc (integer point code of p_pc_bits bits; NULL = any exchange). Columns: the IAM''s fields (iam_frame, iam_ts, opc, dpc, cic, numbers, indicators) plus messages: every message of the probe on the same circuit from the IAM up to p_max_call_s seconds later, in time order (msg, type, ts, frame, opc, dpc, cause, location, digits). Used by trace/terminating_legs and trace/incoming_legs.';
+comment on macro table trace_isup_legs is 'ISUP call legs for the trace, one row per leg as one probe saw it: IAMs (with a CIC) between p_t_from and p_t_to (UTC, probe clock) whose called number is one of p_numbers (list of E.164 forms) -- or, when p_redirects, whose original called / redirecting number is -- including overlap IAMs whose digits begin a form of one of the numbers and subscriber (NOA 1) local forms; arriving at p_dpc (integer point code of p_pc_bits bits; NULL = any exchange). Columns: the IAM''s fields (iam_frame, iam_ts, opc, dpc, cic, numbers, indicators) plus messages: every message of the probe on the same circuit from the IAM on, in time order (msg, type, ts, frame, opc, dpc, cause, location, digits), up to p_max_call_s seconds later or -- when the circuit is freed (RLC, RSC, GRS, CGB, UCIC) or seized again (a new IAM) within 10 minutes of p_t_to -- at least up to that message (later ones belong to other calls). Used by trace/terminating_legs and trace/incoming_legs.';
 
 create or replace macro trace_cdr_legs(p_numbers, p_switch_pc, p_switch_bits, p_record_type, p_t_from, p_t_to) as table
 with
