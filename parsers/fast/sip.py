@@ -657,6 +657,57 @@ def _entries(buf, hid, hs, he, nl, h, lf, lc, r, col, ps, pl, p, lim):
     return p
 
 
+# byte classes of a header block: 0 plain, 1 not handled here (non-ASCII; VT FF FS GS RS US, which are
+# whitespace for Python's str.strip/split), 2 CR, 3 LF
+CLS = np.zeros(256, dtype=np.uint8)
+CLS[128:] = 1
+CLS[[11, 12, 28, 29, 30, 31]] = 1
+CLS[13] = 2
+CLS[10] = 3
+
+
+@njit(cache=True, nogil=True)
+def _head(buf, s, e):
+    """parsers/sip.py header_end in one pass, validating the header block on the way ->
+    (end of header block, start of body, CRLF line ends); end -1 = not handled here (SLOW)."""
+    ncr = 0
+    nlf = 0
+    ncrlf = 0
+    hend = e
+    bs = e
+    i = s
+    while i < e:
+        c = CLS[buf[i]]
+        if c != 0:
+            if c == 3:
+                if i + 1 < e and buf[i + 1] == 10:  # first "\n\n" before any "\r\n\r\n"
+                    hend = i
+                    bs = i + 2
+                    break
+                if i > s and buf[i - 1] == 13 and i + 2 < e and buf[i + 1] == 13 and buf[i + 2] == 10:
+                    hend = i - 1
+                    bs = i + 3
+                    ncr -= 1  # the CR of the blank line's predecessor ends the block
+                    break
+                nlf += 1
+                if i > s and buf[i - 1] == 13:
+                    ncrlf += 1
+                if i + 1 < e and (buf[i + 1] == 32 or buf[i + 1] == 9):
+                    return -1, -1, False  # RFC 3261 §7.3.1 folding
+            elif c == 2:
+                ncr += 1
+            else:
+                return -1, -1, False
+        i += 1
+    if ncrlf > 0:
+        if nlf != ncrlf or ncr != ncrlf:
+            return -1, -1, False  # mixed line ends
+        return hend, bs, True
+    if ncr:
+        return -1, -1, False  # a bare CR
+    return hend, bs, False
+
+
 @njit(cache=True, nogil=True)
 def _addr(buf, hs, he, f, ss, sl, r, col):
     """addr_parts of header line f (-1 = absent) -> display/user/host/tag at columns col..col+3;
@@ -705,27 +756,9 @@ def _message(buf, s, e, src, dst, sport, dport, frame, ts, ctx):
         return FULL
     lim = p + MAX_POOL_REC
     # ---- header block (header_end), validated: ASCII, consistent line ends, no folding
-    i4 = _find_lit(buf, s, e, _CRLFCRLF)
-    j2 = _find2(buf, s, i4 if i4 >= 0 else e, 10, 10)
-    if j2 >= 0:
-        hend, bs = j2, j2 + 2
-    elif i4 >= 0:
-        hend, bs = i4, i4 + 4
-    else:
-        hend, bs = e, e
-    crlf = _find2(buf, s, hend, 13, 10) >= 0
-    for i in range(s, hend):
-        c = buf[i]
-        if c >= 128 or c == 11 or c == 12 or 28 <= c <= 31:
-            return SLOW
-        if c == 13:
-            if not crlf or i + 1 >= hend or buf[i + 1] != 10:
-                return SLOW
-        elif c == 10:
-            if crlf and (i == s or buf[i - 1] != 13):
-                return SLOW
-            if i + 1 < hend and (buf[i + 1] == 32 or buf[i + 1] == 9):
-                return SLOW  # folding
+    hend, bs, crlf = _head(buf, s, e)
+    if hend < 0:
+        return SLOW
     eol = 2 if crlf else 1
     # ---- lines
     nl = 0
@@ -908,6 +941,8 @@ def _message(buf, s, e, src, dst, sport, dport, frame, ts, ctx):
     if f >= 0:
         ok, v = _digits(buf, hs[f], he[f])
         if ok:
+            if he[f] - hs[f] > 18:
+                return SLOW  # Python's int() refuses strings beyond sys.get_int_max_str_digits()
             iv[r, I_MAXFWD] = min(v, 32767)
     ct_s, ct_e = -1, -1
     f = first[H_CTYPE]
@@ -965,6 +1000,8 @@ def _message(buf, s, e, src, dst, sport, dport, frame, ts, ctx):
     f = first[H_CLEN]
     if f >= 0 and e > bs:
         ok, v = _digits(buf, hs[f], he[f])
+        if ok and he[f] - hs[f] > 18:
+            return SLOW  # Python's int() refuses strings beyond sys.get_int_max_str_digits()
         if ok and v < e - bs:
             be = bs + v
     if be > bs and ct_e > ct_s:
