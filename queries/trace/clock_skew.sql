@@ -10,7 +10,8 @@
 --   by hop in milliseconds, so this is the clocks plus tens of ms;
 -- * seizure (offset_seize_s): for a CDR against a capture, the CDR start against the IAM of the leg
 --   arriving at the CDR's switch -- what start_time means when an export writes seizure time.
--- ISUP calls pair ANM/CON with the latest IAM before it and the first REL after it on the circuit.
+-- ISUP calls pair ANM/CON with the latest IAM before it and the first REL after it on the circuit
+-- (one window pass per circuit).
 with
 wanted as (
     select try_cast(unnest(string_split($source_ids, ',')) as integer) as source_id
@@ -25,21 +26,32 @@ isup as (
       and ($source_ids = '' or source_id in (select source_id from wanted))
 ),
 
-iam as (select * from isup where msg_type = 1 and called_norm is not null),
-anm as (select * from isup where msg_type in (7, 9)),
-rel as (select * from isup where msg_type = 12),
+isup_seq as (
+    -- per circuit in time order: for each message the latest IAM (with a called number) at or before
+    -- it and the first REL at or after it (RANGE frames: equal timestamps count on both sides)
+    select
+        source_id, ts, msg_type, lo, hi, cic,
+        last_value(case when msg_type = 1 and called_norm is not null
+                        then {'ts': ts, 'called_norm': called_norm, 'dpc': dpc, 'ni': ni} end ignore nulls)
+            over (partition by source_id, lo, hi, cic order by ts
+                  range between unbounded preceding and current row) as iam,
+        first_value(case when msg_type = 12 then ts end ignore nulls)
+            over (partition by source_id, lo, hi, cic order by ts
+                  range between current row and unbounded following) as rel_ts
+    from isup
+),
 
 isup_calls as (
+    -- an answer (ANM/CON) paired with the latest IAM before it and the first REL after it
     select
-        a.source_id, i.called_norm, i.dpc as node,
-        concat_ws('/', i.ni, i.lo, i.hi, i.cic) as circuit,
-        i.ts as seize_ts, a.ts as answer_ts, r.ts as end_ts
-    from anm as a
-    asof inner join iam as i
-        on i.source_id = a.source_id and i.lo = a.lo and i.hi = a.hi and i.cic = a.cic and i.ts <= a.ts
-    asof inner join rel as r
-        on r.source_id = a.source_id and r.lo = a.lo and r.hi = a.hi and r.cic = a.cic and r.ts >= a.ts
-    where epoch_ns(a.ts) - epoch_ns(i.ts) < 600e9
+        source_id, iam.called_norm, iam.dpc as node,
+        concat_ws('/', iam.ni, lo, hi, cic) as circuit,
+        iam.ts as seize_ts, ts as answer_ts, rel_ts as end_ts
+    from isup_seq
+    where msg_type in (7, 9)
+      and iam is not null
+      and rel_ts is not null
+      and epoch_ns(ts) - epoch_ns(iam.ts) < 600e9
 ),
 
 sip_calls as (
