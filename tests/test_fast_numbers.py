@@ -52,3 +52,19 @@ def test_nulls_empty_and_sliced_input():
     arr = pa.array([None, "", "13912345678", "+86 139 1234 5678", "0"], type=pa.string())
     assert normalize_column(arr).to_pylist() == [None, None, "+8613912345678", "+8613912345678", None]
     assert normalize_column(arr.slice(2)).to_pylist() == ["+8613912345678", "+8613912345678", None]
+
+
+def test_sip_user_parts_equal_norm_user():
+    from sigtrace.parsers.fast.numbers import norm_user_column
+    from sigtrace.parsers.sipaddr import norm_user
+
+    rng = np.random.default_rng(11)
+    users = [c[0] for c in _gen_numbers(9, 60_000)]
+    users += ["+86-139-1234-5678", "(010) 1234 5678", "+", "+1", "12", "abc", "alice", "1391234567８",
+              "+44.20.7946.0000", "0" * 30, "1" * 24, "1" * 25, "٣٣٣٣٣٣٣", "", None, " 13912345678", "13912345678 ",
+              "+86 (0)10 1234 5678", "17951013912345678", "\t13912345678"]
+    users += ["".join(rng.choice(list("0123456789+-.() "), size=k)) for k in range(1, 30) for _ in range(300)]
+    got = norm_user_column(pa.array(users, type=pa.string())).to_pylist()
+    want = [norm_user(u) for u in users]
+    bad = [(u, g, w) for u, g, w in zip(users, got, want) if g != w]
+    assert not bad, f"{len(bad)} differ, e.g. (user, compiled, python): {bad[:5]}"

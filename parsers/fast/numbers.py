@@ -235,3 +235,66 @@ def normalize_column(digits: pa.Array, noa: np.ndarray | None = None) -> pa.Stri
         mask[slow] = True
         res = pc.replace_with_mask(res, pa.array(mask), pa.array(vals, type=pa.string()))
     return res
+
+
+@njit(cache=True, nogil=True)
+def _users(data, offsets, valid, out, out_off, status, ipp, max_len):
+    tmp = np.empty(16, dtype=np.uint8)
+    dig = np.empty(max_len + 1, dtype=np.uint8)
+    o = 0
+    for i in range(offsets.shape[0] - 1):
+        out_off[i] = o
+        status[i] = NONE
+        s = offsets[i]
+        n = offsets[i + 1] - s
+        if not valid[i] or n == 0 or n > max_len:
+            continue
+        plus = data[s] == 43
+        k = 0
+        ok = True
+        for j in range(1 if plus else 0, n):
+            c = data[s + j]
+            if c == 45 or c == 46 or c == 40 or c == 41 or c == 32:  # - . ( ) space
+                continue
+            if c < 48 or c > 57:
+                ok = False
+                break
+            dig[k] = c
+            k += 1
+        if not ok or k < 3:
+            continue
+        if plus:
+            r = _international(dig, 0, k, out, o, tmp)
+        else:
+            r = _norm(dig, 0, k, -1, out, o, tmp, ipp)
+        status[i] = r
+        if r > 0:
+            o += r
+    out_off[offsets.shape[0] - 1] = o
+
+
+def norm_user_column(users: pa.Array) -> pa.StringArray:
+    """parsers/sipaddr.py ``norm_user`` for every element: the E.164 form of a URI user part that
+    looks like a telephone number (optional '+', digits and ``-.() `` separators, at most
+    ``MAX_NUMBER_LEN`` characters), else NULL. A non-ASCII user part is never a number there either."""
+    from sigtrace.parsers.sipaddr import MAX_NUMBER_LEN
+
+    users = users.cast(pa.string()) if users.type != pa.string() else users
+    n = len(users)
+    if n == 0:
+        return pa.array([], type=pa.string())
+    if users.offset:
+        users = pa.concat_arrays([users])
+    vbuf, obuf, dbuf = users.buffers()
+    offsets = np.frombuffer(obuf, dtype=np.int32, count=n + 1)
+    data = np.frombuffer(dbuf, dtype=np.uint8) if dbuf is not None and dbuf.size else np.zeros(1, np.uint8)
+    valid = (np.ones(n, dtype=np.bool_) if vbuf is None
+             else np.unpackbits(np.frombuffer(vbuf, dtype=np.uint8), bitorder="little", count=n).astype(np.bool_))
+    out = np.empty(4 * n + MAX_NUMBER_LEN * n + 16, dtype=np.uint8)
+    out_off = np.empty(n + 1, dtype=np.int32)
+    status = np.empty(n, dtype=np.int64)
+    _users(data, offsets, valid, out, out_off, status, _IPP, MAX_NUMBER_LEN)
+    ok = status > 0
+    vb = None if ok.all() else pa.py_buffer(np.packbits(ok, bitorder="little"))
+    return pa.Array.from_buffers(pa.string(), n, [vb, pa.py_buffer(out_off), pa.py_buffer(out[:int(out_off[-1])])],
+                                 int(n - ok.sum()))
