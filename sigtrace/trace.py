@@ -17,7 +17,8 @@ them, scores what they return and keeps the evidence:
    scored against the downstream one (called number equivalent, IAM earlier by 0-3 s, up to 10 s
    for slow hops, answer/release within 1 s, duration within 1 s or 2 s with a CDR, calling number
    and hop counter as weak evidence). Several candidates are kept per step with their scores.
-3. **Clock skew** (``trace/sources_seen``, ``trace/clock_skew``): for the sources that saw the
+3. **Clock skew** (``trace/clock_skew``; the sources that saw the victim's calls as
+   ``trace/sources_seen`` defines them, read from the legs of steps 1, 2 and 4): for the sources that saw the
    victim's calls, per pair of sources the median offset of answer times over high-confidence
    matches among all the calls of the case around the traced one (±10 min, widened to ±2 h when
    needed; ``Tolerances.skew_windows_s``): the same leg seen by both when there is one, else the
@@ -726,8 +727,13 @@ class _Tracer:
         """Put the sources that saw calls to ``numbers`` around ``at`` on one reference clock."""
         pad = window_s + self.tol.skew_max_s + self.tol.ring_max_s
         t_from, t_to = at - timedelta(seconds=pad), at + timedelta(seconds=pad)
-        seen = sql.fetch_dicts(self.con, "trace/sources_seen", numbers=",".join(numbers), t_from=t_from, t_to=t_to)
-        self.involved = {r["source_id"] for r in seen}
+        a = _secs(at)
+        # the whole trace's time span (see terminating) and the calibration pad, before the clocks are
+        # known: any source may be off by up to skew_max_s
+        self.span = (min(a - window_s - 120.0 - self.tol.iam_slow_max_s, a - pad),
+                     max(a + window_s + self.tol.ring_max_s, a + pad))
+        self.margin = self.tol.skew_max_s + self.tol.uncalibrated_slack_s + 1.0
+        self.involved = self.sources_seen(numbers, t_from, t_to)
         if len(self.involved) > 1:
             sk = clock_offsets(self.con, self.tol, self.involved, around=at)
             self.offsets = {k: v for k, v in sk["offsets"].items() if k in self.involved}
@@ -737,6 +743,24 @@ class _Tracer:
             self.calibration_window = sk.get("window")
         max_off = max((abs(v) for v in self.offsets.values()), default=0.0)
         self.margin = max_off + self.tol.uncalibrated_slack_s + 1.0
+
+    def sources_seen(self, numbers: list[str], t_from: datetime, t_to: datetime) -> set[int]:
+        """Sources that saw any leg of a call to ``numbers`` between ``t_from`` and ``t_to`` (each
+        source's own clock): ISUP IAMs by called / original called / redirecting number, initial SIP
+        INVITEs by Request-URI number or the SIP-I IAM they carry, CDR legs by called number. What the
+        named query trace/sources_seen says in SQL, read here from the legs the trace fetches for its
+        whole span anyway (terminating ISUP legs, gateway INVITEs, CDR legs): no query of its own."""
+        nums = set(numbers)
+        lo, hi, raw = _secs(t_from), _secs(t_to), (t_from, t_to)
+        seen = {r["source_id"] for r in self.isup_legs(numbers, lo, hi, terminating=True, raw=raw)
+                if nums & {r["called_norm"], r["original_called_norm"], r["redirecting_norm"]}}
+        if self.n_sip:
+            key = ",".join(numbers)
+            seen |= {r["source_id"] for r in self.cached("trace/gateway_invites", (key,), lo, hi, "ts", raw=raw,
+                                                         numbers=key, max_call_s=self.tol.max_call_s)
+                     if r["ruri_user_norm"] in nums or r.get("isup_called_norm") in nums}
+        seen |= {c["source_id"] for c in self.cdr_legs(numbers, lo, hi, raw=raw) if c["called_norm"] in nums}
+        return seen
 
     def off(self, sid: int) -> float:
         return self.offsets.get(sid, 0.0)
@@ -1176,7 +1200,7 @@ class _Tracer:
         return [o for o in obs if o.t is not None and lo <= o.t <= hi]
 
     def pooled(self, kind: str, numbers: list[str], lo: float, hi: float, ts_col: str, fetch: Any,
-               full: bool = False) -> list[dict[str, Any]]:
+               full: bool = False, raw: tuple[datetime, datetime] | None = None) -> list[dict[str, Any]]:
         """Rows of one kind of leg (``isup`` / ``cdr``) for calls to ``numbers``, inside the reference-clock
         range ``lo..hi``, each a fresh copy (the caller annotates it).
 
@@ -1186,21 +1210,22 @@ class _Tracer:
         monotonically (a number set's rows include those of any subset: called number, its local and
         overlap forms), so a pool answers any subset of its numbers. ``full`` pools (the victim's
         terminating legs: also by original called / redirecting number) answer every request; a
-        ``full`` request is answered by a ``full`` pool only."""
+        ``full`` request is answered by a ``full`` pool only. ``raw``: the rows between these source-clock
+        times instead of ``lo..hi`` on the reference clock."""
         want = frozenset(numbers)
-        for nums, is_full, p_lo, p_hi, rows in self.pools.setdefault(kind, []):
-            if want <= nums and p_lo <= lo and hi <= p_hi and (is_full or not full):
+        r_from, r_to = raw or self.raw_window(lo, hi)
+        for nums, is_full, f_from, f_to, rows in self.pools.setdefault(kind, []):
+            if want <= nums and f_from <= r_from and r_to <= f_to and (is_full or not full):
                 break
         else:
-            p_lo, p_hi = min(lo, self.span[0]), max(hi, self.span[1])
-            t_from, t_to = self.raw_window(p_lo, p_hi)
-            rows = fetch(t_from, t_to)
-            self.pools[kind].append((want, full, p_lo, p_hi, rows))
-        r_from, r_to = self.raw_window(lo, hi)
+            f_from, f_to = self.raw_window(min(lo, self.span[0]), max(hi, self.span[1]))
+            f_from, f_to = min(f_from, r_from), max(f_to, r_to)
+            rows = fetch(f_from, f_to)
+            self.pools[kind].append((want, full, f_from, f_to, rows))
         return [dict(r) for r in rows if r_from <= r[ts_col] <= r_to]
 
     def isup_legs(self, numbers: list[str], lo: float, hi: float, terminating: bool = False,
-                  node: _Node | None = None) -> list[dict[str, Any]]:
+                  node: _Node | None = None, raw: tuple[datetime, datetime] | None = None) -> list[dict[str, Any]]:
         """ISUP legs for calls to ``numbers``: ``trace/terminating_legs`` for the victim (also by
         original called / redirecting number), else ``trace/incoming_legs`` at every exchange;
         only those arriving at ``node`` when given."""
@@ -1213,12 +1238,13 @@ class _Tracer:
             def fetch(a: datetime, b: datetime) -> list[dict[str, Any]]:
                 return sql.fetch_dicts(self.con, "trace/incoming_legs", dpc=None, pc_bits=None, numbers=nums,
                                        t_from=a, t_to=b, max_call_s=self.tol.max_call_s)
-        rows = self.pooled("isup", numbers, lo, hi, "iam_ts", fetch, full=terminating)
+        rows = self.pooled("isup", numbers, lo, hi, "iam_ts", fetch, full=terminating, raw=raw)
         if node is not None:
             rows = [r for r in rows if r["dpc"] == node.pc and r["pc_bits"] == node.bits]
         return rows
 
-    def cdr_legs(self, numbers: list[str], lo: float, hi: float, node: _Node | None = None) -> list[dict[str, Any]]:
+    def cdr_legs(self, numbers: list[str], lo: float, hi: float, node: _Node | None = None,
+                 raw: tuple[datetime, datetime] | None = None) -> list[dict[str, Any]]:
         """CDR legs for calls to ``numbers`` (``trace/cdr_incoming_legs`` at every switch); only those
         written by ``node``'s switch when given."""
         if not self.n_cdr:
@@ -1228,21 +1254,23 @@ class _Tracer:
         def fetch(a: datetime, b: datetime) -> list[dict[str, Any]]:
             return sql.fetch_dicts(self.con, "trace/cdr_incoming_legs", switch_pc=None, switch_bits=None, numbers=nums,
                                    t_from=a, t_to=b)
-        rows = self.pooled("cdr", numbers, lo, hi, "start_time", fetch)
+        rows = self.pooled("cdr", numbers, lo, hi, "start_time", fetch, raw=raw)
         if node is not None:
             rows = [r for r in rows if r["switch_pc"] == node.pc and r["switch_bits"] == node.bits]
         return rows
 
-    def cached(self, name: str, key: tuple, lo: float, hi: float, ts_col: str, **params: Any) -> list[dict[str, Any]]:
+    def cached(self, name: str, key: tuple, lo: float, hi: float, ts_col: str,
+               raw: tuple[datetime, datetime] | None = None, **params: Any) -> list[dict[str, Any]]:
         """Run a step query once per node for the whole trace span (all candidates of a trace walk the
-        same nodes), then hand each caller the rows inside its own reference-clock window."""
+        same nodes), then hand each caller the rows inside its own reference-clock window (or between
+        the source-clock times ``raw``)."""
+        r_from, r_to = raw or self.raw_window(lo, hi)
         ent = self.cache.get((name, key))
-        if ent is None or not (ent[0] <= lo and hi <= ent[1]):
-            f_lo, f_hi = min(lo, self.span[0]), max(hi, self.span[1])
-            t_from, t_to = self.raw_window(f_lo, f_hi)
-            ent = (f_lo, f_hi, sql.fetch_dicts(self.con, name, t_from=t_from, t_to=t_to, **params))
+        if ent is None or not (ent[0] <= r_from and r_to <= ent[1]):
+            f_from, f_to = self.raw_window(min(lo, self.span[0]), max(hi, self.span[1]))
+            f_from, f_to = min(f_from, r_from), max(f_to, r_to)
+            ent = (f_from, f_to, sql.fetch_dicts(self.con, name, t_from=f_from, t_to=f_to, **params))
             self.cache[(name, key)] = ent
-        r_from, r_to = self.raw_window(lo, hi)
         return [r for r in ent[2] if r_from <= r[ts_col] <= r_to]
 
     def incoming(self, node: _Node, down: _Obs) -> list[_Obs]:
