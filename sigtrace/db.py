@@ -320,7 +320,7 @@ class BackgroundAppend:
     bounded (``depth`` tables), so memory stays bounded. While it runs, only this thread uses the
     connection; ``close()`` waits for it and re-raises what an append raised (so does the next call)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, depth: int = 3):
+    def __init__(self, con: duckdb.DuckDBPyConnection, depth: int = 2):
         import queue
         import threading
 
