@@ -7,12 +7,17 @@ start_time ISO 8601 with +08:00, a realistic mix of number forms: bare mobiles, 
 0 + area code fixed numbers, service numbers, a few empty calling numbers, and ~0.1 % bad rows that
 must land in cdr_rejects), then times in the same run:
 
-1. DuckDB ``select count(*) from read_csv(file, all_varchar=true)`` (the floor: parsing alone),
-2. ``sigtrace.ingest`` of the same file into a fresh temporary case file (sha256, parse, map, normalize
+1. DuckDB ``select count(*) from read_csv(file, all_varchar=true)`` (the issue's floor: parsing alone,
+   with DuckDB's sniffer), and the same with the loader's explicit VARCHAR columns (no sniffing),
+2. DuckDB copying the file unchanged into a table of a fresh case file (``create table as select *
+   from read_csv(...)``, 13 VARCHAR columns, committed): the cost of writing that much string data
+   with DuckDB's default compression, no validation or normalization (``--no-floors`` skips 1b and 2),
+3. ``sigtrace.ingest`` of the same file into a fresh temporary case file (sha256, parse, map, normalize
    both numbers with the SQL macro, parse times, point codes, split legs/rejects, insert, commit),
+   with the wall/CPU seconds of each stage of the load (``sigtrace.cdr.LAST_TIMINGS``),
 
 and prints rows/s for each, their ratio and the CPU seconds of each (target: ingest >= 1 M rows/s on
-2 cores; on a shared machine wall time depends on the load, CPU seconds do not). It also checks
+2 cores; on a shared machine wall time depends on the load, CPU seconds much less). It also checks
 that every row is accounted for (legs + rejects = rows) and that row_num follows file order
 (call_ref carries the data row number). No assertion on speed.
 """
@@ -31,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import sigtrace  # noqa: E402
+import sigtrace.cdr  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
 
@@ -85,6 +91,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=5_000_000)
     ap.add_argument("--regen", action="store_true", help="regenerate the CSV even if cached")
     ap.add_argument("--keep", action="store_true", help="keep the case file (printed)")
+    ap.add_argument("--no-floors", action="store_true", help="skip the explicit-column read and the plain copy")
     a = ap.parse_args()
     path = DATA / f"cdr_{a.rows}.csv"
     if a.regen or not path.exists():
@@ -97,6 +104,26 @@ def main() -> None:
     t, c = time.perf_counter(), time.process_time()
     n_bare = con.execute("select count(*) from read_csv($p, all_varchar=true, header=true)", {"p": str(path)}).fetchone()[0]
     bare_s, bare_cpu = time.perf_counter() - t, time.process_time() - c
+    floors = []
+    if not a.no_floors:
+        with open(path, encoding="utf-8") as fh:
+            cols = {n: "VARCHAR" for n in fh.readline().strip().split(",")}
+        read = "read_csv($p, columns = $c, header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"')"
+        t, c = time.perf_counter(), time.process_time()
+        con.execute(f"select count(*) from {read}", {"p": str(path), "c": cols}).fetchone()
+        floors.append(("read_csv, given columns", time.perf_counter() - t, time.process_time() - c, None))
+        copydir = tempfile.mkdtemp(prefix="bench_cdr_copy_")
+        copy = duckdb.connect(str(Path(copydir) / "copy.duckdb"))
+        t, c = time.perf_counter(), time.process_time()
+        copy.execute("begin")
+        copy.execute(f"create table cdr_copy as select * from {read}", {"p": str(path), "c": cols})
+        copy.execute("commit")
+        copy.close()
+        floors.append(("plain copy into a table", time.perf_counter() - t, time.process_time() - c,
+                       (Path(copydir) / "copy.duckdb").stat().st_size))
+        import shutil
+
+        shutil.rmtree(copydir, ignore_errors=True)
     con.close()
 
     tmpdir = tempfile.mkdtemp(prefix="bench_cdr_")
@@ -105,6 +132,8 @@ def main() -> None:
     t, c = time.perf_counter(), time.process_time()
     rep = sigtrace.ingest([path], db=db)
     ingest_s, ingest_cpu = time.perf_counter() - t, time.process_time() - c
+    stages = dict(sigtrace.cdr.LAST_TIMINGS)
+    case_mb = db.stat().st_size / 1e6
     f = rep.files[0]
     legs = f.messages.get("cdr_legs", 0)
 
@@ -117,8 +146,13 @@ def main() -> None:
 
     print(f"file: {path.name}, {n_bare:,} data rows, {size_mb:.0f} MB")
     print(f"duckdb read_csv count : {bare_s:6.2f} s  {n_bare / bare_s / 1e6:6.2f} M rows/s   (CPU {bare_cpu:6.2f} s)")
+    for label, w, cpu, size in floors:
+        extra = f"; {size / 1e6:.0f} MB file" if size else ""
+        print(f"  duckdb {label:<23}: {w:6.2f} s  {n_bare / w / 1e6:6.2f} M rows/s   (CPU {cpu:6.2f} s{extra})")
     print(f"sigtrace ingest       : {ingest_s:6.2f} s  {f.packets / ingest_s / 1e6:6.2f} M rows/s   (CPU {ingest_cpu:6.2f} s; "
-          f"legs {legs:,}, rejects {f.errors:,})")
+          f"legs {legs:,}, rejects {f.errors:,}; case file {case_mb:.0f} MB)")
+    for name, (w, cpu) in stages.items():
+        print(f"  load stage {name:<19}: {w:6.2f} s wall  (CPU {cpu:6.2f} s)")
     load = os.getloadavg()[0]
     print(f"machine               : {os.cpu_count()} cores, load average {load:.1f} during the run "
           f"(CPU seconds are the contention-independent measure; rows per CPU-second x cores = "

@@ -29,9 +29,15 @@ How a load runs (all SQL, one read of the file):
    With ``--cdr-profile``, a file whose header matches the canonical columns but not the profile is
    read with the canonical layout (a folder may mix both); ``sources.options`` records the layout
    used for each file as ``cdr_layout`` (``canonical`` or the profile name).
-3. Valid rows go to ``cdr_legs``, invalid ones to ``cdr_rejects`` with the reasons and the row's
-   fields as JSON; lines the CSV parser itself cannot read (wrong field count, bad quoting) are taken
-   from DuckDB's ``store_rejects`` tables into ``cdr_rejects`` too. The stage is dropped.
+3. Valid rows go to ``cdr_legs`` (calling/called numbers normalized by ``sig_normalize`` in that
+   insert: the stage keeps the raw text only), invalid ones to ``cdr_rejects`` with the reasons and
+   the row's fields as JSON; lines the CSV parser itself cannot read (wrong field count, bad quoting)
+   are taken from DuckDB's ``store_rejects`` tables into ``cdr_rejects`` too. The stage is dropped.
+
+Where the time goes (bench/bench_cdr.py, 5 M rows, 2 cores; ``LAST_TIMINGS`` holds each stage's wall
+and CPU seconds): the insert into ``cdr_legs`` is bound by DuckDB compressing the string columns
+(DICT_FSST) as it writes them -- about half the CPU of a load, and more than DuckDB itself needs to
+copy the same CSV into a table unchanged; the stage (parse, validate, parse times) about a third.
 
 Row numbers (``row_num``, the evidence reference, 1-based):
 
@@ -63,8 +69,9 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import tomllib
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +96,19 @@ _OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.I)
 _DELIMS = (",", "\t", "|", ";")
 _JSON_DELIM = "\x01"  # never unescaped inside valid JSON text: one line = one field
 _MIN_TS, _MAX_TS = "1990-01-01", "2100-01-01"
+
+# Wall and CPU seconds (whole process: DuckDB's threads included) of each stage of the last load()
+# in this process, for bench/bench_cdr.py: {'stage': (wall, cpu), 'legs': ..., ...}.
+LAST_TIMINGS: dict[str, tuple[float, float]] = {}
+
+
+@contextmanager
+def _clock(name: str):
+    t, c = time.perf_counter(), time.process_time()
+    try:
+        yield
+    finally:
+        LAST_TIMINGS[name] = (time.perf_counter() - t, time.process_time() - c)
 
 
 # --------------------------------------------------------------------------- profiles
@@ -584,6 +604,7 @@ def load(con: duckdb.DuckDBPyConnection, source_id: int, path: str | Path, kind:
         raise InputError(f"{path}: {kind!r} is not a CDR kind ({', '.join(KINDS)})")
     path = Path(path)
     prof = profile or CANONICAL_PROFILE
+    LAST_TIMINGS.clear()
     with ExitStack() as stack:
         src = _open_source(con, source_id, path, kind, prof, stack)
         try:
@@ -611,14 +632,15 @@ def load(con: duckdb.DuckDBPyConnection, source_id: int, path: str | Path, kind:
             restore = False
             con.execute("set preserve_insertion_order = true")
         try:
-            con.execute(sql, params)
+            with _clock("stage"):
+                con.execute(sql, params)
         except duckdb.Error as e:
             raise InputError(f"{path}: cannot read as {kind} ({str(e).splitlines()[0]})") from None
         finally:
             if restore is not None:
                 con.execute("set preserve_insertion_order = false")
         try:
-            return _finish(con, source_id, stage, src, prof.switch_bits)
+            return _finish(con, source_id, stage, src, prof)
         finally:
             con.execute(f"drop table if exists {stage}")
             if src.rejects:
@@ -629,6 +651,7 @@ def load(con: duckdb.DuckDBPyConnection, source_id: int, path: str | Path, kind:
 # columns whose raw text is trimmed (join keys and identifiers); numbers are stored as written, and
 # the parsers below (casts, sig_num_clean, sig_pc_*) tolerate surrounding blanks themselves
 _TRIMMED = ("switch", "cell_id", "in_trunk", "out_trunk", "call_ref")
+_TS_ISO_FAST = "%Y-%m-%dT%H:%M:%S%z"
 _TS_OFFSET_RE = r"[0-9]:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?\s*(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)\s*$"
 
 
@@ -679,9 +702,12 @@ def _stage_sql(stage: str, src: _Source, mapping: dict[str, Any], prof: Profile)
         else:
             ts = naive.format(x="try_strptime(trim(v_start_time), $fmts::varchar[])")
     else:  # ISO 8601: with an offset -> that instant; without -> the profile's timezone
-        ts = (f"case when regexp_matches(v_start_time, '{_TS_OFFSET_RE}')"
+        # fast path first: the common 'YYYY-MM-DDTHH:MM:SS+HH:MM' through strptime (half the cost of
+        # the offset regex + cast; where both succeed they give the same instant), then the general rule
+        ts = (f"coalesce(make_timestamp(epoch_us(try_strptime(v_start_time, '{_TS_ISO_FAST}'))),"
+              f" case when regexp_matches(v_start_time, '{_TS_OFFSET_RE}')"
               " then make_timestamp(epoch_us(try_cast(v_start_time as timestamptz)))"
-              f" else {naive.format(x='try_cast(v_start_time as timestamp)')} end")
+              f" else {naive.format(x='try_cast(v_start_time as timestamp)')} end)")
 
     # ---- duration in seconds
     if prof.duration_unit == "ms":
@@ -716,9 +742,6 @@ def _stage_sql(stage: str, src: _Source, mapping: dict[str, Any], prof: Profile)
         ans = ("case when v_answered is null then null when v_answered = '1' then 1 when v_answered = '0' then 0"
                " else map($an_k::varchar[], $an_v::integer[])[upper(trim(v_answered))] end")
 
-    params["calling_noa"] = prof.calling_noa
-    params["called_noa"] = prof.called_noa
-    params["area"] = prof.area_code
     params["min_ts"] = _MIN_TS
     params["max_ts"] = _MAX_TS
 
@@ -761,8 +784,9 @@ p as (
         {rt} as record_type,
         {ts} as start_time,
         {dur} as duration_s,
-        sig_num_clean(v_calling) as __calling_c,
-        sig_num_clean(v_called) as __called_c,
+        -- a called number is present when its cleaned form is not empty; a raw value starting with
+        -- a digit always is (cleaning never drops a digit): no cleaning for the common case
+        coalesce((v_called >= '0' and v_called < ':') or sig_num_clean(v_called) <> '', false) as __called_ok,
         case when regexp_full_match(v_imsi, '[0-9]+') then v_imsi else nullif(rtrim(trim(v_imsi), 'Ff'), '') end as imsi,
         case when regexp_full_match(v_imei, '[0-9]+') then v_imei else nullif(rtrim(trim(v_imei), 'Ff'), '') end as imei
     from v
@@ -779,7 +803,7 @@ ok as (
         coalesce(not __not_object
             and record_type is not null
             and start_time >= $min_ts::timestamp and start_time < $max_ts::timestamp
-            and __called_c <> ''
+            and __called_ok
             and (v_duration_s is null or (duration_s >= 0 and isfinite(duration_s)))
             and (v_answered is null or answered is not null), false) as __ok
     from r
@@ -799,7 +823,7 @@ final as (
                  when start_time < $min_ts::timestamp or start_time >= $max_ts::timestamp
                      then 'timestamp out of range {q}' || left(v_start_time, 60) || '{q}' end,
             case when __not_object then null
-                 when coalesce(__called_c, '') = '' then 'missing called number' end,
+                 when not __called_ok then 'missing called number' end,
             case when v_duration_s is not null and not coalesce(duration_s >= 0 and isfinite(duration_s), false)
                  then 'bad duration {q}' || left(v_duration_s, 40) || '{q}' end,
             case when v_answered is not null and answered is null
@@ -808,7 +832,7 @@ final as (
     from ok
 )
 select
-    __ord,
+    {"__ord," if src.kind == "cdr_parquet" else ""}
     __blank,
     __reason,
     {raw_json} as __raw,
@@ -818,9 +842,7 @@ select
     duration_s,
     answered::tinyint as answered,
     v_calling as calling,
-    sig_normalize_clean(__calling_c, $calling_noa::integer, $area::varchar) as calling_norm,
     v_called as called,
-    sig_normalize_clean(__called_c, $called_noa::integer, $area::varchar) as called_norm,
     imsi,
     imei,
     v_cell_id as cell_id,
@@ -833,12 +855,12 @@ from final
 
 
 def _finish(con: duckdb.DuckDBPyConnection, source_id: int, stage: str, src: _Source,
-            switch_bits: int | None) -> dict[str, Any]:
+            prof: Profile) -> dict[str, Any]:
     # switch point codes: few distinct values, parsed once each and joined back
     con.execute(
         f"create temp table {stage}_pc as select switch, sig_pc_int(switch, $b::integer) as pc, "
         f"sig_pc_bits(switch, $b::integer)::tinyint as bits from (select distinct switch from {stage} where switch is not null)",
-        {"b": switch_bits},
+        {"b": prof.switch_bits},
     )
     # 0-based ordinal of each staged row in file order (module docstring, "Row numbers")
     base = con.execute(f"select min(rowid) from {stage}").fetchone()[0] or 0
@@ -864,17 +886,22 @@ def _finish(con: duckdb.DuckDBPyConnection, source_id: int, stage: str, src: _So
         )
         rownum_sql = f"(s.rowid - {int(base)}) + 1 + coalesce(sh.n, 0)"
         join_sql = f"asof left join {stage}_shift sh on (s.rowid - {int(base)}) >= sh.thr"
-    con.execute(
-        f"""insert into cdr_legs (source_id, row_num, record_type, switch, switch_pc, switch_bits, start_time,
+    # the valid rows, numbers normalized on the way in (sig_normalize, queries/views/000_macros.sql)
+    with _clock("legs"):
+        con.execute(
+            f"""insert into cdr_legs (source_id, row_num, record_type, switch, switch_pc, switch_bits, start_time,
                 duration_s, answered, calling, calling_norm, called, called_norm, imsi, imei, cell_id,
                 in_trunk, out_trunk, call_ref)
             select $sid, {rownum_sql}, record_type, s.switch, pc.pc, pc.bits, start_time, duration_s, answered,
-                   calling, calling_norm, called, called_norm, imsi, imei, cell_id, in_trunk, out_trunk, call_ref
+                   calling, sig_normalize(calling, $calling_noa::integer, $area::varchar),
+                   called, sig_normalize(called, $called_noa::integer, $area::varchar),
+                   imsi, imei, cell_id, in_trunk, out_trunk, call_ref
             from {stage} s {join_sql}
             left join {stage}_pc pc on pc.switch = s.switch
             where s.__reason is null and not s.__blank""",
-        {"sid": source_id},
-    )
+            {"sid": source_id, "calling_noa": prof.calling_noa, "called_noa": prof.called_noa, "area": prof.area_code},
+        )
+    t_rej, c_rej = time.perf_counter(), time.process_time()
     con.execute(
         f"""insert into cdr_rejects (source_id, row_num, raw_line, reason)
             select $sid, {rownum_sql} as rn, s.__raw, s.__reason
@@ -904,6 +931,7 @@ def _finish(con: duckdb.DuckDBPyConnection, source_id: int, stage: str, src: _So
         f" epoch_ns(max(start_time) filter (where __reason is null and not __blank)) from {stage}"
     ).fetchone()
     rejects = bad + n_struct
+    LAST_TIMINGS["rejects"] = (time.perf_counter() - t_rej, time.process_time() - c_rej)
     return {
         "packets": legs + rejects,
         "messages": {"cdr_legs": legs},
