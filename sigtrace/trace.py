@@ -645,7 +645,8 @@ def ensure_macros(con: Any) -> None:
         for stmt in text.split(";\n"):
             body = "\n".join(line for line in stmt.splitlines() if not line.lstrip().startswith("--")).strip()
             if body.startswith("create or replace macro"):
-                con.execute(body.replace("create or replace macro", "create or replace temp macro", 1))
+                temp_ddl = body.replace("create or replace macro", "create or replace temp macro", 1)
+                con.execute(temp_ddl)
     try:
         _MACROS_OK[con] = True
     except TypeError:
