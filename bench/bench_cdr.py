@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -133,6 +134,7 @@ def main() -> None:
     rep = sigtrace.ingest([path], db=db)
     ingest_s, ingest_cpu = time.perf_counter() - t, time.process_time() - c
     stages = dict(sigtrace.cdr.LAST_TIMINGS)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB; the whole run so far
     case_mb = db.stat().st_size / 1e6
     f = rep.files[0]
     legs = f.messages.get("cdr_legs", 0)
@@ -150,7 +152,7 @@ def main() -> None:
         extra = f"; {size / 1e6:.0f} MB file" if size else ""
         print(f"  duckdb {label:<23}: {w:6.2f} s  {n_bare / w / 1e6:6.2f} M rows/s   (CPU {cpu:6.2f} s{extra})")
     print(f"sigtrace ingest       : {ingest_s:6.2f} s  {f.packets / ingest_s / 1e6:6.2f} M rows/s   (CPU {ingest_cpu:6.2f} s; "
-          f"legs {legs:,}, rejects {f.errors:,}; case file {case_mb:.0f} MB)")
+          f"legs {legs:,}, rejects {f.errors:,}; case file {case_mb:.0f} MB; peak RSS of the run {peak_mb:.0f} MB)")
     for name, (w, cpu) in stages.items():
         print(f"  load stage {name:<19}: {w:6.2f} s wall  (CPU {cpu:6.2f} s)")
     load = os.getloadavg()[0]

@@ -652,7 +652,9 @@ def load(con: duckdb.DuckDBPyConnection, source_id: int, path: str | Path, kind:
 # the parsers below (casts, sig_num_clean, sig_pc_*) tolerate surrounding blanks themselves
 _TRIMMED = ("switch", "cell_id", "in_trunk", "out_trunk", "call_ref")
 _TS_ISO_FAST = "%Y-%m-%dT%H:%M:%S%z"
-_TS_OFFSET_RE = r"[0-9]:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?\s*(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)\s*$"
+# an offset after the time of day (DuckDB's casts accept 1-digit fields: '4:3:2-05:00' has an offset too;
+# read without one, the TIMESTAMP cast would drop it and the profile timezone would apply instead)
+_TS_OFFSET_RE = r"[0-9]:[0-9]{1,2}(?::[0-9]{1,2}(?:[.,][0-9]+)?)?\s*(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)\s*$"
 
 
 def _stage_sql(stage: str, src: _Source, mapping: dict[str, Any], prof: Profile) -> tuple[str, dict[str, Any]]:
@@ -702,9 +704,10 @@ def _stage_sql(stage: str, src: _Source, mapping: dict[str, Any], prof: Profile)
         else:
             ts = naive.format(x="try_strptime(trim(v_start_time), $fmts::varchar[])")
     else:  # ISO 8601: with an offset -> that instant; without -> the profile's timezone
-        # fast path first: the common 'YYYY-MM-DDTHH:MM:SS+HH:MM' through strptime (half the cost of
-        # the offset regex + cast; where both succeed they give the same instant), then the general rule
-        ts = (f"coalesce(make_timestamp(epoch_us(try_strptime(v_start_time, '{_TS_ISO_FAST}'))),"
+        # fast path first: the common 'YYYY-MM-DDTHH:MM:SS+HH:MM' (25 characters: every field has its
+        # two digits, as the general rule requires) through strptime, half the cost of the offset regex
+        # + cast and the same instant; any other form goes through the general rule
+        ts = (f"coalesce(case when length(v_start_time) = 25 then make_timestamp(epoch_us(try_strptime(v_start_time, '{_TS_ISO_FAST}'))) end,"
               f" case when regexp_matches(v_start_time, '{_TS_OFFSET_RE}')"
               " then make_timestamp(epoch_us(try_cast(v_start_time as timestamptz)))"
               f" else {naive.format(x='try_cast(v_start_time as timestamp)')} end)")

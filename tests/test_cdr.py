@@ -488,3 +488,45 @@ def test_times_are_utc_naive_timestamps(con):
     assert t == "TIMESTAMP"
     delta = parse_iso("2024-05-11T14:03:22+08:00") - datetime(2024, 5, 11, 14, 3, 22)
     assert delta == timedelta(hours=-8)
+
+
+def test_fast_paths_agree_with_the_general_rules(con, tmp_path):
+    """The loader's shortcuts (ISO times with a +HH:MM offset through strptime; a called number that
+    starts with a digit counts as present without cleaning) give what the general rules give: times as
+    sigtrace.timeutil.parse_iso reads them, 'missing called number' exactly when numbers.clean() is
+    empty, called_norm as numbers.normalize()."""
+    times = ["2024-05-11T14:03:22+08:00", "2024-05-11T14:03:22+0800", "2024-05-11T14:03:22+08",
+             "2024-05-11T06:03:22Z", "2024-05-11 14:03:22+08:00", "2024-05-11T14:03:22.5+08:00",
+             "2024-05-11T14:03:22-03:30", "2024-05-11T14:03:22", "2024-05-11T14:03:22+05:45"]
+    bad_times = ["2024-02-30T10:00:00+08:00", "2024-05-11T14:03:22+08:00x", "2024-05-11T25:03:22+08:00"]
+    # DuckDB's casts take 1-digit fields (parse_iso does not): the offset still applies
+    short = {"2024-5-1T4:3:2-05:00": datetime(2024, 5, 1, 9, 3, 2), "2024-5-1T4:3:2": datetime(2024, 4, 30, 20, 3, 2)}
+    called = ["13912345678", " 13912345678", "(010) 6512 3456", "+86 139 1234 5678", "１３９１２３４５６７８",
+              "0", "FFFF", " - "]
+    p = tmp_path / "fast.csv"
+    with open(p, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["record_type", "switch", "start_time", "duration_s", "calling", "called", "call_ref"])
+        for i, t in enumerate(times + bad_times):
+            w.writerow(["MOC", "18-52-3", t, "1", "13800000000", "13912345678", f"t{i}"])
+        for t in short:
+            w.writerow(["MOC", "18-52-3", t, "1", "13800000000", "13912345678", t])
+        for i, c in enumerate(called):
+            w.writerow(["MOC", "18-52-3", times[0], "1", "13800000000", c, f"c{i}"])
+    sigtrace.ingest([p], db=con)
+    legs = {r["call_ref"]: r for r in _legs(con)}
+    rejects = dict((r[0], r[1]) for r in _rejects(con))
+    for i, t in enumerate(times):
+        assert legs[f"t{i}"]["start_time"] == parse_iso(t), t
+    for i, t in enumerate(bad_times, start=len(times)):
+        assert f"t{i}" not in legs and rejects[i + 1] == f"bad timestamp '{t}'", t
+    for t, want in short.items():
+        assert legs[t]["start_time"] == want, t
+    from sigtrace.numbers import clean
+
+    for i, c in enumerate(called):
+        row_num = len(times) + len(bad_times) + len(short) + i + 1
+        if clean(c):
+            assert legs[f"c{i}"]["called"] == c and legs[f"c{i}"]["called_norm"] == normalize(c), c
+        else:
+            assert f"c{i}" not in legs and rejects[row_num] == "missing called number", c
