@@ -20,8 +20,7 @@ def _gather(buf, start, length, offsets, out):
         offsets[i] = o
         if n > 0:
             s = start[i]
-            for k in range(n):
-                out[o + k] = buf[s + k]
+            out[o:o + n] = buf[s:s + n]
             o += n
     offsets[start.shape[0]] = o
 

@@ -13,7 +13,7 @@ is SLOW, decided before any output is written (the row slot is only committed at
 Python string semantics replicated on ASCII: ``str.strip()``/``split()`` whitespace is space, TAB,
 CR, LF once the bytes above are excluded; ``isdigit``/``isalpha``/``lower``/``islower`` are the
 ASCII ones. ``SipFast.take`` turns the spans into the sip_messages Arrow table (norm columns via
-parsers/sipaddr.py ``norm_user`` once per distinct value; ", ".join of several Reason/Privacy
+parsers/sipaddr.py ``norm_user`` (compiled: parsers/fast/numbers.py); ", ".join of several Reason/Privacy
 headers in Python for those rows only).
 """
 from __future__ import annotations
@@ -1093,9 +1093,8 @@ class SipFast:
         return int(self.ctx[0][0])
 
     def take(self, buf: np.ndarray, schema: pa.Schema) -> pa.Table | None:
-        from sigtrace.parsers.sipaddr import norm_user
-
-        from .arrow import ints, ipv4_strings, map_unique, string_lists, strings
+        from .arrow import ints, ipv4_strings, string_lists, strings
+        from .numbers import norm_user_column
 
         state, iv, ss, sl, lf, lc, ps, pl, ports, pf, pc = self.ctx[:11]
         n = int(state[0])
@@ -1155,7 +1154,7 @@ class SipFast:
                                                      mask=None if valid.all() else pa.array(~valid))
         for src, dst in (("ruri_user", "ruri_user_norm"), ("from_user", "from_user_norm"),
                          ("to_user", "to_user_norm"), ("pai_user", "pai_user_norm")):
-            cols[dst] = map_unique(cols[src], norm_user)
+            cols[dst] = norm_user_column(cols[src])  # sipaddr.norm_user, compiled
         arrays = []
         for fld in schema:
             a = cols[fld.name]
