@@ -101,8 +101,10 @@ def map_unique(arr: pa.Array, fn: Callable, typ: pa.DataType = pa.string()) -> p
 
 
 def ints(values: np.ndarray, valid: np.ndarray | None = None, type: pa.DataType = pa.int32()) -> pa.Array:
-    """A numpy integer column as Arrow ``type``; ``valid`` (bool array) False -> NULL."""
-    v = np.asarray(values).astype(type.to_pandas_dtype(), copy=False)
+    """A numpy integer column as Arrow ``type``; ``valid`` (bool array) False -> NULL. Always a copy:
+    Arrow would wrap a contiguous numpy array of the same type without copying, and the kernels'
+    output arrays are refilled while the table may still wait in the ingest's append queue."""
+    v = np.array(values, dtype=type.to_pandas_dtype(), copy=True)
     if valid is None or valid.all():
         return pa.array(v, type=type)
     return pa.array(v, type=type, mask=~np.asarray(valid, dtype=bool))
