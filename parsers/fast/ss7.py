@@ -35,6 +35,7 @@ from . import (C_ISUP, C_M2PA_CONTROL, C_M2PA_LINK_STATUS, C_M3UA_MGMT, C_SCTP, 
 from ..isup_codes import ANSI_IAM, ANSI_IAM_VARS, LAYOUT, MSG_NAMES, UNKNOWN, VAR_PARAMS
 from ..sctp import RETX_WINDOW
 from . import arrow as _arrow
+from .numbers import normalize_column
 
 # ---------------------------------------------------------------- Q.763 tables as arrays
 _LAY = np.full((256, 3), -1, dtype=np.int64)  # mt -> (fixed, nvar, has_opt); -1 = no layout
@@ -655,10 +656,7 @@ class Ss7Fast:
     """State and outputs of ``sctp_packet`` for one capture (see parsers/fast/__init__.py)."""
 
     def __init__(self, flow, capacity: int = 32768):
-        from sigtrace.numbers import normalize
-
         self.flow = flow
-        self._normalize = normalize
         self.capacity = capacity
         st = np.zeros(8, dtype=np.int64)
         R = np.full((N_COLS, capacity), -1, dtype=np.int64)
@@ -742,9 +740,9 @@ class Ss7Fast:
         for d, name in enumerate(DIGIT_COLS):
             start, length = R[R_DIG + 2 * d, :n], R[R_DIG + 2 * d + 1, :n]
             cols[name + "_digits"] = _arrow.strings(pool, start, length)
-            if name in NORM_COLS:
-                key = _arrow.strings(pool, start - 1, np.where(length > 0, length + 1, -1))
-                cols[name + "_norm"] = _arrow.map_unique(key, self._norm_key)
+            if name in NORM_COLS:  # normalize(digits, noa) when digits are non-empty (compiled)
+                noa = R[INT_COLS.index(name + "_noa"), :n]
+                cols[name + "_norm"] = normalize_column(cols[name + "_digits"], np.where(noa >= 0, noa, -1))
         arrays = []
         for f in schema:
             name, typ = f.name, f.type
@@ -784,9 +782,6 @@ class Ss7Fast:
         self._st[S_POOL] = 0
         self._st[S_OPT] = 0
         return pa.Table.from_arrays(arrays, schema=schema)
-
-    def _norm_key(self, key: str):
-        return self._normalize(key[1:], ord(key[0]))
 
     def _opt_lists(self, n, typ):
         R = self._R
