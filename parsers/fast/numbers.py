@@ -183,7 +183,10 @@ def _column(data, offsets, valid, noa, out, out_off, status, ipp):
         out_off[i] = o
         s = offsets[i]
         n = offsets[i + 1] - s
-        if not valid[i] or n == 0 or n > 40:
+        if not valid[i] or n == 0:
+            status[i] = NONE  # normalize(None / '') is None
+            continue
+        if n > 40:
             status[i] = FALLBACK
             continue
         ok = True
@@ -200,8 +203,6 @@ def _column(data, offsets, valid, noa, out, out_off, status, ipp):
         if r > 0:
             o += r
     out_off[offsets.shape[0] - 1] = o
-
-
 
 
 def normalize_column(digits: pa.Array, noa: np.ndarray | None = None) -> pa.StringArray:
