@@ -889,19 +889,36 @@ def _finish(con: duckdb.DuckDBPyConnection, source_id: int, stage: str, src: _So
         )
         rownum_sql = f"(s.rowid - {int(base)}) + 1 + coalesce(sh.n, 0)"
         join_sql = f"asof left join {stage}_shift sh on (s.rowid - {int(base)}) >= sh.thr"
-    # the valid rows, numbers normalized on the way in (sig_normalize, queries/views/000_macros.sql)
+    # The valid rows, numbers normalized on the way in: sig_normalize (queries/views/000_macros.sql) =
+    # sig_normalize_clean(sig_num_clean(raw)). The macro's first shortcut (a bare mobile number, when
+    # the NOA allows it) is tested on the raw text first, and the cleaning runs only for the other
+    # numbers: the inner query names the cleaned text once (written inside the macro call, DuckDB
+    # would hoist the repeated cleaning out of the CASE and run it on every row).
     with _clock("legs"):
         con.execute(
             f"""insert into cdr_legs (source_id, row_num, record_type, switch, switch_pc, switch_bits, start_time,
                 duration_s, answered, calling, calling_norm, called, called_norm, imsi, imei, cell_id,
                 in_trunk, out_trunk, call_ref)
-            select $sid, {rownum_sql}, record_type, s.switch, pc.pc, pc.bits, start_time, duration_s, answered,
-                   calling, sig_normalize(calling, $calling_noa::integer, $area::varchar),
-                   called, sig_normalize(called, $called_noa::integer, $area::varchar),
+            select $sid, row_num, record_type, switch, pc, bits, start_time, duration_s, answered,
+                   calling, case when calling is null then null when __calling_c is null then '+86' || calling
+                                 else sig_normalize_clean(__calling_c, $calling_noa::integer, $area::varchar) end,
+                   called, case when called is null then null when __called_c is null then '+86' || called
+                                else sig_normalize_clean(__called_c, $called_noa::integer, $area::varchar) end,
                    imsi, imei, cell_id, in_trunk, out_trunk, call_ref
-            from {stage} s {join_sql}
-            left join {stage}_pc pc on pc.switch = s.switch
-            where s.__reason is null and not s.__blank""",
+            from (
+                select {rownum_sql} as row_num, record_type, s.switch, pc.pc, pc.bits, start_time, duration_s,
+                       answered, calling, called, imsi, imei, cell_id, in_trunk, out_trunk, call_ref,
+                       case when ($calling_noa::integer is null or $calling_noa::integer = 2 or $calling_noa::integer = 3
+                                  or $calling_noa::integer = 0 or $calling_noa::integer > 4)
+                                 and regexp_full_match(calling, '1[3-9][0-9]{{9}}') then null
+                            else sig_num_clean(calling) end as __calling_c,
+                       case when ($called_noa::integer is null or $called_noa::integer = 2 or $called_noa::integer = 3
+                                  or $called_noa::integer = 0 or $called_noa::integer > 4)
+                                 and regexp_full_match(called, '1[3-9][0-9]{{9}}') then null
+                            else sig_num_clean(called) end as __called_c
+                from {stage} s {join_sql}
+                left join {stage}_pc pc on pc.switch = s.switch
+                where s.__reason is null and not s.__blank)""",
             {"sid": source_id, "calling_noa": prof.calling_noa, "called_noa": prof.called_noa, "area": prof.area_code},
         )
     t_rej, c_rej = time.perf_counter(), time.process_time()
