@@ -308,7 +308,7 @@ def _run(buf, offs, lens, tss, lts, frame0, i, n, ss7ctx, sipctx, counts):
 class FastDecoder:
     """Feeds blocks through the kernels; declined records go to ``dec.packet`` in frame order."""
 
-    def __init__(self, dec: Any, writer: Any, capacity: int = 32768):
+    def __init__(self, dec: Any, writer: Any, capacity: int = 8192):
         from .sip import SipFast
         from .ss7 import Ss7Fast
 
