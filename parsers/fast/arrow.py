@@ -63,6 +63,15 @@ def string_lists(buf: np.ndarray, first: np.ndarray, count: np.ndarray, start: n
                  length: np.ndarray) -> pa.ListArray:
     """Row i = the spans ``first[i] .. first[i]+count[i]-1`` of (start, length); ``count < 0`` = NULL
     list (an element with length < 0 is a NULL element)."""
+    offsets, idx, valid = _list_index(first, count)
+    values = strings(buf, np.asarray(start)[idx], np.asarray(length)[idx])
+    mask = None if valid.all() else pa.array(~valid)
+    return pa.ListArray.from_arrays(pa.array(offsets), values, mask=mask)
+
+
+def _list_index(first: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(list offsets, element indices, row validity) of rows = spans first[i] .. first[i]+count[i]-1;
+    ``count < 0`` = a NULL list."""
     first = np.asarray(first, dtype=np.int64)
     count = np.asarray(count, dtype=np.int64)
     valid = count >= 0
@@ -70,15 +79,17 @@ def string_lists(buf: np.ndarray, first: np.ndarray, count: np.ndarray, start: n
     offsets = np.zeros(first.shape[0] + 1, dtype=np.int32)
     np.cumsum(c, out=offsets[1:])
     total = int(offsets[-1])
-    if total:
-        # index of every element: first[row] + position within the row
-        rows = np.repeat(np.arange(first.shape[0]), c)
-        idx = first[rows] + (np.arange(total) - offsets[:-1][rows])
-        values = strings(buf, np.asarray(start)[idx], np.asarray(length)[idx])
-    else:
-        values = pa.array([], type=pa.string())
+    rows = np.repeat(np.arange(first.shape[0]), c)
+    idx = first[rows] + (np.arange(total) - offsets[:-1][rows])
+    return offsets, idx, valid
+
+
+def int_lists(values: np.ndarray, first: np.ndarray, count: np.ndarray, typ: pa.DataType) -> pa.ListArray:
+    """Row i = values[first[i] .. first[i]+count[i]-1] as a list of ``typ.value_type``; count < 0 = NULL."""
+    offsets, idx, valid = _list_index(first, count)
+    vals = pa.array(np.asarray(values)[idx], type=typ.value_type)
     mask = None if valid.all() else pa.array(~valid)
-    return pa.ListArray.from_arrays(pa.array(offsets), values, mask=mask)
+    return pa.ListArray.from_arrays(pa.array(offsets), vals, mask=mask, type=typ)
 
 
 def ipv4_strings(addrs: np.ndarray) -> pa.StringArray:

@@ -785,20 +785,7 @@ class Ss7Fast:
 
     def _opt_lists(self, n, typ):
         R = self._R
-        first, count = R[R_OPT_FIRST, :n], R[R_OPT_COUNT, :n]
-        valid = count >= 0
-        c = np.where(valid, count, 0)
-        offsets = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(c, out=offsets[1:])
-        total = int(offsets[-1])
-        if total:
-            rows = np.repeat(np.arange(n), c)
-            idx = first[rows] + (np.arange(total) - offsets[:-1][rows])
-            values = pa.array(self._opt[idx], type=typ.value_type)
-        else:
-            values = pa.array([], type=typ.value_type)
-        mask = None if valid.all() else pa.array(~valid)
-        return pa.ListArray.from_arrays(pa.array(offsets), values, mask=mask, type=typ)
+        return _arrow.int_lists(self._opt, R[R_OPT_FIRST, :n], R[R_OPT_COUNT, :n], typ)
 
     def finish(self) -> None:
         """Add the fast path's per-link ISUP message counts to ``Link.messages``."""
