@@ -228,80 +228,99 @@ def _be16(buf, o):
     return (np.int64(buf[o]) << 8) | np.int64(buf[o + 1])
 
 
+K_SLOW, K_UDP, K_SCTP, K_OTHER_IP, K_OTHER_L2 = 0, 1, 2, 3, 4
+
+
+@njit(cache=True, nogil=True)
+def _classify(buf, off, end, lt):
+    """What a record is, from its link and IPv4 headers only (no state): (kind, payload start,
+    payload end, src, dst). K_SLOW = a stack the kernels never take (Python decodes it, whatever the
+    state); parsers/link.py and parsers/registry.py FrameDecoder.network are the reference."""
+    et = -1
+    o = off
+    if lt == 1:
+        if end - off < 14:
+            return K_SLOW, 0, 0, 0, 0
+        et = _be16(buf, off + 12)
+        o = off + 14
+        while et == 0x8100 or et == 0x88A8 or et == 0x9100:
+            if end < o + 4:
+                return K_SLOW, 0, 0, 0, 0
+            et = _be16(buf, o + 2)
+            o += 4
+        if et == 0x8847 or et == 0x8848:
+            return K_SLOW, 0, 0, 0, 0
+    elif lt == 113:
+        if end - off < 16:
+            return K_SLOW, 0, 0, 0, 0
+        et = _be16(buf, off + 14)
+        o = off + 16
+    elif lt == 276:
+        if end - off < 20:
+            return K_SLOW, 0, 0, 0, 0
+        et = _be16(buf, off)
+        o = off + 20
+    elif lt == 101 or lt == 12 or lt == 14 or lt == 228 or lt == 229:
+        if end <= off:
+            return K_SLOW, 0, 0, 0, 0
+        v = buf[off] >> 4
+        if v == 4:
+            et = 0x0800
+        elif v == 6:
+            return K_SLOW, 0, 0, 0, 0
+        else:
+            et = 0
+    else:
+        return K_SLOW, 0, 0, 0, 0
+    if et == 0x0800:
+        if end - o < 20:
+            return K_SLOW, 0, 0, 0, 0
+        total = _be16(buf, o + 2)
+        frag = _be16(buf, o + 6)
+        if buf[o] != 0x45 or (frag & 0x3FFF) != 0 or total < 20 or total > end - o:
+            return K_SLOW, 0, 0, 0, 0
+        proto = buf[o + 9]
+        src = (np.int64(buf[o + 12]) << 24) | (np.int64(buf[o + 13]) << 16) | (np.int64(buf[o + 14]) << 8) | np.int64(buf[o + 15])
+        dst = (np.int64(buf[o + 16]) << 24) | (np.int64(buf[o + 17]) << 16) | (np.int64(buf[o + 18]) << 8) | np.int64(buf[o + 19])
+        if proto == 17:
+            return K_UDP, o + 20, o + total, src, dst
+        if proto == 132:
+            return K_SCTP, o + 20, o + total, src, dst
+        if proto == 6 or proto == 4 or proto == 41 or proto == 47:
+            return K_SLOW, 0, 0, 0, 0
+        return K_OTHER_IP, 0, 0, 0, 0
+    if et == 0x86DD:
+        return K_SLOW, 0, 0, 0, 0
+    return K_OTHER_L2, 0, 0, 0, 0
+
+
 @njit(cache=True, nogil=True)
 def _run(buf, offs, lens, tss, lts, frame0, i, n, ss7ctx, sipctx, counts):
-    """Decode records i..n-1 until one is SLOW (returned with its index) or an output is FULL."""
+    """Decode records i..n-1 until one is SLOW or an output is FULL: returns (i, status, k) where
+    records i..k-1 are for Python (k = i + 1, or the end of a run of records whose stack the kernels
+    never take -- handed over together, saving a call per record)."""
     while i < n:
         off = offs[i]
-        end = off + lens[i]
-        lt = lts[i]
-        et = -1
-        o = off
-        # ---- link layer (parsers/link.py); anything unusual -> Python
-        if lt == 1:
-            if end - off < 14:
-                return i, SLOW
-            et = _be16(buf, off + 12)
-            o = off + 14
-            while et == 0x8100 or et == 0x88A8 or et == 0x9100:
-                if end < o + 4:
-                    return i, SLOW
-                et = _be16(buf, o + 2)
-                o += 4
-            if et == 0x8847 or et == 0x8848:
-                return i, SLOW
-        elif lt == 113:
-            if end - off < 16:
-                return i, SLOW
-            et = _be16(buf, off + 14)
-            o = off + 16
-        elif lt == 276:
-            if end - off < 20:
-                return i, SLOW
-            et = _be16(buf, off)
-            o = off + 20
-        elif lt == 101 or lt == 12 or lt == 14 or lt == 228 or lt == 229:
-            if end <= off:
-                return i, SLOW
-            v = buf[off] >> 4
-            if v == 4:
-                et = 0x0800
-            elif v == 6:
-                return i, SLOW
-            else:
-                et = 0
-        else:
-            return i, SLOW
-        # ---- network layer (parsers/registry.py FrameDecoder.network fast path)
-        if et == 0x0800:
-            if end - o < 20:
-                return i, SLOW
-            total = _be16(buf, o + 2)
-            frag = _be16(buf, o + 6)
-            if buf[o] != 0x45 or (frag & 0x3FFF) != 0 or total < 20 or total > end - o:
-                return i, SLOW
-            proto = buf[o + 9]
-            src = (np.int64(buf[o + 12]) << 24) | (np.int64(buf[o + 13]) << 16) | (np.int64(buf[o + 14]) << 8) | np.int64(buf[o + 15])
-            dst = (np.int64(buf[o + 16]) << 24) | (np.int64(buf[o + 17]) << 16) | (np.int64(buf[o + 18]) << 8) | np.int64(buf[o + 19])
-            po = o + 20
-            pe = o + total
-            if proto == 17:
-                st = udp_packet(buf, po, pe, src, dst, frame0 + i, tss[i], sipctx, counts)
-            elif proto == 132:
-                st = sctp_packet(buf, po, pe, src, dst, frame0 + i, tss[i], ss7ctx, counts)
-            elif proto == 6 or proto == 4 or proto == 41 or proto == 47:
-                return i, SLOW
-            else:
-                counts[1] += 1  # C_OTHER_IP
-                st = DONE
-            if st != DONE:
-                return i, st
-        elif et == 0x86DD:
-            return i, SLOW
-        else:
+        kind, po, pe, src, dst = _classify(buf, off, off + lens[i], lts[i])
+        if kind == K_UDP:
+            st = udp_packet(buf, po, pe, src, dst, frame0 + i, tss[i], sipctx, counts)
+        elif kind == K_SCTP:
+            st = sctp_packet(buf, po, pe, src, dst, frame0 + i, tss[i], ss7ctx, counts)
+        elif kind == K_OTHER_IP:
+            counts[1] += 1  # C_OTHER_IP
+            st = DONE
+        elif kind == K_OTHER_L2:
             counts[0] += 1  # C_OTHER_L2
+            st = DONE
+        else:
+            k = i + 1
+            while k < n and _classify(buf, offs[k], offs[k] + lens[k], lts[k])[0] == K_SLOW:
+                k += 1
+            return i, SLOW, k
+        if st != DONE:
+            return i, st, i + 1
         i += 1
-    return i, DONE
+    return i, DONE, i
 
 
 # ============================================================================ the driver
@@ -341,20 +360,21 @@ class FastDecoder:
         i, n = 0, b.n
         packet = self.dec.packet
         while i < n:
-            j, st = _run(b.buf, b.off, b.length, b.ts, b.lt, b.frame0, i, n, self.ss7.ctx, self.sip.ctx,
-                         self.counts)
+            j, st, k = _run(b.buf, b.off, b.length, b.ts, b.lt, b.frame0, i, n, self.ss7.ctx, self.sip.ctx,
+                            self.counts)
             self.fast_records += j - i
             if st == FULL:
                 if not (self.ss7.pending() or self.sip.pending()):
                     raise RuntimeError("fast path: output full with no rows pending")
                 self._take(b.buf)
             elif st == SLOW:
-                o = int(b.off[j])
-                packet(b.frame0 + j, int(b.ts[j]), int(b.lt[j]), b.buf[o:o + int(b.length[j])].tobytes())
+                for r in range(j, k):
+                    o = int(b.off[r])
+                    packet(b.frame0 + r, int(b.ts[r]), int(b.lt[r]), b.buf[o:o + int(b.length[r])].tobytes())
                 self.ss7.sync()
                 self.sip.sync()
-                self.slow_records += 1
-                j += 1
+                self.slow_records += k - j
+                j = k
             i = j
         self.dec.packets += self.fast_records  # FrameDecoder counts the records it saw itself
         self.fast_total += self.fast_records
