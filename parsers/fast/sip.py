@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-from numba import njit
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from . import C_OTHER_UDP, C_SIP, DONE, FULL, SLOW
 
@@ -69,6 +71,29 @@ MAX_LIST = 64  # entries per list column per message
 POOL_PER_ROW = 8  # span pool entries reserved per row on average
 MAX_POOL_REC = 6 * MAX_LIST + 4 * MAX_LIST  # worst case pool entries of one message
 MAX_SDP = 64  # rtpmap entries / payload formats / ports of one SDP body
+
+
+# ================================================================ borrowed views (no reference counting)
+@intrinsic
+def _borrow(typingctx, obj):
+    """``obj`` (an array, or a tuple of arrays / such tuples) with the NRT meminfo of every array set
+    to NULL: the same memory, owned by the caller for the whole call, so numba's per-call atomic
+    incref/decref of array arguments (helpers with several exits keep them) become no-ops."""
+    def strip(context, builder, typ, val):
+        if isinstance(typ, types.Array):
+            ary = context.make_array(typ)(context, builder, value=val)
+            ary.meminfo = cgutils.get_null_value(ary.meminfo.type)
+            return ary._getvalue()
+        if isinstance(typ, types.BaseTuple):
+            for k, t in enumerate(typ.types):
+                val = builder.insert_value(val, strip(context, builder, t, builder.extract_value(val, k)), k)
+            return val
+        return val
+
+    def codegen(context, builder, sig, args):
+        return strip(context, builder, sig.args[0], args[0])
+
+    return obj(obj), codegen
 
 
 # ================================================================ byte helpers
@@ -746,6 +771,7 @@ def _values(hid, hs, he, nl, h, cnt, lf, lc, r, col, ps, pl, p, lim):
 
 @njit(cache=True, nogil=True)
 def _message(buf, s, e, src, dst, sport, dport, frame, ts, ctx):
+    """one SIP message at buf[s:e]; ``buf`` and ``ctx`` borrowed (see _borrow)"""
     (state, iv, ss, sl, lf, lc, ps, pl, ports, pf, pc, hid, hs, he, first, cnt, tmp_s, tmp_l,
      scr) = ctx
     r = state[0]
@@ -955,46 +981,48 @@ def _message(buf, s, e, src, dst, sport, dport, frame, ts, ctx):
         if not ok:
             return SLOW
         _set(ss, sl, r, S_PAI_USER, u1, u2)
-    # rare headers
-    p = _entries(buf, hid, hs, he, nl, H_RR, lf, lc, r, L_RECORD_ROUTE, ps, pl, p, lim)
-    if p < 0:
-        return SLOW
-    p = _entries(buf, hid, hs, he, nl, H_ROUTE, lf, lc, r, L_ROUTE, ps, pl, p, lim)
-    if p < 0:
-        return SLOW
-    p = _values(hid, hs, he, nl, H_REASON, cnt, lf, lc, r, L_REASON, ps, pl, p, lim)
-    if p < 0:
-        return SLOW
-    p = _values(hid, hs, he, nl, H_PRIVACY, cnt, lf, lc, r, L_PRIVACY, ps, pl, p, lim)
-    if p < 0:
-        return SLOW
-    f = first[H_RPID]
-    if f >= 0:
-        ok, u1, u2 = _first_user(buf, hs[f], he[f], tmp_s, tmp_l)
-        if not ok:
+    # rare headers (skipped as a whole when none is present)
+    if (cnt[H_RR] | cnt[H_ROUTE] | cnt[H_REASON] | cnt[H_PRIVACY] | cnt[H_RPID] | cnt[H_DIVERSION]
+            | cnt[H_HISTINFO] | cnt[H_XCID] | cnt[H_XCALLID] | cnt[H_PCV] | cnt[H_SESSID]) != 0:
+        p = _entries(buf, hid, hs, he, nl, H_RR, lf, lc, r, L_RECORD_ROUTE, ps, pl, p, lim)
+        if p < 0:
             return SLOW
-        _set(ss, sl, r, S_RPID_USER, u1, u2)
-    p = _entries(buf, hid, hs, he, nl, H_DIVERSION, lf, lc, r, L_DIVERSION, ps, pl, p, lim)
-    if p < 0:
-        return SLOW
-    p = _entries(buf, hid, hs, he, nl, H_HISTINFO, lf, lc, r, L_HISTORY_INFO, ps, pl, p, lim)
-    if p < 0:
-        return SLOW
-    f = first[H_XCID]
-    if f < 0:
-        f = first[H_XCALLID]
-    if f >= 0:
-        _set(ss, sl, r, S_X_CALL_ID, hs[f], he[f])
-    f = first[H_PCV]
-    if f >= 0:
-        a, b = _param(buf, hs[f], he[f], _N_ICID)
-        _set(ss, sl, r, S_ICID, a, b)
-    f = first[H_SESSID]
-    if f >= 0:
-        semi = _find(buf, hs[f], he[f], 59)
-        a, b = _strip(buf, hs[f], semi if semi >= 0 else he[f])
-        if b > a:
-            _set(ss, sl, r, S_SESSION_ID, a, b)
+        p = _entries(buf, hid, hs, he, nl, H_ROUTE, lf, lc, r, L_ROUTE, ps, pl, p, lim)
+        if p < 0:
+            return SLOW
+        p = _values(hid, hs, he, nl, H_REASON, cnt, lf, lc, r, L_REASON, ps, pl, p, lim)
+        if p < 0:
+            return SLOW
+        p = _values(hid, hs, he, nl, H_PRIVACY, cnt, lf, lc, r, L_PRIVACY, ps, pl, p, lim)
+        if p < 0:
+            return SLOW
+        f = first[H_RPID]
+        if f >= 0:
+            ok, u1, u2 = _first_user(buf, hs[f], he[f], tmp_s, tmp_l)
+            if not ok:
+                return SLOW
+            _set(ss, sl, r, S_RPID_USER, u1, u2)
+        p = _entries(buf, hid, hs, he, nl, H_DIVERSION, lf, lc, r, L_DIVERSION, ps, pl, p, lim)
+        if p < 0:
+            return SLOW
+        p = _entries(buf, hid, hs, he, nl, H_HISTINFO, lf, lc, r, L_HISTORY_INFO, ps, pl, p, lim)
+        if p < 0:
+            return SLOW
+        f = first[H_XCID]
+        if f < 0:
+            f = first[H_XCALLID]
+        if f >= 0:
+            _set(ss, sl, r, S_X_CALL_ID, hs[f], he[f])
+        f = first[H_PCV]
+        if f >= 0:
+            a, b = _param(buf, hs[f], he[f], _N_ICID)
+            _set(ss, sl, r, S_ICID, a, b)
+        f = first[H_SESSID]
+        if f >= 0:
+            semi = _find(buf, hs[f], he[f], 59)
+            a, b = _strip(buf, hs[f], semi if semi >= 0 else he[f])
+            if b > a:
+                _set(ss, sl, r, S_SESSION_ID, a, b)
     # ---- body (decode_into's Content-Length slicing, SipFlow.message's content-type switch)
     be = e
     f = first[H_CLEN]
@@ -1047,7 +1075,7 @@ def udp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
     if (b0 == 0x48 or b0 == 1 or b0 == 2) and _is_hep(buf, p0, pend):
         return SLOW
     if _alpha(b0) and _looks_like_sip(buf, p0, pend):
-        st = _message(buf, p0, pend, src, dst, sport, dport, frame, ts, ctx)
+        st = _message(_borrow(buf), p0, pend, src, dst, sport, dport, frame, ts, _borrow(ctx))
         if st == DONE:
             counts[C_SIP] += 1
         return st
