@@ -27,7 +27,8 @@ import duckdb
 from . import _paths, parallel
 from ._version import __version__
 from .capture import GZIP_MAGIC, read_records, sniff_capture
-from .db import BackgroundAppend, CaseWriteError, CaseWriter, capture_write_settings, connect, table_columns
+from .db import (BackgroundAppend, CaseWriteError, CaseWriter, capture_write_settings, cdr_write_settings, connect,
+                 table_columns)
 from .errors import InputError, Interrupted, SchemaError, SigtraceError
 
 _paths.install_parsers_alias()
@@ -237,7 +238,8 @@ def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_va
         else:
             from . import cdr
 
-            stats = cdr.load(con, source_id, path, kind, profile)
+            with cdr_write_settings(con):
+                stats = cdr.load(con, source_id, path, kind, profile)
         fr.packets = stats["packets"]
         fr.messages = stats["messages"]
         fr.errors = stats["errors"]
