@@ -397,7 +397,7 @@ def capture_write_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
             pass
 
 
-CDR_MEMORY_LIMIT = "1GB"  # 512 MB: peak 706 MB but twice the wall time  # DuckDB buffer pool while a CDR file is loaded (its staging table spills beyond)
+CDR_MEMORY_LIMIT = "1GB"  # DuckDB buffer pool while a CDR file loads (512 MB: peak RSS 706 MB but twice the time)
 
 
 @contextmanager
