@@ -40,6 +40,12 @@ NAME_OFF = np.zeros(N_HEADERS + 1, dtype=np.int64)
 NAME_OFF[1:] = np.cumsum([len(n) for n in _NAMES])
 # RFC 3261 §7.3.3 compact forms that map to a column (parsers/sip.py COMPACT: the others, k s e o r u
 # x b y, name headers that feed no column)
+# full names by (length, first letter): at most two candidates each (call-id / contact share 7 'c')
+NAME_DISP = np.full((32, 26, 2), -1, dtype=np.int64)
+for _q, _n in enumerate(_NAMES):
+    _slot = 0 if NAME_DISP[len(_n), ord(_n[0]) - 97, 0] < 0 else 1
+    assert len(_n) < 32 and NAME_DISP[len(_n), ord(_n[0]) - 97, _slot] < 0
+    NAME_DISP[len(_n), ord(_n[0]) - 97, _slot] = _q
 COMPACT_ID = np.full(128, -1, dtype=np.int64)
 for _c, _h in (("i", H_CALL_ID), ("f", H_FROM), ("t", H_TO), ("v", H_VIA), ("m", H_CONTACT),
                ("l", H_CLEN), ("c", H_CTYPE)):
@@ -518,6 +524,49 @@ def _param_fast(buf, s, e, key, name):
 
 
 @njit(cache=True, nogil=True)
+def _via_params(buf, s, e):
+    """vias(): _param_fast(params, ";branch=", "branch"), _param_fast(params, ";received=", "received"),
+    param(params, "rport") for params = buf[s:e] (s at its ';') in one pass over the ';' segments:
+    a segment starting with exactly "branch=" is what params.find(";branch=") finds; without one
+    and without any segment whose key is "branch" in any case, both branches of _param_fast give
+    None; a key in another spelling (rare) takes _param_fast itself."""
+    bx_s, bx_e, b_any = -1, -1, False
+    rx_s, rx_e, r_any = -1, -1, False
+    rp_s, rp_e = -1, -1
+    a = s
+    while True:
+        semi = _find(buf, a, e, 59)
+        b = semi if semi >= 0 else e
+        eq = _find(buf, a, b, 61)
+        ks, ke = _strip(buf, a, eq if eq >= 0 else b)
+        n = ke - ks
+        if n == 6 or n == 8 or n == 5:
+            if eq >= 0:
+                vs, ve = _strip(buf, eq + 1, b)
+                vs, ve = _strip_quotes(buf, vs, ve)
+            else:
+                vs, ve = b, b
+            if n == 6 and _eq_ci(buf, ks, ke, _N_BRANCH):
+                b_any = True
+                if bx_s < 0 and eq == a + 6 and _starts(buf, a, eq, _N_BRANCH):
+                    bx_s, bx_e = vs, ve
+            elif n == 8 and _eq_ci(buf, ks, ke, _N_RECEIVED):
+                r_any = True
+                if rx_s < 0 and eq == a + 8 and _starts(buf, a, eq, _N_RECEIVED):
+                    rx_s, rx_e = vs, ve
+            elif n == 5 and rp_s < 0 and _eq_ci(buf, ks, ke, _N_RPORT):
+                rp_s, rp_e = vs, ve
+        if semi < 0:
+            break
+        a = semi + 1
+    if bx_s < 0 and b_any:
+        bx_s, bx_e = _param_fast(buf, s, e, _K_BRANCH, _N_BRANCH)
+    if rx_s < 0 and r_any:
+        rx_s, rx_e = _param_fast(buf, s, e, _K_RECEIVED, _N_RECEIVED)
+    return bx_s, bx_e, rx_s, rx_e, rp_s, rp_e
+
+
+@njit(cache=True, nogil=True)
 def _first_user(buf, s, e, ts, tl):
     """first_user([value]) -> (ok, user s, user e); ok False = SLOW."""
     n = _split_list(buf, s, e, ts, tl, 0, 1)  # -1: more entries follow the first (unused)
@@ -692,9 +741,11 @@ CLS[10] = 3
 
 
 @njit(cache=True, nogil=True)
-def _head(buf, s, e):
+def _head(buf, s, e, lfp):
     """parsers/sip.py header_end in one pass, validating the header block on the way ->
-    (end of header block, start of body, CRLF line ends); end -1 = not handled here (SLOW)."""
+    (end of header block, start of body, CRLF line ends, LFs inside the block recorded in lfp or -1
+    when lfp is too small); end -1 = not handled here (SLOW)."""
+    cap = lfp.shape[0]
     ncr = 0
     nlf = 0
     ncrlf = 0
@@ -714,23 +765,26 @@ def _head(buf, s, e):
                     bs = i + 3
                     ncr -= 1  # the CR of the blank line's predecessor ends the block
                     break
+                if nlf < cap:
+                    lfp[nlf] = i
                 nlf += 1
                 if i > s and buf[i - 1] == 13:
                     ncrlf += 1
                 if i + 1 < e and (buf[i + 1] == 32 or buf[i + 1] == 9):
-                    return -1, -1, False  # RFC 3261 §7.3.1 folding
+                    return -1, -1, False, 0  # RFC 3261 §7.3.1 folding
             elif c == 2:
                 ncr += 1
             else:
-                return -1, -1, False
+                return -1, -1, False, 0
         i += 1
+    nrec = nlf if nlf <= cap else -1
     if ncrlf > 0:
         if nlf != ncrlf or ncr != ncrlf:
-            return -1, -1, False  # mixed line ends
-        return hend, bs, True
+            return -1, -1, False, 0  # mixed line ends
+        return hend, bs, True, nrec
     if ncr:
-        return -1, -1, False  # a bare CR
-    return hend, bs, False
+        return -1, -1, False, 0  # a bare CR
+    return hend, bs, False, nrec
 
 
 @njit(cache=True, nogil=True)
@@ -773,7 +827,7 @@ def _values(hid, hs, he, nl, h, cnt, lf, lc, r, col, ps, pl, p, lim):
 def _message(buf, s, e, src, dst, sport, dport, frame, ts, ctx):
     """one SIP message at buf[s:e]; ``buf`` and ``ctx`` borrowed (see _borrow)"""
     (state, iv, ss, sl, lf, lc, ps, pl, ports, pf, pc, hid, hs, he, first, cnt, tmp_s, tmp_l,
-     scr) = ctx
+     scr, lfp) = ctx
     r = state[0]
     p = state[1]
     pn = state[2]
@@ -782,7 +836,7 @@ def _message(buf, s, e, src, dst, sport, dport, frame, ts, ctx):
         return FULL
     lim = p + MAX_POOL_REC
     # ---- header block (header_end), validated: ASCII, consistent line ends, no folding
-    hend, bs, crlf = _head(buf, s, e)
+    hend, bs, crlf, nrec = _head(buf, s, e, lfp)
     if hend < 0:
         return SLOW
     eol = 2 if crlf else 1
@@ -792,8 +846,13 @@ def _message(buf, s, e, src, dst, sport, dport, frame, ts, ctx):
     st_s = s
     st_e = hend
     first_line = True
+    li = 0
     while True:
-        k = _find(buf, ls, hend, 10)
+        if nrec >= 0:  # the line ends _head saw
+            k = lfp[li] if li < nrec else -1
+            li += 1
+        else:
+            k = _find(buf, ls, hend, 10)
         le = (k - eol + 1) if k >= 0 else hend
         if first_line:
             st_e = le
@@ -809,10 +868,14 @@ def _message(buf, s, e, src, dst, sport, dport, frame, ts, ctx):
                 c = _lower(buf[ns])
                 if c < 128:
                     h = COMPACT_ID[c]
-            elif n >= 2:
-                for q in range(N_HEADERS):
-                    o = NAME_OFF[q]
-                    if NAME_OFF[q + 1] - o == n and _lower(buf[ns]) == NAME_BYTES[o]:
+            elif 2 <= n < 32:
+                c = _lower(buf[ns]) - 97
+                if 0 <= c < 26:
+                    for j in range(2):
+                        q = NAME_DISP[n, c, j]
+                        if q < 0:
+                            break
+                        o = NAME_OFF[q]
                         same = True
                         for t in range(1, n):
                             if _lower(buf[ns + t]) != NAME_BYTES[o + t]:
@@ -938,9 +1001,7 @@ def _message(buf, s, e, src, dst, sport, dport, frame, ts, ctx):
             pl[o] = sb_e - sb_s if sb_s >= 0 else -1
             br_s, br_e, rc_s, rc_e, rp_s, rp_e = -1, -1, -1, -1, -1, -1
             if semi >= 0 and semi + 1 < b:
-                br_s, br_e = _param_fast(buf, semi, b, _K_BRANCH, _N_BRANCH)
-                rc_s, rc_e = _param_fast(buf, semi, b, _K_RECEIVED, _N_RECEIVED)
-                rp_s, rp_e = _param(buf, semi, b, _N_RPORT)
+                br_s, br_e, rc_s, rc_e, rp_s, rp_e = _via_params(buf, semi, b)
             o += nv
             ps[o] = br_s if br_s >= 0 else 0
             pl[o] = br_e - br_s if br_s >= 0 else -1
@@ -1294,6 +1355,7 @@ def _empty_ctx(capacity: int) -> tuple:
         np.zeros(MAX_LIST, dtype=np.int64),  # scratch: list entries
         np.zeros(MAX_LIST, dtype=np.int64),
         tuple(np.zeros(MAX_SDP, dtype=np.int64) for _ in range(6)),  # scratch: rtpmap, formats
+        np.zeros(4 * MAX_LINES, dtype=np.int64),  # scratch: LF positions in the header block
     )
 
 
