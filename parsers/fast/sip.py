@@ -1121,7 +1121,13 @@ def _message(buf, s, e, src, dst, sport, dport, frame, ts, ctx):
 
 @njit(cache=True, nogil=True)
 def udp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
-    """SipFlow.udp for one IPv4 UDP datagram at ``off`` (payload ends at ``end``)."""
+    """SipFlow.udp for one IPv4 UDP datagram at ``off`` (payload ends at ``end``). One basic block
+    (numba prunes its argument increfs) handing borrowed views to the decoder (see _borrow)."""
+    return _udp(_borrow(buf), off, end, src, dst, frame, ts, _borrow(ctx), _borrow(counts))
+
+
+@njit(cache=True, nogil=True)
+def _udp(buf, off, end, src, dst, frame, ts, ctx, counts):
     if end - off < 8:
         return SLOW  # a Truncated decode error in Python
     sport = (np.int64(buf[off]) << 8) | np.int64(buf[off + 1])
@@ -1136,7 +1142,7 @@ def udp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
     if (b0 == 0x48 or b0 == 1 or b0 == 2) and _is_hep(buf, p0, pend):
         return SLOW
     if _alpha(b0) and _looks_like_sip(buf, p0, pend):
-        st = _message(_borrow(buf), p0, pend, src, dst, sport, dport, frame, ts, _borrow(ctx))
+        st = _message(buf, p0, pend, src, dst, sport, dport, frame, ts, ctx)
         if st == DONE:
             counts[C_SIP] += 1
         return st
