@@ -179,7 +179,7 @@ def ingest(
     par = None
     try:
         digests: dict[Path, str] = {}
-        fast = fast_mode(jobs)
+        fast = _fast_run(plan) and fast_mode(jobs)  # small runs never import numba
         par = None if fast else parallel.start(con, plan, jobs, ss7_variant, digests, sha256_file)
         seen: set[str] = set()
         for path, kind, comp in plan:
@@ -234,7 +234,7 @@ def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_va
                 if stats is None:  # serial (also the fallback when a worker could not vouch for its rows)
                     with parallel.gc_paused():
                         stats = _ingest_capture(con, source_id, path, comp, ss7_variant, progress,
-                                                fast=fast and _fast_for(path))
+                                                fast=fast)
         else:
             from . import cdr
 
@@ -294,7 +294,7 @@ def _guarded(writer: CaseWriter, packets: int, what: str, fn: Callable[[], Any])
         return None
 
 
-FAST_MIN_BYTES = 4 << 20  # smaller captures decode in Python: loading the compiled kernels costs ~0.5 s
+FAST_MIN_BYTES = 4 << 20  # a run with fewer capture bytes decodes in Python: loading the kernels costs ~0.5 s
 
 
 def fast_mode(jobs: int | None) -> bool:
@@ -312,13 +312,19 @@ def fast_mode(jobs: int | None) -> bool:
     return int(jobs) <= 1
 
 
-def _fast_for(path: Path) -> bool:
-    if os.environ.get("SIGTRACE_FAST") == "1":  # forced (tests): every capture, whatever its size
+def _fast_run(plan: list[tuple[Path, str, str]]) -> bool:
+    """The fast path for this run's captures: forced by ``SIGTRACE_FAST=1`` (tests), else when the
+    run has ``FAST_MIN_BYTES`` of captures in all (the kernels load once per process, ~0.5 s)."""
+    if os.environ.get("SIGTRACE_FAST") == "1":
         return True
-    try:
-        return path.stat().st_size >= FAST_MIN_BYTES
-    except OSError:
-        return False
+    total = 0
+    for p, kind, _comp in plan:
+        if kind in ("pcap", "pcapng"):
+            try:
+                total += p.stat().st_size
+            except OSError:
+                pass
+    return total >= FAST_MIN_BYTES
 
 
 _FAST_BROKEN: list[str] = []
