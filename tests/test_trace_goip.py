@@ -15,19 +15,11 @@ import pytest
 
 import sigtrace
 from sigtrace import goip
+from test_goip import _fixture_cases
 from trace_cases import FIXTURE_CASES, shared_cases
 
 
-def _goip_cases() -> list[str]:
-    out = []
-    for p in sorted(FIXTURE_CASES.glob("*/expected.json")):
-        exp = json.loads(p.read_text(encoding="utf-8"))
-        if exp.get("goip_sites") or exp.get("unflagged"):
-            out.append(p.parent.name)
-    return out
-
-
-GOIP_CASES = _goip_cases()
+GOIP_CASES = _fixture_cases()  # the fixture cases with GoIP ground truth (tests/test_goip.py)
 
 
 def test_there_are_goip_cases():
