@@ -1177,7 +1177,11 @@ def _span_cols(buf, ss, sl):
             valid[c, i] = ln >= 0
             if ln > 0:
                 a = ss[i, c]
-                data[o:o + ln] = buf[a:a + ln]
+                if ln >= 48:
+                    data[o:o + ln] = buf[a:a + ln]
+                else:  # a byte loop beats the slice copy's set-up for short spans
+                    for t in range(ln):
+                        data[o + t] = buf[a + t]
                 pos[c] = o + ln
     for c in range(k):
         offs[c, n] = pos[c] - tot[c]
@@ -1226,7 +1230,8 @@ def _list_cols(buf, lf, lc, ps, pl, k):
                     evalid[e] = ln >= 0
                     if ln > 0:
                         a = ps[j]
-                        data[o:o + ln] = buf[a:a + ln]
+                        for t in range(ln):
+                            data[o + t] = buf[a + t]
                         o += ln
                     e += 1
                 epos[c] = e
