@@ -330,6 +330,7 @@ ALLOWED: dict[str, dict[str, str]] = {
         "name": "Arrow view name '_sigtrace_batch_<table>'",
         "path.read_text(encoding='utf-8')": "the shipped queries/schema and queries/views files",
         "INGEST_MEMORY_LIMIT": "module constant (memory cap during a capture ingest)",
+        "CDR_MEMORY_LIMIT": "module constant (memory cap during a CDR load)",
         "prev[0]": "the memory_limit setting read back from DuckDB a moment before, restored",
         "INGEST_THREADS": "module constant (DuckDB threads during a capture ingest)",
         "'true' if prev[3] else 'false'": "a boolean literal chosen in code (progress-bar setting restored)",
