@@ -334,6 +334,7 @@ ALLOWED: dict[str, dict[str, str]] = {
         "prev[0]": "the memory_limit setting read back from DuckDB a moment before, restored",
         "INGEST_THREADS": "module constant (DuckDB threads during a capture ingest)",
         "'true' if prev[3] else 'false'": "a boolean literal chosen in code (progress-bar setting restored)",
+        "'true' if prev[1] else 'false'": "a boolean literal chosen in code (progress-bar setting restored)",
     },
     "goip.py": {"'true' if self.prev else 'false'": "a boolean literal chosen in code (progress-bar setting restored)"},
     "cdr.py": {
