@@ -202,7 +202,7 @@ def _pack(parts: list[bytes], meta: list[tuple[int, int, int]], first: int) -> B
     offs = np.zeros(len(meta), dtype=np.int64)
     if len(meta) > 1:
         np.cumsum(lens[:-1], out=offs[1:])
-    buf = np.frombuffer(b"".join(parts), dtype=np.uint8)
+    buf = np.frombuffer(bytearray(b"".join(parts)), dtype=np.uint8)  # writable: the kernels are compiled for writable buffers (a read-only one is another specialisation, compiled again)
     return Block(buf, offs, lens, m[:, 1].copy(), m[:, 2].copy(), first, len(meta))
 
 
