@@ -11,6 +11,7 @@ transaction per file.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -216,6 +217,7 @@ def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_va
     elif profile is not None:
         options["cdr_profile"] = profile.name
         options["cdr_profile_sha256"] = profile.sha256
+    settings = contextlib.ExitStack()  # memory caps held through the commit (it writes the last row groups)
     con.execute("begin transaction")
     try:
         source_id = con.execute(
@@ -229,17 +231,16 @@ def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_va
         ).fetchone()[0]
         fr.source_id = source_id
         if kind in ("pcap", "pcapng"):
-            with capture_write_settings(con):
-                stats = par.consume(con, source_id, path, progress) if par is not None else None
-                if stats is None:  # serial (also the fallback when a worker could not vouch for its rows)
-                    with parallel.gc_paused():
-                        stats = _ingest_capture(con, source_id, path, comp, ss7_variant, progress,
-                                                fast=fast)
+            settings.enter_context(capture_write_settings(con))
+            stats = par.consume(con, source_id, path, progress) if par is not None else None
+            if stats is None:  # serial (also the fallback when a worker could not vouch for its rows)
+                with parallel.gc_paused():
+                    stats = _ingest_capture(con, source_id, path, comp, ss7_variant, progress, fast=fast)
         else:
             from . import cdr
 
-            with cdr_write_settings(con):
-                stats = cdr.load(con, source_id, path, kind, profile)
+            settings.enter_context(cdr_write_settings(con))
+            stats = cdr.load(con, source_id, path, kind, profile)
         fr.packets = stats["packets"]
         fr.messages = stats["messages"]
         fr.errors = stats["errors"]
@@ -253,8 +254,10 @@ def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_va
             },
         )
         con.execute("commit")
+        settings.close()
     except BaseException as e:
         _rollback(con)
+        settings.close()
         if _is_interrupt(e):
             raise Interrupted(f"interrupted while ingesting {path}; that file was rolled back, earlier files are kept") from None
         if isinstance(e, OSError) and not isinstance(e, SigtraceError):
