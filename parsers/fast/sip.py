@@ -306,18 +306,24 @@ def _looks_like_sip(buf, s, e):
 
 # ================================================================ parsers/sipaddr.py
 @njit(cache=True, nogil=True)
+def _push_entry(buf, s, e, os, ol, p, lim):
+    """Append the stripped span buf[s:e] (if not empty) at os/ol[p]; the new p, -1 when full."""
+    a, b = _strip(buf, s, e)
+    if b > a:
+        if p >= lim:
+            return -1
+        os[p] = a
+        ol[p] = b - a
+        p += 1
+    return p
+
+
+@njit(cache=True, nogil=True)
 def _split_list(buf, s, e, os, ol, p, lim):
     """split_list(v) for a stripped value buf[s:e]: entries appended at os/ol[p..]; returns the new p,
     -1 when more than ``lim`` entries would be needed."""
     if _find(buf, s, e, 44) < 0:
-        a, b = _strip(buf, s, e)
-        if b > a:
-            if p >= lim:
-                return -1
-            os[p] = a
-            ol[p] = b - a
-            p += 1
-        return p
+        return _push_entry(buf, s, e, os, ol, p, lim)
     depth = 0
     quoted = False
     start = s
@@ -337,23 +343,12 @@ def _split_list(buf, s, e, os, ol, p, lim):
             if depth:
                 depth -= 1
         elif ch == 44 and depth == 0:
-            a, b = _strip(buf, start, i)
-            if b > a:
-                if p >= lim:
-                    return -1
-                os[p] = a
-                ol[p] = b - a
-                p += 1
+            p = _push_entry(buf, start, i, os, ol, p, lim)
+            if p < 0:
+                return -1
             start = i + 1
         i += 1
-    a, b = _strip(buf, start, e)
-    if b > a:
-        if p >= lim:
-            return -1
-        os[p] = a
-        ol[p] = b - a
-        p += 1
-    return p
+    return _push_entry(buf, start, e, os, ol, p, lim)
 
 
 @njit(cache=True, nogil=True)
