@@ -151,18 +151,23 @@ pre_ids as (   -- IMSIs and MSISDNs of those SIMs
     semi join pre_sims using (sim_h)
 ),
 
-mtc as (   -- calls received by those SIMs (MTC legs), keyed by the SIM
-    select
-        coalesce(bi.sim_h, bm.sim_h) as sim_h,
-        m.calling_norm
+mtc as (   -- calls received by those SIMs (MTC legs), keyed by the SIM: by IMSI, else (no IMSI) by MSISDN
+    -- (two inner joins rather than two left joins: the scan of cdr_legs gets the joins' key filters)
+    select bi.sim_h, m.calling_norm
     from cdr_legs as m
-    left join (select distinct sim_h, imsi from pre_ids where imsi is not null) as bi on bi.imsi = m.imsi
-    left join (select calling_norm, min(sim_h) as sim_h from pre_ids where calling_norm is not null group by 1) as bm
-      on m.imsi is null and bm.calling_norm = m.called_norm
+    join (select distinct sim_h, imsi from pre_ids where imsi is not null) as bi on bi.imsi = m.imsi
     where m.record_type = 'MTC'
       and ($since::timestamp is null or m.start_time >= $since::timestamp)
       and ($until::timestamp is null or m.start_time < $until::timestamp)
-      and coalesce(bi.sim_h, bm.sim_h) is not null
+    union all
+    select bm.sim_h, m.calling_norm
+    from cdr_legs as m
+    join (select calling_norm, min(sim_h) as sim_h from pre_ids where calling_norm is not null group by 1) as bm
+      on bm.calling_norm = m.called_norm
+    where m.record_type = 'MTC'
+      and m.imsi is null
+      and ($since::timestamp is null or m.start_time >= $since::timestamp)
+      and ($until::timestamp is null or m.start_time < $until::timestamp)
 ),
 
 sim_in as (
@@ -203,13 +208,14 @@ cand as (   -- candidate device -> site (its busiest cell; ties broken by cell i
 ),
 
 sl as (   -- MOC legs of candidate devices, tagged with their site
-    select l.*, c.site, hash(c.site) as site_h, c.cell_id as site_cell
+    select l.*, c.site, hash(c.site) as site_h, c.cell_id as site_cell,
+           hash(l.called_norm) as called_h                                     -- dialled-number key
     from legs as l
     join cand as c using (dev_h)
 ),
 
 site_numbers as (   -- the site's own MSISDNs (calls among them are internal)
-    select distinct site_h, calling_norm as msisdn from sl where calling_norm is not null
+    select distinct site_h, hash(calling_norm) as msisdn_h from sl where calling_norm is not null
 ),
 
 site_sims as (
@@ -217,9 +223,10 @@ site_sims as (
 ),
 
 sl_x as (   -- legs flagged internal (to another SIM of the same site)
-    select sl.*, sn.msisdn is not null as internal
+    select sl.*, sn.msisdn_h is not null as internal
     from sl
-    left join site_numbers as sn on sn.site_h = sl.site_h and sn.msisdn = sl.called_norm
+    left join site_numbers as sn
+      on sn.site_h = sl.site_h and sn.msisdn_h = sl.called_h and sl.called_norm is not null
 ),
 
 base as (
@@ -270,10 +277,11 @@ sim_day_stats as (
 ),
 
 site_mtc as (   -- calls received by the site's SIMs, flagged internal when the caller is the site itself
-    select ss.site_h, mt.calling_norm, sn.msisdn is not null as internal
+    select ss.site_h, mt.calling_norm, hash(mt.calling_norm) as calling_h, sn.msisdn_h is not null as internal
     from mtc as mt
     join site_sims as ss using (sim_h)
-    left join site_numbers as sn on sn.site_h = ss.site_h and sn.msisdn = mt.calling_norm
+    left join site_numbers as sn
+      on sn.site_h = ss.site_h and sn.msisdn_h = hash(mt.calling_norm) and mt.calling_norm is not null
 ),
 
 site_in as (
@@ -289,13 +297,13 @@ site_in as (
 called as (   -- external numbers the site dialled, with how often and whether they ever called in
     select c.site_h, c.number, c.n, e.number is not null as called_back
     from (
-        select site_h, called_norm as number, count(*) as n
+        select site_h, called_h as number, count(*) as n
         from sl_x
         where not internal and called_norm is not null
         group by 1, 2
     ) as c
     left join (
-        select distinct site_h, calling_norm as number from site_mtc where not internal and calling_norm is not null
+        select distinct site_h, calling_h as number from site_mtc where not internal and calling_norm is not null
     ) as e using (site_h, number)
 ),
 
