@@ -25,17 +25,21 @@ moc as (
       and ($until::timestamp is null or l.start_time < $until::timestamp)
 ),
 
-ranked as (
-    select m.*, row_number() over (partition by m.dev order by m.start_time, m.source_id, m.row_num) as rk
+ranked as (   -- each device's first $per_dev legs: a top-n aggregate per device, no sort of all its legs
+    select dev, unnest(min_by({'source_id': source_id, 'row_num': row_num, 'start_time': start_time, 'imei': imei,
+                               'imsi': imsi, 'calling_norm': calling_norm, 'called_norm': called_norm,
+                               'cell_id': cell_id},
+                              (start_time, source_id, row_num), greatest($per_dev, 1)), recursive := true)
     from moc as m
     semi join wanted as w on w.dev = m.dev
+    group by dev
+    having $per_dev >= 1                                                      -- no rows asked for: none
 ),
 
 final as (
     select r.dev, s.source_name, r.row_num, r.start_time, r.imei, r.imsi, r.calling_norm, r.called_norm, r.cell_id
     from ranked as r
     join sources as s using (source_id)
-    where r.rk <= $per_dev
 )
 
 select * from final
