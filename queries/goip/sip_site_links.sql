@@ -37,7 +37,8 @@ aors as (   -- REGISTER users as digits, and as the E.164 form a Chinese mobile 
     )
 ),
 
-moc as (
+moc as not materialized (   -- inlined into each join: each scan gets that join's key filter, and an
+                              -- empty AOR / INVITE side skips its scan of cdr_legs
     select
         source_id,
         row_num,
