@@ -5,8 +5,6 @@ Span convention: ``start``/``length`` int64 arrays into ``buf``; ``length < 0`` 
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import pyarrow as pa
 from numba import njit
@@ -59,37 +57,39 @@ def binaries(buf: np.ndarray, start: np.ndarray, length: np.ndarray) -> pa.Binar
     return _spans(buf, start, length, pa.binary())
 
 
-def string_lists(buf: np.ndarray, first: np.ndarray, count: np.ndarray, start: np.ndarray,
-                 length: np.ndarray) -> pa.ListArray:
-    """Row i = the spans ``first[i] .. first[i]+count[i]-1`` of (start, length); ``count < 0`` = NULL
-    list (an element with length < 0 is a NULL element)."""
-    offsets, idx, valid = _list_index(first, count)
-    values = strings(buf, np.asarray(start)[idx], np.asarray(length)[idx])
-    mask = None if valid.all() else pa.array(~valid)
-    return pa.ListArray.from_arrays(pa.array(offsets), values, mask=mask)
-
-
-def _list_index(first: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(list offsets, element indices, row validity) of rows = spans first[i] .. first[i]+count[i]-1;
+@njit(cache=True, nogil=True)
+def int_list_parts(values, first, count):
+    """(list offsets, validity, int32 values) of rows = values[first[i] .. first[i]+count[i]-1];
     ``count < 0`` = a NULL list."""
-    first = np.asarray(first, dtype=np.int64)
-    count = np.asarray(count, dtype=np.int64)
-    valid = count >= 0
-    c = np.where(valid, count, 0)
-    offsets = np.zeros(first.shape[0] + 1, dtype=np.int32)
-    np.cumsum(c, out=offsets[1:])
-    total = int(offsets[-1])
-    rows = np.repeat(np.arange(first.shape[0]), c)
-    idx = first[rows] + (np.arange(total) - offsets[:-1][rows])
-    return offsets, idx, valid
+    n = first.shape[0]
+    tot = 0
+    for i in range(n):
+        if count[i] > 0:
+            tot += count[i]
+    offs = np.empty(n + 1, dtype=np.int32)
+    valid = np.empty(n, dtype=np.bool_)
+    out = np.empty(max(tot, 1), dtype=np.int32)
+    o = 0
+    for i in range(n):
+        offs[i] = o
+        c = count[i]
+        valid[i] = c >= 0
+        for j in range(c):
+            out[o + j] = values[first[i] + j]
+        if c > 0:
+            o += c
+    offs[n] = o
+    return offs, valid, out
 
 
 def int_lists(values: np.ndarray, first: np.ndarray, count: np.ndarray, typ: pa.DataType) -> pa.ListArray:
     """Row i = values[first[i] .. first[i]+count[i]-1] as a list of ``typ.value_type``; count < 0 = NULL."""
-    offsets, idx, valid = _list_index(first, count)
-    vals = pa.array(np.asarray(values)[idx], type=typ.value_type)
+    offs, valid, vals = int_list_parts(np.ascontiguousarray(values, dtype=np.int64),
+                                       np.ascontiguousarray(first, dtype=np.int64),
+                                       np.ascontiguousarray(count, dtype=np.int64))
+    children = pa.array(vals[:int(offs[-1])], type=typ.value_type)
     mask = None if valid.all() else pa.array(~valid)
-    return pa.ListArray.from_arrays(pa.array(offsets), vals, mask=mask, type=typ)
+    return pa.ListArray.from_arrays(pa.array(offs), children, mask=mask, type=typ)
 
 
 def ipv4_strings(addrs: np.ndarray) -> pa.StringArray:
@@ -100,15 +100,6 @@ def ipv4_strings(addrs: np.ndarray) -> pa.StringArray:
     uniq, inv = np.unique(a, return_inverse=True)
     texts = [None if v < 0 else f"{v >> 24 & 255}.{v >> 16 & 255}.{v >> 8 & 255}.{v & 255}" for v in uniq.tolist()]
     return pa.array(texts, type=pa.string()).take(pa.array(inv.astype(np.int32)))
-
-
-def map_unique(arr: pa.Array, fn: Callable, typ: pa.DataType = pa.string()) -> pa.Array:
-    """``fn`` applied once per distinct non-null value of ``arr`` (NULL stays NULL)."""
-    if len(arr) == 0:
-        return pa.array([], type=typ)
-    d = arr.dictionary_encode()
-    mapped = pa.array([fn(v) for v in d.dictionary.to_pylist()], type=typ)
-    return mapped.take(d.indices)
 
 
 def ints(values: np.ndarray, valid: np.ndarray | None = None, type: pa.DataType = pa.int32()) -> pa.Array:

@@ -25,6 +25,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from . import C_OTHER_UDP, C_SIP, DONE, FULL, SLOW
+from .arrow import int_list_parts
 
 # ---------------------------------------------------------------- header ids (parsers/sip.py WANTED)
 H_CALL_ID, H_CSEQ, H_FROM, H_TO, H_VIA, H_CONTACT, H_UA, H_SERVER, H_MAXFWD, H_REASON = range(10)
@@ -1273,30 +1274,6 @@ def _joined_col(buf, lf, lc, ps, pl, col):
 
 
 @njit(cache=True, nogil=True)
-def _int_lists(values, first, count):
-    """int list column: (offsets, valid, values) for rows first[i] .. first[i]+count[i]-1 (count < 0 -> NULL)."""
-    n = first.shape[0]
-    tot = 0
-    for i in range(n):
-        if count[i] > 0:
-            tot += count[i]
-    offs = np.empty(n + 1, dtype=np.int32)
-    valid = np.empty(n, dtype=np.bool_)
-    out = np.empty(max(tot, 1), dtype=np.int32)
-    o = 0
-    for i in range(n):
-        offs[i] = o
-        c = count[i]
-        valid[i] = c >= 0
-        for j in range(c):
-            out[o + j] = values[first[i] + j]
-        if c > 0:
-            o += c
-    offs[n] = o
-    return offs, valid, out
-
-
-@njit(cache=True, nogil=True)
 def _ipv4_col(v):
     """dotted quads of a >= 0 integer column -> (offsets, bytes)"""
     n = v.shape[0]
@@ -1422,7 +1399,7 @@ class SipFast:
         for k, name in ((L_REASON, "reason"), (L_PRIVACY, "privacy")):
             offs, jvalid, jdata = _joined_col(buf, lf, lc, ps, pl, k)
             cols[name] = _str_array(n, offs, jdata[:int(offs[-1])], jvalid)
-        offs, pvalid, pvals = _int_lists(ports[:nports], pf, pc)
+        offs, pvalid, pvals = int_list_parts(ports[:nports], pf, pc)
         values = pa.Array.from_buffers(pa.int32(), int(offs[-1]), [None, pa.py_buffer(pvals)])
         vb, nulls = _bits(pvalid)
         cols["sdp_ports"] = pa.Array.from_buffers(_LIST_I32, n, [vb, pa.py_buffer(offs)], nulls, children=[values])
