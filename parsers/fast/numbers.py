@@ -205,28 +205,39 @@ def _column(data, offsets, valid, noa, out, out_off, status, ipp):
     out_off[offsets.shape[0] - 1] = o
 
 
-def normalize_column(digits: pa.Array, noa: np.ndarray | None = None) -> pa.StringArray:
-    """``normalize(digits[i], noa[i])`` for every element (``noa`` int array, -1 = no NOA)."""
-    digits = digits.cast(pa.string()) if digits.type != pa.string() else digits
-    n = len(digits)
-    if n == 0:
-        return pa.array([], type=pa.string())
-    if digits.offset:
-        digits = pa.concat_arrays([digits])  # a zero-offset copy: the buffers below start at element 0
-    vbuf, obuf, dbuf = digits.buffers()
-    offsets = np.frombuffer(obuf, dtype=np.int32, count=n + 1)
+def _columns(arr: pa.Array) -> tuple[pa.Array, int, np.ndarray, np.ndarray, np.ndarray]:
+    """(the string array at offset 0, length, UTF-8 bytes, int32 offsets, validity) of ``arr``."""
+    arr = arr.cast(pa.string()) if arr.type != pa.string() else arr
+    n = len(arr)
+    if arr.offset:
+        arr = pa.concat_arrays([arr])  # a zero-offset copy: the buffers below start at element 0
+    vbuf, obuf, dbuf = arr.buffers()
+    offsets = np.frombuffer(obuf, dtype=np.int32, count=n + 1) if n else np.zeros(1, np.int32)
     data = np.frombuffer(dbuf, dtype=np.uint8) if dbuf is not None and dbuf.size else np.zeros(1, np.uint8)
     valid = (np.ones(n, dtype=np.bool_) if vbuf is None
              else np.unpackbits(np.frombuffer(vbuf, dtype=np.uint8), bitorder="little", count=n).astype(np.bool_))
+    return arr, n, data, offsets, valid
+
+
+def _result(n: int, out: np.ndarray, out_off: np.ndarray, status: np.ndarray) -> pa.StringArray:
+    """The string column the kernels wrote (``status > 0`` = a value, else NULL)."""
+    ok = status > 0
+    vb = None if ok.all() else pa.py_buffer(np.packbits(ok, bitorder="little"))
+    return pa.Array.from_buffers(pa.string(), n, [vb, pa.py_buffer(out_off), pa.py_buffer(out[:int(out_off[-1])])],
+                                 int(n - ok.sum()))
+
+
+def normalize_column(digits: pa.Array, noa: np.ndarray | None = None) -> pa.StringArray:
+    """``normalize(digits[i], noa[i])`` for every element (``noa`` int array, -1 = no NOA)."""
+    digits, n, data, offsets, valid = _columns(digits)
+    if n == 0:
+        return pa.array([], type=pa.string())
     noa_a = np.full(n, -1, dtype=np.int64) if noa is None else np.asarray(noa, dtype=np.int64)
     out = np.empty(int(offsets[-1] - offsets[0]) + 4 * n + 16, dtype=np.uint8)
     out_off = np.empty(n + 1, dtype=np.int32)
     status = np.empty(n, dtype=np.int64)
     _column(data, offsets, valid, noa_a, out, out_off, status, _IPP)
-    ok = status > 0
-    vb = None if ok.all() else pa.py_buffer(np.packbits(ok, bitorder="little"))
-    res = pa.Array.from_buffers(pa.string(), n, [vb, pa.py_buffer(out_off), pa.py_buffer(out[:int(out_off[-1])])],
-                                int(n - ok.sum()))
+    res = _result(n, out, out_off, status)
     slow = np.nonzero(status == FALLBACK)[0]
     if slow.size:
         raw = digits.take(pa.array(slow)).to_pylist()
@@ -280,22 +291,11 @@ def norm_user_column(users: pa.Array) -> pa.StringArray:
     ``MAX_NUMBER_LEN`` characters), else NULL. A non-ASCII user part is never a number there either."""
     from sigtrace.parsers.sipaddr import MAX_NUMBER_LEN
 
-    users = users.cast(pa.string()) if users.type != pa.string() else users
-    n = len(users)
+    users, n, data, offsets, valid = _columns(users)
     if n == 0:
         return pa.array([], type=pa.string())
-    if users.offset:
-        users = pa.concat_arrays([users])
-    vbuf, obuf, dbuf = users.buffers()
-    offsets = np.frombuffer(obuf, dtype=np.int32, count=n + 1)
-    data = np.frombuffer(dbuf, dtype=np.uint8) if dbuf is not None and dbuf.size else np.zeros(1, np.uint8)
-    valid = (np.ones(n, dtype=np.bool_) if vbuf is None
-             else np.unpackbits(np.frombuffer(vbuf, dtype=np.uint8), bitorder="little", count=n).astype(np.bool_))
     out = np.empty(4 * n + MAX_NUMBER_LEN * n + 16, dtype=np.uint8)
     out_off = np.empty(n + 1, dtype=np.int32)
     status = np.empty(n, dtype=np.int64)
     _users(data, offsets, valid, out, out_off, status, _IPP, MAX_NUMBER_LEN)
-    ok = status > 0
-    vb = None if ok.all() else pa.py_buffer(np.packbits(ok, bitorder="little"))
-    return pa.Array.from_buffers(pa.string(), n, [vb, pa.py_buffer(out_off), pa.py_buffer(out[:int(out_off[-1])])],
-                                 int(n - ok.sum()))
+    return _result(n, out, out_off, status)
