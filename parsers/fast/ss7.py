@@ -732,9 +732,9 @@ class Ss7Fast:
         cols = {}
         for i, name in enumerate(INT_COLS):
             if name not in ("src_ip", "dst_ip"):
-                # a copy: Arrow wraps int64 numpy memory without copying, and R is reused by the next
-                # block while the table may still wait in the ingest's background appender
-                cols[name] = R[i, :n].copy()
+                # views; every conversion below copies (arrow.ints always does, ts explicitly): R is
+                # refilled by the next block while the table may still wait in the append queue
+                cols[name] = R[i, :n]
         links = self._link_list
         li = pa.array(R[R_LINK, :n].astype(np.int32))
         for d, name in enumerate(DIGIT_COLS):
@@ -749,7 +749,7 @@ class Ss7Fast:
             if name in cols and isinstance(cols[name], np.ndarray):
                 v = cols[name]
                 if name == "ts":
-                    arrays.append(pa.Array.from_buffers(typ, n, [None, pa.py_buffer(np.ascontiguousarray(v))]))
+                    arrays.append(pa.Array.from_buffers(typ, n, [None, pa.py_buffer(v.copy())]))
                 elif pa.types.is_boolean(typ):
                     arrays.append(pa.array(v == 1, mask=v < 0, type=typ))
                 else:
