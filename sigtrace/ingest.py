@@ -320,14 +320,7 @@ def _fast_run(plan: list[tuple[Path, str, str]]) -> bool:
     run has ``FAST_MIN_BYTES`` of captures in all (the kernels load once per process, ~0.5 s)."""
     if os.environ.get("SIGTRACE_FAST") == "1":
         return True
-    total = 0
-    for p, kind, _comp in plan:
-        if kind in ("pcap", "pcapng"):
-            try:
-                total += p.stat().st_size
-            except OSError:
-                pass
-    return total >= FAST_MIN_BYTES
+    return parallel.capture_bytes(plan) >= FAST_MIN_BYTES
 
 
 _FAST_BROKEN: list[str] = []

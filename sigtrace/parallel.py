@@ -781,6 +781,11 @@ def start(con: duckdb.DuckDBPyConnection, plan: list[tuple[Path, str, str]], job
                           batch_rows=WORKER_BATCH_ROWS, split_min_bytes=SPLIT_MIN_BYTES, split_share=SPLIT_SHARE)
 
 
+def capture_bytes(plan: list[tuple[Path, str, str]]) -> int:
+    """Bytes of the captures (pcap/pcapng) of an ingest plan."""
+    return _total([(p, k, c) for p, k, c in plan if k in CAPTURE_KINDS])
+
+
 def _total(files: list[tuple[Path, str, str]]) -> int:
     total = 0
     for p, _k, _c in files:
