@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from numba import njit
 
-from . import DONE, FULL, N_COUNTERS, SLOW, counter_names
+from . import C_OTHER_IP, C_OTHER_L2, DONE, FULL, N_COUNTERS, SLOW, counter_names
 
 
 def _drop_stale_cache() -> None:
@@ -307,10 +307,10 @@ def _run(buf, offs, lens, tss, lts, frame0, i, n, ss7ctx, sipctx, counts):
         elif kind == K_SCTP:
             st = sctp_packet(buf, po, pe, src, dst, frame0 + i, tss[i], ss7ctx, counts)
         elif kind == K_OTHER_IP:
-            counts[1] += 1  # C_OTHER_IP
+            counts[C_OTHER_IP] += 1
             st = DONE
         elif kind == K_OTHER_L2:
-            counts[0] += 1  # C_OTHER_L2
+            counts[C_OTHER_L2] += 1
             st = DONE
         else:
             k = i + 1
