@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sigtrace import cdr
-from sigtrace.cdr import _profile_from_toml, _Source, _resolve, _stage_sql
+from sigtrace.cdr import _profile_from_toml, _resolve, _Source, _stage_sql
 
 GOLDEN = Path(__file__).parent / "golden" / "cdr_staging"
 UPDATE = os.environ.get("SIGTRACE_UPDATE_GOLDEN") == "1"
