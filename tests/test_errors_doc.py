@@ -344,7 +344,7 @@ def _rules(e: Env, text: str) -> Path:
 
 
 def t_g6(e: Env):
-    rules = tomllib.loads((ROOT / "sigtrace" / "goip_rules.toml").read_text())
+    rules = tomllib.loads((ROOT / "sigtrace" / "goip" / "goip_rules.toml").read_text())
     rid = next(iter(rules["rules"]))
     _rules(e, f'[rules.{rid}]\nfamily = "no_such_family"\n')
     return ["goip", "--db", str(e.case)], [rid, "no_such_family"]

@@ -336,7 +336,7 @@ ALLOWED: dict[str, dict[str, str]] = {
         "'true' if prev[3] else 'false'": "a boolean literal chosen in code (progress-bar setting restored)",
         "'true' if prev[1] else 'false'": "a boolean literal chosen in code (progress-bar setting restored)",
     },
-    "goip.py": {"'true' if self.prev else 'false'": "a boolean literal chosen in code (progress-bar setting restored)"},
+    "features.py": {"'true' if self.prev else 'false'": "a boolean literal chosen in code (progress-bar setting restored)"},
     "load.py": {  # sigtrace/cdr/load.py
         "stage": "temp table name '_sig_cdr_stage_<int source_id>'",
         "rownum_sql": "SQL fragment built from int(rowid) and constants",

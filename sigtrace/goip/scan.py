@@ -1,0 +1,163 @@
+"""The GoIP scan: every candidate site scored (``goip_sites``), one site looked up (``site_lookup``,
+``flagged_at``, what a trace asks), the flagged cells / IMEIs of a case (``flagged_keys``)."""
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Iterable
+
+from .. import sql
+from ..errors import InputError
+from ..timeutil import iso_utc
+from .features import FEATURE_KEYS, _fetch, _linked_views, _softswitches
+from .model import GoipResult, Reason, SipGateway, Site
+from .rules import RULES, Ctx, load_rules
+from .scoring import score_site
+
+
+def _score_sites(con, R: dict, since, until, scope_cells: list[str] | None = None,
+                 scope_imeis: list[str] | None = None) -> tuple[list[Site], dict[str, dict], dict[str, set[str]]]:
+    """Every candidate site scored and labelled (scoped as goip/site_features says), the SIP
+    gateways, and which sites each gateway links to."""
+    rows, gateways, links = _fetch(con, R, since, until, scope_cells, scope_imeis)
+    links_by_dev: dict[str, list[dict]] = {}
+    for ln in links:
+        links_by_dev.setdefault(ln["dev"], []).append(ln)
+    leg_thr = R["rules"]["sip_leg_match"]["threshold"]
+
+    sites: list[Site] = []
+    linked_gateways: dict[str, set[str]] = {}
+    for f in rows:
+        views = _linked_views(f, links_by_dev, gateways, leg_thr)
+        score, label, reasons = score_site(f, views, R)
+        soft = sorted({ip for v in views for ip in _softswitches(v, R)})
+        for v in views:
+            linked_gateways.setdefault(v["gateway_ip"], set()).add(f["cell_id"] or f["site"])
+        sites.append(Site(
+            site=f["site"], cell_id=f["cell_id"], imeis=list(f["imeis"] or []), imsi_count=int(f["n_imsis"] or 0),
+            calls=int(f["calls"]), score=score, label=label, reasons=reasons, softswitch_ips=soft,
+            gateway_ips=sorted(v["gateway_ip"] for v in views), cells=list(f["cells"] or []),
+            msisdn_count=int(f["n_msisdns"] or 0), first_seen=f["first_seen"], last_seen=f["last_seen"],
+            features={k: f[k] for k in FEATURE_KEYS}, devs=list(f["devs"] or [])))
+    return sites, gateways, linked_gateways
+
+
+def goip_sites(con, since: datetime | None = None, until: datetime | None = None, min_score: float = 0.3, *,
+               thresholds: dict | str | Path | None = None, evidence_rows: int = 5) -> GoipResult:
+    """Scan the case for GoIP / SIM-box sites; sites scoring >= min_score, highest score first."""
+    if not 0.0 <= float(min_score) <= 1.0:
+        raise InputError(f"--min-score must be between 0 and 1, not {min_score}")
+    if since is not None and until is not None and since >= until:
+        raise InputError("--since must be before --until")
+    t0 = time.perf_counter()
+    R = load_rules(thresholds)
+    sites, gateways, linked_gateways = _score_sites(con, R, since, until)
+    scored = len(sites)
+    sites = [s for s in sites if s.score >= min_score]
+    sites.sort(key=lambda s: (-s.score, -s.calls, s.cell_id or "", s.site))
+    if evidence_rows and sites:
+        _attach_evidence(con, sites, since, until, evidence_rows)
+    sip_gws = _goip_gateways(gateways, linked_gateways, R)
+    return GoipResult(sites=sites, sip_gateways=sip_gws, since=since, until=until, min_score=float(min_score),
+                      ruleset=R["version"], candidates_scored=scored, seconds=time.perf_counter() - t0)
+
+
+def _goip_gateways(gateways: dict[str, dict], linked: dict[str, set[str]], R: dict) -> list[SipGateway]:
+    """Gateways with GoIP evidence of their own (UA, artefacts, multi-line registration), linked to a
+    site (linked_cells) or not: an unlinked one still names a soft-switch and a den's IP."""
+    out = []
+    for gip, g in sorted(gateways.items()):
+        x = Ctx(f={}, gateways=[g], features=R["features"])
+        reasons = []
+        for rid in ("sip_goip_user_agent", "sip_multi_line_register", "sip_goip_fingerprint"):
+            res = RULES[rid](x, R["rules"][rid])
+            if res is not None:
+                pts, value, thr, text = res
+                reasons.append(Reason(rid, text, value, thr, float(pts), "sip"))
+        if not reasons:
+            continue
+        soft = sorted({reg["registrar_ip"] for reg in g["registrations"] if reg["registrar_ip"]}
+                      | set(g["invite_sources"]))
+        lines = max((reg["aors"] for reg in g["registrations"]), default=0)
+        out.append(SipGateway(gateway_ip=gip, softswitch_ips=soft, lines=lines, user_agents=g["user_agents"],
+                              reasons=reasons, linked_cells=sorted(c for c in linked.get(gip, ()) if c)))
+    return out
+
+
+def _attach_evidence(con, sites: list[Site], since, until, n: int) -> None:
+    devs = [d for s in sites for d in s.devs]
+    rows = sql.fetch_dicts(con, "goip/site_evidence", devs=devs, since=since, until=until, per_dev=n)
+    by_dev: dict[str, list[dict]] = {}
+    for r in rows:
+        by_dev.setdefault(r["dev"], []).append(r)
+    for s in sites:
+        ev = sorted((r for d in s.devs for r in by_dev.get(d, ())), key=lambda r: (r["start_time"], r["row_num"]))
+        s.evidence = [{"source": r["source_name"], "row": r["row_num"], "ts": iso_utc(r["start_time"]),
+                       "imei": r["imei"], "imsi": r["imsi"], "called": r["called_norm"]} for r in ev[:n]]
+
+
+def site_lookup(con, cell_id: str | None = None, imei: str | None = None, since: datetime | None = None,
+                until: datetime | None = None, *, thresholds: dict | str | Path | None = None) -> list[Site]:
+    """The candidate sites of one cell and of one IMEI's device, scored and labelled with the same
+    rules, features and SIP evidence as ``goip_sites`` -- the same score and label the whole-case
+    scan gives them -- without scoring every other site: goip/site_features reads only the devices
+    seen at that cell (or at the IMEI's cells) and their SIMs' legs. Returns those sites (none when
+    the cell / IMEI is no candidate site's), without evidence rows."""
+    cells = [str(cell_id)] if cell_id is not None else []
+    imeis = [str(imei)] if imei is not None else []
+    if not cells and not imeis:
+        return []
+    R = load_rules(thresholds)
+    sites, _, _ = _score_sites(con, R, since, until, cells, imeis)
+    return [s for s in sites if (s.cell_id is not None and s.cell_id in cells) or any(i in s.imeis for i in imeis)]
+
+
+_LOOKUP_CACHE: dict[tuple, tuple[bool, bool]] = {}
+
+
+def flagged_at(con, cell_id: str | None = None, imei: str | None = None, since: datetime | None = None,
+               until: datetime | None = None) -> tuple[bool, bool]:
+    """(cell flagged, IMEI flagged): would the scan label the site of ``cell_id`` / the site holding
+    ``imei`` likely_simbox? The per-site form of ``flagged_keys`` (a trace asks about one origin);
+    cached per connection and case content."""
+    key = (id(con), _fingerprint(con), cell_id, imei, since, until)
+    hit = _LOOKUP_CACHE.get(key)
+    if hit is None:
+        sites = [s for s in site_lookup(con, cell_id, imei, since, until) if s.label == "likely_simbox"]
+        hit = (cell_id is not None and any(s.cell_id == str(cell_id) for s in sites),
+               imei is not None and any(str(imei) in s.imeis for s in sites))
+        if len(_LOOKUP_CACHE) > 64:
+            _LOOKUP_CACHE.clear()
+        _LOOKUP_CACHE[key] = hit
+    return hit
+
+
+_FLAG_CACHE: dict[tuple, tuple[frozenset, frozenset]] = {}
+
+
+def _fingerprint(con) -> tuple:
+    row = con.execute(
+        "select (select count(*) from cdr_legs), (select count(*) from sip_messages), "
+        "(select string_agg(sha256, ',' order by source_id) from sources)").fetchone()
+    return (row[0], row[1], hash(row[2]))
+
+
+def flagged_keys(con, since: datetime | None = None, until: datetime | None = None) -> tuple[set[str], set[str]]:
+    """(cell_ids, imeis) of the sites labelled likely_simbox; cached per connection and case content."""
+    key = (id(con), _fingerprint(con), since, until)
+    hit = _FLAG_CACHE.get(key)
+    if hit is None:
+        res = goip_sites(con, since=since, until=until, min_score=0.0, evidence_rows=0)
+        cells = frozenset(s.cell_id for s in res.sites if s.label == "likely_simbox" and s.cell_id)
+        imeis = frozenset(i for s in res.sites if s.label == "likely_simbox" for i in s.imeis)
+        if len(_FLAG_CACHE) > 8:
+            _FLAG_CACHE.clear()
+        hit = _FLAG_CACHE[key] = (cells, imeis)
+    return set(hit[0]), set(hit[1])
+
+
+def iter_reasons(res: GoipResult) -> Iterable[tuple[Site, Reason]]:
+    for s in res.sites:
+        for r in s.reasons:
+            yield s, r
