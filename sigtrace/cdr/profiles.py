@@ -8,6 +8,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -107,8 +108,28 @@ def _profile_from_toml(text: str, name: str, sha: str, where: str) -> Profile:
     for k in doc:
         if k not in known_sections:
             problems.append(f"unknown key or section [{k}] (expected {', '.join(sorted(known_sections))})")
+    columns = _columns_section(doc.get("columns") or {}, problems)
+    constants = _constants_section(doc.get("constants") or {}, columns, problems)
+    fm = doc.get("formats") or {}
+    fmt = _formats_section(fm, problems)
+    rt_map, ans_map = _values_section(doc.get("values") or {}, problems)
+    delim, enc = _input_section(doc.get("input") or {}, problems)
+    if problems:
+        raise InputError(f"{where}: {len(problems)} problem(s) in the CDR profile:\n  " + "\n  ".join(problems))
+    return Profile(
+        name=str(doc.get("name") or name), sha256=sha, path=where, description=str(doc.get("description", "")),
+        columns=columns, constants=constants, start_time_formats=fmt["formats"], timezone=fmt["tz"],
+        duration_unit=fmt["unit"], switch_bits=fmt["bits"], record_type_map=rt_map, answered_map=ans_map,
+        answered_from_duration=bool(fm.get("answered_from_duration", False)),
+        calling_noa=fmt["calling_noa"], called_noa=fmt["called_noa"], area_code=fmt["area"],
+        delimiter=delim, encoding=None if enc in (None, "utf-8") else enc,
+    )
+
+
+def _columns_section(section: dict, problems: list[str]) -> dict[str, tuple[str, ...]]:
+    """[columns]: canonical -> vendor column name(s)."""
     columns: dict[str, tuple[str, ...]] = {}
-    for canon, vendor in (doc.get("columns") or {}).items():
+    for canon, vendor in section.items():
         if canon not in CANONICAL:
             problems.append(f"[columns] {canon!r} is not a canonical column ({', '.join(CANONICAL)})")
             continue
@@ -120,20 +141,24 @@ def _profile_from_toml(text: str, name: str, sha: str, where: str) -> Profile:
             columns[canon] = tuple(vendor)
         else:
             problems.append(f"[columns] {canon}: expected a column name or, for cell_id, a list of names")
+    return columns
+
+
+def _constants_section(section: dict, columns: dict, problems: list[str]) -> dict[str, str]:
+    """[constants]: canonical -> the value of every row."""
     constants: dict[str, str] = {}
-    for canon, value in (doc.get("constants") or {}).items():
+    for canon, value in section.items():
         if canon not in CANONICAL:
             problems.append(f"[constants] {canon!r} is not a canonical column")
         elif canon in columns:
             problems.append(f"[constants] {canon} is also mapped in [columns]; keep one")
         else:
             constants[canon] = str(value)
-    fm = doc.get("formats") or {}
-    known_fmt = {"start_time", "timezone", "duration_unit", "switch_bits", "answered_from_duration", "calling_noa",
-                 "called_noa", "area_code"}
-    for k in fm:
-        if k not in known_fmt:
-            problems.append(f"[formats] unknown key {k!r} (expected {', '.join(sorted(known_fmt))})")
+    return constants
+
+
+def _start_time_formats(fm: dict, problems: list[str]) -> tuple[str, ...]:
+    """[formats] start_time: strptime patterns, () for ISO 8601, ('epoch',) / ('epoch_ms',)."""
     st = fm.get("start_time", ())
     formats = (st,) if isinstance(st, str) else tuple(st)
     if not all(isinstance(f, str) and f for f in formats):
@@ -151,6 +176,17 @@ def _profile_from_toml(text: str, name: str, sha: str, where: str) -> Profile:
             bad = [f for f in formats if "%" not in f]
             if bad:
                 problems.append(f"[formats] start_time {bad[0]!r}: not a strptime pattern (e.g. %Y%m%d%H%M%S)")
+    return formats
+
+
+def _formats_section(fm: dict, problems: list[str]) -> dict[str, Any]:
+    """[formats]: start time patterns, timezone, duration unit, point code bits, NOAs, area code."""
+    known_fmt = {"start_time", "timezone", "duration_unit", "switch_bits", "answered_from_duration", "calling_noa",
+                 "called_noa", "area_code"}
+    for k in fm:
+        if k not in known_fmt:
+            problems.append(f"[formats] unknown key {k!r} (expected {', '.join(sorted(known_fmt))})")
+    formats = _start_time_formats(fm, problems)
     tz = str(fm.get("timezone", DEFAULT_TIMEZONE))
     try:
         if _parse_offset(tz) is None:
@@ -172,7 +208,11 @@ def _profile_from_toml(text: str, name: str, sha: str, where: str) -> Profile:
     area = fm.get("area_code")
     if area is not None and not (isinstance(area, str) and area.isdigit() and 2 <= len(area) <= 3):
         problems.append(f"[formats] area_code {area!r}: expected a 2- or 3-digit area code as a string, e.g. \"851\"")
-    values = doc.get("values") or {}
+    return {"formats": formats, "tz": tz, "unit": unit, "bits": bits, **noas, "area": area}
+
+
+def _values_section(values: dict, problems: list[str]) -> tuple[dict[str, str], dict[str, int]]:
+    """[values.record_type] / [values.answered]: UPPER(vendor value) -> canonical value."""
     rt_map: dict[str, str] = {}
     for k, v in (values.get("record_type") or {}).items():
         if str(v).upper() not in RECORD_TYPES:
@@ -188,7 +228,11 @@ def _profile_from_toml(text: str, name: str, sha: str, where: str) -> Profile:
     for k in values:
         if k not in ("record_type", "answered"):
             problems.append(f"[values.{k}] is not supported (record_type, answered)")
-    inp = doc.get("input") or {}
+    return rt_map, ans_map
+
+
+def _input_section(inp: dict, problems: list[str]) -> tuple[str | None, str | None]:
+    """[input]: (delimiter, encoding's codec name)."""
     delim = inp.get("delimiter")
     if delim is not None and (not isinstance(delim, str) or len(delim) != 1):
         problems.append("[input] delimiter: one character, e.g. \",\" or \"\\t\" or \"|\"")
@@ -201,16 +245,7 @@ def _profile_from_toml(text: str, name: str, sha: str, where: str) -> Profile:
     for k in inp:
         if k not in ("delimiter", "encoding"):
             problems.append(f"[input] unknown key {k!r} (delimiter, encoding)")
-    if problems:
-        raise InputError(f"{where}: {len(problems)} problem(s) in the CDR profile:\n  " + "\n  ".join(problems))
-    return Profile(
-        name=str(doc.get("name") or name), sha256=sha, path=where, description=str(doc.get("description", "")),
-        columns=columns, constants=constants, start_time_formats=formats, timezone=tz, duration_unit=unit,
-        switch_bits=bits, record_type_map=rt_map, answered_map=ans_map,
-        answered_from_duration=bool(fm.get("answered_from_duration", False)),
-        calling_noa=noas["calling_noa"], called_noa=noas["called_noa"], area_code=area,
-        delimiter=delim, encoding=None if enc in (None, "utf-8") else enc,
-    )
+    return delim, enc
 
 
 def shipped_profiles() -> list[Path]:
