@@ -1,8 +1,8 @@
--- name: goip/sim_features
+-- name: analyst/goip_sim_features
 -- Per SIM (IMSI, else MSISDN) with outgoing calls in the window: volume, direction, fan-out, answer-seizure ratio, short calls, devices and cells it used, lifetime. Times UTC; durations in seconds; days are local (UTC + $local_offset_h) calendar days.
 -- params: $since, $until, $short_call_s, $local_offset_h
 --
--- For analysts: `sigtrace sql goip/sim_features -p since=2024-05-06T00:00:00 -p until=... -p short_call_s=10
+-- For analysts: `sigtrace sql analyst/goip_sim_features -p since=2024-05-06T00:00:00 -p until=... -p short_call_s=10
 -- -p local_offset_h=8`. Incoming = MTC legs of the SIM (by IMSI, else by MSISDN).
 with
 moc as (

@@ -1,4 +1,4 @@
--- name: goip/device_features
+-- name: analyst/goip_device_features
 -- Per device (IMEI) with outgoing calls in the window: IMSIs it carried and how they rotated (swaps, non-overlapping stints, stint length), call volume, regularity of the idle gaps between calls, calls overlapping an earlier call of the same IMEI, cells. Times UTC; durations and gaps in seconds.
 -- params: $since, $until, $gap_max_s, $local_offset_h
 --
