@@ -33,6 +33,8 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 
+from fixtures.network import luhn_digit, make_imei  # noqa: F401 - one IMEI check-digit rule for fixtures and bench
+
 LOCAL_OFFSET_S = 8 * 3600          # China: UTC+8
 DAY = 86400
 
@@ -46,23 +48,6 @@ MODULE_TACS = ("86224503", "86773104", "35566406")
 MOBILE_PREFIXES = ("134", "135", "136", "137", "138", "139", "150", "151", "152", "158", "159", "182",
                    "183", "187", "188", "130", "131", "132", "155", "156", "185", "186", "133", "153",
                    "177", "180", "181", "189", "199")
-
-
-def luhn_digit(body14: str) -> str:
-    total = 0
-    for i, ch in enumerate(reversed(body14)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return str((10 - total % 10) % 10)
-
-
-def make_imei(tac: str, serial: int) -> str:
-    body = f"{tac}{serial % 1_000_000:06d}"
-    return body + luhn_digit(body)
 
 
 @dataclass
