@@ -7,16 +7,18 @@ from typing import Any
 
 from ..pointcode import format_pc
 from .legs import _cdr_sems, _cdr_times, _last_digits, _Obs
-from .model import _iso_s
+from .model import Tolerances, _iso_s
 
 
 class _MatchMixin:
     """The tracer's matching of one leg against the next one downstream."""
 
     def match(self, up: _Obs, down: _Obs) -> tuple[float, list[str]] | None:
-        """How well ``up`` (a leg arriving at the previous node) continues ``down``; None = not the same call."""
+        """How well ``up`` (a leg arriving at the previous node) continues ``down``; None = not the same call.
+        The score is the product of the factors of each check, in this order: clocks, called number,
+        seizure order, answer/release/duration, calling number, hop counter."""
         tol = self.tol
-        s = 1.0
+        s: float | None = 1.0
         why: list[str] = []
         cal = self.calibrated_together(up.sources, down.sources)
         slack = 0.0 if cal else tol.uncalibrated_slack_s
@@ -26,85 +28,15 @@ class _MatchMixin:
         cdr = up.cdr_only or down.cdr_only
         if cdr:
             slack += tol.cdr_time_slack_s
-        uc = up.called_norm
-        if uc is not None and uc == down.called_norm:
-            why.append(f"same called number {uc}")
-        elif uc is not None and uc in (down.ocn_norm, down.redirecting_norm):
-            s *= 0.95
-            why.append(f"called {uc} = downstream original called/redirecting number: call forwarded at this node")
-        elif up.cdr_only and down.cdr_only is False and uc is not None and uc in down.match_numbers():
-            why.append(f"same called number {uc}")
-        else:
+        s = _called(up, down, s, why)
+        if s is not None:
+            s = _seizure_order(tol, up, down, s, why, slack)
+        if s is not None:
+            s = _outcome(tol, up, down, s, why, slack, cdr)
+        if s is None:
             return None
-        # seizure order (IAM / INVITE): upstream earlier by 0..iam_max_s (slow hops up to iam_slow_max_s)
-        if up.t_seize is not None and down.t_seize is not None:
-            d = down.t_seize - up.t_seize
-            if 0 <= d <= tol.iam_max_s + slack:
-                why.append(f"seized {d:.3f} s before the downstream leg")
-            elif -(tol.iam_early_s + slack) <= d < 0:
-                s *= 0.85
-                why.append(f"seized {-d:.3f} s after the downstream leg (within clock tolerance)")
-            elif tol.iam_max_s < d <= tol.iam_slow_max_s + slack:
-                s *= 0.7
-                why.append(f"seized {d:.3f} s before the downstream leg (slow hop: overlap, IN or HLR query?)")
-            else:
-                return None
-        elif up.t_seize is not None and down.t_answer is not None:
-            d = down.t_answer - up.t_seize
-            if not (-(tol.iam_early_s + slack) <= d <= tol.ring_max_s + slack):
-                return None
-        ua, da = up.answered, down.answered
-        if ua is not None and da is not None and ua != da:
-            return None
-        if ua and da:
-            for name, a, b, t in (("answer", up.t_answer, down.t_answer, tol.answer_s),
-                                  ("release", up.t_end, down.t_end, tol.release_s)):
-                if a is None or b is None:
-                    continue
-                dd = abs(a - b)
-                if dd <= t + slack:
-                    why.append(f"{name} times agree ({dd:.3f} s apart)")
-                elif dd <= 2 * (t + slack):
-                    s *= 0.6
-                    why.append(f"{name} times {dd:.3f} s apart (tolerance {t + slack:g} s)")
-                else:
-                    return None
-            if up.duration is not None and down.duration is not None:
-                t = tol.duration_cdr_s if cdr else tol.duration_s
-                dd = abs(up.duration - down.duration)
-                if dd <= t:
-                    why.append(f"durations agree ({up.duration:.1f} s vs {down.duration:.1f} s)")
-                elif dd <= 2 * t:
-                    s *= 0.6
-                    why.append(f"durations differ by {dd:.1f} s (tolerance {t:g} s)")
-                else:
-                    return None
-        elif ua is False and da is False:
-            s *= 0.8
-            why.append("both legs unanswered: matched on numbers and times only")
-            if up.t_end is not None and down.t_end is not None:
-                dd = abs(up.t_end - down.t_end)
-                if dd > 2 * (tol.release_s + slack) + 2:
-                    return None
-        # calling number: a claim, weak evidence either way
-        uc_, dc_ = up.calling_norm, down.calling_norm
-        if uc_ and dc_:
-            if uc_ == dc_:
-                why.append(f"same calling number {uc_}")
-            elif _last_digits(uc_) and _last_digits(uc_) == _last_digits(dc_):
-                why.append(f"calling number reformatted ({up.calling_raw} -> {down.calling_raw})")
-            else:
-                s *= 0.97
-                why.append(f"calling number changed here: {up.calling_raw} upstream, {down.calling_raw} downstream")
-        # hop counter (Q.763 §3.80) decrements by one per hop
-        if up.isup and down.isup:
-            hu, hd = up.isup[0].get("hop_counter"), down.isup[0].get("hop_counter")
-            if hu is not None and hd is not None:
-                if hu == hd + 1:
-                    why.append(f"hop counter {hu} -> {hd}")
-                else:
-                    s *= 0.9
-                    why.append(f"hop counter {hu} upstream vs {hd} downstream (expected one more upstream)")
+        s = _calling(up, down, s, why)
+        s = _hop_counter(up, down, s, why)
         return s, why
 
     def match_any(self, up: _Obs, down: _Obs) -> tuple[float, list[str]] | None:
@@ -205,3 +137,108 @@ class _MatchMixin:
                 return None
             why.append(f"200 OK times agree ({dd:.3f} s apart)")
         return s, why
+
+
+# ---------------------------------------------------------------- the checks of one step, in match()'s order
+# Each takes the score so far and the reasons list, appends its reasons and returns the score times
+# its factor, or None when the two legs cannot be the same call.
+
+def _called(up: _Obs, down: _Obs, s: float, why: list[str]) -> float | None:
+    uc = up.called_norm
+    if uc is not None and uc == down.called_norm:
+        why.append(f"same called number {uc}")
+    elif uc is not None and uc in (down.ocn_norm, down.redirecting_norm):
+        s *= 0.95
+        why.append(f"called {uc} = downstream original called/redirecting number: call forwarded at this node")
+    elif up.cdr_only and down.cdr_only is False and uc is not None and uc in down.match_numbers():
+        why.append(f"same called number {uc}")
+    else:
+        return None
+    return s
+
+
+def _seizure_order(tol: Tolerances, up: _Obs, down: _Obs, s: float, why: list[str], slack: float) -> float | None:
+    """Seizure order (IAM / INVITE): upstream earlier by 0..iam_max_s (slow hops up to iam_slow_max_s)."""
+    if up.t_seize is not None and down.t_seize is not None:
+        d = down.t_seize - up.t_seize
+        if 0 <= d <= tol.iam_max_s + slack:
+            why.append(f"seized {d:.3f} s before the downstream leg")
+        elif -(tol.iam_early_s + slack) <= d < 0:
+            s *= 0.85
+            why.append(f"seized {-d:.3f} s after the downstream leg (within clock tolerance)")
+        elif tol.iam_max_s < d <= tol.iam_slow_max_s + slack:
+            s *= 0.7
+            why.append(f"seized {d:.3f} s before the downstream leg (slow hop: overlap, IN or HLR query?)")
+        else:
+            return None
+    elif up.t_seize is not None and down.t_answer is not None:
+        d = down.t_answer - up.t_seize
+        if not (-(tol.iam_early_s + slack) <= d <= tol.ring_max_s + slack):
+            return None
+    return s
+
+
+def _outcome(tol: Tolerances, up: _Obs, down: _Obs, s: float, why: list[str], slack: float,
+             cdr: bool) -> float | None:
+    """Answered or not on both legs; answer and release times and durations when answered."""
+    ua, da = up.answered, down.answered
+    if ua is not None and da is not None and ua != da:
+        return None
+    if ua and da:
+        for name, a, b, t in (("answer", up.t_answer, down.t_answer, tol.answer_s),
+                              ("release", up.t_end, down.t_end, tol.release_s)):
+            if a is None or b is None:
+                continue
+            dd = abs(a - b)
+            if dd <= t + slack:
+                why.append(f"{name} times agree ({dd:.3f} s apart)")
+            elif dd <= 2 * (t + slack):
+                s *= 0.6
+                why.append(f"{name} times {dd:.3f} s apart (tolerance {t + slack:g} s)")
+            else:
+                return None
+        if up.duration is not None and down.duration is not None:
+            t = tol.duration_cdr_s if cdr else tol.duration_s
+            dd = abs(up.duration - down.duration)
+            if dd <= t:
+                why.append(f"durations agree ({up.duration:.1f} s vs {down.duration:.1f} s)")
+            elif dd <= 2 * t:
+                s *= 0.6
+                why.append(f"durations differ by {dd:.1f} s (tolerance {t:g} s)")
+            else:
+                return None
+    elif ua is False and da is False:
+        s *= 0.8
+        why.append("both legs unanswered: matched on numbers and times only")
+        if up.t_end is not None and down.t_end is not None:
+            dd = abs(up.t_end - down.t_end)
+            if dd > 2 * (tol.release_s + slack) + 2:
+                return None
+    return s
+
+
+def _calling(up: _Obs, down: _Obs, s: float, why: list[str]) -> float:
+    """Calling number: a claim, weak evidence either way."""
+    uc_, dc_ = up.calling_norm, down.calling_norm
+    if uc_ and dc_:
+        if uc_ == dc_:
+            why.append(f"same calling number {uc_}")
+        elif _last_digits(uc_) and _last_digits(uc_) == _last_digits(dc_):
+            why.append(f"calling number reformatted ({up.calling_raw} -> {down.calling_raw})")
+        else:
+            s *= 0.97
+            why.append(f"calling number changed here: {up.calling_raw} upstream, {down.calling_raw} downstream")
+    return s
+
+
+def _hop_counter(up: _Obs, down: _Obs, s: float, why: list[str]) -> float:
+    """Hop counter (Q.763 §3.80): decrements by one per hop."""
+    if up.isup and down.isup:
+        hu, hd = up.isup[0].get("hop_counter"), down.isup[0].get("hop_counter")
+        if hu is not None and hd is not None:
+            if hu == hd + 1:
+                why.append(f"hop counter {hu} -> {hd}")
+            else:
+                s *= 0.9
+                why.append(f"hop counter {hu} upstream vs {hd} downstream (expected one more upstream)")
+    return s

@@ -11,6 +11,9 @@ from .hops import _Node
 from .legs import _Obs
 from .model import Evidence, Hop, Origin, _iso_s
 
+# the SIP chain, nearest address first: (ip, mentions); a mention is (observation, how, is-L3-source)
+_Chain = list[tuple[str, list[tuple[_Obs, str, bool]]]]
+
 
 class _SipEntryMixin:
     """The tracer's SIP side."""
@@ -19,13 +22,33 @@ class _SipEntryMixin:
                   require_dst: bool = False) -> tuple[list[Hop], Origin] | None:
         """Cross from the first ISUP leg into SIP at gateway ``gw``: its INVITE, then the Via chain and
         upstream INVITEs out to the soft-switch. None when no INVITE matches."""
-        tol = self.tol
         nums = down.match_numbers()
         ref = down.t_seize if down.t_seize is not None else down.t
         if not nums or ref is None:
             return None
         if not self.n_sip:
             return None
+        gw_obs = self.gateway_invite(gw, down, nums, ref, hint_ip, require_dst)
+        if gw_obs is None:
+            return None
+        gw_inv = gw_obs.p
+        gw_ip = gw.ip or gw_inv["dst_ip"]
+        gw_node = _Node(gw.pc, gw.bits, gw.ni, gw_ip, gw.row or self.by_ip.get(gw_ip))
+        # gateway's CDR (GW_IN) as corroborating evidence
+        if gw.pc is not None and self.n_cdr:
+            self.gateway_cdr(gw, gw_obs, down, nums)
+        hops = [self.hop(gw_node, gw_obs, kind="gateway", reasons=reasons)]
+        # walk the SIP side outwards
+        chain, cur = self.sip_upstream(gw_obs, gw_ip, nums)
+        hops.extend(self.chain_hops(chain))
+        if not chain:
+            return hops, Origin("unknown", reasons=["gateway INVITE found but no SIP hop beyond it"])
+        return hops, self.sip_origin(chain, cur)
+
+    def gateway_invite(self, gw: _Node, down: _Obs, nums: list[str], ref: float, hint_ip: str | None,
+                       require_dst: bool) -> _Obs | None:
+        """The gateway's own INVITE for the call ``down`` (scored; other probes' copies merged), or None."""
+        tol = self.tol
         lo = ref - (tol.sip_before_s if down.t_seize is not None else tol.ring_max_s)
         rows = self.sip_prepare(self.cached("trace/gateway_invites", (",".join(nums),), lo, ref + tol.iam_early_s, "ts",
                                             numbers=",".join(nums), max_call_s=tol.max_call_s))
@@ -62,22 +85,24 @@ class _SipEntryMixin:
         gw_obs.alternatives = [self.alt_summary(o) for _, _, o in scored[1:1 + tol.keep_alternatives]
                                if o.p["call_id"] != gw_obs.p["call_id"]]
         self.merge_sip_dupes(gw_obs, [o for _, _, o in scored[1:]])
-        gw_inv = gw_obs.p
-        gw_ip = gw.ip or gw_inv["dst_ip"]
-        gw_node = _Node(gw.pc, gw.bits, gw.ni, gw_ip, gw.row or self.by_ip.get(gw_ip))
-        # gateway's CDR (GW_IN) as corroborating evidence
-        if gw.pc is not None and self.n_cdr:
-            cdrs = self.cdr_prepare(self.cdr_legs(nums, gw_obs.t - 5, (gw_obs.t_answer or gw_obs.t) + 5,
-                                                  node=_Node(gw.pc, gw.bits, None, None, None)))
-            for c in cdrs:
-                if ("cdr", c["source_id"], c["row_num"]) in down.keys:
-                    continue
-                if self.match(_Obs(cdr=[c]), down) is not None:
-                    gw_obs.cdr.append(c)
-                    break
-        hops = [self.hop(gw_node, gw_obs, kind="gateway", reasons=reasons)]
-        # walk the SIP side outwards
-        chain: list[tuple[str, list[tuple[_Obs, str, bool]]]] = []  # (ip, mentions)
+        return gw_obs
+
+    def gateway_cdr(self, gw: _Node, gw_obs: _Obs, down: _Obs, nums: list[str]) -> None:
+        """The gateway's CDR of the call (GW_IN) joins ``gw_obs`` as corroborating evidence."""
+        cdrs = self.cdr_prepare(self.cdr_legs(nums, gw_obs.t - 5, (gw_obs.t_answer or gw_obs.t) + 5,
+                                              node=_Node(gw.pc, gw.bits, None, None, None)))
+        for c in cdrs:
+            if ("cdr", c["source_id"], c["row_num"]) in down.keys:
+                continue
+            if self.match(_Obs(cdr=[c]), down) is not None:
+                gw_obs.cdr.append(c)
+                break
+
+    def sip_upstream(self, gw_obs: _Obs, gw_ip: str, nums: list[str]) -> tuple[_Chain, _Obs]:
+        """From the gateway's INVITE outwards: upstream INVITEs hop by hop and the addresses each names
+        (the chain, nearest first), and the outermost INVITE found."""
+        tol = self.tol
+        chain: _Chain = []
         self.extend_chain(chain, gw_obs, anchor=None)
         cur = gw_obs
         seen_frames = set(gw_obs.keys)
@@ -110,6 +135,11 @@ class _SipEntryMixin:
             seen_frames |= best.keys
             self.extend_chain(chain, best, anchor=x)
             cur = best
+        return chain, cur
+
+    def chain_hops(self, chain: _Chain) -> list[Hop]:
+        """One hop per address of the SIP chain (the last one the soft-switch), with its evidence."""
+        hops = []
         for i, (ip, mentions) in enumerate(chain):
             last = i == len(chain) - 1
             node = _Node(None, None, None, ip, self.by_ip.get(ip))
@@ -133,8 +163,10 @@ class _SipEntryMixin:
             if _is_private(ip):
                 h.reasons.append(f"{ip} is a private address (behind NAT): the next hop's received= address is the public one")
             hops.append(h)
-        if not chain:
-            return hops, Origin("unknown", reasons=["gateway INVITE found but no SIP hop beyond it"])
+        return hops
+
+    def sip_origin(self, chain: _Chain, cur: _Obs) -> Origin:
+        """The soft-switch at the outer end of the chain."""
         ip, mentions = chain[-1]
         how = mentions[-1][1]
         row = self.by_ip.get(ip)
@@ -146,7 +178,7 @@ class _SipEntryMixin:
             origin.reasons.append(f"{ip} is {row.get('name')} ({row.get('role')}, {row.get('province')}) in the directory")
         if origin.user_agent:
             origin.reasons.append(f"User-Agent: {origin.user_agent}")
-        return hops, origin
+        return origin
 
     def merge_sip_dupes(self, ob: _Obs, others: list[_Obs]) -> None:
         """The same INVITE (Call-ID, addresses, time) captured by other probes joins as evidence."""
@@ -158,7 +190,7 @@ class _SipEntryMixin:
                         0 if self.calibrated_together({q["source_id"]}, {p["source_id"]}) else self.tol.uncalibrated_slack_s):
                     ob.sip.append(q)
 
-    def extend_chain(self, chain: list[tuple[str, list[tuple[_Obs, str, bool]]]], ob: _Obs, anchor: str | None) -> None:
+    def extend_chain(self, chain: _Chain, ob: _Obs, anchor: str | None) -> None:
         """Replace the part of ``chain`` beyond ``anchor`` (the node ``ob`` was sent to) with the
         addresses ``ob`` names: its L3 source, then its Via entries (received= preferred), top first.
         Entries keep every mention (observation, how, is-L3-source) as evidence."""

@@ -13,7 +13,7 @@ from ..numbers import normalize
 from ..pointcode import format_pc
 from ..timeutil import iso_utc
 from .clock import _ClockMixin, _fingerprint
-from .hops import _HopsMixin
+from .hops import _HopsMixin, _Node
 from .legs import _LegsMixin, _Obs, ensure_macros
 from .match import _MatchMixin
 from .model import (DEFAULT_WINDOW_S, FCI_INTERWORKING, HOP_KINDS, Candidate, Hop, Origin, Tolerances,
@@ -144,6 +144,8 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
 
 
 def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
+    """Walk the call ``term`` back node by node until its origin: hops (victim's exchange first), the
+    origin, the keys of every leg used and the observations of the chain (``term`` first)."""
     tol = tr.tol
     hops: list[Hop] = []
     keys = set(term.keys)
@@ -164,72 +166,20 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
             origin = _mobile_origin(tr, moc)
             break
         up = obs.upstream_pc
-        up_ip = obs.upstream_ip
         if up is None:
-            if up_ip:
-                res = tr.sip_entry(tr.node(node.pc, node.bits, node.ni), obs, hint_ip=up_ip,
-                                   reasons=[f"CDR incoming trunk leads to the IP node {up_ip}"])
-                if res:
-                    sip_hops, origin = res
-                    hops[-1] = _merge_hop(hops[-1], sip_hops[0])
-                    hops.extend(sip_hops[1:])
-                    break
-            mocs = tr.local_moc(node, obs)
-            if mocs:
-                obs = mocs[0]
-                keys |= obs.keys
-                chain_obs.append(obs)
-                hops[-1].evidence.extend(tr.evidence(obs))
-                hops[-1].reasons.extend(["caller on the same switch: " + r for r in obs.reasons])
-                if hops[-1].kind not in ("msc",) and not hops[-1].in_directory:
-                    hops[-1].kind = "msc"
-                origin = _mobile_origin(tr, obs.moc)
-                break
-            origin = Origin("unknown", reasons=[f"no upstream node known for the call arriving at {node.label}"])
+            origin = _no_upstream(tr, node, obs, hops, keys, chain_obs)
             break
         upn = tr.node(*up)
         if upn.key in visited:
             origin = Origin("unknown", reasons=[f"routing loop: {upn.label} already in the chain"])
             break
         visited.add(upn.key)
-        interworking = bool(obs.isup and (obs.isup[0].get("forward_call_ind") or 0) & FCI_INTERWORKING)
         if upn.role == "gateway":
-            res = tr.sip_entry(upn, obs, reasons=[f"{upn.label} is a gateway in the directory: the call entered here"])
-            if res:
-                hops.extend(res[0])
-                origin = res[1]
-                break
-            found = tr.incoming(upn, obs)
-            h = tr.hop(upn, found[0] if found else None, kind="gateway",
-                       reasons=["gateway in the directory, but no SIP INVITE for this call was captured"])
-            hops.append(h)
-            reasons = [f"entered at gateway {upn.label}; its SIP side is not in the case"]
-            if found:
-                f = found[0]
-                keys |= f.keys
-                up2 = f.upstream_pc
-                if up2:
-                    reasons.append(f"incoming ISUP leg from point code {format_pc(up2[0], up2[1])} (NI {f.isup[0].get('ni') if f.isup else None})")
-            origin = Origin("unknown", point_code=h.point_code, reasons=reasons)
+            origin = _at_gateway(tr, upn, obs, hops, keys)
             break
         found = tr.incoming(upn, obs)
         if not found:
-            why = [f"no incoming ISUP leg or CDR at {upn.label} matches; "
-                   + ("the downstream IAM says interworking was encountered (FCI bit D)" if interworking else
-                      "looking for a SIP INVITE (SIP / SIP-I landing)")]
-            # a node the directory knows as something else only lands SIP addressed to its own IP
-            known_other = upn.role is not None and upn.role not in ("gateway", "softswitch")
-            res = None
-            if not known_other or upn.ip:
-                res = tr.sip_entry(upn, obs, require_dst=known_other, reasons=why + [
-                    "INVITE for the same call found: this node is a landing gateway (role inferred)"])
-            if res:
-                hops.extend(res[0])
-                origin = res[1]
-                break
-            hops.append(tr.hop(upn, None, reasons=[f"known only as the OPC of the leg into {node.label}"]))
-            origin = Origin("unknown", point_code=format_pc(upn.pc, upn.bits),
-                            reasons=[f"the chain ends at {upn.label}: no capture or CDR covers its incoming side"])
+            origin = _no_incoming_leg(tr, upn, node, obs, hops)
             break
         best = found[0]
         keys |= best.keys
@@ -240,6 +190,75 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
     for o in chain_obs:
         keys |= o.keys
     return hops, origin, keys, chain_obs
+
+
+def _no_upstream(tr: _Tracer, node: _Node, obs: _Obs, hops: list[Hop], keys: set,
+                 chain_obs: list[_Obs]) -> Origin:
+    """No upstream point code for the call arriving at ``node``: an IP trunk peer in its CDR (SIP
+    entry), a caller on the same switch (MOC record), else unknown. Extends ``hops``, ``keys`` and
+    ``chain_obs``."""
+    up_ip = obs.upstream_ip
+    if up_ip:
+        res = tr.sip_entry(tr.node(node.pc, node.bits, node.ni), obs, hint_ip=up_ip,
+                           reasons=[f"CDR incoming trunk leads to the IP node {up_ip}"])
+        if res:
+            sip_hops, origin = res
+            hops[-1] = _merge_hop(hops[-1], sip_hops[0])
+            hops.extend(sip_hops[1:])
+            return origin
+    mocs = tr.local_moc(node, obs)
+    if mocs:
+        obs = mocs[0]
+        keys |= obs.keys
+        chain_obs.append(obs)
+        hops[-1].evidence.extend(tr.evidence(obs))
+        hops[-1].reasons.extend(["caller on the same switch: " + r for r in obs.reasons])
+        if hops[-1].kind not in ("msc",) and not hops[-1].in_directory:
+            hops[-1].kind = "msc"
+        return _mobile_origin(tr, obs.moc)
+    return Origin("unknown", reasons=[f"no upstream node known for the call arriving at {node.label}"])
+
+
+def _at_gateway(tr: _Tracer, upn: _Node, obs: _Obs, hops: list[Hop], keys: set) -> Origin:
+    """The upstream node is a gateway in the directory: the SIP side of the call, else the gateway's
+    incoming ISUP leg. Extends ``hops`` and ``keys``."""
+    res = tr.sip_entry(upn, obs, reasons=[f"{upn.label} is a gateway in the directory: the call entered here"])
+    if res:
+        hops.extend(res[0])
+        return res[1]
+    found = tr.incoming(upn, obs)
+    h = tr.hop(upn, found[0] if found else None, kind="gateway",
+               reasons=["gateway in the directory, but no SIP INVITE for this call was captured"])
+    hops.append(h)
+    reasons = [f"entered at gateway {upn.label}; its SIP side is not in the case"]
+    if found:
+        f = found[0]
+        keys |= f.keys
+        up2 = f.upstream_pc
+        if up2:
+            reasons.append(f"incoming ISUP leg from point code {format_pc(up2[0], up2[1])} (NI {f.isup[0].get('ni') if f.isup else None})")
+    return Origin("unknown", point_code=h.point_code, reasons=reasons)
+
+
+def _no_incoming_leg(tr: _Tracer, upn: _Node, node: _Node, obs: _Obs, hops: list[Hop]) -> Origin:
+    """No leg of the call arrives at ``upn`` (the OPC of the leg into ``node``): a landing gateway
+    whose INVITE was captured, else the end of the chain. Extends ``hops``."""
+    interworking = bool(obs.isup and (obs.isup[0].get("forward_call_ind") or 0) & FCI_INTERWORKING)
+    why = [f"no incoming ISUP leg or CDR at {upn.label} matches; "
+           + ("the downstream IAM says interworking was encountered (FCI bit D)" if interworking else
+              "looking for a SIP INVITE (SIP / SIP-I landing)")]
+    # a node the directory knows as something else only lands SIP addressed to its own IP
+    known_other = upn.role is not None and upn.role not in ("gateway", "softswitch")
+    res = None
+    if not known_other or upn.ip:
+        res = tr.sip_entry(upn, obs, require_dst=known_other, reasons=why + [
+            "INVITE for the same call found: this node is a landing gateway (role inferred)"])
+    if res:
+        hops.extend(res[0])
+        return res[1]
+    hops.append(tr.hop(upn, None, reasons=[f"known only as the OPC of the leg into {node.label}"]))
+    return Origin("unknown", point_code=format_pc(upn.pc, upn.bits),
+                  reasons=[f"the chain ends at {upn.label}: no capture or CDR covers its incoming side"])
 
 
 def _merge_hop(old: Hop, gw: Hop) -> Hop:
