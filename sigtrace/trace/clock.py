@@ -168,7 +168,7 @@ class _ClockMixin:
         """Sources that saw any leg of a call to ``numbers`` between ``t_from`` and ``t_to`` (each
         source's own clock): ISUP IAMs by called / original called / redirecting number, initial SIP
         INVITEs by Request-URI number or the SIP-I IAM they carry, CDR legs by called number. What the
-        named query trace/sources_seen says in SQL, read here from the legs the trace fetches for its
+        named query analyst/sources_seen says in SQL, read here from the legs the trace fetches for its
         whole span anyway (terminating ISUP legs, gateway INVITEs, CDR legs): no query of its own."""
         nums = set(numbers)
         lo, hi, raw = _secs(t_from), _secs(t_to), (t_from, t_to)
