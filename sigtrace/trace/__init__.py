@@ -20,11 +20,11 @@ them, scores what they return and keeps the evidence:
    and hop counter as weak evidence). Several candidates are kept per step with their scores.
 3. **Clock skew** (``trace/clock_skew``; the sources that saw the victim's calls as
    ``analyst/sources_seen`` defines them, read from the legs of steps 1, 2 and 4): for the sources
-   that saw the victim's calls, per pair of sources the median offset of answer times over high-confidence
-   matches among all the calls of the case around the traced one (±10 min, widened to ±2 h when
-   needed; ``Tolerances.skew_windows_s``): the same leg seen by both when there is one, else the
-   call's answer, and for CDR files the start time against the seizure or answer it means in that
-   export. Sources are put on one reference clock along the best-supported pairs; every time is
+   that saw the victim's calls, per pair of sources the median offset of answer times over
+   high-confidence matches among all the calls of the case around the traced one (±10 min, widened
+   to ±2 h when needed; ``Tolerances.skew_windows_s``): the same leg seen by both when there is
+   one, else the call's answer, and for CDR files the start time against the seizure or answer it
+   means in that export. Sources are put on one reference clock along the best-supported pairs; every time is
    compared after correction and every evidence reference carries the offset applied.
 4. **Entry** (``trace/gateway_invites``, ``trace/upstream_invites``): at a gateway (directory role,
    SIP-I incoming leg, or no upstream ISUP leg while a matching INVITE exists) the call crosses to

@@ -157,7 +157,8 @@ def _called(up: _Obs, down: _Obs, s: float, why: list[str]) -> float | None:
     return s
 
 
-def _seizure_order(tol: Tolerances, up: _Obs, down: _Obs, s: float, why: list[str], slack: float) -> float | None:
+def _seizure_order(tol: Tolerances, up: _Obs, down: _Obs, s: float, why: list[str],
+                   slack: float) -> float | None:
     """Seizure order (IAM / INVITE): upstream earlier by 0..iam_max_s (slow hops up to iam_slow_max_s)."""
     if up.t_seize is not None and down.t_seize is not None:
         d = down.t_seize - up.t_seize
