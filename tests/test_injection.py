@@ -353,7 +353,7 @@ ALLOWED: dict[str, dict[str, str]] = {
     "parallel.py": {"t": "table names from the case schema (delete of one source's rows on retry)"},
     "query.py": {"q": "the analyst's own SQL text (`sigtrace sql`): read-only by default; --param values are bound"},
     "sql.py": {"q.sql": "a shipped named-query file; parameters bound with $name"},
-    "trace.py": {"temp_ddl": "a macro of the shipped queries/views/040_trace.sql, made TEMP for a read-only connection"},
+    "legs.py": {"temp_ddl": "a macro of the shipped queries/views/040_trace.sql, made TEMP for a read-only connection"},
 }
 QUOTING_CALLS = {"_ident", "_lit", "int"}
 

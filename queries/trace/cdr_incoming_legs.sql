@@ -8,7 +8,7 @@
 -- start (answer or seizure, per export; second resolution); duration_s is in seconds. $switch_pc
 -- and $switch_bits NULL = every switch (the trace asks once per number set for its whole time span;
 -- its terminating step keeps the victim's MTC records). The SQL is the table macro trace_cdr_legs
--- (queries/views/040_trace.sql), shared with trace/cdr_terminating_legs.
+-- (queries/views/040_trace.sql), shared with analyst/cdr_terminating_legs.
 with
 final as (
     select * from trace_cdr_legs(string_split($numbers, ','), $switch_pc, $switch_bits, null, $t_from, $t_to)

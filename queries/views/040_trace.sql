@@ -1,8 +1,8 @@
 -- name: 040_trace
 -- Table macros of the trace (sigtrace trace, DOMAIN-PROTOCOLS §13): the SQL that the named step
--- queries in queries/trace/ share, held once here. Each named query is one call of a macro with its
+-- queries in queries/trace/ (and queries/analyst/) share, held once here. Each named query is one call of a macro with its
 -- own parameters (trace/terminating_legs and trace/incoming_legs call trace_isup_legs,
--- trace/cdr_terminating_legs and trace/cdr_incoming_legs call trace_cdr_legs, trace/gateway_invites
+-- analyst/cdr_terminating_legs and trace/cdr_incoming_legs call trace_cdr_legs, trace/gateway_invites
 -- and trace/upstream_invites call trace_sip_invites). A NULL filter argument means "any". Times are
 -- UTC on the source's own clock; $max_call_s-style arguments are seconds.
 -- Re-applied on every writable open (create or replace); sigtrace.trace installs the same macros as
@@ -174,7 +174,7 @@ select
 from legs as l
 left join peers as p on p.source_id = l.source_id and p.row_num = l.row_num;
 
-comment on macro table trace_cdr_legs is 'Switch CDR legs for the trace: records whose called number is one of p_numbers (list of E.164 forms), start_time between p_t_from and p_t_to (UTC; the CDR''s start, answer or seizure per export, second resolution), written by switch p_switch_pc (integer point code of p_switch_bits bits; NULL = any switch), of type p_record_type (MOC, MTC, TRANSIT, GW_IN, ...; NULL = any). Columns: the cdr_legs fields (duration_s in seconds) plus in_peer/out_peer (name, _pc, _bits, _ip): the adjacent node of the incoming / outgoing trunk group resolved through trunks (NULL when unknown). Used by trace/cdr_terminating_legs and trace/cdr_incoming_legs.';
+comment on macro table trace_cdr_legs is 'Switch CDR legs for the trace: records whose called number is one of p_numbers (list of E.164 forms), start_time between p_t_from and p_t_to (UTC; the CDR''s start, answer or seizure per export, second resolution), written by switch p_switch_pc (integer point code of p_switch_bits bits; NULL = any switch), of type p_record_type (MOC, MTC, TRANSIT, GW_IN, ...; NULL = any). Columns: the cdr_legs fields (duration_s in seconds) plus in_peer/out_peer (name, _pc, _bits, _ip): the adjacent node of the incoming / outgoing trunk group resolved through trunks (NULL when unknown). Used by trace/cdr_incoming_legs and analyst/cdr_terminating_legs.';
 
 create or replace macro trace_sip_invites(p_numbers, p_ip, p_call_id, p_t_from, p_t_to, p_max_call_s) as table
 with

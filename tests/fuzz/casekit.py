@@ -28,10 +28,10 @@ def has(module: str) -> bool:
 
 # what each query command needs beyond the core (they land as the other issues are done)
 NEEDS = {
-    "trace": ("trace", "render_trace"),
-    "goip": ("goip", "render_goip"),
+    "trace": ("trace", "render.trace"),
+    "goip": ("goip", "render.goip"),
     "directory": ("directory",),
-    "demo": ("directory", "trace", "goip", "render_trace", "render_goip"),
+    "demo": ("directory", "trace", "goip", "render.trace", "render.goip"),
     "trace_core": ("trace",),  # errors raised before anything is rendered
     "goip_core": ("goip",),
 }

@@ -1,7 +1,5 @@
-"""Rendering of library results for people (Rich tables, HTML) and scripts (JSON).
-
-Trace and GoIP renderers live in render_trace.py and render_goip.py; this module dispatches.
-"""
+"""The ingest report table, and the dispatch of a trace or GoIP result to its renderer (trace.py,
+goip.py of this package, imported on first use)."""
 from __future__ import annotations
 
 from typing import Any
@@ -24,12 +22,12 @@ def ingest_table(rep: Any) -> Table:
 
 
 def trace_output(res: Any, fmt: str, *, con: Any = None, command: str = "") -> str:
-    from . import render_trace
+    from . import trace as render_trace
 
     return render_trace.render(res, fmt, con=con, command=command)
 
 
 def goip_output(res: Any, fmt: str, *, con: Any = None, command: str = "") -> str:
-    from . import render_goip
+    from . import goip as render_goip
 
     return render_goip.render(res, fmt, con=con, command=command)

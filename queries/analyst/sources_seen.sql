@@ -1,9 +1,11 @@
--- name: trace/sources_seen
+-- name: analyst/sources_seen
 -- Which sources (captures, CDR files) saw any leg of a call to one of $numbers (comma-separated E.164 forms) between $t_from and $t_to (UTC, source clock): the probes whose clocks the trace must put on one reference clock.
 -- params: $numbers, $t_from, $t_to
 --
 -- Cheap by design (time filter first, zone maps): ISUP IAMs by called / original called /
 -- redirecting number, SIP INVITEs by normalized Request-URI user, CDR legs by called number.
+-- For analysts (`sigtrace sql`): the trace computes the same set from the legs it fetches anyway
+-- (sigtrace/trace/clock.py, _ClockMixin.sources_seen), without a query of its own.
 with
 nums as (
     select unnest(string_split($numbers, ',')) as n

@@ -11,8 +11,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ._version import __version__
-from .errors import InputError
+from .._version import __version__
+from ..errors import InputError
 
 
 def render(res: Any, fmt: str, *, con: Any = None, command: str = "") -> str:

@@ -15,7 +15,7 @@ import io
 import json
 from typing import Any
 
-from .errors import InputError
+from ..errors import InputError
 
 FORMATS = ("json", "table", "html")
 
@@ -213,12 +213,12 @@ def _numbers(leg: dict[str, Any] | None) -> str:
 
 
 def render_html(res: Any, *, con: Any = None, command: str = "") -> str:
-    from ._version import __version__
+    from .._version import __version__
 
     d = res.to_dict()
     sources: list[dict[str, Any]] = []
     if con is not None:
-        from . import sql
+        from .. import sql
 
         sources = sql.fetch_dicts(con, "trace/evidence_sources")
     cited = {e["source"] for c in d["candidates"] for h in c["hops"] for e in h.get("evidence") or []}

@@ -1,0 +1,198 @@
+"""Clock calibration: per-source clock offsets learnt from the calls of the case
+(``trace/clock_skew``, DOMAIN-PROTOCOLS §13.4), solved along a maximum spanning tree and cached per
+connection; the tracer's side of it (which sources a trace involves, the offsets it applies)."""
+from __future__ import annotations
+
+import weakref
+from datetime import datetime, timedelta
+from typing import Any
+
+from .. import sql
+from ..timeutil import iso_utc
+from .model import Tolerances, _dt, _secs
+
+_FAR_PAST = datetime(1970, 1, 1)
+_FAR_FUTURE = datetime(2200, 1, 1)
+
+_SKEW_CACHE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+
+
+def _fingerprint(con: Any) -> tuple:
+    row = con.execute(
+        "select (select count(*) from sources), (select max(source_id) from sources), "
+        "(select count(*) from isup_messages), (select count(*) from sip_messages), (select count(*) from cdr_legs)"
+    ).fetchone()
+    return tuple(row)
+
+
+def clock_offsets(con: Any, tol: Tolerances | None = None, sources: set[int] | None = None,
+                  around: datetime | None = None) -> dict[str, Any]:
+    """Per-source clock offsets (seconds: source clock minus the reference clock) learnt from the
+    calls of the case (``trace/clock_skew``, DOMAIN-PROTOCOLS §13.4), cached per connection.
+
+    ``sources`` limits the estimate to the sources a trace involves (None = every source). With
+    ``around`` the calls within ``skew_windows_s`` of that time are used (±10 min, then ±2 h by
+    default: thousands of calls on a busy link, and clocks drift over days), widening window by
+    window until the involved sources are linked by pairs of at least ``skew_target_matches``
+    matches; a ``None`` window means every call of the case. Without ``around``: the whole case. Pairs with at least ``skew_min_matches`` matches are edges; each
+    connected group is put on the clock of its best-connected source along a maximum spanning tree.
+    Returns ``{"offsets", "group", "pairs", "via", "cdr_start", "window"}``.
+    """
+    tol = tol or Tolerances()
+    fp = _fingerprint(con)
+    try:
+        cache = _SKEW_CACHE.setdefault(con, {})
+    except TypeError:
+        cache = {}
+    if cache.get("_fp") != fp:
+        cache.clear()
+        cache["_fp"] = fp
+    ids = "" if sources is None else ",".join(str(x) for x in sorted(sources))
+    windows: list[tuple[datetime, datetime]] = []
+    for w in (tol.skew_windows_s if around is not None else (None,)):
+        if w is None:
+            windows.append((_FAR_PAST, _FAR_FUTURE))
+        else:
+            windows.append((around - timedelta(seconds=w), around + timedelta(seconds=w)))
+    out: dict[str, Any] = {}
+    for lo, hi in windows:
+        key = (ids, lo, hi, tol.skew_min_duration_s, tol.skew_max_s, tol.skew_min_matches)
+        if key not in cache:
+            pairs = sql.fetch_dicts(con, "trace/clock_skew", t_from=lo, t_to=hi, source_ids=ids,
+                                    min_duration_s=tol.skew_min_duration_s, max_skew_s=tol.skew_max_s)
+            cache[key] = _solve_offsets(con, pairs, tol)
+            cache[key]["window"] = None if lo == _FAR_PAST else [iso_utc(lo), iso_utc(hi)]
+        out = cache[key]
+        if _linked(out, sources, tol):
+            break
+    return out
+
+
+def _linked(res: dict[str, Any], sources: set[int] | None, tol: Tolerances) -> bool:
+    """Every involved source that shares calls with another one (``usable``: CDR files whose start
+    time meaning cannot be learnt are not) sits in one clock group whose tree edges all have enough
+    matches -- a wider window would not tell more."""
+    if not sources:
+        return False
+    usable = sources & res["usable"]
+    groups = {res["group"].get(s) for s in usable}
+    if None in groups or len(groups) > 1:
+        return False
+    return all(n >= tol.skew_target_matches for s, (_, n) in res["via"].items() if s in usable)
+
+
+def _solve_offsets(con: Any, pairs: list[dict[str, Any]], tol: Tolerances) -> dict[str, Any]:
+    kinds = dict(con.execute("select source_id, kind from sources").fetchall())
+    is_cdr = {sid for sid, k in kinds.items() if str(k or "").startswith("cdr")}
+    # what a CDR source's start_time means: the interpretation whose offsets to the captures vary least
+    votes: dict[int, list[float]] = {}
+    for p in pairs:
+        for c, other in ((p["source_a"], p["source_b"]), (p["source_b"], p["source_a"])):
+            if c in is_cdr and other not in is_cdr and p["spread_s"] is not None and p["spread_seize_s"] is not None:
+                v = votes.setdefault(c, [0.0, 0.0, 0])
+                v[0] += p["matches"] * p["spread_s"]
+                v[1] += p["matches"] * p["spread_seize_s"]
+                v[2] += p["matches"]
+    cdr_start = {c: ("seizure" if v[1] < v[0] else "answer") for c, v in votes.items()
+                 if v[2] >= tol.skew_min_matches}
+    adj: dict[int, list[tuple[int, float, int, float]]] = {}
+    usable: set[int] = set()
+    for p in pairs:
+        a, b = p["source_a"], p["source_b"]
+        sem = {cdr_start.get(x) for x in (a, b) if x in is_cdr}
+        if None in sem or len(sem) > 1:
+            continue  # a CDR source of unknown meaning, or two CDR sources that mean different things
+        usable |= {a, b}
+        if sem == {"seizure"} and a in is_cdr and b in is_cdr:
+            continue  # two switches' seizure times differ by the hops between them, not by clocks alone
+        if sem == {"seizure"}:
+            off, n, spread = p["offset_seize_s"], p.get("matches_seize") or 0, p["spread_seize_s"]
+        elif (p.get("matches_same_leg") or 0) >= tol.skew_min_matches:
+            # the same legs seen by both: the timestamps differ by the clocks alone
+            off, n, spread = p["offset_same_leg_s"], p["matches_same_leg"], p["spread_same_leg_s"]
+        else:
+            off, n, spread = p["offset_s"], p["matches"], p["spread_s"]
+        if n < tol.skew_min_matches or off is None:
+            continue
+        w = n / (0.05 + (spread or 0.0))  # many matches that agree make the best edges
+        adj.setdefault(a, []).append((b, float(off), int(n), w))  # clock(a) - clock(b) = off
+        adj.setdefault(b, []).append((a, -float(off), int(n), w))
+    offsets: dict[int, float] = {}
+    group: dict[int, int] = {}
+    via: dict[int, tuple[int, int]] = {}
+    weight = {s: sum(w for _, _, _, w in lst) for s, lst in adj.items()}
+    for root in sorted(adj, key=lambda s: (-weight[s], s)):
+        if root in offsets:
+            continue
+        offsets[root] = 0.0
+        group[root] = root
+        frontier = [(w, n, root, nb, off) for nb, off, n, w in adj[root]]
+        while frontier:  # Prim's algorithm: a maximum spanning tree on edge quality
+            frontier.sort(key=lambda x: (-x[0], x[3]))
+            w, n, frm, to, off = frontier.pop(0)
+            if to in offsets:
+                continue
+            offsets[to] = offsets[frm] - off  # clock(frm) - clock(to) = off
+            group[to] = root
+            via[to] = (frm, n)
+            frontier.extend((w2, n2, to, nb, o2) for nb, o2, n2, w2 in adj[to] if nb not in offsets)
+    return {"offsets": offsets, "group": group, "pairs": pairs, "via": via, "cdr_start": cdr_start, "usable": usable}
+
+
+
+class _ClockMixin:
+    """The tracer's clocks: the involved sources, their offsets to the reference clock, time windows."""
+
+    def calibrate(self, numbers: list[str], at: datetime, window_s: float) -> None:
+        """Put the sources that saw calls to ``numbers`` around ``at`` on one reference clock."""
+        pad = window_s + self.tol.skew_max_s + self.tol.ring_max_s
+        t_from, t_to = at - timedelta(seconds=pad), at + timedelta(seconds=pad)
+        a = _secs(at)
+        # the whole trace's time span (see terminating) and the calibration pad, before the clocks are
+        # known: any source may be off by up to skew_max_s
+        self.span = (min(a - window_s - 120.0 - self.tol.iam_slow_max_s, a - pad),
+                     max(a + window_s + self.tol.ring_max_s, a + pad))
+        self.margin = self.tol.skew_max_s + self.tol.uncalibrated_slack_s + 1.0
+        self.involved = self.sources_seen(numbers, t_from, t_to)
+        if len(self.involved) > 1:
+            sk = clock_offsets(self.con, self.tol, self.involved, around=at)
+            self.offsets = {k: v for k, v in sk["offsets"].items() if k in self.involved}
+            self.group = {k: v for k, v in sk["group"].items() if k in self.involved}
+            self.pairs = [p for p in sk["pairs"] if p["source_a"] in self.involved and p["source_b"] in self.involved]
+            self.cdr_start = sk["cdr_start"]
+            self.calibration_window = sk.get("window")
+        max_off = max((abs(v) for v in self.offsets.values()), default=0.0)
+        self.margin = max_off + self.tol.uncalibrated_slack_s + 1.0
+
+    def sources_seen(self, numbers: list[str], t_from: datetime, t_to: datetime) -> set[int]:
+        """Sources that saw any leg of a call to ``numbers`` between ``t_from`` and ``t_to`` (each
+        source's own clock): ISUP IAMs by called / original called / redirecting number, initial SIP
+        INVITEs by Request-URI number or the SIP-I IAM they carry, CDR legs by called number. What the
+        named query analyst/sources_seen says in SQL, read here from the legs the trace fetches for its
+        whole span anyway (terminating ISUP legs, gateway INVITEs, CDR legs): no query of its own."""
+        nums = set(numbers)
+        lo, hi, raw = _secs(t_from), _secs(t_to), (t_from, t_to)
+        seen = {r["source_id"] for r in self.isup_legs(numbers, lo, hi, terminating=True, raw=raw)
+                if nums & {r["called_norm"], r["original_called_norm"], r["redirecting_norm"]}}
+        if self.n_sip:
+            key = ",".join(numbers)
+            seen |= {r["source_id"] for r in self.cached("trace/gateway_invites", (key,), lo, hi, "ts", raw=raw,
+                                                         numbers=key, max_call_s=self.tol.max_call_s)
+                     if r["ruri_user_norm"] in nums or r.get("isup_called_norm") in nums}
+        seen |= {c["source_id"] for c in self.cdr_legs(numbers, lo, hi, raw=raw) if c["called_norm"] in nums}
+        return seen
+
+    def off(self, sid: int) -> float:
+        return self.offsets.get(sid, 0.0)
+
+    def calibrated_together(self, a: set[int], b: set[int]) -> bool:
+        """Are the clocks of sources ``a`` and ``b`` on one reference (trivially so for one source)?"""
+        if a & b or (len(a | b) == 1):
+            return True
+        ga = {self.group.get(s) for s in a}
+        gb = {self.group.get(s) for s in b}
+        return None not in ga and None not in gb and bool(ga & gb)
+
+    def raw_window(self, lo: float, hi: float) -> tuple[datetime, datetime]:
+        """Reference-clock range -> range on any source's raw clock (widened by the largest offset)."""
+        return _dt(lo - self.margin), _dt(hi + self.margin)

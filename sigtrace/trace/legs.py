@@ -1,0 +1,537 @@
+"""Legs of a call as the case holds them: ISUP legs cut from their circuit's messages, SIP dialogs,
+CDR rows with their start-time reading; the observation of a call arriving at one node (``_Obs``);
+the step queries that fetch legs for the trace (pooled per number set, cached per node) and the
+table macros they call (queries/views/040_trace.sql)."""
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from .. import sql
+from ..numbers import normalize
+from .model import _secs
+
+if TYPE_CHECKING:
+    from .hops import _Node
+
+
+def _cdr_times(r: dict[str, Any], sem: str) -> None:
+    """Times of a prepared CDR row read with ``start_time`` = ``sem`` (answer | seizure)."""
+    t0 = r["_t0"]
+    r["_as"] = sem
+    if sem == "answer":
+        r["_t_seize"], r["_t_answer"] = None, t0
+        r["_t_end"] = t0 + (r["_duration"] or 0.0)
+    else:
+        r["_t_seize"], r["_t_answer"], r["_t_end"] = t0, None, None
+        if not r["_answered"]:
+            r["_t_end"] = t0 + float(r.get("duration_s") or 0.0)
+
+
+_CIRCUIT_FREED = {16, 18, 23, 24, 46}  # RLC, RSC, GRS, CGB, UCIC (Q.763 Table 4): the leg ends here
+_SAME_IAM_S = 0.05  # a second IAM within 50 ms on the circuit is the same one captured twice
+
+
+def _pair_leg(r: dict[str, Any]) -> None:
+    """Cut a leg's circuit messages (DOMAIN-PROTOCOLS §8.11): from its IAM up to the next IAM on the
+    circuit or the message that frees it; derive ACM/ANM/REL/RLC times, cause, SAM digits."""
+    if "_paired" in r:
+        return
+    iam_s = _secs(r["iam_ts"])
+    msgs = []
+    for m in r.get("messages") or []:
+        if m["type"] == 1 and m["frame"] != r["iam_frame"]:
+            if _secs(m["ts"]) - iam_s > _SAME_IAM_S:
+                break  # the circuit was seized again: a new call
+            continue
+        msgs.append(m)
+        if m["type"] in _CIRCUIT_FREED:
+            break
+    r["messages"] = msgs
+    r["frames"] = [m["frame"] for m in msgs]
+
+    def first(types: tuple[int, ...]) -> dict[str, Any] | None:
+        return next((m for m in msgs if m["type"] in types), None)
+
+    acm, anm, rel, rlc = first((6,)), first((7, 9)), first((12,)), first((16,))
+    r["acm_ts"] = acm["ts"] if acm else None
+    r["anm_ts"] = anm["ts"] if anm else None
+    r["rel_ts"] = rel["ts"] if rel else None
+    r["rlc_ts"] = rlc["ts"] if rlc else None
+    r["release_cause"] = rel["cause"] if rel else None
+    r["release_location"] = rel["location"] if rel else None
+    r["released_by_pc"] = rel["opc"] if rel else None
+    r["answered"] = anm is not None
+    r["duration_s"] = (_secs(rel["ts"]) - _secs(anm["ts"])) if anm and rel else None
+    sam = "".join(m["digits"] or "" for m in msgs if m["type"] == 2)
+    r["sam_digits"] = sam or None
+    r["called_norm_iam"] = r["called_norm"]
+    if sam:
+        r["called_digits_full"] = (r["called_digits"] or "") + sam
+        r["called_norm"] = normalize(r["called_digits_full"], r["called_noa"])
+    r["_paired"] = True
+
+
+def _pair_dialog(r: dict[str, Any]) -> None:
+    """Outcome of an INVITE's dialog from its messages: ringing, final status, answer, BYE/CANCEL."""
+    msgs = r.get("messages") or []
+    back = [m for m in msgs if not m["request"] and m["method"] == "INVITE" and m["src_ip"] == r["dst_ip"]]
+    ring = next((m for m in back if m["status"] is not None and 180 <= m["status"] <= 183), None)
+    final = next((m for m in back if m["status"] is not None and m["status"] >= 200), None)
+    bye = next((m for m in msgs if m["request"] and m["method"] in ("BYE", "CANCEL")), None)
+    r["ringing_ts"] = ring["ts"] if ring else None
+    r["final_status"] = final["status"] if final else None
+    r["answer_ts"] = final["ts"] if final and final["status"] == 200 else None
+    r["bye_ts"] = bye["ts"] if bye else None
+    r["duration_s"] = (_secs(r["bye_ts"]) - _secs(r["answer_ts"])) if r["answer_ts"] and r["bye_ts"] else None
+    r["frames"] = [m["frame"] for m in msgs]
+
+
+def _local_form(n: str | None) -> str | None:
+    """Subscriber (NOA 1) form of a Chinese fixed-line E.164 number: the NSN without its area code."""
+    if not n or not n.startswith("+86") or not 12 <= len(n) <= 14:
+        return None
+    nsn = n[3:]
+    if nsn.startswith("1") and not nsn.startswith("10"):
+        return None
+    return nsn[2:] if nsn.startswith(("10", "2")) else nsn[3:]
+
+
+def _cdr_sems(r: dict[str, Any]) -> list[str]:
+    """Interpretations of a CDR row's start_time worth trying: the learnt one, else answer then seizure."""
+    if not r["_answered"]:
+        return ["seizure"]
+    if r.get("_sem"):
+        return [r["_sem"]]
+    return ["answer", "seizure"]
+
+
+def _last_digits(n: str | None, k: int = 7) -> str | None:
+    if not n:
+        return None
+    d = "".join(ch for ch in n if ch.isdigit())
+    return d[-k:] if len(d) >= k else None
+
+
+@dataclass
+class _Obs:
+    """The call as seen arriving at one node: the same ISUP leg from one or more probes, the node's
+    CDR records of the call, or the SIP INVITE(s) it received. Times are on the reference clock."""
+
+    isup: list[dict[str, Any]] = field(default_factory=list)
+    cdr: list[dict[str, Any]] = field(default_factory=list)
+    sip: list[dict[str, Any]] = field(default_factory=list)
+    score: float = 1.0
+    reasons: list[str] = field(default_factory=list)
+    alternatives: list[dict[str, Any]] = field(default_factory=list)
+
+    # ---- primary record
+    @property
+    def p(self) -> dict[str, Any]:
+        return (self.isup or self.sip or self.cdr)[0]
+
+    @property
+    def kind(self) -> str:
+        return "isup" if self.isup else "sip" if self.sip else "cdr"
+
+    @property
+    def cdr_only(self) -> bool:
+        return not self.isup and not self.sip
+
+    def _t(self, key: str) -> float | None:
+        for group in (self.isup, self.sip, self.cdr):
+            for r in group:
+                if r.get(key) is not None:
+                    return r[key]
+        return None
+
+    @property
+    def t_seize(self) -> float | None:
+        return self._t("_t_seize")
+
+    @property
+    def t_answer(self) -> float | None:
+        return self._t("_t_answer")
+
+    @property
+    def t_end(self) -> float | None:
+        return self._t("_t_end")
+
+    @property
+    def t(self) -> float | None:
+        """The moment the call reached this node (seizure, else answer)."""
+        v = self.t_seize
+        return v if v is not None else self.t_answer
+
+    @property
+    def answered(self) -> bool | None:
+        for group in (self.isup, self.sip, self.cdr):
+            for r in group:
+                if r.get("_answered") is not None:
+                    return r["_answered"]
+        return None
+
+    @property
+    def duration(self) -> float | None:
+        return self._t("_duration")
+
+    @property
+    def called_norm(self) -> str | None:
+        if self.isup:
+            return self.isup[0].get("called_norm")
+        if self.sip:
+            s = self.sip[0]
+            return s.get("ruri_user_norm") or s.get("isup_called_norm")
+        return self.cdr[0].get("called_norm") if self.cdr else None
+
+    @property
+    def ocn_norm(self) -> str | None:
+        return self.isup[0].get("original_called_norm") if self.isup else None
+
+    @property
+    def redirecting_norm(self) -> str | None:
+        return self.isup[0].get("redirecting_norm") if self.isup else None
+
+    def match_numbers(self) -> list[str]:
+        out: list[str] = []
+        for n in (self.called_norm, self.ocn_norm, self.redirecting_norm):
+            if n and n not in out:
+                out.append(n)
+        return out
+
+    @property
+    def calling_raw(self) -> str | None:
+        if self.isup:
+            return self.isup[0].get("calling_digits")
+        if self.sip:
+            s = self.sip[0]
+            return s.get("isup_calling_digits") or s.get("pai_user") or s.get("from_user")
+        return self.cdr[0].get("calling") if self.cdr else None
+
+    @property
+    def calling_norm(self) -> str | None:
+        if self.isup:
+            return self.isup[0].get("calling_norm")
+        if self.sip:
+            s = self.sip[0]
+            return s.get("isup_calling_norm") or s.get("pai_user_norm") or s.get("from_user_norm")
+        return self.cdr[0].get("calling_norm") if self.cdr else None
+
+    @property
+    def upstream_pc(self) -> tuple[int, int, int | None] | None:
+        if self.isup:
+            r = self.isup[0]
+            return r["opc"], r["pc_bits"], r.get("ni")
+        for c in self.cdr:
+            if c.get("in_peer_pc") is not None:
+                return c["in_peer_pc"], c.get("in_peer_bits") or 24, None
+        return None
+
+    @property
+    def upstream_ip(self) -> str | None:
+        for c in self.cdr:
+            if c.get("in_peer_ip"):
+                return c["in_peer_ip"]
+        return None
+
+    @property
+    def moc(self) -> dict[str, Any] | None:
+        for c in self.cdr:
+            if c.get("record_type") == "MOC":
+                return c
+        return None
+
+    @property
+    def keys(self) -> set[tuple]:
+        k: set[tuple] = set()
+        for r in self.isup:
+            k.add(("isup", r["source_id"], r["iam_frame"]))
+        for r in self.cdr:
+            k.add(("cdr", r["source_id"], r["row_num"]))
+        for r in self.sip:
+            k.add(("sip", r["source_id"], r["frame"]))
+        return k
+
+    @property
+    def sources(self) -> set[int]:
+        return {r["source_id"] for g in (self.isup, self.cdr, self.sip) for r in g}
+
+
+_TRACE_MACROS = ("trace_isup_legs", "trace_cdr_legs", "trace_sip_invites")
+_MACROS_OK: "weakref.WeakKeyDictionary[Any, bool]" = weakref.WeakKeyDictionary()
+
+
+def ensure_macros(con: Any) -> None:
+    """Make the trace's table macros (queries/views/040_trace.sql) callable on ``con``. A writable
+    open stores them in the case file; a read-only connection to a case file written by an older
+    sigtrace gets them as TEMP macros (the connection's own, nothing is written to the file)."""
+    try:
+        if _MACROS_OK.get(con):
+            return
+    except TypeError:
+        pass
+    have = {r[0] for r in con.execute(
+        "select function_name from duckdb_functions() where function_type = 'table_macro' "
+        "and function_name in ('trace_isup_legs', 'trace_cdr_legs', 'trace_sip_invites')").fetchall()}
+    if not set(_TRACE_MACROS) <= have:
+        from .._paths import QUERIES_DIR
+
+        text = (QUERIES_DIR / "views" / "040_trace.sql").read_text(encoding="utf-8")
+        for stmt in text.split(";\n"):
+            body = "\n".join(line for line in stmt.splitlines() if not line.lstrip().startswith("--")).strip()
+            if body.startswith("create or replace macro"):
+                temp_ddl = body.replace("create or replace macro", "create or replace temp macro", 1)
+                con.execute(temp_ddl)
+    try:
+        _MACROS_OK[con] = True
+    except TypeError:
+        pass
+
+
+
+class _LegsMixin:
+    """The tracer's legs: rows -> observations on the reference clock, and the step queries."""
+
+    def isup_obs(self, rows: list[dict[str, Any]], wanted: set[str], redirects: bool = False) -> list[_Obs]:
+        """Pair each IAM with its circuit's messages, keep legs whose (complete) called number -- or,
+        with ``redirects``, original called / redirecting number -- is wanted, merge the same leg seen
+        by several probes."""
+        legs = []
+        locals_ = {_local_form(n): n for n in wanted if _local_form(n)}
+        for r in rows:
+            _pair_leg(r)
+            if r["called_norm"] not in wanted and r["called_noa"] == 1 and r["called_digits"] in locals_:
+                # the terminating exchange's own form: subscriber number without area code (§13.2 step 2)
+                r["called_local"] = r["called_digits"]
+                r["called_norm"] = locals_[r["called_digits"]]
+            if not (r["called_norm"] in wanted or (redirects and (r["original_called_norm"] in wanted
+                                                                 or r["redirecting_norm"] in wanted))):
+                continue
+            o = self.off(r["source_id"])
+            r["_off"] = o
+            r["_t_seize"] = _secs(r["iam_ts"]) - o
+            r["_t_answer"] = _secs(r["anm_ts"]) - o if r["anm_ts"] is not None else None
+            r["_t_end"] = _secs(r["rel_ts"]) - o if r["rel_ts"] is not None else None
+            r["_answered"] = True if r["answered"] else (False if r["rel_ts"] is not None or r["rlc_ts"] is not None else None)
+            r["_duration"] = r["duration_s"]
+            legs.append(r)
+        legs.sort(key=lambda r: (r["_t_seize"], r["source_id"], r["iam_frame"]))
+        out: list[_Obs] = []
+        for r in legs:  # merge the same leg seen by several probes (§13.7)
+            for ob in out:
+                p = ob.isup[0]
+                if (p["opc"], p["dpc"], p["cic"], p["pc_bits"]) != (r["opc"], r["dpc"], r["cic"], r["pc_bits"]):
+                    continue
+                if p["called_norm"] != r["called_norm"]:
+                    continue
+                dt = abs(p["_t_seize"] - r["_t_seize"])
+                same_shape = (p["_answered"] == r["_answered"]
+                              and (p["_duration"] is None or r["_duration"] is None
+                                   or abs(p["_duration"] - r["_duration"]) <= 0.2))
+                calibrated = self.calibrated_together({p["source_id"]}, {r["source_id"]})
+                if dt <= self.tol.merge_s or (same_shape and dt <= (self.tol.merge_s if calibrated else
+                                                                   self.tol.uncalibrated_slack_s + 2)):
+                    ob.isup.append(r)
+                    break
+            else:
+                out.append(_Obs(isup=[r]))
+        return out
+
+    def cdr_prepare(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Put CDR rows on the reference clock. start_time means answer or seizure depending on the
+        export (learnt per source in clock_offsets); unknown sources are read as answer time first
+        (the usual export, DOMAIN-PROTOCOLS §12.2) and retried as seizure when that does not match."""
+        for r in rows:
+            o = self.off(r["source_id"])
+            r["_off"] = o
+            r["_t0"] = _secs(r["start_time"]) - o
+            ans = bool(r["answered"]) if r["answered"] is not None else None
+            r["_answered"] = ans
+            r["_duration"] = float(r["duration_s"]) if ans and r["duration_s"] is not None else None
+            r["_sem"] = self.cdr_start.get(r["source_id"])
+            _cdr_times(r, "seizure" if r["_sem"] == "seizure" or not ans else "answer")
+        return rows
+
+    def attach_cdrs(self, obs: list[_Obs], cdrs: list[dict[str, Any]], at_dpc: bool = True) -> list[_Obs]:
+        """Join a switch's CDR records to the ISUP legs arriving at that switch (same call); records
+        left over become observations of their own."""
+        out = list(obs)
+        for c in cdrs:
+            best, best_d = None, None
+            for ob in obs:
+                p = ob.isup[0] if ob.isup else None
+                if p is None:
+                    continue
+                if at_dpc and c.get("switch_pc") is not None and (c["switch_pc"], c.get("switch_bits")) != (p["dpc"], p["pc_bits"]):
+                    continue
+                if c.get("in_peer_pc") is not None and c["in_peer_pc"] != p["opc"]:
+                    continue
+                if c["called_norm"] not in (p["called_norm"], p.get("original_called_norm"), p.get("redirecting_norm")):
+                    continue
+                if c["_answered"] != p["_answered"] and p["_answered"] is not None:
+                    continue
+                slack = self.tol.cdr_time_slack_s + (0 if self.calibrated_together({c["source_id"]}, {p["source_id"]})
+                                                     else self.tol.uncalibrated_slack_s)
+                d = None
+                for sem in _cdr_sems(c):
+                    _cdr_times(c, sem)
+                    if sem == "answer":
+                        if p["_t_answer"] is None:
+                            continue
+                        dd = abs(c["_t_answer"] - p["_t_answer"])
+                        if dd > self.tol.answer_s + slack:
+                            continue
+                    else:
+                        dd = abs(c["_t_seize"] - p["_t_seize"])  # the same IAM, as the switch logged it
+                        if dd > self.tol.answer_s + slack:
+                            continue
+                    if c["_duration"] is not None and p["_duration"] is not None and \
+                            abs(c["_duration"] - p["_duration"]) > self.tol.duration_cdr_s:
+                        continue
+                    d = (dd, sem)
+                    break
+                if d is None:
+                    continue
+                if best_d is None or d[0] < best_d[0]:
+                    best, best_d = ob, d
+            if best is not None:
+                _cdr_times(c, best_d[1])
+                best.cdr.append(c)
+            else:
+                _cdr_times(c, _cdr_sems(c)[0])
+                out.append(_Obs(cdr=[c]))
+        return out
+
+    def sip_prepare(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Drop INVITE retransmissions, read each dialog's outcome, put times on the reference clock."""
+        out, seen = [], set()
+        for r in rows:
+            k = (r["source_id"], r["call_id"], r["cseq_num"], r["src_ip"], r["dst_ip"])
+            if k in seen:
+                continue
+            seen.add(k)
+            _pair_dialog(r)
+            o = self.off(r["source_id"])
+            r["_off"] = o
+            r["_t_seize"] = _secs(r["ts"]) - o
+            r["_t_answer"] = _secs(r["answer_ts"]) - o if r.get("answer_ts") is not None else None
+            r["_t_end"] = _secs(r["bye_ts"]) - o if r.get("bye_ts") is not None else None
+            fs = r.get("final_status")
+            r["_answered"] = True if r["_t_answer"] is not None else (False if fs is not None else None)
+            r["_duration"] = r.get("duration_s")
+            out.append(r)
+        return out
+
+    def terminating(self, victim: str, at: datetime, window_s: float) -> list[_Obs]:
+        lo, hi = _secs(at) - window_s, _secs(at) + window_s
+        # every later step of every candidate falls inside this span: upstream legs are seized at most
+        # a minute or two before the terminating IAM, CDR and SIP answers come up to ring_max_s later
+        self.span = (lo - 120.0 - self.tol.iam_slow_max_s, hi + self.tol.ring_max_s)
+        rows = self.isup_legs([victim], lo, hi, terminating=True)
+        cdrs = [c for c in self.cdr_legs([victim], lo, hi) if c["record_type"] == "MTC" and c["called_norm"] == victim]
+        obs = self.attach_cdrs(self.isup_obs(rows, {victim}, redirects=True), self.cdr_prepare(cdrs))
+        return [o for o in obs if o.t is not None and lo <= o.t <= hi]
+
+    def pooled(self, kind: str, numbers: list[str], lo: float, hi: float, ts_col: str, fetch: Any,
+               full: bool = False, raw: tuple[datetime, datetime] | None = None) -> list[dict[str, Any]]:
+        """Rows of one kind of leg (``isup`` / ``cdr``) for calls to ``numbers``, inside the reference-clock
+        range ``lo..hi``, each a fresh copy (the caller annotates it).
+
+        A trace's steps all ask about the same few numbers inside one time span, so each kind is
+        fetched once per number set for the whole span (``fetch(t_from, t_to)``: every exchange at
+        once) and each step filters that pool by node and time here. The step queries match numbers
+        monotonically (a number set's rows include those of any subset: called number, its local and
+        overlap forms), so a pool answers any subset of its numbers. ``full`` pools (the victim's
+        terminating legs: also by original called / redirecting number) answer every request; a
+        ``full`` request is answered by a ``full`` pool only. ``raw``: the rows between these source-clock
+        times instead of ``lo..hi`` on the reference clock."""
+        want = frozenset(numbers)
+        r_from, r_to = raw or self.raw_window(lo, hi)
+        for nums, is_full, f_from, f_to, rows in self.pools.setdefault(kind, []):
+            if want <= nums and f_from <= r_from and r_to <= f_to and (is_full or not full):
+                break
+        else:
+            f_from, f_to = self.raw_window(min(lo, self.span[0]), max(hi, self.span[1]))
+            f_from, f_to = min(f_from, r_from), max(f_to, r_to)
+            rows = fetch(f_from, f_to)
+            self.pools[kind].append((want, full, f_from, f_to, rows))
+        return [dict(r) for r in rows if r_from <= r[ts_col] <= r_to]
+
+    def isup_legs(self, numbers: list[str], lo: float, hi: float, terminating: bool = False,
+                  node: _Node | None = None, raw: tuple[datetime, datetime] | None = None) -> list[dict[str, Any]]:
+        """ISUP legs for calls to ``numbers``: ``trace/terminating_legs`` for the victim (also by
+        original called / redirecting number), else ``trace/incoming_legs`` at every exchange;
+        only those arriving at ``node`` when given."""
+        nums = ",".join(sorted(numbers))
+        if terminating:
+            def fetch(a: datetime, b: datetime) -> list[dict[str, Any]]:
+                return sql.fetch_dicts(self.con, "trace/terminating_legs", victim=numbers[0], t_from=a, t_to=b,
+                                       max_call_s=self.tol.max_call_s)
+        else:
+            def fetch(a: datetime, b: datetime) -> list[dict[str, Any]]:
+                return sql.fetch_dicts(self.con, "trace/incoming_legs", dpc=None, pc_bits=None, numbers=nums,
+                                       t_from=a, t_to=b, max_call_s=self.tol.max_call_s)
+        rows = self.pooled("isup", numbers, lo, hi, "iam_ts", fetch, full=terminating, raw=raw)
+        if node is not None:
+            rows = [r for r in rows if r["dpc"] == node.pc and r["pc_bits"] == node.bits]
+        return rows
+
+    def cdr_legs(self, numbers: list[str], lo: float, hi: float, node: _Node | None = None,
+                 raw: tuple[datetime, datetime] | None = None) -> list[dict[str, Any]]:
+        """CDR legs for calls to ``numbers`` (``trace/cdr_incoming_legs`` at every switch); only those
+        written by ``node``'s switch when given."""
+        if not self.n_cdr:
+            return []
+        nums = ",".join(sorted(numbers))
+
+        def fetch(a: datetime, b: datetime) -> list[dict[str, Any]]:
+            return sql.fetch_dicts(self.con, "trace/cdr_incoming_legs", switch_pc=None, switch_bits=None, numbers=nums,
+                                   t_from=a, t_to=b)
+        rows = self.pooled("cdr", numbers, lo, hi, "start_time", fetch, raw=raw)
+        if node is not None:
+            rows = [r for r in rows if r["switch_pc"] == node.pc and r["switch_bits"] == node.bits]
+        return rows
+
+    def cached(self, name: str, key: tuple, lo: float, hi: float, ts_col: str,
+               raw: tuple[datetime, datetime] | None = None, **params: Any) -> list[dict[str, Any]]:
+        """Run a step query once per node for the whole trace span (all candidates of a trace walk the
+        same nodes), then hand each caller the rows inside its own reference-clock window (or between
+        the source-clock times ``raw``)."""
+        r_from, r_to = raw or self.raw_window(lo, hi)
+        ent = self.cache.get((name, key))
+        if ent is None or not (ent[0] <= r_from and r_to <= ent[1]):
+            f_from, f_to = self.raw_window(min(lo, self.span[0]), max(hi, self.span[1]))
+            f_from, f_to = min(f_from, r_from), max(f_to, r_to)
+            ent = (f_from, f_to, sql.fetch_dicts(self.con, name, t_from=f_from, t_to=f_to, **params))
+            self.cache[(name, key)] = ent
+        return [r for r in ent[2] if r_from <= r[ts_col] <= r_to]
+
+    def incoming(self, node: _Node, down: _Obs) -> list[_Obs]:
+        numbers = down.match_numbers()
+        if not numbers or node.pc is None:
+            return []
+        tol = self.tol
+        ref = down.t_seize if down.t_seize is not None else down.t
+        if ref is None:
+            return []
+        lo = ref - (tol.iam_slow_max_s if down.t_seize is not None else tol.ring_max_s)
+        hi = (down.t_seize if down.t_seize is not None else ref) + tol.iam_early_s
+        rows = self.isup_legs(numbers, lo, hi, node=node)
+        cdrs = self.cdr_legs(numbers, lo - 1.0, (down.t_answer or hi) + 5.0, node=node)
+        keys = down.keys
+        obs = self.attach_cdrs(self.isup_obs([r for r in rows if ("isup", r["source_id"], r["iam_frame"]) not in keys],
+                                             set(numbers)),
+                               self.cdr_prepare([c for c in cdrs if ("cdr", c["source_id"], c["row_num"]) not in keys]))
+        return self.rank(obs, down)
+
+    def local_moc(self, node: _Node, down: _Obs) -> list[_Obs]:
+        """A MOC record at the same switch (caller and victim on one MSC: no trunk in between)."""
+        ref = down.t
+        if node.pc is None or ref is None or not self.n_cdr or not down.match_numbers():
+            return []
+        cdrs = self.cdr_legs(down.match_numbers(), ref - self.tol.ring_max_s, ref + self.tol.ring_max_s, node=node)
+        keys = down.keys
+        rows = [c for c in self.cdr_prepare(cdrs) if c["record_type"] == "MOC" and ("cdr", c["source_id"], c["row_num"]) not in keys]
+        return self.rank([_Obs(cdr=[c]) for c in rows], down)

@@ -1,0 +1,317 @@
+"""The trace itself: find the legs that reached the victim, walk each back hop by hop to where it
+entered the network, build and rank the candidates."""
+from __future__ import annotations
+
+import math
+import weakref
+from datetime import datetime, timedelta
+from typing import Any
+
+from .. import sql
+from ..errors import InputError, NotFoundError
+from ..numbers import normalize
+from ..pointcode import format_pc
+from ..timeutil import iso_utc
+from .clock import _ClockMixin, _fingerprint
+from .hops import _HopsMixin, _Node
+from .legs import _LegsMixin, _Obs, ensure_macros
+from .match import _MatchMixin
+from .model import (DEFAULT_WINDOW_S, FCI_INTERWORKING, HOP_KINDS, Candidate, Hop, Origin, Tolerances,
+                    TraceResult, _iso_s, _secs)
+from .sip_entry import _SipEntryMixin
+from .verdict import _calling_changes, _caller_verdict
+
+_GOIP_CACHE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+
+
+def _goip_flags(con: Any, cell_id: str | None, imei: str | None) -> tuple[bool, bool]:
+    """Would the GoIP/SIM-box scan flag this cell / IMEI (its site labelled likely_simbox)? Scores
+    only the origin's site(s) (``sigtrace.goip.flagged_at``), not the whole case."""
+    from ..goip import flagged_at
+
+    fp = _fingerprint(con)
+    key = (fp, cell_id, imei)
+    try:
+        cache = _GOIP_CACHE.setdefault(con, {})
+    except TypeError:
+        cache = {}
+    if cache.get("_fp") != fp:
+        cache.clear()
+        cache["_fp"] = fp
+    if key not in cache:
+        cache[key] = flagged_at(con, cell_id, imei)
+    return cache[key]
+
+
+class _Tracer(_ClockMixin, _HopsMixin, _LegsMixin, _MatchMixin, _SipEntryMixin):
+    """One trace's state (connection, tolerances, clocks, directory, fetched rows); its steps come from
+    the mixins of clock.py, hops.py, legs.py, match.py and sip_entry.py."""
+
+    def __init__(self, con: Any, tol: Tolerances):
+        self.con = con
+        self.tol = tol
+        self.offsets: dict[int, float] = {}
+        self.group: dict[int, int] = {}
+        self.pairs: list[dict[str, Any]] = []
+        self.cdr_start: dict[int, str] = {}
+        self.involved: set[int] = set()
+        self.calibration_window: list[str] | None = None
+        self.margin = tol.skew_max_s
+        self.cache: dict[tuple, tuple[float, float, list[dict[str, Any]]]] = {}
+        self.pools: dict[str, list[tuple[frozenset, float, float, list[dict[str, Any]]]]] = {}
+        self.span = (0.0, 0.0)
+        fp = _fingerprint(con)
+        self.n_isup, self.n_sip, self.n_cdr = fp[2], fp[3], fp[4]
+        self.by_pc: dict[tuple[int, int], dict[str, Any]] = {}
+        self.by_ip: dict[str, dict[str, Any]] = {}
+        for r in sql.fetch_dicts(con, "trace/directory_nodes"):
+            if r["pc_int"] is not None:
+                self.by_pc.setdefault((r["pc_int"], r["pc_bits"]), r)
+            if r["ip"]:
+                self.by_ip.setdefault(r["ip"], r)
+        self.source_names: dict[int, str] = dict(con.execute("select source_id, source_name from sources").fetchall())
+        self.notes: list[str] = []
+
+
+def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_S,
+          tolerances: Tolerances | None = None) -> TraceResult:
+    """Trace the calls that reached ``number`` within ``at ± window_s`` (``at`` naive UTC) back to
+    where they entered the network. Raises NotFoundError when no call reached the victim."""
+    import time as _time
+
+    t0 = _time.perf_counter()
+    tol = tolerances or Tolerances()
+    if at is None:
+        raise InputError("trace needs the time of the call (--at)")
+    if at.tzinfo is not None:
+        from datetime import timezone
+
+        at = at.astimezone(timezone.utc).replace(tzinfo=None)
+    if window_s is None or not math.isfinite(window_s) or window_s <= 0:
+        raise InputError(f"window must be a positive, finite number of seconds, not {window_s!r}")
+    victim = normalize(number)
+    if not victim:
+        raise InputError(f"{number!r} is not a telephone number sigtrace can normalize")
+    ensure_macros(con)
+    tr = _Tracer(con, tol)
+    tr.calibrate([victim], at, window_s)
+    terms = tr.terminating(victim, at, window_s)
+    if not terms:
+        raise NotFoundError(
+            f"no call to {victim} between {iso_utc(at - timedelta(seconds=window_s))} and "
+            f"{iso_utc(at + timedelta(seconds=window_s))} in this case (no ISUP IAM or CDR MTC leg with that "
+            f"called, original called or redirecting number)")
+    # downstream legs first (later IAMs): their walks absorb the upstream legs of the same call
+    terms.sort(key=lambda o: o.t or 0, reverse=True)
+    walked: list[tuple[_Obs, list[Hop], Origin, set, list[_Obs]]] = []
+    absorbed: set[tuple] = set()
+    for term in terms:
+        if term.keys & absorbed:
+            continue
+        hops, origin, keys, chain_obs = _walk(tr, term)
+        absorbed |= keys
+        walked.append((term, hops, origin, keys, chain_obs))
+    # a candidate whose own leg lies inside another candidate's chain is that call's upstream part
+    final = []
+    for i, (term, hops, origin, keys, chain_obs) in enumerate(walked):
+        inside = any(j != i and (term.keys & w[3]) and len(w[1]) > len(hops) for j, w in enumerate(walked))
+        if not inside:
+            final.append((term, hops, origin, keys, chain_obs))
+    cands = [_candidate(tr, victim, at, window_s, *w) for w in final]
+    # a candidate whose leg is a scored alternative at a step of another candidate's chain is less
+    # likely a call of its own: it may be the same call's upstream leg that lost the match there
+    alt_keys: dict[str, int] = {}
+    for i, c in enumerate(cands):
+        for h in c.hops:
+            for a in h.alternatives:
+                for k in a.get("keys", []):
+                    alt_keys.setdefault(k, i)
+    for i, (c, w) in enumerate(zip(cands, final)):
+        own = {":".join(str(x) for x in k) for k in w[0].keys}
+        other = {alt_keys[k] for k in own if k in alt_keys and alt_keys[k] != i}
+        if other:
+            c.confidence = round(c.confidence * 0.8, 3)
+            c.reasons.append("its leg is also a scored alternative upstream leg of another candidate's chain")
+    cands.sort(key=lambda c: (c.confidence, c.time or ""), reverse=True)
+    offs = []
+    for sid, off in sorted(tr.offsets.items()):
+        offs.append({"source_id": sid, "source": tr.source_names.get(sid), "offset_s": round(off, 6),
+                     "reference": tr.group.get(sid) == sid, "group": tr.source_names.get(tr.group.get(sid))})
+    res = TraceResult(victim=victim, at=at, window_s=float(window_s), candidates=cands, victim_input=number,
+                      clock_offsets=offs, notes=tr.notes, tolerances=tol)
+    res.seconds = round(_time.perf_counter() - t0, 4)
+    return res
+
+
+def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
+    """Walk the call ``term`` back node by node until its origin: hops (victim's exchange first), the
+    origin, the keys of every leg used and the observations of the chain (``term`` first)."""
+    tol = tr.tol
+    hops: list[Hop] = []
+    keys = set(term.keys)
+    chain_obs = [term]
+    p = term.p
+    if term.isup:
+        node = tr.node(p["dpc"], p["pc_bits"], p.get("ni"))
+    else:
+        node = tr.node(p.get("switch_pc"), p.get("switch_bits"))
+    obs = term
+    visited = {node.key}
+    origin: Origin | None = None
+    for _ in range(tol.max_hops):
+        moc = obs.moc
+        kind = "msc" if moc is not None and node.role not in HOP_KINDS else None
+        hops.append(tr.hop(node, obs, kind=kind, default="tandem" if hops else "local"))
+        if moc is not None:
+            origin = _mobile_origin(tr, moc)
+            break
+        up = obs.upstream_pc
+        if up is None:
+            origin = _no_upstream(tr, node, obs, hops, keys, chain_obs)
+            break
+        upn = tr.node(*up)
+        if upn.key in visited:
+            origin = Origin("unknown", reasons=[f"routing loop: {upn.label} already in the chain"])
+            break
+        visited.add(upn.key)
+        if upn.role == "gateway":
+            origin = _at_gateway(tr, upn, obs, hops, keys)
+            break
+        found = tr.incoming(upn, obs)
+        if not found:
+            origin = _no_incoming_leg(tr, upn, node, obs, hops)
+            break
+        best = found[0]
+        keys |= best.keys
+        chain_obs.append(best)
+        node, obs = upn, best
+    if origin is None:
+        origin = Origin("unknown", reasons=[f"stopped after {tol.max_hops} hops"])
+    for o in chain_obs:
+        keys |= o.keys
+    return hops, origin, keys, chain_obs
+
+
+def _no_upstream(tr: _Tracer, node: _Node, obs: _Obs, hops: list[Hop], keys: set,
+                 chain_obs: list[_Obs]) -> Origin:
+    """No upstream point code for the call arriving at ``node``: an IP trunk peer in its CDR (SIP
+    entry), a caller on the same switch (MOC record), else unknown. Extends ``hops``, ``keys`` and
+    ``chain_obs``."""
+    up_ip = obs.upstream_ip
+    if up_ip:
+        res = tr.sip_entry(tr.node(node.pc, node.bits, node.ni), obs, hint_ip=up_ip,
+                           reasons=[f"CDR incoming trunk leads to the IP node {up_ip}"])
+        if res:
+            sip_hops, origin = res
+            hops[-1] = _merge_hop(hops[-1], sip_hops[0])
+            hops.extend(sip_hops[1:])
+            return origin
+    mocs = tr.local_moc(node, obs)
+    if mocs:
+        obs = mocs[0]
+        keys |= obs.keys
+        chain_obs.append(obs)
+        hops[-1].evidence.extend(tr.evidence(obs))
+        hops[-1].reasons.extend(["caller on the same switch: " + r for r in obs.reasons])
+        if hops[-1].kind not in ("msc",) and not hops[-1].in_directory:
+            hops[-1].kind = "msc"
+        return _mobile_origin(tr, obs.moc)
+    return Origin("unknown", reasons=[f"no upstream node known for the call arriving at {node.label}"])
+
+
+def _at_gateway(tr: _Tracer, upn: _Node, obs: _Obs, hops: list[Hop], keys: set) -> Origin:
+    """The upstream node is a gateway in the directory: the SIP side of the call, else the gateway's
+    incoming ISUP leg. Extends ``hops`` and ``keys``."""
+    res = tr.sip_entry(upn, obs, reasons=[f"{upn.label} is a gateway in the directory: the call entered here"])
+    if res:
+        hops.extend(res[0])
+        return res[1]
+    found = tr.incoming(upn, obs)
+    h = tr.hop(upn, found[0] if found else None, kind="gateway",
+               reasons=["gateway in the directory, but no SIP INVITE for this call was captured"])
+    hops.append(h)
+    reasons = [f"entered at gateway {upn.label}; its SIP side is not in the case"]
+    if found:
+        f = found[0]
+        keys |= f.keys
+        up2 = f.upstream_pc
+        if up2:
+            reasons.append(f"incoming ISUP leg from point code {format_pc(up2[0], up2[1])} (NI {f.isup[0].get('ni') if f.isup else None})")
+    return Origin("unknown", point_code=h.point_code, reasons=reasons)
+
+
+def _no_incoming_leg(tr: _Tracer, upn: _Node, node: _Node, obs: _Obs, hops: list[Hop]) -> Origin:
+    """No leg of the call arrives at ``upn`` (the OPC of the leg into ``node``): a landing gateway
+    whose INVITE was captured, else the end of the chain. Extends ``hops``."""
+    interworking = bool(obs.isup and (obs.isup[0].get("forward_call_ind") or 0) & FCI_INTERWORKING)
+    why = [f"no incoming ISUP leg or CDR at {upn.label} matches; "
+           + ("the downstream IAM says interworking was encountered (FCI bit D)" if interworking else
+              "looking for a SIP INVITE (SIP / SIP-I landing)")]
+    # a node the directory knows as something else only lands SIP addressed to its own IP
+    known_other = upn.role is not None and upn.role not in ("gateway", "softswitch")
+    res = None
+    if not known_other or upn.ip:
+        res = tr.sip_entry(upn, obs, require_dst=known_other, reasons=why + [
+            "INVITE for the same call found: this node is a landing gateway (role inferred)"])
+    if res:
+        hops.extend(res[0])
+        return res[1]
+    hops.append(tr.hop(upn, None, reasons=[f"known only as the OPC of the leg into {node.label}"]))
+    return Origin("unknown", point_code=format_pc(upn.pc, upn.bits),
+                  reasons=[f"the chain ends at {upn.label}: no capture or CDR covers its incoming side"])
+
+
+def _merge_hop(old: Hop, gw: Hop) -> Hop:
+    gw.evidence = old.evidence + [e for e in gw.evidence if e not in old.evidence]
+    gw.point_code, gw.point_code_int = old.point_code, old.point_code_int
+    gw.name, gw.province = gw.name or old.name, gw.province or old.province
+    gw.reasons = old.reasons + gw.reasons
+    return gw
+
+
+def _mobile_origin(tr: _Tracer, moc: dict[str, Any]) -> Origin:
+    o = Origin("mobile_subscriber", cell_id=moc.get("cell_id"), imei=moc.get("imei"), imsi=moc.get("imsi"),
+               msisdn=moc.get("calling_norm"), point_code=moc.get("switch"))
+    o.reasons.append(f"MOC record at {moc.get('switch')} (row {moc.get('row_num')} of "
+                     f"{tr.source_names.get(moc['source_id'])}): IMSI {moc.get('imsi')}, IMEI {moc.get('imei')}, cell {moc.get('cell_id')}")
+    cell_ok, imei_ok = _goip_flags(tr.con, None if o.cell_id is None else str(o.cell_id),
+                                   None if o.imei is None else str(o.imei))
+    hit = [w for w, ok in (("cell " + str(o.cell_id), cell_ok), ("IMEI " + str(o.imei), imei_ok)) if ok]
+    if hit:
+        o.kind = "goip_site"
+        o.reasons.append(f"the GoIP/SIM-box scan flags {' and '.join(hit)} as a likely SIM-box site")
+    return o
+
+
+def _candidate(tr: _Tracer, victim: str, at: datetime, window_s: float, term: _Obs, hops: list[Hop], origin: Origin,
+               keys: set, chain_obs: list[_Obs]) -> Candidate:
+    disp_raw = term.calling_raw
+    disp_norm = term.calling_norm
+    forwarded = None
+    if term.called_norm and term.called_norm != victim:
+        forwarded = victim
+    c = Candidate(confidence=0.0, displayed_caller=disp_norm or disp_raw, caller_id_verdict="unverifiable", hops=hops,
+                  origin=origin, displayed_caller_raw=disp_raw, displayed_caller_norm=disp_norm, time=_iso_s(term.t), answered=term.answered,
+                  duration_s=term.duration, called=term.called_norm, forwarded_from=forwarded)
+    verdict, why = _caller_verdict(c, term, chain_obs[-1] if chain_obs else None)
+    c.caller_id_verdict, c.verdict_reason = verdict, why
+    # ranking: closeness to the reported time, answered, how far the chain got, how well hops matched
+    # The reported time is a handset log at minute precision (±2 min, §13.4): closeness counts, but a
+    # victim complains about a call that was answered, so unanswered attempts rank below it.
+    dt = abs((term.t or 0) - _secs(at))
+    s_time = math.exp(-dt / 150.0)
+    s_ans = 1.0 if term.answered else 0.3 if term.answered is False else 0.6
+    s_chain = 1.0 if origin.kind != "unknown" else 0.5
+    step_scores = [o.score for o in chain_obs[1:]] or [1.0]
+    s_match = sum(step_scores) / len(step_scores)
+    conf = 0.35 * s_time + 0.3 * s_ans + 0.2 * s_chain + 0.15 * s_match
+    c.confidence = round(max(0.0, min(1.0, conf)), 3)
+    c.scores = {"time": round(s_time, 3), "answered": s_ans, "chain": s_chain, "match": round(s_match, 3)}
+    c.reasons.append(f"reached the victim {dt:.0f} s from the reported time")
+    c.reasons.append("answered" + (f", {term.duration:.0f} s conversation" if term.duration is not None else "")
+                     if term.answered else "not answered (attempt)" if term.answered is False else "answer state unknown")
+    c.reasons.append(f"traced {len(hops)} hop(s) to origin {origin.kind}")
+    if forwarded:
+        c.reasons.append(f"forwarded: the victim's number {victim} was forwarded to {term.called_norm}")
+    c.reasons.extend(_calling_changes(hops))
+    return c
