@@ -15,9 +15,21 @@ if str(ROOT) not in sys.path:  # fixtures/ (generator, encoders) importable as a
 
 import sigtrace  # noqa: E402  (installs the sigtrace.parsers alias in a source checkout)
 
-# ../shared beside the checkout; SIGTRACE_SHARED points elsewhere (e.g. a CI checkout in another place)
-SHARED_CAPTURES = Path(os.environ.get("SIGTRACE_SHARED", ROOT.parent / "shared")) / "captures"
+# ../shared beside the checkout; SIGTRACE_SHARED points elsewhere (e.g. a CI checkout in another place).
+# Every test that reads the real captures goes through captures_dir / require_shared_captures() below.
+SHARED_ENV = "SIGTRACE_SHARED"
+SHARED_CAPTURES = Path(os.environ.get(SHARED_ENV, ROOT.parent / "shared")) / "captures"
 FIXTURES = ROOT / "fixtures"
+SHARED_MISSING = (f"REAL CAPTURES NOT FOUND at {SHARED_CAPTURES}: tests that read them are SKIPPED. "
+                  f"Put the shared folder beside the checkout (../shared/captures) or set {SHARED_ENV}=/path/to/shared.")
+
+
+def require_shared_captures() -> Path:
+    """The real captures folder, or skip the calling test with one loud reason (same for every test)."""
+    if not SHARED_CAPTURES.is_dir():
+        warnings.warn(SHARED_MISSING)
+        pytest.skip(SHARED_MISSING)
+    return SHARED_CAPTURES
 
 
 @pytest.fixture
@@ -29,9 +41,7 @@ def con():
 
 @pytest.fixture(scope="session")
 def captures_dir() -> Path:
-    if not SHARED_CAPTURES.is_dir():
-        pytest.skip(f"real captures not found at {SHARED_CAPTURES}")
-    return SHARED_CAPTURES
+    return require_shared_captures()
 
 
 def tshark_path() -> str | None:

@@ -439,8 +439,7 @@ TRIGGERS = {
 
 @pytest.fixture(scope="module")
 def base_case(tmp_path_factory) -> Path:
-    if not casekit.SHARED_CAPTURES.is_dir():
-        pytest.skip("real captures missing")
+    casekit.require_shared_captures()
     db = tmp_path_factory.mktemp("base") / "case.duckdb"
     sigtrace.ingest([casekit.SHARED_CAPTURES / "tcpdump__isup.pcap"], db)
     return db
