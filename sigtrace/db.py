@@ -117,10 +117,9 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
                 "insert into schema_version values ($v, $n, $t, $tv)",
                 {"v": version, "n": path.name, "t": now, "tv": __version__},
             )
-        view_sql = [path.read_text(encoding="utf-8") for path in view_files()]
-        for sql in view_sql:
-            con.execute(sql)
-        _pass_through_comments(con, "\n".join(view_sql))
+        for path in view_files():
+            con.execute(path.read_text(encoding="utf-8"))
+        _pass_through_comments(con, "\n".join(path.read_text(encoding="utf-8") for path in view_files()))
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -145,16 +144,22 @@ def _pass_through_comments(con: duckdb.DuckDBPyConnection, views_sql: str) -> No
             "select table_name, column_name, comment from duckdb_columns() "
             "where schema_name = 'main' and list_contains($names, table_name)", {"names": names}).fetchall()
     }
-    stmts = []
     for view, tables in decl:
         for (t, col), own in comments.items():
             if t != view or (own or "").strip():
                 continue
             text = next((comments[(src, col)] for src in tables if (comments.get((src, col)) or "").strip()), None)
             if text is not None:
-                stmts.append(f"comment on column {view}.\"{col}\" is '{text.replace(chr(39), chr(39) * 2)}'")
-    if stmts:
-        con.execute(";\n".join(stmts))
+                con.execute(f"comment on column {_ident(view)}.{_ident(col)} is {_lit(text)}")
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(s: str) -> str:
+    """SQL string literal (COMMENT ON takes no bind parameters)."""
+    return "'" + s.replace("'", "''") + "'"
 
 
 def connect(path: str | Path | None = None, *, read_only: bool = False, create: bool = True) -> duckdb.DuckDBPyConnection:
