@@ -35,7 +35,8 @@ SMALL = "tcpdump__isup.pcap"
 TARGET_BYTES = 64 * 1024 * 1024
 PROC = Path("/proc")
 
-pytestmark = pytest.mark.skipif(not (PROC / "self" / "fdinfo").is_dir(), reason="needs Linux /proc to find mid-file")
+pytestmark = [pytest.mark.skipif(not (PROC / "self" / "fdinfo").is_dir(), reason="needs Linux /proc to find mid-file"),
+              pytest.mark.slow]
 
 
 def _build_big(dest: Path, captures: Path) -> int:

@@ -311,6 +311,7 @@ def test_hep3_header():
 
 
 # ------------------------------------------------------------------------------------------- scale mode
+@pytest.mark.slow
 def test_scale_mode_small_run_is_consistent_and_reproducible(tmp_path):
     """A tiny --scale run: packet and CDR counts in stats.json match the files, labels are complete,
     confounders outnumber SIM-box sites 10:1, and a second run gives the same bytes."""

@@ -19,11 +19,13 @@ import pytest
 import sigtrace
 import sigtrace.parallel as par
 from fixtures import encoders as E
+from conftest import SHARED_CAPTURES as SHARED, SHARED_MISSING
 from sigtrace.ingest import ingest
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "fixtures" / "cases"
-from conftest import SHARED_CAPTURES as SHARED, SHARED_MISSING  # noqa: E402
 SOURCE_COLS = ("source_id, source_name, size_bytes, sha256, kind, compression, link_types, first_ts, last_ts, "
                "packets_read, messages_decoded, errors, options")
 

@@ -158,6 +158,7 @@ def _has_open(pid: int, path: Path) -> bool:
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to see when the writer holds the file")
 def test_query_original_while_ingesting_into_a_copy(built_case, tmp_path):
     original = tmp_path / "case.duckdb"
