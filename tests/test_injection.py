@@ -310,6 +310,7 @@ def test_directory_hostile_file_names(case, tmp_path):
     _intact(case, before)
 
 
+@pytest.mark.slow
 def test_demo_hostile_db_path(tmp_path):
     casekit.skip_unless_ready("demo")
     db = tmp_path / "demo '; DROP TABLE sources; --.duckdb"
