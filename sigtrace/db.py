@@ -135,7 +135,8 @@ _PASS_THROUGH = re.compile(r"^--\s*pass-through column comments:\s*(\w+)\s*<-\s*
 
 def _pass_through_comments(con: duckdb.DuckDBPyConnection, views_sql: str) -> None:
     """Copy table column comments onto the pass-through view columns the views SQL declares."""
-    decl = [(view, [t.strip() for t in tables.split(",") if t.strip()]) for view, tables in _PASS_THROUGH.findall(views_sql)]
+    decl = [(view, [t.strip() for t in tables.split(",") if t.strip()])
+            for view, tables in _PASS_THROUGH.findall(views_sql)]
     if not decl:
         return
     names = sorted({view for view, _ in decl} | {t for _, tables in decl for t in tables})

@@ -20,8 +20,8 @@ import sigtrace  # noqa: E402  (installs the sigtrace.parsers alias in a source 
 SHARED_ENV = "SIGTRACE_SHARED"
 SHARED_CAPTURES = Path(os.environ.get(SHARED_ENV, ROOT.parent / "shared")) / "captures"
 FIXTURES = ROOT / "fixtures"
-SHARED_MISSING = (f"REAL CAPTURES NOT FOUND at {SHARED_CAPTURES}: tests that read them are SKIPPED. "
-                  f"Put the shared folder beside the checkout (../shared/captures) or set {SHARED_ENV}=/path/to/shared.")
+SHARED_MISSING = (f"REAL CAPTURES NOT FOUND at {SHARED_CAPTURES}: tests that read them are SKIPPED. Put the "
+                  f"shared folder beside the checkout (../shared/captures) or set {SHARED_ENV}=/path/to/shared.")
 
 
 def require_shared_captures() -> Path:
