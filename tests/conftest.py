@@ -18,18 +18,31 @@ import sigtrace  # noqa: E402  (installs the sigtrace.parsers alias in a source 
 # ../shared beside the checkout; SIGTRACE_SHARED points elsewhere (e.g. a CI checkout in another place).
 # Every test that reads the real captures goes through captures_dir / require_shared_captures() below.
 SHARED_ENV = "SIGTRACE_SHARED"
-SHARED_CAPTURES = Path(os.environ.get(SHARED_ENV, ROOT.parent / "shared")) / "captures"
+SHARED = Path(os.environ.get(SHARED_ENV, ROOT.parent / "shared"))
+SHARED_CAPTURES = SHARED / "captures"
 FIXTURES = ROOT / "fixtures"
-SHARED_MISSING = (f"REAL CAPTURES NOT FOUND at {SHARED_CAPTURES}: tests that read them are SKIPPED. Put the "
-                  f"shared folder beside the checkout (../shared/captures) or set {SHARED_ENV}=/path/to/shared.")
+
+
+def shared_missing(path: Path) -> str:
+    return (f"OUTSIDE DATA NOT FOUND at {path}: tests that read it are SKIPPED. Put the shared folder "
+            f"beside the checkout (../shared) or set {SHARED_ENV}=/path/to/shared.")
+
+
+SHARED_MISSING = shared_missing(SHARED_CAPTURES)
+
+
+def require_shared(name: str) -> Path:
+    """``name`` inside the shared folder, or skip the calling test with one loud reason naming SIGTRACE_SHARED."""
+    path = SHARED / name
+    if not path.exists():
+        warnings.warn(shared_missing(path))
+        pytest.skip(shared_missing(path))
+    return path
 
 
 def require_shared_captures() -> Path:
     """The real captures folder, or skip the calling test with one loud reason (same for every test)."""
-    if not SHARED_CAPTURES.is_dir():
-        warnings.warn(SHARED_MISSING)
-        pytest.skip(SHARED_MISSING)
-    return SHARED_CAPTURES
+    return require_shared("captures")
 
 
 @pytest.fixture
