@@ -119,11 +119,48 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
             )
         for path in view_files():
             con.execute(path.read_text(encoding="utf-8"))
+        _pass_through_comments(con, "\n".join(path.read_text(encoding="utf-8") for path in view_files()))
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
     return latest_version()
+
+
+# In queries/views/*.sql: "-- pass-through column comments: v_view <- table1, table2". A column of
+# v_view that has no COMMENT of its own and is named like a column of table1 (else table2, ...) is a
+# pass-through of that column: it gets the table column's comment, so each comment is written once.
+_PASS_THROUGH = re.compile(r"^--\s*pass-through column comments:\s*(\w+)\s*<-\s*([\w ,]+?)\s*$", re.M)
+
+
+def _pass_through_comments(con: duckdb.DuckDBPyConnection, views_sql: str) -> None:
+    """Copy table column comments onto the pass-through view columns the views SQL declares."""
+    decl = [(view, [t.strip() for t in tables.split(",") if t.strip()])
+            for view, tables in _PASS_THROUGH.findall(views_sql)]
+    if not decl:
+        return
+    names = sorted({view for view, _ in decl} | {t for _, tables in decl for t in tables})
+    comments: dict[tuple[str, str], str | None] = {
+        (t, c): cm for t, c, cm in con.execute(
+            "select table_name, column_name, comment from duckdb_columns() "
+            "where schema_name = 'main' and list_contains($names, table_name)", {"names": names}).fetchall()
+    }
+    for view, tables in decl:
+        for (t, col), own in comments.items():
+            if t != view or (own or "").strip():
+                continue
+            text = next((comments[(src, col)] for src in tables if (comments.get((src, col)) or "").strip()), None)
+            if text is not None:
+                con.execute(f"comment on column {_ident(view)}.{_ident(col)} is {_lit(text)}")
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(s: str) -> str:
+    """SQL string literal (COMMENT ON takes no bind parameters)."""
+    return "'" + s.replace("'", "''") + "'"
 
 
 def connect(path: str | Path | None = None, *, read_only: bool = False, create: bool = True) -> duckdb.DuckDBPyConnection:

@@ -15,9 +15,34 @@ if str(ROOT) not in sys.path:  # fixtures/ (generator, encoders) importable as a
 
 import sigtrace  # noqa: E402  (installs the sigtrace.parsers alias in a source checkout)
 
-# ../shared beside the checkout; SIGTRACE_SHARED points elsewhere (e.g. a CI checkout in another place)
-SHARED_CAPTURES = Path(os.environ.get("SIGTRACE_SHARED", ROOT.parent / "shared")) / "captures"
+# ../shared beside the checkout; SIGTRACE_SHARED points elsewhere (e.g. a CI checkout in another place).
+# Every test that reads the real captures goes through captures_dir / require_shared_captures() below.
+SHARED_ENV = "SIGTRACE_SHARED"
+SHARED = Path(os.environ.get(SHARED_ENV, ROOT.parent / "shared"))
+SHARED_CAPTURES = SHARED / "captures"
 FIXTURES = ROOT / "fixtures"
+
+
+def shared_missing(path: Path) -> str:
+    return (f"OUTSIDE DATA NOT FOUND at {path}: tests that read it are SKIPPED. Put the shared folder "
+            f"beside the checkout (../shared) or set {SHARED_ENV}=/path/to/shared.")
+
+
+SHARED_MISSING = shared_missing(SHARED_CAPTURES)
+
+
+def require_shared(name: str) -> Path:
+    """``name`` inside the shared folder, or skip the calling test with one loud reason naming SIGTRACE_SHARED."""
+    path = SHARED / name
+    if not path.exists():
+        warnings.warn(shared_missing(path))
+        pytest.skip(shared_missing(path))
+    return path
+
+
+def require_shared_captures() -> Path:
+    """The real captures folder, or skip the calling test with one loud reason (same for every test)."""
+    return require_shared("captures")
 
 
 @pytest.fixture
@@ -29,9 +54,7 @@ def con():
 
 @pytest.fixture(scope="session")
 def captures_dir() -> Path:
-    if not SHARED_CAPTURES.is_dir():
-        pytest.skip(f"real captures not found at {SHARED_CAPTURES}")
-    return SHARED_CAPTURES
+    return require_shared_captures()
 
 
 def tshark_path() -> str | None:

@@ -29,12 +29,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fuzz"))
 import fuzzlib  # noqa: E402
+from conftest import require_shared_captures  # noqa: E402
 
 SMALL = "tcpdump__isup.pcap"
 TARGET_BYTES = 64 * 1024 * 1024
 PROC = Path("/proc")
 
-pytestmark = pytest.mark.skipif(not (PROC / "self" / "fdinfo").is_dir(), reason="needs Linux /proc to find mid-file")
+pytestmark = [pytest.mark.skipif(not (PROC / "self" / "fdinfo").is_dir(), reason="needs Linux /proc to find mid-file"),
+              pytest.mark.slow]
 
 
 def _build_big(dest: Path, captures: Path) -> int:
@@ -64,9 +66,7 @@ def _build_big(dest: Path, captures: Path) -> int:
 
 @pytest.fixture(scope="module")
 def evidence(tmp_path_factory):
-    SHARED_CAPTURES = fuzzlib.SHARED_CAPTURES
-    if not SHARED_CAPTURES.is_dir():
-        pytest.skip(f"real captures not found at {SHARED_CAPTURES}")
+    SHARED_CAPTURES = require_shared_captures()
     d = tmp_path_factory.mktemp("evidence")
     big = d / "big.pcap"
     n = _build_big(big, SHARED_CAPTURES)

@@ -439,8 +439,7 @@ TRIGGERS = {
 
 @pytest.fixture(scope="module")
 def base_case(tmp_path_factory) -> Path:
-    if not casekit.SHARED_CAPTURES.is_dir():
-        pytest.skip("real captures missing")
+    casekit.require_shared_captures()
     db = tmp_path_factory.mktemp("base") / "case.duckdb"
     sigtrace.ingest([casekit.SHARED_CAPTURES / "tcpdump__isup.pcap"], db)
     return db
@@ -451,7 +450,8 @@ def test_every_cli_row_has_a_trigger():
     assert sorted(set(TRIGGERS) - set(CLI_ROWS)) == [], "triggers for rows that are not in docs/errors.md"
 
 
-@pytest.mark.parametrize("row_id", CLI_ROWS)
+@pytest.mark.parametrize("row_id", [pytest.param(r, marks=pytest.mark.slow) if r in ("T3", "T4", "T5") else r
+                                    for r in CLI_ROWS])  # T3-T5: whole-case traces, slow
 def test_row_is_reachable(row_id, base_case, tmp_path, monkeypatch):
     row = ROWS[row_id]
     needs, trigger = TRIGGERS[row_id]

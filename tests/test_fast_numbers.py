@@ -29,6 +29,7 @@ def test_vectors():
     _check([v[1] for v in rows], [v[2] for v in rows])
 
 
+@pytest.mark.slow
 def test_generated_numbers_every_noa():
     cases = _gen_numbers(7, 100_000)
     raws = [c[0] for c in cases]

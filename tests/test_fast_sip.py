@@ -36,13 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "fuzz"))
 import fuzzlib  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-from conftest import SHARED_CAPTURES  # noqa: E402
+from conftest import SHARED_CAPTURES, SHARED_MISSING, require_shared_captures  # noqa: E402
 
 PROBE = ROOT / "bench" / "data" / "probe_20mb_s9_v1.pcap"
 FIXTURE_CAPTURES = sorted(p for p in (ROOT / "fixtures" / "cases").glob("*/captures/*")
                           if p.suffix in (".pcap", ".pcapng", ".cap"))
 SHARED = sorted(p for p in SHARED_CAPTURES.glob("*") if p.suffix in (".pcap", ".pcapng", ".cap")) \
-    if SHARED_CAPTURES.is_dir() else []
+    if SHARED_CAPTURES.is_dir() else \
+    [pytest.param(None, id="no-shared-captures", marks=pytest.mark.skip(reason=SHARED_MISSING))]
 
 # pkts__sipp.pcap frame 1 (UDP payload)
 SIPP_INVITE = (
@@ -254,8 +255,7 @@ def test_shared_captures(path):
 
 def test_shared_sip_captures_mostly_fast():
     """The kernel really takes the plain UDP SIP of the real captures (not everything SLOW)."""
-    if not SHARED:
-        pytest.skip(f"real captures not found at {SHARED_CAPTURES}")
+    require_shared_captures()
     names = ("pkts__sipp.pcap", "sngrep__aaa.pcap", "pkts__sip_rtp.pcap", "suricata-verify__sip_compact_form.pcap",
              "suricata-verify__sip_header_multi_val.pcap", "zeek__sip-long-request-response-paths.pcap")
     for n in names:

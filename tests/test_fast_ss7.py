@@ -30,7 +30,7 @@ from sigtrace.parsers.registry import FrameDecoder  # noqa: E402
 from sigtrace.parsers.rows import IsupRow, field_names  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("SIGTRACE_SHARED", ROOT.parent / "shared")) / "captures"
+from conftest import SHARED_CAPTURES as SHARED  # noqa: E402
 FIELDS = field_names(IsupRow)
 
 

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("isup_messages", "sip_messages", "decode_errors", "protocol_counts", "ss7_links")
 SOURCE_COLS = "source_name, packets_read, messages_decoded, errors, first_ts, last_ts, link_types"
 
-pytestmark = pytest.mark.skipif(not fast.available(), reason="numba not importable: no compiled fast path to compare")
+pytestmark = [pytest.mark.skipif(not fast.available(), reason="numba not importable: no compiled fast path to compare"),
+              pytest.mark.slow]
 
 
 def _dump(db: Path) -> dict[str, dict[str, list[str]]]:

@@ -111,6 +111,7 @@ def test_probes_json_lists_every_capture():
         assert listed == present, name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,probe", list(_captures()))
 def test_capture_decodes_cleanly_in_tshark(tshark, name, probe):
     """Zero malformed packets and zero expert infos of severity Error (warnings are allowed: SIP-I bodies)."""
@@ -146,6 +147,7 @@ TRACED = [n for n in CASE_NAMES
           if json.loads((CASES_DIR / n / "expected.json").read_text(encoding="utf-8"))["traces"]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TRACED)
 def test_expected_legs_are_in_the_captures(tshark, name):
     """Every ISUP leg of every expected trace is an IAM (OPC, DPC, CIC) that tshark finds in some capture."""
@@ -311,6 +313,7 @@ def test_hep3_header():
 
 
 # ------------------------------------------------------------------------------------------- scale mode
+@pytest.mark.slow
 def test_scale_mode_small_run_is_consistent_and_reproducible(tmp_path):
     """A tiny --scale run: packet and CDR counts in stats.json match the files, labels are complete,
     confounders outnumber SIM-box sites 10:1, and a second run gives the same bytes."""

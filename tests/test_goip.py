@@ -75,6 +75,7 @@ def test_each_archetype_is_flagged_with_its_reasons(population, scan, archetype)
             assert set(e["softswitch_ips"]) <= {ip for s in hits for ip in s.softswitch_ips}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", gs.CONFOUNDERS)
 def test_each_confounder_stays_unflagged(population, con, scan, kind):
     entries = [e for e in population.truth["unflagged"] if e["confounder"] == kind]
@@ -296,6 +297,7 @@ def _sip_met(site, res, e) -> bool:
                for g in res.sip_gateways)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", _fixture_cases())
 def test_fixture_case_goip_expectations(fixture_scans, name):
     """Each expected site is reported with at least its expected label (must_flag) and its expected

@@ -157,7 +157,7 @@ def test_verify_hostile_missing_paths(case, value):
 
 def test_ingest_hostile_options(case, tmp_path):
     before = casekit.fingerprint(case)
-    pcap = casekit.SHARED_CAPTURES / "tcpdump__isup.pcap"
+    pcap = casekit.require_shared_captures() / "tcpdump__isup.pcap"
     res = runner.invoke(app, ["ingest", str(pcap), "--db", str(case), "--ss7-variant", DROP])
     assert res.exit_code == 2
     casekit.assert_one_line_error(res.stderr, DROP)
@@ -310,6 +310,7 @@ def test_directory_hostile_file_names(case, tmp_path):
     _intact(case, before)
 
 
+@pytest.mark.slow
 def test_demo_hostile_db_path(tmp_path):
     casekit.skip_unless_ready("demo")
     db = tmp_path / "demo '; DROP TABLE sources; --.duckdb"

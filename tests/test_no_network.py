@@ -61,6 +61,7 @@ def _commands(db: Path) -> list[tuple[str, list[str], set[int]]]:
     ]
 
 
+@pytest.mark.slow
 def test_cli_in_unshared_network_namespace(tmp_path):
     why = _unshare_works()
     if why:

@@ -406,6 +406,7 @@ def test_generated_capture_matches_tshark(tshark, tmp_path, name):
             assert f in fields, f
 
 
+@pytest.mark.slow
 def test_fixture_case_captures_match_tshark(tshark):
     """Captures of the fixture cases (China national network by construction of fixtures/generate.py)."""
     root = Path(__file__).resolve().parent.parent / "fixtures" / "cases"

@@ -9,7 +9,6 @@ still undecided -- the state a split has to carry over exactly.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -20,11 +19,13 @@ import pytest
 import sigtrace
 import sigtrace.parallel as par
 from fixtures import encoders as E
+from conftest import SHARED_CAPTURES as SHARED, SHARED_MISSING
 from sigtrace.ingest import ingest
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "fixtures" / "cases"
-SHARED = Path(os.environ.get("SIGTRACE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "captures"
 SOURCE_COLS = ("source_id, source_name, size_bytes, sha256, kind, compression, link_types, first_ts, last_ts, "
                "packets_read, messages_decoded, errors, options")
 
@@ -103,7 +104,7 @@ def test_fixture_cases_split_equal_serial(force_parallel, tmp_path, unit):
     _reports_equal(ra, rb)
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason=f"real captures not found at {SHARED}")
+@pytest.mark.skipif(not SHARED.is_dir(), reason=SHARED_MISSING)
 @pytest.mark.parametrize("unit,split", [(2, True), (3000, False)])
 def test_real_captures_equal_serial(force_parallel, tmp_path, unit, split):
     """All real captures in one run: split into 2-frame units, or whole files spread over the workers."""

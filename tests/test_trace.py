@@ -48,6 +48,7 @@ def _run(cases: CaseFiles, name: str, i: int):
 
 # =========================================================================== fixture cases, end to end
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,i", trace_params())
 def test_fixture_trace_matches_ground_truth(cases, name, i):
     t, res = _run(cases, name, i)
@@ -78,6 +79,7 @@ def test_fixture_trace_matches_ground_truth(cases, name, i):
             assert (h.name, h.province) == (w["name"], w["province"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,i", trace_params())
 def test_fixture_evidence_points_at_real_frames_and_rows(cases, name, i):
     """Every evidence reference names a frame or CDR row that is in the case, at the time it says."""

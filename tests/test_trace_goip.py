@@ -52,6 +52,7 @@ def _same(a: goip.Site, b: goip.Site) -> None:
             assert v == w, k
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", GOIP_CASES)
 def test_per_site_label_equals_full_scan(name, scanned):
     con, full, (cells, imeis) = scanned(name)

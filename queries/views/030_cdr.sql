@@ -76,19 +76,10 @@ final as (
 
 select * from final;
 
+-- pass-through column comments: v_exchanges <- exchanges
 comment on view v_exchanges is 'The exchange directory (sigtrace directory): every node with its role, province, point code and IP, and how many trunk groups it owns in trunks.';
-comment on column v_exchanges.point_code is 'Point code as text: M-S-P (24-bit) or Z-A-I (14-bit); NULL for IP-only nodes.';
-comment on column v_exchanges.pc_int is 'Point code as an integer, as in isup_messages.opc/dpc and cdr_legs.switch_pc.';
-comment on column v_exchanges.pc_bits is '14 or 24: width of pc_int.';
-comment on column v_exchanges.ni is 'Network indicator when known (ss7pcs file or ni column), else NULL.';
-comment on column v_exchanges.name is 'Exchange name.';
-comment on column v_exchanges.province is 'Province.';
-comment on column v_exchanges.city is 'City.';
-comment on column v_exchanges.role is 'local | tandem | toll | msc | gateway | softswitch | sip_proxy (NULL when unknown, e.g. from ss7pcs).';
-comment on column v_exchanges.ip is 'Signalling IP of the node when it has one (gateways, proxies, softswitches).';
 comment on column v_exchanges.node is 'How the node is written in trunks.csv and CDRs: its point code text, else its IP.';
 comment on column v_exchanges.trunk_groups is 'Number of trunk groups (rows of trunks) owned by this node.';
-comment on column v_exchanges.loaded_from is 'Directory file the row was loaded from.';
 
 create or replace view v_trunks as
 with
@@ -120,24 +111,14 @@ final as (
 
 select * from final;
 
+-- pass-through column comments: v_trunks <- trunks
 comment on view v_trunks is 'Trunk groups with both ends named from the directory: at switch S, trunk group G leads to peer P (direction in | out | both, seen from S).';
-comment on column v_trunks.switch is 'The switch owning the trunk group: point code text (M-S-P / Z-A-I) or IP.';
-comment on column v_trunks.switch_pc is 'Switch point code as an integer (NULL when the switch is given by IP).';
-comment on column v_trunks.switch_bits is '14 or 24: width of switch_pc.';
-comment on column v_trunks.switch_ip is 'Switch IP when the switch is given by IP.';
 comment on column v_trunks.switch_name is 'Switch name from the directory (NULL if the switch is not in exchanges).';
 comment on column v_trunks.switch_province is 'Switch province from the directory.';
 comment on column v_trunks.switch_role is 'Switch role from the directory (local, tandem, toll, msc, gateway, softswitch, sip_proxy).';
-comment on column v_trunks.trunk_group is 'Trunk group name or number as written in CDRs (in_trunk / out_trunk).';
-comment on column v_trunks.direction is 'in | out | both, seen from the switch.';
-comment on column v_trunks.peer is 'The adjacent node: point code text or IP.';
-comment on column v_trunks.peer_pc is 'Peer point code as an integer (NULL for an IP peer).';
-comment on column v_trunks.peer_bits is '14 or 24: width of peer_pc.';
-comment on column v_trunks.peer_ip is 'Peer IP when the peer is an IP node (SIP trunk: softswitch, SBC, customer server).';
 comment on column v_trunks.peer_name is 'Peer name from the directory (NULL when the peer is not in exchanges: another operator, a customer).';
 comment on column v_trunks.peer_province is 'Peer province from the directory.';
 comment on column v_trunks.peer_role is 'Peer role from the directory.';
-comment on column v_trunks.loaded_from is 'trunks file the row was loaded from.';
 
 create or replace view v_cdr_legs as
 with
@@ -216,29 +197,12 @@ final as (
 
 select * from final;
 
+-- pass-through column comments: v_cdr_legs <- cdr_legs, sources
 comment on view v_cdr_legs is 'Switch CDR legs with the writing switch named from the directory and both trunk groups resolved to the adjacent nodes (in_peer: where the call came from; out_peer: where it went). The evidence reference of a leg is source_name + row_num.';
-comment on column v_cdr_legs.source_id is 'sources.source_id of the CDR file.';
-comment on column v_cdr_legs.source_name is 'CDR file name (sources.source_name).';
-comment on column v_cdr_legs.row_num is '1-based data row number in the CDR file (header excluded): the evidence reference.';
-comment on column v_cdr_legs.record_type is 'MOC (mobile originated) | MTC (mobile terminated) | TRANSIT | GW_IN (entered this network) | GW_OUT.';
-comment on column v_cdr_legs.switch is 'The writing switch''s point code as text, as in the file.';
-comment on column v_cdr_legs.switch_pc is 'The writing switch''s point code as an integer (NULL if the text is not a point code).';
-comment on column v_cdr_legs.switch_bits is '14 or 24: width of switch_pc.';
 comment on column v_cdr_legs.switch_name is 'Writing switch name from the directory (NULL if not in exchanges).';
 comment on column v_cdr_legs.switch_province is 'Writing switch province from the directory.';
 comment on column v_cdr_legs.switch_city is 'Writing switch city from the directory.';
 comment on column v_cdr_legs.switch_role is 'Writing switch role from the directory (local, tandem, toll, msc, gateway, softswitch, sip_proxy).';
-comment on column v_cdr_legs.start_time is 'Leg start time in UTC (answer or seizure time, per export; second resolution in most CDRs).';
-comment on column v_cdr_legs.duration_s is 'Call duration in seconds.';
-comment on column v_cdr_legs.answered is '1 answered, 0 not answered, NULL unknown.';
-comment on column v_cdr_legs.calling is 'Calling number as written in the CDR (raw).';
-comment on column v_cdr_legs.calling_norm is 'Calling number normalized to E.164 (+86...); NULL for service, empty or malformed numbers.';
-comment on column v_cdr_legs.called is 'Called number as written in the CDR (raw).';
-comment on column v_cdr_legs.called_norm is 'Called number normalized to E.164; NULL for service, empty or malformed numbers.';
-comment on column v_cdr_legs.imsi is 'Served IMSI (mobile legs).';
-comment on column v_cdr_legs.imei is 'Served IMEI (mobile legs); first 8 digits are the TAC (device model).';
-comment on column v_cdr_legs.cell_id is 'Serving cell (LAC-CI or as exported).';
-comment on column v_cdr_legs.in_trunk is 'Incoming trunk group at the writing switch (入中继).';
 comment on column v_cdr_legs.in_peer is 'Node the incoming trunk group leads to (where the call came from): point code text or IP, from trunks (direction in or both).';
 comment on column v_cdr_legs.in_peer_pc is 'in_peer point code as an integer (NULL for an IP peer).';
 comment on column v_cdr_legs.in_peer_bits is '14 or 24: width of in_peer_pc.';
@@ -246,7 +210,6 @@ comment on column v_cdr_legs.in_peer_ip is 'in_peer IP when the call came from a
 comment on column v_cdr_legs.in_peer_name is 'in_peer name from the directory (NULL when not in exchanges, e.g. another operator).';
 comment on column v_cdr_legs.in_peer_province is 'in_peer province from the directory.';
 comment on column v_cdr_legs.in_peer_role is 'in_peer role from the directory (a softswitch, gateway or sip_proxy here means the call entered the network at this switch).';
-comment on column v_cdr_legs.out_trunk is 'Outgoing trunk group at the writing switch (出中继).';
 comment on column v_cdr_legs.out_peer is 'Node the outgoing trunk group leads to (where the call went next): point code text or IP, from trunks (direction out or both).';
 comment on column v_cdr_legs.out_peer_pc is 'out_peer point code as an integer.';
 comment on column v_cdr_legs.out_peer_bits is '14 or 24: width of out_peer_pc.';
@@ -254,7 +217,6 @@ comment on column v_cdr_legs.out_peer_ip is 'out_peer IP when the call went to a
 comment on column v_cdr_legs.out_peer_name is 'out_peer name from the directory.';
 comment on column v_cdr_legs.out_peer_province is 'out_peer province from the directory.';
 comment on column v_cdr_legs.out_peer_role is 'out_peer role from the directory.';
-comment on column v_cdr_legs.call_ref is 'Call reference (unique per switch only).';
 
 create or replace view v_cdr_rejects as
 with
@@ -266,9 +228,5 @@ final as (
 
 select * from final;
 
+-- pass-through column comments: v_cdr_rejects <- cdr_rejects, sources
 comment on view v_cdr_rejects is 'CDR rows that could not be loaded, with the file name, row number, reason and the row as read: nothing is dropped silently.';
-comment on column v_cdr_rejects.source_id is 'sources.source_id of the CDR file.';
-comment on column v_cdr_rejects.source_name is 'CDR file name.';
-comment on column v_cdr_rejects.row_num is '1-based data row number in the file (JSON Lines: line number).';
-comment on column v_cdr_rejects.reason is 'Why the row was rejected (unknown record type, bad timestamp, missing called number, bad duration, bad answered flag, unreadable line, ...); several reasons are joined with "; ".';
-comment on column v_cdr_rejects.raw_line is 'The row as read: JSON of its fields (CSV/TSV/Parquet), the line itself (JSON Lines, unreadable CSV lines).';

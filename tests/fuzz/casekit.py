@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "fixtures" / "cases" / "demo"
-SHARED_CAPTURES = Path(os.environ.get("SIGTRACE_SHARED", ROOT.parent / "shared")) / "captures"
+from conftest import SHARED_CAPTURES, require_shared_captures  # noqa: E402,F401  (one definition, one skip reason)
 ERROR_PREFIX = "sigtrace: error: "
 
 

@@ -1,9 +1,9 @@
 """Guided fuzz targets (hypothesis) for the ISUP and SIP decoders.
 
-The targets are discovered, not hard-wired: ``sigtrace.parsers.isup.decode(buf, off, end, row, ...)``
-and ``sigtrace.parsers.sip.decode_into(row, msg)`` when those modules exist, and always the whole
-stack through ``FrameDecoder`` (ISUP in an MTP2 frame, LINKTYPE 140; SIP in Ethernet/IPv4/UDP), so the
-targets work whatever the decoders look like and get stronger as they land.
+The targets are ``sigtrace.parsers.isup.decode(buf, off, end, row, ...)`` and
+``sigtrace.parsers.sip.decode_into(row, msg)`` -- a missing module, a renamed function or a changed
+signature FAILS the targets loudly (it never skips them) -- and always the whole stack through
+``FrameDecoder`` (ISUP in an MTP2 frame, LINKTYPE 140; SIP in Ethernet/IPv4/UDP).
 
 Inputs are *grammar-shaped*: ISUP messages with a real message type, mandatory fixed part, pointers
 and parameter lengths that are right or deliberately wrong (0, 0xFF, past the end), an optional part
@@ -50,19 +50,33 @@ ISUP = _module("isup")
 SIP = _module("sip")
 
 
-def _isup_decode():
-    f = getattr(ISUP, "decode", None) if ISUP else None
+def _target(module, mod_name: str, func: str, params: list[str]):
+    """The decoder under fuzz, or a loud FAILURE (never a skip): a rename, a move or a changed
+    signature must not quietly switch a fuzz target off."""
+    f = getattr(module, func, None) if module else None
     if f is None:
-        return None
-    params = list(inspect.signature(f).parameters)
-    return f if params[:4] == ["buf", "off", "end", "row"] else None
+        pytest.fail(f"fuzz target sigtrace.parsers.{mod_name}.{func} not found: it was renamed or moved; "
+                    f"update tests/fuzz/test_fuzz_targets.py", pytrace=False)
+    got = list(inspect.signature(f).parameters)
+    if got[:len(params)] != params:
+        pytest.fail(f"fuzz target sigtrace.parsers.{mod_name}.{func} changed its signature: expected "
+                    f"({', '.join(params)}, ...), got ({', '.join(got)}); update tests/fuzz/test_fuzz_targets.py",
+                    pytrace=False)
+    return f
+
+
+def _isup_decode():
+    return _target(ISUP, "isup", "decode", ["buf", "off", "end", "row"])
 
 
 def _sip_decode():
-    f = getattr(SIP, "decode_into", None) if SIP else None
-    if f is None:
-        return None
-    return f if list(inspect.signature(f).parameters)[:2] == ["row", "msg"] else None
+    return _target(SIP, "sip", "decode_into", ["row", "msg"])
+
+
+def test_fuzz_targets_present():
+    """Both decoder targets exist with the signature the fuzzers call (fails, never skips, on a rename)."""
+    _isup_decode()
+    _sip_decode()
 
 
 def row_problems(table: str, row) -> list[str]:
@@ -128,7 +142,6 @@ def mtp2_frame(isup: bytes, ni: int = 2, opc: int = 1, dpc: int = 2, sls: int = 
     return bytes([0x80, 0x80, min(len(mtp3), 63)]) + mtp3
 
 
-@pytest.mark.skipif(_isup_decode() is None, reason="sigtrace.parsers.isup.decode(buf, off, end, row, ...) not present yet")
 @CI
 @given(msg=isup_message(), ansi=st.booleans())
 def test_isup_decode_fails_only_with_decode_error(msg, ansi):
@@ -229,7 +242,6 @@ def udp_frame(payload: bytes, sport: int = 5060, dport: int = 5060) -> bytes:
     return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + udp
 
 
-@pytest.mark.skipif(_sip_decode() is None, reason="sigtrace.parsers.sip.decode_into(row, msg) not present yet")
 @CI
 @given(msg=sip_message())
 def test_sip_decode_fails_only_with_decode_error(msg):

@@ -86,6 +86,7 @@ def _report(camp: fuzzlib.Campaign, name: str) -> None:
         warnings.warn(text)
 
 
+@pytest.mark.slow
 def test_mutation_campaign(corpus):
     """A few thousand mutated packets (seeded), ITU variant fixed so that frames do not couple
     through the per-link variant decision; untouched self-contained frames are compared to a clean run."""
@@ -102,6 +103,7 @@ def test_mutation_campaign(corpus):
     assert serious == [], "\n".join(f.line() for f in serious)
 
 
+@pytest.mark.slow
 def test_mutation_campaign_auto_variant(corpus):
     """Same with --ss7-variant auto (link decisions may couple frames, so no row comparison)."""
     camp = fuzzlib.campaign(corpus, target_mutated=CI_MUTATED // 4, seed=CI_SEED + 1, variant="auto", compare=False)
@@ -110,6 +112,7 @@ def test_mutation_campaign_auto_variant(corpus):
     assert serious == [], "\n".join(f.line() for f in serious)
 
 
+@pytest.mark.slow
 def test_ss7_layers_are_reached(corpus):
     """The SS7 captures' mutations reach M3UA/M2PA/MTP2/ISUP: a fuzz that only ever broke the IP
     header would prove nothing."""
@@ -208,6 +211,7 @@ def _check_case(db: Path) -> dict:
         con.close()
 
 
+@pytest.mark.slow
 def test_mutated_files_full_ingest(corpus, tmp_path):
     """Full `sigtrace.ingest` of mutated files (framing damage and packet damage): no exception, every
     file is either refused up front (InputError: no longer recognisable as a capture) or ingested with
@@ -233,6 +237,7 @@ def test_mutated_files_full_ingest(corpus, tmp_path):
                                                                     for k, v in info.items() if k != "internal"}}, indent=1))
 
 
+@pytest.mark.slow
 def test_mutated_folder_through_cli(corpus, tmp_path):
     """The CLI on a folder of damaged captures: exit 0, no traceback, summary printed."""
     folder = tmp_path / "evidence"

@@ -2,12 +2,11 @@
 and unknown parameters, ANSI IAM, the structural check used for variant detection."""
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 
+from conftest import require_shared
 from fixtures import encoders as enc
 from sigtrace.parsers import Truncated
 from sigtrace.parsers import isup
@@ -65,9 +64,7 @@ def test_causes():
 
 
 def test_every_table4_message_type_is_named():
-    text = Path(os.environ.get("SIGTRACE_SHARED", Path(__file__).resolve().parents[3] / "shared")) / "DOMAIN-PROTOCOLS.md"
-    if not text.is_file():
-        pytest.skip("domain document not found")
+    text = require_shared("DOMAIN-PROTOCOLS.md")
     sec = text.read_text(encoding="utf-8").split("### 8.2")[1].split("### 8.3")[0]
     pairs = re.findall(r"(?<!/ )0x([0-9A-F]{2}) \| \**([A-Z]+)\**", sec)
     pairs += [(a, x) for a, b, x, y in re.findall(r"0x([0-9A-F]{2}) / 0x([0-9A-F]{2}) \| ([A-Z]+) / ([A-Z]+)", sec)]
