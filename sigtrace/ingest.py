@@ -27,7 +27,7 @@ import duckdb
 
 from . import _paths, parallel
 from ._version import __version__
-from .capture import GZIP_MAGIC, read_records, sniff_capture
+from .parsers.capture import GZIP_MAGIC, read_records, sniff_capture
 from .db import (BackgroundAppend, CaseWriteError, CaseWriter, capture_write_settings, cdr_write_settings, connect,
                  table_columns)
 from .errors import InputError, Interrupted, SchemaError, SigtraceError

@@ -62,7 +62,7 @@ import duckdb
 import pyarrow as pa
 
 from . import _paths
-from .capture import read_records
+from .parsers.capture import read_records
 from .db import CaseWriter, append_arrow, arrow_type
 
 _paths.install_parsers_alias()
