@@ -26,11 +26,11 @@ import duckdb
 
 from . import _paths, parallel
 from ._version import __version__
-from .parsers.capture import GZIP_MAGIC, read_records, sniff_capture
 from .db import (BackgroundAppend, CaseWriteError, CaseWriter, capture_write_settings, cdr_write_settings, connect,
                  table_columns)
 from .errors import InputError, Interrupted, SchemaError, SigtraceError
 from .inputs import expand_paths, sha256_file
+from .parsers.capture import GZIP_MAGIC, read_records, sniff_capture
 
 _paths.install_parsers_alias()
 from sigtrace.parsers.registry import FrameDecoder  # noqa: E402
