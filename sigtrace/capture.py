@@ -1,5 +1,4 @@
 """Moved to parsers/capture.py (``sigtrace.parsers.capture``): the capture reader is shared by the
 decoders' fast path and the library, so it lives in the lower layer. This re-export keeps old imports
-working."""
+working until their importers are rewritten."""
 from .parsers.capture import *  # noqa: F401,F403
-from .parsers.capture import _Buf, _pcap, _pcapng  # noqa: F401
