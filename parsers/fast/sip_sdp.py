@@ -22,74 +22,6 @@ def _token(buf, s, e):
     return s, t
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _rtpmap(buf, ls, le, mpt_s, mpt_e, menc_s, menc_e, nmap):
-    """An ``a=rtpmap:PT ENC/...`` line: the payload type and encoding name recorded (first one per
-    payload type) -> the new count, -1 when more than MAX_SDP."""
-    sp = _find(buf, ls + 9, le, 32)
-    a, b = _strip(buf, ls + 9, sp if sp >= 0 else le)
-    for q in range(nmap):
-        if _same(buf, mpt_s[q], mpt_e[q], a, b):
-            return nmap
-    if nmap >= MAX_SDP:
-        return -1
-    mpt_s[nmap] = a
-    mpt_e[nmap] = b
-    if sp >= 0:
-        sl_ = _find(buf, sp + 1, le, 47)
-        a, b = _strip(buf, sp + 1, sl_ if sl_ >= 0 else le)
-    else:
-        a, b = le, le
-    menc_s[nmap] = a
-    menc_e[nmap] = b
-    return nmap + 1
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _conn_addr(buf, ls, le):
-    """The address of a ``c=IN IP4 addr[/ttl]`` line -> (start, end); start -1 when it has none."""
-    t1s, t1e = _token(buf, ls + 2, le)
-    if t1s >= 0:
-        t2s, t2e = _token(buf, t1e, le)
-        if t2s >= 0:
-            t3s, t3e = _token(buf, t2e, le)
-            if t3s >= 0:
-                sl_ = _find(buf, t3s, t3e, 47)
-                return t3s, (sl_ if sl_ >= 0 else t3e)
-    return -1, -1
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _media(buf, ls, le, ports, pn, p0, plim, fmt_s, fmt_e, nfmt):
-    """An ``m=media port[/n] proto fmt...`` line: its port and formats appended -> (ok, new port
-    position, new format count); ok False = SLOW (more than MAX_SDP)."""
-    t1s, t1e = _token(buf, ls + 2, le)
-    if t1s >= 0:
-        t2s, t2e = _token(buf, t1e, le)
-        if t2s >= 0:
-            sl_ = _find(buf, t2s, t2e, 47)
-            ok, v = _digits(buf, t2s, sl_ if sl_ >= 0 else t2e)
-            if ok and (sl_ if sl_ >= 0 else t2e) - t2s <= 5 and v <= 65535:
-                if pn >= plim or pn - p0 >= MAX_SDP:
-                    return False, pn, nfmt
-                ports[pn] = v
-                pn += 1
-            t3s, t3e = _token(buf, t2e, le)
-            if t3s >= 0:
-                q = t3e
-                while True:
-                    fs, fe = _token(buf, q, le)
-                    if fs < 0:
-                        break
-                    if nfmt >= MAX_SDP:
-                        return False, pn, nfmt
-                    fmt_s[nfmt] = fs
-                    fmt_e[nfmt] = fe
-                    nfmt += 1
-                    q = fe
-    return True, pn, nfmt
-
-
 @njit(cache=True, nogil=True)
 def _sdp(buf, s, e, r, ss, sl, lf, lc, ps, pl, p, lim, ports, pn, plim, scr):
     """sdp_fields on buf[s:e] -> (status, new pool position, new port position)."""
@@ -114,22 +46,66 @@ def _sdp(buf, s, e, r, ss, sl, lf, lc, ps, pl, p, lim, ports, pn, plim, scr):
             k1 = buf[ls + 1]
             if k1 == 61 and k0 == 97:  # a=
                 if _starts(buf, ls, le, _RTPMAP):
-                    nmap = _rtpmap(buf, ls, le, mpt_s, mpt_e, menc_s, menc_e, nmap)
-                    if nmap < 0:
-                        return SLOW, p, pn
+                    sp = _find(buf, ls + 9, le, 32)
+                    a, b = _strip(buf, ls + 9, sp if sp >= 0 else le)
+                    seen = False
+                    for q in range(nmap):
+                        if _same(buf, mpt_s[q], mpt_e[q], a, b):
+                            seen = True
+                            break
+                    if not seen:
+                        if nmap >= MAX_SDP:
+                            return SLOW, p, pn
+                        mpt_s[nmap] = a
+                        mpt_e[nmap] = b
+                        if sp >= 0:
+                            sl_ = _find(buf, sp + 1, le, 47)
+                            a, b = _strip(buf, sp + 1, sl_ if sl_ >= 0 else le)
+                        else:
+                            a, b = le, le
+                        menc_s[nmap] = a
+                        menc_e[nmap] = b
+                        nmap += 1
             elif k1 == 61 and k0 == 99:  # c=
-                a, b = _conn_addr(buf, ls, le)
-                if a >= 0:
-                    if not in_media:
-                        if cs_s < 0:
-                            cs_s, cs_e = a, b
-                    elif cm_s < 0:
-                        cm_s, cm_e = a, b
+                t1s, t1e = _token(buf, ls + 2, le)
+                if t1s >= 0:
+                    t2s, t2e = _token(buf, t1e, le)
+                    if t2s >= 0:
+                        t3s, t3e = _token(buf, t2e, le)
+                        if t3s >= 0:
+                            sl_ = _find(buf, t3s, t3e, 47)
+                            ae = sl_ if sl_ >= 0 else t3e
+                            if not in_media:
+                                if cs_s < 0:
+                                    cs_s, cs_e = t3s, ae
+                            elif cm_s < 0:
+                                cm_s, cm_e = t3s, ae
             elif k1 == 61 and k0 == 109:  # m=
                 in_media = True
-                ok, pn, nfmt = _media(buf, ls, le, ports, pn, p0, plim, fmt_s, fmt_e, nfmt)
-                if not ok:
-                    return SLOW, p, pn
+                t1s, t1e = _token(buf, ls + 2, le)
+                if t1s >= 0:
+                    t2s, t2e = _token(buf, t1e, le)
+                    if t2s >= 0:
+                        sl_ = _find(buf, t2s, t2e, 47)
+                        ok, v = _digits(buf, t2s, sl_ if sl_ >= 0 else t2e)
+                        if ok and (sl_ if sl_ >= 0 else t2e) - t2s <= 5 and v <= 65535:
+                            if pn >= plim or pn - p0 >= MAX_SDP:
+                                return SLOW, p, pn
+                            ports[pn] = v
+                            pn += 1
+                        t3s, t3e = _token(buf, t2e, le)
+                        if t3s >= 0:
+                            q = t3e
+                            while True:
+                                fs, fe = _token(buf, q, le)
+                                if fs < 0:
+                                    break
+                                if nfmt >= MAX_SDP:
+                                    return SLOW, p, pn
+                                fmt_s[nfmt] = fs
+                                fmt_e[nfmt] = fe
+                                nfmt += 1
+                                q = fe
             elif k1 == 61 and k0 == 111 and or_s < 0:  # o=
                 or_s, or_e = _strip(buf, ls + 2, le)
         if nl < 0:
