@@ -427,139 +427,6 @@ def _isup(buf, off, end, ansi, R, r, pool, pu, opt, ou):
 
 
 # ================================================================== the kernel
-@njit(cache=True, nogil=True, inline="always")
-def _m2pa(buf, m, me, src, sport, dst, dport, lk, lv):
-    """M2PA (RFC 4165 §2.1-2.3.1) User Data at buf[m:me] -> (kind, counter, link value, ni, opc, dpc,
-    sls, ISUP start, ISUP end); kind -1 = SLOW, K_COUNT = counted only (counter), K_ISUP = decode."""
-    # header 16 octets, User Data: priority octet, MTP3 message
-    if me - m < 16 or buf[m] != 1 or buf[m + 2] != 11:
-        return -1, 0, 0, 0, 0, 0, 0, 0, 0
-    mlen = _be32(buf, m + 4)
-    if mlen < 16 or m + mlen > me:
-        return -1, 0, 0, 0, 0, 0, 0, 0, 0
-    me = m + mlen
-    if buf[m + 3] != 1 or mlen <= 17:
-        return K_COUNT, C_M2PA_LINK_STATUS if buf[m + 3] == 2 else C_M2PA_CONTROL, 0, 0, 0, 0, 0, 0, 0
-    mo = m + 17
-    lval = _link_get(lk, lv, T_M2PA, src, sport, dst, dport)
-    if lval < 0:
-        return -1, 0, 0, 0, 0, 0, 0, 0, 0  # Python creates the association's Link first
-    si = np.int64(buf[mo] & 0x0F)
-    if si != 5:
-        return K_COUNT, C_SI0 + si, 0, 0, 0, 0, 0, 0, 0
-    if lval & V_UNDECIDED:
-        return -1, 0, 0, 0, 0, 0, 0, 0, 0  # held by Python for the variant decision
-    # MTP3 routing label (Q.704 §2.2 ITU 14-bit / 24-bit China, ANSI)
-    ni = np.int64(buf[mo] >> 6)
-    if lval & V_PC24:
-        if me - mo < 8:
-            return -1, 0, 0, 0, 0, 0, 0, 0, 0
-        dpc = np.int64(buf[mo + 1]) | (np.int64(buf[mo + 2]) << 8) | (np.int64(buf[mo + 3]) << 16)
-        opc = np.int64(buf[mo + 4]) | (np.int64(buf[mo + 5]) << 8) | (np.int64(buf[mo + 6]) << 16)
-        sls = np.int64(buf[mo + 7]) if lval & V_ANSI else np.int64(buf[mo + 7] & 0x0F)
-        uo = mo + 8
-    else:
-        if me - mo < 5:
-            return -1, 0, 0, 0, 0, 0, 0, 0, 0
-        lab = (np.int64(buf[mo + 1]) | (np.int64(buf[mo + 2]) << 8) | (np.int64(buf[mo + 3]) << 16)
-               | (np.int64(buf[mo + 4]) << 24))
-        dpc = lab & 0x3FFF
-        opc = (lab >> 14) & 0x3FFF
-        sls = lab >> 28
-        uo = mo + 5
-    return K_ISUP, 0, lval, ni, opc, dpc, sls, uo, me
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _m3ua(buf, m, me, src, sport, dst, dport, lk, lv):
-    """M3UA (RFC 4666) message at buf[m:me] -> as ``_m2pa``."""
-    # common header (RFC 4666 §3.1)
-    if me - m < 8 or buf[m] != 1:
-        return -1, 0, 0, 0, 0, 0, 0, 0, 0
-    mlen = _be32(buf, m + 4)
-    if mlen < 8:
-        return -1, 0, 0, 0, 0, 0, 0, 0, 0
-    if m + mlen < me:
-        me = m + mlen
-    if buf[m + 2] != 1 or buf[m + 3] != 1:
-        return K_COUNT, C_M3UA_MGMT, 0, 0, 0, 0, 0, 0, 0
-    q = m + 8
-    vo = -1
-    ve = -1
-    while q + 4 <= me:
-        tag = _be16(buf, q)
-        plen = _be16(buf, q + 2)
-        if plen < 4 or q + plen > me:
-            return -1, 0, 0, 0, 0, 0, 0, 0, 0
-        if tag == 0x0210:
-            vo = q + 4
-            ve = q + plen
-            break
-        if tag == 2 or tag == 3:
-            return -1, 0, 0, 0, 0, 0, 0, 0, 0  # draft-6 layout
-        q += (plen + 3) & ~3
-    if vo < 0 or ve - vo < 12:
-        return -1, 0, 0, 0, 0, 0, 0, 0, 0
-    opc = _be32(buf, vo)
-    dpc = _be32(buf, vo + 4)
-    si = np.int64(buf[vo + 8])
-    ni = np.int64(buf[vo + 9])
-    sls = np.int64(buf[vo + 11])
-    if ni > 3 or opc > 0xFFFFFF or dpc > 0xFFFFFF:
-        return -1, 0, 0, 0, 0, 0, 0, 0, 0
-    if si != 5:
-        if si > 15:
-            return -1, 0, 0, 0, 0, 0, 0, 0, 0
-        return K_COUNT, C_SI0 + si, 0, 0, 0, 0, 0, 0, 0
-    lval = _link_get(lk, lv, T_M3UA, src, sport, dst, dport)
-    if lval < 0 or lval & V_UNDECIDED:
-        return -1, 0, 0, 0, 0, 0, 0, 0, 0  # no decided link yet: Python holds the message for the variant decision
-    return K_ISUP, 0, lval, ni, opc, dpc, sls, vo + 12, ve
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _put_row(R, nr, frame, ts, src, dst, sport, dport, ni, opc, dpc, sls, lval, uo, ve):
-    """The addressing and routing columns of row slot ``nr`` (the ISUP columns are _isup's)."""
-    R[R_FRAME, nr] = frame
-    R[R_TS, nr] = ts
-    R[R_SRC, nr] = src
-    R[R_DST, nr] = dst
-    R[R_SPORT, nr] = sport
-    R[R_DPORT, nr] = dport
-    R[R_NI, nr] = ni
-    R[R_OPC, nr] = opc
-    R[R_DPC, nr] = dpc
-    R[R_SLS, nr] = sls
-    R[R_LINK, nr] = lval >> 3
-    R[R_RAW_START, nr] = uo
-    R[R_RAW_LEN, nr] = ve - uo
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _commit(buf, scratch, nch, n0, R, st, table, ring_k, ring_h, dkey, link_msgs, counts):
-    """Pass 2 of ``sctp_packet``: the chunks in order through the retransmission memory, counters
-    and rows (rows of retransmitted chunks dropped) -> the new row count."""
-    w = n0
-    for j in range(nch):
-        kind = scratch[j, 0]
-        if kind == K_CONTROL:
-            counts[C_SCTP_CONTROL] += 1
-            continue
-        h = chunk_hash(buf, scratch[j, 2], scratch[j, 3])
-        if _retx_dup(table, ring_k, ring_h, st, dkey, scratch[j, 1], h):
-            counts[C_SCTP_RETX] += 1
-        elif kind == K_COUNT:
-            counts[scratch[j, 4]] += 1
-        else:
-            slot = scratch[j, 4]
-            if slot != w:
-                R[:, w] = R[:, slot]
-            link_msgs[R[R_LINK, w]] += 1
-            counts[C_ISUP] += 1
-            w += 1
-    return w
-
-
 @njit(cache=True, nogil=True)
 def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
     st, R, pool, opt, scratch, table, ring_k, ring_h, lk, lv, link_msgs = ctx
@@ -608,17 +475,101 @@ def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
         scratch[nch, 1] = tsn
         scratch[nch, 2] = o + 16
         scratch[nch, 3] = ce
+        m = o + 16
+        me = ce
         if tr == T_M2PA:
-            kind, counter, lval, ni, opc, dpc, sls, uo, ve = _m2pa(buf, o + 16, ce, src, sport, dst, dport, lk, lv)
+            # M2PA (RFC 4165 §2.1-2.3.1): header 16 octets, User Data: priority octet, MTP3 message
+            if me - m < 16 or buf[m] != 1 or buf[m + 2] != 11:
+                return SLOW
+            mlen = _be32(buf, m + 4)
+            if mlen < 16 or m + mlen > me:
+                return SLOW
+            me = m + mlen
+            if buf[m + 3] != 1 or mlen <= 17:
+                scratch[nch, 4] = C_M2PA_LINK_STATUS if buf[m + 3] == 2 else C_M2PA_CONTROL
+                nch += 1
+                o += (ln + 3) & ~3
+                continue
+            mo = m + 17
+            lval = _link_get(lk, lv, T_M2PA, src, sport, dst, dport)
+            if lval < 0:
+                return SLOW  # Python creates the association's Link first
+            si = np.int64(buf[mo] & 0x0F)
+            if si != 5:
+                scratch[nch, 4] = C_SI0 + si
+                nch += 1
+                o += (ln + 3) & ~3
+                continue
+            if lval & V_UNDECIDED:
+                return SLOW  # held by Python for the variant decision
+            # MTP3 routing label (Q.704 §2.2 ITU 14-bit / 24-bit China, ANSI)
+            ni = np.int64(buf[mo] >> 6)
+            if lval & V_PC24:
+                if me - mo < 8:
+                    return SLOW
+                dpc = np.int64(buf[mo + 1]) | (np.int64(buf[mo + 2]) << 8) | (np.int64(buf[mo + 3]) << 16)
+                opc = np.int64(buf[mo + 4]) | (np.int64(buf[mo + 5]) << 8) | (np.int64(buf[mo + 6]) << 16)
+                sls = np.int64(buf[mo + 7]) if lval & V_ANSI else np.int64(buf[mo + 7] & 0x0F)
+                uo = mo + 8
+            else:
+                if me - mo < 5:
+                    return SLOW
+                lab = (np.int64(buf[mo + 1]) | (np.int64(buf[mo + 2]) << 8) | (np.int64(buf[mo + 3]) << 16)
+                       | (np.int64(buf[mo + 4]) << 24))
+                dpc = lab & 0x3FFF
+                opc = (lab >> 14) & 0x3FFF
+                sls = lab >> 28
+                uo = mo + 5
+            ve = me
         else:
-            kind, counter, lval, ni, opc, dpc, sls, uo, ve = _m3ua(buf, o + 16, ce, src, sport, dst, dport, lk, lv)
-        if kind < 0:
-            return SLOW
-        if kind == K_COUNT:
-            scratch[nch, 4] = counter
-            nch += 1
-            o += (ln + 3) & ~3
-            continue
+            # M3UA common header (RFC 4666 §3.1)
+            if me - m < 8 or buf[m] != 1:
+                return SLOW
+            mlen = _be32(buf, m + 4)
+            if mlen < 8:
+                return SLOW
+            if m + mlen < me:
+                me = m + mlen
+            if buf[m + 2] != 1 or buf[m + 3] != 1:
+                scratch[nch, 4] = C_M3UA_MGMT
+                nch += 1
+                o += (ln + 3) & ~3
+                continue
+            q = m + 8
+            vo = -1
+            ve = -1
+            while q + 4 <= me:
+                tag = _be16(buf, q)
+                plen = _be16(buf, q + 2)
+                if plen < 4 or q + plen > me:
+                    return SLOW
+                if tag == 0x0210:
+                    vo = q + 4
+                    ve = q + plen
+                    break
+                if tag == 2 or tag == 3:
+                    return SLOW  # draft-6 layout
+                q += (plen + 3) & ~3
+            if vo < 0 or ve - vo < 12:
+                return SLOW
+            opc = _be32(buf, vo)
+            dpc = _be32(buf, vo + 4)
+            si = np.int64(buf[vo + 8])
+            ni = np.int64(buf[vo + 9])
+            sls = np.int64(buf[vo + 11])
+            if ni > 3 or opc > 0xFFFFFF or dpc > 0xFFFFFF:
+                return SLOW
+            if si != 5:
+                if si > 15:
+                    return SLOW
+                scratch[nch, 4] = C_SI0 + si
+                nch += 1
+                o += (ln + 3) & ~3
+                continue
+            lval = _link_get(lk, lv, T_M3UA, src, sport, dst, dport)
+            if lval < 0 or lval & V_UNDECIDED:
+                return SLOW  # no decided link yet: Python holds the message for the variant decision
+            uo = vo + 12
         need = 3 * (ve - uo) + 16
         if nr >= cap or pu + need > pool.shape[0] or ou + (ve - uo) > opt.shape[0]:
             return SLOW if n0 == 0 else FULL
@@ -626,14 +577,44 @@ def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
         ok, pu, ou = _isup(buf, uo, ve, (lval & V_ANSI) != 0, R, nr, pool, pu, opt, ou)
         if not ok:
             return SLOW
-        _put_row(R, nr, frame, ts, src, dst, sport, dport, ni, opc, dpc, sls, lval, uo, ve)
+        R[R_FRAME, nr] = frame
+        R[R_TS, nr] = ts
+        R[R_SRC, nr] = src
+        R[R_DST, nr] = dst
+        R[R_SPORT, nr] = sport
+        R[R_DPORT, nr] = dport
+        R[R_NI, nr] = ni
+        R[R_OPC, nr] = opc
+        R[R_DPC, nr] = dpc
+        R[R_SLS, nr] = sls
+        R[R_LINK, nr] = lval >> 3
+        R[R_RAW_START, nr] = uo
+        R[R_RAW_LEN, nr] = ve - uo
         scratch[nch, 0] = K_ISUP
         scratch[nch, 4] = nr
         nr += 1
         nch += 1
         o += (ln + 3) & ~3
     # ---- pass 2: commit in chunk order (retransmission memory, counters, rows)
-    w = _commit(buf, scratch, nch, n0, R, st, table, ring_k, ring_h, _dir_key(sport, dport, vtag), link_msgs, counts)
+    dkey = _dir_key(sport, dport, vtag)
+    w = n0
+    for j in range(nch):
+        kind = scratch[j, 0]
+        if kind == K_CONTROL:
+            counts[C_SCTP_CONTROL] += 1
+            continue
+        h = chunk_hash(buf, scratch[j, 2], scratch[j, 3])
+        if _retx_dup(table, ring_k, ring_h, st, dkey, scratch[j, 1], h):
+            counts[C_SCTP_RETX] += 1
+        elif kind == K_COUNT:
+            counts[scratch[j, 4]] += 1
+        else:
+            slot = scratch[j, 4]
+            if slot != w:
+                R[:, w] = R[:, slot]
+            link_msgs[R[R_LINK, w]] += 1
+            counts[C_ISUP] += 1
+            w += 1
     counts[C_SCTP] += 1
     st[S_ROWS] = w
     st[S_POOL] = pu
