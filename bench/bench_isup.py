@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import sigtrace  # noqa: E402,F401  (installs the sigtrace.parsers alias)
 from fixtures import encoders as enc  # noqa: E402
-from sigtrace.capture import read_records  # noqa: E402
+from sigtrace.parsers.capture import read_records  # noqa: E402
 from sigtrace.parsers.registry import FrameDecoder  # noqa: E402
 
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import fuzzlib  # noqa: E402
 
-from sigtrace.capture import read_records  # noqa: E402
+from sigtrace.parsers.capture import read_records  # noqa: E402
 
 
 def fuzz_files(paths: list[Path], n: int, seed: int) -> dict:

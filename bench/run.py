@@ -193,7 +193,7 @@ def scale_case() -> Path:
 
 def count_records(path: Path) -> int:
     sys.path.insert(0, str(ROOT))
-    from sigtrace.capture import read_records
+    from sigtrace.parsers.capture import read_records
 
     n = 0
     with open(path, "rb") as f:
@@ -205,7 +205,7 @@ def count_records(path: Path) -> int:
 def write_slice(src: Path, dst: Path, n: int) -> int:
     sys.path.insert(0, str(ROOT))
     from fixtures.encoders import PcapWriter
-    from sigtrace.capture import read_records
+    from sigtrace.parsers.capture import read_records
 
     k = 0
     with open(src, "rb") as f, open(dst, "wb") as g:
@@ -235,7 +235,7 @@ if {which!r} == "dpkt":
         for _ts, _buf in dpkt.pcap.Reader(f):
             n += 1
 else:
-    from sigtrace.capture import read_records
+    from sigtrace.parsers.capture import read_records
     with open(path, "rb") as f:
         for _r in read_records(f, lambda *a: None):
             n += 1

@@ -11,23 +11,9 @@ Only the headers that map to columns are parsed; the whole header block is kept 
 from __future__ import annotations
 
 from . import DecodeError
+from .sip_headers import COMPACT, RARE, WANTED
 from .sipaddr import addr_parts, entries, first_user, norm_user, param, split_list, uri_user_host, vias
 
-# RFC 3261 §7.3.3 compact forms (+ RFC 3265 o/u, RFC 3515 r, RFC 4028 x)
-COMPACT = {
-    "i": "call-id", "f": "from", "t": "to", "v": "via", "m": "contact", "l": "content-length",
-    "c": "content-type", "k": "supported", "s": "subject", "e": "content-encoding", "o": "event",
-    "r": "refer-to", "u": "allow-events", "x": "session-expires", "b": "referred-by", "y": "identity",
-}
-# headers that feed columns; everything else is only kept in the raw block
-WANTED = frozenset((
-    "call-id", "cseq", "from", "to", "via", "contact", "user-agent", "server", "max-forwards", "reason",
-    "content-type", "content-length", "p-asserted-identity", "remote-party-id", "privacy", "diversion",
-    "history-info", "record-route", "route", "x-cid", "x-call-id", "p-charging-vector", "session-id",
-))
-RARE = frozenset(("record-route", "route", "reason", "remote-party-id", "privacy", "diversion",
-                  "history-info",
-                  "x-cid", "x-call-id", "p-charging-vector", "session-id"))
 SIP_VERSION = "SIP/2.0"
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from sigtrace.numbers import normalize
+from .numbers import normalize
 
 CACHE_MAX = 16_384  # per-value parse caches; bounded memory per decode worker (sigtrace/parallel.py)
 MAX_NUMBER_LEN = 24

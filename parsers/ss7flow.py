@@ -12,7 +12,7 @@ Variant decision (``--ss7-variant auto|itu|china|ansi``) per link: see parsers/s
 """
 from __future__ import annotations
 
-from sigtrace.numbers import normalize
+from .numbers import normalize
 
 from . import DecodeError, Truncated
 from . import isup as _isup

@@ -23,7 +23,9 @@ from .isup import check as _check
 
 DECIDE_MAX = 8
 DECIDE_MARGIN = 4
-VARIANT_BITS = {"itu": 14, "china": 24, "ansi": 24}
+VARIANT_BITS = {"itu": 14, "china": 24, "ansi": 24}  # the MTP3 variants and their point-code widths
+VARIANTS = tuple(VARIANT_BITS)  # itu, china, ansi
+SS7_VARIANTS = ("auto", *VARIANTS)  # the --ss7-variant choices: auto decides per link
 
 
 class Link:

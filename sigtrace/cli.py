@@ -19,6 +19,7 @@ from rich.console import Console
 
 from ._version import __version__
 from .errors import Interrupted, SigtraceError
+from .parsers.ss7link import SS7_VARIANTS
 
 try:  # typer >= 0.2x vendors Click as typer._click; older typer uses the click package
     from typer import _click
@@ -138,11 +139,7 @@ class SqlFmt(str, Enum):
     csv = "csv"
 
 
-class Variant(str, Enum):
-    auto = "auto"
-    itu = "itu"
-    china = "china"
-    ansi = "ansi"
+Variant = Enum("Variant", {v: v for v in SS7_VARIANTS}, type=str)  # --ss7-variant auto|itu|china|ansi
 
 
 DbOpt = Annotated[Path, typer.Option("--db", help="Case file (DuckDB database). Created by ingest/directory if missing.")]

@@ -12,7 +12,6 @@ transaction per file.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import time
@@ -27,15 +26,15 @@ import duckdb
 
 from . import _paths, parallel
 from ._version import __version__
-from .capture import GZIP_MAGIC, read_records, sniff_capture
 from .db import (BackgroundAppend, CaseWriteError, CaseWriter, capture_write_settings, cdr_write_settings, connect,
                  table_columns)
 from .errors import InputError, Interrupted, SchemaError, SigtraceError
+from .inputs import expand_paths, sha256_file
+from .parsers.capture import GZIP_MAGIC, read_records, sniff_capture
 
 _paths.install_parsers_alias()
 from sigtrace.parsers.registry import FrameDecoder  # noqa: E402
-
-SS7_VARIANTS = ("auto", "itu", "china", "ansi")
+from sigtrace.parsers.ss7link import SS7_VARIANTS  # noqa: E402
 
 
 @dataclass
@@ -90,36 +89,6 @@ def detect(path: Path) -> tuple[str | None, str]:
     from . import cdr
 
     return cdr.sniff(head), comp
-
-
-def expand_paths(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:
-    """Files in the order given; folders walked recursively in name order. Returns (path, explicit)."""
-    out: list[tuple[Path, bool]] = []
-    for p in paths:
-        p = Path(p)
-        try:
-            p.is_dir()
-        except (OSError, ValueError) as e:  # name too long, embedded NUL, permission denied
-            raise InputError(f"{p}: cannot access ({getattr(e, 'strerror', None) or e})") from None
-        if p.is_dir():
-            for root, dirs, files in os.walk(p):
-                dirs.sort()
-                for name in sorted(files):
-                    if not name.startswith("."):
-                        out.append((Path(root) / name, False))
-        elif p.exists():
-            out.append((p, True))
-        else:
-            raise InputError(f"{p}: no such file or directory")
-    return out
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class _Counting:

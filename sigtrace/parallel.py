@@ -39,6 +39,9 @@ Memory: each worker's output goes through its own bounded queue (``QUEUE_ITEMS``
 ``WORKER_BATCH_ROWS`` rows); the writer reads the queue of the owner of the next unit, so a worker can
 run at most a queue's worth ahead. Workers start with multiprocessing's 'forkserver' method (never a
 fork of a process holding a DuckDB connection) and ignore Ctrl-C; the writer stops them.
+
+This module is the writer side (``start``, ``ParallelIngest``); the worker side is
+sigtrace/parallel_worker.py.
 """
 from __future__ import annotations
 
@@ -47,12 +50,8 @@ import multiprocessing as mp
 import os
 import queue as _queue
 import shutil
-import signal
 import sys
 import tempfile
-import time
-import traceback
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,13 +60,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from . import _paths
-from .capture import read_records
 from .db import CaseWriter, append_arrow, arrow_type
-
-_paths.install_parsers_alias()
-from sigtrace.parsers import DecodeError  # noqa: E402
-from sigtrace.parsers.registry import FrameDecoder  # noqa: E402
+from .parallel_worker import GC_EVERY, LINK_MARK, _worker_main
 
 UNIT_PACKETS = 16384           # frames per unit
 WORKER_BATCH_ROWS = 2048       # rows per Arrow batch sent by a worker
@@ -78,7 +72,6 @@ SPLIT_SHARE = 0.5              # ... and half a worker's share of the run's byte
 PARALLEL_MIN_BYTES = 32 << 20  # below this many capture bytes in a run, ingest stays serial
 SPOOL_AHEAD = 2                # spooled files a worker may decode ahead of the writer
 CAPTURE_KINDS = ("pcap", "pcapng")
-_SPOOL_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4" if pa.Codec.is_available("lz4") else None)
 POLL_S = 0.5                   # writer: how often to check that workers are alive while waiting
 FAULT: tuple[str, int] | None = None  # tests: ("crash" | "leaf", unit) makes the owner of that unit fail
 
@@ -100,9 +93,6 @@ def default_jobs() -> int:
     except (AttributeError, OSError):
         busy = 0.0
     return max(1, min(n, int(n - busy + 0.5)))
-
-
-GC_EVERY = 1 << 18             # records between full collections while the cyclic GC is paused
 
 
 @contextmanager
@@ -149,332 +139,6 @@ def _main_hidden() -> Iterator[None]:
             main.__dict__.update(saved)
 
 
-def _noop(*_a: Any, **_k: Any) -> None:
-    return None
-
-
-class _SwitchSink:
-    """The decoder's sink: forwards to a real sink (own units) or drops everything (skeleton)."""
-
-    def __init__(self) -> None:
-        self.add = self.error = self.count = _noop
-
-    def on(self, sink: Any) -> None:
-        self.add = sink.add
-        self.error = sink.error
-        self.count = sink.count
-
-    def off(self) -> None:
-        self.add = self.error = self.count = _noop
-
-
-LINK_MARK = "__sigtrace_link__"
-
-
-class _Abort(BaseException):
-    """A worker's own failure raised inside the reader's error callback: not a read error."""
-
-
-# =============================================================================================
-# worker side
-# =============================================================================================
-def _worker_main(wid: int, writer_pid: int, tasks: list[dict], schemas: dict, out: Any, unit_packets: int,
-                 batch_rows: int, ahead: Any) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the writer handles Ctrl-C and stops us
-    _watch_writer(writer_pid)
-    gc.disable()
-    try:
-        for t in tasks:
-            if t.get("spool"):
-                ahead.acquire()  # at most SPOOL_AHEAD spooled files not yet appended by the writer
-            _run_task(t, schemas, out, unit_packets, batch_rows)
-            gc.collect()
-        out.put(("bye", wid))
-    except BaseException:  # noqa: BLE001 - reported to the writer, which falls back to serial
-        try:
-            out.put(("fail", wid, traceback.format_exc()))
-        except BaseException:  # noqa: BLE001
-            pass
-
-
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` still runs (a killed writer not yet reaped by its parent is a zombie)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
-    except FileNotFoundError:
-        return False
-    except (OSError, IndexError):
-        try:
-            os.kill(pid, 0)
-            return True
-        except ProcessLookupError:
-            return False
-        except OSError:
-            return True
-
-
-def _watch_writer(writer_pid: int) -> None:
-    """Exit as soon as the writer is gone: SIGKILL leaves it no chance to stop us, and multiprocessing's
-    fork server (our parent) lives as long as we do, so nothing else would end a worker blocked on
-    its full queue -- or release the stdout/stderr it inherited."""
-    import threading
-
-    def watch() -> None:
-        while _alive(writer_pid):
-            time.sleep(0.25)
-        os._exit(3)
-
-    threading.Thread(target=watch, name="sigtrace-writer-watch", daemon=True).start()
-
-
-def _stateless(lt: int, data: bytes) -> bool:
-    """True when decoding this record cannot change any decoder state, so a worker may skip it in
-    units it does not own: Ethernet II + IPv4, not a fragment, UDP whose payload cannot be HEP
-    (HEP may carry SIGTRAN, which is stateful). SIP over UDP and other UDP are decoded by pure
-    functions (registry -> ipv4 -> SipFlow.udp -> SipFlow.message, a leaf): their rows, errors and
-    counters belong to the unit's owner. Everything else goes through the skeleton."""
-    if lt != 1 or len(data) < 42 or data[12] != 0x08 or data[13] != 0x00 or data[23] != 17:
-        return False
-    vihl = data[14]
-    if vihl >> 4 != 4 or data[20] & 0x3F or data[21]:  # MF flag or a fragment offset: reassembly state
-        return False
-    p0 = 14 + (vihl & 0x0F) * 4 + 8
-    if p0 >= len(data):
-        return False
-    b0 = data[p0]
-    return b0 != 0x48 and b0 != 1 and b0 != 2
-
-
-def _unique_links(ss7: Any) -> list:
-    seen: set[int] = set()
-    out = []
-    for link in ss7._links.values():
-        if id(link) not in seen:
-            seen.add(id(link))
-            out.append(link)
-    return out
-
-
-def _run_task(t: dict, schemas: dict, out: Any, K: int, batch_rows: int) -> None:
-    """Decode one capture (or this worker's units of it), streaming batches to ``out``."""
-    fi, split, slot = t["file"], t["split"], t["slot"]
-    sw = _SwitchSink()
-    dec = FrameDecoder(sw, ss7_variant=t["variant"])
-    sip, ss7 = dec.sip, dec.ss7
-    bug: list[str] = []
-    cur = [0]
-
-    spool_dir = t.get("spool")
-    spooled: dict[str, Any] = {}  # table -> (file, IPC stream writer)
-    total: dict = {"added": {}, "errors": 0, "counts": {}, "bug": [], "pos": 0, "term": None}
-
-    def send(table: str, tbl: pa.Table) -> None:
-        if spool_dir is None:
-            out.put(("batch", fi, cur[0], table, tbl))
-            return
-        w = spooled.get(table)
-        if w is None:
-            f = open(os.path.join(spool_dir, f"{fi}-{table}.arrows"), "wb")
-            w = spooled[table] = (f, pa.ipc.new_stream(f, tbl.schema, options=_SPOOL_OPTIONS))
-        w[1].write_table(tbl)
-
-    writer = CaseWriter(None, None, columns=schemas, append=send, batch_rows=batch_rows)
-    pool = pa.default_memory_pool()
-    if split > 1:
-        real_message, real_emit = sip.message, ss7._emit
-
-        def full_message(*a: Any, **k: Any) -> Any:
-            try:
-                return real_message(*a, **k)
-            except DecodeError:
-                raise
-            except Exception as e:
-                bug.append(f"SipFlow.message: {type(e).__name__}: {e}")
-                raise
-
-        def full_emit(*a: Any, **k: Any) -> Any:
-            try:
-                return real_emit(*a, **k)
-            except DecodeError:
-                raise
-            except Exception as e:
-                bug.append(f"Ss7Flow._emit: {type(e).__name__}: {e}")
-                raise
-
-    def owned(u: int) -> bool:
-        return u % split == slot
-
-    fault = t.get("fault")
-
-    skeleton = [False]
-
-    def enter(u: int) -> None:
-        cur[0] = u
-        skeleton[0] = not owned(u)
-        if fault is not None and fault[1] == u and owned(u):  # tests of the writer's fallback
-            if fault[0] == "crash":
-                raise RuntimeError(f"injected worker failure in unit {u}")
-            bug.append(f"injected leaf failure in unit {u}")
-        if owned(u):
-            ss7.counts = {}  # counters of skeleton records belong to their owners
-            sw.on(writer)
-            if split > 1:
-                sip.message = full_message
-                ss7._emit = full_emit
-        else:
-            sw.off()
-            sip.message = _noop
-            ss7._emit = _noop
-
-    raw = open(t["path"], "rb")
-    pos = [0]
-
-    class _Counting:
-        def read(self, n: int = -1) -> bytes:
-            b = raw.read(n)
-            pos[0] += len(b)
-            return b
-
-    def end_unit(term: dict | None = None) -> None:
-        u = cur[0]
-        counts = writer.counts
-        for k, v in ss7.counts.items():
-            counts[k] = counts.get(k, 0) + v
-        ss7.counts = {}
-        writer.counts = {}
-        writer.flush()
-        info = {"added": writer.added, "errors": writer.error_count, "counts": counts, "bug": list(bug),
-                "pos": pos[0], "term": term}
-        writer.added = {}
-        writer.error_count = 0
-        if spool_dir is None:
-            out.put(("unit", fi, u, info))
-        else:  # one summary for the whole file, sent with the spool at the end
-            _merge_info(total, info)
-        pool.release_unused()  # hand the unit's Arrow buffers back to the OS (bounded RSS)
-
-    def advance(u: int) -> None:
-        while cur[0] < u:
-            if owned(cur[0]):
-                end_unit()
-            enter(cur[0] + 1)
-
-    def on_error(frame: int | None, layer: str, offset: int | None, message: str) -> None:
-        try:
-            if frame is not None and frame > 0:
-                advance((frame - 1) // K)
-            sw.error(frame, layer, offset, message)
-        except Exception as e:  # ours, not the reader's: must not pass for a read error
-            raise _Abort(f"{type(e).__name__}: {e}") from e
-
-    f: Any = _Counting()
-    if t["comp"] == "gzip":
-        import gzip
-
-        f = gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[arg-type]
-    enter(0)
-    linktypes: set[int] = set()
-    packets = 0
-    first = last = None
-    tail: list[tuple] = []
-    records = read_records(f, on_error, linktypes)
-    try:
-        while True:
-            # only the reader's own failures are recorded as read errors (as sigtrace.ingest does);
-            # anything failing in this loop's body is a worker failure (the writer falls back)
-            try:
-                frame, ts, lt, data = next(records)
-            except StopIteration:
-                break
-            except (OSError, EOFError, zlib.error) as e:
-                tail.append((packets + 1, "file", None, f"read error after {packets} records: {e}"))
-                break
-            except MemoryError:
-                raise
-            except Exception as e:  # noqa: BLE001 - as in the serial ingest: keep what was read
-                tail.append((packets + 1, "internal", None, f"capture reader: {type(e).__name__}: {e}"))
-                break
-            if (frame - 1) // K != cur[0]:
-                advance((frame - 1) // K)
-            if packets % GC_EVERY == GC_EVERY - 1:
-                gc.collect()  # cycles left by decoders (closed TCP flows); the GC is off in workers
-            if first is None:
-                first = ts
-            last = ts
-            packets += 1
-            if skeleton[0] and _stateless(lt, data):
-                continue  # another worker's record that cannot change decoder state
-            dec.packet(frame, ts, lt, data)
-    finally:
-        raw.close()
-    if owned(cur[0]):  # the last unit: end-of-capture work, exactly as sigtrace.ingest does it
-        for e in tail:
-            writer.error(*e)
-        _guard(writer, packets, "finish", dec.finish)
-        rows, nlinks = _link_rows(ss7, lambda: _guard(writer, packets, "links", ss7.links))
-        end_unit({"packets": packets, "first": first, "last": last, "link_types": sorted(linktypes),
-                  "links": rows, "nlinks": nlinks})
-        done = {"rows": None}
-    else:
-        rows, nlinks = _link_rows(ss7, ss7.links, quiet=True)
-        done = {"rows": rows}
-    if spool_dir is not None:
-        files = []
-        for table, (f, w) in spooled.items():
-            w.close()
-            f.close()
-            files.append((table, f.name))
-        out.put(("spool", fi, cur[0], total, files))
-    # per-link ISUP counts of this worker's own units (the writer sums them)
-    done["counts"] = [o.messages for o in _unique_links(ss7)]
-    done["sip"] = ss7._sip_link.messages if ss7._sip_link is not None else None
-    out.put(("done", fi, cur[0], done))
-
-
-def _merge_info(total: dict, info: dict) -> None:
-    for key in ("added", "counts"):
-        d = total[key]
-        for k, v in info[key].items():
-            d[k] = d.get(k, 0) + v
-    total["errors"] += info["errors"]
-    if info["bug"] and not total["bug"]:
-        total["bug"] = info["bug"]
-    total["pos"] = info["pos"]
-    if info["term"] is not None:
-        total["term"] = info["term"]
-
-
-def _link_rows(ss7: Any, call: Callable[[], Any], quiet: bool = False) -> tuple[list, int]:
-    """``ss7.links()`` rows with each row's ISUP count replaced by a marker naming the link (the
-    writer puts the sum over all workers there). Links are numbered in first-seen order, the same in
-    every worker since every worker's skeleton sees every record; the SIP-I link is numbered last."""
-    objs = _unique_links(ss7)
-    sip_link = ss7._sip_link
-    marked = objs + ([sip_link] if sip_link is not None else [])
-    saved = [(o, o.messages) for o in marked]
-    for i, o in enumerate(marked):
-        o.messages = (LINK_MARK, len(objs) if o is sip_link else i)
-    try:
-        rows = call()
-    except Exception:  # noqa: BLE001
-        if not quiet:
-            raise
-        rows = None
-    finally:
-        for o, n in saved:
-            o.messages = n
-    return list(rows or ()), len(objs)
-
-
-def _guard(writer: CaseWriter, packets: int, what: str, fn: Callable[[], Any]) -> Any:
-    try:
-        return fn()
-    except MemoryError:
-        raise
-    except Exception as e:  # noqa: BLE001 - same recording as sigtrace.ingest._guarded
-        writer.error(None, "internal", None, f"decoder {what}() after {packets} records: {type(e).__name__}: {e}")
-        return None
 
 
 # =============================================================================================
@@ -608,68 +272,58 @@ class ParallelIngest:
                 progress.end_file()
 
     def _consume(self, con, source_id: int, fi: int, owners: list[int], cb, spooled: bool) -> dict | None:
-        n = len(owners)
-        added: dict[str, int] = {}
-        counts: dict[str, int] = {}
-        errors = 0
-        bug: list[str] = []
-        reported = 0
-        term = None
-        pool = pa.default_memory_pool()
-
-        pending: dict[str, list] = {}
-        pending_rows: dict[str, int] = {}
-
-        def flush(table: str) -> None:
-            parts = pending.pop(table, None)
-            pending_rows.pop(table, None)
-            if parts:
-                schema = self.full_schema[table]
-                tbl = pa.Table.from_batches(parts) if isinstance(parts[0], pa.RecordBatch) else pa.concat_tables(parts)
-                cols = [pa.repeat(pa.scalar(source_id, schema.field(0).type), tbl.num_rows)] + list(tbl.columns)
-                append_arrow(con, table, pa.Table.from_arrays(cols, schema=schema))
-
-        def append(table: str, tbl: Any) -> None:
-            """Coalesce the workers' small batches: each DuckDB append costs ~2 ms whatever its size."""
-            parts = pending.setdefault(table, [])
-            if parts and type(parts[0]) is not type(tbl):
-                flush(table)
-                parts = pending.setdefault(table, [])
-            parts.append(tbl)
-            pending_rows[table] = pending_rows.get(table, 0) + tbl.num_rows
-            if pending_rows[table] >= WRITER_BATCH_ROWS:
-                flush(table)
-
-        def take(info: dict) -> None:
-            nonlocal errors, bug, reported
-            for t, k in info["added"].items():
+        out = _FileRows(con, source_id, self.full_schema, cb)
+        term = self._take_spool(fi, owners[0], out) if spooled else None
+        if term is None:
+            term = self._take_units(fi, owners, out)
+        out.close()
+        rows, link_msgs = self._link_counts(fi, owners, term)
+        if out.bug:
+            _delete_source_rows(con, source_id, self.schemas)
+            return None
+        # ss7_links (ISUP counts summed over the workers) and protocol_counts, as the serial writer does
+        added, errors = out.added, out.errors
+        cw = CaseWriter(con, source_id)
+        cw.counts = out.counts
+        for row in rows:
+            cw.add("ss7_links", tuple(link_msgs[v[1]] if _is_mark(v) else v for v in row))
+        cw.flush()
+        for t, k in cw.added.items():
+            if t != "ss7_links":
                 added[t] = added.get(t, 0) + k
-            for t, k in info["counts"].items():
-                counts[t] = counts.get(t, 0) + k
-            errors += info["errors"]
-            if info["bug"] and not bug:
-                bug = info["bug"]
-            if cb is not None and info["pos"] > reported:
-                cb(info["pos"] - reported)
-                reported = info["pos"]
+        errors += cw.error_count
+        return {
+            "packets": term["packets"],
+            "messages": {t: k for t, k in added.items() if t in ("isup_messages", "sip_messages")},
+            "errors": errors,
+            "link_types": term["link_types"],
+            "first_ts": term["first"],
+            "last_ts": term["last"],
+        }
 
-        if spooled:  # decoded whole by one worker into spool files: append them table by table
-            w = owners[0]
-            msg = self._get(w)
-            if msg[0] != "spool" or msg[1] != fi:
-                raise WorkerFailed(f"decode worker {w}: expected the spool of file {fi}, got {msg[0]} for {msg[1]}")
-            info, files = msg[3], msg[4]
-            take(info)
-            try:
-                for table, path in files:
-                    if not bug:
-                        with pa.memory_map(path) as src:
-                            for batch in pa.ipc.open_stream(src):
-                                append(table, batch)
-                    os.unlink(path)
-            finally:
-                self.ahead[w].release()
-            term = info["term"]
+    def _take_spool(self, fi: int, w: int, out: _FileRows) -> dict | None:
+        """A file decoded whole by worker ``w`` into spool files: append them table by table."""
+        msg = self._get(w)
+        if msg[0] != "spool" or msg[1] != fi:
+            raise WorkerFailed(f"decode worker {w}: expected the spool of file {fi}, got {msg[0]} for {msg[1]}")
+        info, files = msg[3], msg[4]
+        out.take(info)
+        try:
+            for table, path in files:
+                if not out.bug:
+                    with pa.memory_map(path) as src:
+                        for batch in pa.ipc.open_stream(src):
+                            out.append(table, batch)
+                os.unlink(path)
+        finally:
+            self.ahead[w].release()
+        return info["term"]
+
+    def _take_units(self, fi: int, owners: list[int], out: _FileRows) -> dict:
+        """Units 0, 1, 2, ... from their owners' queues, in order, until the terminal unit."""
+        n = len(owners)
+        pool = pa.default_memory_pool()
+        term = None
         u = 0
         while term is None:
             w = owners[u % n]
@@ -680,22 +334,21 @@ class ParallelIngest:
                     raise WorkerFailed(f"decode worker {w}: message {kind} for file {mfi} unit {mu}, "
                                        f"expected file {fi} unit {u}")
                 if kind == "batch":
-                    if not bug:
-                        append(msg[3], msg[4])
+                    if not out.bug:
+                        out.append(msg[3], msg[4])
                     continue
                 if kind != "unit":
                     raise WorkerFailed(f"decode worker {w}: unexpected message {kind}")
-                take(msg[3])
+                out.take(msg[3])
                 term = msg[3]["term"]
                 if u % 8 == 7:
                     pool.release_unused()
                 break
             u += 1
-        for table in list(pending):
-            if bug:
-                pending.clear()
-            else:
-                flush(table)
+        return term
+
+    def _link_counts(self, fi: int, owners: list[int], term: dict) -> tuple[list, list[int]]:
+        """Every worker's end of the file: the ss7_links rows and the ISUP count of each marked link."""
         nlinks = term["nlinks"]
         link_msgs = [0] * (nlinks + 1)  # + the SIP-I link
         rows = list(term["links"])
@@ -712,27 +365,65 @@ class ParallelIngest:
                 if not sip_rows:  # the terminal worker decoded no SIP-I body: take the row from this one
                     sip_rows = [r for r in done["rows"] or () if _mark(r) == nlinks]
                     rows += sip_rows
-        if bug:
-            _delete_source_rows(con, source_id, self.schemas)
-            return None
-        # ss7_links (ISUP counts summed over the workers) and protocol_counts, as the serial writer does
-        cw = CaseWriter(con, source_id)
-        cw.counts = counts
-        for row in rows:
-            cw.add("ss7_links", tuple(link_msgs[v[1]] if _is_mark(v) else v for v in row))
-        cw.flush()
-        for t, k in cw.added.items():
-            if t != "ss7_links":
-                added[t] = added.get(t, 0) + k
-        errors += cw.error_count
-        return {
-            "packets": term["packets"],
-            "messages": {t: k for t, k in added.items() if t in ("isup_messages", "sip_messages")},
-            "errors": errors,
-            "link_types": term["link_types"],
-            "first_ts": term["first"],
-            "last_ts": term["last"],
-        }
+        return rows, link_msgs
+
+
+class _FileRows:
+    """The writer's side of one capture: the workers' batches coalesced and appended, their unit
+    summaries (rows added, counters, errors, a decoder bug, bytes read) summed."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, source_id: int, full_schema: dict, cb: Any):
+        self.con = con
+        self.source_id = source_id
+        self.full_schema = full_schema
+        self.cb = cb
+        self.added: dict[str, int] = {}
+        self.counts: dict[str, int] = {}
+        self.errors = 0
+        self.bug: list[str] = []
+        self.reported = 0
+        self.pending: dict[str, list] = {}
+        self.pending_rows: dict[str, int] = {}
+
+    def flush(self, table: str) -> None:
+        parts = self.pending.pop(table, None)
+        self.pending_rows.pop(table, None)
+        if parts:
+            schema = self.full_schema[table]
+            tbl = pa.Table.from_batches(parts) if isinstance(parts[0], pa.RecordBatch) else pa.concat_tables(parts)
+            cols = [pa.repeat(pa.scalar(self.source_id, schema.field(0).type), tbl.num_rows)] + list(tbl.columns)
+            append_arrow(self.con, table, pa.Table.from_arrays(cols, schema=schema))
+
+    def append(self, table: str, tbl: Any) -> None:
+        """Coalesce the workers' small batches: each DuckDB append costs ~2 ms whatever its size."""
+        parts = self.pending.setdefault(table, [])
+        if parts and type(parts[0]) is not type(tbl):
+            self.flush(table)
+            parts = self.pending.setdefault(table, [])
+        parts.append(tbl)
+        self.pending_rows[table] = self.pending_rows.get(table, 0) + tbl.num_rows
+        if self.pending_rows[table] >= WRITER_BATCH_ROWS:
+            self.flush(table)
+
+    def take(self, info: dict) -> None:
+        for t, k in info["added"].items():
+            self.added[t] = self.added.get(t, 0) + k
+        for t, k in info["counts"].items():
+            self.counts[t] = self.counts.get(t, 0) + k
+        self.errors += info["errors"]
+        if info["bug"] and not self.bug:
+            self.bug = info["bug"]
+        if self.cb is not None and info["pos"] > self.reported:
+            self.cb(info["pos"] - self.reported)
+            self.reported = info["pos"]
+
+    def close(self) -> None:
+        """The last coalesced batches appended (dropped when a worker met a decoder bug)."""
+        for table in list(self.pending):
+            if self.bug:
+                self.pending.clear()
+            else:
+                self.flush(table)
 
 
 def _is_mark(v: Any) -> bool:

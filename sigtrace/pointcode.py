@@ -12,9 +12,8 @@ from __future__ import annotations
 import re
 
 from .errors import InputError
-
-VARIANTS = ("itu", "china", "ansi")
-PC_BITS = {"itu": 14, "china": 24, "ansi": 24}
+from .parsers.ss7link import VARIANT_BITS as PC_BITS
+from .parsers.ss7link import VARIANTS
 
 _DASHED = re.compile(r"^\s*(\d{1,3})[-.](\d{1,3})[-.](\d{1,3})\s*$")
 

@@ -128,7 +128,7 @@ def schema_doc(db: Path | str | None, fmt: str = "markdown") -> str:
 
 def verify_sources(db: Path | str, paths: list[Path]) -> tuple[bool, list[str]]:
     """Re-hash source files against the case. With no paths, use the recorded paths."""
-    from .ingest import expand_paths, sha256_file
+    from .inputs import expand_paths, sha256_file
 
     con = connect(db, read_only=True)
     try:

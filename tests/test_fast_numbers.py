@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from sigtrace.numbers import normalize
+from sigtrace.parsers.numbers import normalize
 from sigtrace.parsers import fast
 from tests.test_numbers import VECTORS, _gen_numbers
 

@@ -26,7 +26,7 @@ import pyarrow as pa  # noqa: E402
 
 import sigtrace  # noqa: E402
 from sigtrace import db  # noqa: E402
-from sigtrace.capture import read_records  # noqa: E402
+from sigtrace.parsers.capture import read_records  # noqa: E402
 from sigtrace.parsers import ListSink  # noqa: E402
 from sigtrace.parsers.fast import C_OTHER_UDP, C_SIP, DONE, FULL, N_COUNTERS, SLOW  # noqa: E402
 from sigtrace.parsers.fast import sip as fs  # noqa: E402

@@ -22,7 +22,7 @@ from numba import njit
 
 pytest.importorskip("numba")
 
-from sigtrace.capture import read_records  # noqa: E402
+from sigtrace.parsers.capture import read_records  # noqa: E402
 from sigtrace.parsers import ListSink  # noqa: E402
 from sigtrace.parsers.fast import DONE, FULL, SLOW, N_COUNTERS, C_ISUP, C_SCTP, C_SCTP_CONTROL, C_SCTP_RETX, C_M3UA_MGMT, C_SI0, counter_names  # noqa: E402
 from sigtrace.parsers.fast import ss7 as F  # noqa: E402

@@ -106,7 +106,7 @@ def test_generated_probe_capture_equal(tmp_path, monkeypatch):
 
 
 def _records(path: Path) -> tuple[int, list[tuple[int, bytes]]]:
-    from sigtrace.capture import read_records
+    from sigtrace.parsers.capture import read_records
 
     with open(path, "rb") as f:
         head = f.read(24)

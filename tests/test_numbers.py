@@ -8,7 +8,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from sigtrace import numbers
+from sigtrace.parsers import numbers
 from sigtrace._paths import QUERIES_DIR
 from sigtrace.errors import InputError
 from sigtrace.pointcode import parse_pc

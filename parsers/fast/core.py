@@ -8,33 +8,42 @@ and SIP kernels; every record a kernel declines goes, in frame order, to the Pyt
 
 Blocks (``Block``): the bytes of up to ``BLOCK_BYTES`` of capture records back to back in one numpy
 buffer, with per-record offset, length, timestamp (ns) and link type. Classic pcap is scanned by a
-compiled loop; pcapng records come from sigtrace/capture.py's reader and are packed into blocks.
-Reading stops and errors are reported exactly as sigtrace/capture.py does (same messages).
+compiled loop (``_scan_pcap``) inside parsers/capture.py's block reader, which also packs pcapng
+records into blocks: one reader, stops and error messages as ``read_records``.
 """
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import numpy as np
 from numba import njit
 
+from .. import capture as _capture
+from ..capture import Block
 from . import C_OTHER_IP, C_OTHER_L2, DONE, FULL, N_COUNTERS, SLOW, counter_names
 
 
+# sources outside this package whose tables the kernels compile in as constants
+SHARED_TABLES = ("numbers.py", "sip_headers.py")
+
+
 def _drop_stale_cache() -> None:
-    """numba's on-disk cache of ``_run`` is keyed on this file's timestamp only, not on the kernels
-    it calls in ss7.py / sip.py: when any source of this package changed since the cache was
-    written, drop the cached ``_run`` so that it is compiled against the current kernels."""
+    """numba's on-disk cache of a kernel is keyed on the timestamp of its own file only, not on the
+    kernels it calls in the other files of this package (``_run`` calls into ss7.py / sip*.py, the SIP
+    kernels call each other across files) nor on the tables it compiles in from parsers/ (numbers.py,
+    sip_headers.py): when any of those sources changed since the cache was written, drop every
+    cached kernel of this package so that all are compiled against the current sources."""
     import hashlib
     from pathlib import Path
 
     here = Path(__file__).parent
     h = hashlib.sha256()
-    for name in sorted(p.name for p in here.glob("*.py")):
+    stems = sorted(p.stem for p in here.glob("*.py"))
+    for name in [s + ".py" for s in stems]:
         h.update(name.encode() + (here / name).read_bytes())
+    for name in SHARED_TABLES:
+        h.update(name.encode() + (here.parent / name).read_bytes())
     stamp = h.hexdigest()
     import numba
 
@@ -46,8 +55,9 @@ def _drop_stale_cache() -> None:
         try:
             if f.exists() and f.read_text() == stamp:
                 continue
-            for old in d.rglob("core._run-*.nb*"):
-                old.unlink()
+            for stem in stems:
+                for old in d.rglob(f"{stem}.*.nb*"):
+                    old.unlink()
             if d.is_dir():
                 f.write_text(stamp)
         except OSError:  # a read-only install: numba then caches in a user directory of its own
@@ -58,26 +68,7 @@ _drop_stale_cache()
 from .sip import udp_packet  # noqa: E402
 from .ss7 import sctp_packet  # noqa: E402
 
-BLOCK_BYTES = 4 << 20  # records per block: ~4 MiB of capture (peak memory vs per-append overhead)
-MAX_RECORD = 1 << 28  # as sigtrace/capture.py
-
-_PCAP_MAGICS = {
-    b"\xd4\xc3\xb2\xa1": (False, 1_000),
-    b"\xa1\xb2\xc3\xd4": (True, 1_000),
-    b"\x4d\x3c\xb2\xa1": (False, 1),
-    b"\xa1\xb2\x3c\x4d": (True, 1),
-}
-
-
-@dataclass
-class Block:
-    buf: np.ndarray  # uint8
-    off: np.ndarray  # int64 record start in buf
-    length: np.ndarray  # int64 captured length
-    ts: np.ndarray  # int64 ns
-    lt: np.ndarray  # int64 link type
-    frame0: int  # frame number of record 0
-    n: int
+BLOCK_BYTES = _capture.BLOCK_BYTES  # records per block (tests lower it to cross block edges)
 
 
 # ============================================================================ record scan (pcap)
@@ -108,118 +99,10 @@ def _scan_pcap(buf, pos, end, big, ts_mult, max_rec, out_off, out_len, out_ts):
     return n, pos
 
 
-def _pcap_blocks(f: BinaryIO, head: bytes, on_error, linktypes: set[int] | None) -> Iterator[Block]:
-    data = bytearray(head)
-    while len(data) < 24:
-        chunk = f.read(24 - len(data))
-        if not chunk:
-            break
-        data += chunk
-    if len(data) < 24:
-        on_error(None, "pcap", 0, "truncated pcap file header (need 24 bytes)")
-        return
-    big, ts_mult = _PCAP_MAGICS[bytes(data[:4])]
-    _snap, network = struct.unpack_from((">" if big else "<") + "II", data, 16)
-    linktype = network & 0x03FFFFFF
-    if linktypes is not None:
-        linktypes.add(linktype)
-    pos = 24  # position in `data` of the next record
-    consumed = 0  # stream offset of data[0]
-    frame = 0
-    eof = False
-    cap = 1 << 16
-    while True:
-        if not eof and len(data) - pos < BLOCK_BYTES:
-            chunk = f.read(BLOCK_BYTES)
-            if chunk:
-                data = data[pos:] + chunk if pos else data + chunk
-                consumed += pos
-                pos = 0
-            else:
-                eof = True
-        buf = np.frombuffer(data, dtype=np.uint8)
-        offs = np.empty(cap, dtype=np.int64)
-        lens = np.empty(cap, dtype=np.int64)
-        tss = np.empty(cap, dtype=np.int64)
-        n, npos = _scan_pcap(buf, pos, len(data), big, ts_mult, MAX_RECORD, offs, lens, tss)
-        if n:
-            yield Block(buf, offs[:n], lens[:n], tss[:n], np.full(n, linktype, dtype=np.int64), frame + 1, n)
-            frame += n
-        pos = npos
-        if n == cap:
-            continue
-        rest = len(data) - pos
-        if rest >= 16:
-            incl = struct.unpack_from((">" if big else "<") + "I", data, pos + 8)[0]
-            if incl > MAX_RECORD:
-                on_error(frame + 1, "pcap", consumed + pos,
-                         f"record length {incl} is not plausible; capture corrupt from here")
-                return
-            if eof:
-                on_error(frame + 1, "pcap", consumed + pos,
-                         f"capture truncated: record needs {incl} bytes, {max(0, rest - 16)} left")
-                return
-            need = 16 + incl - rest  # the rest of this record (possibly larger than a block)
-            more = f.read(max(need, BLOCK_BYTES))
-            data = data[pos:] + more
-            consumed += pos
-            pos = 0
-            if len(more) < need:
-                eof = True
-            continue
-        if eof:
-            if rest:
-                on_error(frame + 1, "pcap", consumed + pos,
-                         f"capture truncated: {rest} bytes of a 16-byte record header")
-            return
-
-
-def _record_blocks(records: Iterator[tuple[int, int, int, bytes]]) -> Iterator[Block]:
-    """Pack (frame, ts, linktype, data) records (pcapng) into blocks."""
-    parts: list[bytes] = []
-    meta: list[tuple[int, int, int]] = []
-    size = 0
-    first = None
-    for frame, ts, lt, data in records:
-        if first is None:
-            first = frame
-        elif frame != first + len(meta):  # a skipped frame number (bad block): close the block here
-            yield _pack(parts, meta, first)
-            parts, meta, size, first = [], [], 0, frame
-        parts.append(data)
-        meta.append((len(data), ts, lt))
-        size += len(data)
-        if size >= BLOCK_BYTES or len(meta) >= 1 << 16:
-            yield _pack(parts, meta, first)
-            parts, meta, size, first = [], [], 0, None
-    if meta:
-        yield _pack(parts, meta, first)
-
-
-def _pack(parts: list[bytes], meta: list[tuple[int, int, int]], first: int) -> Block:
-    m = np.array(meta, dtype=np.int64).reshape(-1, 3)
-    lens = m[:, 0].copy()
-    offs = np.zeros(len(meta), dtype=np.int64)
-    if len(meta) > 1:
-        np.cumsum(lens[:-1], out=offs[1:])
-    buf = np.frombuffer(bytearray(b"".join(parts)), dtype=np.uint8)  # writable: the kernels are compiled for writable buffers (a read-only one is another specialisation, compiled again)
-    return Block(buf, offs, lens, m[:, 1].copy(), m[:, 2].copy(), first, len(meta))
-
-
 def read_blocks(f: BinaryIO, on_error, linktypes: set[int] | None = None) -> Iterator[Block]:
-    """Blocks of records of a (decompressed) capture stream; errors as sigtrace/capture.py reports them."""
-    from sigtrace.capture import _Buf, _pcapng, sniff_capture
-
-    head = f.read(12)
-    kind = sniff_capture(head)
-    if kind == "pcap":
-        yield from _pcap_blocks(f, head, on_error, linktypes)
-    elif kind == "pcapng":
-        b = _Buf(f)
-        b.buf = head
-        yield from _record_blocks(_pcapng(b, on_error, linktypes))
-    else:
-        on_error(None, "file", 0, "not a pcap or pcapng capture")
+    """Blocks of records of a (decompressed) capture stream (parsers/capture.py ``read_blocks``, classic
+    pcap scanned by the compiled ``_scan_pcap``); errors as parsers/capture.py reports them."""
+    yield from _capture.read_blocks(f, on_error, linktypes, scan_pcap=_scan_pcap, block_bytes=BLOCK_BYTES)
 
 
 # ============================================================================ link + IPv4 dispatch

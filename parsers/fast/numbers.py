@@ -1,12 +1,12 @@
-"""sigtrace/numbers.py ``normalize`` for whole columns, compiled: the fast path's kernels emit
+"""parsers/numbers.py ``normalize`` for whole columns, compiled: the fast path's kernels emit
 millions of called/calling numbers, nearly all distinct, and the Python function costs ~5 us each.
 
 ``normalize_column(digits, noa)`` gives, for every element, exactly ``normalize(digits[i], noa[i])``:
 numbers made only of ASCII digits go through ``_norm`` below (the §11.5 algorithm as
-sigtrace/numbers.py implements it, for that input shape); anything else (a '+', separators, hex
+parsers/numbers.py implements it, for that input shape); anything else (a '+', separators, hex
 digits, full-width forms, NULL) goes to the Python function itself. ``tests/test_fast_numbers.py``
 compares both on every §11.6 vector and on generated numbers of every shape.
-Change this together with sigtrace/numbers.py (and queries/views/000_macros.sql).
+Change this together with parsers/numbers.py (and queries/views/000_macros.sql).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from sigtrace.numbers import IP_PREFIXES, LEGACY_AREA, normalize
+from ..numbers import IP_PREFIXES, LEGACY_AREA, normalize
 
 _IPP = np.array([[ord(c) for c in p] for p in IP_PREFIXES], dtype=np.uint8)  # all 5 digits long
 assert _IPP.shape[1] == 5 and set(LEGACY_AREA) == {"852", "853"}  # the shapes _norm hard-codes
@@ -289,7 +289,7 @@ def norm_user_column(users: pa.Array) -> pa.StringArray:
     """parsers/sipaddr.py ``norm_user`` for every element: the E.164 form of a URI user part that
     looks like a telephone number (optional '+', digits and ``-.() `` separators, at most
     ``MAX_NUMBER_LEN`` characters), else NULL. A non-ASCII user part is never a number there either."""
-    from sigtrace.parsers.sipaddr import MAX_NUMBER_LEN
+    from ..sipaddr import MAX_NUMBER_LEN
 
     users, n, data, offsets, valid = _columns(users)
     if n == 0:

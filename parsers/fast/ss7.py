@@ -73,7 +73,7 @@ DIGIT_COLS = ("called", "calling", "redirecting", "original_called", "generic", 
               "subsequent")
 D_CALLED, D_CALLING, D_REDIRECTING, D_OCN, D_GENERIC, D_LOCATION, D_CONNECTED, D_SUBSEQ = range(8)
 N_COLS = R_DIG + 16
-NORM_COLS = ("called", "calling", "redirecting", "original_called")  # *_norm via sigtrace.numbers
+NORM_COLS = ("called", "calling", "redirecting", "original_called")  # *_norm via parsers/numbers.py
 
 # state array st
 S_ROWS, S_POOL, S_OPT, S_RETX_POS, S_LINKS = 0, 1, 2, 3, 4

@@ -43,7 +43,7 @@ from typing import Any
 import pyarrow as pa
 
 import sigtrace  # noqa: F401  (installs the sigtrace.parsers alias in a source checkout)
-from sigtrace.capture import read_records
+from sigtrace.parsers.capture import read_records
 from sigtrace.db import arrow_type, connect, table_columns
 from sigtrace.parsers.registry import FrameDecoder
 

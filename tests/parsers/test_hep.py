@@ -10,7 +10,7 @@ import pytest
 
 import sigtrace  # noqa: F401
 from fixtures import encoders as enc
-from sigtrace.capture import read_records
+from sigtrace.parsers.capture import read_records
 from sigtrace.parsers import DecodeError, ListSink, Truncated
 from sigtrace.parsers import hep
 from sigtrace.parsers.registry import FrameDecoder

@@ -6,7 +6,7 @@ import struct
 
 import sigtrace  # noqa: F401
 from fixtures import encoders as enc
-from sigtrace.capture import read_records
+from sigtrace.parsers.capture import read_records
 from sigtrace.parsers import ListSink
 from sigtrace.parsers.ip import ipv4
 from sigtrace.parsers.reassembly import IpReassembler

@@ -12,7 +12,7 @@ import pytest
 
 import sigtrace  # noqa: F401
 from fixtures import encoders as enc
-from sigtrace.capture import read_records
+from sigtrace.parsers.capture import read_records
 from sigtrace.parsers import ListSink, Truncated
 from sigtrace.parsers import link
 from sigtrace.parsers.registry import FrameDecoder

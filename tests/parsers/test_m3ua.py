@@ -80,7 +80,7 @@ def test_management_messages_counted_not_decoded():
 
 def test_non_isup_service_indicator_counted(captures_dir):
     """ss7fw-mining__*.pcap: M3UA DATA with SI 3 (SCCP/TCAP/MAP) -> counted as sccp, no error."""
-    from sigtrace.capture import read_records
+    from sigtrace.parsers.capture import read_records
     sink = ListSink()
     dec = FrameDecoder(sink)
     for p in sorted(captures_dir.glob("ss7fw-mining__*.pcap")):

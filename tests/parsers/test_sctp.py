@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from fixtures import encoders as enc
-from sigtrace.capture import read_records
+from sigtrace.parsers.capture import read_records
 from sigtrace.parsers import ListSink, Truncated
 from sigtrace.parsers import sctp as S
 from sigtrace.parsers.ss7flow import Ss7Flow

@@ -8,7 +8,7 @@ import pytest
 
 import sigtrace  # noqa: F401  (sigtrace.parsers alias)
 from fixtures import encoders as enc
-from sigtrace.capture import read_records
+from sigtrace.parsers.capture import read_records
 from sigtrace.parsers import ListSink
 from sigtrace.parsers.registry import FrameDecoder
 from sigtrace.parsers.rows import SipRow

@@ -231,7 +231,7 @@ def test_v_isup_calls_pairs_legs(con, tmp_path):
     assert [(l_[0], l_[1], l_[3], l_[4]) for l_ in legs] == [
         (30, "13912345678", True, 16), (30, "13800000000", False, 17), (31, "13912345678", True, 16)]
     first, second, third = legs
-    from sigtrace.numbers import normalize
+    from sigtrace.parsers.numbers import normalize
     assert first[2] == normalize("13912345678", 3) and second[2] == normalize("13800000000", 3)
     assert first[2] is not None
     assert first[6] == pytest.approx(2.0) and second[6] is None  # ANM at +8 s, REL at +10 s
