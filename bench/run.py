@@ -12,7 +12,7 @@ What it does (every tool is a separate process, measured the same way):
    * **scale case** -- the fixtures generator's scale mode (``python -m fixtures.generate --scale
      --out bench/data/scale``; generated if missing): 8 probe captures (M3UA, M2PA, MTP2 in pcapng,
      SIP/SIP-I gateways, ISP uplinks; ~1.6 M packets) and ~5 M CDR legs.
-2. Bare iteration floor over the probe capture: ``sigtrace.capture.read_records`` and dpkt's pcap
+2. Bare iteration floor over the probe capture: ``sigtrace.parsers.capture.read_records`` and dpkt's pcap
    reader (records only, nothing decoded).
 3. ``sigtrace ingest`` end to end into a fresh case file: the default (compiled fast path in one
    process, DuckDB appending in a second thread) and the Python decoders alone (``SIGTRACE_FAST=0``

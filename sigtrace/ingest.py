@@ -7,7 +7,7 @@ transaction per file.
 * Each file is ingested in one transaction: its ``sources`` row and all its rows land together or
   not at all (a crash or Ctrl-C mid-file leaves the case as it was before that file).
 * Captures stream through ``parsers.registry.FrameDecoder`` in fixed-size chunks (bounded memory);
-  CDR files go through DuckDB's own readers (sigtrace/cdr.py).
+  CDR files go through DuckDB's own readers (sigtrace/cdr/).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 rejects with reasons and row numbers, refusal of wrong headers with nothing written, row order.
 
 Expected values are computed independently of the loader: times with sigtrace.timeutil.parse_iso,
-numbers with sigtrace.numbers.normalize (Python), point codes with sigtrace.pointcode.parse_pc."""
+numbers with sigtrace.parsers.numbers.normalize (Python), point codes with sigtrace.pointcode.parse_pc."""
 from __future__ import annotations
 
 import csv
@@ -20,7 +20,7 @@ import sigtrace
 from sigtrace import cdr
 from sigtrace.cli import app
 from sigtrace.errors import InputError
-from sigtrace.numbers import normalize
+from sigtrace.parsers.numbers import normalize
 from sigtrace.pointcode import parse_pc
 from sigtrace.timeutil import parse_iso
 
@@ -522,7 +522,7 @@ def test_fast_paths_agree_with_the_general_rules(con, tmp_path):
         assert f"t{i}" not in legs and rejects[i + 1] == f"bad timestamp '{t}'", t
     for t, want in short.items():
         assert legs[t]["start_time"] == want, t
-    from sigtrace.numbers import clean
+    from sigtrace.parsers.numbers import clean
 
     for i, c in enumerate(called):
         row_num = len(times) + len(bad_times) + len(short) + i + 1

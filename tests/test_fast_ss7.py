@@ -1,7 +1,7 @@
 """parsers/fast/ss7.py: the compiled SCTP/M3UA/ISUP kernel must produce exactly the rows, counts,
 decode errors and ss7_links the pure-Python Ss7Flow produces for the same capture.
 
-The equivalence harness (``decode_both``) reads a capture with sigtrace.capture.read_records, strips
+The equivalence harness (``decode_both``) reads a capture with sigtrace.parsers.capture.read_records, strips
 Ethernet/VLAN/SLL/raw + option-less unfragmented IPv4 itself and hands every SCTP record to
 ``sctp_packet`` (records it declines, and every non-SCTP record, go to ``FrameDecoder.packet`` in
 frame order, followed by ``Ss7Fast.sync()`` as parsers/fast/core.py does). The reference run decodes

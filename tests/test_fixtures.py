@@ -318,7 +318,7 @@ def test_scale_mode_small_run_is_consistent_and_reproducible(tmp_path):
     """A tiny --scale run: packet and CDR counts in stats.json match the files, labels are complete,
     confounders outnumber SIM-box sites 10:1, and a second run gives the same bytes."""
     from fixtures.scale import generate_scale
-    from sigtrace.capture import read_records
+    from sigtrace.parsers.capture import read_records
 
     kw = dict(seed=3, subscribers=400, days=1, signalling_calls=300, simbox_sites=3, confounder_sites=30, traces=2,
               cells_per_msc=20)

@@ -152,7 +152,7 @@ def test_pcapng_nanosecond_and_interfaces(tmp_path):
     epb1 = block(6, struct.pack("<IIIII", 1, ts_ns >> 32, ts_ns & 0xFFFFFFFF, len(pkt), len(pkt)) + pkt)
     f = tmp_path / "two.pcapng"
     f.write_bytes(shb + idb0 + idb1 + epb0 + epb1)
-    from sigtrace.capture import read_records
+    from sigtrace.parsers.capture import read_records
 
     errors: list = []
     lts: set[int] = set()

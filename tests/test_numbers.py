@@ -1,4 +1,4 @@
-"""Number normalization: DOMAIN-PROTOCOLS.md §11.6 vectors for sigtrace.numbers (Python) and the
+"""Number normalization: DOMAIN-PROTOCOLS.md §11.6 vectors for sigtrace.parsers.numbers (Python) and the
 sig_normalize macro (SQL, queries/views/000_macros.sql), plus Python/SQL agreement on generated numbers."""
 from __future__ import annotations
 

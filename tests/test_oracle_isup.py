@@ -39,7 +39,7 @@ from pathlib import Path
 import pytest
 
 from fixtures import encoders as enc
-from sigtrace.capture import read_records
+from sigtrace.parsers.capture import read_records
 from sigtrace.parsers import ListSink
 from sigtrace.parsers.registry import FrameDecoder
 

@@ -50,7 +50,7 @@ import pytest
 
 import sigtrace  # noqa: F401
 from fixtures import encoders as enc
-from sigtrace.capture import read_records
+from sigtrace.parsers.capture import read_records
 from sigtrace.parsers import ListSink
 from sigtrace.parsers import hep as hepmod
 from sigtrace.parsers.registry import FrameDecoder

@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 import sigtrace
-from sigtrace.capture import read_records
+from sigtrace.parsers.capture import read_records
 from sigtrace.errors import InputError, NotFoundError
 from sigtrace.timeutil import parse_iso
 from sigtrace.trace import Tolerances, clock_offsets, export_pcap, trace

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from sigtrace.db import arrow_type, table_columns
-from sigtrace.numbers import normalize
+from sigtrace.parsers.numbers import normalize
 from sigtrace.pointcode import parse_pc
 
 NS = 1_000_000_000

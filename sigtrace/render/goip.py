@@ -176,7 +176,7 @@ def _html(res: Any, con: Any, command: str) -> str:
     out.append('<p class="meta">Labels: likely_simbox = a structural signal (device rotation, site or SIP) and a '
                'score at or above the threshold; watch = structural signal, lower score; bulk_dialler = behaviour '
                'only; suppressors (negative points) name the look-alike they match. Thresholds: '
-               'sigtrace/goip_rules.toml.</p>')
+               'sigtrace/goip/goip_rules.toml.</p>')
     out.append("</body></html>")
     return "\n".join(out)
 

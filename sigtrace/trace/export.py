@@ -41,7 +41,7 @@ def export_pcap(con: Any, result: TraceResult, path: str | Path, candidate: Cand
     (``sources.path``, checked against the sha256 recorded at ingest), time-ordered into one pcapng
     with one interface per (source, link type). Each packet's comment names its source file, frame
     number and the clock offset the trace applied to that source; timestamps are left as captured."""
-    from ..capture import open_maybe_gzip, read_records
+    from ..parsers.capture import open_maybe_gzip, read_records
 
     cand = candidate or result.best
     if cand is None:

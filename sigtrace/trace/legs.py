@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import sql
-from ..numbers import normalize
+from ..parsers.numbers import normalize
 from .model import _secs
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import sql
 from ..errors import InputError, NotFoundError
-from ..numbers import normalize
+from ..parsers.numbers import normalize
 from ..pointcode import format_pc
 from ..timeutil import iso_utc
 from .clock import _ClockMixin, _fingerprint
