@@ -178,7 +178,8 @@ def compare_chain(rep: list[dict[str, Any]], chain: list[dict[str, Any]], tracea
     prefix_ok = all(hop_matches(r, t) for r, t in zip(rep, chain)) and len(rep) <= len(chain)
     visible_ok = prefix_ok and len(rep) >= traceable
     pairs = lcs_pairs(rep, chain)
-    out = {"exact": exact, "visible_prefix": visible_ok, "hops_found": len(pairs) / len(chain) if chain else 1.0,
+    out = {"exact": exact, "visible_prefix": visible_ok,
+           "hops_found": len(pairs) / len(chain) if chain else 1.0,
            "pairs": pairs, "reported_len": len(rep), "truth_len": len(chain), "merged_hops": rep}
     if first_diff is not None:
         r = rep[first_diff] if first_diff < len(rep) else None
@@ -204,7 +205,8 @@ def origin_right(cand: dict[str, Any], truth_origin: dict[str, Any], rep_hops: l
             (o.get("imsi") and o.get("imsi") == truth_origin.get("imsi"))
             or (o.get("imei") and o.get("imei") == truth_origin.get("imei")))
     if kind == "gateway":
-        carrier = {"kind": "exchange", "point_code": truth_origin.get("point_code"), "bits": truth_origin.get("bits")}
+        carrier = {"kind": "exchange", "point_code": truth_origin.get("point_code"),
+                   "bits": truth_origin.get("bits")}
         if rep_hops and hop_matches(rep_hops[-1], carrier):
             return True
         return bool(o.get("point_code")) and o.get("point_code") == truth_origin.get("point_code")
@@ -240,9 +242,11 @@ def source_clocks(truth: dict[str, Any]) -> dict[str, tuple[float, float, dateti
     clocks = {}
     for p in truth.get("probes", []):
         ref = _parse_utc(p.get("drift_reference_utc")) or start
-        clocks[Path(p["file"]).name] = (float(p.get("offset_s") or 0.0), float(p.get("drift_ppm") or 0.0), ref)
+        clocks[Path(p["file"]).name] = (float(p.get("offset_s") or 0.0), float(p.get("drift_ppm") or 0.0),
+                                        ref)
     for c in truth.get("cdr_sources", []):
-        clocks[Path(c["file"]).name] = (float(c.get("clock_offset_s") or 0.0), float(c.get("drift_ppm") or 0.0), start)
+        clocks[Path(c["file"]).name] = (float(c.get("clock_offset_s") or 0.0),
+                                        float(c.get("drift_ppm") or 0.0), start)
     return clocks
 
 
@@ -326,7 +330,8 @@ class Runner:
                      ["directory", str(case / "exchanges.csv"), str(case / "trunks.csv"), "--db", str(db)]):
             r = subprocess.run(self.base + args, capture_output=True, text=True, env=self.env)
             if r.returncode != 0:
-                raise RuntimeError(f"sigtrace {args[0]} failed on {case} (exit {r.returncode}): {r.stderr[-2000:]}")
+                raise RuntimeError(f"sigtrace {args[0]} failed on {case} (exit {r.returncode}): "
+                                   f"{r.stderr[-2000:]}")
         manifest.write_text(json.dumps({"case": str(case.resolve()), "sources": sources,
                                         "sigtrace": self.version(), "ingest_s": round(time.time() - t0, 1)},
                                        indent=1))
@@ -342,12 +347,14 @@ class Runner:
     def trace(self, con, db: Path, victim: str, at: str, window: float) -> dict[str, Any] | None:
         """The trace's JSON, or None when it found no call."""
         if self.cli:
-            r = subprocess.run(self.cli + ["trace", victim, "--at", at, "--window", str(window), "--db", str(db),
-                                           "--format", "json"], capture_output=True, text=True)
+            r = subprocess.run(self.cli + ["trace", victim, "--at", at, "--window", str(window),
+                                           "--db", str(db), "--format", "json"],
+                               capture_output=True, text=True)
             if r.returncode == 4:
                 return None
             if r.returncode != 0:
-                raise RuntimeError(f"sigtrace trace {victim} failed (exit {r.returncode}): {r.stderr[-1000:]}")
+                raise RuntimeError(f"sigtrace trace {victim} failed (exit {r.returncode}): "
+                                   f"{r.stderr[-1000:]}")
             return json.loads(r.stdout)
         from sigtrace.errors import NotFoundError  # noqa: PLC0415
 
@@ -407,7 +414,8 @@ def score_call(case_name: str, call: dict[str, Any], result: dict[str, Any] | No
         o = best.get("origin") or {}
         want = call["origin"].get("ip") or call["origin"].get("imsi") or call["origin"].get("point_code")
         got = o.get("ip") or o.get("imsi") or o.get("imei") or o.get("point_code")
-        reasons.append(f"origin: expected {call['origin']['kind']} {want}, got {o.get('kind')} {got or ''}".rstrip())
+        reasons.append(f"origin: expected {call['origin']['kind']} {want}, "
+                       f"got {o.get('kind')} {got or ''}".rstrip())
     if not row["verdict_right"]:
         reasons.append(f"verdict: expected {call['caller_id_truth']}, got {row['verdict']}")
     row["reason"] = "; ".join(reasons)
@@ -502,12 +510,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("cases", nargs="+", type=Path, metavar="CASE_DIR")
-    ap.add_argument("--sigtrace", help="a sigtrace source tree to import, or a sigtrace executable (CLI mode)")
+    ap.add_argument("--sigtrace",
+                    help="a sigtrace source tree to import, or a sigtrace executable (CLI mode)")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "sigtrace-score-trace",
                     help="where the scratch case files live (default: %(default)s)")
-    ap.add_argument("--window", type=float, default=DEFAULT_WINDOW_S, help="trace --window in seconds (default 300)")
+    ap.add_argument("--window", type=float, default=DEFAULT_WINDOW_S,
+                    help="trace --window in seconds (default 300)")
     ap.add_argument("--json", type=Path, help="write every figure and every call's result here")
-    ap.add_argument("--reingest", action="store_true", help="ingest again even when the sources are unchanged")
+    ap.add_argument("--reingest", action="store_true",
+                    help="ingest again even when the sources are unchanged")
     args = ap.parse_args(argv)
 
     runner = Runner(args.sigtrace)

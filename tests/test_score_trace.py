@@ -20,7 +20,8 @@ def sip(ip, t="2024-04-07T09:00:09.000Z", **kw):
     return {"kind": "sip", "point_code": None, "bits": None, "ip": ip, "true_time_utc": t, **kw}
 
 
-# victim local -> tandem -> toll -> forwarding local -> toll again (hairpin) -> landing gateway -> SBC -> softswitch
+# victim local -> tandem -> toll -> forwarding local -> toll again (hairpin) -> landing gateway -> SBC
+# -> softswitch
 CHAIN = [
     ex("20-1-5", "2024-04-07T09:00:10.500Z", role="local"),
     ex("20-1-1", "2024-04-07T09:00:10.400Z"),
@@ -32,7 +33,8 @@ CHAIN = [
     sip("61.1.1.5", "2024-04-07T09:00:04.700Z"),
     sip("156.1.2.3", "2024-04-07T09:00:04.600Z"),
 ]
-CALL = {"id": "F001", "shapes": ["forward_busy", "hairpin"], "caller_id_truth": "spoofed", "traceable_hops": 4,
+CALL = {"id": "F001", "shapes": ["forward_busy", "hairpin"], "caller_id_truth": "spoofed",
+        "traceable_hops": 4,
         "origin": {"kind": "softswitch", "ip": "156.1.2.3", "in_directory": False}, "chain": CHAIN}
 CLOCKS = {"probe-a.pcap": (2.0, 0.0, st._parse_utc("2024-04-07T09:00:00Z"))}
 
@@ -152,7 +154,8 @@ def test_no_answer():
 
 
 def test_exact_found_at_a_lower_rank():
-    decoy = {"hops": [rh("20-1-5"), rh("20-1-1")], "caller_id_verdict": "unverifiable", "origin": {"kind": "unknown"}}
+    decoy = {"hops": [rh("20-1-5"), rh("20-1-1")], "caller_id_verdict": "unverifiable",
+             "origin": {"kind": "unknown"}}
     res = result(full_hops())
     res["candidates"] = [decoy, res["candidates"][0]]
     r = score(res)
