@@ -1243,7 +1243,10 @@ class Scenario(Engine):
             pai = None
             if rng.random() < 0.35 or not gw.copy_from:
                 pai = from_user if from_user.startswith("+") or len(from_user) < 9 else "+86" + disp
-            sipp = self.sip_params(chain, gw, self.victim_called(victim), from_user,
+            # the soft-switch dials the first number of the chain: the forwarding party when the call is
+            # forwarded (the forwarding exchange, not the soft-switch, knows the victim's number)
+            dialled = forwards[0][0] if forwards else self.victim_called(victim)
+            sipp = self.sip_params(chain, gw, dialled, from_user,
                                    display=from_user if rng.random() < 0.6 else None, pai=pai,
                                    tcp=spec["tcp"] or None)
             if spec["tcp"] or sipp["transports"][-1] == "TCP":
@@ -1257,7 +1260,7 @@ class Scenario(Engine):
                 if verstat == "No-TN-Validation":
                     sipp["verstat"] = verstat
                 else:
-                    tok = wire.passport(rng, attest, orig_tn, "86" + self.victim_called(victim), int(t_start) - 1,
+                    tok = wire.passport(rng, attest, orig_tn, "86" + dialled, int(t_start) - 1,
                                         "%s-%s-%s-%s-%s" % (sipgen.SipFactory(rng).tok(8), sipgen.SipFactory(rng).tok(4),
                                                             sipgen.SipFactory(rng).tok(4), sipgen.SipFactory(rng).tok(4),
                                                             sipgen.SipFactory(rng).tok(12)),
@@ -1273,7 +1276,7 @@ class Scenario(Engine):
             # gateway: calling number copied from From / PAI
             calling, cnoa = (disp, dnoa)
             if entry_kind == "sip_i":
-                body_called = wire.called_number(self.victim_called(victim), 3)
+                body_called = wire.called_number(dialled, 3)
                 sip_calling, sip_cnoa = calling, cnoa
                 iam = wire.isup_iam(body_called, [(0x0A, wire.calling_number(sip_calling, sip_cnoa, si=3))],
                                     fci=b"\x61\x01", tmr=3)
