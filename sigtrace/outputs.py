@@ -63,7 +63,8 @@ def check_target(target: str | Path, *, force: bool = False) -> Path:
             raise InputError(f"{p}: already exists; use --force to replace it")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
-        raise InputError(f"{p}: cannot write (folder {parent} does not exist)")
+        reason = f"folder {parent} does not exist"
+        raise InputError(f"{p}: cannot write ({reason})")
     return p
 
 
@@ -87,7 +88,8 @@ def write_file(target: str | Path, data: bytes | str, *, force: bool = False) ->
         except OSError as e:
             raise InputError(f"{p}: cannot write ({_why(e)})") from None
     if tmp is None:
-        raise InputError(f"{p}: cannot write (no free temporary name beside it)")
+        reason = "no free temporary name beside it"
+        raise InputError(f"{p}: cannot write ({reason})")
     try:
         try:
             view = memoryview(data)
@@ -112,7 +114,8 @@ def write_file(target: str | Path, data: bytes | str, *, force: bool = False) ->
                 os.replace(tmp, p)
     except OSError as e:
         if e.errno == errno.ENOSPC:
-            raise InputError(f"{p}: cannot write (no space left on device)") from None
+            reason = "no space left on device"
+            raise InputError(f"{p}: cannot write ({reason})") from None
         raise InputError(f"{p}: cannot write ({_why(e)})") from None
     finally:
         try:

@@ -252,6 +252,16 @@ def schema_doc(db: Path | str | None, fmt: str = "markdown") -> str:
     return "\n".join(lines)
 
 
+def _regular(p: Path) -> bool:
+    import os
+    import stat
+
+    try:
+        return stat.S_ISREG(os.stat(p).st_mode)
+    except OSError:
+        return False
+
+
 def verify_sources(db: Path | str, paths: list[Path]) -> tuple[bool, list[str]]:
     """Re-hash source files against the case. With no paths, use the recorded paths."""
     from .inputs import expand_paths, sha256_file
@@ -269,6 +279,9 @@ def verify_sources(db: Path | str, paths: list[Path]) -> tuple[bool, list[str]]:
         by_hash = {r[3]: r for r in rows}
         matched: set[str] = set()
         for p, _explicit in expand_paths(paths):
+            if not _regular(p):  # a FIFO would block the hash forever
+                lines.append(f"UNKNOWN  {p}  not a regular file (FIFO, device or socket): not hashed")
+                continue
             h = sha256_file(p)
             if h in by_hash:
                 matched.add(h)
@@ -285,6 +298,10 @@ def verify_sources(db: Path | str, paths: list[Path]) -> tuple[bool, list[str]]:
             if p is None or not p.is_file():
                 ok = False
                 lines.append(f"MISSING  source {sid} ({name}): {path} not found")
+                continue
+            if not _regular(p):
+                ok = False
+                lines.append(f"MISSING  source {sid} ({name}): {path} is not a regular file (FIFO, device or socket)")
                 continue
             got = sha256_file(p)
             if got == h:

@@ -17,6 +17,9 @@ from .sniff import (_decode, _delimiter, _first_line, _gunzip, _is_gzip, _open_t
                     _transcode)
 from .staging import _ident, _stage_sql
 
+# a CDR layout has a few dozen columns; a header of millions is an attack on memory, not a layout
+MAX_COLUMNS = 4096
+
 _JSON_DELIM = "\x01"  # never unescaped inside valid JSON text: one line = one field
 
 # Wall and CPU seconds (whole process: DuckDB's threads included) of each stage of the last load()
@@ -93,7 +96,10 @@ def _open_source(con, source_id: int, path: Path, kind: str, prof: Profile, stac
     if kind == "cdr_jsonl":
         return _jsonl_source(con, src, path, p, text)
     delim = prof.delimiter or ("\t" if kind == "cdr_tsv" else _delimiter(text))
-    names = _unique_names(_split_header(text, delim))
+    raw_names = _split_header(text, delim)
+    if len(raw_names) > MAX_COLUMNS:  # each column costs DuckDB a reader state: 10^6 columns took 9.5 GB
+        raise InputError(f"{path}: header has {len(raw_names)} columns, more than the {MAX_COLUMNS} a CDR file may have")
+    names = _unique_names(raw_names)
     src.names = names
     src.params["delim"] = delim
     src.params["cols"] = {n: "VARCHAR" for n in names}
@@ -136,7 +142,11 @@ def _jsonl_source(con, src: _Source, path: Path, p: Path, text: str) -> _Source:
     keys += sorted({r[0] for r in probe} - set(keys))
     src.names = keys
     src.params["jd"] = _JSON_DELIM
-    src.params["jpaths"] = [f'$."{k}"' if '"' not in k else k for k in keys]
+    if len(keys) > MAX_COLUMNS:
+        raise InputError(f"{path}: {len(keys)} distinct JSON keys, more than the {MAX_COLUMNS} columns a CDR file may have")
+    # JSON Pointer paths (RFC 6901: ~ -> ~0, / -> ~1) address ANY key, quotes and `$` included: a key
+    # written by whoever produced the file cannot turn into path syntax
+    src.params["jpaths"] = ["/" + k.replace("~", "~0").replace("/", "~1") for k in keys]
     src.from_sql = (
         "(select j, json_valid(j) as __valid,"
         " case when json_valid(j) and json_type(j) = 'OBJECT' then json_extract_string(j, $jpaths::varchar[]) end as __f"
