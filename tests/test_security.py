@@ -521,3 +521,24 @@ def test_repeated_decode_errors_capped(tmp_path):
     summary = [m for m, c in rows if "more errors identical" in m]
     assert len(summary) == 1 and f"{n - ERROR_REPEAT_CAP} more" in summary[0] and f"({n} in all)" in summary[0]
     assert total_errors == n  # the count is kept even though the rows are not
+
+
+@pytest.mark.slow
+def test_cdr_row_over_size_limit_is_a_reject_and_row_numbers_hold(tmp_path):
+    """Finding: a CSV row over about 31 MiB was dropped silently (no reject, later row numbers shifted)."""
+    f = tmp_path / "legs.csv"
+    with open(f, "w") as out:
+        out.write(CDR_HEAD + "\n" + CDR_ROW + "\n")
+        out.write("MOC,8-3-60,2024-05-11T10:20:22+08:00,10,1," + "9" * (40 << 20) + ",13800000009\n")
+        out.write(CDR_ROW.replace("13800000002", "13800000003") + "\n")
+    db = tmp_path / "c.duckdb"
+    res = runner.invoke(app, ["ingest", str(f), "--db", str(db), "--json"])
+    assert res.exit_code == 0, res.output[-2000:]
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        legs = con.execute("select row_num, called from cdr_legs order by row_num").fetchall()
+        rejects = con.execute("select row_num, reason from cdr_rejects").fetchall()
+    finally:
+        con.close()
+    assert legs == [(1, "13800000002"), (3, "13800000003")]
+    assert len(rejects) == 1 and rejects[0][0] == 2 and "line size" in rejects[0][1].lower()

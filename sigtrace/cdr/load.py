@@ -19,6 +19,10 @@ from .staging import _ident, _stage_sql
 
 # a CDR layout has a few dozen columns; a header of millions is an attack on memory, not a layout
 MAX_COLUMNS = 4096
+# longest CDR row (bytes) read as a row; a longer one becomes a cdr_rejects row ("line size over
+# maximum"), never dropped. Given explicitly: with DuckDB's default a row over its ~32 MiB buffer
+# vanished without a reject and shifted every later row number by one.
+MAX_ROW_BYTES = 8 << 20
 
 _JSON_DELIM = "\x01"  # never unescaped inside valid JSON text: one line = one field
 
@@ -93,6 +97,7 @@ def _open_source(con, source_id: int, path: Path, kind: str, prof: Profile, stac
     src.rejects = (rt, rs)
     src.params["rt"] = rt
     src.params["rs"] = rs
+    src.params["max_line"] = MAX_ROW_BYTES
     if kind == "cdr_jsonl":
         return _jsonl_source(con, src, path, p, text)
     delim = prof.delimiter or ("\t" if kind == "cdr_tsv" else _delimiter(text))
@@ -105,7 +110,8 @@ def _open_source(con, source_id: int, path: Path, kind: str, prof: Profile, stac
     src.params["cols"] = {n: "VARCHAR" for n in names}
     src.from_sql = (
         "read_csv($path, columns = $cols, header = true, auto_detect = false, delim = $delim, quote = '\"',"
-        " escape = '\"', compression = $compression, store_rejects = true, rejects_table = $rt, rejects_scan = $rs)"
+        " escape = '\"', compression = $compression, store_rejects = true, rejects_table = $rt, rejects_scan = $rs,"
+        " max_line_size = $max_line)"
     )
     return src
 
@@ -152,7 +158,7 @@ def _jsonl_source(con, src: _Source, path: Path, p: Path, text: str) -> _Source:
         " case when json_valid(j) and json_type(j) = 'OBJECT' then json_extract_string(j, $jpaths::varchar[]) end as __f"
         " from read_csv($path, columns = {'j': 'VARCHAR'}, header = false, delim = $jd, quote = '', escape = '',"
         " auto_detect = false, compression = $compression, store_rejects = true, rejects_table = $rt,"
-        " rejects_scan = $rs))"
+        " rejects_scan = $rs, max_line_size = $max_line))"
     )
     return src
 
