@@ -186,7 +186,12 @@ class _Progress:
         self.p.__exit__(*a)
 
     def start_file(self, path: Path):
-        self.task = self.p.add_task(path.name, total=path.stat().st_size)
+        from rich.markup import escape
+
+        from .render.safe import visible
+
+        # the description is Rich markup: a file name is evidence, shown escaped (`[i]` stays `[i]`)
+        self.task = self.p.add_task(escape(visible(path.name)), total=path.stat().st_size)
         return lambda n: self.p.advance(self.task, n)
 
     def end_file(self) -> None:
