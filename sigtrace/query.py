@@ -203,7 +203,7 @@ def run_sql(db: Path | str, query: str, params: list[str], fmt: str, *, read_onl
     if fmt == "csv":
         from .render.safe import csv_text
 
-        return "\r\n".join(csv_text(r.cols, r.rows).rstrip("\r\n") for r in results)
+        return "\r\n\r\n".join(csv_text(r.cols, r.rows).rstrip("\r\n") for r in results)  # a blank line between results
     parts = []
     for r in results:
         n = len(r.rows)

@@ -542,3 +542,12 @@ def test_cdr_row_over_size_limit_is_a_reject_and_row_numbers_hold(tmp_path):
         con.close()
     assert legs == [(1, "13800000002"), (3, "13800000003")]
     assert len(rejects) == 1 and rejects[0][0] == 2 and "line size" in rejects[0][1].lower()
+
+
+def test_goip_html_shows_bidi_and_controls(hostile):
+    """Finding: U+202E in a User-Agent reversed text in the HTML report (a UA shows as another UA)."""
+    db, _ = hostile
+    res = runner.invoke(app, ["goip", "--db", str(db), "--format", "html"])
+    assert res.exit_code == 0, res.output[-2000:]
+    _no_raw_controls(res.stdout)
+    assert "dble [/bold]\\x1b[31m&lt;U+202E&gt;XXX" in res.stdout

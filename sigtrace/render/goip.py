@@ -131,7 +131,11 @@ text-align:left;vertical-align:top} th{background:#f6f8fa} td.num{text-align:rig
 
 
 def _e(v: Any) -> str:
-    return html.escape("" if v is None else str(v), quote=True)
+    # evidence text as data: control and bidi characters shown (\x1b, <U+202E>) so a User-Agent
+    # cannot reorder what the report shows, then HTML-escaped
+    from .safe import visible
+
+    return html.escape(visible(v), quote=True)
 
 
 def _html(res: Any, con: Any, command: str) -> str:
