@@ -123,14 +123,16 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing --out / --export-pcap file (default: refuse to overwrite it).")]
 
 
 class Fmt(str, Enum):
     json = "json"
     table = "table"
     html = "html"
+    csv = "csv"
 
 
 class SqlFmt(str, Enum):
@@ -184,7 +186,12 @@ class _Progress:
         self.p.__exit__(*a)
 
     def start_file(self, path: Path):
-        self.task = self.p.add_task(path.name, total=path.stat().st_size)
+        from rich.markup import escape
+
+        from .render.safe import visible
+
+        # the description is Rich markup: a file name is evidence, shown escaped (`[i]` stays `[i]`)
+        self.task = self.p.add_task(escape(visible(path.name)), total=path.stat().st_size)
         return lambda n: self.p.advance(self.task, n)
 
     def end_file(self) -> None:
@@ -241,8 +248,10 @@ def directory(
     if as_json:
         print(json.dumps(rep.to_dict(), indent=2, ensure_ascii=False))
     else:
+        from .render.safe import visible
+
         for line in rep.lines():
-            out.print(line, markup=False)
+            print(visible(line))
 
 
 @app.command()
@@ -252,9 +261,10 @@ def trace(
     db: DbOpt,
     *,
     window: Annotated[float, typer.Option("--window", help="Seconds either side of --at to look for the victim's incoming call (default 300 = ±5 min, for handset clocks that are minutes off).", min=1)] = 300.0,
-    fmt: Annotated[Fmt, typer.Option("--format", help="json (the stable contract), table (for a person) or html (self-contained offline report).")] = Fmt.table,
-    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the output here instead of standard output.")] = None,
+    fmt: Annotated[Fmt, typer.Option("--format", help="json (the stable contract), table (for a person), html (self-contained offline report) or csv (one row per hop).")] = Fmt.table,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the output here instead of standard output ('-' = standard output). An existing file is kept unless --force.")] = None,
     export_pcap: Annotated[Optional[Path], typer.Option("--export-pcap", help="Write the best candidate's frames from all captures, time-ordered, into one pcapng.")] = None,
+    force: ForceOpt = False,
 ) -> None:
     """Walk a call back from the victim, hop by hop, to the landing gateway and the soft-switch."""
     from . import render
@@ -266,28 +276,30 @@ def trace(
     if not math.isfinite(window):  # 1e309 parses as inf and passes min=1
         raise typer.BadParameter(f"--window {window!r}: not a finite number of seconds")
     try:
+        _check_outputs(out_file, export_pcap, force=force)
         con = connect(db, read_only=True)
         try:
             res = do_trace(con, number, when, window)
             text = render.trace_output(res, fmt.value, con=con, command=_command_line())
             if export_pcap is not None:
-                do_export(con, res, export_pcap)
+                do_export(con, res, export_pcap, force=force)
         finally:
             con.close()
     except SigtraceError as e:
         _fail(e)
-    _emit(text, out_file)
+    _emit(text, out_file, force=force)
 
 
 @app.command()
 def goip(
     db: DbOpt,
     *,
-    fmt: Annotated[Fmt, typer.Option("--format", help="json (the stable contract), table or html.")] = Fmt.table,
+    fmt: Annotated[Fmt, typer.Option("--format", help="json (the stable contract), table, html or csv (one row per site).")] = Fmt.table,
     since: Annotated[Optional[str], typer.Option("--since", help="Only CDR legs and SIP messages at or after this ISO 8601 time.")] = None,
     until: Annotated[Optional[str], typer.Option("--until", help="Only CDR legs and SIP messages before this ISO 8601 time.")] = None,
     min_score: Annotated[float, typer.Option("--min-score", help="Report sites scoring at least this (0..1).", min=0.0, max=1.0)] = 0.3,
-    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the output here instead of standard output.")] = None,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the output here instead of standard output ('-' = standard output). An existing file is kept unless --force.")] = None,
+    force: ForceOpt = False,
 ) -> None:
     """Flag GoIP / SIM-box sites and bulk diallers, each with the reasons that fired."""
     from . import render
@@ -297,6 +309,7 @@ def goip(
     s = _parse_time(since, "--since")
     u = _parse_time(until, "--until")
     try:
+        _check_outputs(out_file, None, force=force)
         con = connect(db, read_only=True)
         try:
             res = goip_sites(con, since=s, until=u, min_score=min_score)
@@ -305,7 +318,7 @@ def goip(
             con.close()
     except SigtraceError as e:
         _fail(e)
-    _emit(text, out_file)
+    _emit(text, out_file, force=force)
 
 
 @app.command()
@@ -315,12 +328,15 @@ def sql(
     *,
     param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="Bind a $name parameter: --param name=value (repeatable).")] = None,
     fmt: Annotated[SqlFmt, typer.Option("--format", help="table, json or csv.")] = SqlFmt.table,
-    read_only: Annotated[bool, typer.Option("--read-only/--read-write", help="Open the case file read-only (default).")] = True,
+    read_only: Annotated[bool, typer.Option("--read-only/--read-write", help="Open the case file read-only (default): only statements that read run, DuckDB's settings are locked, no file but the case is reachable.")] = True,
+    allow_files: Annotated[bool, typer.Option("--allow-files", help="Let the SQL read files other than the case (read_csv, read_parquet, ...); off by default.")] = False,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="At most this many rows per result (default 1000 for --format table, all for json/csv; 0 = all).", min=0)] = None,
     list_queries: Annotated[bool, typer.Option("--list", help="List the named queries and their parameters.")] = False,
 ) -> None:
-    """Run SQL or a named query against the case file."""
+    """Run SQL (one or more statements: every result is shown) or a named query against the case file."""
     from .query import list_named, run_sql
 
+    notes: list[str] = []
     try:
         if list_queries:
             for name, desc, params in list_named():
@@ -328,10 +344,17 @@ def sql(
             return
         if not query:
             raise typer.BadParameter("give SQL text or a named query (or --list)")
-        text = run_sql(db, query, param or [], fmt.value, read_only=read_only)
+        if limit is None:
+            limit = 1000 if fmt is SqlFmt.table else 0
+        width = max(200, out.width) if out.is_terminal else 200
+        text = run_sql(db, query, param or [], fmt.value, read_only=read_only, allow_files=allow_files,
+                       limit=limit, notes=notes, width=width)
     except SigtraceError as e:
         _fail(e)
     print(text)
+    if fmt is not SqlFmt.table:
+        for n in notes:
+            err.print(f"note: {n}", markup=False)
 
 
 @app.command()
@@ -360,8 +383,10 @@ def verify(
         ok, lines = verify_sources(db, paths or [])
     except SigtraceError as e:
         _fail(e)
+    from .render.safe import visible
+
     for line in lines:
-        out.print(line, markup=False)
+        print(visible(line))
     if not ok:
         bad = sum(1 for line in lines if line.startswith(("MISSING", "CHANGED")))
         _say_error(f"{db}: verification failed: {bad} source(s) missing or changed (listed above); "
@@ -383,18 +408,28 @@ def demo(
         _fail(e)
 
 
-def _emit(text: str, out_file: Optional[Path]) -> None:
-    if out_file is None:
+def _check_outputs(out_file: Optional[Path], export: Optional[Path], *, force: bool) -> None:
+    """Refuse a bad --out / --export-pcap before any work (sigtrace/outputs.py)."""
+    from .outputs import check_target, is_stdout
+
+    if out_file is not None and not is_stdout(out_file):
+        check_target(out_file, force=force)
+    if export is not None:
+        check_target(export, force=force)  # /dev/stdout is a device here: a pcapng goes to a file
+
+
+def _emit(text: str, out_file: Optional[Path], *, force: bool = False) -> None:
+    from .outputs import is_stdout, write_file
+    from .render.safe import visible
+
+    if is_stdout(out_file):
         print(text)
         return
     try:
-        tmp = out_file.with_name(out_file.name + ".part")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out_file)
-    except OSError as e:
-        _say_error(f"{out_file}: cannot write ({e.strerror})")
-        raise typer.Exit(2) from None
-    err.print(f"wrote {out_file}", markup=False)
+        write_file(out_file, text, force=force)
+    except SigtraceError as e:
+        _fail(e)
+    err.print(f"wrote {visible(out_file)}", markup=False)
 
 
 def _version(value: bool) -> None:

@@ -28,6 +28,8 @@ from .errors import SchemaError
 
 BATCH_ROWS = 8192
 INT32 = (-(1 << 31), (1 << 31) - 1)
+# decode_errors rows kept per (layer, message) and file; the rest are counted in one summary row
+ERROR_REPEAT_CAP = 1000
 
 # No network, ever: DuckDB would otherwise download extensions (httpfs for an http:// path in
 # `sigtrace sql`) from extensions.duckdb.org. Repositories point at a path that does not exist.
@@ -470,6 +472,7 @@ class CaseWriter:
         self.counts: dict[str, int] = {}
         self.error_count = 0
         self.added: dict[str, int] = {}
+        self.error_kinds: dict[tuple[str, str], int] = {}  # (layer, message) -> times seen in this file
 
     def add(self, table: str, row: Any) -> None:
         b = self.batches.get(table) or self._batch(table)
@@ -513,7 +516,13 @@ class CaseWriter:
         layer = str(layer or "unknown")[:100]
         message = str(message).encode("utf-8", "replace").decode("utf-8")[:2000]
         self.error_count += 1
-        self.add("decode_errors", (frame, layer, offset, message))
+        # a hostile or broken file can repeat one error millions of times (a gzip of zeros): keep the first
+        # ERROR_REPEAT_CAP rows of each (layer, message), then count; flush() writes one summary row per kind
+        key = (layer, message)
+        n = self.error_kinds.get(key, 0) + 1
+        self.error_kinds[key] = n
+        if n <= ERROR_REPEAT_CAP:
+            self.add("decode_errors", (frame, layer, offset, message))
 
     def _rejects(self, table: str, batch: TableBatch, bad: list[tuple[tuple, str]]) -> None:
         """Rows Arrow refused: take them off the table's count and record each as an 'internal' error."""
@@ -528,7 +537,16 @@ class CaseWriter:
     def count(self, protocol: str, n: int = 1) -> None:
         self.counts[protocol] = self.counts.get(protocol, 0) + n
 
+    def _error_summaries(self) -> None:
+        for (layer, message), n in sorted(self.error_kinds.items()):
+            if n > ERROR_REPEAT_CAP:
+                self.add("decode_errors", (None, layer, None,
+                                           f"{n - ERROR_REPEAT_CAP} more errors identical to the first {ERROR_REPEAT_CAP} "
+                                           f"not recorded one by one ({n} in all): {message}"[:2000]))
+                self.error_kinds[(layer, message)] = ERROR_REPEAT_CAP
+
     def flush(self) -> None:
+        self._error_summaries()
         for table, b in list(self.batches.items()):
             self._rejects(table, b, b.flush())
         errs = self.batches.get("decode_errors")

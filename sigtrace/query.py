@@ -1,9 +1,9 @@
 """Library side of `sigtrace sql`, `sigtrace schema` and `sigtrace verify`."""
 from __future__ import annotations
 
-import csv
 import io
 import json
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -47,43 +47,169 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def run_sql(db: Path | str, query: str, params: list[str], fmt: str, *, read_only: bool = True) -> str:
-    """Run SQL text or a named query; return it rendered as table, json or csv."""
+# --------------------------------------------------------------------------- read-only SQL
+#
+# The real guard is DuckDB's own configuration, set on the connection before the analyst's SQL runs
+# and then locked (`lock_configuration`): no file system access outside the open case file
+# (`enable_external_access = false`, unless --allow-files), no extension installation or loading,
+# the case opened read-only. The statement-type check below only turns what that would refuse into a
+# clear message before anything runs (and refuses a whole script if one statement of it would write).
+
+# statement types a read-only session runs; anything else is refused with a message naming the type
+_READ_TYPES = {"SELECT", "EXPLAIN", "TRANSACTION", "MULTI"}
+# PRAGMAs / CALLs that only read (table_info('x'), pragma_version(), duckdb_settings(), ...)
+_READ_PRAGMAS = {"table_info", "show", "show_tables", "show_tables_expanded", "show_databases", "database_list",
+                 "database_size", "storage_info", "version", "platform", "functions", "collations", "user_agent",
+                 "metadata_info", "table_storage_info"}
+_LEAD = re.compile(r"^(?:\s+|--[^\n]*\n?|/\*.*?\*/)*", re.S)
+_WORDS = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _words(sql_text: str, n: int = 3) -> list[str]:
+    body = _LEAD.sub("", sql_text, count=1)
+    return [w.lower() for w in _WORDS.findall(body[:400])[:n]]
+
+
+def _statement_refusal(stype: str, sql_text: str) -> str | None:
+    """Why a read-only session refuses this statement, or None when it only reads."""
+    words = _words(sql_text)
+    if stype in _READ_TYPES:
+        return None
+    if stype == "PRAGMA" and len(words) > 1 and words[1] in _READ_PRAGMAS:
+        return None
+    if stype == "CALL" and len(words) > 1:
+        fn = words[1]
+        if fn.startswith("duckdb_") or (fn.startswith("pragma_") and fn[len("pragma_"):] in _READ_PRAGMAS):
+            return None
+    if stype == "SET" and len(words) > 1 and words[1] == "variable":  # session variables: nothing outside the session
+        return None
+    what = " ".join(words[:2]).upper() if stype in ("PRAGMA", "CALL", "SET") else (words[0].upper() if stype == "LOAD" and words else stype)
+    return (f"{what} statements are refused in read-only mode (sigtrace sql runs queries that only read the case; "
+            "files, attachments, extensions and settings are locked)")
+
+
+def _lock_down(con: duckdb.DuckDBPyConnection, *, allow_files: bool) -> None:
+    if not allow_files:
+        con.execute("set enable_external_access = false")
+    con.execute("set lock_configuration = true")
+
+
+class Result:
+    """One statement's result: column names, rows, and whether rows were left out by the limit."""
+
+    def __init__(self, cols: list[str], rows: list[tuple], cut: bool):
+        self.cols, self.rows, self.cut = cols, rows, cut
+
+
+def _sql_error(e: BaseException) -> InputError:
+    first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if "disabled by configuration" in first:
+        first += " (sigtrace sql reads only the case file; --allow-files lets a query read other files)"
+    elif "configuration has been locked" in first:
+        first += " (sigtrace sql locks DuckDB's settings)"
+    return InputError(f"SQL error: {first}")
+
+
+def run_statements(db: Path | str, query: str, params: list[str], *, read_only: bool = True,
+                   allow_files: bool = False, limit: int | None = None) -> list[Result]:
+    """Run SQL text (one or more statements) or a named query; every statement's result, in order."""
     binds = _parse_params(params)
-    con = connect(db, read_only=read_only)
+    q = query.strip()
+    is_name = "/" in q and not any(c.isspace() for c in q) and not q.lower().startswith(("select", "with", "from"))
+    if is_name:
+        nq = named.get(q)  # a NAME under queries/, never a path (Q4 otherwise)
+        used = nq.used_params()
+        missing = [p for p in used if p not in binds]
+        if missing:
+            raise InputError(f"query {q} needs parameter(s): {', '.join('$' + m for m in sorted(missing))}")
+        text = nq.sql
+    else:
+        text = q
     try:
-        q = query.strip()
-        try:
-            if "/" in q and " " not in q and not q.lower().startswith(("select", "with")):
-                cur = named.run(con, q, **binds)
-            else:
-                cur = con.execute(q, binds) if binds else con.execute(q)
-        except duckdb.Error as e:
-            raise InputError(f"SQL error: {str(e).splitlines()[0]}") from None
-        if cur.description is None:
-            return ""
-        cols = [d[0] for d in cur.description]
-        rows = cur.fetchall()
+        statements = duckdb.extract_statements(text)
+    except duckdb.Error as e:
+        raise _sql_error(e) from None
+    if read_only:
+        for st in statements:
+            why = _statement_refusal(str(st.type).rsplit(".", 1)[-1], st.query)
+            if why:
+                raise InputError(f"SQL error: {why}")
+    con = connect(db, read_only=read_only)
+    results: list[Result] = []
+    try:
+        _lock_down(con, allow_files=allow_files)
+        for st in statements:
+            want = set(getattr(st, "named_parameters", ()) or ())
+            b = {k: v for k, v in binds.items() if k in want}
+            try:
+                cur = con.execute(st.query, b) if b else con.execute(st.query)
+                if cur.description is None:
+                    continue
+                cols = [d[0] for d in cur.description]
+                if limit:
+                    rows = cur.fetchmany(limit + 1)
+                    cut = len(rows) > limit
+                    rows = rows[:limit]
+                else:
+                    rows, cut = cur.fetchall(), False
+            except duckdb.Error as e:
+                raise _sql_error(e) from None
+            results.append(Result(cols, rows, cut))
     finally:
         con.close()
-    if fmt == "json":
-        return json.dumps([{c: _jsonable(v) for c, v in zip(cols, r)} for r in rows], indent=2, ensure_ascii=False)
-    if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(cols)
-        for r in rows:
-            w.writerow(["" if v is None else _jsonable(v) for v in r])
-        return buf.getvalue().rstrip("\n")
+    return results
+
+
+def _table_text(res: Result, width: int) -> str:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(*cols, show_lines=False)
-    for r in rows:
-        t.add_row(*["" if v is None else str(_jsonable(v)) for v in r])
-    c = Console(record=True, width=200, file=io.StringIO())
+    from .render.safe import text as safe_text
+
+    t = Table(box=box.SIMPLE_HEAD)
+    for c in res.cols:
+        t.add_column(safe_text(c), overflow="fold")
+    for r in res.rows:
+        t.add_row(*[safe_text("" if v is None else _cell_text(v)) for v in r])
+    c = Console(record=True, width=width, file=io.StringIO(), highlight=False, emoji=False, markup=False,
+                color_system=None)
     c.print(t)
     return c.export_text().rstrip("\n")
+
+
+def _cell_text(v: Any) -> str:
+    v = _jsonable(v)
+    if isinstance(v, (list, dict)):
+        return json.dumps(v, ensure_ascii=False, default=str)
+    return str(v)
+
+
+def run_sql(db: Path | str, query: str, params: list[str], fmt: str, *, read_only: bool = True,
+            allow_files: bool = False, limit: int | None = None, notes: list[str] | None = None,
+            width: int = 200) -> str:
+    """Run SQL text or a named query; return every result rendered as table, json or csv.
+
+    ``limit``: at most that many rows per result (0 or None = all); when rows were left out a note
+    is added to ``notes`` (and, in the table format, to the text)."""
+    results = run_statements(db, query, params, read_only=read_only, allow_files=allow_files, limit=limit or None)
+    cut_note = (f"only the first {limit} rows of a result are shown; use --limit 0 for all, or --limit N"
+                if limit else "")
+    if notes is not None and any(r.cut for r in results):
+        notes.append(cut_note)
+    if fmt == "json":
+        docs = [[{c: _jsonable(v) for c, v in zip(r.cols, row)} for row in r.rows] for r in results]
+        return json.dumps(docs[0] if len(docs) == 1 else docs, indent=2, ensure_ascii=False)
+    if fmt == "csv":
+        from .render.safe import csv_text
+
+        return "\r\n\r\n".join(csv_text(r.cols, r.rows).rstrip("\r\n") for r in results)  # a blank line between results
+    parts = []
+    for r in results:
+        n = len(r.rows)
+        foot = f"{n} row{'' if n == 1 else 's'}" + (f" shown, more not shown ({cut_note})" if r.cut else "")
+        parts.append(_table_text(r, width) + "\n" + foot if r.cols else foot)
+    return "\n\n".join(parts)
 
 
 def describe(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
@@ -126,6 +252,16 @@ def schema_doc(db: Path | str | None, fmt: str = "markdown") -> str:
     return "\n".join(lines)
 
 
+def _regular(p: Path) -> bool:
+    import os
+    import stat
+
+    try:
+        return stat.S_ISREG(os.stat(p).st_mode)
+    except OSError:
+        return False
+
+
 def verify_sources(db: Path | str, paths: list[Path]) -> tuple[bool, list[str]]:
     """Re-hash source files against the case. With no paths, use the recorded paths."""
     from .inputs import expand_paths, sha256_file
@@ -143,6 +279,9 @@ def verify_sources(db: Path | str, paths: list[Path]) -> tuple[bool, list[str]]:
         by_hash = {r[3]: r for r in rows}
         matched: set[str] = set()
         for p, _explicit in expand_paths(paths):
+            if not _regular(p):  # a FIFO would block the hash forever
+                lines.append(f"UNKNOWN  {p}  not a regular file (FIFO, device or socket): not hashed")
+                continue
             h = sha256_file(p)
             if h in by_hash:
                 matched.add(h)
@@ -159,6 +298,10 @@ def verify_sources(db: Path | str, paths: list[Path]) -> tuple[bool, list[str]]:
             if p is None or not p.is_file():
                 ok = False
                 lines.append(f"MISSING  source {sid} ({name}): {path} not found")
+                continue
+            if not _regular(p):
+                ok = False
+                lines.append(f"MISSING  source {sid} ({name}): {path} is not a regular file (FIFO, device or socket)")
                 continue
             got = sha256_file(p)
             if got == h:

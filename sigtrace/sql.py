@@ -23,6 +23,7 @@ from .errors import InputError
 _PARAM_RE = re.compile(r"(?<![\w$:])\$([A-Za-z_][A-Za-z0-9_]*)")
 _LINE_COMMENT = re.compile(r"--[^\n]*")
 _STRING = re.compile(r"'(?:[^']|'')*'")
+_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*(?:/[A-Za-z0-9_][A-Za-z0-9_-]*)+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +76,16 @@ def query_files(area: str | None = None) -> list[Path]:
 @lru_cache(maxsize=None)
 def get(name: str) -> NamedQuery:
     """``get("trace/incoming_legs")`` -> the parsed query file."""
+    # a named query is a NAME under queries/ (area/name), never a path: no absolute paths, no `..`,
+    # no schema/ or views/ files, so `sigtrace sql /tmp/x` cannot run an arbitrary .sql file
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or name.split("/")[0] in ("schema", "views"):
+        raise InputError(f"no named query {name!r} (see `sigtrace sql --list`)")
     path = QUERIES_DIR / f"{name}.sql"
-    if not path.is_file() or ".." in Path(name).parts:
+    try:
+        inside = path.resolve().is_relative_to(QUERIES_DIR.resolve())
+    except (OSError, ValueError):
+        inside = False
+    if not inside or not path.is_file():
         raise InputError(f"no named query {name!r} (see `sigtrace sql --list`)")
     return parse_query_file(path, name)
 

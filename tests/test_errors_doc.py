@@ -299,6 +299,26 @@ def t_q9(e: Env):
     return ["goip", "--db", str(e.case), "--out", str(e.tmp / "no such dir" / "out.json")], ["out.json"]
 
 
+def t_q10(e: Env):
+    return ["goip", "--db", str(e.case), "--out", str(e.tmp)], [str(e.tmp)]
+
+
+def t_q11(e: Env):
+    fifo = e.tmp / "report.fifo"
+    os.mkfifo(fifo)
+    return ["goip", "--db", str(e.case), "--out", str(fifo)], ["report.fifo"]
+
+
+def t_q12(e: Env):
+    return ["goip", "--db", str(e.case), "--out", str(e.file("report.json", "{}"))], ["report.json", "--force"]
+
+
+def t_i9(e: Env):
+    # the file's bytes as decoded differ from the bytes hashed first (a swap between the two reads)
+    e.mp.setattr(importlib.import_module("sigtrace.ingest"), "sha256_file", lambda p: "0" * 64)
+    return ["ingest", str(e.new_pcap), "--db", str(e.case)], [str(e.new_pcap), "0" * 64]
+
+
 def t_t2(e: Env):
     _n, at = _victim()
     return ["trace", "+8613000000001", "--at", at, "--db", str(e.case)], ["13000000001"]
@@ -383,6 +403,7 @@ TRIGGERS = {
     "I6": ("", t_i6),
     "I7": ("", t_i7),
     "I8": ("", t_i8),
+    "I9": ("", t_i9),
     "C1": ("", lambda e: (["sql", "select 1", "--db", str(e.tmp / "none.duckdb")], [str(e.tmp / "none.duckdb")])),
     "C2": ("", lambda e: (["sql", "select 1", "--db", str(e.tmp)], [str(e.tmp)])),
     "C3": ("", lambda e: (["sql", "select 1", "--db", str(e.pcap)], [str(e.pcap)])),
@@ -402,6 +423,9 @@ TRIGGERS = {
     "Q7": ("", lambda e: (["verify", "--db", str(e.new_case())], ["new.duckdb"])),
     "Q8": ("", t_q8),
     "Q9": ("goip", t_q9),
+    "Q10": ("goip", t_q10),
+    "Q11": ("goip", t_q11),
+    "Q12": ("goip", t_q12),
     "T1": ("trace_core", lambda e: (["trace", "not-a-number", "--at", _victim()[1], "--db", str(e.case)], ["not-a-number"])),
     "T2": ("trace_core", t_t2),
     "T3": ("trace", t_t3),
@@ -424,6 +448,12 @@ TRIGGERS = {
                            str(e.file("odd.toml", "no_such_section = 1\n"))], ["odd.toml", "no_such_section"])),
     "D5": ("", lambda e: (["ingest", str(e.file("short.csv", "called,start_time,calling\n1,2024-05-11T10:00:00+08:00,2\n")),
                            "--db", str(e.case)], ["short.csv", "record_type"])),
+    "D8": ("", lambda e: (["ingest", str(e.file("wide.csv", CDR_OK.replace("\n", "," + ",".join(f"x{i}" for i in range(5000)) + "\n", 1))),
+                          "--db", str(e.case)], ["wide.csv", "5007"])),
+    "D9": ("", lambda e: (["ingest", str(e.file("wide.jsonl", "\n".join(
+        [json.dumps({"record_type": "MOC", "start_time": "2024-05-11T10:20:22+08:00", "called": "13800000002", "calling": "1"})]
+        + [json.dumps({f"k{j}_{i}": i for i in range(100)}) for j in range(50)]) + "\n")), "--db", str(e.case)],
+                          ["wide.jsonl", "5004"])),
     "D6": ("", lambda e: (["ingest", str(e.file("bad.parquet", b"PAR1" + b"\x00" * 64)), "--db", str(e.case)], ["bad.parquet"])),
     "D7": ("", lambda e: (["ingest", str(e.file("short.csv", "called,start_time,calling\n1,2024-05-11T10:00:00+08:00,2\n")),
                            "--db", str(e.case), "--cdr-profile", "3gpp_msc"], ["short.csv", "3gpp_msc"])),

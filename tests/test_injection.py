@@ -121,8 +121,11 @@ def test_ingest_and_verify_hostile_file_names(case, tmp_path, captures_dir):
     # verify with the hostile paths as arguments, and with the recorded paths
     res = runner.invoke(app, ["verify", "--db", str(case), *map(str, made)])
     assert "Traceback" not in res.output
-    for p in made:
-        assert f"OK       {p}" in res.stdout
+    from sigtrace.render.safe import visible
+
+    for p in made:  # names shown as data: the U+202E of a hostile name is shown as <U+202E>, not obeyed
+        assert f"OK       {visible(p)}" in res.stdout
+    assert "\u202e" not in res.stdout and "<U+202E>gpj.pcap" in res.stdout
     res = runner.invoke(app, ["verify", "--db", str(case)])
     assert res.exit_code == 0, res.output[-2000:]
 
@@ -352,7 +355,8 @@ ALLOWED: dict[str, dict[str, str]] = {
         "name": "Arrow view name '_sigtrace_dir_<table>'",
     },
     "parallel.py": {"t": "table names from the case schema (delete of one source's rows on retry)"},
-    "query.py": {"q": "the analyst's own SQL text (`sigtrace sql`): read-only by default; --param values are bound"},
+    "query.py": {"st.query": "one statement of the analyst's own SQL text or of a shipped named query (`sigtrace sql`): "
+                             "its type checked in read-only mode, DuckDB's settings locked; --param values are bound"},
     "sql.py": {"q.sql": "a shipped named-query file; parameters bound with $name"},
     "legs.py": {"temp_ddl": "a macro of the shipped queries/views/040_trace.sql, made TEMP for a read-only connection"},
 }

@@ -5,7 +5,8 @@ Three independent checks (the test names say which ran; a missing mechanism is s
 1. ``test_cli_in_unshared_network_namespace``: the CLI runs under ``unshare -rn`` (a new user + network
    namespace: no interface but a down loopback, no DNS). ingest, sql, schema, verify, trace and goip
    (when present) must all work there, and an analyst's `sigtrace sql` on an http:// URL fails at once
-   with one line saying the httpfs extension is not loaded -- DuckDB is not allowed to download it.
+   with one line saying file system access is disabled (sigtrace sql locks DuckDB to the case file) --
+   DuckDB is neither allowed to download an extension nor to open the URL.
 2. ``test_cli_with_sockets_disabled``: the same commands in-process with socket creation, connect and
    name resolution patched to raise; any attempt is recorded and fails the test.
 3. ``test_no_network_client_code``: an AST scan of sigtrace/ and parsers/ for network clients
@@ -94,7 +95,7 @@ def test_cli_in_unshared_network_namespace(tmp_path):
     r = casekit.cli("sql", HTTP_QUERY, "--db", str(db), prefix=net)
     assert time.monotonic() - t0 < 30
     assert r.returncode == 2
-    line = casekit.assert_one_line_error(r.stderr, "httpfs")
+    line = casekit.assert_one_line_error(r.stderr, "example.com/numbers.csv", "disabled by configuration")
     assert "download" not in line.lower() and "install" not in line.lower().replace("installing", ""), line
     print(f"ran under unshare -rn: ingest, {', '.join(ran)}, sql on an http:// URL")
 
@@ -140,7 +141,7 @@ def test_cli_with_sockets_disabled(tmp_path, monkeypatch):
         assert r.exit_code in ok, (name, r.output[-2000:])
     r = runner.invoke(app, ["sql", HTTP_QUERY, "--db", str(db)])
     assert r.exit_code == 2
-    casekit.assert_one_line_error(r.stderr, "httpfs")
+    casekit.assert_one_line_error(r.stderr, "example.com/numbers.csv", "disabled by configuration")
     assert attempts == [], attempts
     print("ran in-process with socket creation/connection/resolution patched to raise")
 

@@ -17,6 +17,13 @@ from .sniff import (_decode, _delimiter, _first_line, _gunzip, _is_gzip, _open_t
                     _transcode)
 from .staging import _ident, _stage_sql
 
+# a CDR layout has a few dozen columns; a header of millions is an attack on memory, not a layout
+MAX_COLUMNS = 4096
+# longest CDR row (bytes) read as a row; a longer one becomes a cdr_rejects row ("line size over
+# maximum"), never dropped. Given explicitly: with DuckDB's default a row over its ~32 MiB buffer
+# vanished without a reject and shifted every later row number by one.
+MAX_ROW_BYTES = 8 << 20
+
 _JSON_DELIM = "\x01"  # never unescaped inside valid JSON text: one line = one field
 
 # Wall and CPU seconds (whole process: DuckDB's threads included) of each stage of the last load()
@@ -90,16 +97,21 @@ def _open_source(con, source_id: int, path: Path, kind: str, prof: Profile, stac
     src.rejects = (rt, rs)
     src.params["rt"] = rt
     src.params["rs"] = rs
+    src.params["max_line"] = MAX_ROW_BYTES
     if kind == "cdr_jsonl":
         return _jsonl_source(con, src, path, p, text)
     delim = prof.delimiter or ("\t" if kind == "cdr_tsv" else _delimiter(text))
-    names = _unique_names(_split_header(text, delim))
+    raw_names = _split_header(text, delim)
+    if len(raw_names) > MAX_COLUMNS:  # each column costs DuckDB a reader state: 10^6 columns took 9.5 GB
+        raise InputError(f"{path}: header has {len(raw_names)} columns, more than the {MAX_COLUMNS} a CDR file may have")
+    names = _unique_names(raw_names)
     src.names = names
     src.params["delim"] = delim
     src.params["cols"] = {n: "VARCHAR" for n in names}
     src.from_sql = (
         "read_csv($path, columns = $cols, header = true, auto_detect = false, delim = $delim, quote = '\"',"
-        " escape = '\"', compression = $compression, store_rejects = true, rejects_table = $rt, rejects_scan = $rs)"
+        " escape = '\"', compression = $compression, store_rejects = true, rejects_table = $rt, rejects_scan = $rs,"
+        " max_line_size = $max_line)"
     )
     return src
 
@@ -136,13 +148,17 @@ def _jsonl_source(con, src: _Source, path: Path, p: Path, text: str) -> _Source:
     keys += sorted({r[0] for r in probe} - set(keys))
     src.names = keys
     src.params["jd"] = _JSON_DELIM
-    src.params["jpaths"] = [f'$."{k}"' if '"' not in k else k for k in keys]
+    if len(keys) > MAX_COLUMNS:
+        raise InputError(f"{path}: {len(keys)} distinct JSON keys, more than the {MAX_COLUMNS} columns a CDR file may have")
+    # JSON Pointer paths (RFC 6901: ~ -> ~0, / -> ~1) address ANY key, quotes and `$` included: a key
+    # written by whoever produced the file cannot turn into path syntax
+    src.params["jpaths"] = ["/" + k.replace("~", "~0").replace("/", "~1") for k in keys]
     src.from_sql = (
         "(select j, json_valid(j) as __valid,"
         " case when json_valid(j) and json_type(j) = 'OBJECT' then json_extract_string(j, $jpaths::varchar[]) end as __f"
         " from read_csv($path, columns = {'j': 'VARCHAR'}, header = false, delim = $jd, quote = '', escape = '',"
         " auto_detect = false, compression = $compression, store_rejects = true, rejects_table = $rt,"
-        " rejects_scan = $rs))"
+        " rejects_scan = $rs, max_line_size = $max_line))"
     )
     return src
 

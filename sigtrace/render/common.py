@@ -6,9 +6,11 @@ from typing import Any
 
 from rich.table import Table
 
+from .safe import text as safe_text
+
 
 def ingest_table(rep: Any) -> Table:
-    t = Table(title=f"ingest into {rep.db}", title_justify="left")
+    t = Table(title=safe_text(f"ingest into {rep.db}"), title_justify="left")
     for col in ("file", "kind", "status", "packets/rows", "messages", "errors", "seconds"):
         numeric = col in ("packets/rows", "errors", "seconds")
         # file names are evidence references: fold them onto several lines, never cut them with an ellipsis
@@ -17,7 +19,9 @@ def ingest_table(rep: Any) -> Table:
     for f in rep.files:
         msgs = ", ".join(f"{k.replace('_messages', '').replace('cdr_legs', 'cdr legs')} {v}" for k, v in sorted(f.messages.items()))
         status = f.status if not f.note else f"{f.status}: {f.note}"
-        t.add_row(f.source_name, f.kind, status, str(f.packets), msgs or "-", str(f.errors), f"{f.seconds:.2f}")
+        # file names and notes are evidence: shown as data (no Rich markup, control/bidi characters escaped)
+        t.add_row(*(safe_text(x) for x in (f.source_name, f.kind, status, str(f.packets), msgs or "-", str(f.errors),
+                                            f"{f.seconds:.2f}")))
     return t
 
 

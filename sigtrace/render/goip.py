@@ -10,6 +10,7 @@ from typing import Any
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .._version import __version__
 from ..errors import InputError
@@ -22,7 +23,9 @@ def render(res: Any, fmt: str, *, con: Any = None, command: str = "") -> str:
         return _table(res, command)
     if fmt == "html":
         return _html(res, con, command)
-    raise InputError(f"unknown output format {fmt!r} (json, table or html)")
+    if fmt == "csv":
+        return _csv(res)
+    raise InputError(f"unknown output format {fmt!r} (json, table, html or csv)")
 
 
 def _short_list(items: list[str], n: int = 3) -> str:
@@ -40,8 +43,11 @@ def _window(d: dict) -> str:
 
 
 def _table(res: Any, command: str) -> str:
-    d = res.to_dict()
-    con = Console(record=True, width=160, highlight=False, color_system=None, file=_Null())
+    from .safe import visible, visible_tree
+
+    d = visible_tree(res.to_dict())  # evidence text as data: control and bidi characters shown escaped
+    command = visible(command)
+    con = Console(record=True, width=160, highlight=False, color_system=None, file=_Null(), markup=False, emoji=False)
     con.print(f"GoIP / SIM-box scan  ruleset {d['ruleset']}  window {_window(d)}  min score {d['min_score']}  "
               f"{len(d['sites'])} of {d['candidates_scored']} candidate sites reported", markup=False)
     if not d["sites"]:
@@ -54,8 +60,9 @@ def _table(res: Any, command: str) -> str:
             t.add_column(col, justify=just, overflow="fold")
         for i, s in enumerate(d["sites"], 1):
             top = ", ".join(f"{r['rule']} {r['points']:+g}" for r in s["reasons"][:4])
-            t.add_row(str(i), f"{s['score']:.2f}", s["label"], s["cell_id"] or s["site"], str(len(s["imeis"])),
-                      str(s["imsi_count"]), str(s["calls"]), _short_list(s["softswitch_ips"], 2), top)
+            t.add_row(*(Text(x) for x in (
+                str(i), f"{s['score']:.2f}", s["label"], s["cell_id"] or s["site"], str(len(s["imeis"])),
+                str(s["imsi_count"]), str(s["calls"]), _short_list(s["softswitch_ips"], 2), top)))
         con.print(t)
         for i, s in enumerate(d["sites"], 1):
             con.print(f"[{i}] cell {s['cell_id'] or s['site']}: {s['label']} score {s['score']:.2f}; "
@@ -82,6 +89,24 @@ def _table(res: Any, command: str) -> str:
     return con.export_text().rstrip("\n")
 
 
+CSV_COLUMNS = ("rank", "score", "label", "site", "cell_id", "imeis", "imsi_count", "msisdn_count", "calls", "cells",
+               "gateway_ips", "softswitch_ips", "first_seen", "last_seen", "structural_rules", "reasons", "evidence")
+
+
+def _csv(res: Any) -> str:
+    """One row per reported site, through the formula-safe CSV writer (lists as `a; b`)."""
+    from .safe import csv_text
+
+    d = res.to_dict()
+    rows = []
+    for i, s in enumerate(d["sites"], 1):
+        rows.append((i, s["score"], s["label"], s["site"], s["cell_id"], s["imeis"], s["imsi_count"],
+                     s["msisdn_count"], s["calls"], s["cells"], s["gateway_ips"], s["softswitch_ips"], s["first_seen"],
+                     s["last_seen"], s["structural_rules"], [f"{r['rule']} {r['points']:+g}" for r in s["reasons"]],
+                     [f"{e['source']} row {e['row']}" for e in s["evidence"]]))
+    return csv_text(CSV_COLUMNS, rows).rstrip("\r\n")
+
+
 class _Null:
     def write(self, _s: str) -> int:
         return 0
@@ -106,7 +131,11 @@ text-align:left;vertical-align:top} th{background:#f6f8fa} td.num{text-align:rig
 
 
 def _e(v: Any) -> str:
-    return html.escape("" if v is None else str(v), quote=True)
+    # evidence text as data: control and bidi characters shown (\x1b, <U+202E>) so a User-Agent
+    # cannot reorder what the report shows, then HTML-escaped
+    from .safe import visible
+
+    return html.escape(visible(v), quote=True)
 
 
 def _html(res: Any, con: Any, command: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import InputError
 
-FORMATS = ("json", "table", "html")
+FORMATS = ("json", "table", "html", "csv")
 
 
 def render(res: Any, fmt: str, *, con: Any = None, command: str = "") -> str:
@@ -27,6 +27,8 @@ def render(res: Any, fmt: str, *, con: Any = None, command: str = "") -> str:
         return render_table(res)
     if fmt == "html":
         return render_html(res, con=con, command=command)
+    if fmt == "csv":
+        return render_csv(res)
     raise InputError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
 
 
@@ -62,9 +64,12 @@ def render_table(res: Any) -> str:
     from rich.table import Table
     from rich.text import Text
 
-    d = res.to_dict()
+    from .safe import visible_tree
+
+    d = visible_tree(res.to_dict())  # evidence text as data: control and bidi characters shown escaped
     buf = io.StringIO()
-    con = Console(file=buf, width=150, highlight=False, soft_wrap=False, force_terminal=False, color_system=None)
+    con = Console(file=buf, width=150, highlight=False, soft_wrap=False, force_terminal=False, color_system=None,
+                  markup=False, emoji=False)  # never interpret Rich markup or :emoji: codes in evidence text
     con.print(f"Trace of calls to {d['victim']} around {d['at']} (±{d['window_s']:g} s): "
               f"{len(d['candidates'])} candidate call(s), best first")
     for i, c in enumerate(d["candidates"], 1):
@@ -84,9 +89,10 @@ def render_table(res: Any) -> str:
         for col in ("#", "kind", "node", "province", "time (reference clock)", "match", "evidence"):
             t.add_column(col, overflow="fold")
         for k, h in enumerate(c["hops"]):
-            t.add_row(str(k), h["kind"] + ("" if h.get("role_source") == "directory" else " (inferred)"), _node_label(h),
-                      h.get("province") or "", h.get("time") or "", "" if h.get("score") is None else f"{h['score']:.2f}",
-                      _evidence_short(h))
+            t.add_row(*(Text(x) for x in (
+                str(k), h["kind"] + ("" if h.get("role_source") == "directory" else " (inferred)"), _node_label(h),
+                h.get("province") or "", h.get("time") or "", "" if h.get("score") is None else f"{h['score']:.2f}",
+                _evidence_short(h))))
         con.print(t)
         if c.get("reasons"):
             con.print("why: " + "; ".join(c["reasons"]))
@@ -97,6 +103,28 @@ def render_table(res: Any) -> str:
         con.print("clock offsets applied (source clock minus reference clock): " + ", ".join(
             f"{x['source']} {x['offset_s']:+.3f} s" for x in d["clock_offsets"]))
     return buf.getvalue().rstrip("\n")
+
+
+# =========================================================================== csv
+
+CSV_COLUMNS = ("candidate", "confidence", "displayed_caller", "caller_id_verdict", "origin", "hop", "kind",
+               "role_source", "name", "point_code", "ip", "province", "time", "match", "evidence")
+
+
+def render_csv(res: Any) -> str:
+    """One row per hop of every candidate (best first), through the formula-safe CSV writer."""
+    from .safe import csv_text
+
+    d = res.to_dict()
+    rows = []
+    for i, c in enumerate(d["candidates"], 1):
+        for k, h in enumerate(c["hops"]):
+            refs = [(f"{e.get('message') or ''} {e['source']}#{e['frame']}" if e.get("frame") is not None
+                     else f"{e.get('message') or ''} {e['source']} row {e['row']}").strip() for e in h.get("evidence") or []]
+            rows.append((i, c["confidence"], c.get("displayed_caller"), c.get("caller_id_verdict"),
+                         (c.get("origin") or {}).get("kind"), k, h.get("kind"), h.get("role_source"), h.get("name"),
+                         h.get("point_code"), h.get("ip"), h.get("province"), h.get("time"), h.get("score"), refs))
+    return csv_text(CSV_COLUMNS, rows).rstrip("\r\n")
 
 
 # =========================================================================== html

@@ -36,7 +36,8 @@ def candidate_frames(result: TraceResult, candidate: Candidate | None = None) ->
     return out
 
 
-def export_pcap(con: Any, result: TraceResult, path: str | Path, candidate: Candidate | None = None) -> dict[str, Any]:
+def export_pcap(con: Any, result: TraceResult, path: str | Path, candidate: Candidate | None = None, *,
+                force: bool = False) -> dict[str, Any]:
     """Write the chosen candidate's frames (default: the best), re-read from the original captures
     (``sources.path``, checked against the sha256 recorded at ingest), time-ordered into one pcapng
     with one interface per (source, link type). Each packet's comment names its source file, frame
@@ -100,11 +101,7 @@ def export_pcap(con: Any, result: TraceResult, path: str | Path, candidate: Cand
         body = struct.pack("<IIIII", iface, (ts >> 32) & 0xFFFFFFFF, ts & 0xFFFFFFFF, len(data), len(data))
         body += data + b"\0" * ((-len(data)) % 4) + _opt(1, comment) + _opt(0, b"")
         out += _block(6, body)
-    target = Path(path)
-    tmp = target.with_name(target.name + ".part")
-    try:
-        tmp.write_bytes(bytes(out))
-        tmp.replace(target)
-    except OSError as e:
-        raise InputError(f"{target}: cannot write ({e.strerror})") from None
+    from ..outputs import write_file
+
+    target = write_file(path, bytes(out), force=force)  # exclusive temp file, no links followed (outputs.py)
     return {"packets": len(packets), "interfaces": len(iface_list), "path": str(target)}
