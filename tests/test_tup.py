@@ -141,3 +141,31 @@ def test_truncated_and_unknown():
         T.label(b"\x00\x01", 0, 2, 14)
     sink, _ = run([bytes([0x84, 1, 2])], variant="itu")  # label cut short: one decode error, no row
     assert "isup_messages" not in sink.rows and sink.errors[0][1] == "tup"
+
+
+def test_tup_call_is_a_leg_in_v_isup_calls(con, tmp_path):
+    """Ingested as a user would: a China TUP call (IAM, GRQ/GSM with the calling line identity, ACM, ANC,
+    CBK, CLF, RLG) and a busy attempt (IAM, SSB, CLF, RLG) become two legs of v_isup_calls, with the
+    called number, the calling number from the GSM, answer/release times and the busy cause."""
+    import sigtrace
+
+    dpc, opc = 0x0A141E, 0x0A1505
+    msgs = [(dpc, opc, 21, iam("075512345678")), (opc, dpc, 21, bytes([0x13, 0x02])),
+            (dpc, opc, 21, bytes([0x12, 0x02, 0x52]) + signals("13800")),
+            (opc, dpc, 21, bytes([0x14, 0x00])), (opc, dpc, 21, bytes([0x16])), (opc, dpc, 21, bytes([0x36])),
+            (dpc, opc, 21, bytes([0x46])), (opc, dpc, 21, bytes([0x17])),
+            (dpc, opc, 22, iam("07551111")), (opc, dpc, 22, bytes([0x65])), (dpc, opc, 22, bytes([0x46])),
+            (opc, dpc, 22, bytes([0x17]))]
+    path = tmp_path / "tup.pcap"
+    with open(path, "wb") as f:
+        w = enc.PcapWriter(f, enc.LINKTYPE_MTP3)
+        for k, (d, o, cic, body) in enumerate(msgs):
+            w.write(1_700_000_000_000_000_000 + k * 1_000_000_000, china(d, o, cic, body))
+    rep = sigtrace.ingest([path], db=con)
+    assert rep.files[0].messages == {"isup_messages": 12}
+    legs = con.execute(
+        "select protocol, cic, called_digits, calling_digits, answered, release_cause, duration_s, len(frames) "
+        "from v_isup_calls order by cic").fetchall()
+    assert legs == [("tup", 21, "075512345678", "13800", True, 16, 1.0, 8),
+                    ("tup", 22, "07551111", None, False, 17, None, 4)]
+    assert con.execute("select variant, pc_bits from ss7_links").fetchall() == [("china", 24)]
