@@ -239,3 +239,26 @@ def test_tup_and_bicc_manifest_facts():
     assert (b.protocol, b.msg_name, b.cic, b.opc, b.dpc, b.called_digits, b.calling_digits) == (
         "bicc", "IAM", 18, 329729, 75781, "8019", "13408000018F")
     assert not sink.errors
+
+
+def test_fast_and_python_paths_equal_on_captures2(tmp_path, monkeypatch):
+    """The compiled fast path declines what it does not decode (IPv4 longer than captured, PPPoE, GTP-U,
+    ICMP, TUP, BICC, other stacks) to Python: both paths write the same case for every capture here,
+    per-stack counts included (tests/test_fastpath.py's comparison)."""
+    import duckdb
+
+    import test_fastpath as tf
+    from sigtrace.parsers import fast
+
+    if not fast.available():
+        pytest.skip("numba not importable: no compiled fast path to compare")
+    files = [_dir() / n for n in _captures()]
+    fast_case, py_case, _stats = tf._ingest_both(files, tmp_path, monkeypatch, block_bytes=1 << 16)
+    tf._assert_same(fast_case, py_case)
+    stacks = []
+    for mode in ("1", "0"):
+        con = duckdb.connect(str(tmp_path / f"case_{mode}.duckdb"), read_only=True)
+        stacks.append(con.execute("select source_name, undecoded_stacks from sources order by 1").fetchall())
+        con.close()
+    assert stacks[0] == stacks[1]
+    assert dict(stacks[1])["ipfixprobe__sip.pcap"] == '{"SIP quoted in ICMP errors": 5, "ip 2 (IGMP)": 2}'
