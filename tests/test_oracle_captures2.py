@@ -262,3 +262,28 @@ def test_fast_and_python_paths_equal_on_captures2(tmp_path, monkeypatch):
         con.close()
     assert stacks[0] == stacks[1]
     assert dict(stacks[1])["ipfixprobe__sip.pcap"] == '{"SIP quoted in ICMP errors": 5, "ip 2 (IGMP)": 2}'
+
+
+def test_parallel_split_equals_serial_on_captures2(tmp_path, monkeypatch):
+    """Split into 2-frame units over two workers (tests/test_parallel.py's machinery): the same case as a
+    serial ingest, row for row, per-stack counts included -- the new state (TUP/BICC held on undecided
+    links, SCTP duplicates per address pair) crosses unit boundaries exactly."""
+    import duckdb
+
+    import test_parallel as tp
+    from sigtrace import parallel as par
+
+    monkeypatch.setenv("SIGTRACE_FAST", "0")
+    for k, v in (("PARALLEL_MIN_BYTES", 0), ("SPLIT_MIN_BYTES", 0), ("SPLIT_SHARE", 0.0), ("UNIT_PACKETS", 2),
+                 ("WORKER_BATCH_ROWS", 7), ("FAULT", None)):
+        monkeypatch.setattr(par, k, v)
+    files = [_dir() / n for n in _captures() if not n.endswith(".gz")]
+    sa, sb, ra, rb = tp.both(files, tmp_path)
+    tp.assert_same(sa, sb)
+    tp._reports_equal(ra, rb)
+    got = []
+    for name in ("serial", "parallel"):
+        con = duckdb.connect(str(tmp_path / f"{name}.duckdb"), read_only=True)
+        got.append(con.execute("select source_name, undecoded_stacks from sources order by 1").fetchall())
+        con.close()
+    assert got[0] == got[1]
