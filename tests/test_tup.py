@@ -169,3 +169,31 @@ def test_tup_call_is_a_leg_in_v_isup_calls(con, tmp_path):
     assert legs == [("tup", 21, "075512345678", "13800", True, 16, 1.0, 8),
                     ("tup", 22, "07551111", None, False, 17, None, 4)]
     assert con.execute("select variant, pc_bits from ss7_links").fetchall() == [("china", 24)]
+
+
+def test_trace_walks_a_tup_leg(tmp_path):
+    """`sigtrace trace` finds the victim's incoming call on a China TUP link: the hop is the exchange
+    that received the IAM, with the TUP messages as evidence."""
+    import json
+
+    from typer.testing import CliRunner
+
+    import sigtrace
+    from sigtrace.cli import app
+
+    dpc, opc = 0x0A141E, 0x0A1505
+    msgs = [(dpc, opc, iam("075512345678")), (opc, dpc, bytes([0x14, 0x00])), (opc, dpc, bytes([0x16])),
+            (dpc, opc, bytes([0x46])), (opc, dpc, bytes([0x17]))]
+    path, db = tmp_path / "tup.pcap", tmp_path / "case.duckdb"
+    with open(path, "wb") as f:
+        w = enc.PcapWriter(f, enc.LINKTYPE_MTP3)
+        for k, (d, o, body) in enumerate(msgs):
+            w.write(1_700_000_000_000_000_000 + k * 1_000_000_000, china(d, o, 21, body))
+    sigtrace.ingest([path], db=db)
+    res = CliRunner().invoke(app, ["trace", "+8675512345678", "--at", "2023-11-14T22:13:20Z", "--db", str(db),
+                                   "--format", "json"])
+    assert res.exit_code == 0, res.output
+    best = json.loads(res.output)["candidates"][0]
+    hop = best["hops"][0]
+    assert hop["point_code_int"] == dpc
+    assert [e["message"] for e in hop["evidence"]] == ["IAM", "ACM", "ANC", "CLF", "RLG"]
