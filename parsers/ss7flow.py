@@ -23,6 +23,7 @@ from . import mtp2 as _mtp2
 from . import mtp3 as _mtp3
 from . import tup as _tup
 from .rows import IsupRow
+from .stacks import PPID_NAMES, STACK_PREFIX
 from .ss7link import Link
 from .sctp import (CHUNK, COMMON, DATA, F_BEGIN, F_COMPLETE, F_UNORDERED, IDATA, PPID_M2PA, PPID_M2UA,
                    PPID_M3UA, Reassembler, Retransmissions)
@@ -151,6 +152,7 @@ class Ss7Flow:
             hint = PORT_HINTS.get(dport) or PORT_HINTS.get(sport)
             if hint is None or n < 8:
                 self._count(f"sctp_ppid_{ppid}")
+                self._count(f"{STACK_PREFIX}sctp ppid {ppid}" + (f" ({PPID_NAMES[ppid]})" if ppid in PPID_NAMES else ""))
             else:  # the port says SIGTRAN but the header does not: decode to report what is wrong
                 getattr(self, "_" + hint)(frame, ts, src, dst, sport, dport, payload)
 

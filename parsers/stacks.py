@@ -23,3 +23,7 @@ def stack_name(kind: str, value: int) -> str:
     n = STACK_NAMES[kind].get(value)
     v = f"{value}" if kind == "ip" else f"0x{value:04x}"
     return f"{kind} {v} ({n})" if n else f"{kind} {v}"
+
+# SCTP payload protocol identifiers (IANA registry) of stacks seen beside SIGTRAN
+PPID_NAMES = {1: "IUA", 4: "SUA", 6: "V5UA", 7: "H.248", 18: "S1AP", 19: "RUA", 20: "HNBAP", 24: "SBc-AP",
+              25: "NBAP", 27: "X2AP", 46: "Diameter", 47: "Diameter DTLS", 60: "NGAP", 62: "XnAP", 64: "F1AP"}

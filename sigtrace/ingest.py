@@ -246,9 +246,14 @@ STACK_PREFIX = "stack:"  # protocol_counts rows of stacks not decoded (parsers/s
 def _undecoded(con, source_id: int, fr: FileReport) -> None:
     """Per-stack packet counts of what the capture carried but sigtrace does not decode (protocol_counts
     ``stack:<name>`` rows) -> sources.undecoded_stacks (JSON), the report, and a note in the summary."""
+    # the MTP3 user parts counted but not decoded (SCCP and its MAP/CAP/TCAP, SI others) are stacks too
     rows = con.execute(
-        "select substr(protocol, $n), sum(messages)::bigint from protocol_counts where source_id = $id "
-        "and starts_with(protocol, $p) group by 1 order by 2 desc, 1",
+        "select case when starts_with(protocol, $p) then substr(protocol, $n) "
+        "            when protocol = 'sccp' then 'mtp3 si 3 (SCCP)' "
+        "            else 'mtp3 si ' || substr(protocol, 8) end as stack, sum(messages)::bigint "
+        "from protocol_counts where source_id = $id "
+        "and (starts_with(protocol, $p) or protocol = 'sccp' or regexp_matches(protocol, '^mtp3_si[0-9]+$')) "
+        "group by 1 order by 2 desc, 1",
         {"n": len(STACK_PREFIX) + 1, "id": source_id, "p": STACK_PREFIX}).fetchall()
     if not rows:
         return

@@ -145,3 +145,32 @@ def test_other_stacks_counted_by_name():
     sink = run([arp, arp, esp])
     assert sink.counts["stack:ethertype 0x0806 (ARP)"] == 2 and sink.counts["stack:ip 50 (ESP)"] == 1
     assert sink.counts["other_l2"] == 2 and sink.counts["other_ip"] == 1
+
+
+def test_ingest_lists_the_stacks_not_decoded(con, tmp_path):
+    """The ingest summary (report note and JSON ``undecoded``) and sources.undecoded_stacks name each
+    stack sigtrace counts but does not decode, with its packets."""
+    import json
+
+    import sigtrace
+
+    lcp = b"\xc0\x21\x09\x01\x00\x08\x00\x00\x00\x01"
+    frames = [MACS + b"\x08\x06" + b"\x00" * 28] * 3 + [
+        MACS + b"\x88\x64" + struct.pack("!BBHH", 0x11, 0, 1, len(lcp)) + lcp,
+        enc.eth_ip(A, B, 132, enc.sctp(3868, 3868, 1, [enc.sctp_data_chunk(1, 0, 0, 46, b"\x01" + b"\x00" * 19)])),
+        enc.eth_ip(A, B, 132, enc.sctp(2905, 2905, 1, [enc.sctp_data_chunk(
+            2, 0, 0, 3, enc.m3ua_data(1, 2, b"\x09\x00\x03\x05\x07", si=3))])),
+        enc.eth_ip(A, B, 17, enc.udp(A, B, 5060, 5060, SIP))]
+    path = tmp_path / "mixed.pcap"
+    with open(path, "wb") as f:
+        w = enc.PcapWriter(f, enc.LINKTYPE_ETHERNET)
+        for k, fr in enumerate(frames):
+            w.write(1_700_000_000_000_000_000 + k, fr)
+    rep = sigtrace.ingest([path], db=con)
+    fr = rep.files[0]
+    want = {"ethertype 0x0806 (ARP)": 3, "mtp3 si 3 (SCCP)": 1, "pppoe/ppp 0xc021 (LCP)": 1,
+            "sctp ppid 46 (Diameter)": 1}
+    assert fr.undecoded == want and fr.messages == {"sip_messages": 1}
+    assert fr.note.startswith("not decoded: 3 ethertype 0x0806 (ARP), 1 mtp3 si 3 (SCCP)")
+    (stored,) = con.execute("select undecoded_stacks from sources").fetchone()
+    assert json.loads(stored) == want
