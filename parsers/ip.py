@@ -48,6 +48,7 @@ class IpHeader:
     ident: int = 0
     frag_off: int = 0  # in bytes
     more_frags: bool = False
+    truncated: int = 0  # bytes the header's length claims beyond the captured bytes (decoded what is there)
 
     @property
     def is_fragment(self) -> bool:
@@ -70,10 +71,16 @@ def ipv4(data: bytes, off: int) -> IpHeader:
             end = len(data)
         else:
             raise DecodeError("ipv4", off, f"total length {total} < header length {ihl}")
+    short = 0
     if end > len(data):
-        raise Truncated("ipv4", off, f"total length {total} exceeds the {len(data) - off} captured bytes")
+        # tshark ("IPv4 total length exceeds packet length") dissects the captured bytes on: so do we,
+        # and the caller notes the truncation (a snap length, or a hand-assembled capture)
+        if off + ihl > len(data):
+            raise Truncated("ipv4", off, f"header length {ihl} exceeds the {len(data) - off} captured bytes")
+        short = end - len(data)
+        end = len(data)
     return IpHeader(4, addr(s), addr(d), proto, off + ihl, end, ident,
-                    (frag & 0x1FFF) * 8, bool(frag & 0x2000))
+                    (frag & 0x1FFF) * 8, bool(frag & 0x2000), short)
 
 
 def ipv6(data: bytes, off: int) -> IpHeader:

@@ -19,8 +19,12 @@ import struct
 from . import DecodeError, Sink
 from .ip import _ADDR, addr, ipv4, ipv6
 from .link import ETH_IPV4, ETH_IPV6, LINK_DECODERS
+from .sip import looks_like_sip
 from .sipflow import SipFlow
 from .ss7flow import Ss7Flow
+from .stacks import ICMP4_ERRORS, ICMP6_ERRORS, STACK_PREFIX, STACK_SIP_IN_ICMP, stack_name
+from .tunnel import PPP_IPV4, PPP_IPV6, PPPOE_SESSION, pppoe_session
+
 
 SS7_LINKTYPES = (139, 140, 141)
 SCTP_LINKTYPE = 248  # SCTP without IP
@@ -70,9 +74,16 @@ class FrameDecoder:
                 return
         dec = ETHERTYPES.get(ethertype)
         if dec is None:
+            if ethertype == PPPOE_SESSION:
+                proto, o, e = pppoe_session(data, off, len(data))
+                self.ppp(frame, ts, proto, data[:e], o, "pppoe")
+                return
             self.sink.count("other_l2")
+            self.undecoded(stack_name("ethertype", ethertype))
             return
         hdr = dec(data, off)
+        if hdr.truncated:
+            self.sink.count("ipv4_truncated")  # decoded the captured bytes (protocol_counts note)
         if hdr.is_fragment:
             whole = self.sip.ip_fragment(frame, ts, hdr, data)
             if whole is None:
@@ -96,8 +107,49 @@ class FrameDecoder:
             self.network(frame, ts, ETH_IPV6, data[:end], off, "ipip")
         elif proto == 47:
             self.sip.gre(frame, ts, data, off, end)
+        elif proto == 1 or proto == 58:
+            self.icmp(frame, ts, proto, data, off, end)
         else:
             self.sink.count("other_ip")
+            self.undecoded(stack_name("ip", proto))
+
+    def ppp(self, frame: int, ts: int, proto: int, data: bytes, off: int, encap: str) -> None:
+        """The information field of a PPP frame (PPPoE session, PPTP GRE): IPv4/IPv6 go on; LCP, IPCP,
+        CHAP, compressed or encrypted PPP are counted as a stack sigtrace does not decode."""
+        if proto == PPP_IPV4:
+            self.network(frame, ts, ETH_IPV4, data, off, encap)
+        elif proto == PPP_IPV6:
+            self.network(frame, ts, ETH_IPV6, data, off, encap)
+        else:
+            self.sink.count("other_l2")
+            self.undecoded(f"{encap}/" + stack_name("ppp", proto))
+
+    def icmp(self, frame: int, ts: int, proto: int, data: bytes, off: int, end: int) -> None:
+        """ICMP (RFC 792) / ICMPv6 (RFC 4443) errors quote the offending datagram: a quoted SIP message
+        (a scanner's INVITE bounced with port unreachable) is not a message that reached its
+        destination, so it stays out of sip_messages and is counted as ``sip_in_icmp``."""
+        self.sink.count("other_ip")
+        v6 = proto == 58
+        if end - off >= 8 and data[off] in (ICMP6_ERRORS if v6 else ICMP4_ERRORS):
+            q = off + 8
+            try:
+                hdr = (ipv6 if v6 else ipv4)(data[:end], q)
+            except DecodeError:
+                hdr = None
+            if hdr is not None and hdr.proto in (6, 17) and not hdr.frag_off:
+                o = hdr.payload_off + (8 if hdr.proto == 17 else 20)
+                if hdr.proto == 6 and hdr.payload_off + 13 <= hdr.payload_end:
+                    o = hdr.payload_off + (data[hdr.payload_off + 12] >> 4) * 4
+                if o < hdr.payload_end and looks_like_sip(data[o:hdr.payload_end]):
+                    self.sink.count("sip_in_icmp")
+                    self.undecoded(STACK_SIP_IN_ICMP)
+                    return
+        self.undecoded(stack_name("ip", proto))
+
+    def undecoded(self, stack: str) -> None:
+        """One packet of a stack sigtrace does not decode (protocol_counts ``stack:<name>``; the ingest
+        lists them per source)."""
+        self.sink.count(STACK_PREFIX + stack)
 
     # ------------------------------------------------------------------ end of capture
     def finish(self) -> None:

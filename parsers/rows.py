@@ -75,6 +75,8 @@ class IsupRow:
     sip_call_id: str | None = None
     sip_frame: int | None = None
     raw: bytes | None = None
+    protocol: str = "isup"  # isup | tup | bicc (schema 006)
+    tup_heading: int | None = None
 
 
 @dataclass(slots=True)

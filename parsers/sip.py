@@ -43,13 +43,15 @@ def looks_like_sip(p: bytes) -> bool:
 
 
 def header_end(msg: bytes) -> tuple[int, int]:
-    """(end of header block, start of body); LF-only messages are accepted."""
-    i = msg.find(b"\r\n\r\n")
+    """(end of header block, start of body): the first empty line, whatever ends the lines (CRLF, or
+    a bare LF as tshark and most stacks accept, RFC 3261 §7.5), so a bare-LF header line followed by
+    a CRLF empty line also ends the block."""
+    i = msg.find(b"\n\r\n")
     j = msg.find(b"\n\n", 0, i if i >= 0 else len(msg))
-    if j >= 0:  # an LF-only header block (possibly followed by a CRLF body)
+    if j >= 0:  # an LF-only empty line first
         return j, j + 2
     if i >= 0:
-        return i, i + 4
+        return (i - 1 if i and msg[i - 1] == 13 else i), i + 3
     return len(msg), len(msg)
 
 
@@ -85,8 +87,8 @@ def decode_into(row, msg: bytes) -> bytes:
     row.headers = head
     if "\n " in head or "\n\t" in head:
         head = _unfold(head)
-    lines = head.split("\r\n") if "\r\n" in head else head.split("\n")
-    start = lines[0]
+    lines = head.split("\n")  # a line may end in CRLF or in a bare LF (values are stripped of the CR)
+    start = lines[0].rstrip("\r")
     if start.startswith("SIP/2.0 "):
         code = start[8:11]
         if not (code.isascii() and code.isdigit()) or start[11:12] not in ("", " "):

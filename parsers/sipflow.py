@@ -24,6 +24,8 @@ from .reassembly import IpReassembler, SipFramer, TcpDir
 from .rows import SipRow
 from .sdp import multipart_parts, sdp_fields
 from .sip import decode_into, looks_like_sip
+from .stacks import stack_name
+from .tunnel import GTP_GPDU, GTPU_PORT, gtpu, ppp
 from .tunnel import gre as gre_header
 from .websocket import OP_BINARY, OP_TEXT, WsDir, frame_at, is_http, upgrade_header
 
@@ -185,6 +187,9 @@ class SipFlow:
             self.sink.count("other_udp")
             return
         b0 = data[p0]
+        if (sport == GTPU_PORT or dport == GTPU_PORT) and b0 & 0xF0 == 0x30:
+            self.gtpu(frame, ts, data, p0, pend)
+            return
         if (b0 == 0x48 or b0 == 1 or b0 == 2) and hepmod.is_hep(data, p0, pend):
             self.hep(frame, ts, data, p0, pend, src, dst, "udp", encap)
             return
@@ -194,6 +199,22 @@ class SipFlow:
                 self.message(frame, ts, src, sport, dst, dport, "udp", payload, encap)
                 return
         self.sink.count("other_udp")
+
+    def gtpu(self, frame, ts, data, off, end):
+        """GTP-U (3GPP TS 29.281) on UDP 2152: a G-PDU's user packet (IPv4/IPv6, by version nibble) is
+        decoded as if captured on its own, encapsulation ``gtp-u``; echo/error/end-marker are counted."""
+        mtype, o = gtpu(data, off, end)
+        self.sink.count("gtp_u")
+        if mtype != GTP_GPDU or o >= end:
+            self.sink.count("gtp_u_control")
+            return
+        v = data[o] >> 4
+        if v == 4:
+            self.reg.network(frame, ts, 0x0800, data[:end], o, "gtp-u")
+        elif v == 6:
+            self.reg.network(frame, ts, 0x86DD, data[:end], o, "gtp-u")
+        else:
+            self.reg.undecoded(f"gtp-u payload version {v}")
 
     # ------------------------------------------------------------------ HEP
     def hep(self, frame, ts, data, off, end, outer_src, outer_dst, outer_transport, encap):
@@ -254,8 +275,12 @@ class SipFlow:
         elif kind == "eth":
             et, o = ethernet(data[:end], o)
             self.reg.network(frame, ts, et, data, o, encap)
+        elif kind == "ppp":
+            proto, po = ppp(data, o, end)
+            self.reg.ppp(frame, ts, proto, data[:end], po, encap)
         else:
             self.sink.count("gre_other")
+            self.reg.undecoded(stack_name("gre", et))
 
     # ------------------------------------------------------------------ SIP
     def message(self, frame, ts, src, sport, dst, dport, transport, payload, encap, hep_node=None):

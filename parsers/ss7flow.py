@@ -21,12 +21,15 @@ from . import m2ua as _m2ua
 from . import m3ua as _m3ua
 from . import mtp2 as _mtp2
 from . import mtp3 as _mtp3
+from . import tup as _tup
 from .rows import IsupRow
+from .stacks import PPID_NAMES, STACK_PREFIX
 from .ss7link import Link
 from .sctp import (CHUNK, COMMON, DATA, F_BEGIN, F_COMPLETE, F_UNORDERED, IDATA, PPID_M2PA, PPID_M2UA,
                    PPID_M3UA, Reassembler, Retransmissions)
 
 SI_COUNTS = {0: "mtp3_mgmt", 1: "mtp3_mgmt", 2: "mtp3_mgmt", 3: "sccp", 4: "tup", 13: "bicc"}
+SI_DECODED = {5: "isup", 4: "tup", 13: "bicc"}  # user parts decoded into isup_messages
 PORT_HINTS = {2905: "m3ua", 3565: "m2pa", 2904: "m2ua"}
 _SIP_START = (b"INVITE ", b"ACK ", b"BYE ", b"CANCEL ", b"OPTIONS ", b"REGISTER ", b"PRACK ", b"INFO ",
               b"UPDATE ", b"SUBSCRIBE ", b"NOTIFY ", b"REFER ", b"MESSAGE ", b"PUBLISH ", b"SIP/2.0 ")
@@ -83,12 +86,12 @@ class Ss7Flow:
                 else:
                     tsn, sid, ssn, ppid = _DATA_unpack(data, o + 4)
                     payload = data[o + 16:ce]
-                    if self._retx.is_dup((sport, dport, vtag), tsn, payload):
+                    if self._retx.is_dup((src, dst, sport, dport, vtag), tsn, payload):
                         self._count("sctp_retransmission")
                     elif flags & F_COMPLETE == F_COMPLETE:
                         self._user(frame, ts, src, dst, sport, dport, ppid, payload, encap)
                     else:
-                        key = (sport, dport, vtag, sid, -1 if flags & F_UNORDERED else ssn)
+                        key = (sport, dport, vtag, sid, -1 if flags & F_UNORDERED else ssn, src, dst)
                         self._fragment(frame, ts, src, dst, sport, dport, key, tsn, flags, payload, ppid,
                                        encap)
             elif ctype == 64:  # I-DATA (RFC 8260 §2.1)
@@ -97,12 +100,12 @@ class Ss7Flow:
                 else:
                     tsn, sid, _res, mid, ppid_fsn = IDATA.unpack_from(data, o + 4)
                     payload = data[o + 20:ce]
-                    if self._retx.is_dup((sport, dport, vtag), tsn, payload):
+                    if self._retx.is_dup((src, dst, sport, dport, vtag), tsn, payload):
                         self._count("sctp_retransmission")
                     elif flags & F_COMPLETE == F_COMPLETE:
                         self._user(frame, ts, src, dst, sport, dport, ppid_fsn, payload, encap)
                     else:
-                        key = (sport, dport, vtag, sid, "i", mid, flags & F_UNORDERED)
+                        key = (sport, dport, vtag, sid, "i", mid, flags & F_UNORDERED, src, dst)
                         seq = 0 if flags & F_BEGIN else ppid_fsn
                         self._fragment(frame, ts, src, dst, sport, dport, key, seq, flags, payload,
                                        ppid_fsn if flags & F_BEGIN else None, encap)
@@ -149,6 +152,7 @@ class Ss7Flow:
             hint = PORT_HINTS.get(dport) or PORT_HINTS.get(sport)
             if hint is None or n < 8:
                 self._count(f"sctp_ppid_{ppid}")
+                self._count(f"{STACK_PREFIX}sctp ppid {ppid}" + (f" ({PPID_NAMES[ppid]})" if ppid in PPID_NAMES else ""))
             else:  # the port says SIGTRAN but the header does not: decode to report what is wrong
                 getattr(self, "_" + hint)(frame, ts, src, dst, sport, dport, payload)
 
@@ -181,15 +185,18 @@ class Ss7Flow:
                 self.sink.error(frame, "m3ua", vo - 4, f"Protocol Data NI {ni} / OPC {opc} / DPC {dpc} "
                                                        f"out of range (NI 0-3, 24-bit point codes): masked")
                 ni, opc, dpc = ni & 3, opc & 0xFFFFFF, dpc & 0xFFFFFF
-            if si != 5:
+            proto = SI_DECODED.get(si)
+            if proto is None:
                 self._count(_si_count(si))
                 return
             link = self._sctp_link("m3ua", src, sport, dst, dport, True)
             routing = (ni, opc, dpc, sls, mp)
             if link.pending is not None:
-                self._hold(link, (frame, ts, src, dst, sport, dport, buf, uo, ve, routing))
-            else:
+                self._hold(link, (frame, ts, src, dst, sport, dport, buf, uo, ve, routing, proto))
+            elif proto == "isup":
                 self._emit(link, frame, ts, src, dst, sport, dport, buf, uo, ve, ni, opc, dpc, sls)
+            else:
+                self._emit_other(link, proto, frame, ts, src, dst, sport, dport, buf, uo, ve, routing)
             return
         link = self._sctp_link("m3ua", src, sport, dst, dport, False)
         mo = vo + (1 if tag == _m3ua.PD_DRAFT2 else 0)
@@ -245,11 +252,15 @@ class Ss7Flow:
         if mo >= me:
             raise Truncated("mtp3", 0, "empty MTP3 message")
         si = buf[mo] & 0x0F
-        if si != 5:
+        proto = SI_DECODED.get(si)
+        if proto is None:
             self._count(_si_count(si))
             return
         if link.pending is not None:
-            self._hold(link, (frame, ts, src, dst, sport, dport, buf, mo, me, None))
+            self._hold(link, (frame, ts, src, dst, sport, dport, buf, mo, me, None, proto))
+            return
+        if proto != "isup":
+            self._emit_other(link, proto, frame, ts, src, dst, sport, dport, buf, mo, me, None)
             return
         ni, _si, opc, dpc, sls, uo = _label(buf, mo, me, link.pc_bits, link.ansi)
         self._emit(link, frame, ts, src, dst, sport, dport, buf, uo, me, ni, opc, dpc, sls)
@@ -265,8 +276,11 @@ class Ss7Flow:
         held = link.decide()
         if self.link_events is not None:
             self.link_events.append((None, link))
-        for (frame, ts, src, dst, sport, dport, buf, o, e, routing) in held:
+        for (frame, ts, src, dst, sport, dport, buf, o, e, routing, proto) in held:
             try:
+                if proto != "isup":
+                    self._emit_other(link, proto, frame, ts, src, dst, sport, dport, buf, o, e, routing)
+                    continue
                 if routing is None:
                     ni, _si, opc, dpc, sls, uo = _label(buf, o, e, link.pc_bits, link.ansi)
                 else:
@@ -284,9 +298,37 @@ class Ss7Flow:
         self._finish_row(row, frame, problem)
         link.messages += 1
 
-    def _finish_row(self, row, frame, problem):
+    def _emit_other(self, link, proto, frame, ts, src, dst, sport, dport, buf, o, e, routing):
+        """A TUP (SI 4) or BICC (SI 13) message on a decided link: ``o`` is the SIO when ``routing`` is
+        None (MTP3 label in the message), else the user data after M3UA's Protocol Data header."""
+        if routing is None:
+            ni = buf[o] >> 6
+            if proto == "tup":
+                opc, dpc, cic, sls, h = _tup.label(buf, o + 1, e, link.pc_bits)
+            else:
+                ni, _si, opc, dpc, sls, uo = _label(buf, o, e, link.pc_bits, link.ansi)
+        else:
+            ni, opc, dpc, sls, _mp = routing
+            if proto == "tup":
+                cic, h = _tup.m3ua_cic(buf, o, e, sls, link.pc_bits)
+            else:
+                uo = o
+        row = IsupRow(frame, ts, link.key, link.transport, src, dst, sport, dport, link.variant, link.pc_bits,
+                      ni, opc, dpc, sls)
+        if proto == "tup":
+            row.cic = cic
+            problem = _tup.decode(buf, h, e, row)
+            row.raw = buf[h:e]
+        else:  # BICC (Q.1902.1 §B): the ISUP formats behind a 4-octet CIC
+            row.protocol = "bicc"
+            problem = _isup_decode(buf, uo, e, row, 4, False)
+            row.raw = buf[uo:e]
+        self._finish_row(row, frame, problem, proto)
+        link.messages += 1
+
+    def _finish_row(self, row, frame, problem, proto="isup"):
         if problem is not None:
-            self.sink.error(frame, "isup", problem[0], problem[1])
+            self.sink.error(frame, "tup" if proto == "tup" else "isup", problem[0], problem[1])
         if row.called_digits:
             row.called_norm = normalize(row.called_digits, row.called_noa)
         if row.calling_digits:
@@ -297,7 +339,7 @@ class Ss7Flow:
             row.original_called_norm = normalize(row.original_called_digits, row.original_called_noa)
         self.sink.add("isup_messages", row)
         c = self.counts
-        c["isup"] = c.get("isup", 0) + 1
+        c[proto] = c.get(proto, 0) + 1
 
     def sip_isup(self, frame, ts, sip_row, body):
         """ISUP from a SIP-I/SIP-T application/ISUP body: message type first, no CIC, no label."""

@@ -20,6 +20,7 @@ MTP2/MTP3 interface. With ``auto`` its first ISUP messages are held (``pending``
 from __future__ import annotations
 
 from .isup import check as _check
+from .tup import check as _tup_check
 
 DECIDE_MAX = 8
 DECIDE_MARGIN = 4
@@ -31,12 +32,15 @@ SS7_VARIANTS = ("auto", *VARIANTS)  # the --ss7-variant choices: auto decides pe
 class Link:
     """State of one signalling link: variant decision, held messages, counters.
 
-    Held items are tuples ``(frame, ts, src, dst, sport, dport, buf, off, end, routing)``: ``off`` is
-    the MTP3 SIO when ``routing`` is None, else the ISUP start and ``routing = (ni, opc, dpc, sls, mp)``
-    from M3UA."""
+    Held items are tuples ``(frame, ts, src, dst, sport, dport, buf, off, end, routing, protocol)``:
+    ``off`` is the MTP3 SIO when ``routing`` is None, else the user part start and ``routing = (ni,
+    opc, dpc, sls, mp)`` from M3UA; ``protocol`` isup | tup | bicc (service indicator 5, 4, 13). TUP
+    messages score the label widths with their own checks (``t14``/``t24``): they decide a link
+    that carries no ISUP/BICC."""
 
     __slots__ = ("key", "transport", "explicit", "variant", "pc_bits", "ansi", "decided_by", "reason",
-                 "messages", "pending", "s14", "s_china", "s_ansi", "big_pc", "seen", "fcs", "ansi_hits")
+                 "messages", "pending", "s14", "s_china", "s_ansi", "big_pc", "seen", "fcs", "ansi_hits",
+                 "t14", "t24", "tseen")
 
     def __init__(self, key: str, transport: str, explicit: bool, flag: str):
         self.key = key
@@ -45,6 +49,7 @@ class Link:
         self.messages = 0
         self.pending: list | None = None
         self.s14 = self.s_china = self.s_ansi = self.seen = self.ansi_hits = 0
+        self.t14 = self.t24 = self.tseen = 0
         self.big_pc = 0
         self.fcs = None  # MTP2 links: whether frames carry the FCS (decided from the traffic)
         if flag in VARIANT_BITS:
@@ -66,18 +71,27 @@ class Link:
 
     def observe(self, item) -> bool:
         """Score one held message under each variant; True when the link can be decided now."""
-        buf, o, e, routing = item[6], item[7], item[8], item[9]
+        buf, o, e, routing, proto = item[6], item[7], item[8], item[9], item[10]
+        if proto == "tup":  # TUP: heading behind a 5-octet (ITU) or 8-octet (China) label
+            self.tseen += 1
+            if routing is None:
+                self.t14 += _tup_check(buf, o + 6, e)
+                self.t24 += _tup_check(buf, o + 9, e)
+            else:
+                self.big_pc = max(self.big_pc, routing[1], routing[2])
+            return self.tseen >= DECIDE_MAX and self.seen == 0
+        cl = 4 if proto == "bicc" else 2
         self.seen += 1
-        if routing is None:  # MTP3 label: ISUP behind 4 or 7 label octets
-            self.s14 += _check(buf, o + 5, e)
-            self.s_china += _check(buf, o + 8, e)
-            self.s_ansi += _check(buf, o + 8, e, 2, True)
+        if routing is None:  # MTP3 label: ISUP (BICC) behind 4 or 7 label octets
+            self.s14 += _check(buf, o + 5, e, cl)
+            self.s_china += _check(buf, o + 8, e, cl)
+            self.s_ansi += _check(buf, o + 8, e, cl, True)
             if buf[o] & 0x30 or (o + 7 < e and buf[o + 7] > 15):  # SIO priority / SLS > 4 bits: ANSI
                 self.ansi_hits += 1
             lead = self.s14 - max(self.s_china, self.s_ansi)
             return self.seen >= DECIDE_MAX or abs(lead) >= DECIDE_MARGIN
-        self.s_china += _check(buf, o, e)  # M3UA RFC layout: explicit point codes
-        self.s_ansi += _check(buf, o, e, 2, True)
+        self.s_china += _check(buf, o, e, cl)  # M3UA RFC layout: explicit point codes
+        self.s_ansi += _check(buf, o, e, cl, True)
         self.big_pc = max(self.big_pc, routing[1], routing[2])
         if routing[4] or routing[3] > 15:  # M3UA MP (ANSI only) / SLS above 4 bits
             self.ansi_hits += 1
@@ -86,6 +100,11 @@ class Link:
     def decide(self) -> list:
         """Fix the variant from the scores; return the held messages (oldest first)."""
         n = self.seen
+        what = "ISUP"
+        if n == 0 and self.tseen:  # a TUP-only link: the TUP checks decide
+            n, what = self.tseen, "TUP"
+            if not self.explicit:
+                self.s14, self.s_china, self.s_ansi = self.t14, self.t24, 0
         if self.explicit:
             if self.big_pc >= 1 << 14:
                 v = "ansi" if self._ansi_signs() else "china"
@@ -93,21 +112,23 @@ class Link:
                        + self._cn_reason(v))
             else:
                 v = "itu"
-                why = (f"M3UA point codes given explicitly; all point codes of the first {n} ISUP "
+                why = (f"M3UA point codes given explicitly; all point codes of the first {n} {what} "
                        f"messages fit in 14 bits (largest {self.big_pc})")
         else:
             s24 = max(self.s_china, self.s_ansi)
             if s24 > self.s14:
                 v = "ansi" if self._ansi_signs() else "china"
-                why = (f"{n} ISUP messages validate behind a 7-octet 24-bit label (score {s24}) better "
-                       f"than behind a 4-octet ITU label (score {self.s14}); " + self._cn_reason(v))
+                why = (f"{n} {what} messages validate behind a {8 if what == 'TUP' else 7}-octet 24-bit label "
+                       f"(score {s24}) better than behind a {5 if what == 'TUP' else 4}-octet ITU label "
+                       f"(score {self.s14}); " + self._cn_reason(v))
             elif self.s14 > s24:
                 v = "itu"
-                why = (f"{n} ISUP messages validate behind a 4-octet ITU label (score {self.s14}) better "
-                       f"than behind a 7-octet 24-bit label (score {s24})")
+                why = (f"{n} {what} messages validate behind a {5 if what == 'TUP' else 4}-octet ITU label "
+                       f"(score {self.s14}) better than behind a {8 if what == 'TUP' else 7}-octet 24-bit label "
+                       f"(score {s24})")
             else:
                 v = "itu"
-                why = (f"{n} ISUP messages validate equally (score {self.s14}) with both label widths: "
+                why = (f"{n} {what} messages validate equally (score {self.s14}) with both label widths: "
                        "ITU by default")
         self.set(v, "auto", why)
         pending, self.pending = self.pending or [], None
@@ -121,4 +142,4 @@ class Link:
             return (f"ANSI rather than China: CICs above 4095 (ANSI score {self.s_ansi} vs {self.s_china}) "
                     f"or message priority / SLS above 15 in {self.ansi_hits} of {self.seen} messages")
         return ("China national 24-bit (the default for 24-bit codes: no ANSI CIC, priority or SLS signs "
-                f"in {self.seen} messages)")
+                f"in {max(self.seen, self.tseen)} messages)")

@@ -52,6 +52,7 @@ class FileReport:
     errors: int = 0
     seconds: float = 0.0
     note: str | None = None
+    undecoded: dict[str, int] = field(default_factory=dict)  # stack sigtrace does not decode -> packets
 
 
 @dataclass
@@ -257,6 +258,8 @@ def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_va
                 "p": fr.packets, "m": sum(fr.messages.values()), "e": fr.errors, "sec": fr.seconds, "id": source_id,
             },
         )
+        if kind in ("pcap", "pcapng"):
+            _undecoded(con, source_id, fr)
         try:
             con.execute("commit")  # writes the last row groups: where a full disk usually shows
         except duckdb.Error as e:
@@ -273,6 +276,31 @@ def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_va
             raise SchemaError(f"cannot write to the case file while ingesting {path} ({e}); that file was rolled back, "
                               "earlier files are kept") from None
         raise
+
+
+STACK_PREFIX = "stack:"  # protocol_counts rows of stacks not decoded (parsers/stacks.py)
+
+
+def _undecoded(con, source_id: int, fr: FileReport) -> None:
+    """Per-stack packet counts of what the capture carried but sigtrace does not decode (protocol_counts
+    ``stack:<name>`` rows) -> sources.undecoded_stacks (JSON), the report, and a note in the summary."""
+    # the MTP3 user parts counted but not decoded (SCCP and its MAP/CAP/TCAP, SI others) are stacks too
+    rows = con.execute(
+        "select case when starts_with(protocol, $p) then substr(protocol, $n) "
+        "            when protocol = 'sccp' then 'mtp3 si 3 (SCCP)' "
+        "            else 'mtp3 si ' || substr(protocol, 8) end as stack, sum(messages)::bigint "
+        "from protocol_counts where source_id = $id "
+        "and (starts_with(protocol, $p) or protocol = 'sccp' or regexp_matches(protocol, '^mtp3_si[0-9]+$')) "
+        "group by 1 order by 2 desc, 1",
+        {"n": len(STACK_PREFIX) + 1, "id": source_id, "p": STACK_PREFIX}).fetchall()
+    if not rows:
+        return
+    fr.undecoded = {k: int(v) for k, v in rows}
+    con.execute("update sources set undecoded_stacks = $u where source_id = $id",
+                {"u": json.dumps(fr.undecoded, ensure_ascii=False), "id": source_id})
+    shown = ", ".join(f"{v} {k}" for k, v in list(fr.undecoded.items())[:4])
+    more = len(fr.undecoded) - 4
+    fr.note = f"not decoded: {shown}" + (f" and {more} more stacks" if more > 0 else "")
 
 
 def _is_interrupt(e: BaseException) -> bool:

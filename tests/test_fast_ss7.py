@@ -275,10 +275,11 @@ def test_retx_filter_matches_python(monkeypatch):
     monkeypatch.setattr(S, "RETX_WINDOW", window)
     ref = S.Retransmissions()
     st = np.zeros(8, dtype=np.int64)
-    ours = F._Retx(np.full(2 * window, -1, dtype=np.int32), np.full((window, 2), -1, dtype=np.int64),
+    ours = F._Retx(np.full(2 * window, -1, dtype=np.int32), np.full((window, 3), -1, dtype=np.int64),
                    np.zeros(window, dtype=np.uint64), st)
     rng = random.Random(5)
-    dirs = [(2905, 2905, 0x11), (2905, 2905, 0x12), (65535, 1, 0xFFFFFFFF)]
+    dirs = [("10.0.0.1", "10.0.0.2", 2905, 2905, 0x11), ("10.0.0.1", "10.0.0.2", 2905, 2905, 0x12),
+            ("10.0.0.3", "10.0.0.2", 2905, 2905, 0x11), ("255.1.2.3", "::1", 65535, 1, 0xFFFFFFFF)]
     dups = 0
     for _ in range(4000):
         d = rng.choice(dirs)

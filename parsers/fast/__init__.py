@@ -7,8 +7,9 @@ records that make up nearly all of a probe capture --
 * Ethernet/VLAN/SLL/SLL2/null/raw -> option-less or optioned unfragmented IPv4 -> SCTP -> M3UA
   (RFC 4666 DATA) -> MTP3 routing (explicit) -> ISUP, on links whose variant is already decided;
 * ... -> IPv4 -> UDP -> one complete, ASCII SIP message (no multipart, no folding);
-* records that only count (ARP and other link protocols, SCTP control chunks, M3UA management, RTP
-  and other non-SIP UDP)
+* records that only count (SCTP control chunks, M3UA management, RTP and other non-SIP UDP); link
+  protocols other than IPv4, IP protocols other than UDP/SCTP, GTP-U, TUP and BICC go to Python,
+  which decodes them or counts them per stack (protocol_counts ``stack:<name>``)
 
 -- and hands every other record, *in frame order*, to the Python ``FrameDecoder``. A record is
 handled by exactly one side, wholly: a fast kernel first checks a record without side effects and

@@ -169,12 +169,11 @@ def _classify(buf, off, end, lt):
             return K_UDP, o + 20, o + total, src, dst
         if proto == 132:
             return K_SCTP, o + 20, o + total, src, dst
-        if proto == 6 or proto == 4 or proto == 41 or proto == 47:
-            return K_SLOW, 0, 0, 0, 0
-        return K_OTHER_IP, 0, 0, 0, 0
-    if et == 0x86DD:
+        # TCP, tunnels, and every other IP protocol: Python (ICMP errors are looked into, the others are
+        # counted per protocol as stacks not decoded)
         return K_SLOW, 0, 0, 0, 0
-    return K_OTHER_L2, 0, 0, 0, 0
+    # IPv6, PPPoE, and every other link protocol (counted per ethertype by Python)
+    return K_SLOW, 0, 0, 0, 0
 
 
 @njit(cache=True, nogil=True)

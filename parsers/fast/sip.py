@@ -541,6 +541,8 @@ def _udp(buf, off, end, src, dst, frame, ts, ctx, counts):
         counts[C_OTHER_UDP] += 1
         return DONE
     b0 = buf[p0]
+    if (sport == 2152 or dport == 2152) and (b0 & 0xF0) == 0x30:
+        return SLOW  # GTP-U (parsers/sipflow.py SipFlow.gtpu)
     if (b0 == 0x48 or b0 == 1 or b0 == 2) and _is_hep(buf, p0, pend):
         return SLOW
     if _alpha(b0) and _looks_like_sip(buf, p0, pend):

@@ -128,15 +128,21 @@ def _slot(a, b, mask):
 
 
 @njit(cache=True, nogil=True)
-def _retx_find(table, ring_k, a, b):
+def _slot3(a, b, c, mask):
+    """Home slot of the retransmission key (addresses, ports + tag, TSN)."""
+    return _slot(np.int64(np.uint64(a) * np.uint64(0x94D049BB133111EB)) ^ b, c, mask)
+
+
+@njit(cache=True, nogil=True)
+def _retx_find(table, ring_k, a, b, c):
     """(ring slot or -1, table index where the key is or would be inserted). Linear probing."""
     mask = table.shape[0] - 1
-    i = _slot(a, b, mask)
+    i = _slot3(a, b, c, mask)
     while True:
         s = table[i]
         if s < 0:
             return -1, i
-        if ring_k[s, 0] == a and ring_k[s, 1] == b:
+        if ring_k[s, 0] == a and ring_k[s, 1] == b and ring_k[s, 2] == c:
             return s, i
         i = (i + 1) & mask
 
@@ -151,7 +157,7 @@ def _retx_delete(table, ring_k, i):
         s = table[j]
         if s < 0:
             break
-        k = _slot(ring_k[s, 0], ring_k[s, 1], mask)
+        k = _slot3(ring_k[s, 0], ring_k[s, 1], ring_k[s, 2], mask)
         if (i < k <= j) if i <= j else (i < k or k <= j):
             continue  # its home lies between the hole and j: it stays
         table[i] = s
@@ -160,22 +166,23 @@ def _retx_delete(table, ring_k, i):
 
 
 @njit(cache=True, nogil=True)
-def _retx_dup(table, ring_k, ring_h, st, dkey, tsn, h):
+def _retx_dup(table, ring_k, ring_h, st, akey, dkey, tsn, h):
     """parsers/sctp.py Retransmissions.is_dup on the shared state: a hash table of ring slots, the ring
-    holding the last RETX_WINDOW (direction, TSN) keys and their chunk hashes."""
-    s, i = _retx_find(table, ring_k, dkey, tsn)
+    holding the last RETX_WINDOW (addresses, ports + verification tag, TSN) keys and their chunk hashes."""
+    s, i = _retx_find(table, ring_k, akey, dkey, tsn)
     if s >= 0:
         if ring_h[s] == h:
             return True
         ring_h[s] = h  # same TSN, other bytes: decoded, remembered with the new bytes
         return False
     pos = st[S_RETX_POS]
-    if ring_k[pos, 1] >= 0:  # forget the oldest key
-        _old, oi = _retx_find(table, ring_k, ring_k[pos, 0], ring_k[pos, 1])
+    if ring_k[pos, 2] >= 0:  # forget the oldest key
+        _old, oi = _retx_find(table, ring_k, ring_k[pos, 0], ring_k[pos, 1], ring_k[pos, 2])
         _retx_delete(table, ring_k, oi)
-        _s, i = _retx_find(table, ring_k, dkey, tsn)
-    ring_k[pos, 0] = dkey
-    ring_k[pos, 1] = tsn
+        _s, i = _retx_find(table, ring_k, akey, dkey, tsn)
+    ring_k[pos, 0] = akey
+    ring_k[pos, 1] = dkey
+    ring_k[pos, 2] = tsn
     ring_h[pos] = h
     table[i] = pos
     st[S_RETX_POS] = (pos + 1) % ring_k.shape[0]
@@ -183,8 +190,8 @@ def _retx_dup(table, ring_k, ring_h, st, dkey, tsn, h):
 
 
 @njit(cache=True, nogil=True)
-def _retx_py(table, ring_k, ring_h, st, sport, dport, vtag, tsn, chunk):
-    return _retx_dup(table, ring_k, ring_h, st, _dir_key(sport, dport, vtag), tsn,
+def _retx_py(table, ring_k, ring_h, st, akey, sport, dport, vtag, tsn, chunk):
+    return _retx_dup(table, ring_k, ring_h, st, akey, _dir_key(sport, dport, vtag), tsn,
                      chunk_hash(chunk, 0, chunk.shape[0]))
 
 
@@ -495,6 +502,8 @@ def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
             if lval < 0:
                 return SLOW  # Python creates the association's Link first
             si = np.int64(buf[mo] & 0x0F)
+            if si == 4 or si == 13:
+                return SLOW  # TUP / BICC: decoded by Python (parsers/tup.py, isup.py with a 4-octet CIC)
             if si != 5:
                 scratch[nch, 4] = C_SI0 + si
                 nch += 1
@@ -560,8 +569,8 @@ def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
             if ni > 3 or opc > 0xFFFFFF or dpc > 0xFFFFFF:
                 return SLOW
             if si != 5:
-                if si > 15:
-                    return SLOW
+                if si > 15 or si == 4 or si == 13:
+                    return SLOW  # TUP / BICC: decoded by Python
                 scratch[nch, 4] = C_SI0 + si
                 nch += 1
                 o += (ln + 3) & ~3
@@ -597,6 +606,7 @@ def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
         o += (ln + 3) & ~3
     # ---- pass 2: commit in chunk order (retransmission memory, counters, rows)
     dkey = _dir_key(sport, dport, vtag)
+    akey = (np.int64(src) << 32) | np.int64(dst)
     w = n0
     for j in range(nch):
         kind = scratch[j, 0]
@@ -604,7 +614,7 @@ def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
             counts[C_SCTP_CONTROL] += 1
             continue
         h = chunk_hash(buf, scratch[j, 2], scratch[j, 3])
-        if _retx_dup(table, ring_k, ring_h, st, dkey, scratch[j, 1], h):
+        if _retx_dup(table, ring_k, ring_h, st, akey, dkey, scratch[j, 1], h):
             counts[C_SCTP_RETX] += 1
         elif kind == K_COUNT:
             counts[scratch[j, 4]] += 1
@@ -632,9 +642,20 @@ class _Retx:
         self.table, self.ring_k, self.ring_h, self.st = table, ring_k, ring_h, st
 
     def is_dup(self, direction, tsn: int, chunk) -> bool:
-        sport, dport, vtag = direction
+        src, dst, sport, dport, vtag = direction
         a = np.frombuffer(chunk, dtype=np.uint8)
-        return bool(_retx_py(self.table, self.ring_k, self.ring_h, self.st, sport, dport, vtag, tsn, a))
+        return bool(_retx_py(self.table, self.ring_k, self.ring_h, self.st, _addr_key(src, dst), sport, dport,
+                             vtag, tsn, a))
+
+
+def _addr_key(src, dst) -> int:
+    """The kernel's int64 key of an IPv4 address pair ((src << 32) | dst, two's complement); other
+    addresses (IPv6, none) get a hash of their text: the key only separates associations."""
+    s, d = _ipv4(src), _ipv4(dst)
+    if s < 0 or d < 0:
+        return hash((src, dst)) & 0x7FFFFFFFFFFFFFFF
+    v = (s << 32) | d
+    return v - (1 << 64) if v >= 1 << 63 else v
 
 
 def _ipv4(text) -> int:
@@ -664,7 +685,7 @@ class Ss7Fast:
         opt = np.zeros(capacity * 16 + (1 << 16), dtype=np.int16)
         scratch = np.zeros((MAX_CHUNKS, 5), dtype=np.int64)
         table = np.full(RETX_SLOTS, -1, dtype=np.int32)
-        ring_k = np.full((RETX_WINDOW, 2), -1, dtype=np.int64)
+        ring_k = np.full((RETX_WINDOW, 3), -1, dtype=np.int64)
         ring_h = np.zeros(RETX_WINDOW, dtype=np.uint64)
         lk = np.zeros((LINK_SLOTS, 2), dtype=np.int64)
         lv = np.full(LINK_SLOTS, -1, dtype=np.int64)
@@ -774,8 +795,10 @@ class Ss7Fast:
                 arrays.append(self._opt_lists(n, typ))
             elif name == "raw":
                 arrays.append(_arrow.binaries(buf, R[R_RAW_START, :n], R[R_RAW_LEN, :n]))
-            elif name in ("sip_call_id", "sip_frame"):
+            elif name in ("sip_call_id", "sip_frame", "tup_heading"):
                 arrays.append(pa.nulls(n, typ))
+            elif name == "protocol":  # the kernel decodes ISUP only (TUP and BICC go to Python)
+                arrays.append(pa.array(["isup"], type=typ).take(pa.array(np.zeros(n, dtype=np.int32))))
             else:
                 raise ValueError(f"isup_messages column {name} unknown to the SS7 fast path")
         self._st[S_ROWS] = 0

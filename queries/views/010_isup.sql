@@ -34,6 +34,9 @@ create or replace view v_isup_calls as
 with m as (
     select i.*,
            case when i.transport = 'sip-i' then 'sip:' || coalesce(i.sip_call_id, 'frame' || i.frame)
+                -- a BICC call instance code (32 bits) names no TDM circuit: its own space
+                when i.protocol = 'bicc' then concat_ws('/', 'bicc', i.variant, i.ni, least(i.opc, i.dpc),
+                                                        greatest(i.opc, i.dpc), i.cic)
                 else concat_ws('/', i.variant, i.ni, least(i.opc, i.dpc), greatest(i.opc, i.dpc), i.cic)
            end as circuit
     from isup_messages i
@@ -69,6 +72,12 @@ agg as (
            arg_min(cause_value, pos) filter (where msg_type = 12) as release_cause,
            arg_min(cause_location, pos) filter (where msg_type = 12) as release_location,
            string_agg(subsequent_digits, '' order by pos) filter (where msg_type = 2) as sam_digits,
+           -- the calling number sent later in answer to a request (ISUP INR/INF, TUP GRQ/GSM: msg_type 4)
+           arg_min(calling_digits, pos) filter (where msg_type = 4 and calling_digits is not null) as inf_calling,
+           arg_min(calling_noa, pos) filter (where msg_type = 4 and calling_digits is not null) as inf_calling_noa,
+           arg_min(calling_presentation, pos) filter (where msg_type = 4 and calling_digits is not null)
+               as inf_calling_presentation,
+           arg_min(calling_norm, pos) filter (where msg_type = 4 and calling_digits is not null) as inf_calling_norm,
            list(frame order by pos) as frames
     from leg_msgs
     group by source_id, circuit, leg_no
@@ -93,11 +102,12 @@ final as (
            i.called_noa,
            case when coalesce(a.sam_digits, '') = '' then i.called_norm
                 else sig_normalize(i.called_digits || a.sam_digits, i.called_noa) end as called_norm,
-           i.calling_digits,
-           i.calling_noa,
-           i.calling_presentation,
+           coalesce(i.calling_digits, a.inf_calling) as calling_digits,
+           case when i.calling_digits is null then a.inf_calling_noa else i.calling_noa end as calling_noa,
+           case when i.calling_digits is null then a.inf_calling_presentation else i.calling_presentation end
+               as calling_presentation,
            i.calling_screening,
-           i.calling_norm,
+           case when i.calling_digits is null then a.inf_calling_norm else i.calling_norm end as calling_norm,
            i.calling_category,
            i.redirecting_digits,
            i.redirecting_norm,
@@ -119,7 +129,8 @@ final as (
            a.release_cause,
            a.release_location,
            (epoch_ns(a.rel_ts) - epoch_ns(a.anm_ts)) / 1e9 as duration_s,
-           a.frames
+           a.frames,
+           i.protocol
     from leg_msgs i
     join agg a using (source_id, circuit, leg_no)
     join sources s on s.source_id = i.source_id
@@ -146,7 +157,7 @@ comment on column v_isup_calls.sip_call_id is 'For SIP-I legs: Call-ID of the SI
 comment on column v_isup_calls.called_digits is 'Called number: IAM digits with the digits of every SAM of the leg appended (overlap signalling), ST removed.';
 comment on column v_isup_calls.called_noa is 'Called party nature of address of the IAM (1 subscriber, 2 unknown, 3 national, 4 international).';
 comment on column v_isup_calls.called_norm is 'Called number (IAM + SAM digits) normalized to E.164 with + (sigtrace.numbers / SQL macro sig_normalize), NULL if it cannot be normalized.';
-comment on column v_isup_calls.calling_digits is 'Calling party number digits of the IAM (a claim by the previous exchange, not proof).';
+comment on column v_isup_calls.calling_digits is 'Calling party number digits of the IAM (a claim by the previous exchange, not proof); when the IAM has none, the first one sent on request later in the leg (ISUP INF, TUP GSM).';
 comment on column v_isup_calls.calling_noa is 'Calling party nature of address.';
 comment on column v_isup_calls.calling_presentation is 'Calling number presentation: 0 allowed, 1 restricted, 2 not available.';
 comment on column v_isup_calls.calling_screening is 'Calling number screening: 1 user provided verified and passed, 3 network provided.';
@@ -172,4 +183,5 @@ comment on column v_isup_calls.answered is 'true when an ANM or CON was seen on 
 comment on column v_isup_calls.release_cause is 'Q.850 cause value of the first REL (16 normal clearing, 17 busy, 19 no answer, ...).';
 comment on column v_isup_calls.release_location is 'Q.850 location of the first REL cause (0 user, 2 public network local user, 3 transit, 4 remote user, ...).';
 comment on column v_isup_calls.duration_s is 'Seconds from answer (ANM/CON) to release (REL); NULL when unanswered or no REL was captured.';
+comment on column v_isup_calls.protocol is 'isup | tup | bicc: the user part of the IAM (TUP IAM/IAI, BICC IAM). A TUP leg uses the ISUP roles of its messages (isup_messages.msg_type): ACM, ANC/ANN/ANU as answer, CLF/CBK/SSB/UNN... as release with the Q.850 cause of the same meaning, RLG as release complete.';
 comment on column v_isup_calls.frames is 'Frame numbers of all messages of the leg in time order (IAM first), for evidence and pcap export.';

@@ -101,6 +101,8 @@ def test_gre_and_erspan():
         r = one(decode(101, pkt))
         assert (r.src_ip, r.encapsulation) == (A, encap)
     kind, _et, _off, _e = gre(struct.pack("!HH", 0, 0x880B) + b"ppp", 0, 7)
+    assert kind == "ppp"  # PPTP's PPP (RFC 2637 §4.1): followed since schema 006
+    kind, _et, _off, _e = gre(struct.pack("!HH", 0, 0x88CC) + b"lldp", 0, 8)
     assert kind == "other"
     sink = decode(101, _gre(0x1000, 0x22EB, b"\x00\x00\x00\x05", b"\x20"))
     assert sink.errors and sink.errors[0][1] == "gre"

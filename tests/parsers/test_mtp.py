@@ -115,9 +115,11 @@ def test_linktype_139_pseudo_header_and_link_number():
 def test_linktype_141_mtp3_and_other_user_parts():
     isup = enc.mtp3(2, 1, 4, enc.isup(9, enc.rel(16)), variant="itu")
     sccp = enc.mtp3(2, 1, 4, b"\x09\x00\x03\x05\x07", variant="itu", si=3)
-    tup = enc.mtp3(2, 1, 4, b"\x11\x00\x21", variant="itu", si=4)
+    # TUP CLF (Q.723: the 4 label SLS bits are the CIC's low bits, then CIC bits 12-5, heading 0x46)
+    tup = enc.mtp3(2, 1, 4, b"\x01\x46", variant="itu", si=4)
     snm = enc.mtp3(2, 1, 4, b"\x17", variant="itu", si=0)
     sink, _ = _run(141, [isup, sccp, tup, snm, b""])
-    assert [r.msg_name for r in sink.rows["isup_messages"]] == ["REL"]
+    assert [(r.protocol, r.msg_name) for r in sink.rows["isup_messages"]] == [("isup", "REL"), ("tup", "CLF")]
+    assert sink.rows["isup_messages"][1].cic == (0x01 << 4) | 4
     assert (sink.counts["sccp"], sink.counts["tup"], sink.counts["mtp3_mgmt"]) == (1, 1, 1)
     assert [e[:2] for e in sink.errors] == [(5, "mtp3")]

@@ -151,13 +151,18 @@ def test_ansi_detected_from_14_bit_cic():
 
 
 def test_non_isup_user_parts_counted_never_crash():
-    msgs = [enc.mtp3(2, 1, 0, b"\x11\x00\x21\x05", variant="itu", si=4),       # TUP
+    msgs = [enc.mtp3(2, 1, 0, b"\x11\x17", variant="itu", si=4),               # TUP RLG (Q.723 heading 0x17)
             enc.mtp3(2, 1, 0, b"\x09\x00\x03\x05\x07", variant="itu", si=3),   # SCCP
             enc.mtp3(2, 1, 0, b"\x11\x20\x01", variant="itu", si=1),           # SLTM
-            enc.mtp3(2, 1, 0, b"\x01\x02\x03\x04\x05", variant="itu", si=13)]  # BICC
+            enc.mtp3(2, 1, 0, b"\x01\x02\x03\x04\x10", variant="itu", si=13)]  # BICC RLC, 32-bit CIC
     sink, _ = run(msgs, linktype=141)
     assert sink.counts == {"tup": 1, "sccp": 1, "mtp3_mgmt": 1, "bicc": 1}
+    assert [(r.protocol, r.msg_name, r.cic) for r in sink.rows["isup_messages"]] == [
+        ("tup", "RLG", 0x11 << 4), ("bicc", "RLC", 0x04030201)]
     assert not sink.errors
+    bad = [enc.mtp3(2, 1, 0, b"\x01\x02\x03\x04\x05", variant="itu", si=13)]  # BICC COT without its octet
+    sink, _ = run(bad, linktype=141)
+    assert [e[1] for e in sink.errors] == ["isup"] and "isup_messages" not in sink.rows
 
 
 def test_sip_i_body():
