@@ -32,3 +32,6 @@ comment on column sip_messages.verstat is 'verstat parameter of P-Asserted-Ident
 comment on column sip_messages.session_local is 'RFC 7989 Session-ID local-uuid, lower case (NULL for the null uuid); the same value as session_id, normalized.';
 comment on column sip_messages.session_remote is 'RFC 7989 Session-ID remote= uuid, lower case (NULL when absent or null).';
 comment on column sip_messages.icid_related is 'P-Charging-Vector related-icid (RFC 7315 §4.6): the icid of the related (upstream) session.';
+
+alter table exchanges add column correlation varchar;
+comment on column exchanges.correlation is 'B2BUA correlation rule of a SIP node (exchanges.csv column correlation, optional): how its outgoing INVITE names the incoming one. Semicolon-separated: header=NAME (that header carries the upstream Call-ID), regex=RE (capture group 1 of RE in that header value; must come last), callid_prefix=STR / callid_suffix=STR (the new Call-ID is the upstream one with this prefix/suffix). NULL: the standard identifiers only (docs/trace-method.md §6).';

@@ -18,7 +18,7 @@ final as (
         m.source_id, m.frame, m.ts, m.method, m.call_id, m.src_ip, m.dst_ip, m.from_user, m.from_user_norm,
         m.pai_user_norm, m.stir_attest, m.stir_orig_tn, m.stir_dest_tn, m.stir_iat, m.stir_origid, m.stir_x5u,
         m.stir_ppt, m.stir_alg, m.stir_error, m.verstat, m.session_id, m.session_local, m.session_remote,
-        m.icid, m.icid_related, m.x_call_id, m.sdp_origin, m.sdp_ip, m.sdp_ports
+        m.icid, m.icid_related, m.x_call_id, m.sdp_origin, m.sdp_ip, m.sdp_ports, m.headers
     from sip_messages as m
     inner join keys as k on k.source_id = m.source_id and k.frame = m.frame
     where m.is_request

@@ -142,6 +142,17 @@ class _Verdict:
             if fci is not None and fci & FCI_INTERNATIONAL:
                 return (f"the IAM into {h.name or h.point_code} is marked an international call (forward call "
                         "indicators bit A, Q.763 §3.23)")
+        last = self.cand.hops[-1] if self.cand.hops else None
+        if (last is not None and last.kind == "gateway" and not last.ip and last.point_code_int is not None
+                and self.cand.origin.kind == "unknown" and self.tr is not None):
+            doms = self.domestic_provinces()
+            peers = sql.fetch_dicts(self.tr.con, "trace/node_trunk_peers", pc_int=last.point_code_int,
+                                    pc_bits=last.pc_bits or 24)
+            abroad = [p for p in peers if p["peer_bits"] == 14 or (doms and p["peer_province"] and p["peer_province"] not in doms)]
+            if abroad:
+                names = ", ".join(dict.fromkeys(p["peer_name"] or p["peer"] for p in abroad))
+                return (f"the call came out of {last.name or last.point_code}, an international gateway (its trunks lead "
+                        f"abroad: {names}; no SIP side): it entered from abroad, its incoming leg is not in the case")
         for r in self.cand.origin.reasons:
             if "(NI 0)" in r:
                 return "the call entered from an international ISUP link: " + r
