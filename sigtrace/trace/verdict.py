@@ -356,12 +356,14 @@ def _decide(v: _Verdict) -> tuple[str, str, str]:
                 return "unverifiable", "no_number", f"no calling number displayed; the call came from {where}{tail}"
             return "unverifiable", "operator_border", (
                 f"displayed {shown} is {desc}; the call came from {where}{tail}")
+        # a roaming SIM's calls come home over the international gateway (DOMAIN-PROTOCOLS §13.1 path d), not
+        # through a VoIP landing (paths a, b: SIP or SIP-I via an SBC); only a node the directory lists as a
+        # gateway (a foreign carrier's switch) counts as that interconnect on the SIP side
         row = (v.tr.by_ip.get(o.ip) if v.tr is not None and o.ip else None) or {}
-        sip_i = any((h.leg or {}).get("sip_i") for h in cand.hops if (h.leg or {}).get("protocol") == "sip")
-        carrier = sip_i or row.get("role") == "gateway"
+        carrier = row.get("role") == "gateway"
         how = f"the call entered through a VoIP landing gateway from {where}"
         if carrier:
-            how += " (a carrier interconnect: " + ("SIP-I, the INVITE carries the ISUP IAM)" if sip_i else "listed as a gateway)")
+            how += " (listed as a carrier gateway)"
         return _from_abroad(v, cls, desc, shown, norm, how, tail, carrier=carrier)
 
     intl = v.international_isup()
@@ -387,8 +389,8 @@ def _emergency(raw: str | None) -> bool:
 
 def _from_abroad(v: _Verdict, cls: str, desc: str | None, shown: str | None, norm: str | None, how: str,
                  tail: str, carrier: bool) -> tuple[str, str, str]:
-    """A call that entered from outside the national network: foreign VoIP (``carrier`` False: a SIP
-    soft-switch) or a carrier interconnect (international ISUP, SIP-I) that a roaming SIM's calls use."""
+    """A call that entered from outside the national network: a VoIP landing (``carrier`` False) or the
+    international gateway (``carrier`` True), the route a roaming SIM's calls take."""
     if cls == "domestic_fixed":
         return "spoofed", "domestic_fixed_from_abroad", (
             f"displayed {shown} is {desc}, but {how}: a domestic fixed line cannot call from abroad{tail}")
@@ -402,9 +404,8 @@ def _from_abroad(v: _Verdict, cls: str, desc: str | None, shown: str | None, nor
                 f"from the call ({home['message']} at {home['switch']}, {home['source']} {at}): not a roamer{tail}")
         if not carrier:
             return "spoofed", "domestic_mobile_softswitch", (
-                f"displayed {shown} is {desc}, but {how}: a roaming SIM's calls come home through the visited "
-                f"network's carrier interconnect (international ISUP or SIP-I), not from a SIP soft-switch; the case "
-                f"shows that SIM at home within {HOME_LEG_WINDOW_S / 60:.0f} minutes nowhere{tail}")
+                f"displayed {shown} is {desc}, but {how}: a roaming SIM's calls come home over the international "
+                f"gateway, not through a VoIP landing (SIP or SIP-I via an SBC){tail}")
         v.detail["possible_roamer"] = True
         return "unverifiable", "domestic_mobile_possible_roamer", (
             f"unverifiable: possible roamer: displayed {shown} is {desc} and {how}; a subscriber roaming abroad "
