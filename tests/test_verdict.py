@@ -231,3 +231,39 @@ def test_b2bua_without_identifiers_takes_the_closest_and_says_so(con):
     b = _b2bua_case(con, {}, {})
     assert b.origin.ip == "203.0.113.9"  # number and time alone pick the decoy: why the identifiers matter
     assert any("number and time only" in r for r in b.hops[-1].reasons)
+
+
+# ----------------------------------------------------------------- when the chain stops short of the entry
+
+def test_chain_ending_at_an_international_gateway_is_an_entry_from_abroad(con):
+    """The international gateway's own incoming leg is not in the case, but its trunks lead abroad
+    (a 14-bit peer) and it has no SIP side: a Beijing fixed line coming out of it is spoofed."""
+    from trace_synth import pc
+
+    s = Synth(con, BASE)
+    A = s.source("a.pcap")
+    s.exchange("8-20-5", "Local Guiyang", "Guizhou", "local")
+    s.exchange("8-10-9", "Intl GW", "Guangdong", "gateway")
+    s.exchange("3-183-0", "AE carrier", "abroad", "gateway", bits=14)
+    s.trunk("8-10-9", "TG-IGW-AE", "3-183-0", "both")
+    s.rows["trunks"][-1].update(peer_pc=pc("3-183-0", 14), peer_bits=14)
+    s.call(100, [Leg("8-10-9", "8-20-5", A, 5, V, calling="01065084986")], duration=40)
+    s.flush()
+    b = _best(con)
+    assert b.origin.kind == "unknown"
+    assert (b.caller_id_verdict, b.verdict_detail["rule"], b.verdict_detail["entry"]) == (
+        "spoofed", "domestic_fixed_from_abroad", "international_isup")
+    assert "AE carrier" in b.verdict_reason
+
+
+@pytest.mark.parametrize("calling,verdict", [("0000095588", "spoofed"), ("0110", "spoofed"),
+                                             ("02083334444", "unverifiable")])
+def test_zeros_and_emergency_codes_need_no_entry_point(con, calling, verdict):
+    s = Synth(con, BASE)
+    A = s.source("a.pcap")
+    s.exchange("8-20-5", "Local Guiyang", "Guizhou", "local")
+    s.call(100, [Leg("8-77-1", "8-20-5", A, 5, V, calling=calling)], duration=40)
+    s.flush()
+    b = _best(con)
+    assert b.origin.kind == "unknown" and b.caller_id_verdict == verdict
+    assert b.verdict_detail["rule"] == ("service_or_zeros_anywhere" if verdict == "spoofed" else "not_reached")
