@@ -267,3 +267,13 @@ def test_zeros_and_emergency_codes_need_no_entry_point(con, calling, verdict):
     b = _best(con)
     assert b.origin.kind == "unknown" and b.caller_id_verdict == verdict
     assert b.verdict_detail["rule"] == ("service_or_zeros_anywhere" if verdict == "spoofed" else "not_reached")
+
+
+def test_case_file_without_schema_7_columns_still_traces_and_says_so(con):
+    s, A, G = _sip_case(con)
+    _fraud_call(s, A, G, "01065084986")
+    s.flush()
+    con.execute("alter table sip_messages drop column stir_attest")  # as a case file ingested before schema 7
+    res = trace(con, "+86" + V, BASE + timedelta(seconds=100), 300)
+    assert res.best.caller_id_verdict == "spoofed" and "stir" not in res.best.verdict_detail
+    assert any("before schema 7" in n for n in res.notes)

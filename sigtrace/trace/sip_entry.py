@@ -42,9 +42,10 @@ class _LinkMixin:
         todo = [r for r in rows if "_ident" not in r]
         if not todo:
             return
-        from .verdict import _has_identity_columns
+        from .verdict import OLD_CASE_NOTE, _has_identity_columns, tr_note
 
-        if not _has_identity_columns(self.con):
+        if not _has_identity_columns(self):
+            tr_note(self, OLD_CASE_NOTE)
             for r in todo:
                 r["_ident"] = {}
             return

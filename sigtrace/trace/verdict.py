@@ -29,6 +29,9 @@ FCI_INTERNATIONAL = 0x0100
 NO_OFFLINE_CHECK = ("STIR/SHAKEN signatures are not checked offline (no certificate in the case): the "
                     "Identity claims are what the signer wrote, verstat is what the verifying SBC wrote")
 
+OLD_CASE_NOTE = ("this case file was written before schema 7: no STIR/SHAKEN, verstat or Session-ID columns, so "
+                 "the verdict and the SIP walk do without them until the captures are ingested into a new case file")
+
 # the verdict's rules, named in verdict_detail.rule (docs/trace-method.md §9 lists them with their evidence)
 RULES = (
     "sim_own_number", "sim_other_number", "sim_no_msisdn", "stir_verification_failed", "stir_orig_tn_differs",
@@ -179,9 +182,8 @@ class _Verdict:
                     keys.append(f"{e.source_id}:{e.frame}")
         if not keys:
             return None
-        if not _has_identity_columns(tr.con):
-            tr_note(tr, "this case file was written before schema 7: STIR/SHAKEN and Session-ID columns are empty "
-                        "until the captures are ingested again")
+        if not _has_identity_columns(tr):
+            tr_note(tr, OLD_CASE_NOTE)
             return None
         rows = sql.fetch_dicts(tr.con, "trace/sip_identity", keys=",".join(dict.fromkeys(keys)))
         rows = [r for r in rows if r["stir_attest"] or r["stir_orig_tn"] or r["verstat"] or r["stir_error"]]
@@ -271,16 +273,14 @@ def tr_note(tr: Any, note: str) -> None:
         tr.notes.append(note)
 
 
-_COLS_CACHE: dict[int, bool] = {}
-
-
-def _has_identity_columns(con: Any) -> bool:
-    k = id(con)
-    if k not in _COLS_CACHE:
-        _COLS_CACHE[k] = bool(con.execute(
+def _has_identity_columns(tr: Any) -> bool:
+    """Does the tracer's case file have the schema-7 columns (cached on the tracer)?"""
+    v = getattr(tr, "_has_identity", None)
+    if v is None:
+        v = tr._has_identity = bool(tr.con.execute(
             "select count(*) from duckdb_columns() where table_name = 'sip_messages' and schema_name = 'main' "
             "and column_name = 'stir_attest'").fetchone()[0])
-    return _COLS_CACHE[k]
+    return v
 
 
 def _caller_verdict(cand: Candidate, term: _Obs, entry: _Obs | None, tr: Any = None) -> tuple[str, str]:
