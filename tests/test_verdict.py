@@ -277,3 +277,26 @@ def test_case_file_without_schema_7_columns_still_traces_and_says_so(con):
     res = trace(con, "+86" + V, BASE + timedelta(seconds=100), 300)
     assert res.best.caller_id_verdict == "spoofed" and "stir" not in res.best.verdict_detail
     assert any("before schema 7" in n for n in res.notes)
+
+
+def test_chain_ending_at_the_operator_sbc(con):
+    """Only the SBC's outgoing leg is captured: a domestic mobile number is unverifiable, unless that
+    SIM was seen on its home MSC minutes away (then spoofed, with that record)."""
+    s = Synth(con, BASE)
+    A, G, M = s.source("ss7.pcap"), s.source("voip.pcap"), s.source("home_msc.csv", kind="cdr_csv")
+    s.exchange("8-10-1", "GW Guangzhou", "Guangdong", "gateway", ip="10.20.0.1")
+    s.exchange("8-20-5", "Local Guiyang", "Guizhou", "local")
+    s.exchange(None, "Guangdong SBC", "Guangdong", "sip_proxy", ip="10.20.0.5")
+    s.exchange("8-30-40", "Home MSC", "Sichuan", "msc")
+    for t, n in ((100, "13844890001"), (400, "13844890002")):
+        s.call(t, [Leg("8-10-1", "8-20-5", A, t, V, calling=n)], duration=50,
+               sip=[SipHop(G, "10.20.0.5", "10.20.0.1", "+86" + V, n, f"gw-{t}")])
+    s.call(250, [Leg("8-30-40", "8-30-1", None, 3, "13600000000", calling="13844890002")], duration=30,
+           cdrs=[(Cdr(M, "MOC", "8-30-40", "13844890002", "13600000000", imsi="460001"), 0)])
+    s.flush()
+    b = _best(con, 100)
+    assert (b.caller_id_verdict, b.verdict_detail["rule"], b.verdict_detail["entry"]) == (
+        "unverifiable", "operator_border", "voip_operator_border")
+    b = _best(con, 400)
+    assert (b.caller_id_verdict, b.verdict_detail["rule"]) == ("spoofed", "domestic_mobile_home_leg")
+    assert b.verdict_detail["home_leg"]["source"] == "home_msc.csv"

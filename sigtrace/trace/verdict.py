@@ -347,6 +347,15 @@ def _decide(v: _Verdict) -> tuple[str, str, str]:
         if cls in ("zeros", "service"):
             return "spoofed", "service_or_zeros_from_outside", (
                 f"displayed {shown} is {desc}, but the call entered through a VoIP landing gateway from {where}{tail}")
+        if kind in ("customer", "border") and cls == "domestic_mobile" and norm:
+            home = v.home_leg(norm)
+            if home:  # the SIM's own calls come from its MSC, not through a SIP trunk / SBC
+                v.detail["home_leg"] = home
+                at = f"row {home['row']}" if home["row"] is not None else f"frame {home['frame']}"
+                return "spoofed", "domestic_mobile_home_leg", (
+                    f"displayed {shown} is {desc} and the call came as VoIP from {where}, but that SIM was on its "
+                    f"home network {home['seconds_from_call']:.0f} s from the call ({home['message']} at "
+                    f"{home['switch']}, {home['source']} {at}): its own calls come from its MSC, not a SIP trunk{tail}")
         if kind == "customer":
             return "unverifiable", "sip_customer", (
                 f"displayed {shown} entered through a VoIP landing gateway from {where}; the network cannot verify "
