@@ -28,30 +28,24 @@ VERSTAT_VALUES = ("TN-Validation-Passed", "TN-Validation-Failed", "No-TN-Validat
 
 
 def header_values(headers: str | None, name: str) -> list[str]:
-    """Every value of header ``name`` (case-insensitive, compact form honoured, folded lines joined)
-    in a raw header block (start line first, CRLF or LF separated)."""
+    """Every value of header ``name`` (case-insensitive, compact form honoured, folded lines joined:
+    RFC 3261 §7.3.1) in a raw header block (start line first, CRLF or LF separated)."""
     if not headers:
         return []
     want = name.lower()
     out: list[str] = []
-    lines = headers.replace("\r\n", "\n").split("\n")
-    cur: list[str] | None = None
-    for ln in lines[1:]:
-        if ln[:1] in (" ", "\t") and cur is not None:  # RFC 3261 §7.3.1 line folding
-            cur[0] += " " + ln.strip()
+    current = False  # is the last header line one of ours (a folded continuation extends it)?
+    for ln in headers.replace("\r\n", "\n").split("\n")[1:]:
+        if ln[:1] in (" ", "\t"):
+            if current:
+                out[-1] += " " + ln.strip()
             continue
         name_part, sep, value = ln.partition(":")
-        if not sep:
-            cur = None
-            continue
         n = name_part.strip().lower()
-        n = _COMPACT.get(n, n)
-        if n == want:
-            cur = [value.strip()]
-            out.append(cur)  # type: ignore[arg-type]
-        else:
-            cur = None
-    return [c[0] if isinstance(c, list) else c for c in out]  # type: ignore[index]
+        current = bool(sep) and _COMPACT.get(n, n) == want
+        if current:
+            out.append(value.strip())
+    return out
 
 
 def _b64url(s: str) -> bytes:
