@@ -586,6 +586,11 @@ def row_fields(row_cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(row_cls))
 
 
+# one statement for every enriched column (names from the constant ENRICHED_COLUMNS, never from data)
+_ENRICH_UPDATE = ("update sip_messages set "
+                  + ", ".join(f"{c} = e.{c}" for c in ENRICHED_COLUMNS["sip_messages"])
+                  + " from _sip_identity_rows as e where sip_messages.rowid = e.rid and sip_messages.source_id = $s")
+
 # A request whose headers may carry what migration 007 stores (RE2, case-insensitive; compact y: = Identity).
 _IDENTITY_HINT = r"(?i)(\n(identity|y)[ \t]*:|verstat=|\nsession-id[ \t]*:|related-icid)"
 
@@ -625,9 +630,7 @@ def enrich_source(con: duckdb.DuckDBPyConnection, source_id: int) -> int:
         names=["rid", *cols])
     con.register("_sip_identity_rows", tbl)
     try:
-        sets = ", ".join(f"{c} = e.{c}" for c in cols)
-        con.execute(f"update sip_messages set {sets} from _sip_identity_rows as e "
-                    f"where sip_messages.rowid = e.rid and sip_messages.source_id = {int(source_id)}")
+        con.execute(_ENRICH_UPDATE, {"s": source_id})
     finally:
         con.unregister("_sip_identity_rows")
     return len(out["rid"])
