@@ -242,6 +242,22 @@ def arrow_type(duck_type: str) -> pa.DataType:
         raise SchemaError(f"no Arrow mapping for DuckDB type {duck_type}") from None
 
 
+# Columns no decoder writes: filled after decoding, by one enrichment step when a source is committed
+# (``enrich_source``). Decoders' rows (and the compiled fast path's Arrow tables) leave them out; they
+# are appended as NULLs and then filled. Always at the end of the table (added by later migrations).
+ENRICHED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "sip_messages": ("stir_attest", "stir_orig_tn", "stir_dest_tn", "stir_iat", "stir_origid", "stir_x5u",
+                     "stir_ppt", "stir_alg", "stir_error", "verstat", "session_local", "session_remote",
+                     "icid_related"),
+}
+
+
+def decoded_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    """The columns of ``table`` the decoders write: every column but ``ENRICHED_COLUMNS``."""
+    skip = ENRICHED_COLUMNS.get(table, ())
+    return [c for c in table_columns(con, table) if c[0] not in skip]
+
+
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
     rows = con.execute(
         "select column_name, data_type from duckdb_columns() where table_name = $t and schema_name = 'main' "
@@ -266,7 +282,7 @@ class TableBatch:
         self.con = con
         self.table = table
         self.source_id = source_id
-        cols = columns if columns is not None else table_columns(con, table)
+        cols = columns if columns is not None else decoded_columns(con, table)
         if cols[0][0] != "source_id":
             raise SchemaError(f"table {table} must start with source_id")
         self.names = [c for c, _ in cols[1:]]
@@ -340,7 +356,10 @@ def append_arrow(con: duckdb.DuckDBPyConnection, table: str, tbl: pa.Table | pa.
 
     Through ``from_arrow(...).insert_into``, not ``register``: a registered Arrow table stays
     referenced by DuckDB until the transaction commits, so a large capture (one transaction) would
-    keep every batch in memory."""
+    keep every batch in memory. Enriched columns (``ENRICHED_COLUMNS``) the rows leave out are NULL."""
+    extra = ENRICHED_COLUMNS.get(table)
+    if extra and extra[0] not in tbl.schema.names:
+        tbl = _pad_enriched(con, table, tbl)
     try:
         con.from_arrow(tbl).insert_into(table)
     except duckdb.InterruptException:
@@ -351,6 +370,24 @@ def append_arrow(con: duckdb.DuckDBPyConnection, table: str, tbl: pa.Table | pa.
         if "interrupted" in str(e).lower():
             raise KeyboardInterrupt from None
         raise
+
+
+_PAD_TYPES: dict[str, list[tuple[str, pa.DataType]]] = {}
+
+
+def _pad_enriched(con: duckdb.DuckDBPyConnection, table: str, tbl: pa.Table | pa.RecordBatch) -> pa.Table:
+    """``tbl`` with the table's enriched columns appended as NULLs (a case file without them: as is)."""
+    pads = _PAD_TYPES.get(table)
+    if pads is None:
+        skip = ENRICHED_COLUMNS[table]
+        pads = [(c, arrow_type(t)) for c, t in table_columns(con, table) if c in skip]
+        if len(pads) == len(skip):  # only cache once the migration is there
+            _PAD_TYPES[table] = pads
+    if isinstance(tbl, pa.RecordBatch):
+        tbl = pa.Table.from_batches([tbl])
+    for name, typ in pads:
+        tbl = tbl.append_column(pa.field(name, typ), pa.nulls(tbl.num_rows, typ))
+    return tbl
 
 
 class BackgroundAppend:
@@ -565,3 +602,53 @@ class CaseWriter:
 def row_fields(row_cls: type) -> tuple[str, ...]:
     assert is_dataclass(row_cls)
     return tuple(f.name for f in fields(row_cls))
+
+
+# one statement for every enriched column (names from the constant ENRICHED_COLUMNS, never from data)
+_ENRICH_UPDATE = ("update sip_messages set "
+                  + ", ".join(f"{c} = e.{c}" for c in ENRICHED_COLUMNS["sip_messages"])
+                  + " from _sip_identity_rows as e where sip_messages.rowid = e.rid and sip_messages.source_id = $s")
+
+# A request whose headers may carry what migration 007 stores (RE2, case-insensitive; compact y: = Identity).
+_IDENTITY_HINT = r"(?i)(\n(identity|y)[ \t]*:|verstat=|\nsession-id[ \t]*:|related-icid)"
+
+
+def enrich_source(con: duckdb.DuckDBPyConnection, source_id: int) -> int:
+    """Fill the enriched sip_messages columns (migration 007: STIR/SHAKEN, verstat, Session-ID,
+    related-icid) of one source from its stored raw headers (``parsers.sipident``), inside the
+    source's ingest transaction. The same for every decoder, since it reads only ``headers``.
+    Returns the number of rows filled; a case file without the columns is left as it is."""
+    from .parsers.sipident import sip_identity
+
+    have = {c for c, _ in table_columns(con, "sip_messages")}
+    cols = ENRICHED_COLUMNS["sip_messages"]
+    if not set(cols) <= have:
+        return 0
+    rows = con.execute(
+        "select rowid, headers from sip_messages where source_id = $s and is_request "
+        "and regexp_matches(headers, $re)", {"s": source_id, "re": _IDENTITY_HINT}).fetchall()
+    out: dict[str, list[Any]] = {"rid": []}
+    for c in cols:
+        out[c] = []
+    for rid, headers in rows:
+        ident = sip_identity(headers)
+        if ident.empty():
+            continue
+        out["rid"].append(rid)
+        for c in cols:
+            v = getattr(ident, c)
+            if c == "stir_iat" and v is not None:
+                v = datetime.fromtimestamp(v, timezone.utc).replace(tzinfo=None)
+            out[c].append(v)
+    if not out["rid"]:
+        return 0
+    types = dict(table_columns(con, "sip_messages"))
+    tbl = pa.Table.from_arrays(
+        [pa.array(out["rid"], type=pa.int64())] + [pa.array(out[c], type=arrow_type(types[c])) for c in cols],
+        names=["rid", *cols])
+    con.register("_sip_identity_rows", tbl)
+    try:
+        con.execute(_ENRICH_UPDATE, {"s": source_id})
+    finally:
+        con.unregister("_sip_identity_rows")
+    return len(out["rid"])

@@ -11,7 +11,8 @@ Files are recognized by content (their header), not by name:
   code in both widths), so an optional ``variant`` column (itu | china | ansi) or ``pc_bits`` column
   (14 | 24) says which; without one a dashed code is 24-bit (the national network's codes) and a
   decimal is 14-bit when it fits (sigtrace.pointcode.parse_pc). An optional ``ni`` column (0-3)
-  records the network indicator.
+  records the network indicator. An optional ``correlation`` column gives a SIP node's B2BUA
+  correlation rule (``parse_correlation_rule``; docs/trace-method.md §6).
 * trunks: CSV with ``switch,trunk_group,peer,direction`` (direction in | out | both, seen from the
   switch; switch and peer are point code text or an IP address). A point code that names an exchange
   of the directory (loaded in the same call, or already in the case when only trunks are loaded)
@@ -224,11 +225,54 @@ def _parse_exchanges(name: str, text: str, problems: list[str]) -> list[dict[str
                 ni = int(row["ni"])
             else:
                 problems.append(f"{where}: ni {row['ni']!r} is not 0-3")
+        corr = row.get("correlation") or None
+        if corr:
+            try:
+                parse_correlation_rule(corr)
+            except ValueError as e:
+                problems.append(f"{where}: correlation {corr!r}: {e}")
         if len(problems) == before:
             out.append({"point_code": format_pc(pc, pc_bits) if pc is not None else None, "pc_int": pc,
                         "pc_bits": pc_bits, "ni": ni, "name": row.get("name") or None,
                         "province": row.get("province") or None, "city": row.get("city") or None,
-                        "role": role, "ip": ip, "loaded_from": name, "_line": line})
+                        "role": role, "ip": ip, "loaded_from": name, "_line": line, "correlation": corr})
+    return out
+
+
+def parse_correlation_rule(text: str) -> dict[str, str]:
+    """A SIP node's B2BUA correlation rule (exchanges.csv ``correlation``): ``header=NAME`` (that header
+    of its outgoing INVITE carries the upstream Call-ID), ``regex=RE`` (the value is capture group 1 of
+    RE in that header; the rest of the text, so it comes last), ``callid_prefix=STR`` /
+    ``callid_suffix=STR`` (its new Call-ID is the upstream one with that prefix/suffix), joined by ``;``.
+    Raises ValueError naming what is wrong."""
+    import re
+
+    out: dict[str, str] = {}
+    rest = text.strip()
+    while rest:
+        part, sep, tail = rest.partition(";")
+        k, eq, v = part.partition("=")
+        k = k.strip().lower()
+        if not eq:
+            raise ValueError(f"{part.strip()!r} is not key=value")
+        if k == "regex":
+            v = (v + sep + tail).strip()
+            tail = ""
+            try:
+                if re.compile(v).groups > 1:
+                    raise ValueError("regex has more than one capture group")
+            except re.error as e:
+                raise ValueError(f"regex does not compile ({e})") from None
+        elif k not in ("header", "callid_prefix", "callid_suffix"):
+            raise ValueError(f"unknown key {k!r} (header, regex, callid_prefix, callid_suffix)")
+        if not v.strip():
+            raise ValueError(f"{k} is empty")
+        out[k] = v.strip()
+        rest = tail.strip()
+    if "regex" in out and "header" not in out:
+        raise ValueError("regex needs a header")
+    if not out:
+        raise ValueError("empty rule")
     return out
 
 
@@ -456,7 +500,12 @@ def _write(con, files, counts, exchanges, trunks, replace_exchanges, replace_tru
             report.files.append(df)
         if replace_exchanges:
             con.execute("delete from exchanges")
-            _insert(con, "exchanges", _EXCH_COLS, exchanges)
+            from .db import table_columns
+
+            has_corr = any(c == "correlation" for c, _ in table_columns(con, "exchanges"))
+            for r in exchanges:
+                r.setdefault("correlation", None)
+            _insert(con, "exchanges", _EXCH_COLS + (("correlation",) if has_corr else ()), exchanges)
             report.replaced.append("exchanges")
         if replace_trunks:
             con.execute("delete from trunks")

@@ -29,7 +29,7 @@ import duckdb
 from . import _paths, parallel
 from ._version import __version__
 from .db import (BackgroundAppend, CaseWriteError, CaseWriter, capture_write_settings, cdr_write_settings, connect,
-                 table_columns)
+                 decoded_columns, enrich_source)
 from .errors import InputError, Interrupted, SchemaError, SigtraceError
 from .inputs import expand_paths, sha256_file
 from .parsers.capture import GZIP_MAGIC, read_records, sniff_capture
@@ -234,6 +234,7 @@ def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_va
             if stats is None:  # serial (also the fallback when a worker could not vouch for its rows)
                 with parallel.gc_paused():
                     stats = _ingest_capture(con, source_id, path, comp, ss7_variant, progress, fast=fast)
+            enrich_source(con, source_id)
         else:
             from . import cdr
 
@@ -404,7 +405,7 @@ def _decode_capture(con, source_id: int, path: Path, comp: str, ss7_variant: str
                     appender: Any) -> dict[str, Any]:
     columns = None
     if appender is not None:  # the connection belongs to the append thread now: resolve the columns first
-        columns = {t: table_columns(con, t) for (t,) in con.execute(
+        columns = {t: decoded_columns(con, t) for (t,) in con.execute(
             "select table_name from duckdb_columns() where schema_name = 'main' and column_index = 1 "
             "and column_name = 'source_id' and table_name in (select table_name from duckdb_tables())").fetchall()}
     writer = CaseWriter(con, source_id, append=appender, columns=columns)

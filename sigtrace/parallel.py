@@ -60,7 +60,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from .db import CaseWriter, append_arrow, arrow_type
+from .db import ENRICHED_COLUMNS, CaseWriter, append_arrow, arrow_type
 from .parallel_worker import GC_EVERY, LINK_MARK, _worker_main
 
 UNIT_PACKETS = 16384           # frames per unit
@@ -157,7 +157,8 @@ def case_schemas(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, st
     ).fetchall()
     out: dict[str, list[tuple[str, str]]] = {}
     for t, c, ty in rows:
-        out.setdefault(t, []).append((c, ty))
+        if c not in ENRICHED_COLUMNS.get(t, ()):  # filled after decoding, not by the workers
+            out.setdefault(t, []).append((c, ty))
     return {t: cols for t, cols in out.items() if cols[0][0] == "source_id" and t != "sources"}
 
 

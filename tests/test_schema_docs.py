@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 import sigtrace
 from sigtrace import sql as named
 from sigtrace.cli import app
-from sigtrace.db import table_columns
+from sigtrace.db import decoded_columns, table_columns
 from sigtrace.parsers import rows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +40,7 @@ def test_every_column_has_a_comment(con):
 
 @pytest.mark.parametrize("table", sorted(rows.TABLE_ROWS))
 def test_row_dataclass_matches_table(con, table):
-    cols = [c for c, _ in table_columns(con, table)]
+    cols = [c for c, _ in decoded_columns(con, table)]  # enriched columns are filled after decoding
     assert cols[0] == "source_id"
     assert list(rows.field_names(rows.TABLE_ROWS[table])) == cols[1:]
 

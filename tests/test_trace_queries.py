@@ -29,7 +29,7 @@ EXPECTED_QUERIES = {"trace/terminating_legs", "trace/incoming_legs", "analyst/cd
 SAMPLE = {"victim": "+8613912345678", "numbers": "+8613912345678,+8613912345679", "t_from": datetime(2024, 5, 11),
           "t_to": datetime(2024, 5, 12), "max_call_s": 14400.0, "dpc": 524545, "pc_bits": 24, "switch_pc": 524545,
           "switch_bits": 24, "ip": "10.0.0.1", "call_id": "x@y", "source_ids": "", "min_duration_s": 10.0,
-          "max_skew_s": 60.0}
+          "max_skew_s": 60.0, "number": "+8613912345678", "keys": "1:1,2:3", "pc_int": 524545}
 
 
 def test_every_trace_step_has_a_query():

@@ -144,6 +144,9 @@ class Candidate:
     forwarded_from: str | None = None  # the victim's number when the call was forwarded to another one
     reasons: list[str] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)
+    # how the verdict was reached (docs/trace-method.md §9): rule, displayed_class, entry, and when
+    # present stir (Identity / verstat claims, never verified offline), next_to_ask, home_leg, possible_roamer
+    verdict_detail: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = {
@@ -156,6 +159,7 @@ class Candidate:
             "verdict_reason": self.verdict_reason,
             "time": self.time, "answered": self.answered, "duration_s": self.duration_s, "called": self.called,
             "forwarded_from": self.forwarded_from, "reasons": self.reasons, "scores": self.scores,
+            "verdict_detail": self.verdict_detail,
         })
         return d
 

@@ -15,7 +15,131 @@ from .model import Evidence, Hop, Origin, _iso_s
 _Chain = list[tuple[str, list[tuple[_Obs, str, bool]]]]
 
 
-class _SipEntryMixin:
+# B2BUA leg correlation (issue 20, docs/trace-method.md §6): identifiers that tie an INVITE sent TO a node
+# with the INVITE that node sent on, each with its weight (the strength ranks candidate legs; identifiers
+# outrank number + time). A Call-ID-changing SBC keeps at least one of them in practice.
+LINK_WEIGHTS = {
+    "call_id": 1.0,  # same Call-ID: a stateful proxy, not a B2BUA
+    "session_id": 0.95,  # RFC 7989 §6: intermediaries pass the Session-ID unchanged
+    "icid": 0.9,  # P-Charging-Vector icid-value / related-icid (RFC 7315 §4.6)
+    "x_cid": 0.9,  # X-CID / X-Call-ID: the B2BUA copies the upstream Call-ID
+    "configured": 0.85,  # a header or Call-ID rule of the node in the directory
+    "media": 0.5,  # same SDP media address and port (media not anchored by the B2BUA)
+    "sdp_origin": 0.3,  # same SDP o= line (weak: not unique in practice)
+}
+
+
+def _lc(v: Any) -> str | None:
+    return v.strip().lower() if isinstance(v, str) and v.strip() else None
+
+
+class _LinkMixin:
+    """Identifiers linking SIP legs across B2BUAs."""
+
+    def sip_identifiers(self, rows: list[dict[str, Any]]) -> None:
+        """Add Session-ID, related-icid, SDP o= and media ports (and, for directory correlation rules,
+        the raw headers) to INVITE rows that lack them (one query per step)."""
+        todo = [r for r in rows if "_ident" not in r]
+        if not todo:
+            return
+        from .verdict import OLD_CASE_NOTE, _has_identity_columns, tr_note
+
+        if not _has_identity_columns(self):
+            tr_note(self, OLD_CASE_NOTE)
+            for r in todo:
+                r["_ident"] = {}
+            return
+        keys = ",".join(dict.fromkeys(f"{r['source_id']}:{r['frame']}" for r in todo))
+        got = {(g["source_id"], g["frame"], g["call_id"]): g for g in sql.fetch_dicts(self.con, "trace/sip_identity", keys=keys)}
+        for r in todo:
+            r["_ident"] = got.get((r["source_id"], r["frame"], r["call_id"])) or {}
+
+    def sip_link(self, up: dict[str, Any], down: dict[str, Any], node_ip: str) -> tuple[float, float, list[str]]:
+        """How the INVITE ``up`` (sent to node ``node_ip``) is tied to ``down`` (sent by it): (strength,
+        score factor, reasons). Strength is the weight of the strongest identifier (0: number and time
+        only); a contradicting strong identifier costs ×0.5."""
+        ui, di = up.get("_ident") or {}, down.get("_ident") or {}
+        links: list[tuple[str, str]] = []
+        factor = 1.0
+        why: list[str] = []
+        if up.get("call_id") and up["call_id"] == down.get("call_id"):
+            links.append(("call_id", "same Call-ID"))
+        us = _lc(ui.get("session_local") or ui.get("session_id"))
+        ds = _lc(di.get("session_local") or di.get("session_id"))
+        dsr = _lc(di.get("session_remote"))
+        if us and (us == ds or us == dsr):
+            links.append(("session_id", f"Session-ID {us} on both legs (RFC 7989)"))
+        elif us and ds and up.get("call_id") != down.get("call_id"):
+            factor *= 0.5
+            why.append(f"Session-ID differs ({us} upstream, {ds} downstream): probably another call")
+        uic, dic, drel = up.get("icid"), down.get("icid"), di.get("icid_related")
+        if uic and (uic == dic or uic == drel):
+            links.append(("icid", f"P-Charging-Vector icid-value {uic}" + (" (related-icid downstream)" if uic != dic else "")))
+        dx = down.get("x_call_id")
+        if dx and up.get("call_id") and dx.strip() == up["call_id"] and up["call_id"] != down.get("call_id"):
+            links.append(("x_cid", f"X-CID {dx} downstream = the upstream Call-ID"))
+        rule = self.node_correlation(node_ip)
+        if rule is not None:
+            hit = _configured_link(rule, up, down)
+            if hit:
+                links.append(("configured", hit))
+        if ui.get("sdp_ip") and ui.get("sdp_ip") == di.get("sdp_ip") and ui.get("sdp_ports") and ui.get("sdp_ports") == di.get("sdp_ports"):
+            links.append(("media", f"same SDP media address {ui['sdp_ip']} port {ui['sdp_ports'][0]}"))
+        if ui.get("sdp_origin") and ui.get("sdp_origin") == di.get("sdp_origin"):
+            links.append(("sdp_origin", f"same SDP o= line ({ui['sdp_origin']}; weak: not unique)"))
+        if not links:
+            why.append("no identifier ties the legs: linked on number and time only")
+            down_link = {"identifiers": [], "weight": 0.0}
+            up["_link"] = down_link
+            return 0.0, factor, why
+        links.sort(key=lambda x: LINK_WEIGHTS[x[0]], reverse=True)
+        best = LINK_WEIGHTS[links[0][0]]
+        why.extend(f"linked by {t} (weight {LINK_WEIGHTS[k]})" for k, t in links)
+        up["_link"] = {"identifiers": [k for k, _ in links], "weight": best, "by": links[0][1]}
+        return best, factor, why
+
+    def node_correlation(self, ip: str | None) -> dict[str, Any] | None:
+        """The directory's correlation rule for the SIP node at ``ip`` (``exchanges.correlation``)."""
+        rules = getattr(self, "_corr_rules", None)
+        if rules is None:
+            rules = self._corr_rules = {}
+            if self.con.execute("select count(*) from duckdb_columns() where table_name = 'exchanges' "
+                                "and schema_name = 'main' and column_name = 'correlation'").fetchone()[0]:
+                rules.update(self.con.execute(
+                    "select ip, correlation from exchanges where ip is not null and correlation is not null").fetchall())
+        rule = rules.get(ip) if ip else None
+        if not rule:
+            return None
+        from ..directory import parse_correlation_rule
+
+        try:
+            return parse_correlation_rule(rule)
+        except ValueError:
+            return None
+
+
+def _configured_link(rule: dict[str, Any], up: dict[str, Any], down: dict[str, Any]) -> str | None:
+    """A node's directory rule tying its outgoing INVITE ``down`` to the incoming ``up``."""
+    from ..parsers.sipident import header_rule_value
+
+    ucid, dcid = up.get("call_id") or "", down.get("call_id") or ""
+    if rule.get("header"):
+        v = header_rule_value((down.get("_ident") or {}).get("headers"), rule["header"], rule.get("regex"))
+        if v and v in (ucid, (up.get("_ident") or {}).get("session_local")):
+            return f"{rule['header']} {v} downstream = the upstream Call-ID (directory rule)"
+    pre, suf = rule.get("callid_prefix"), rule.get("callid_suffix")
+    if (pre or suf) and ucid and dcid:
+        core = dcid
+        if pre and core.startswith(pre):
+            core = core[len(pre):]
+        if suf and core.endswith(suf):
+            core = core[:-len(suf)]
+        if core != dcid and core == ucid:
+            return f"Call-ID {dcid} = the upstream Call-ID with the node's prefix/suffix (directory rule)"
+    return None
+
+
+class _SipEntryMixin(_LinkMixin):
     """The tracer's SIP side."""
 
     def sip_entry(self, gw: _Node, down: _Obs, hint_ip: str | None = None, reasons: list[str] | None = None,
@@ -116,19 +240,22 @@ class _SipEntryMixin:
             chain_ips = [c[0] for c in chain]
             downstream_ips = set(chain_ips[:chain_ips.index(x)]) if x in chain_ips else set()
             downstream_ips.add(gw_ip)
+            ups = [u for u in ups if ("sip", u["source_id"], u["frame"]) not in seen_frames
+                   and u["src_ip"] not in downstream_ips]  # not a loop back towards the gateway
+            self.sip_identifiers(ups + [cur.p])
             for u in ups:
-                if ("sip", u["source_id"], u["frame"]) in seen_frames:
-                    continue
-                if u["src_ip"] in downstream_ips:
-                    continue  # a loop back towards the gateway
                 ob = _Obs(sip=[u])
                 m = self.match_sip_hop(ob, cur)
                 if m is not None:
-                    ob.score, ob.reasons = round(m[0], 4), m[1]
+                    s, why = m
+                    strength, factor, link_why = self.sip_link(u, cur.p, x)
+                    u["_link_strength"] = strength
+                    ob.score, ob.reasons = round(s * factor, 4), why + link_why
                     cands.append(ob)
             if not cands:
                 break
-            cands.sort(key=lambda o: (o.score, o.t or 0), reverse=True)
+            # identifiers first (each with its weight), then the match score, then the latest
+            cands.sort(key=lambda o: (o.p.get("_link_strength", 0.0), o.score, o.t or 0), reverse=True)
             best = cands[0]
             best.alternatives = [self.alt_summary(o) for o in cands[1:1 + tol.keep_alternatives]]
             self.merge_sip_dupes(best, cands[1:])
@@ -151,7 +278,10 @@ class _SipEntryMixin:
                     h.time = h.time or _iso_s(ob.t)
                     h.score = round(ob.score, 3) if h.score is None else h.score
                     h.reasons.extend(r for r in ob.reasons if r not in h.reasons)
-                    h.leg = h.leg or self.leg_details(ob)
+                    if h.leg is None:
+                        h.leg = self.leg_details(ob)
+                        if ob.p.get("_link"):
+                            h.leg["linked_by"] = ob.p["_link"]
                     h.ladder = h.ladder or self.ladder(ob)
                     h.alternatives = h.alternatives or ob.alternatives
                 else:  # named in a Via header of an INVITE captured further downstream

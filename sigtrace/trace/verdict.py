@@ -1,11 +1,44 @@
 """The caller-ID verdict of a candidate: the displayed calling number against the real entry point
-(DOMAIN-PROTOCOLS §11.3, §13.6), and where along the chain the calling number was rewritten."""
+(DOMAIN-PROTOCOLS §11.3, §13.6), what the call's SIP legs claim about it (STIR/SHAKEN, verstat), and
+where along the chain the calling number was rewritten.
+
+The directory says who a node is, not that it is honest: a listed soft-switch abroad presenting a
+Chinese fixed line, 110 or a string of zeros is spoofing it as much as an unlisted one. A domestic
+*mobile* number arriving from abroad may be its own SIM roaming (Ofcom 2025, TKG §120): it is spoofed
+only when the case shows that SIM at home at that moment (docs/trace-method.md §9)."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from typing import Any
+
+from .. import sql
+from ..parsers.numbers import normalize
+from ..parsers.sipident import x5u_host
 from .legs import _last_digits, _Obs
-from .model import Candidate, Hop
+from .model import Candidate, Hop, _secs
 
 _SERVICE_PREFIXES = ("110", "119", "120", "122", "95", "96", "100", "12", "400", "800")
+
+# a SIM seen at home this close to the call cannot have placed it from abroad
+HOME_LEG_WINDOW_S = 600.0
+# RFC 8224 §6.2.1: a verifier should reject a PASSporT whose iat is more than 60 s from its receipt
+IAT_FRESH_S = 60.0
+# Q.763 §3.23 forward call indicators, bit A of octet 1 (the decoder's high byte): international call
+FCI_INTERNATIONAL = 0x0100
+
+NO_OFFLINE_CHECK = ("STIR/SHAKEN signatures are not checked offline (no certificate in the case): the "
+                    "Identity claims are what the signer wrote, verstat is what the verifying SBC wrote")
+
+OLD_CASE_NOTE = ("this case file was written before schema 7: no STIR/SHAKEN, verstat or Session-ID columns, so "
+                 "the verdict and the SIP walk do without them until the captures are ingested into a new case file")
+
+# the verdict's rules, named in verdict_detail.rule (docs/trace-method.md §9 lists them with their evidence)
+RULES = (
+    "sim_own_number", "sim_other_number", "sim_no_msisdn", "stir_verification_failed", "stir_orig_tn_differs",
+    "service_or_zeros_from_outside", "domestic_fixed_from_abroad", "domestic_mobile_home_leg",
+    "domestic_mobile_possible_roamer", "domestic_mobile_softswitch", "domestic_from_outside", "service_or_zeros_anywhere", "sip_customer", "foreign_number",
+    "no_number", "operator_border", "not_reached",
+)
 
 
 def _looks_service(n: str | None) -> bool:
@@ -16,42 +49,382 @@ def _looks_service(n: str | None) -> bool:
         len(d) <= 6 and d.startswith("1"))
 
 
-def _caller_verdict(cand: Candidate, term: _Obs, entry: _Obs | None) -> tuple[str, str]:
-    """Displayed calling number against the real entry point (DOMAIN-PROTOCOLS §11.3, §13.6)."""
+def _is_mobile(norm: str | None) -> bool:
+    """A Chinese mobile number (+86 1[3-9]X, 11 digits; DOMAIN-PROTOCOLS §11.1)."""
+    return bool(norm and norm.startswith("+861") and len(norm) == 14 and norm[4] in "3456789")
+
+
+def classify_display(raw: str | None, norm: str | None) -> tuple[str, str | None]:
+    """(class, description) of a displayed number: none | zeros | service | domestic_mobile |
+    domestic_fixed | foreign | other."""
+    digits = "".join(ch for ch in (raw or "") if ch.isdigit())
+    if not raw and not norm:
+        return "none", None
+    if digits and (digits.startswith("000") or len(digits) - len(digits.lstrip("0")) >= 3 or set(digits) == {"0"}):
+        return "zeros", "a number with many leading zeros"
+    if _emergency(raw) or _looks_service(norm or raw) or _looks_service(raw):
+        return "service", "a police/court/service-looking number"
+    if norm and norm.startswith("+86"):
+        if _is_mobile(norm):
+            return "domestic_mobile", "a domestic mobile number"
+        return "domestic_fixed", "a domestic fixed-line number"
+    if norm:
+        return "foreign", "a foreign number"
+    return "other", "a number that does not normalize"
+
+
+class _Verdict:
+    """One candidate's verdict: rule, verdict, reason and the detail for ``verdict_detail``."""
+
+    def __init__(self, tr: Any, cand: Candidate, term: _Obs, entry: _Obs | None):
+        self.tr, self.cand, self.term, self.entry = tr, cand, term, entry
+        self.detail: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ where the call entered
+    def domestic_provinces(self) -> set[str]:
+        """Provinces of the national network: those of the directory's 24-bit point codes."""
+        tr = self.tr
+        if tr is None:
+            return set()
+        return {r.get("province") for (_pc, bits), r in tr.by_pc.items() if bits == 24 and r.get("province")}
+
+    def sip_entry_kind(self) -> tuple[str, str]:
+        """For a soft-switch origin: outside (not in the directory) | abroad (listed, not in a
+        domestic province) | customer (a listed SIP customer at home) | border (the chain ends at one
+        of the operator's own SBCs / proxies: beyond it is not in the case)."""
+        o = self.cand.origin
+        row = (self.tr.by_ip.get(o.ip) if self.tr is not None and o.ip else None)
+        if row is None and not o.in_directory:
+            return "outside", f"soft-switch {o.ip}, which is not in the directory (outside the operator network)"
+        row = row or {}
+        name = f"{o.name or row.get('name') or o.ip} ({o.ip})"
+        prov = row.get("province")
+        doms = self.domestic_provinces()
+        if prov and doms and prov not in doms:
+            return "abroad", (f"{name}, which the directory lists as {row.get('role')} in {prov} (outside the "
+                              "national network; being listed names a node, it does not make it honest)")
+        if row.get("role") == "softswitch" or not row:
+            return "customer", f"{name}, a SIP customer the directory knows ({prov or 'province not given'})"
+        return "border", (f"{name}, the operator's own {row.get('role')}: the chain ends there, what sent it the "
+                          "call is not in the case")
+
+    def foreign_node(self, pc_text: str | None) -> dict[str, Any] | None:
+        """The directory row of point code ``pc_text`` when it is a node outside the national network
+        (a 14-bit international point code, or a province that is not a domestic one)."""
+        if not pc_text or self.tr is None:
+            return None
+        doms = self.domestic_provinces()
+        for (_pc, bits), r in self.tr.by_pc.items():
+            if r.get("point_code") == pc_text:
+                if bits == 14 or (doms and r.get("province") and r["province"] not in doms):
+                    return r
+        return None
+
+    def international_isup(self) -> str | None:
+        """Why the chain shows an entry from abroad over ISUP (None when it does not): an IAM on an
+        international link (NI 0, Q.704 §14.2), a leg or CDR trunk from a node the directory places
+        abroad, or an IAM marked an international call (FCI bit A)."""
+        for h in reversed(self.cand.hops):
+            leg = h.leg or {}
+            if leg.get("protocol") == "isup":
+                f = self.foreign_node(leg.get("opc"))
+                if leg.get("ni") == 0 or f:
+                    return (f"the call entered from an international ISUP link (from {leg.get('opc')}"
+                            f"{' ' + f['name'] if f and f.get('name') else ''}, NI {leg.get('ni')}) at {h.name or h.point_code}")
+            for c in leg.get("cdr") or []:
+                f = self.foreign_node(c.get("in_peer"))
+                if f:
+                    return (f"the call entered from abroad: {h.name or h.point_code}'s CDR ({c.get('source')} row "
+                            f"{c.get('row')}) has it arriving from {c.get('in_peer')} {f.get('name') or ''}".rstrip())
+        for ob in ([self.entry] if self.entry is not None else []):
+            if ob.isup and (ob.isup[0].get("ni") == 0 or ob.isup[0].get("pc_bits") == 14):
+                return "the call entered from an international ISUP link (NI 0 / 14-bit point codes)"
+        for h in reversed(self.cand.hops):
+            leg = h.leg or {}
+            fci = leg.get("forward_call_indicators") if leg.get("protocol") == "isup" else None
+            if fci is not None and fci & FCI_INTERNATIONAL:
+                return (f"the IAM into {h.name or h.point_code} is marked an international call (forward call "
+                        "indicators bit A, Q.763 §3.23)")
+        last = self.cand.hops[-1] if self.cand.hops else None
+        if (last is not None and last.kind == "gateway" and not last.ip and last.point_code_int is not None
+                and self.cand.origin.kind == "unknown" and self.tr is not None):
+            doms = self.domestic_provinces()
+            peers = sql.fetch_dicts(self.tr.con, "trace/node_trunk_peers", pc_int=last.point_code_int,
+                                    pc_bits=last.pc_bits or 24)
+            abroad = [p for p in peers if p["peer_bits"] == 14 or (doms and p["peer_province"] and p["peer_province"] not in doms)]
+            if abroad:
+                names = ", ".join(dict.fromkeys(p["peer_name"] or p["peer"] for p in abroad))
+                return (f"the call came out of {last.name or last.point_code}, an international gateway (its trunks lead "
+                        f"abroad: {names}; no SIP side): it entered from abroad, its incoming leg is not in the case")
+        for r in self.cand.origin.reasons:
+            if "(NI 0)" in r:
+                return "the call entered from an international ISUP link: " + r
+            if "incoming ISUP leg from point code " in r:
+                pc_text = r.split("incoming ISUP leg from point code ", 1)[1].split(" ", 1)[0]
+                f = self.foreign_node(pc_text)
+                if f:
+                    return f"the call entered from abroad: {r} ({f.get('name')})"
+        return None
+
+    # ------------------------------------------------------------------ STIR/SHAKEN and verstat
+    def identity(self) -> dict[str, Any] | None:
+        """What the call's INVITEs carry (the gateway's first, then outwards): attestation, orig.tn,
+        verstat, signer, origid, iat against the capture time."""
+        tr = self.tr
+        if tr is None or not getattr(tr, "n_sip", 0):
+            return None
+        keys = []
+        for h in self.cand.hops:
+            if h.kind not in ("gateway", "sip_proxy", "softswitch"):
+                continue
+            for e in h.evidence:
+                if e.frame is not None and (e.message or "").startswith("INVITE") and e.source_id is not None:
+                    keys.append(f"{e.source_id}:{e.frame}")
+        if not keys:
+            return None
+        if not _has_identity_columns(tr):
+            tr_note(tr, OLD_CASE_NOTE)
+            return None
+        rows = sql.fetch_dicts(tr.con, "trace/sip_identity", keys=",".join(dict.fromkeys(keys)))
+        rows = [r for r in rows if r["stir_attest"] or r["stir_orig_tn"] or r["verstat"] or r["stir_error"]]
+        if not rows:
+            return None
+        order = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+        rows.sort(key=lambda r: order.get(f"{r['source_id']}:{r['frame']}", 1 << 30))
+        out: dict[str, Any] = {"checked_offline": False, "note": NO_OFFLINE_CHECK}
+        ver = next((r for r in rows if r["verstat"]), None)
+        if ver:
+            out["verstat"] = ver["verstat"]
+            out["verstat_evidence"] = self.ref(ver)
+        sig = next((r for r in rows if r["stir_attest"] or r["stir_orig_tn"]), None)
+        if sig:
+            out.update({
+                "attest": sig["stir_attest"], "orig_tn": sig["stir_orig_tn"],
+                "orig_tn_normalized": normalize("+" + sig["stir_orig_tn"].lstrip("+")) if sig["stir_orig_tn"] else None,
+                "dest_tn": sig["stir_dest_tn"], "origid": sig["stir_origid"], "x5u": sig["stir_x5u"],
+                "signer": x5u_host(sig["stir_x5u"]), "ppt": sig["stir_ppt"], "alg": sig["stir_alg"],
+                "identity_evidence": self.ref(sig),
+            })
+            if sig["stir_iat"] is not None:
+                iat = sig["stir_iat"]
+                cap = sig["ts"]
+                delta = (_secs(cap) - _secs(iat)) if isinstance(iat, datetime) and isinstance(cap, datetime) else None
+                out["iat"] = iat.isoformat() + "Z" if isinstance(iat, datetime) else None
+                if delta is not None:
+                    out["iat_age_s"] = round(delta, 3)
+                    out["iat_fresh"] = abs(delta) <= IAT_FRESH_S
+        bad = next((r for r in rows if r["stir_error"]), None)
+        if bad:
+            out["identity_error"] = bad["stir_error"]
+        return out
+
+    def ref(self, r: dict[str, Any]) -> dict[str, Any]:
+        return {"source": self.tr.source_names.get(r["source_id"], str(r["source_id"])), "frame": r["frame"],
+                "source_id": r["source_id"], "ts": r["ts"].isoformat() + "Z" if isinstance(r["ts"], datetime) else None}
+
+    # ------------------------------------------------------------------ roamers
+    def home_leg(self, number: str) -> dict[str, Any] | None:
+        """A call of ``number``'s SIM at home (MOC/MTC record, IAM from/to an MSC) within
+        HOME_LEG_WINDOW_S of the call, that is not a leg of the call itself."""
+        tr, t = self.tr, self.term.t
+        if tr is None or t is None:
+            return None
+        at = datetime(1970, 1, 1) + timedelta(seconds=t)
+        slack = HOME_LEG_WINDOW_S + (tr.margin if hasattr(tr, "margin") else 60.0)
+        rows = sql.fetch_dicts(tr.con, "trace/home_legs", number=number,
+                               t_from=(at - timedelta(seconds=slack)).isoformat(),
+                               t_to=(at + timedelta(seconds=slack)).isoformat())
+        own = {(e.source_id, e.frame, e.row) for h in self.cand.hops for e in h.evidence}
+        chain_numbers = {self.cand.called, self.cand.forwarded_from}
+        for h in self.cand.hops:
+            leg = h.leg or {}
+            for k in ("called", "original_called", "redirecting"):
+                v = leg.get(k)
+                if isinstance(v, dict) and v.get("normalized"):
+                    chain_numbers.add(v["normalized"])
+        chain_numbers.discard(None)
+        best = None
+        for r in rows:
+            if (r["source_id"], r["frame"], r["row_num"]) in own:
+                continue
+            other = r["called_norm"] if r["calling_norm"] == number else r["calling_norm"]
+            if r["calling_norm"] == number and r["called_norm"] in chain_numbers:
+                continue  # the call itself (or its forwarded leg)
+            off = tr.offsets.get(r["source_id"], 0.0) if hasattr(tr, "offsets") else 0.0
+            dt = abs(_secs(r["ts"]) - off - t)
+            if dt > HOME_LEG_WINDOW_S + (1.0 if r["kind"] == "cdr" else 0.0):
+                continue
+            if best is None or dt < best[0]:
+                best = (dt, r, other)
+        if best is None:
+            return None
+        dt, r, other = best
+        src = tr.source_names.get(r["source_id"], str(r["source_id"]))
+        where = r["switch"] or "an MSC"
+        ev = {"source": src, "source_id": r["source_id"], "frame": r["frame"], "row": r["row_num"],
+              "ts": r["ts"].isoformat() + "Z" if isinstance(r["ts"], datetime) else None,
+              "message": r["record_type"], "switch": where, "imsi": r["imsi"], "cell_id": r["cell_id"],
+              "other_party": other, "seconds_from_call": round(dt, 1)}
+        return ev
+
+
+def tr_note(tr: Any, note: str) -> None:
+    if note not in tr.notes:
+        tr.notes.append(note)
+
+
+def _has_identity_columns(tr: Any) -> bool:
+    """Does the tracer's case file have the schema-7 columns (cached on the tracer)?"""
+    v = getattr(tr, "_has_identity", None)
+    if v is None:
+        v = tr._has_identity = bool(tr.con.execute(
+            "select count(*) from duckdb_columns() where table_name = 'sip_messages' and schema_name = 'main' "
+            "and column_name = 'stir_attest'").fetchone()[0])
+    return v
+
+
+def _caller_verdict(cand: Candidate, term: _Obs, entry: _Obs | None, tr: Any = None) -> tuple[str, str]:
+    """Displayed calling number against the real entry point (DOMAIN-PROTOCOLS §11.3, §13.6) and the
+    call's STIR/SHAKEN evidence. Sets ``cand.verdict_detail``; returns (verdict, reason)."""
+    v = _Verdict(tr, cand, term, entry)
+    verdict, rule, why = _decide(v)
+    d = v.detail
+    d["rule"] = rule
+    d.setdefault("displayed_class", classify_display(cand.displayed_caller_raw or cand.displayed_caller,
+                                                    cand.displayed_caller_norm)[0])
+    cand.verdict_detail = d
+    return verdict, why
+
+
+def _decide(v: _Verdict) -> tuple[str, str, str]:
+    cand = v.cand
     shown = cand.displayed_caller
     raw = cand.displayed_caller_raw or shown
     norm = cand.displayed_caller_norm
     o = cand.origin
-    digits = "".join(ch for ch in (raw or "") if ch.isdigit())
-    desc = None
-    if raw and (digits.startswith("000") or len(digits) - len(digits.lstrip("0")) >= 3):
-        desc = "a number with many leading zeros"
-    elif raw and _looks_service(norm or raw):
-        desc = "a police/court/service-looking number"
-    elif norm and norm.startswith("+86"):
-        desc = "a domestic number"
-    if o.kind == "softswitch":
-        if o.in_directory:
-            where = f"{o.name or o.ip} ({o.ip}), a SIP customer the directory knows"
-            return "unverifiable", (f"displayed {shown} entered through a VoIP landing gateway from {where}; "
-                                    "the network cannot verify the number a SIP customer presents")
-        where = f"soft-switch {o.ip}, which is not in the directory (outside the operator network)"
-        if desc:
-            return "spoofed", f"displayed {shown} is {desc}, but the call entered through a VoIP landing gateway from {where}"
-        if not raw:
-            return "unverifiable", f"no calling number displayed; the call entered through a VoIP landing gateway from {where}"
-        return "unverifiable", f"displayed {shown} is a foreign number that entered through a VoIP gateway from {where}"
+    cls, desc = classify_display(raw, norm)
+    v.detail["displayed_class"] = cls
     if o.kind in ("mobile_subscriber", "goip_site"):
+        v.detail["entry"] = "mobile"
         if o.msisdn and norm:
             if o.msisdn == norm:
-                return "genuine", f"displayed {shown} is the MSISDN of the calling SIM (IMSI {o.imsi}, MOC record)"
-            return "spoofed", f"displayed {shown}, but the calling SIM (IMSI {o.imsi}) is {o.msisdn}"
-        return "unverifiable", "mobile origin, but the MOC record does not give the calling SIM's MSISDN"
-    entry_intl = bool(entry is not None and entry.isup
-                      and (entry.isup[0].get("ni") == 0 or entry.isup[0].get("pc_bits") == 14))
-    if entry_intl and desc:
-        return "spoofed", f"displayed {shown} is {desc}, but the call entered from an international ISUP link"
-    return "unverifiable", "the chain does not reach the point where the call entered the network"
+                return "genuine", "sim_own_number", f"displayed {shown} is the MSISDN of the calling SIM (IMSI {o.imsi}, MOC record)"
+            return "spoofed", "sim_other_number", f"displayed {shown}, but the calling SIM (IMSI {o.imsi}) is {o.msisdn}"
+        return "unverifiable", "sim_no_msisdn", "mobile origin, but the MOC record does not give the calling SIM's MSISDN"
+
+    ident = v.identity() if o.kind == "softswitch" or any(h.kind == "gateway" for h in cand.hops) else None
+    stir_notes: list[str] = []
+    if ident:
+        v.detail["stir"] = ident
+        if ident.get("signer") or ident.get("origid"):
+            v.detail["next_to_ask"] = {"signer": ident.get("signer"), "x5u": ident.get("x5u"), "origid": ident.get("origid"),
+                                       "why": "the signing provider can say which customer origid stands for"}
+        if ident.get("iat_fresh") is False:
+            stir_notes.append(f"the PASSporT was signed {ident['iat_age_s']:.0f} s before it was captured "
+                              "(more than 60 s, RFC 8224 §6.2.1: stale or replayed)")
+        if ident.get("attest"):
+            stir_notes.append(f"signed with attestation {ident['attest']} by {ident.get('signer') or 'an unnamed signer'}"
+                              + (f" (origid {ident['origid']})" if ident.get("origid") else ""))
+        stir_notes.append("signatures not checked offline")
+    tail = ("; " + "; ".join(stir_notes)) if stir_notes else ""
+
+    # what the SIP legs themselves say, whatever the entry
+    if ident and norm:
+        if (ident.get("verstat") or "").lower() == "tn-validation-failed":
+            return "spoofed", "stir_verification_failed", (
+                f"displayed {shown}: the verifying SBC marked the number verstat=TN-Validation-Failed "
+                f"({ident['verstat_evidence']['source']} frame {ident['verstat_evidence']['frame']}){tail}")
+        otn = ident.get("orig_tn_normalized")
+        if otn and otn != norm and _last_digits(otn) != _last_digits(norm):
+            return "spoofed", "stir_orig_tn_differs", (
+                f"displayed {shown}, but the number signed in the Identity header is {ident.get('orig_tn')} "
+                f"(orig.tn, RFC 8225): the calling number was rewritten after signing{tail}")
+
+    if o.kind == "softswitch":
+        kind, where = v.sip_entry_kind()
+        v.detail["entry"] = {"outside": "voip_outside", "abroad": "voip_abroad", "customer": "voip_customer",
+                             "border": "voip_operator_border"}[kind]
+        if cls in ("zeros", "service"):
+            return "spoofed", "service_or_zeros_from_outside", (
+                f"displayed {shown} is {desc}, but the call entered through a VoIP landing gateway from {where}{tail}")
+        if kind in ("customer", "border") and cls == "domestic_mobile" and norm:
+            home = v.home_leg(norm)
+            if home:  # the SIM's own calls come from its MSC, not through a SIP trunk / SBC
+                v.detail["home_leg"] = home
+                at = f"row {home['row']}" if home["row"] is not None else f"frame {home['frame']}"
+                return "spoofed", "domestic_mobile_home_leg", (
+                    f"displayed {shown} is {desc} and the call came as VoIP from {where}, but that SIM was on its "
+                    f"home network {home['seconds_from_call']:.0f} s from the call ({home['message']} at "
+                    f"{home['switch']}, {home['source']} {at}): its own calls come from its MSC, not a SIP trunk{tail}")
+        if kind == "customer":
+            return "unverifiable", "sip_customer", (
+                f"displayed {shown} entered through a VoIP landing gateway from {where}; the network cannot verify "
+                f"the number a SIP customer presents{tail}")
+        if kind == "border":
+            if cls == "none":
+                return "unverifiable", "no_number", f"no calling number displayed; the call came from {where}{tail}"
+            return "unverifiable", "operator_border", (
+                f"displayed {shown} is {desc}; the call came from {where}{tail}")
+        # a roaming SIM's calls come home over the international gateway (DOMAIN-PROTOCOLS §13.1 path d), not
+        # through a VoIP landing (paths a, b: SIP or SIP-I via an SBC); only a node the directory lists as a
+        # gateway (a foreign carrier's switch) counts as that interconnect on the SIP side
+        row = (v.tr.by_ip.get(o.ip) if v.tr is not None and o.ip else None) or {}
+        carrier = row.get("role") == "gateway"
+        how = f"the call entered through a VoIP landing gateway from {where}"
+        if carrier:
+            how += " (listed as a carrier gateway)"
+        return _from_abroad(v, cls, desc, shown, norm, how, tail, carrier=carrier)
+
+    intl = v.international_isup()
+    if intl:
+        v.detail["entry"] = "international_isup"
+        if cls in ("zeros", "service"):
+            return "spoofed", "service_or_zeros_from_outside", f"displayed {shown} is {desc}, but {intl}{tail}"
+        return _from_abroad(v, cls, desc, shown, norm, intl, tail, carrier=True)
+    v.detail["entry"] = "unknown"
+    if cls == "zeros" or (cls == "service" and _emergency(raw)):
+        return "spoofed", "service_or_zeros_anywhere", (
+            f"displayed {shown} is {desc}: no subscriber line has this number (DOMAIN-PROTOCOLS §11.3), whatever "
+            f"the entry point (the chain does not reach it){tail}")
+    return "unverifiable", "not_reached", "the chain does not reach the point where the call entered the network" + tail
+
+
+def _emergency(raw: str | None) -> bool:
+    """An emergency short code (110 police, 119 fire, 120 ambulance, 122 traffic), with or without the
+    trunk prefix 0: never the calling number of a subscriber line."""
+    d = "".join(ch for ch in (raw or "") if ch.isdigit())
+    return d.lstrip("0") in ("110", "119", "120", "122") or d.removeprefix("86").lstrip("0") in ("110", "119", "120", "122")
+
+
+def _from_abroad(v: _Verdict, cls: str, desc: str | None, shown: str | None, norm: str | None, how: str,
+                 tail: str, carrier: bool) -> tuple[str, str, str]:
+    """A call that entered from outside the national network: a VoIP landing (``carrier`` False) or the
+    international gateway (``carrier`` True), the route a roaming SIM's calls take."""
+    if cls == "domestic_fixed":
+        return "spoofed", "domestic_fixed_from_abroad", (
+            f"displayed {shown} is {desc}, but {how}: a domestic fixed line cannot call from abroad{tail}")
+    if cls == "domestic_mobile":
+        home = v.home_leg(norm) if norm else None
+        if home:
+            v.detail["home_leg"] = home
+            at = f"row {home['row']}" if home["row"] is not None else f"frame {home['frame']}"
+            return "spoofed", "domestic_mobile_home_leg", (
+                f"displayed {shown} is {desc} and {how}, but that SIM was at home {home['seconds_from_call']:.0f} s "
+                f"from the call ({home['message']} at {home['switch']}, {home['source']} {at}): not a roamer{tail}")
+        if not carrier:
+            return "spoofed", "domestic_mobile_softswitch", (
+                f"displayed {shown} is {desc}, but {how}: a roaming SIM's calls come home over the international "
+                f"gateway, not through a VoIP landing (SIP or SIP-I via an SBC){tail}")
+        v.detail["possible_roamer"] = True
+        return "unverifiable", "domestic_mobile_possible_roamer", (
+            f"unverifiable: possible roamer: displayed {shown} is {desc} and {how}; a subscriber roaming abroad "
+            f"arrives this way, and the case shows that SIM at home within {HOME_LEG_WINDOW_S / 60:.0f} minutes "
+            f"of the call nowhere (no MOC/MTC record or MSC leg){tail}")
+    if cls == "none":
+        return "unverifiable", "no_number", f"no calling number displayed; {how}{tail}"
+    if cls == "other":
+        return "spoofed", "domestic_from_outside", f"displayed {shown} is {desc}, but {how}{tail}"
+    return "unverifiable", "foreign_number", f"displayed {shown} is {desc}; {how}{tail}"
 
 
 def _calling_changes(hops: list[Hop]) -> list[str]:

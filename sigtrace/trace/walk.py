@@ -293,7 +293,7 @@ def _candidate(tr: _Tracer, victim: str, at: datetime, window_s: float, term: _O
     c = Candidate(confidence=0.0, displayed_caller=disp_norm or disp_raw, caller_id_verdict="unverifiable", hops=hops,
                   origin=origin, displayed_caller_raw=disp_raw, displayed_caller_norm=disp_norm, time=_iso_s(term.t), answered=term.answered,
                   duration_s=term.duration, called=term.called_norm, forwarded_from=forwarded)
-    verdict, why = _caller_verdict(c, term, chain_obs[-1] if chain_obs else None)
+    verdict, why = _caller_verdict(c, term, chain_obs[-1] if chain_obs else None, tr)
     c.caller_id_verdict, c.verdict_reason = verdict, why
     # ranking: closeness to the reported time, answered, how far the chain got, how well hops matched
     # The reported time is a handset log at minute precision (±2 min, §13.4): closeness counts, but a
