@@ -59,7 +59,6 @@ def _best(con, at_s: float = 100):
     ("110", "service_or_zeros_from_outside"),
     ("0000095588", "service_or_zeros_from_outside"),
     ("01065084986", "domestic_fixed_from_abroad"),  # a Beijing fixed line
-    ("13844893555", "domestic_mobile_softswitch"),  # no roamer comes through a SIP soft-switch
 ])
 def test_listed_softswitch_abroad_is_still_spoofing(con, calling, rule):
     s, A, G = _sip_case(con, ss_row=("suspected fraud softswitch", "abroad", "softswitch"))
@@ -69,6 +68,18 @@ def test_listed_softswitch_abroad_is_still_spoofing(con, calling, rule):
     assert b.origin.kind == "softswitch" and b.origin.in_directory
     assert b.caller_id_verdict == "spoofed", b.verdict_reason
     assert b.verdict_detail["rule"] == rule and b.verdict_detail["entry"] == "voip_abroad"
+
+
+def test_domestic_mobile_from_a_softswitch_abroad_is_a_possible_roamer(con):
+    """Issue 20: a home mobile number arriving from abroad as VoIP may be its SIM roaming (international
+    wholesale traffic comes over SIP interconnects too): unverifiable, never spoofed, without a home leg."""
+    s, A, G = _sip_case(con, ss_row=("suspected fraud softswitch", "abroad", "softswitch"))
+    _fraud_call(s, A, G, "13844893555")
+    s.flush()
+    b = _best(con)
+    assert b.caller_id_verdict == "unverifiable", b.verdict_reason
+    assert b.verdict_detail["rule"] == "domestic_mobile_possible_roamer"
+    assert b.verdict_reason.startswith("unverifiable: possible roamer")
 
 
 def test_unlisted_softswitch_spoofs_fixed_line(con):

@@ -36,7 +36,7 @@ OLD_CASE_NOTE = ("this case file was written before schema 7: no STIR/SHAKEN, ve
 RULES = (
     "sim_own_number", "sim_other_number", "sim_no_msisdn", "stir_verification_failed", "stir_orig_tn_differs",
     "service_or_zeros_from_outside", "domestic_fixed_from_abroad", "domestic_mobile_home_leg",
-    "domestic_mobile_possible_roamer", "domestic_mobile_softswitch", "domestic_from_outside", "service_or_zeros_anywhere", "sip_customer", "foreign_number",
+    "domestic_mobile_possible_roamer", "domestic_from_outside", "service_or_zeros_anywhere", "sip_customer", "foreign_number",
     "no_number", "operator_border", "not_reached",
 )
 
@@ -411,10 +411,9 @@ def _from_abroad(v: _Verdict, cls: str, desc: str | None, shown: str | None, nor
             return "spoofed", "domestic_mobile_home_leg", (
                 f"displayed {shown} is {desc} and {how}, but that SIM was at home {home['seconds_from_call']:.0f} s "
                 f"from the call ({home['message']} at {home['switch']}, {home['source']} {at}): not a roamer{tail}")
-        if not carrier:
-            return "spoofed", "domestic_mobile_softswitch", (
-                f"displayed {shown} is {desc}, but {how}: a roaming SIM's calls come home over the international "
-                f"gateway, not through a VoIP landing (SIP or SIP-I via an SBC){tail}")
+        # A roaming SIM's calls reach home over the international ISUP gateway or, as most international
+        # wholesale traffic does today, over a carrier's SIP interconnect: without the SIM seen at home the
+        # case cannot tell a roamer from a spoof (Ofcom 2025, TKG §120 exempt roamers for this reason).
         v.detail["possible_roamer"] = True
         return "unverifiable", "domestic_mobile_possible_roamer", (
             f"unverifiable: possible roamer: displayed {shown} is {desc} and {how}; a subscriber roaming abroad "
