@@ -120,7 +120,7 @@ app = typer.Typer(
     help="Telecom call-routing tracer: decode SS7/SIP captures and CDR dumps into a DuckDB case file, "
     "walk a call back hop by hop from the victim to the VoIP gateway and soft-switch, flag GoIP/SIM-box sites.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -143,6 +143,21 @@ Variant = Enum("Variant", {v: v for v in SS7_VARIANTS}, type=str)  # --ss7-varia
 
 
 DbOpt = Annotated[Path, typer.Option("--db", help="Case file (DuckDB database). Created by ingest/directory if missing.")]
+
+
+TzOpt = Annotated[Optional[str], typer.Option(
+    "--tz", help="Time zone for the times people read (table, html; JSON adds *_local fields beside its UTC ones): "
+    "an IANA name (Asia/Shanghai), UTC, or an offset (+08:00). Default: the offset written in --at (trace), "
+    "else Asia/Shanghai.")]
+
+
+def _tz(value: Optional[str], at: Optional[str] = None):
+    from .timeutil import resolve_tz
+
+    try:
+        return resolve_tz(value, at)
+    except ValueError as e:
+        raise typer.BadParameter(f"--tz {value!r}: {e}") from None
 
 
 def _fail(e: SigtraceError) -> None:
@@ -255,6 +270,8 @@ def trace(
     fmt: Annotated[Fmt, typer.Option("--format", help="json (the stable contract), table (for a person) or html (self-contained offline report).")] = Fmt.table,
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the output here instead of standard output.")] = None,
     export_pcap: Annotated[Optional[Path], typer.Option("--export-pcap", help="Write the best candidate's frames from all captures, time-ordered, into one pcapng.")] = None,
+    tz: TzOpt = None,
+    evidence_dir: Annotated[Optional[list[Path]], typer.Option("--evidence-dir", help="Where the capture files are now, when they moved since ingest (repeatable; searched by name and checked by sha256) -- for --export-pcap.")] = None,
 ) -> None:
     """Walk a call back from the victim, hop by hop, to the landing gateway and the soft-switch."""
     from . import render
@@ -263,20 +280,31 @@ def trace(
     from .trace import trace as do_trace
 
     when = _parse_time(at, "--at")
+    zone = _tz(tz, at)
     if not math.isfinite(window):  # 1e309 parses as inf and passes min=1
         raise typer.BadParameter(f"--window {window!r}: not a finite number of seconds")
     try:
         con = connect(db, read_only=True)
         try:
             res = do_trace(con, number, when, window)
-            text = render.trace_output(res, fmt.value, con=con, command=_command_line())
+            text = render.trace_output(res, fmt.value, con=con, command=_command_line(), tz=zone)
+            export_error = None
             if export_pcap is not None:
-                do_export(con, res, export_pcap)
+                try:
+                    info = do_export(con, res, export_pcap, search=evidence_dir or [])
+                except SigtraceError as e:  # the trace itself is still printed: never lose it to the export
+                    export_error = e
         finally:
             con.close()
     except SigtraceError as e:
         _fail(e)
     _emit(text, out_file)
+    if export_pcap is not None:
+        if export_error is not None:
+            _say_error(f"--export-pcap: {export_error} (the trace above is complete; only the pcapng was not written)")
+            raise typer.Exit(export_error.exit_code)
+        for line in info.get("hints") or []:
+            err.print(f"sigtrace: {line}", markup=False)
 
 
 @app.command()
@@ -288,6 +316,7 @@ def goip(
     until: Annotated[Optional[str], typer.Option("--until", help="Only CDR legs and SIP messages before this ISO 8601 time.")] = None,
     min_score: Annotated[float, typer.Option("--min-score", help="Report sites scoring at least this (0..1).", min=0.0, max=1.0)] = 0.3,
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the output here instead of standard output.")] = None,
+    tz: TzOpt = None,
 ) -> None:
     """Flag GoIP / SIM-box sites and bulk diallers, each with the reasons that fired."""
     from . import render
@@ -296,11 +325,12 @@ def goip(
 
     s = _parse_time(since, "--since")
     u = _parse_time(until, "--until")
+    zone = _tz(tz)
     try:
         con = connect(db, read_only=True)
         try:
             res = goip_sites(con, since=s, until=u, min_score=min_score)
-            text = render.goip_output(res, fmt.value, con=con, command=_command_line())
+            text = render.goip_output(res, fmt.value, con=con, command=_command_line(), tz=zone)
         finally:
             con.close()
     except SigtraceError as e:
