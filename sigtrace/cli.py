@@ -4,6 +4,7 @@ Only this module turns SigtraceError into a one-line message and an exit code.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -197,6 +198,23 @@ class _Progress:
 
     def __exit__(self, *a):
         self.p.__exit__(*a)
+
+    @contextlib.contextmanager
+    def compiling(self):
+        """Shown while the compiled decoders load (about a second) or compile (the first run after an
+        install or upgrade: about a minute), before the file's bar starts."""
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                      transient=True) as spin:
+            spin.add_task("preparing the compiled decoders (the first run after an install compiles them: "
+                          "about a minute, once)", total=None)
+            yield
+
+    def compiled(self, seconds: float) -> None:
+        if seconds >= 5:
+            err.print(f"compiled the decoders in {seconds:.0f} s (cached now: later ingests start at once; "
+                      "not counted in the rates)", markup=False)
 
     def start_file(self, path: Path):
         self.task = self.p.add_task(path.name, total=path.stat().st_size)

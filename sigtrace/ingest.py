@@ -295,15 +295,32 @@ def _fast_run(plan: list[tuple[Path, str, str]]) -> bool:
 _FAST_BROKEN: list[str] = []
 
 
-def _fast_decoder(dec: Any, writer: Any) -> Any:
+COMPILE_SECONDS: list[float] = []  # time spent loading or compiling the kernels in this process (measured)
+
+
+def _fast_decoder(dec: Any, writer: Any, progress: Any = None) -> Any:
     """The compiled fast path around ``dec``, or None (said once on stderr) when numba cannot load or
-    compile the kernels on this machine -- sigtrace then decodes in Python, as without numba."""
+    compile the kernels on this machine -- sigtrace then decodes in Python, as without numba.
+
+    The first use in a process loads the kernels from numba's cache or, on the first run after an
+    install or upgrade, compiles them (about a minute): ``progress.compiling()`` (when the progress
+    display has it) says so while it happens, ``progress.compiled(seconds)`` after; this happens
+    before the file's progress task starts, so compile time never enters its rate or ETA."""
     if _FAST_BROKEN:
         return None
     try:
         from sigtrace.parsers.fast.core import FastDecoder
 
-        return FastDecoder(dec, writer)
+        if COMPILE_SECONDS:
+            return FastDecoder(dec, writer)
+        t0 = time.monotonic()
+        ctx = progress.compiling() if progress is not None and hasattr(progress, "compiling") else contextlib.nullcontext()
+        with ctx:
+            fd = FastDecoder(dec, writer)
+        COMPILE_SECONDS.append(time.monotonic() - t0)
+        if progress is not None and hasattr(progress, "compiled"):
+            progress.compiled(COMPILE_SECONDS[0])
+        return fd
     except Exception as e:  # noqa: BLE001 - numba/LLVM failures of any kind
         _FAST_BROKEN.append(f"{type(e).__name__}: {e}")
         import sys
@@ -344,6 +361,11 @@ def _decode_capture(con, source_id: int, path: Path, comp: str, ss7_variant: str
     writer = CaseWriter(con, source_id, append=appender, columns=columns)
     dec = FrameDecoder(writer, ss7_variant=ss7_variant)
     linktypes: set[int] = set()
+    fd = None
+    if fast:  # before the file's progress task: compile time stays out of its rate and ETA
+        fd = _fast_decoder(dec, writer, progress)
+        if fd is None:  # the kernels cannot be loaded here: decode this capture in Python
+            dec = FrameDecoder(writer, ss7_variant=ss7_variant)
     raw = open(path, "rb")
     task_cb = progress.start_file(path) if progress is not None else None
     f: Any = _Counting(raw, task_cb)
@@ -353,13 +375,8 @@ def _decode_capture(con, source_id: int, path: Path, comp: str, ss7_variant: str
         f = gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[arg-type]
     first = last = None
     packets = 0
-    fd = None
     try:
         try:
-            if fast:
-                fd = _fast_decoder(dec, writer)
-                if fd is None:  # the kernels cannot be loaded here: decode this capture in Python
-                    dec = FrameDecoder(writer, ss7_variant=ss7_variant)
             if fd is not None:
                 from sigtrace.parsers.fast.core import read_blocks
 
