@@ -316,7 +316,7 @@ def trace(
             con.close()
     except SigtraceError as e:
         _fail(e)
-    _emit(text, out_file)
+    _emit(text, out_file, colour=fmt == Fmt.table)
     if export_pcap is not None:
         if export_error is not None:
             _say_error(f"--export-pcap: {export_error} (the trace above is complete; only the pcapng was not written)")
@@ -353,7 +353,7 @@ def goip(
             con.close()
     except SigtraceError as e:
         _fail(e)
-    _emit(text, out_file)
+    _emit(text, out_file, colour=fmt == Fmt.table)
 
 
 @app.command()
@@ -421,19 +421,73 @@ def verify(
 def demo(
     db: Annotated[Optional[Path], typer.Option("--db", help="Where to write the demo case file (default: a new temporary folder).")] = None,
     fmt: Annotated[Fmt, typer.Option("--format", help="Output format of the trace and GoIP results.")] = Fmt.table,
+    warm: Annotated[bool, typer.Option("--warm", help="Also compile the fast capture decoders now (about a minute, once), so that the first real ingest starts at once.")] = False,
 ) -> None:
-    """Ingest the embedded fixture case into a temporary case file, run a trace and the GoIP scan, print both."""
+    """Ingest the embedded fixture case into a case file (temporary unless --db), run the traces and the GoIP scan, print them."""
     from .demo import run_demo
 
     try:
-        run_demo(db, fmt.value, out)
+        if err.is_terminal:
+            with _Progress() as prog:
+                run_demo(db, fmt.value, out, warm=warm, progress=prog)
+        else:
+            run_demo(db, fmt.value, out, warm=warm)
     except SigtraceError as e:
         _fail(e)
 
 
-def _emit(text: str, out_file: Optional[Path]) -> None:
+@app.command("help")
+def help_(
+    topic: Annotated[Optional[str], typer.Argument(help="A documentation topic (e.g. errors, analyst-guide, trace-method); none lists them.")] = None,
+) -> None:
+    """Read the documentation installed with sigtrace: `sigtrace help` lists the topics, `sigtrace help TOPIC` prints one."""
+    from ._paths import DOCS_DIR
+
+    docs = {p.stem: p for p in sorted(DOCS_DIR.glob("*.md"))} if DOCS_DIR.is_dir() else {}
+    if not docs:
+        _say_error(f"the documentation is not installed ({DOCS_DIR} missing)")
+        raise typer.Exit(3)
+    if topic is None:
+        out.print("Documentation topics (sigtrace help TOPIC); commands: sigtrace COMMAND --help", markup=False)
+        for name, p in docs.items():
+            first = next((ln.lstrip("# ").strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.startswith("#")), "")
+            out.print(f"  {name:<16} {first}", markup=False)
+        return
+    key = topic.lower().removesuffix(".md").replace("_", "-")
+    match = docs.get(key) or next((p for n, p in docs.items() if n.startswith(key)), None)
+    if match is None:
+        _say_error(f"no documentation topic {topic!r} (topics: {', '.join(docs)})")
+        raise typer.Exit(2)
+    text = match.read_text(encoding="utf-8")
+    if out.is_terminal and _colour_ok():
+        from rich.markdown import Markdown
+
+        out.print(Markdown(text))
+    else:
+        print(text, end="" if text.endswith("\n") else "\n")
+
+
+_VERDICT_COLOURS = {"SPOOFED": "1;31", "GENUINE": "1;32", "UNVERIFIABLE": "1;33",
+                    "likely_simbox": "1;31", "bulk_dialler": "35"}
+
+
+def _colour_ok() -> bool:
+    """Colour only for a person at a terminal: never with NO_COLOR set (https://no-color.org), a dumb
+    terminal, or output going to a file or a pipe."""
+    return not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb" and sys.stdout.isatty()
+
+
+def _colour_verdicts(text: str) -> str:
+    """Verdict words of the table output (caller-ID verdicts, GoIP labels) in colour."""
+    import re
+
+    pat = re.compile(r"\b(" + "|".join(_VERDICT_COLOURS) + r")\b")
+    return pat.sub(lambda m: f"\x1b[{_VERDICT_COLOURS[m.group(1)]}m{m.group(1)}\x1b[0m", text)
+
+
+def _emit(text: str, out_file: Optional[Path], *, colour: bool = False) -> None:
     if out_file is None:
-        print(text)
+        print(_colour_verdicts(text) if colour and _colour_ok() else text)
         return
     try:
         tmp = out_file.with_name(out_file.name + ".part")

@@ -182,7 +182,7 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, create: 
         if "Could not set lock" in msg or "Conflicting lock" in msg:
             raise SchemaError(
                 f"{target}: case file is locked by {_lock_holder(msg)}, which has it open for writing (an ingest?); "
-                "wait for it to finish, or query a copy made before it started (docs/handover.md)"
+                "wait for it to finish, or query a copy made before it started (`sigtrace help handover`, section 5)"
             ) from None
         raise SchemaError(f"{target}: cannot open as a DuckDB case file ({msg})") from None
     # DuckDB draws a progress bar on stdout for statements over 2 s (a large CDR load, a row-group
