@@ -143,7 +143,7 @@ def export_pcap(con: Any, result: TraceResult, path: str | Path, candidate: Cand
             raise InputError(f"{name}: frames {sorted(missing)[:10]} cited by the trace are not in the capture")
     packets.sort(key=lambda x: (x[0], x[1], x[2]))
     out = bytearray()
-    hints = wireshark_hints(cand, path)
+    hints = wireshark_hints(cand, Path(path).name)
     note = f"sigtrace {__version__} trace export of the call to {result.victim}"
     shb_opts = _opt(1, note.encode())
     for line in hints:
