@@ -319,7 +319,7 @@ def trace(
     _emit(text, out_file, colour=fmt == Fmt.table)
     if export_pcap is not None:
         if export_error is not None:
-            _say_error(f"--export-pcap: {export_error} (the trace above is complete; only the pcapng was not written)")
+            _say_error(export_error)  # the trace output above is complete: only the pcapng was not written
             raise typer.Exit(export_error.exit_code)
         for line in info.get("hints") or []:
             err.print(f"sigtrace: {line}", markup=False)

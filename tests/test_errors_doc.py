@@ -374,6 +374,7 @@ TRIGGERS = {
     "U11": ("", t_u11),
     "U12": ("trace_core", lambda e: (["trace", "1", "--at", "2024-05-11T10:00", "--db", str(e.case), "--window", "1e309"],
                                      ["--window", "inf"])),
+    "U13": ("goip_core", lambda e: (["goip", "--db", str(e.case), "--tz", "Mars/Olympus"], ["--tz", "Mars/Olympus"])),
     "I1": ("", lambda e: (["ingest", str(e.tmp / "missing.pcap"), "--db", str(e.case)], [str(e.tmp / "missing.pcap")])),
     "I2": ("", t_i2),
     "I3": ("", t_i3),
