@@ -234,6 +234,7 @@ def ingest(
     ss7_variant: Annotated[Variant, typer.Option("--ss7-variant", help="MTP3 point-code variant: auto decides per link (recorded in ss7_links); itu = 14-bit, china/ansi = 24-bit.")] = Variant.auto,
     cdr_profile: Annotated[Optional[Path], typer.Option("--cdr-profile", help="TOML profile mapping a vendor CDR layout onto the canonical columns.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON instead of a table.")] = False,
+    force_schema: Annotated[bool, typer.Option("--force-schema", help="Add sigtrace's tables to an existing DuckDB file that already holds other tables (refused by default: it is usually a wrong --db).")] = False,
 ) -> None:
     """Decode captures and CDR dumps into the case file (one transaction per file; files keyed by sha256)."""
     from .ingest import ingest as do_ingest
@@ -241,9 +242,11 @@ def ingest(
     try:
         if not as_json and err.is_terminal:
             with _Progress() as prog:
-                rep = do_ingest(paths, db, ss7_variant=ss7_variant.value, cdr_profile=cdr_profile, progress=prog)
+                rep = do_ingest(paths, db, ss7_variant=ss7_variant.value, cdr_profile=cdr_profile, progress=prog,
+                                force_schema=force_schema)
         else:
-            rep = do_ingest(paths, db, ss7_variant=ss7_variant.value, cdr_profile=cdr_profile)
+            rep = do_ingest(paths, db, ss7_variant=ss7_variant.value, cdr_profile=cdr_profile,
+                            force_schema=force_schema)
     except SigtraceError as e:
         _fail(e)
     except KeyboardInterrupt:  # between files (hashing, detection): no file transaction was open

@@ -118,12 +118,14 @@ def ingest(
     cdr_profile: str | Path | None = None,
     progress: Any = None,
     jobs: int | None = None,
+    force_schema: bool = False,
 ) -> IngestReport:
     """Ingest captures and CDR files into a case file. See module docstring.
 
     ``jobs``: decode captures in that many worker processes (sigtrace/parallel.py; default
     ``SIGTRACE_JOBS`` or the CPU count; 1 = in this process). Used only when the run has enough
-    capture bytes; the case file comes out the same either way."""
+    capture bytes; the case file comes out the same either way. ``force_schema``: add sigtrace's
+    tables to an existing DuckDB file that holds other tables (refused by default)."""
     if ss7_variant not in SS7_VARIANTS:
         raise InputError(f"--ss7-variant {ss7_variant!r}: expected one of {', '.join(SS7_VARIANTS)}")
     profile = None
@@ -145,7 +147,7 @@ def ingest(
             report.files.append(FileReport(str(path), path.name, "unknown", "skipped", note="not a capture or CDR file"))
             continue
         plan.append((path, kind, comp))
-    con = db if isinstance(db, duckdb.DuckDBPyConnection) else connect(db)
+    con = db if isinstance(db, duckdb.DuckDBPyConnection) else connect(db, force_schema=force_schema)
     par = None
     try:
         digests: dict[Path, str] = {}
@@ -190,8 +192,13 @@ def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_va
     con.execute("begin transaction")
     try:
         source_id = con.execute(
-            "insert into sources (source_name, path, size_bytes, sha256, kind, compression, options, tool_version, ingested_at) "
-            "values ($n, $p, $s, $h, $k, $c, $o, $v, $t) returning source_id",
+            # source_id = the next number after the highest committed one, inside this file's transaction
+            # (not the sequence: DuckDB does not give back numbers drawn by a rolled-back transaction, so an
+            # interrupted ingest would shift every later source_id -- the ids the trace JSON cites)
+            "insert into sources (source_id, source_name, path, size_bytes, sha256, kind, compression, options, "
+            "tool_version, ingested_at) "
+            "values ((select coalesce(max(source_id), 0) + 1 from sources), $n, $p, $s, $h, $k, $c, $o, $v, $t) "
+            "returning source_id",
             {
                 "n": path.name, "p": str(path.resolve()), "s": path.stat().st_size, "h": fr.sha256, "k": kind,
                 "c": comp, "o": json.dumps(options, sort_keys=True), "v": __version__,

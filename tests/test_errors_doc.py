@@ -256,7 +256,16 @@ def t_c7(e: Env):
     c = duckdb.connect(str(p))
     c.execute("create table sources (x integer)")
     c.close()
-    return ["ingest", str(e.pcap), "--db", str(p)], [str(p)]
+    return ["ingest", str(e.pcap), "--db", str(p), "--force-schema"], [str(p)]
+
+
+def t_c10(e):
+    other = e.tmp / "inventory.duckdb"
+    con = duckdb.connect(str(other))
+    con.execute("create table parts (id integer, name varchar)")
+    con.close()
+    return ["ingest", str(e.file("c.csv", "called,start_time,record_type,switch,duration_s,calling\n")), "--db",
+            str(other)], [str(other), "parts"]
 
 
 def t_c8(e: Env):
@@ -393,6 +402,7 @@ TRIGGERS = {
     "C6": ("", lambda e: (["ingest", str(e.pcap), "--db", str(_versioned(e, 998))], ["future.duckdb", "998"])),
     "C7": ("", t_c7),
     "C8": ("", t_c8),
+    "C10": ("", t_c10),
     "C9": ("", t_c9),
     "Q1": ("", lambda e: (["sql", "selec 1 from sources", "--db", str(e.case)], ["selec"])),
     "Q2": ("", lambda e: (["sql", "select 1", "--db", str(e.case), "--param", "novalue"], ["novalue"])),
