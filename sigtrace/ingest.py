@@ -379,7 +379,9 @@ def _decode_capture(con, source_id: int, path: Path, comp: str, ss7_variant: str
     if comp == "gzip":
         import gzip
 
-        f = gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[arg-type]
+        from .inputs import GzipTail
+
+        f = GzipTail(f)  # a cut-short .gz keeps every record before the cut, whatever its size
     first = last = None
     packets = 0
     try:
@@ -400,6 +402,8 @@ def _decode_capture(con, source_id: int, path: Path, comp: str, ss7_variant: str
                     last = ts
                     packets += 1
                     dec.packet(frame, ts, lt, data)
+            if getattr(f, "error", None) is not None:  # GzipTail: the records before the cut are in
+                raise f.error
         except (OSError, EOFError, zlib.error) as e:  # e.g. a gzip stream cut short or corrupt: keep what was read
             writer.error(packets + 1, "file", None, f"read error after {packets} records: {e}")
         except (duckdb.Error, MemoryError):
