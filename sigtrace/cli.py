@@ -254,10 +254,27 @@ def ingest(
                           "nothing else was added"))
     if as_json:
         out.print_json(rep.to_json()) if out.is_terminal else print(rep.to_json())
-        return
-    from .render import ingest_table
+    else:
+        from .render import ingest_table
 
-    out.print(ingest_table(rep))
+        out.print(ingest_table(rep))
+    _all_rejected(rep, db)
+
+
+def _all_rejected(rep, db: Path) -> None:
+    """A CDR file ingested with every row rejected loaded nothing a trace can use: say so (after the
+    summary, which lists it) and exit 2 -- an ingest script must not take it for a success."""
+    bad = [f for f in rep.files if f.kind.startswith("cdr") and f.status == "ingested" and f.errors > 0
+           and not sum(f.messages.values())]
+    if not bad:
+        return
+    from .errors import InputError
+
+    first = bad[0]
+    more = f" (and {len(bad) - 1} more CDR file(s): {', '.join(f.source_name for f in bad[1:])})" if len(bad) > 1 else ""
+    _fail(InputError(f"{first.path}: every one of its {first.errors} rows was rejected{more}; the reasons are in "
+                     f"cdr_rejects: sigtrace sql \"select reason, count(*) from cdr_rejects where source_id = "
+                     f"{first.source_id} group by 1\" --db {db} (a wrong --cdr-profile, date format or time zone?)"))
 
 
 @app.command()

@@ -143,6 +143,9 @@ def ingest(
             raise InputError(f"{path}: cannot read ({e.strerror})") from None
         if kind is None:
             if explicit:
+                why = _not_cdr_reason(path, comp)
+                if why:
+                    raise InputError(f"{path}: not a capture, and not a CDR file sigtrace recognises: {why}")
                 raise InputError(f"{path}: not a pcap/pcapng capture or a CDR file (CSV, TSV, JSON Lines, Parquet)")
             report.files.append(FileReport(str(path), path.name, "unknown", "skipped", note="not a capture or CDR file"))
             continue
@@ -300,6 +303,16 @@ def _fast_run(plan: list[tuple[Path, str, str]]) -> bool:
 
 
 _FAST_BROKEN: list[str] = []
+
+
+def _not_cdr_reason(path: Path, comp: str | None) -> str | None:
+    """For a text file with a header that is not a CDR: which columns it has and which are expected."""
+    from .cdr.sniff import _open_text_head, header_problem
+
+    try:
+        return header_problem(_open_text_head(path, comp == "gzip"))
+    except (OSError, EOFError, zlib.error, InputError):
+        return None
 
 
 COMPILE_SECONDS: list[float] = []  # time spent loading or compiling the kernels in this process (measured)
