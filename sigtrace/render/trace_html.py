@@ -73,7 +73,9 @@ def _leg_key(h: dict[str, Any]) -> tuple | None:
 def _candidate(i: int, c: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
     hops = c["hops"]
     o = c["origin"]
-    origin_ids = [(k, o.get(k)) for k in ("ip", "point_code", "cell_id", "imei", "imsi", "msisdn", "user_agent") if o.get(k)]
+    labels = {"ip": "IP", "point_code": "point code", "cell_id": "cell", "imei": "IMEI", "imsi": "IMSI",
+              "msisdn": "MSISDN", "user_agent": "User-Agent"}
+    origin_ids = [(labels[k], o.get(k)) for k in labels if o.get(k)]
     # each leg (SIP dialog / ISUP circuit seizure) once: later hops that carry the same leg point back
     first_with: dict[tuple, int] = {}
     same_as: dict[int, int] = {}
