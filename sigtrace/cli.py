@@ -207,8 +207,7 @@ class _Progress:
 
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
                       transient=True) as spin:
-            spin.add_task("preparing the compiled decoders (the first run after an install compiles them: "
-                          "about a minute, once)", total=None)
+            spin.add_task("preparing the decoders (first run: compiling, ~1 min, once)", total=None)
             yield
 
     def compiled(self, seconds: float) -> None:
