@@ -22,6 +22,7 @@ def _first_dir(*candidates: Path) -> Path:
 
 
 QUERIES_DIR = _first_dir(PKG_DIR / "_queries", _SRC_ROOT / "queries")
+DOCS_DIR = _first_dir(PKG_DIR / "_docs", _SRC_ROOT / "docs")
 DEMO_CASE_DIR = _first_dir(PKG_DIR / "_fixtures" / "demo", _SRC_ROOT / "fixtures" / "cases" / "demo")
 
 

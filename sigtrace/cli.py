@@ -4,12 +4,13 @@ Only this module turns SigtraceError into a one-line message and an exit code.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shlex
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -120,7 +121,7 @@ app = typer.Typer(
     help="Telecom call-routing tracer: decode SS7/SIP captures and CDR dumps into a DuckDB case file, "
     "walk a call back hop by hop from the victim to the VoIP gateway and soft-switch, flag GoIP/SIM-box sites.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
@@ -145,6 +146,21 @@ Variant = Enum("Variant", {v: v for v in SS7_VARIANTS}, type=str)  # --ss7-varia
 
 
 DbOpt = Annotated[Path, typer.Option("--db", help="Case file (DuckDB database). Created by ingest/directory if missing.")]
+
+
+TzOpt = Annotated[Optional[str], typer.Option(
+    "--tz", help="Time zone for the times people read (table, html; JSON adds *_local fields beside its UTC ones): "
+    "an IANA name (Asia/Shanghai), UTC, or an offset (+08:00). Default: the offset written in --at (trace), "
+    "else Asia/Shanghai.")]
+
+
+def _tz(value: Optional[str], at: Optional[str] = None):
+    from .timeutil import resolve_tz
+
+    try:
+        return resolve_tz(value, at)
+    except ValueError as e:
+        raise typer.BadParameter(f"--tz {value!r}: {e}") from None
 
 
 def _fail(e: SigtraceError) -> None:
@@ -185,6 +201,22 @@ class _Progress:
     def __exit__(self, *a):
         self.p.__exit__(*a)
 
+    @contextlib.contextmanager
+    def compiling(self):
+        """Shown while the compiled decoders load (about a second) or compile (the first run after an
+        install or upgrade: about a minute), before the file's bar starts."""
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                      transient=True) as spin:
+            spin.add_task("preparing the decoders (first run: compiling, ~1 min, once)", total=None)
+            yield
+
+    def compiled(self, seconds: float) -> None:
+        if seconds >= 5:
+            err.print(f"compiled the decoders in {seconds:.0f} s (cached now: later ingests start at once; "
+                      "not counted in the rates)", markup=False)
+
     def start_file(self, path: Path):
         from rich.markup import escape
 
@@ -208,6 +240,7 @@ def ingest(
     ss7_variant: Annotated[Variant, typer.Option("--ss7-variant", help="MTP3 point-code variant: auto decides per link (recorded in ss7_links); itu = 14-bit, china/ansi = 24-bit.")] = Variant.auto,
     cdr_profile: Annotated[Optional[Path], typer.Option("--cdr-profile", help="TOML profile mapping a vendor CDR layout onto the canonical columns.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON instead of a table.")] = False,
+    force_schema: Annotated[bool, typer.Option("--force-schema", help="Add sigtrace's tables to an existing DuckDB file that already holds other tables (refused by default: it is usually a wrong --db).")] = False,
 ) -> None:
     """Decode captures and CDR dumps into the case file (one transaction per file; files keyed by sha256)."""
     from .ingest import ingest as do_ingest
@@ -215,9 +248,11 @@ def ingest(
     try:
         if not as_json and err.is_terminal:
             with _Progress() as prog:
-                rep = do_ingest(paths, db, ss7_variant=ss7_variant.value, cdr_profile=cdr_profile, progress=prog)
+                rep = do_ingest(paths, db, ss7_variant=ss7_variant.value, cdr_profile=cdr_profile, progress=prog,
+                                force_schema=force_schema)
         else:
-            rep = do_ingest(paths, db, ss7_variant=ss7_variant.value, cdr_profile=cdr_profile)
+            rep = do_ingest(paths, db, ss7_variant=ss7_variant.value, cdr_profile=cdr_profile,
+                            force_schema=force_schema)
     except SigtraceError as e:
         _fail(e)
     except KeyboardInterrupt:  # between files (hashing, detection): no file transaction was open
@@ -225,10 +260,27 @@ def ingest(
                           "nothing else was added"))
     if as_json:
         out.print_json(rep.to_json()) if out.is_terminal else print(rep.to_json())
-        return
-    from .render import ingest_table
+    else:
+        from .render import ingest_table
 
-    out.print(ingest_table(rep))
+        out.print(ingest_table(rep))
+    _all_rejected(rep, db)
+
+
+def _all_rejected(rep, db: Path) -> None:
+    """A CDR file ingested with every row rejected loaded nothing a trace can use: say so (after the
+    summary, which lists it) and exit 2 -- an ingest script must not take it for a success."""
+    bad = [f for f in rep.files if f.kind.startswith("cdr") and f.status == "ingested" and f.errors > 0
+           and not sum(f.messages.values())]
+    if not bad:
+        return
+    from .errors import InputError
+
+    first = bad[0]
+    more = f" (and {len(bad) - 1} more CDR file(s): {', '.join(f.source_name for f in bad[1:])})" if len(bad) > 1 else ""
+    _fail(InputError(f"{first.path}: every one of its {first.errors} rows was rejected{more}; the reasons are in "
+                     f"cdr_rejects: sigtrace sql \"select reason, count(*) from cdr_rejects where source_id = "
+                     f"{first.source_id} group by 1\" --db {db} (a wrong --cdr-profile, date format or time zone?)"))
 
 
 @app.command()
@@ -265,6 +317,8 @@ def trace(
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the output here instead of standard output ('-' = standard output). An existing file is kept unless --force.")] = None,
     export_pcap: Annotated[Optional[Path], typer.Option("--export-pcap", help="Write the best candidate's frames from all captures, time-ordered, into one pcapng.")] = None,
     force: ForceOpt = False,
+    tz: TzOpt = None,
+    evidence_dir: Annotated[Optional[list[Path]], typer.Option("--evidence-dir", help="Where the capture files are now, when they moved since ingest (repeatable; searched by name and checked by sha256) -- for --export-pcap.")] = None,
 ) -> None:
     """Walk a call back from the victim, hop by hop, to the landing gateway and the soft-switch."""
     from . import render
@@ -273,6 +327,7 @@ def trace(
     from .trace import trace as do_trace
 
     when = _parse_time(at, "--at")
+    zone = _tz(tz, at)
     if not math.isfinite(window):  # 1e309 parses as inf and passes min=1
         raise typer.BadParameter(f"--window {window!r}: not a finite number of seconds")
     try:
@@ -280,14 +335,24 @@ def trace(
         con = connect(db, read_only=True)
         try:
             res = do_trace(con, number, when, window)
-            text = render.trace_output(res, fmt.value, con=con, command=_command_line())
+            text = render.trace_output(res, fmt.value, con=con, command=_command_line(), tz=zone)
+            export_error = None
             if export_pcap is not None:
-                do_export(con, res, export_pcap, force=force)
+                try:
+                    info = do_export(con, res, export_pcap, force=force, search=evidence_dir or [])
+                except SigtraceError as e:  # the trace itself is still printed: never lose it to the export
+                    export_error = e
         finally:
             con.close()
     except SigtraceError as e:
         _fail(e)
-    _emit(text, out_file, force=force)
+    _emit(text, out_file, force=force, colour=fmt == Fmt.table)
+    if export_pcap is not None:
+        if export_error is not None:
+            _say_error(export_error)  # the trace output above is complete: only the pcapng was not written
+            raise typer.Exit(export_error.exit_code)
+        for line in info.get("hints") or []:
+            err.print(f"sigtrace: {line}", markup=False)
 
 
 @app.command()
@@ -300,6 +365,7 @@ def goip(
     min_score: Annotated[float, typer.Option("--min-score", help="Report sites scoring at least this (0..1).", min=0.0, max=1.0)] = 0.3,
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the output here instead of standard output ('-' = standard output). An existing file is kept unless --force.")] = None,
     force: ForceOpt = False,
+    tz: TzOpt = None,
 ) -> None:
     """Flag GoIP / SIM-box sites and bulk diallers, each with the reasons that fired."""
     from . import render
@@ -308,17 +374,18 @@ def goip(
 
     s = _parse_time(since, "--since")
     u = _parse_time(until, "--until")
+    zone = _tz(tz)
     try:
         _check_outputs(out_file, None, force=force)
         con = connect(db, read_only=True)
         try:
             res = goip_sites(con, since=s, until=u, min_score=min_score)
-            text = render.goip_output(res, fmt.value, con=con, command=_command_line())
+            text = render.goip_output(res, fmt.value, con=con, command=_command_line(), tz=zone)
         finally:
             con.close()
     except SigtraceError as e:
         _fail(e)
-    _emit(text, out_file, force=force)
+    _emit(text, out_file, force=force, colour=fmt == Fmt.table)
 
 
 @app.command()
@@ -398,14 +465,68 @@ def verify(
 def demo(
     db: Annotated[Optional[Path], typer.Option("--db", help="Where to write the demo case file (default: a new temporary folder).")] = None,
     fmt: Annotated[Fmt, typer.Option("--format", help="Output format of the trace and GoIP results.")] = Fmt.table,
+    warm: Annotated[bool, typer.Option("--warm", help="Also compile the fast capture decoders now (about a minute, once), so that the first real ingest starts at once.")] = False,
 ) -> None:
-    """Ingest the embedded fixture case into a temporary case file, run a trace and the GoIP scan, print both."""
+    """Ingest the embedded fixture case into a case file (temporary unless --db), run the traces and the GoIP scan, print them."""
     from .demo import run_demo
 
     try:
-        run_demo(db, fmt.value, out)
+        if err.is_terminal:
+            with _Progress() as prog:
+                run_demo(db, fmt.value, out, warm=warm, progress=prog)
+        else:
+            run_demo(db, fmt.value, out, warm=warm)
     except SigtraceError as e:
         _fail(e)
+
+
+@app.command("help")
+def help_(
+    topic: Annotated[Optional[str], typer.Argument(help="A documentation topic (e.g. errors, analyst-guide, trace-method); none lists them.")] = None,
+) -> None:
+    """Read the documentation installed with sigtrace: `sigtrace help` lists the topics, `sigtrace help TOPIC` prints one."""
+    from ._paths import DOCS_DIR
+
+    docs = {p.stem: p for p in sorted(DOCS_DIR.glob("*.md"))} if DOCS_DIR.is_dir() else {}
+    if not docs:
+        _say_error(f"the documentation is not installed ({DOCS_DIR} missing)")
+        raise typer.Exit(3)
+    if topic is None:
+        out.print("Documentation topics (sigtrace help TOPIC); commands: sigtrace COMMAND --help", markup=False)
+        for name, p in docs.items():
+            first = next((ln.lstrip("# ").strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.startswith("#")), "")
+            out.print(f"  {name:<16} {first}", markup=False)
+        return
+    key = topic.lower().removesuffix(".md").replace("_", "-")
+    match = docs.get(key) or next((p for n, p in docs.items() if n.startswith(key)), None)
+    if match is None:
+        _say_error(f"no documentation topic {topic!r} (topics: {', '.join(docs)})")
+        raise typer.Exit(2)
+    text = match.read_text(encoding="utf-8")
+    if out.is_terminal and _colour_ok():
+        from rich.markdown import Markdown
+
+        out.print(Markdown(text))
+    else:
+        print(text, end="" if text.endswith("\n") else "\n")
+
+
+_VERDICT_COLOURS = {"SPOOFED": "1;31", "GENUINE": "1;32", "UNVERIFIABLE": "1;33",
+                    "likely_simbox": "1;31", "bulk_dialler": "35"}
+
+
+def _colour_ok() -> bool:
+    """Colour only for a person at a terminal: never with NO_COLOR set (https://no-color.org), a dumb
+    terminal, or output going to a file or a pipe."""
+    return not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb" and sys.stdout.isatty()
+
+
+def _colour_verdicts(text: str) -> str:
+    """Verdict words of the table output (caller-ID verdicts, GoIP labels) in colour."""
+    import re
+
+    pat = re.compile(r"\b(" + "|".join(_VERDICT_COLOURS) + r")\b")
+    return pat.sub(lambda m: f"\x1b[{_VERDICT_COLOURS[m.group(1)]}m{m.group(1)}\x1b[0m", text)
 
 
 def _check_outputs(out_file: Optional[Path], export: Optional[Path], *, force: bool) -> None:
@@ -418,12 +539,12 @@ def _check_outputs(out_file: Optional[Path], export: Optional[Path], *, force: b
         check_target(export, force=force)  # /dev/stdout is a device here: a pcapng goes to a file
 
 
-def _emit(text: str, out_file: Optional[Path], *, force: bool = False) -> None:
+def _emit(text: str, out_file: Optional[Path], *, force: bool = False, colour: bool = False) -> None:
     from .outputs import is_stdout, write_file
     from .render.safe import visible
 
     if is_stdout(out_file):
-        print(text)
+        print(_colour_verdicts(text) if colour and _colour_ok() else text)
         return
     try:
         write_file(out_file, text, force=force)

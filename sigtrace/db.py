@@ -165,10 +165,23 @@ def _lit(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def connect(path: str | Path | None = None, *, read_only: bool = False, create: bool = True) -> duckdb.DuckDBPyConnection:
+def _foreign_objects(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Tables and views of a DuckDB file that has no sigtrace schema (an unrelated database)."""
+    rows = con.execute(
+        "select table_name from duckdb_tables() where not internal and not temporary "
+        "union all select view_name from duckdb_views() where not internal and not temporary "
+        "order by 1").fetchall()
+    return [r[0] for r in rows]
+
+
+def connect(path: str | Path | None = None, *, read_only: bool = False, create: bool = True,
+            force_schema: bool = False) -> duckdb.DuckDBPyConnection:
     """Open a case file. ``path=None`` or ``":memory:"`` gives an in-memory case with the schema.
 
     Read-only connections never create or migrate; they refuse a file that is not a case file.
+    A writable connection refuses to add sigtrace's schema to an existing DuckDB file that already
+    holds other tables or views (someone else's database given as ``--db`` by mistake) unless
+    ``force_schema``.
     """
     target = ":memory:" if path in (None, ":memory:") else str(path)
     if target != ":memory:":
@@ -184,7 +197,7 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, create: 
         if "Could not set lock" in msg or "Conflicting lock" in msg:
             raise SchemaError(
                 f"{target}: case file is locked by {_lock_holder(msg)}, which has it open for writing (an ingest?); "
-                "wait for it to finish, or query a copy made before it started (docs/handover.md)"
+                "wait for it to finish, or query a copy made before it started (`sigtrace help handover`, section 5)"
             ) from None
         raise SchemaError(f"{target}: cannot open as a DuckDB case file ({msg})") from None
     # DuckDB draws a progress bar on stdout for statements over 2 s (a large CDR load, a row-group
@@ -199,6 +212,14 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, create: 
             con.close()
             raise SchemaError(f"{target}: schema version {v} is newer than this sigtrace supports ({latest_version()})")
         return con
+    if target != ":memory:" and not force_schema and _current_version(con) is None:
+        foreign = _foreign_objects(con)
+        if foreign:
+            con.close()
+            shown = ", ".join(foreign[:8]) + (f" (+{len(foreign) - 8} more)" if len(foreign) > 8 else "")
+            raise SchemaError(f"{target}: a DuckDB database that is not a sigtrace case file (it holds {shown}); "
+                              "sigtrace will not add its tables to it: give a new case file, or `sigtrace ingest "
+                              "--force-schema` to add them anyway")
     try:
         migrate(con)
     except SchemaError as e:

@@ -22,38 +22,69 @@ def case_inputs(case_dir: Path) -> tuple[list[Path], list[Path], list[dict[str, 
     return data, directory, reports
 
 
-def run_demo(db: Path | None, fmt: str, console: Any) -> Path:
+def run_demo(db: Path | None, fmt: str, console: Any, *, warm: bool = False, progress: Any = None) -> Path | None:
+    """Run the whole job on the embedded case. With ``db`` the case file is written there and kept;
+    without it, into a temporary folder removed at the end (the demo leaves nothing behind). With
+    ``warm`` the captures go through the compiled fast path, so numba compiles and caches the
+    decoders now (about a minute, once) instead of during the user's first real ingest."""
+    if db is not None:
+        return _run_demo(db, fmt, console, warm=warm, progress=progress, kept=True)
+    with tempfile.TemporaryDirectory(prefix="sigtrace-demo-") as tmp:
+        _run_demo(Path(tmp) / "demo.duckdb", fmt, console, warm=warm, progress=progress, kept=False)
+    return None
+
+
+def _run_demo(db: Path, fmt: str, console: Any, *, warm: bool, progress: Any, kept: bool) -> Path:
+    import os
+
     from . import render
     from .db import connect
     from .directory import load_directory
     from .goip import goip_sites
     from .ingest import ingest
     from .render import ingest_table
-    from .timeutil import parse_iso
+    from .timeutil import parse_iso, resolve_tz
     from .trace import trace
 
     if not DEMO_CASE_DIR.is_dir():
         raise SchemaError(f"embedded demo case not found at {DEMO_CASE_DIR}")
-    if db is None:
-        db = Path(tempfile.mkdtemp(prefix="sigtrace-demo-")) / "demo.duckdb"
     data, directory, reports = case_inputs(DEMO_CASE_DIR)
     console.rule("1. ingest captures and CDRs")
-    rep = ingest(data, db)
+    before = os.environ.get("SIGTRACE_FAST")
+    if warm:
+        os.environ["SIGTRACE_FAST"] = "1"  # the demo's captures are small: force the compiled path to compile it
+    try:
+        rep = ingest(data, db, progress=progress)
+    finally:
+        if warm:
+            if before is None:
+                os.environ.pop("SIGTRACE_FAST", None)
+            else:
+                os.environ["SIGTRACE_FAST"] = before
     console.print(ingest_table(rep))
     console.rule("2. load the network directory")
     for line in load_directory(directory, db).lines():
         console.print(line, markup=False)
     con = connect(db, read_only=True)
+    shown = db if kept else Path("demo.duckdb")
     try:
         for r in reports:
             console.rule(f"3. trace the call to {r['victim']} reported at {r['at']}")
             res = trace(con, r["victim"], parse_iso(r["at"]), float(r.get("window", 300)))
-            console.print(render.trace_output(res, fmt, con=con, command=f"sigtrace trace {r['victim']} --at {r['at']} --db {db}"), markup=False)
+            console.print(render.trace_output(res, fmt, con=con, tz=resolve_tz(None, r["at"]),
+                                              command=f"sigtrace trace {r['victim']} --at {r['at']} --db {shown}"),
+                          markup=False)
         console.rule("4. GoIP / SIM-box scan")
         sites = goip_sites(con, min_score=0.3)
-        console.print(render.goip_output(sites, fmt, con=con, command=f"sigtrace goip --db {db}"), markup=False)
+        console.print(render.goip_output(sites, fmt, con=con, command=f"sigtrace goip --db {shown}", tz=resolve_tz(None)),
+                      markup=False)
     finally:
         con.close()
     console.rule()
-    console.print(f"case file: {db}  (query it: sigtrace sql \"select * from v_isup_calls limit 10\" --db {db})", markup=False)
+    if kept:
+        console.print(f"case file: {db}  (query it: sigtrace sql \"select * from v_isup_calls limit 10\" --db {db})",
+                      markup=False)
+    else:
+        console.print("the demo case file was temporary and has been removed; keep one with: sigtrace demo --db "
+                      "demo.duckdb", markup=False)
     return db

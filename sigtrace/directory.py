@@ -491,9 +491,10 @@ def _write(con, files, counts, exchanges, trunks, replace_exchanges, replace_tru
                 df.note = "same bytes already recorded in sources"
             else:
                 df.source_id = con.execute(
-                    "insert into sources (source_name, path, size_bytes, sha256, kind, compression, packets_read, "
-                    "messages_decoded, errors, options, tool_version, ingested_at, seconds) "
-                    "values ($n, $p, $s, $h, $k, 'none', $r, $r, 0, '{}', $v, $t, 0) returning source_id",
+                    "insert into sources (source_id, source_name, path, size_bytes, sha256, kind, compression, "
+                    "packets_read, messages_decoded, errors, options, tool_version, ingested_at, seconds) "
+                    "values ((select coalesce(max(source_id), 0) + 1 from sources), $n, $p, $s, $h, $k, 'none', $r, "
+                    "$r, 0, '{}', $v, $t, 0) returning source_id",
                     {"n": p.name, "p": str(p.resolve()), "s": len(data), "h": digest, "k": kind, "r": counts[i],
                      "v": __version__, "t": now},
                 ).fetchone()[0]

@@ -136,12 +136,14 @@ def ingest(
     cdr_profile: str | Path | None = None,
     progress: Any = None,
     jobs: int | None = None,
+    force_schema: bool = False,
 ) -> IngestReport:
     """Ingest captures and CDR files into a case file. See module docstring.
 
     ``jobs``: decode captures in that many worker processes (sigtrace/parallel.py; default
     ``SIGTRACE_JOBS`` or the CPU count; 1 = in this process). Used only when the run has enough
-    capture bytes; the case file comes out the same either way."""
+    capture bytes; the case file comes out the same either way. ``force_schema``: add sigtrace's
+    tables to an existing DuckDB file that holds other tables (refused by default)."""
     if ss7_variant not in SS7_VARIANTS:
         raise InputError(f"--ss7-variant {ss7_variant!r}: expected one of {', '.join(SS7_VARIANTS)}")
     profile = None
@@ -170,11 +172,14 @@ def ingest(
             raise InputError(f"{path}: cannot read ({e.strerror})") from None
         if kind is None:
             if explicit:
+                why = _not_cdr_reason(path, comp)
+                if why:
+                    raise InputError(f"{path}: not a capture, and not a CDR file sigtrace recognises: {why}")
                 raise InputError(f"{path}: not a pcap/pcapng capture or a CDR file (CSV, TSV, JSON Lines, Parquet)")
             report.files.append(FileReport(str(path), path.name, "unknown", "skipped", note="not a capture or CDR file"))
             continue
         plan.append((path, kind, comp))
-    con = db if isinstance(db, duckdb.DuckDBPyConnection) else connect(db)
+    con = db if isinstance(db, duckdb.DuckDBPyConnection) else connect(db, force_schema=force_schema)
     par = None
     try:
         digests: dict[Path, str] = {}
@@ -209,6 +214,7 @@ def ingest(
 def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_variant: str, profile: Any,
                 progress: Any, par: Any = None, fast: bool = False) -> None:
     t0 = time.perf_counter()
+    c0 = sum(COMPILE_SECONDS)
     options: dict[str, Any] = {}
     if kind in ("pcap", "pcapng"):
         options["ss7_variant"] = ss7_variant
@@ -219,8 +225,13 @@ def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_va
     con.execute("begin transaction")
     try:
         source_id = con.execute(
-            "insert into sources (source_name, path, size_bytes, sha256, kind, compression, options, tool_version, ingested_at) "
-            "values ($n, $p, $s, $h, $k, $c, $o, $v, $t) returning source_id",
+            # source_id = the next number after the highest committed one, inside this file's transaction
+            # (not the sequence: DuckDB does not give back numbers drawn by a rolled-back transaction, so an
+            # interrupted ingest would shift every later source_id -- the ids the trace JSON cites)
+            "insert into sources (source_id, source_name, path, size_bytes, sha256, kind, compression, options, "
+            "tool_version, ingested_at) "
+            "values ((select coalesce(max(source_id), 0) + 1 from sources), $n, $p, $s, $h, $k, $c, $o, $v, $t) "
+            "returning source_id",
             {
                 "n": path.name, "p": str(path.resolve()), "s": path.stat().st_size, "h": fr.sha256, "k": kind,
                 "c": comp, "o": json.dumps(options, sort_keys=True), "v": __version__,
@@ -250,7 +261,10 @@ def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_va
         fr.packets = stats["packets"]
         fr.messages = stats["messages"]
         fr.errors = stats["errors"]
-        fr.seconds = round(time.perf_counter() - t0, 3)
+        compiled = sum(COMPILE_SECONDS) - c0  # loading/compiling the decoders is not this file's decode time
+        fr.seconds = round(time.perf_counter() - t0 - compiled, 3)
+        if compiled >= 5 and fr.note is None:
+            fr.note = f"decoders compiled first in {compiled:.0f} s (once; not counted)"
         con.execute(
             "update sources set link_types = $lt, first_ts = make_timestamp_ns($f::bigint), last_ts = make_timestamp_ns($l::bigint), packets_read = $p, "
             "messages_decoded = $m, errors = $e, seconds = $sec where source_id = $id",
@@ -362,15 +376,42 @@ def _fast_run(plan: list[tuple[Path, str, str]]) -> bool:
 _FAST_BROKEN: list[str] = []
 
 
-def _fast_decoder(dec: Any, writer: Any) -> Any:
+def _not_cdr_reason(path: Path, comp: str | None) -> str | None:
+    """For a text file with a header that is not a CDR: which columns it has and which are expected."""
+    from .cdr.sniff import _open_text_head, header_problem
+
+    try:
+        return header_problem(_open_text_head(path, comp == "gzip"))
+    except (OSError, EOFError, zlib.error, InputError):
+        return None
+
+
+COMPILE_SECONDS: list[float] = []  # time spent loading or compiling the kernels in this process (measured)
+
+
+def _fast_decoder(dec: Any, writer: Any, progress: Any = None) -> Any:
     """The compiled fast path around ``dec``, or None (said once on stderr) when numba cannot load or
-    compile the kernels on this machine -- sigtrace then decodes in Python, as without numba."""
+    compile the kernels on this machine -- sigtrace then decodes in Python, as without numba.
+
+    The first use in a process loads the kernels from numba's cache or, on the first run after an
+    install or upgrade, compiles them (about a minute): ``progress.compiling()`` (when the progress
+    display has it) says so while it happens, ``progress.compiled(seconds)`` after; this happens
+    before the file's progress task starts, so compile time never enters its rate or ETA."""
     if _FAST_BROKEN:
         return None
     try:
         from sigtrace.parsers.fast.core import FastDecoder
 
-        return FastDecoder(dec, writer)
+        if COMPILE_SECONDS:
+            return FastDecoder(dec, writer)
+        t0 = time.monotonic()
+        ctx = progress.compiling() if progress is not None and hasattr(progress, "compiling") else contextlib.nullcontext()
+        with ctx:
+            fd = FastDecoder(dec, writer)
+        COMPILE_SECONDS.append(time.monotonic() - t0)
+        if progress is not None and hasattr(progress, "compiled"):
+            progress.compiled(COMPILE_SECONDS[0])
+        return fd
     except Exception as e:  # noqa: BLE001 - numba/LLVM failures of any kind
         _FAST_BROKEN.append(f"{type(e).__name__}: {e}")
         import sys
@@ -411,6 +452,11 @@ def _decode_capture(con, source_id: int, path: Path, comp: str, ss7_variant: str
     writer = CaseWriter(con, source_id, append=appender, columns=columns)
     dec = FrameDecoder(writer, ss7_variant=ss7_variant)
     linktypes: set[int] = set()
+    fd = None
+    if fast:  # before the file's progress task: compile time stays out of its rate and ETA
+        fd = _fast_decoder(dec, writer, progress)
+        if fd is None:  # the kernels cannot be loaded here: decode this capture in Python
+            dec = FrameDecoder(writer, ss7_variant=ss7_variant)
     raw = open(path, "rb")
     task_cb = progress.start_file(path) if progress is not None else None
     counted = _Counting(raw, task_cb)
@@ -418,16 +464,13 @@ def _decode_capture(con, source_id: int, path: Path, comp: str, ss7_variant: str
     if comp == "gzip":
         import gzip
 
-        f = gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[arg-type]
+        from .inputs import GzipTail
+
+        f = GzipTail(f)  # a cut-short .gz keeps every record before the cut, whatever its size
     first = last = None
     packets = 0
-    fd = None
     try:
         try:
-            if fast:
-                fd = _fast_decoder(dec, writer)
-                if fd is None:  # the kernels cannot be loaded here: decode this capture in Python
-                    dec = FrameDecoder(writer, ss7_variant=ss7_variant)
             if fd is not None:
                 from sigtrace.parsers.fast.core import read_blocks
 
@@ -444,6 +487,8 @@ def _decode_capture(con, source_id: int, path: Path, comp: str, ss7_variant: str
                     last = ts
                     packets += 1
                     dec.packet(frame, ts, lt, data)
+            if getattr(f, "error", None) is not None:  # GzipTail: the records before the cut are in
+                raise f.error
         except (OSError, EOFError, zlib.error) as e:  # e.g. a gzip stream cut short or corrupt: keep what was read
             writer.error(packets + 1, "file", None, f"read error after {packets} records: {e}")
         except (duckdb.Error, MemoryError):

@@ -38,3 +38,41 @@ def sha256_file(path: Path) -> str:
         while chunk := f.read(1 << 22):
             h.update(chunk)
     return h.hexdigest()
+
+
+class GzipTail:
+    """A gzip stream that hands out every byte decompressed before a truncated or corrupt end, then
+    reads as end of file and keeps the failure in ``error`` for the caller to record.
+    ``gzip.GzipFile.read(n)`` raises at once and drops what it had decompressed in that call, so how
+    much of a cut-short file survived depended on the reader's request size (records vs 4 MiB
+    blocks, i.e. on the file's size): now it does not."""
+
+    STEP = 1 << 16
+
+    def __init__(self, fileobj) -> None:
+        import gzip
+
+        self.g = gzip.GzipFile(fileobj=fileobj, mode="rb")
+        self.error: BaseException | None = None
+
+    def read(self, n: int | None = -1) -> bytes:
+        import zlib
+
+        if self.error is not None:
+            return b""
+        out = bytearray()
+        want = None if n is None or n < 0 else n
+        while want is None or len(out) < want:
+            step = self.STEP if want is None else min(self.STEP, want - len(out))
+            try:
+                chunk = self.g.read1(step)  # one raw read: what it decompressed is never dropped
+            except (OSError, EOFError, zlib.error) as e:
+                self.error = e
+                break
+            if not chunk:
+                break
+            out += chunk
+        return bytes(out)
+
+    def close(self) -> None:
+        self.g.close()

@@ -259,13 +259,15 @@ class _Task:
         self.reader = _CountingReader(raw)
         f: Any = self.reader
         if self.t["comp"] == "gzip":
-            import gzip
+            from .inputs import GzipTail
 
-            f = gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[arg-type]
+            f = GzipTail(f)  # a cut-short .gz keeps every record before the cut, whatever its size
         self.enter(0)
         linktypes: set[int] = set()
         try:
             packets, first, last, tail = self._decode(read_records(f, self.on_error, linktypes))
+            if getattr(f, "error", None) is not None:  # GzipTail: the records before the cut are in
+                tail.append((packets + 1, "file", None, f"read error after {packets} records: {f.error}"))
         finally:
             raw.close()
         self._finish(packets, first, last, linktypes, tail)

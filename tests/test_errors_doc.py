@@ -256,7 +256,16 @@ def t_c7(e: Env):
     c = duckdb.connect(str(p))
     c.execute("create table sources (x integer)")
     c.close()
-    return ["ingest", str(e.pcap), "--db", str(p)], [str(p)]
+    return ["ingest", str(e.pcap), "--db", str(p), "--force-schema"], [str(p)]
+
+
+def t_c10(e):
+    other = e.tmp / "inventory.duckdb"
+    con = duckdb.connect(str(other))
+    con.execute("create table parts (id integer, name varchar)")
+    con.close()
+    return ["ingest", str(e.file("c.csv", "called,start_time,record_type,switch,duration_s,calling\n")), "--db",
+            str(other)], [str(other), "parts"]
 
 
 def t_c8(e: Env):
@@ -394,6 +403,7 @@ TRIGGERS = {
     "U11": ("", t_u11),
     "U12": ("trace_core", lambda e: (["trace", "1", "--at", "2024-05-11T10:00", "--db", str(e.case), "--window", "1e309"],
                                      ["--window", "inf"])),
+    "U13": ("goip_core", lambda e: (["goip", "--db", str(e.case), "--tz", "Mars/Olympus"], ["--tz", "Mars/Olympus"])),
     "I1": ("", lambda e: (["ingest", str(e.tmp / "missing.pcap"), "--db", str(e.case)], [str(e.tmp / "missing.pcap")])),
     "I2": ("", t_i2),
     "I3": ("", t_i3),
@@ -413,6 +423,12 @@ TRIGGERS = {
     "C6": ("", lambda e: (["ingest", str(e.pcap), "--db", str(_versioned(e, 998))], ["future.duckdb", "998"])),
     "C7": ("", t_c7),
     "C8": ("", t_c8),
+    "C10": ("", t_c10),
+    "I12": ("", lambda e: (["ingest", str(e.file("export.csv", "caller,callee,when,secs\n1,2,3,4\n")), "--db",
+                             str(e.case)], ["export.csv", "caller, callee, when, secs", "start_time"])),
+    "I11": ("", lambda e: (["ingest", str(e.file("bad-dates.csv", "record_type,switch,start_time,duration_s,calling,"
+                                              "called\nMTC,1-2-3,yesterday,10,1,2\nMTC,1-2-3,today,5,1,2\n")),
+                            "--db", str(e.tmp / "i9.duckdb")], ["bad-dates.csv", "2 rows"])),
     "C9": ("", t_c9),
     "Q1": ("", lambda e: (["sql", "selec 1 from sources", "--db", str(e.case)], ["selec"])),
     "Q2": ("", lambda e: (["sql", "select 1", "--db", str(e.case), "--param", "novalue"], ["novalue"])),

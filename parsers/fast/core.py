@@ -224,6 +224,7 @@ class FastDecoder:
         self._schemas: dict[str, Any] = {}
         z = np.zeros(1, dtype=np.int64)  # load (or compile) the kernels now, before any record is decoded
         _run(np.zeros(1, dtype=np.uint8), z, z, z, z, 1, 0, 0, self.ss7.ctx, self.sip.ctx, self.counts)
+        warm_scan()
 
     def _schema(self, table: str):
         s = self._schemas.get(table)
@@ -275,3 +276,10 @@ class FastDecoder:
 
 
 LAST_STATS: dict[str, int] = {}  # records of the last capture decoded by each side (tests, benchmarks)
+
+
+def warm_scan() -> None:
+    """Load (or compile) the classic-pcap record scanner with the argument types read_blocks passes,
+    so that its compile time falls here, before any byte of a capture is counted."""
+    o = np.empty(1, dtype=np.int64)
+    _scan_pcap(np.frombuffer(bytearray(24), dtype=np.uint8), 0, 0, False, 1000, 262144, o, o, o)

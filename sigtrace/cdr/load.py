@@ -183,10 +183,20 @@ def _resolve(src: _Source, prof: Profile, path: Path) -> dict[str, Any]:
                 found = got
         if found is None and not wanted and _key(canon) in by_key:  # columns the profile does not map
             found = [by_key[_key(canon)]]
+        if found is None and canon == "record_type" and prof is not CANONICAL_PROFILE:
+            out[canon] = None  # decided after the loop: inferred from the trunk columns when they are there
+            continue
         if found is None and (canon in REQUIRED or (wanted and prof is not CANONICAL_PROFILE)):
             shown = " + ".join(repr(w) for w in wanted) if wanted else repr(canon)
             missing.append(canon if not wanted or tuple(wanted) == (canon,) else f"{canon} (column {shown})")
         out[canon] = found
+    if prof is not CANONICAL_PROFILE and out.get("record_type") is None:
+        inferred = _infer_record_type(src, out)
+        if inferred is None:
+            wanted = prof.columns.get("record_type") or ("record_type",)
+            shown = " + ".join(repr(w) for w in wanted)
+            missing.insert(0, f"record_type (column {shown}, or the trunk columns in_trunk / out_trunk to infer it from)")
+        out["record_type"] = inferred
     if missing:
         what = "the canonical CDR columns" if prof is CANONICAL_PROFILE else f"CDR profile {prof.name!r}"
         shown = ", ".join(src.names[:40]) + (" ..." if len(src.names) > 40 else "")
@@ -196,6 +206,30 @@ def _resolve(src: _Source, prof: Profile, path: Path) -> dict[str, Any]:
             + ("; for a vendor layout use --cdr-profile" if prof is CANONICAL_PROFILE else "")
         )
     return out
+
+
+def _infer_record_type(src: _Source, mapping: dict[str, Any]) -> tuple[str, str] | None:
+    """A vendor export without a record-type column (e.g. a 话单 export without 话单类型): the type of
+    each row from its trunk columns, as a switch writes them (DOMAIN-PROTOCOLS §12.2):
+
+    * in trunk and out trunk           -> TRANSIT (the call passed through this switch)
+    * out trunk only                   -> MOC (originated here: a subscriber of this switch called out)
+    * in trunk only                    -> MTC (terminated here: delivered to a subscriber of this switch)
+    * neither                          -> no record type: the row is rejected with that reason
+
+    None when the file has neither trunk column (nothing to infer from)."""
+    cols = {k: mapping.get(k) for k in ("in_trunk", "out_trunk")}
+    if not any(isinstance(v, list) and v for v in cols.values()):
+        return None
+
+    def present(k: str) -> str:
+        v = cols[k]
+        if not (isinstance(v, list) and v):
+            return "false"
+        return f"coalesce(trim({src.value(v[0])}), '') <> ''"
+
+    i, o = present("in_trunk"), present("out_trunk")
+    return ("sql", f"case when {i} and {o} then 'TRANSIT' when {o} then 'MOC' when {i} then 'MTC' end")
 
 
 # --------------------------------------------------------------------------- the load

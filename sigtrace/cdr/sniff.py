@@ -89,6 +89,41 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
+def header_problem(head: bytes) -> str | None:
+    """Why a text file with a header line is not taken for a CDR, for the error message: the columns
+    it has and the known ones it lacks. None when the head is not delimited text with a header (a
+    binary file, prose, a single column): the generic "not a capture or CDR" message applies."""
+    from .profiles import CANONICAL
+
+    line, complete = _first_line(head)
+    dec = _decode(line, complete)
+    if dec is None or "\x00" in dec[0]:
+        return None
+    text = dec[0].strip()
+    if text.startswith("{"):
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            return None
+        names = list(obj) if isinstance(obj, dict) else []
+    else:
+        names = _split_header(text, _delimiter(text))
+    if len(names) < 2:
+        return None
+    known = [n for n in names if _KNOWN.get(_key(n))]
+    roles: set[str] = set()
+    for n in known:
+        roles |= _KNOWN[_key(n)]
+    shown = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
+    lacking = [r for r in ("called", "start_time") if r not in roles]
+    what = (f"names no known CDR column ({shown})" if not known else
+            f"names only {len(known)} known CDR column(s) ({', '.join(known[:6])})"
+            + (f" and no {' or '.join(lacking)} column" if lacking else ""))
+    return (f"its header {what}; a CDR file needs at least 3 known columns, among them a called number and a start "
+            f"time: the canonical names {', '.join(CANONICAL)}, or the columns of a --cdr-profile for the vendor "
+            "layout (see `sigtrace help cdr-profiles`)")
+
+
 def _is_gzip(path: Path) -> bool:
     with open(path, "rb") as f:
         return f.read(2) == b"\x1f\x8b"

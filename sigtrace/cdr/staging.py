@@ -61,6 +61,8 @@ def _raw_value(src: _Source, mapping: dict[str, Any], canon: str, params: dict[s
     m = mapping.get(canon)
     if m is None:
         return "null::varchar"
+    if isinstance(m, tuple) and m[0] == "sql":  # a value derived from other columns (load._infer_record_type)
+        return m[1]
     if isinstance(m, tuple):
         params[f"const_{canon}"] = m[1]
         return f"nullif(trim(${'const_' + canon}::varchar), '')"

@@ -25,13 +25,13 @@ def ingest_table(rep: Any) -> Table:
     return t
 
 
-def trace_output(res: Any, fmt: str, *, con: Any = None, command: str = "") -> str:
+def trace_output(res: Any, fmt: str, *, con: Any = None, command: str = "", tz: Any = None) -> str:
     from . import trace as render_trace
 
-    return render_trace.render(res, fmt, con=con, command=command)
+    return render_trace.render(res, fmt, con=con, command=command, tz=tz)
 
 
-def goip_output(res: Any, fmt: str, *, con: Any = None, command: str = "") -> str:
+def goip_output(res: Any, fmt: str, *, con: Any = None, command: str = "", tz: Any = None) -> str:
     from . import goip as render_goip
 
-    return render_goip.render(res, fmt, con=con, command=command)
+    return render_goip.render(res, fmt, con=con, command=command, tz=tz)
