@@ -7,7 +7,8 @@
 --   device = IMEI (else 'sim:' || SIM: a device we cannot see)
 -- A device is a candidate when it looks like a machine port: it carries >= 2 SIMs, or one of its SIMs
 -- is seen behind >= 2 devices (and its SIMs' outgoing share is >= $cand_multi_id_out_share), or it
--- dials >= $cand_out_per_day calls per active day with outgoing share >= $cand_out_share.
+-- dials >= $cand_out_per_day calls per active day with outgoing share >= $cand_out_share; a device
+-- whose IMEI is in the serial block of a candidate's (below) comes along.
 -- A site is a set of candidate devices seen together, not a cell (sigtrace.goip.features joins the
 -- links into connected components). Two candidate devices are linked when
 --   * a SIM placed calls in both (a SIM bank feeding several ports or boxes),                kind 'sim'
@@ -22,7 +23,9 @@
 --   * they have the same busiest cell and dial one number list: >= $link_seq_pairs times a number
 --     one of them dialled is 1..$seq_max_delta above a number the other dialled, with no number
 --     dialled from that cell in between (the soft-switch hands a sorted victim list to whichever
---     port is free, so the runs interleave across ports),                                    kind 'list'.
+--     port is free, so the runs interleave across ports),                                    kind 'list',
+--   * they have the same busiest cell and a SIM of one called a SIM of the other (SIM-to-SIM
+--     traffic a site injects to look human),                                                 kind 'calls'.
 -- Two unrelated devices in one cell (a GoIP and a phone shop, agents of a call centre) stay apart.
 with
 legs as (   -- outgoing mobile legs (MOC) in the window
@@ -135,7 +138,7 @@ sim_in as (
     select sim_h, count(*) as n_in from mtc group by 1
 ),
 
-cand_dev as (
+core_dev as (
     select d.dev_h
     from dev_out as d
     semi join pre using (dev_h)
@@ -149,6 +152,21 @@ cand_dev as (
            and d.sims_out / (d.sims_out + coalesce(i.n_in, 0)) >= $cand_multi_id_out_share)
        or (d.n_out / d.days >= $cand_out_per_day
            and d.sims_out / (d.sims_out + coalesce(i.n_in, 0)) >= $cand_out_share)
+),
+
+dev_imei as (   -- every device with an IMEI: TAC (digits 1-8) and serial (digits 9-14)
+    select dev_h, substr(any_value(imei), 1, 8) as tac, try_cast(substr(any_value(imei), 9, 6) as integer) as serial
+    from legs
+    where imei is not null and length(imei) >= 14
+    group by 1
+),
+
+cand_dev as (   -- the candidates, and every other device of their IMEI serial blocks (a port that dialled little)
+    select dev_h from core_dev
+    union
+    select o.dev_h
+    from (select * from dev_imei semi join core_dev using (dev_h)) as c
+    join dev_imei as o on o.tac = c.tac and abs(o.serial - c.serial) <= $link_serial_delta
 ),
 
 dev_cell as (
@@ -221,6 +239,21 @@ list_pairs as (   -- candidate devices of one cell dialling interleaved runs of 
     having count(*) >= $link_seq_pairs
 ),
 
+own_numbers as (   -- the candidate devices' own numbers (MSISDNs of their SIMs)
+    select distinct dev_h, calling_norm as number
+    from legs semi join cand_dev using (dev_h)
+    where calling_norm is not null
+),
+
+call_pairs as (   -- a candidate device's SIM called another candidate device's SIM, both at one busiest cell
+    select distinct l.dev_h as a, o.dev_h as b
+    from legs as l
+    semi join cand_dev using (dev_h)
+    join own_numbers as o on o.number = l.called_norm and o.dev_h <> l.dev_h
+    join dev_home as ha on ha.dev_h = l.dev_h
+    join dev_home as hb on hb.dev_h = o.dev_h and hb.cell_id = ha.cell_id
+),
+
 cand_pair as (
     select p.dev_h, p.sim_h from pair as p semi join cand_dev using (dev_h)
 ),
@@ -248,6 +281,10 @@ links as (   -- symmetric: every link is listed from both ends
     select a, b, 'list' from list_pairs
     union
     select b, a, 'list' from list_pairs
+    union
+    select a, b, 'calls' from call_pairs
+    union
+    select b, a, 'calls' from call_pairs
 ),
 
 final as (
