@@ -4,11 +4,13 @@
 --
 -- Entities (DOMAIN-SIMBOX.md §4.1):
 --   SIM    = IMSI (else the MSISDN when the CDR has no IMSI)
---   device = IMEI (else 'sim:' || SIM: a device we cannot see)
+--   device = the IMEI's first 14 digits, TAC + serial (some switches write the 15th, check digit as a
+--            spare 0: one radio, two IMEI strings), else 'sim:' || SIM (a device we cannot see)
 -- A device is a candidate when it looks like a machine port: it carries >= 2 SIMs, or one of its SIMs
 -- is seen behind >= 2 devices (and its SIMs' outgoing share is >= $cand_multi_id_out_share), or it
 -- dials >= $cand_out_per_day calls per active day with outgoing share >= $cand_out_share; a device
--- whose IMEI is in the serial block of a candidate's (below) comes along.
+-- whose IMEI is in the serial block of a candidate's (below) comes along, and so does a machine-paced
+-- device (below) whose busiest cell is a candidate's.
 -- A site is a set of candidate devices seen together, not a cell (sigtrace.goip.features joins the
 -- links into connected components). Two candidate devices are linked when
 --   * a SIM placed calls in both (a SIM bank feeding several ports or boxes),                kind 'sim'
@@ -42,9 +44,9 @@ legs as (   -- outgoing mobile legs (MOC) in the window
         imei,
         cell_id,
         coalesce(imsi, calling_norm) as sim,
-        coalesce(imei, 'sim:' || coalesce(imsi, calling_norm)) as dev,
+        coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev,
         hash(coalesce(imsi, calling_norm)) as sim_h,
-        hash(coalesce(imei, 'sim:' || coalesce(imsi, calling_norm))) as dev_h,
+        hash(coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm))) as dev_h,
         cast(floor((epoch(start_time) + $local_offset_h * 3600) / 86400) as bigint) as day_n  -- local day number
     from cdr_legs
     where record_type = 'MOC'
@@ -161,12 +163,55 @@ dev_imei as (   -- every device with an IMEI: TAC (digits 1-8) and serial (digit
     group by 1
 ),
 
-cand_dev as (   -- the candidates, and every other device of their IMEI serial blocks (a port that dialled little)
+core_home as (   -- the core candidates' busiest cells
+    select dev_h, arg_max(cell_id, (n, cell_id)) as cell_id
+    from (
+        select dev_h, cell_id, count(*) as n
+        from legs semi join core_dev using (dev_h)
+        where cell_id is not null
+        group by 1, 2
+    )
+    group by 1
+),
+
+near_dev as (   -- other devices that called from those cells
+    select distinct l.dev_h
+    from legs as l
+    where l.cell_id in (select cell_id from core_home)
+      and l.dev_h not in (select dev_h from core_dev)
+),
+
+near_paced as (   -- ... whose busiest cell it is and that re-dial back to back (a port that dialled little)
+    select g.dev_h
+    from (
+        select dev_h,
+               count(*) filter (where idle_s between 0 and $gap_max_s) as n_gaps,
+               median(idle_s) filter (where idle_s between 0 and $gap_max_s) as median_idle_s
+        from (
+            select l.dev_h, l.t_s - lag(l.t_s + l.dur_s) over (partition by l.dev_h order by l.t_s, l.row_num) as idle_s
+            from legs as l
+            semi join near_dev using (dev_h)
+        )
+        group by 1
+    ) as g
+    join (
+        select dev_h, arg_max(cell_id, (n, cell_id)) as cell_id
+        from (select dev_h, cell_id, count(*) as n from legs semi join near_dev using (dev_h)
+              where cell_id is not null group by 1, 2)
+        group by 1
+    ) as h using (dev_h)
+    where g.n_gaps >= $link_min_gaps and g.median_idle_s <= $link_idle_s
+      and h.cell_id in (select cell_id from core_home)
+),
+
+cand_dev as (   -- the candidates, every other device of their IMEI serial blocks, paced devices of their cells
     select dev_h from core_dev
     union
     select o.dev_h
     from (select * from dev_imei semi join core_dev using (dev_h)) as c
     join dev_imei as o on o.tac = c.tac and abs(o.serial - c.serial) <= $link_serial_delta
+    union
+    select dev_h from near_paced
 ),
 
 dev_cell as (
@@ -208,7 +253,7 @@ info as (
         case when length(d.imei) >= 14 then substr(d.imei, 1, 8) end as tac,
         case when length(d.imei) >= 14 then try_cast(substr(d.imei, 9, 6) as integer) end as serial,
         coalesce(coalesce(p.n_gaps, 0) >= $link_min_gaps and p.median_idle_s <= $link_idle_s, false) as paced
-    from (select distinct dev_h, dev, imei from legs semi join cand_dev using (dev_h)) as d
+    from (select dev_h, any_value(dev) as dev, min(imei) as imei from legs semi join cand_dev using (dev_h) group by 1) as d
     join dev_out as o using (dev_h)
     left join dev_home as h using (dev_h)
     left join dev_pace as p using (dev_h)

@@ -4,7 +4,8 @@
 --
 -- Entities (DOMAIN-SIMBOX.md §4.1):
 --   SIM    = IMSI (else the MSISDN when the CDR has no IMSI)
---   device = IMEI (else 'sim:' || SIM: a device we cannot see)
+--   device = the IMEI's first 14 digits, TAC + serial (some switches write the 15th, check digit as a
+--            spare 0: one radio, two IMEI strings), else 'sim:' || SIM (a device we cannot see)
 --   site   = a set of candidate devices linked by shared SIMs, an IMEI serial block or back-to-back
 --            pacing in one cell ($site_devs[i] belongs to site $site_names[i], whose busiest cell is
 --            $site_cells[i]); not a cell: two unrelated devices in one cell are two sites.
@@ -12,7 +13,12 @@
 -- Incoming calls are MTC legs of the site's SIMs (matched by IMSI, else by MSISDN).
 -- Keys are hashed (hash()) for speed; the text keys are carried along for output.
 with
-legs as (   -- outgoing mobile legs (MOC) in the window
+site_map as (   -- the sites' devices, as grouped by goip/site_devices and sigtrace.goip.features
+    select unnest($site_devs::varchar[]) as dev, unnest($site_names::varchar[]) as site,
+           unnest($site_cells::varchar[]) as cell_id
+),
+
+all_legs as (   -- outgoing mobile legs (MOC) in the window
     select
         source_id,
         row_num,
@@ -26,15 +32,25 @@ legs as (   -- outgoing mobile legs (MOC) in the window
         imei,
         cell_id,
         coalesce(imsi, calling_norm) as sim,
-        coalesce(imei, 'sim:' || coalesce(imsi, calling_norm)) as dev,
+        coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev,
         hash(coalesce(imsi, calling_norm)) as sim_h,
-        hash(coalesce(imei, 'sim:' || coalesce(imsi, calling_norm))) as dev_h,
+        hash(coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm))) as dev_h,
         cast(floor((epoch(start_time) + $local_offset_h * 3600) / 86400) as bigint) as day_n  -- local day number
     from cdr_legs
     where record_type = 'MOC'
       and coalesce(imsi, calling_norm) is not null
       and ($since::timestamp is null or start_time >= $since::timestamp)
       and ($until::timestamp is null or start_time < $until::timestamp)
+),
+
+site_sims_all as (   -- every SIM the sites' devices carried
+    select distinct sim_h from all_legs where dev_h in (select hash(dev) from site_map)
+),
+
+legs as (   -- the legs of the sites' devices and of their SIMs (in any device): all the features read
+    select *
+    from all_legs
+    where dev_h in (select hash(dev) from site_map) or sim_h in (select sim_h from site_sims_all)
 ),
 
 window_edges as (   -- first and last MOC leg of the whole window, seconds since epoch
@@ -66,11 +82,6 @@ sim_out as (   -- whole-window SIM facts
     select sim_h, sum(n) as n_out, count(*) as n_devs, min(f) as first_s, max(l) as last_s
     from pair
     group by 1
-),
-
-site_map as (   -- the sites' devices, as grouped by goip/site_devices and sigtrace.goip.features
-    select unnest($site_devs::varchar[]) as dev, unnest($site_names::varchar[]) as site,
-           unnest($site_cells::varchar[]) as cell_id
 ),
 
 pre as (
@@ -163,7 +174,7 @@ site_lists as (   -- identities of the site
     select
         site_h,
         count(distinct dev) as n_devs,
-        count(distinct imei) as n_imeis,
+        count(distinct left(imei, 14)) as n_imeis,                              -- radios (TAC + serial)
         count(distinct imsi) as n_imsis,
         count(distinct calling_norm) as n_msisdns,
         count(distinct day_n) as days_active,
@@ -444,7 +455,7 @@ tac_blocks as (   -- IMEI type allocation codes (first 8 digits) and serial bloc
         max(serial) - min(serial) as serial_span,
         list_contains($module_tacs::varchar[], substr(imei, 1, 8)) as is_module
     from (
-        select distinct site_h, imei, try_cast(substr(imei, 9, 6) as integer) as serial
+        select distinct site_h, left(imei, 14) as imei, try_cast(substr(imei, 9, 6) as integer) as serial
         from sl
         where imei is not null and length(imei) >= 14
     )
