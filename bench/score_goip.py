@@ -20,8 +20,8 @@ Matching (IMEIs compared on their first 14 digits, TAC + serial, because some sw
   by reported sites; IMSI-count error = |sum of imsi_count of the reported sites matching a truth site
   - its SIMs| / its SIMs (mean over matched truth sites).
 
-Prints per case, per span (1h / 1d / 7d, micro-averaged) and per look-alike kind; recall is also
-given over the sites the truth marks ``difficulty: normal``. No assertion: it measures.
+Prints per case, per span (1h / 1d / 7d, micro-averaged) and per look-alike kind; recall and IMEI
+recall are also given over the sites the truth marks ``difficulty: normal`` (rec(n), iR(n)). No assertion: it measures.
 """
 from __future__ import annotations
 
@@ -129,6 +129,7 @@ def score_case(case: Path, work: Path, min_score: float, label: str) -> dict:
                          "imei_recall": len(t_imeis[i] & covered) / max(1, len(t_imeis[i])),
                          "imsis_truth": n, "imsis_reported": got})
     normal = [p for p in per_site if p["difficulty"] == "normal"]
+    n_imeis = set().union(*(t_imeis[i] for i, s in enumerate(sites) if s["difficulty"] == "normal")) if sites else set()
     return {
         "case": case.name, "span": truth.get("span_kind") or case.name.split("-")[0],
         "reported": len(flagged), "tp": tp, "fp": len(flagged) - tp,
@@ -137,6 +138,7 @@ def score_case(case: Path, work: Path, min_score: float, label: str) -> dict:
         "normal_sites": len(normal), "normal_found": sum(p["found"] for p in normal),
         "imei_truth": len(all_t), "imei_found": len(all_t & covered),
         "imei_recall": len(all_t & covered) / len(all_t) if all_t else 1.0,
+        "imei_recall_normal": len(n_imeis & covered) / len(n_imeis) if n_imeis else 1.0,
         "imsi_count_error": sum(imsi_err) / len(imsi_err) if imsi_err else None,
         "fp_kinds": dict(fp_kinds), "fp_detail": fp_detail, "per_site": per_site,
         "lookalike_kinds": dict(Counter(lk["kind"] for lk in looks)),
@@ -150,14 +152,15 @@ def _f(v, w=5):
 
 def report(results: list[dict]) -> dict:
     print(f"{'case':8} {'rep':>4} {'fp':>3} {'prec':>5} {'sites':>5} {'found':>5} {'recall':>6} "
-          f"{'rec(n)':>6} {'imeiR':>5} {'imsiE':>5} {'scan_s':>6}  false positives / missed")
+          f"{'rec(n)':>6} {'imeiR':>5} {'iR(n)':>5} {'imsiE':>5} {'scan_s':>6}  false positives / missed")
     for r in results:
         missed = [p["site_id"].split("-", 2)[-1] + ("*" if p["difficulty"] == "hard" else "")
                   for p in r["per_site"] if not p["found"]]
         fps = ", ".join(f"{k}x{v}" for k, v in sorted(r["fp_kinds"].items()))
         rn = r["normal_found"] / r["normal_sites"] if r["normal_sites"] else 1.0
         print(f"{r['case']:8} {r['reported']:4d} {r['fp']:3d} {_f(r['precision'])} {r['sites']:5d} {r['found']:5d} "
-              f"{_f(r['recall'], 6)} {_f(rn, 6)} {_f(r['imei_recall'])} {_f(r['imsi_count_error'])} "
+              f"{_f(r['recall'], 6)} {_f(rn, 6)} {_f(r['imei_recall'])} {_f(r['imei_recall_normal'])} "
+              f"{_f(r['imsi_count_error'])} "
               f"{r['scan_s']:6.2f}  FP[{fps}] missed[{', '.join(missed)}]")
     spans: dict[str, list[dict]] = defaultdict(list)
     for r in results:

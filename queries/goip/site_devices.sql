@@ -13,7 +13,8 @@
 -- device (below) whose busiest cell is a candidate's.
 -- A site is a set of candidate devices seen together, not a cell (sigtrace.goip.features joins the
 -- links into connected components). Two candidate devices are linked when
---   * a SIM placed calls in both (a SIM bank feeding several ports or boxes),                kind 'sim'
+--   * a SIM placed >= $link_stint_calls calls in each (a SIM bank feeding several ports or
+--     boxes; a fresh SIM tested in a shop and then used in its buyer's phone is no link),   kind 'sim'
 --   * their IMEIs share the TAC (digits 1-8) and their serials (digits 9-14) are at most
 --     $link_serial_delta apart (a factory block programmed into one multi-port box),         kind 'serial'
 --   * they have the same busiest cell and both are machine-paced: >= $link_min_gaps idle gaps
@@ -299,8 +300,9 @@ call_pairs as (   -- a candidate device's SIM called another candidate device's 
     join dev_home as hb on hb.dev_h = o.dev_h and hb.cell_id = ha.cell_id
 ),
 
-cand_pair as (
-    select p.dev_h, p.sim_h from pair as p semi join cand_dev using (dev_h)
+cand_pair as (   -- a SIM working in a candidate device: >= $link_stint_calls calls there (a shop's test call
+                 -- on a fresh SIM, before it goes to the buyer's phone, does not tie the shop to the buyer)
+    select p.dev_h, p.sim_h from pair as p semi join cand_dev using (dev_h) where p.n >= $link_stint_calls
 ),
 
 links as (   -- symmetric: every link is listed from both ends
