@@ -9,8 +9,8 @@
 -- A device is a candidate when it looks like a machine port: it carries >= 2 SIMs, or one of its SIMs
 -- is seen behind >= 2 devices (and its SIMs' outgoing share is >= $cand_multi_id_out_share), or it
 -- dials >= $cand_out_per_day calls per active day with outgoing share >= $cand_out_share; a device
--- whose IMEI is in the serial block of a candidate's (below) comes along, and so does a machine-paced
--- device (below) whose busiest cell is a candidate's.
+-- whose IMEI is in the serial block of a candidate's (below) comes along, and so does a device that
+-- re-dials back to back (below) from a candidate's busiest cell.
 -- A site is a set of candidate devices seen together, not a cell (sigtrace.goip.features joins the
 -- links into connected components). Two candidate devices are linked when
 --   * a SIM placed >= $link_stint_calls calls in each (a SIM bank feeding several ports or
@@ -175,34 +175,18 @@ core_home as (   -- the core candidates' busiest cells
     group by 1
 ),
 
-near_dev as (   -- other devices that called from those cells
-    select distinct l.dev_h
-    from legs as l
-    where l.cell_id in (select cell_id from core_home)
-      and l.dev_h not in (select dev_h from core_dev)
-),
-
-near_paced as (   -- ... whose busiest cell it is and that re-dial back to back (a port that dialled little)
-    select g.dev_h
+near_paced as (   -- other devices that re-dial back to back from those cells (a port that dialled little):
+                  -- >= $link_min_gaps idle gaps between their calls there, median <= $link_idle_s s
+    select dev_h
     from (
-        select dev_h,
-               count(*) filter (where idle_s between 0 and $gap_max_s) as n_gaps,
-               median(idle_s) filter (where idle_s between 0 and $gap_max_s) as median_idle_s
-        from (
-            select l.dev_h, l.t_s - lag(l.t_s + l.dur_s) over (partition by l.dev_h order by l.t_s, l.row_num) as idle_s
-            from legs as l
-            semi join near_dev using (dev_h)
-        )
-        group by 1
-    ) as g
-    join (
-        select dev_h, arg_max(cell_id, (n, cell_id)) as cell_id
-        from (select dev_h, cell_id, count(*) as n from legs semi join near_dev using (dev_h)
-              where cell_id is not null group by 1, 2)
-        group by 1
-    ) as h using (dev_h)
-    where g.n_gaps >= $link_min_gaps and g.median_idle_s <= $link_idle_s
-      and h.cell_id in (select cell_id from core_home)
+        select l.dev_h, l.t_s - lag(l.t_s + l.dur_s) over (partition by l.dev_h order by l.t_s, l.row_num) as idle_s
+        from legs as l
+        where l.cell_id in (select cell_id from core_home)
+          and l.dev_h not in (select dev_h from core_dev)
+    )
+    group by 1
+    having count(*) filter (where idle_s between 0 and $gap_max_s) >= $link_min_gaps
+       and median(idle_s) filter (where idle_s between 0 and $gap_max_s) <= $link_idle_s
 ),
 
 cand_dev as (   -- the candidates, every other device of their IMEI serial blocks, paced devices of their cells

@@ -178,14 +178,16 @@ site_lists as (   -- identities of the site
         count(distinct imsi) as n_imsis,
         count(distinct calling_norm) as n_msisdns,
         count(distinct day_n) as days_active,
-        count(distinct hour_n) as active_hours,
         count(distinct cell_id) as n_cells,
         list(distinct imei order by imei) filter (where imei is not null) as imeis,
         list(distinct dev order by dev) as devs,
         list(distinct cell_id order by cell_id) filter (where cell_id is not null) as cells
-    from (select distinct site_h, dev, imei, imsi, calling_norm, day_n, cast(floor(t_s / 3600) as bigint) as hour_n,
-                 cell_id from sl)
+    from (select distinct site_h, dev, imei, imsi, calling_norm, day_n, cell_id from sl)
     group by 1
+),
+
+hours as (   -- hours (UTC clock hours) with at least one call
+    select site_h, count(distinct cast(floor(t_s / 3600) as bigint)) as active_hours from sl group by 1
 ),
 
 sim_day as (   -- outgoing attempts per SIM per local day
@@ -526,7 +528,7 @@ final as (
         coalesce(ct.distinct_called, 0) as distinct_called,
         b.service_calls,
         sl.days_active,
-        sl.active_hours,
+        hr.active_hours,
         b.business_calls,
         sl.n_cells,
         b.first_seen,
@@ -596,6 +598,7 @@ final as (
     left join gaps as g using (site_h)
     left join rotation as ro using (site_h)
     left join stints as st using (site_h)
+    left join hours as hr using (site_h)
     left join dups as du using (site_h)
     left join devs as dv using (site_h)
     left join tac as tc using (site_h)
