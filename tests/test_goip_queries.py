@@ -25,15 +25,19 @@ import pytest
 
 import sigtrace
 from bench import goip_synth as gs
-from sigtrace import sql
+from sigtrace import goip, sql
+from sigtrace.goip.features import site_feature_rows, site_groups
 
 T0 = datetime(2024, 5, 6, 2, 0, 0)
 EPOCH0 = int((T0 - datetime(1970, 1, 1)).total_seconds())
 A, B, U = "862710030000011", "862710030000022", "353325100000050"
+DA, DB = A[:14], B[:14]          # device keys: an IMEI's first 14 digits (TAC + serial)
 S = {i: (f"46000000000000{i}", f"+86138000000{i:02d}") for i in range(1, 6)}
 DEFAULTS = dict(since=None, until=None, cand_out_per_day=10, cand_out_share=0.6, cand_multi_id_out_share=0.5,
-                short_call_s=10, seq_max_delta=10, gap_max_s=3600, local_offset_h=8, business_start_h=8,
-                business_end_h=20, churn_span_h=24, module_tacs=["86271003"], scope_cells=None, scope_imeis=[])
+                gap_max_s=3600, local_offset_h=8, link_serial_delta=2, link_idle_s=150, link_min_gaps=5,
+                link_stint_calls=2.5, seq_max_delta=10, link_seq_pairs=3)
+RULES = {"candidate": {"out_per_day": 10, "out_share": 0.6, "multi_id_out_share": 0.5},
+         "features": {"module_tacs": ["86271003"]}}
 
 
 def _leg(pop: gs.Population, rtype: str, t: int, dur: float, ans: int, calling: str, called: str,
@@ -106,7 +110,7 @@ def _goip_queries():
 
 def test_every_goip_query_is_declared_and_shaped():
     names = {q.name for q in _goip_queries()}
-    assert {"goip/site_features", "goip/sip_gateways",
+    assert {"goip/site_devices", "goip/site_features", "goip/sip_gateways",
             "goip/sip_site_links", "goip/site_evidence"} <= names
     for q in _goip_queries():
         head = q.sql.splitlines()[0]
@@ -120,15 +124,39 @@ def test_every_goip_query_is_declared_and_shaped():
 # ------------------------------------------------------------------ site_features
 
 
+def test_site_devices_golden(tiny):
+    """Candidates A (3 SIMs) and B (12 calls in a day); both re-dial 10 s after hanging up (paced) and
+    their IMEIs are serials 1 and 2 of one TAC (serial block): linked both ways. U is no candidate."""
+    rows = {r["dev"]: r for r in sql.fetch_dicts(tiny, "goip/site_devices", **DEFAULTS)}
+    assert set(rows) == {DA, DB}
+    a, b = rows[DA], rows[DB]
+    assert (a["cell_id"], a["calls"], a["n_sims"], a["n_gaps"], a["median_idle_s"], a["paced"], a["rotating"]) == \
+        ("C1", 12, 3, 11, 10.0, True, True)
+    assert (b["calls"], b["n_sims"], b["paced"], b["rotating"]) == (12, 1, True, False)
+    assert a["linked"] == [DB] and b["linked"] == [DA]
+    assert (a["imei"], b["imei"]) == (A, B)
+    assert a["link_kinds"] == b["link_kinds"] == ["paced", "serial"]
+    rows = sql.fetch_dicts(tiny, "goip/site_devices", **dict(DEFAULTS, link_serial_delta=0, link_idle_s=5))
+    assert all(not r["linked"] for r in rows)                               # neither link holds any more
+
+
+def test_site_groups_are_connected_components():
+    devs = [{"dev": d, "cell_id": c, "calls": n, "linked": ln} for d, c, n, ln in (
+        ("a", "X", 10, ["b"]), ("b", "Y", 30, ["a", "c"]), ("c", "Y", 5, ["b"]),     # a-b-c: busiest cell Y
+        ("d", "X", 50, []), ("e", None, 3, []))]
+    got = dict(zip(*site_groups(devs)[:2]))
+    assert got == {"a": "Y/a", "b": "Y/a", "c": "Y/a", "d": "X/d", "e": "dev:e"}
+
+
 def test_site_features_golden(tiny):
-    rows = sql.fetch_dicts(tiny, "goip/site_features", **DEFAULTS)
-    assert [r["site"] for r in rows] == ["C1"]                 # U is not a candidate
+    rows = site_feature_rows(tiny, goip.load_rules(RULES), None, None)
+    assert [r["site"] for r in rows] == ["C1/" + DA]            # U is not a candidate; A and B are one site
     r = rows[0]
     expect = {
         "cell_id": "C1", "calls": 24, "calls_internal": 0, "n_devs": 2, "n_imeis": 2, "n_sims": 4, "n_imsis": 4,
         "n_msisdns": 4, "answered": 12, "short_answered": 0, "median_answered_s": 30.0, "distinct_called": 24,
         "service_calls": 0, "days_active": 1, "business_calls": 24, "n_cells": 1, "imeis": [A, B],
-        "devs": [A, B], "cells": ["C1"], "m2m_number_calls": 0,
+        "devs": [DA, DB], "cells": ["C1"], "m2m_number_calls": 0,
         "max_sim_day_calls": 12, "median_sim_day_calls": 4.0,              # S1..S3 4 each, S4 12
         "in_calls": 1, "in_internal": 0, "in_external": 1, "reciprocal_numbers": 1, "repeat_calls": 0,
         "top3_calls": 3,
@@ -136,6 +164,8 @@ def test_site_features_golden(tiny):
         "gap_cv": 0.0, "median_idle_s": 10.0, "gap_devices": 2,             # every idle gap is 10 s
         "imei_overlapped_calls": 0, "imei_max_overlapped": 0,
         "max_imsis_per_imei": 3, "median_imsis_per_imei": 2.0, "sim_swaps": 2, "sequential_swaps": 2,
+        "median_stint_calls": 4.0, "rotating_stints": 3,                   # A's SIMs place 4 calls each
+        "sims_called": 1, "active_hours": 1,                                # S4 got the call-back
         "median_sim_stint_s": 310.0,                                        # median(A: 150, B: 470)
         "max_imeis_per_imsi": 1, "median_cells_per_sim": 1.0, "short_lived_sims": 0,
         "bulk_static_sims": 1,                                              # only S4 has >= 10 calls
@@ -151,13 +181,16 @@ def test_site_features_golden(tiny):
 
 
 def test_site_features_window_and_candidacy(tiny):
-    p = dict(DEFAULTS, since=T0 + timedelta(seconds=160), until=T0 + timedelta(seconds=320))
-    rows = sql.fetch_dicts(tiny, "goip/site_features", **p)
-    # only A's S2 stint (k = 4..7) and B's k = 4..7 fall inside; B (4 calls/day) is no longer a candidate
-    assert len(rows) == 0 or rows[0]["calls"] == 4
-    p = dict(p, cand_out_per_day=3)
-    (r,) = sql.fetch_dicts(tiny, "goip/site_features", **p)
-    assert (r["calls"], r["n_sims"], r["max_imsis_per_imei"]) == (8, 2, 1)
+    R = goip.load_rules(RULES)
+    since, until = T0 + timedelta(seconds=160), T0 + timedelta(seconds=320)
+    rows = site_feature_rows(tiny, R, since, until)
+    # only A's S2 stint (k = 4..7) and B's k = 4..7 fall inside; neither is a candidate any more
+    # (one SIM each, 4 calls a day)
+    assert rows == []
+    R = goip.load_rules(dict(RULES, candidate=dict(RULES["candidate"], out_per_day=3)))
+    (r,) = site_feature_rows(tiny, R, since, until)
+    # 3 idle gaps each: not paced, but still one IMEI serial block
+    assert (r["calls"], r["n_sims"], r["max_imsis_per_imei"], r["n_devs"]) == (8, 2, 1, 2)
 
 
 # ------------------------------------------------------------------ SIP
@@ -184,16 +217,16 @@ def test_sip_gateways_golden(tiny):
 def test_sip_site_links_golden(tiny):
     rows = sql.fetch_dicts(tiny, "goip/sip_site_links", since=None, until=None, match_before_s=5, match_after_s=20)
     got = sorted((r["kind"], r["gateway_ip"], r["peer_ip"], r["dev"], r["matches"], r["numbers"]) for r in rows)
-    assert got == [("invite_match", "1.2.3.4", "9.9.9.9", A, 3, 3),          # k = 0, 1, 2
-                   ("register_aor", "1.2.3.4", "9.9.9.9", A, 2, 2)]          # S1's and S2's numbers
+    assert got == [("invite_match", "1.2.3.4", "9.9.9.9", DA, 3, 3),         # k = 0, 1, 2
+                   ("register_aor", "1.2.3.4", "9.9.9.9", DA, 2, 2)]          # S1's and S2's numbers
     rows = sql.fetch_dicts(tiny, "goip/sip_site_links", since=None, until=None, match_before_s=5, match_after_s=1)
     assert not [r for r in rows if r["kind"] == "invite_match"]              # the calls come 2 s after
 
 
 def test_site_evidence_golden(tiny):
-    rows = sql.fetch_dicts(tiny, "goip/site_evidence", devs=[A, "sim:nobody"], since=None, until=None, per_dev=2)
+    rows = sql.fetch_dicts(tiny, "goip/site_evidence", devs=[DA, "sim:nobody"], since=None, until=None, per_dev=2)
     assert sorted((r["dev"], r["source_name"], r["row_num"], r["start_time"]) for r in rows) == [
-        (A, "tiny.csv", 1, T0), (A, "tiny.csv", 2, T0 + timedelta(seconds=40))]
+        (DA, "tiny.csv", 1, T0), (DA, "tiny.csv", 2, T0 + timedelta(seconds=40))]
 
 
 def test_scan_on_the_tiny_case(tiny):

@@ -7,7 +7,7 @@
 -- kind 'invite_match': peer_ip = the INVITE's sender (the soft-switch); matches = MOC legs of the device
 --   that start between $match_before_s before and $match_after_s after an INVITE to the gateway whose
 --   Request-URI ends with the same 8 digits as the called number (routing prefixes are common there).
--- A device is an IMEI, or 'sim:' || IMSI (else MSISDN) for legs without IMEI (as in goip/site_features).
+-- A device is an IMEI's first 14 digits (TAC + serial), or 'sim:' || IMSI (else MSISDN) for legs without IMEI (as in goip/site_features).
 with
 msgs as (
     select *
@@ -43,7 +43,7 @@ moc as not materialized (   -- inlined into each join: each scan gets that join'
         source_id,
         row_num,
         epoch(start_time) as t_s,                                              -- seconds, UTC
-        coalesce(imei, 'sim:' || coalesce(imsi, calling_norm)) as dev,
+        coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev,
         imsi,
         calling_norm,
         right(coalesce(called_norm, called), 8) as called_k8,                  -- last 8 characters (digits once normalized)

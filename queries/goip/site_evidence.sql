@@ -2,7 +2,7 @@
 -- Evidence rows for flagged sites: the first $per_dev outgoing mobile legs (MOC) of each listed device, with the CDR file name and 1-based row number to cite. Times UTC.
 -- params: $devs, $since, $until, $per_dev
 --
--- A device is an IMEI, or 'sim:' || IMSI (else MSISDN) for legs without IMEI (as in goip/site_features).
+-- A device is an IMEI's first 14 digits (TAC + serial), or 'sim:' || IMSI (else MSISDN) for legs without IMEI (as in goip/site_features).
 with
 wanted as (
     select unnest($devs::varchar[]) as dev
@@ -18,7 +18,7 @@ moc as (
         l.calling_norm,
         l.called_norm,
         l.cell_id,
-        coalesce(l.imei, 'sim:' || coalesce(l.imsi, l.calling_norm)) as dev
+        coalesce(left(l.imei, 14), 'sim:' || coalesce(l.imsi, l.calling_norm)) as dev
     from cdr_legs as l
     where l.record_type = 'MOC'
       and ($since::timestamp is null or l.start_time >= $since::timestamp)

@@ -1,59 +1,24 @@
 -- name: goip/site_features
--- Candidate GoIP / SIM-box sites (one row per serving cell of machine-like devices) with every feature the GoIP rule set scores. Times UTC, durations and gaps in seconds, shares 0..1, days are local (UTC + $local_offset_h) calendar days.
--- params: $since, $until, $cand_out_per_day, $cand_out_share, $cand_multi_id_out_share, $short_call_s, $seq_max_delta, $gap_max_s, $local_offset_h, $business_start_h, $business_end_h, $churn_span_h, $module_tacs, $scope_cells, $scope_imeis
+-- Candidate GoIP / SIM-box sites (one row per site: a set of candidate devices seen together, grouped by goip/site_devices and sigtrace.goip.features) with every feature the GoIP rule set scores. Times UTC, durations and gaps in seconds, shares 0..1, days are local (UTC + $local_offset_h) calendar days.
+-- params: $since, $until, $site_devs, $site_names, $site_cells, $short_call_s, $seq_max_delta, $gap_max_s, $local_offset_h, $business_start_h, $business_end_h, $churn_span_h, $module_tacs
 --
 -- Entities (DOMAIN-SIMBOX.md §4.1):
 --   SIM    = IMSI (else the MSISDN when the CDR has no IMSI)
---   device = IMEI (else 'sim:' || SIM: a device we cannot see)
---   site   = the cell where a candidate device places most of its calls (else 'dev:' || device).
--- A device is a candidate when it looks like a machine port: it carries >= 2 SIMs, or one of its SIMs
--- is seen behind >= 2 devices (and its SIMs' outgoing share is >= $cand_multi_id_out_share), or it
--- dials >= $cand_out_per_day calls per active day with outgoing share >= $cand_out_share.
--- Site features are computed over the MOC legs of the candidate devices only, not the whole cell.
+--   device = the IMEI's first 14 digits, TAC + serial (some switches write the 15th, check digit as a
+--            spare 0: one radio, two IMEI strings), else 'sim:' || SIM (a device we cannot see)
+--   site   = a set of candidate devices linked by shared SIMs, an IMEI serial block or back-to-back
+--            pacing in one cell ($site_devs[i] belongs to site $site_names[i], whose busiest cell is
+--            $site_cells[i]); not a cell: two unrelated devices in one cell are two sites.
+-- Site features are computed over the MOC legs of the site's devices only, not the whole cell.
 -- Incoming calls are MTC legs of the site's SIMs (matched by IMSI, else by MSISDN).
 -- Keys are hashed (hash()) for speed; the text keys are carried along for output.
--- Scope: $scope_cells NULL = the whole case (every site). Otherwise only the sites of the cells in
--- $scope_cells and of the devices of the IMEIs in $scope_imeis (lists, may be empty) are exact: the
--- legs are cut down to the devices seen at those cells (or at any cell of those IMEIs) and to every
--- leg of their SIMs, which is all such a site's features and its devices' candidacy read. Rows for
--- other sites may come out computed from part of their legs; the caller keeps the scoped ones
--- (sigtrace.goip.site_lookup, used by the trace for one origin instead of a whole-case scan).
 with
-scope_cells as (   -- the asked-for cells and every cell the asked-for IMEIs called from
-    select unnest($scope_cells::varchar[]) as cell_id
-    union
-    select distinct cell_id
-    from cdr_legs
-    where record_type = 'MOC'
-      and imei in (select unnest($scope_imeis::varchar[]))
-      and cell_id is not null
-      and ($since::timestamp is null or start_time >= $since::timestamp)
-      and ($until::timestamp is null or start_time < $until::timestamp)
+site_map as (   -- the sites' devices, as grouped by goip/site_devices and sigtrace.goip.features
+    select unnest($site_devs::varchar[]) as dev, unnest($site_names::varchar[]) as site,
+           unnest($site_cells::varchar[]) as cell_id
 ),
 
-scope_devs as (   -- devices seen at those cells, or asked for by IMEI
-    select distinct coalesce(imei, 'sim:' || coalesce(imsi, calling_norm)) as dev
-    from cdr_legs
-    where $scope_cells::varchar[] is not null
-      and record_type = 'MOC'
-      and coalesce(imsi, calling_norm) is not null
-      and (cell_id in (select cell_id from scope_cells) or imei in (select unnest($scope_imeis::varchar[])))
-      and ($since::timestamp is null or start_time >= $since::timestamp)
-      and ($until::timestamp is null or start_time < $until::timestamp)
-),
-
-scope_sims as (   -- every SIM those devices carried
-    select distinct coalesce(imsi, calling_norm) as sim
-    from cdr_legs
-    where $scope_cells::varchar[] is not null
-      and record_type = 'MOC'
-      and coalesce(imsi, calling_norm) is not null
-      and coalesce(imei, 'sim:' || coalesce(imsi, calling_norm)) in (select dev from scope_devs)
-      and ($since::timestamp is null or start_time >= $since::timestamp)
-      and ($until::timestamp is null or start_time < $until::timestamp)
-),
-
-legs as (   -- outgoing mobile legs (MOC) in the window (in scope)
+all_legs as (   -- outgoing mobile legs (MOC) in the window
     select
         source_id,
         row_num,
@@ -67,21 +32,28 @@ legs as (   -- outgoing mobile legs (MOC) in the window (in scope)
         imei,
         cell_id,
         coalesce(imsi, calling_norm) as sim,
-        coalesce(imei, 'sim:' || coalesce(imsi, calling_norm)) as dev,
+        coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev,
         hash(coalesce(imsi, calling_norm)) as sim_h,
-        hash(coalesce(imei, 'sim:' || coalesce(imsi, calling_norm))) as dev_h,
+        hash(coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm))) as dev_h,
         cast(floor((epoch(start_time) + $local_offset_h * 3600) / 86400) as bigint) as day_n  -- local day number
     from cdr_legs
     where record_type = 'MOC'
       and coalesce(imsi, calling_norm) is not null
       and ($since::timestamp is null or start_time >= $since::timestamp)
       and ($until::timestamp is null or start_time < $until::timestamp)
-      and ($scope_cells::varchar[] is null
-           or coalesce(imei, 'sim:' || coalesce(imsi, calling_norm)) in (select dev from scope_devs)
-           or coalesce(imsi, calling_norm) in (select sim from scope_sims))
 ),
 
-window_edges as (   -- first and last MOC leg of the whole window (scope or not), seconds since epoch
+site_sims_all as (   -- every SIM the sites' devices carried
+    select distinct sim_h from all_legs where dev_h in (select hash(dev) from site_map)
+),
+
+legs as (   -- the legs of the sites' devices and of their SIMs (in any device): all the features read
+    select *
+    from all_legs
+    where dev_h in (select hash(dev) from site_map) or sim_h in (select sim_h from site_sims_all)
+),
+
+window_edges as (   -- first and last MOC leg of the whole window, seconds since epoch
     select min(epoch(start_time)) as win_start_s, max(epoch(start_time)) as win_end_s
     from cdr_legs
     where record_type = 'MOC'
@@ -106,39 +78,14 @@ pair as (   -- one row per (device, SIM): the SIM's stint on the device
     group by 1, 2
 ),
 
-dup_dev as (   -- duplicated IMEIs: two SIMs use the IMEI at the same time in places that share no cell
-    select distinct a.dev_h
-    from pair as a
-    join pair as b on a.dev_h = b.dev_h and a.sim_h < b.sim_h
-    where a.f < b.l and b.f < a.l and (a.c_hi < b.c_lo or b.c_hi < a.c_lo)
-      and a.dev_h in (select dev_h from pair group by 1 having count(*) >= 2)
-),
-
 sim_out as (   -- whole-window SIM facts
     select sim_h, sum(n) as n_out, count(*) as n_devs, min(f) as first_s, max(l) as last_s
     from pair
     group by 1
 ),
 
-dev_out as (
-    select
-        p.dev_h,
-        sum(p.n) as n_out,
-        count(*) as n_sims,
-        max(p.days) as days,                                                   -- exact for one-SIM devices
-        max(s.n_devs) as max_devs_per_sim,
-        sum(s.n_out) as sims_out
-    from pair as p
-    join sim_out as s using (sim_h)
-    group by 1
-),
-
-pre as (   -- devices worth a look (before incoming calls are counted); a duplicated IMEI is not rotation
-    select dev_h
-    from dev_out
-    where (n_sims >= 2 and dev_h not in (select dev_h from dup_dev))
-       or max_devs_per_sim >= 2
-       or n_out / days >= $cand_out_per_day
+pre as (
+    select hash(dev) as dev_h from site_map
 ),
 
 pre_sims as (
@@ -174,37 +121,8 @@ sim_in as (
     select sim_h, count(*) as n_in from mtc group by 1
 ),
 
-cand_dev as (
-    select d.dev_h
-    from dev_out as d
-    semi join pre using (dev_h)
-    left join (
-        select p.dev_h, sum(coalesce(si.n_in, 0)) as n_in
-        from pair as p
-        left join sim_in as si using (sim_h)
-        group by 1
-    ) as i using (dev_h)
-    where (((d.n_sims >= 2 and d.dev_h not in (select dev_h from dup_dev)) or d.max_devs_per_sim >= 2)
-           and d.sims_out / (d.sims_out + coalesce(i.n_in, 0)) >= $cand_multi_id_out_share)
-       or (d.n_out / d.days >= $cand_out_per_day
-           and d.sims_out / (d.sims_out + coalesce(i.n_in, 0)) >= $cand_out_share)
-),
-
-dev_cell as (
-    select l.dev_h, l.cell_id, count(*) as n
-    from legs as l
-    semi join cand_dev using (dev_h)
-    where l.cell_id is not null
-    group by 1, 2
-),
-
-cand as (   -- candidate device -> site (its busiest cell; ties broken by cell id)
-    select
-        c.dev_h,
-        coalesce(h.cell_id, 'dev:' || c.dev) as site,
-        h.cell_id
-    from (select distinct dev_h, dev from legs semi join cand_dev using (dev_h)) as c
-    left join (select dev_h, arg_max(cell_id, (n, cell_id)) as cell_id from dev_cell group by 1) as h using (dev_h)
+cand as (   -- site device -> site
+    select hash(dev) as dev_h, site, cell_id from site_map
 ),
 
 sl as (   -- MOC legs of candidate devices, tagged with their site
@@ -256,7 +174,7 @@ site_lists as (   -- identities of the site
     select
         site_h,
         count(distinct dev) as n_devs,
-        count(distinct imei) as n_imeis,
+        count(distinct left(imei, 14)) as n_imeis,                              -- radios (TAC + serial)
         count(distinct imsi) as n_imsis,
         count(distinct calling_norm) as n_msisdns,
         count(distinct day_n) as days_active,
@@ -266,6 +184,10 @@ site_lists as (   -- identities of the site
         list(distinct cell_id order by cell_id) filter (where cell_id is not null) as cells
     from (select distinct site_h, dev, imei, imsi, calling_norm, day_n, cell_id from sl)
     group by 1
+),
+
+hours as (   -- hours (UTC clock hours) with at least one call
+    select site_h, count(distinct cast(floor(t_s / 3600) as bigint)) as active_hours from sl group by 1
 ),
 
 sim_day as (   -- outgoing attempts per SIM per local day
@@ -447,6 +369,13 @@ rotation as (
     group by 1
 ),
 
+stints as (   -- calls a SIM places in a device before it is swapped out, on IMEIs that carried >= 2 SIMs
+    select site_h, median(n) as median_stint_calls, count(*) as rotating_stints
+    from dev_sim_order
+    where dev_h in (select dev_h from dev_sim_order group by 1 having count(*) >= 2)
+    group by 1
+),
+
 sim_cells as (   -- cells each site SIM used anywhere in the window
     select l.sim_h, count(distinct l.cell_id) as n_cells
     from legs as l
@@ -488,6 +417,7 @@ sims as (
         median(f.n_devs) as median_imeis_per_imsi,
         median(f.n_cells) as median_cells_per_sim,
         count(*) filter (where f.short_lived) as short_lived_sims,
+        count(*) filter (where f.n_in > 0) as sims_called,                         -- SIMs that received a call
         median(c.n) filter (where f.short_lived) as median_calls_short_sim,
         median(f.span_s) as median_sim_span_s,
         count(*) filter (where c.n >= 10 and c.nd >= 0.8 * c.n and f.n_in <= 0.25 * f.n_out and f.n_cells <= 2)
@@ -527,7 +457,7 @@ tac_blocks as (   -- IMEI type allocation codes (first 8 digits) and serial bloc
         max(serial) - min(serial) as serial_span,
         list_contains($module_tacs::varchar[], substr(imei, 1, 8)) as is_module
     from (
-        select distinct site_h, imei, try_cast(substr(imei, 9, 6) as integer) as serial
+        select distinct site_h, left(imei, 14) as imei, try_cast(substr(imei, 9, 6) as integer) as serial
         from sl
         where imei is not null and length(imei) >= 14
     )
@@ -598,6 +528,7 @@ final as (
         coalesce(ct.distinct_called, 0) as distinct_called,
         b.service_calls,
         sl.days_active,
+        hr.active_hours,
         b.business_calls,
         sl.n_cells,
         b.first_seen,
@@ -633,10 +564,13 @@ final as (
         coalesce(ro.sim_swaps, 0) as sim_swaps,
         coalesce(ro.sequential_swaps, 0) as sequential_swaps,
         ro.median_sim_stint_s,
+        st.median_stint_calls,
+        coalesce(st.rotating_stints, 0) as rotating_stints,
         coalesce(s.max_imeis_per_imsi, 0) as max_imeis_per_imsi,
         s.median_imeis_per_imsi,
         s.median_cells_per_sim,
         s.short_lived_sims,
+        s.sims_called,
         s.median_calls_short_sim,
         s.median_sim_span_s,
         s.bulk_static_sims,
@@ -663,6 +597,8 @@ final as (
     left join seq as sq using (site_h)
     left join gaps as g using (site_h)
     left join rotation as ro using (site_h)
+    left join stints as st using (site_h)
+    left join hours as hr using (site_h)
     left join dups as du using (site_h)
     left join devs as dv using (site_h)
     left join tac as tc using (site_h)

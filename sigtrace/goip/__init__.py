@@ -6,8 +6,10 @@ devices (``goip/sip_site_links``). This module scores each site with the rules o
 ``goip_rules.toml`` (the one place every threshold and point value lives; overridable), labels it
 and explains every point with a reason ``{"rule", "text", "value", "threshold", "points"}``.
 
-Site = the serving cell where a candidate device (a machine-like IMEI) places most of its calls;
-its members are the candidate devices of that cell (not every subscriber of the cell). SIP
+Site = a set of candidate devices (machine-like IMEIs, keyed by TAC + serial) seen together: linked
+by shared SIMs, an IMEI serial block, back-to-back pacing, SIM rotation, an interleaved number list or
+SIM-to-SIM calls in the same busiest cell (``goip/site_devices``, joined into connected components);
+two unrelated devices in one cell are two sites (docs/goip-method.md). SIP
 evidence is attached to a site when a gateway's REGISTER lines are the site's SIM numbers/IMSIs,
 or when INVITEs sent to the gateway are followed within seconds by the site's MOC calls to the same
 numbers; the INVITE senders / registrars are the site's ``softswitch_ips``. Gateways with GoIP

@@ -14,22 +14,73 @@ def _unlisted_gateway(gip: str) -> dict:
             "aor_links": {}, "invite_links": {}}
 
 
-def _site_params(R: dict, since, until, scope_cells: list[str] | None = None,
-                 scope_imeis: list[str] | None = None) -> dict[str, Any]:
-    c, f = R["candidate"], R["features"]
+def _device_params(R: dict, since, until) -> dict[str, Any]:
+    c, f, k = R["candidate"], R["features"], R["site_links"]
     return dict(since=since, until=until, cand_out_per_day=c["out_per_day"], cand_out_share=c["out_share"],
-                cand_multi_id_out_share=c["multi_id_out_share"], short_call_s=f["short_call_s"],
-                seq_max_delta=f["seq_max_delta"], gap_max_s=f["gap_max_s"], local_offset_h=f["local_offset_h"],
-                business_start_h=f["business_start_h"], business_end_h=f["business_end_h"],
-                churn_span_h=f["churn_span_h"], module_tacs=list(f["module_tacs"]),
-                scope_cells=None if scope_cells is None else list(scope_cells),
-                scope_imeis=list(scope_imeis or []))
+                cand_multi_id_out_share=c["multi_id_out_share"], gap_max_s=f["gap_max_s"],
+                local_offset_h=f["local_offset_h"], link_serial_delta=k["serial_delta"], link_idle_s=k["paced_idle_s"],
+                link_min_gaps=k["paced_min_gaps"], link_stint_calls=k["rotating_stint_calls"],
+                seq_max_delta=f["seq_max_delta"], link_seq_pairs=k["list_pairs"])
+
+
+def _feature_params(R: dict, since, until, groups: tuple[list, list, list]) -> dict[str, Any]:
+    f = R["features"]
+    devs, names, cells = groups
+    return dict(since=since, until=until, site_devs=devs, site_names=names, site_cells=cells,
+                short_call_s=f["short_call_s"], seq_max_delta=f["seq_max_delta"], gap_max_s=f["gap_max_s"],
+                local_offset_h=f["local_offset_h"], business_start_h=f["business_start_h"],
+                business_end_h=f["business_end_h"], churn_span_h=f["churn_span_h"], module_tacs=list(f["module_tacs"]))
+
+
+def site_groups(devices: list[dict]) -> tuple[list[str], list[str], list[str | None]]:
+    """Candidate devices (goip/site_devices rows) joined into sites: the connected components of their
+    links. Returns parallel lists (device, site key, site cell). A site's cell is the busiest cell of
+    its devices (by their calls); its key is cell + "/" + its first device, or "dev:" + its first
+    device when it has no cell (scan._name_sites names the sites that share a cell)."""
+    parent: dict[str, str] = {d["dev"]: d["dev"] for d in devices}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for d in devices:
+        for o in d["linked"] or ():
+            if o in parent:
+                a, b = find(d["dev"]), find(o)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    comps: dict[str, list[dict]] = {}
+    for d in devices:
+        comps.setdefault(find(d["dev"]), []).append(d)
+    sites = []
+    for members in comps.values():
+        per_cell: dict[str, int] = {}
+        for d in members:
+            if d["cell_id"] is not None:
+                per_cell[d["cell_id"]] = per_cell.get(d["cell_id"], 0) + int(d["calls"])
+        cell = max(per_cell, key=lambda c: (per_cell[c], c)) if per_cell else None
+        first = min(d["dev"] for d in members)
+        sites.append((cell, -sum(int(d["calls"]) for d in members), first, members))
+    sites.sort(key=lambda t: (t[0] or "", t[1], t[2]))
+    devs: list[str] = []
+    names: list[str] = []
+    cells: list[str | None] = []
+    for cell, _, first, members in sites:
+        name = "dev:" + first if cell is None else f"{cell}/{first}"
+        for d in members:
+            devs.append(d["dev"])
+            names.append(name)
+            cells.append(cell)
+    return devs, names, cells
 
 
 FEATURE_KEYS = ("calls_internal", "n_devs", "n_sims", "answered", "short_answered", "median_answered_s",
                 "distinct_called", "days_active", "business_calls", "max_sim_day_calls", "in_external",
                 "in_internal", "reciprocal_numbers", "seq_pairs", "seq_candidates", "seq_longest_run", "gap_cv",
-                "median_idle_s", "max_imsis_per_imei", "rotating_imeis", "duplicate_imeis", "max_imeis_per_imsi",
+                "median_idle_s", "max_imsis_per_imei", "median_stint_calls", "rotating_stints", "sims_called",
+                "active_hours", "rotating_imeis", "duplicate_imeis", "max_imeis_per_imsi",
                 "imei_max_overlapped",
                 "imei_max_overlap_share",
                 "short_lived_sims", "short_lived_imeis", "max_concurrency", "port_load_cv", "sim_load_cv",
@@ -82,8 +133,6 @@ def _softswitches(g: dict, R: dict) -> list[str]:
     return sorted(out)
 
 
-
-
 class _quiet:
     """No DuckDB progress bar on the terminal while the scan runs (stdout may carry JSON)."""
 
@@ -104,14 +153,19 @@ class _quiet:
             self.con.execute(f"set enable_progress_bar = {'true' if self.prev else 'false'}")
 
 
-def _fetch(con, R: dict, since, until, scope_cells: list[str] | None = None,
-           scope_imeis: list[str] | None = None) -> tuple[list[dict], dict[str, dict], list[dict]]:
-    """(candidate sites' feature rows, SIP gateways, gateway-device links), scoped as goip/site_features
-    says; no SIP evidence looked for when a scoped look-up finds no candidate site."""
+def site_feature_rows(con, R: dict, since, until) -> list[dict]:
+    """Every candidate site's feature row: candidate devices and their links (goip/site_devices),
+    joined into sites (site_groups), then the sites' features (goip/site_features)."""
+    devices = sql.fetch_dicts(con, "goip/site_devices", **_device_params(R, since, until))
+    if not devices:
+        return []
+    return sql.fetch_dicts(con, "goip/site_features", **_feature_params(R, since, until, site_groups(devices)))
+
+
+def _fetch(con, R: dict, since, until) -> tuple[list[dict], dict[str, dict], list[dict]]:
+    """(candidate sites' feature rows, SIP gateways, gateway-device links)."""
     with _quiet(con):
-        rows = sql.fetch_dicts(con, "goip/site_features", **_site_params(R, since, until, scope_cells, scope_imeis))
-        if scope_cells is not None and not rows:
-            return [], {}, []  # no candidate site there: nothing for SIP evidence to add to
+        rows = site_feature_rows(con, R, since, until)
         gateways, links = _sip_evidence(con, R, since, until)
     return rows, gateways, links
 

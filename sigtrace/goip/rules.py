@@ -278,23 +278,26 @@ def imsi_rotation(x: Ctx, c: dict):
     spread = f["rotating_imeis"] >= c["min_rotating_imeis"] and ratio >= c["min_imsis_per_imei"]
     if pts is None and spread:
         pts = float(c["points"])
-    if pts is None or (f["rotating_imei_calls"] or 0) < c["min_calls_per_imei"]:
+    stint = f["median_stint_calls"] or 0
+    if pts is None or stint < c["min_stint_calls"]:
         return None
     if v < c["threshold"]:
         return pts, f["rotating_imeis"], c["min_rotating_imeis"], (
             f"IMSI rotation: {f['rotating_imeis']} IMEIs each carried 2 or more IMSIs ({f['rotation_imsis']} IMSIs on "
             f"{f['rotation_imeis']} IMEIs, {ratio:.1f} per IMEI; >= {c['min_rotating_imeis']} IMEIs and "
             f"{c['min_imsis_per_imei']} per IMEI); {f['sequential_swaps']} of {f['sim_swaps']} SIM changes in "
-            f"non-overlapping stints")
+            f"non-overlapping stints; a SIM places {_fmt(stint)} calls (median) before it is swapped out "
+            f"(>= {c['min_stint_calls']})")
     how = (f"{f['sequential_swaps']} of {f['sim_swaps']} SIM changes in non-overlapping stints"
            if f["sim_swaps"] else "")
-    stint = f"; median stint of a SIM on a port {_fmt((f['median_sim_stint_s'] or 0) / 3600)} h" \
+    stint_h = f"; median stint of a SIM on a port {_fmt((f['median_sim_stint_s'] or 0) / 3600)} h" \
         if f["median_sim_stint_s"] is not None else ""
     return pts, v, c["threshold"], (
         f"IMSI rotation: one IMEI carried {v} different IMSIs in the window (>= {c['threshold']}); median "
         f"{_fmt(f['median_imsis_per_imei'])} per IMEI over {f['n_imeis']} IMEIs, {_fmt(f['rotating_imei_calls'])} "
-        f"calls per rotating IMEI"
-        + (f"; {how}" if how else "") + stint)
+        f"calls per rotating IMEI; a SIM places {_fmt(stint)} calls (median) before it is swapped out "
+        f"(>= {c['min_stint_calls']})"
+        + (f"; {how}" if how else "") + stint_h)
 
 
 @rule(RULES)

@@ -16,11 +16,9 @@ from .rules import RULES, Ctx, load_rules
 from .scoring import score_site
 
 
-def _score_sites(con, R: dict, since, until, scope_cells: list[str] | None = None,
-                 scope_imeis: list[str] | None = None) -> tuple[list[Site], dict[str, dict], dict[str, set[str]]]:
-    """Every candidate site scored and labelled (scoped as goip/site_features says), the SIP
-    gateways, and which sites each gateway links to."""
-    rows, gateways, links = _fetch(con, R, since, until, scope_cells, scope_imeis)
+def _score_sites(con, R: dict, since, until) -> tuple[list[Site], dict[str, dict], dict[str, set[str]]]:
+    """Every candidate site scored and labelled, the SIP gateways, and which sites each gateway links to."""
+    rows, gateways, links = _fetch(con, R, since, until)
     links_by_dev: dict[str, list[dict]] = {}
     for ln in links:
         links_by_dev.setdefault(ln["dev"], []).append(ln)
@@ -40,7 +38,29 @@ def _score_sites(con, R: dict, since, until, scope_cells: list[str] | None = Non
             gateway_ips=sorted(v["gateway_ip"] for v in views), cells=list(f["cells"] or []),
             msisdn_count=int(f["n_msisdns"] or 0), first_seen=f["first_seen"], last_seen=f["last_seen"],
             features={k: f[k] for k in FEATURE_KEYS}, devs=list(f["devs"] or [])))
+    _name_sites(sites)
     return sites, gateways, linked_gateways
+
+
+_SEVERITY = {"likely_simbox": 3, "watch": 2, "bulk_dialler": 1, "normal": 0}
+
+
+def _name_sites(sites: list[Site]) -> None:
+    """A cell may be the busiest cell of several unrelated sites. The most suspicious of them (label,
+    then score, calls) is reported under the cell: ``site`` = ``cell_id`` = the cell, so a cell is
+    flagged exactly when its top site is; the others keep the cell in ``cells`` and are named
+    cell + "/" + their first device, with ``cell_id`` None (look them up by IMEI)."""
+    by_cell: dict[str, list[Site]] = {}
+    for s in sites:
+        if s.cell_id is not None:
+            by_cell.setdefault(s.cell_id, []).append(s)
+    for cell, group in by_cell.items():
+        group.sort(key=lambda s: (-_SEVERITY[s.label], -s.score, -s.calls, min(s.devs, default="")))
+        for i, s in enumerate(group):
+            if i == 0:
+                s.site = cell
+            else:
+                s.site, s.cell_id = f"{cell}/{min(s.devs, default='')}", None
 
 
 def goip_sites(con, since: datetime | None = None, until: datetime | None = None, min_score: float = 0.3, *,
@@ -97,19 +117,29 @@ def _attach_evidence(con, sites: list[Site], since, until, n: int) -> None:
                        "imei": r["imei"], "imsi": r["imsi"], "called": r["called_norm"]} for r in ev[:n]]
 
 
+_SITES_CACHE: dict[tuple, list[Site]] = {}
+
+
 def site_lookup(con, cell_id: str | None = None, imei: str | None = None, since: datetime | None = None,
                 until: datetime | None = None, *, thresholds: dict | str | Path | None = None) -> list[Site]:
-    """The candidate sites of one cell and of one IMEI's device, scored and labelled with the same
-    rules, features and SIP evidence as ``goip_sites`` -- the same score and label the whole-case
-    scan gives them -- without scoring every other site: goip/site_features reads only the devices
-    seen at that cell (or at the IMEI's cells) and their SIMs' legs. Returns those sites (none when
-    the cell / IMEI is no candidate site's), without evidence rows."""
+    """The candidate sites of one cell (every site whose busiest cell it is: a cell may hold several
+    unrelated sites) and the site holding one IMEI, scored and labelled exactly as ``goip_sites`` does,
+    without evidence rows. A site is a set of devices linked by shared SIMs, IMEI blocks or pacing
+    across cells, so its features need the whole window: the sites are scored once per connection,
+    case content, window and rule set, and cached (a trace asks about one origin after another).
+    Returns [] when the cell / IMEI is no candidate site's."""
     cells = [str(cell_id)] if cell_id is not None else []
     imeis = [str(imei)] if imei is not None else []
     if not cells and not imeis:
         return []
     R = load_rules(thresholds)
-    sites, _, _ = _score_sites(con, R, since, until, cells, imeis)
+    key = (id(con), _fingerprint(con), since, until, repr(R))
+    sites = _SITES_CACHE.get(key)
+    if sites is None:
+        sites, _, _ = _score_sites(con, R, since, until)
+        if len(_SITES_CACHE) > 8:
+            _SITES_CACHE.clear()
+        _SITES_CACHE[key] = sites
     return [s for s in sites if (s.cell_id is not None and s.cell_id in cells) or any(i in s.imeis for i in imeis)]
 
 
