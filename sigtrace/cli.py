@@ -133,6 +133,14 @@ class Fmt(str, Enum):
     html = "html"
 
 
+class TraceFmt(str, Enum):
+    json = "json"
+    table = "table"
+    html = "html"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
 class SqlFmt(str, Enum):
     table = "table"
     json = "json"
@@ -247,12 +255,14 @@ def directory(
 
 @app.command()
 def trace(
-    number: Annotated[str, typer.Argument(help="The victim's number in any form: +86…, 0086…, 86…, national, with trunk prefix 0.")],
-    at: Annotated[str, typer.Option("--at", help="Reported time of the call, ISO 8601 (an offset is honoured; without one, UTC+8 Beijing time is assumed).")],
-    db: DbOpt,
+    number: Annotated[Optional[str], typer.Argument(help="The victim's number in any form: +86…, 0086…, 86…, national, with trunk prefix 0.")] = None,
+    at: Annotated[Optional[str], typer.Option("--at", help="Reported time of the call, ISO 8601 (an offset is honoured; without one, UTC+8 Beijing time is assumed).")] = None,
     *,
+    db: DbOpt,
+    batch: Annotated[Optional[Path], typer.Option("--batch", help="Trace every complaint of this CSV (header id,victim,at[,window]) instead of one number; formats jsonl, json, csv, table, html.")] = None,
+    requests_dir: Annotated[Optional[Path], typer.Option("--requests", help="Write evidence requests (调证函, Markdown + CSV) for the nodes where the chain leaves the case into this folder.")] = None,
     window: Annotated[float, typer.Option("--window", help="Seconds either side of --at to look for the victim's incoming call (default 300 = ±5 min, for handset clocks that are minutes off).", min=1)] = 300.0,
-    fmt: Annotated[Fmt, typer.Option("--format", help="json (the stable contract), table (for a person) or html (self-contained offline report).")] = Fmt.table,
+    fmt: Annotated[TraceFmt, typer.Option("--format", help="json (the stable contract), table (for a person) or html (self-contained offline report); with --batch also jsonl and csv.")] = TraceFmt.table,
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the output here instead of standard output.")] = None,
     export_pcap: Annotated[Optional[Path], typer.Option("--export-pcap", help="Write the best candidate's frames from all captures, time-ordered, into one pcapng.")] = None,
 ) -> None:
@@ -262,6 +272,15 @@ def trace(
     from .trace import export_pcap as do_export
     from .trace import trace as do_trace
 
+    if batch is not None:
+        if number is not None or at is not None or export_pcap is not None:
+            raise typer.BadParameter("--batch takes the numbers and times from the complaints file: give no NUMBER, --at or --export-pcap with it")
+        _trace_batch(batch, db, window, fmt.value, out_file, requests_dir)
+        return
+    if number is None or at is None:
+        raise typer.BadParameter("give the victim's NUMBER and --at (or --batch COMPLAINTS.csv)")
+    if fmt.value not in ("json", "table", "html"):
+        raise typer.BadParameter(f"--format {fmt.value} is for --batch only; one trace is json, table or html")
     when = _parse_time(at, "--at")
     if not math.isfinite(window):  # 1e309 parses as inf and passes min=1
         raise typer.BadParameter(f"--window {window!r}: not a finite number of seconds")
@@ -272,6 +291,8 @@ def trace(
             text = render.trace_output(res, fmt.value, con=con, command=_command_line())
             if export_pcap is not None:
                 do_export(con, res, export_pcap)
+            if requests_dir is not None:
+                _write_requests([("trace", res.to_dict())], requests_dir, db)
         finally:
             con.close()
     except SigtraceError as e:
@@ -381,6 +402,93 @@ def demo(
         run_demo(db, fmt.value, out)
     except SigtraceError as e:
         _fail(e)
+
+
+# ------------------------------------------------------------------ batch trace and campaigns (issue 21)
+
+def _batch_run(complaints_file: Path, db: Path, what: str, window: Optional[float] = None):
+    """Read the complaints, trace them over one read-only connection with a progress bar on a
+    terminal; returns (items, summary). The caller keeps the connection open for the rendering."""
+    import time as _time
+
+    from .campaigns import BatchSummary, read_complaints, trace_batch
+    from .db import connect
+
+    complaints = read_complaints(complaints_file, default_window_s=window)
+    con = connect(db, read_only=True)
+    summary = BatchSummary()
+    items = []
+    t0 = _time.perf_counter()
+    try:
+        if err.is_terminal and complaints:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            with Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err,
+                          transient=True) as prog:
+                task = prog.add_task(what, total=len(complaints))
+                for item in trace_batch(con, complaints):
+                    items.append(item)
+                    summary.add(item)
+                    prog.advance(task)
+        else:
+            for item in trace_batch(con, complaints):
+                items.append(item)
+                summary.add(item)
+    finally:
+        con.close()
+    summary.seconds = _time.perf_counter() - t0
+    return items, summary
+
+
+def _write_requests(results: list, requests_dir: Path, db: Path) -> None:
+    from .campaigns import write_requests
+
+    files = write_requests(results, requests_dir, case=str(db))
+    err.print(f"wrote {len(files) // 2} request(s) (Markdown + CSV) into {requests_dir}", markup=False)
+
+
+def _trace_batch(complaints_file: Path, db: Path, window: float, fmt: str, out_file: Optional[Path],
+                 requests_dir: Optional[Path]) -> None:
+    from .render.campaigns import render_batch
+
+    try:
+        items, summary = _batch_run(complaints_file, db, "tracing complaints", window)
+        text = render_batch(items, fmt, summary=summary.line(), command=_command_line())
+        if requests_dir is not None:
+            _write_requests([(i.id, i.result.to_dict()) for i in items if i.ok], requests_dir, db)
+    except SigtraceError as e:
+        _fail(e)
+    _emit(text, out_file)
+    err.print(summary.line(), markup=False)
+    if items and summary.traced == 0:
+        raise typer.Exit(4)
+
+
+@app.command()
+def campaigns(
+    complaints_file: Annotated[Path, typer.Argument(metavar="COMPLAINTS.csv", help="Complaints: CSV with the header id,victim,at[,window] (at without an offset is Beijing time).")],
+    db: DbOpt,
+    *,
+    fmt: Annotated[Fmt, typer.Option("--format", help="json (the stable contract), table or html (timelines, chains side by side, evidence).")] = Fmt.table,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the output here instead of standard output.")] = None,
+    requests_dir: Annotated[Optional[Path], typer.Option("--requests", help="Write evidence requests (调证函, Markdown + CSV) for the nodes where chains leave the case into this folder.")] = None,
+) -> None:
+    """Trace a batch of complaints and link them into campaigns by common origin (soft-switch, GoIP site, subscriber) and weaker shared evidence."""
+    from .campaigns import group_campaigns
+    from .render.campaigns import render_campaigns
+
+    try:
+        items, summary = _batch_run(complaints_file, db, "tracing complaints")
+        res = group_campaigns(items)
+        text = render_campaigns(res, fmt.value, command=_command_line())
+        if requests_dir is not None:
+            _write_requests([(i.id, i.result.to_dict()) for i in items if i.ok], requests_dir, db)
+    except SigtraceError as e:
+        _fail(e)
+    _emit(text, out_file)
+    err.print(f"{summary.line()}; {len(res.campaigns)} campaign(s), {len(res.unlinked)} unlinked", markup=False)
+    if items and summary.traced == 0:
+        raise typer.Exit(4)
 
 
 def _emit(text: str, out_file: Optional[Path]) -> None:
