@@ -2,7 +2,7 @@
 
 Two complaints belong to one campaign when their best candidates share an origin -- the same
 soft-switch IP, the same GoIP site (cell) or SIM-box IMEI, the same subscriber (IMSI) or handset
-(IMEI), or, for a chain that leaves the case, the same last node known (where it left). Groups
+(IMEI). Groups
 are then linked by weaker common evidence, each link with its reason, when the evidence shared by
 two of their complaints adds up to ``LINK_THRESHOLD``:
 
@@ -10,6 +10,7 @@ two of their complaints adds up to ``LINK_THRESHOLD``:
   origin, private addresses behind NAT included) behind different origins (``WEIGHTS['via']``);
 * ``user_agent``: the same User-Agent of the originating soft-switch;
 * ``gateway``: the same landing gateway within ``GATEWAY_WINDOW_S`` seconds;
+* ``exit``: chains without an origin that leave the case at the same node (the last one known);
 * ``numbers``: the same displayed-number pattern (the same number, or the same prefix of a number
   of the same length with the last ``PATTERN_TAIL`` digits varying).
 
@@ -24,7 +25,7 @@ from typing import Any
 
 from .batch import BatchItem
 
-WEIGHTS = {"via": 0.6, "user_agent": 0.4, "gateway": 0.4, "numbers": 0.4}
+WEIGHTS = {"via": 0.6, "user_agent": 0.4, "gateway": 0.4, "numbers": 0.4, "exit": 0.4}
 LINK_THRESHOLD = 0.8
 GATEWAY_WINDOW_S = 300.0
 PATTERN_TAIL = 4
@@ -44,6 +45,7 @@ class _Feat:
     user_agent: str | None
     displayed: str | None
     hops: list[dict[str, Any]]
+    exit: str | None = None
 
 
 @dataclass
@@ -105,11 +107,15 @@ def origin_keys(origin: dict[str, Any], hops: list[dict[str, Any]]) -> list[tupl
             keys.append(("subscriber IMSI", str(origin["imsi"])))
         if origin.get("imei"):
             keys.append(("handset IMEI", str(origin["imei"])))
-    if not keys and hops:
-        last = hops[-1]
-        if _ident(last):
-            keys.append(("chain leaves the case at", str(_ident(last))))
     return keys
+
+
+def exit_node(origin: dict[str, Any], hops: list[dict[str, Any]]) -> str | None:
+    """Where a chain with no origin leaves the case: its last node (weak evidence only -- every call
+    that crossed that node and was lost there shares it)."""
+    if origin.get("kind") == "unknown" and hops and _ident(hops[-1]):
+        return str(_ident(hops[-1]))
+    return None
 
 
 def _features(item: BatchItem) -> _Feat | None:
@@ -128,7 +134,7 @@ def _features(item: BatchItem) -> _Feat | None:
                  keys=origin_keys(o, hops), gateway=_ident(gw) if gw else None,
                  gateway_label=(gw.get("name") or _ident(gw)) if gw else None, inner=inner,
                  user_agent=o.get("user_agent") or None, displayed=c.displayed_caller_norm or c.displayed_caller,
-                 hops=hops)
+                 hops=hops, exit=exit_node(o, hops))
 
 
 def _pattern(n: str | None) -> str | None:
@@ -150,6 +156,8 @@ def weak_evidence(a: _Feat, b: _Feat) -> list[tuple[str, str]]:
     if a.gateway and a.gateway == b.gateway and a.t is not None and b.t is not None \
             and abs(a.t - b.t) <= GATEWAY_WINDOW_S:
         out.append(("gateway", f"the same landing gateway {a.gateway_label} {abs(a.t - b.t) / 60:.1f} min apart"))
+    if a.exit and a.exit == b.exit:
+        out.append(("exit", f"chains that leave the case at the same node {a.exit}"))
     pa, pb = _pattern(a.displayed), _pattern(b.displayed)
     if pa and pa == pb:
         same = a.displayed == b.displayed
@@ -181,8 +189,6 @@ def _origin_summary(o: dict[str, Any], keys: list[tuple[str, str]]) -> dict[str,
                                "in_directory", "user_agent") if o.get(k) is not None}
     if keys:
         d["key"] = f"{keys[0][0]} {keys[0][1]}"
-        if o.get("kind") == "unknown":
-            d["left_case_at"] = keys[0][1]
     return d
 
 
@@ -241,6 +247,8 @@ def _campaign(feats: list[_Feat], members: list[int], strong_root: list[int],
     for s in subs:
         f0 = feats[s[0]]
         origins.append(_origin_summary(f0.origin, f0.keys))
+        if f0.exit:
+            origins[-1]["left_case_at"] = f0.exit
         keys = sorted({k for i in s for k in feats[i].keys if all(k in feats[j].keys for j in s)} or
                       {k for i in s for k in feats[i].keys})
         ids = [feats[i].id for i in s]
