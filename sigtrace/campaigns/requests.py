@@ -56,8 +56,8 @@ class Request:
 
 # ----------------------------------------------------------------------------- escaping
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
-_PLAIN_NUMBER = re.compile(r"^\+?[0-9][0-9 ]*$")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|<>~&$])")
+_PLAIN_NUMBER = re.compile(r"^[+-]?[0-9][0-9 .]*$")
 
 
 def _visible(s: str) -> str:
@@ -69,7 +69,8 @@ def md(v: Any) -> str:
     """Evidence text as inert Markdown: control/bidi characters escaped, Markdown syntax escaped."""
     if v is None or v == "":
         return "-"
-    return _MD_SPECIAL.sub(r"\\\1", _visible(str(v)))
+    s = _MD_SPECIAL.sub(r"\\\1", _visible(str(v)))
+    return "\\" + s if s[:1] in "-+=:." else s  # never a list item, heading rule or table alignment
 
 
 def csv_cell(v: Any) -> str:
