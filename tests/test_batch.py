@@ -112,7 +112,7 @@ def test_batch_equals_single_traces(tmp_path, name):
             single = sigtrace.trace(con, rep["victim"], parse_iso(rep["at"]), float(rep["window"])).to_dict()
         finally:
             con.close()
-        got = items[k].to_dict()
+        got = json.loads(json.dumps(items[k].to_dict(), default=str))
         assert got.pop("id") == f"r{k}"
         assert got == json.loads(json.dumps(single, default=str))
     assert items[-2].error["code"] == 4 and items[-2].error["meaning"] == "nothing found"

@@ -165,7 +165,9 @@ def render_campaigns(res: Any, fmt: str, *, command: str = "") -> str:
 
 def _origin_text(o: dict[str, Any]) -> str:
     ident = o.get("ip") or o.get("cell_id") or o.get("imsi") or o.get("imei") or o.get("left_case_at") or ""
-    return f"{o.get('kind') or '?'} {ident}".strip() + (f" ({o['name']})" if o.get("name") else "")
+    return (f"{o.get('kind') or '?'} {ident}".strip() + (f" ({o['name']})" if o.get("name") else "")
+            + (f", User-Agent {o['user_agent']}" if o.get("user_agent") else "")
+            + (f", left the case at {o['left_case_at']}" if o.get("left_case_at") else ""))
 
 
 def _campaign_table(res: Any) -> str:
