@@ -258,6 +258,7 @@ def trace(
     number: Annotated[Optional[str], typer.Argument(help="The victim's number in any form: +86…, 0086…, 86…, national, with trunk prefix 0.")] = None,
     at: Annotated[Optional[str], typer.Option("--at", help="Reported time of the call, ISO 8601 (an offset is honoured; without one, UTC+8 Beijing time is assumed).")] = None,
     *,
+    ctx: typer.Context,
     db: DbOpt,
     batch: Annotated[Optional[Path], typer.Option("--batch", help="Trace every complaint of this CSV (header id,victim,at[,window]) instead of one number; formats jsonl, json, csv, table, html.")] = None,
     requests_dir: Annotated[Optional[Path], typer.Option("--requests", help="Write evidence requests (调证函, Markdown + CSV) for the nodes where the chain leaves the case into this folder.")] = None,
@@ -277,8 +278,10 @@ def trace(
             raise typer.BadParameter("--batch takes the numbers and times from the complaints file: give no NUMBER, --at or --export-pcap with it")
         _trace_batch(batch, db, window, fmt.value, out_file, requests_dir)
         return
-    if number is None or at is None:
-        raise typer.BadParameter("give the victim's NUMBER and --at (or --batch COMPLAINTS.csv)")
+    if number is None:
+        raise _click.exceptions.MissingParameter(ctx=ctx, param_hint="'NUMBER'", param_type="argument")
+    if at is None:
+        raise _click.exceptions.MissingParameter(ctx=ctx, param_hint="'--at'", param_type="option")
     if fmt.value not in ("json", "table", "html"):
         raise typer.BadParameter(f"--format {fmt.value} is for --batch only; one trace is json, table or html")
     when = _parse_time(at, "--at")
@@ -440,6 +443,14 @@ def _batch_run(complaints_file: Path, db: Path, what: str, window: Optional[floa
     return items, summary
 
 
+def _batch_end(complaints_file: Path, items: list, line: str) -> None:
+    """The summary line on stderr; when no complaint could be traced, it is the error line (exit 4)."""
+    if items and not any(i.ok for i in items):
+        _say_error(f"{complaints_file}: no complaint was traced ({line})")
+        raise typer.Exit(4)
+    err.print(line, markup=False)
+
+
 def _write_requests(results: list, requests_dir: Path, db: Path) -> None:
     from .campaigns import write_requests
 
@@ -459,9 +470,7 @@ def _trace_batch(complaints_file: Path, db: Path, window: float, fmt: str, out_f
     except SigtraceError as e:
         _fail(e)
     _emit(text, out_file)
-    err.print(summary.line(), markup=False)
-    if items and summary.traced == 0:
-        raise typer.Exit(4)
+    _batch_end(complaints_file, items, summary.line())
 
 
 @app.command()
@@ -486,9 +495,7 @@ def campaigns(
     except SigtraceError as e:
         _fail(e)
     _emit(text, out_file)
-    err.print(f"{summary.line()}; {len(res.campaigns)} campaign(s), {len(res.unlinked)} unlinked", markup=False)
-    if items and summary.traced == 0:
-        raise typer.Exit(4)
+    _batch_end(complaints_file, items, f"{summary.line()}; {len(res.campaigns)} campaign(s), {len(res.unlinked)} unlinked")
 
 
 def _emit(text: str, out_file: Optional[Path]) -> None:

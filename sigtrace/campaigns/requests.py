@@ -255,16 +255,17 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def write_requests(results: list[tuple[str, dict[str, Any]]], out_dir: Path, case: str = "") -> list[Path]:
-    """Draft and write the requests (``request-NN-<node>.md`` and ``.csv`` per node) into ``out_dir``;
-    returns the files written."""
+    """Draft and write the requests (``request-NN-<node>.md`` and ``.csv`` per node, and
+    ``index.csv`` listing them) into ``out_dir``; returns the request files written."""
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"{out_dir}: cannot create the requests folder ({e.strerror})") from None
-    if not out_dir.is_dir():
-        raise InputError(f"{out_dir}: not a folder")
     written = []
+    index = io.StringIO()
+    iw = csv.writer(index, lineterminator="\n")
+    iw.writerow(["request", "node", "node_name", "node_kind", "calls", "complaints"])
     try:
         for k, r in enumerate(draft_requests(results), 1):
             base = out_dir / f"request-{k:02d}-{_slug(r.node)}"
@@ -272,6 +273,9 @@ def write_requests(results: list[tuple[str, dict[str, Any]]], out_dir: Path, cas
                 p = base.with_suffix(ext)
                 _atomic_write(p, text)
                 written.append(p)
+            iw.writerow([csv_cell(x) for x in (base.name, r.node, r.name, r.kind, len(r.asks),
+                                               " ".join(a.complaint for a in r.asks))])
+        _atomic_write(out_dir / "index.csv", index.getvalue())  # always: also says that nothing was needed
     except OSError as e:
         raise InputError(f"{out_dir}: cannot write a request ({e.strerror})") from None
     return written
