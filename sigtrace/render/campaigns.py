@@ -164,7 +164,8 @@ def render_campaigns(res: Any, fmt: str, *, command: str = "") -> str:
 
 
 def _origin_text(o: dict[str, Any]) -> str:
-    ident = o.get("ip") or o.get("cell_id") or o.get("imsi") or o.get("imei") or o.get("left_case_at") or ""
+    order = {"mobile_subscriber": ("imsi", "imei", "cell_id"), "goip_site": ("cell_id", "imei", "imsi")}
+    ident = next((str(o[k]) for k in order.get(o.get("kind"), ("ip", "point_code", "left_case_at")) if o.get(k)), "")
     return (f"{o.get('kind') or '?'} {ident}".strip() + (f" ({o['name']})" if o.get("name") else "")
             + (f", User-Agent {o['user_agent']}" if o.get("user_agent") else "")
             + (f", left the case at {o['left_case_at']}" if o.get("left_case_at") else ""))
