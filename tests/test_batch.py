@@ -152,3 +152,26 @@ def test_cli_batch_jsonl_is_the_single_trace_json_plus_id(tmp_path):
     assert len(json.loads((tmp_path / "batch.json").read_text(encoding="utf-8"))) == len(reports) + 1
     rows = (tmp_path / "batch.csv").read_text(encoding="utf-8").splitlines()
     assert rows[0].startswith("id,victim,at,status") and len(rows) == len(reports) + 2
+
+
+def test_batch_connection_keeps_only_what_cannot_change():
+    import duckdb
+
+    from sigtrace.campaigns.cache import BatchConnection, _is_read
+
+    raw = duckdb.connect()
+    raw.execute("create table t as select * from range(5) r(x)")
+    con = BatchConnection(raw)
+    assert con.execute("select count(*) from t").fetchone() == (5,)
+    assert con.execute("select count(*) from t").fetchall() == [(5,)] and con.hits == 1
+    # parameterised queries pass through (per-victim legs are never kept)
+    assert con.execute("select x from t where x >= $a order by x", {"a": 3}).fetchall() == [(3,), (4,)]
+    assert con.hits == 1 and len(con._kept) == 1
+    # statements that are not reads always run
+    con.execute("set enable_progress_bar = false")
+    raw.execute("insert into t values (9)")
+    assert con.execute("-- name: x\nselect max(x) from t").fetchone() == (9,)
+    assert _is_read("-- c\n\n  WITH a as (select 1) select * from a") and not _is_read("create temp macro m() as 1")
+    r = con.execute("select count(*) from t")
+    assert r.fetchone() == (5,) and r.fetchone() is None  # the kept result of the first call
+    assert [d[0] for d in r.description] == ["count_star()"]

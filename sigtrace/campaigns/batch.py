@@ -92,7 +92,12 @@ def trace_one(con: Any, c: Complaint) -> BatchItem:
 
 def trace_batch(con: Any, complaints: Iterable[Complaint],
                 progress: Callable[[BatchItem], None] | None = None) -> Iterator[BatchItem]:
-    """Trace each complaint in input order over ``con`` (one connection for the whole batch)."""
+    """Trace each complaint in input order over ``con`` (one read-only connection for the whole
+    batch, wrapped so that results that cannot change between complaints are kept: cache.py)."""
+    from .cache import BatchConnection
+
+    if not isinstance(con, BatchConnection):
+        con = BatchConnection(con)
     for c in complaints:
         item = trace_one(con, c)
         if progress is not None:
