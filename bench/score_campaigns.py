@@ -6,7 +6,9 @@ grouping is compared with the true origins.
 * purity: over the predicted groups (campaigns, and each unlinked complaint on its own), the share of
   complaints that belong to their group's majority true origin;
 * completeness: over the true origins, the share of complaints that sit in the predicted group
-  holding most of their origin's complaints.
+  holding most of their origin's complaints;
+* both again over the complaints whose trace found the true origin (``*_origin_right``): the
+  grouping alone, apart from the trace's own misses.
 
     .venv/bin/python bench/score_campaigns.py --case DIR --db CASE.duckdb [--case DIR --db CASE ...]
 
@@ -33,6 +35,22 @@ def true_origin(o: dict[str, Any]) -> str:
     if k == "gateway":
         return f"carrier {o.get('point_code')}"
     return json.dumps(o, sort_keys=True)
+
+
+def traced_right(res: dict[str, Any], o: dict[str, Any]) -> bool:
+    """Did the trace's best candidate find the call's true origin?"""
+    c = (res.get("candidates") or [None])[0]
+    if not c:
+        return False
+    got = c.get("origin") or {}
+    k = o.get("kind")
+    if k == "softswitch":
+        return got.get("kind") == "softswitch" and got.get("ip") == o.get("ip")
+    if k == "mobile":
+        return got.get("imsi") == o.get("imsi") and got.get("imsi") is not None
+    if k == "gateway":
+        return any(h.get("point_code") == o.get("point_code") for h in c.get("hops") or [])
+    return False
 
 
 def purity_completeness(groups: list[list[str]], truth: dict[str, str]) -> tuple[float, float]:
@@ -75,10 +93,16 @@ def score_case(case: Path, db: Path) -> dict[str, Any]:
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     res = group_campaigns(items)
     tr = {c["id"]: true_origin(c["origin"]) for c in calls}
-    pur, comp = purity_completeness(groups_of(res, [c["id"] for c in calls]), tr)
+    groups = groups_of(res, [c["id"] for c in calls])
+    pur, comp = purity_completeness(groups, tr)
+    # the grouping alone: the same measures over the complaints whose trace found the true origin
+    right = {i.id for i, c in zip(items, calls) if i.ok and traced_right(i.result.to_dict(), c["origin"])}
+    sub = [[x for x in g if x in right] for g in groups]
+    pur_r, comp_r = purity_completeness([g for g in sub if g], tr)
     return {"case": case.name, "complaints": len(calls), "traced": sum(1 for i in items if i.ok),
             "true_origins": len(set(tr.values())), "campaigns": len(res.campaigns), "unlinked": len(res.unlinked),
-            "purity": round(pur, 3), "completeness": round(comp, 3), "wall_s": round(wall, 2),
+            "purity": round(pur, 3), "completeness": round(comp, 3), "origin_right": len(right),
+            "purity_origin_right": round(pur_r, 3), "completeness_origin_right": round(comp_r, 3), "wall_s": round(wall, 2),
             "cpu_s": round(cpu, 2), "per_s_wall": round(len(calls) / wall, 2), "per_s_cpu": round(len(calls) / cpu, 2)}
 
 
@@ -93,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(json.dumps(r))
     n = sum(r["complaints"] for r in rows)
+    m = sum(r["origin_right"] for r in rows)
+    print(json.dumps({"origin_right": m,
+                      "purity_origin_right": round(sum(r["purity_origin_right"] * r["origin_right"] for r in rows) / max(m, 1), 3),
+                      "completeness_origin_right": round(sum(r["completeness_origin_right"] * r["origin_right"] for r in rows) / max(m, 1), 3)}))
     print(json.dumps({"total_complaints": n,
                       "purity_weighted": round(sum(r["purity"] * r["complaints"] for r in rows) / n, 3),
                       "completeness_weighted": round(sum(r["completeness"] * r["complaints"] for r in rows) / n, 3)}))
