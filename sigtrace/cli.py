@@ -465,6 +465,8 @@ def _trace_batch(complaints_file: Path, db: Path, window: float, fmt: str, out_f
     try:
         items, summary = _batch_run(complaints_file, db, "tracing complaints", window)
         text = render_batch(items, fmt, summary=summary.line(), command=_command_line())
+        if out_file is not None and fmt in ("jsonl", "csv") and text:
+            text += "\n"  # a file of lines ends with one
         if requests_dir is not None:
             _write_requests([(i.id, i.result.to_dict()) for i in items if i.ok], requests_dir, db)
     except SigtraceError as e:

@@ -202,8 +202,9 @@ def test_campaigns_put_every_complaint_with_its_true_origin(campaign_case, tmp_p
     assert all(truth[x].startswith("other") for x in d["unlinked"])
     # the soft-switch chains leave the operator's network at their transit proxies: one request each
     md_files = sorted((tmp_path / "req").glob("*.md"))
-    assert len(md_files) == 3 and len(list((tmp_path / "req").glob("*.csv"))) == 3
-    for p in (tmp_path / "req").glob("*.csv"):
+    assert len(md_files) == 3 and len(list((tmp_path / "req").glob("request-*.csv"))) == 3
+    assert len(list(csv.DictReader((tmp_path / "req" / "index.csv").open(encoding="utf-8")))) == 3
+    for p in (tmp_path / "req").glob("request-*.csv"):
         rows = list(csv.DictReader(p.open(encoding="utf-8")))
         assert {truth[x["complaint"]] for x in rows} and len({truth[x["complaint"]] for x in rows}) == 1
         assert all(x["call_id"] and x["window_utc"] for x in rows)
@@ -212,3 +213,14 @@ def test_campaigns_put_every_complaint_with_its_true_origin(campaign_case, tmp_p
                                      "--out", str(tmp_path / f"c.{fmt}")])
         assert r.exit_code == 0
     assert "class=tl" in (tmp_path / "c.html").read_text(encoding="utf-8")
+    # --requests on one trace: the soft-switch chain's request goes to its transit proxy
+    row = next(csv.DictReader(complaints.open(encoding="utf-8")))
+    r = CliRunner().invoke(app, ["trace", row["victim"], "--at", row["at"], "--db", str(db), "--format", "json",
+                                 "--requests", str(tmp_path / "one")])
+    assert r.exit_code == 0, r.output
+    one = list((tmp_path / "one").glob("request-*.csv"))
+    assert len(one) == 1
+    ask = next(csv.DictReader(one[0].open(encoding="utf-8")))
+    assert ask["node_kind"] == "sip_peer" and ask["call_id"] and ask["complaint"] == "trace"
+    index = list(csv.DictReader((tmp_path / "one" / "index.csv").open(encoding="utf-8")))
+    assert [x["node"] for x in index] == [ask["node"]]
