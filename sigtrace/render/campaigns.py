@@ -213,14 +213,26 @@ def _timeline(c: Any) -> str:
     return f"<div class=tl>{marks}{labels}</div>"
 
 
+def _evidence_refs(h: dict[str, Any], limit: int = 2) -> str:
+    """The first evidence references of a hop (capture frame or CDR row, time on the source's clock)."""
+    refs = []
+    for e in (h.get("evidence") or [])[:limit]:
+        where = f"#{e['frame']}" if e.get("frame") is not None else f" row {e.get('row')}"
+        refs.append(f"{_e(e.get('message') or '')} <bdi>{_e(e.get('source'))}</bdi>{_e(where)} {_e(e.get('ts') or '')}")
+    more = len(h.get("evidence") or []) - len(refs)
+    if more > 0:
+        refs.append(f"+{more} more")
+    return f"<br><small>{'; '.join(refs)}</small>" if refs else ""
+
+
 def _campaign_html(res: Any, command: str) -> str:
     parts = [f"<p>{len(res.campaigns)} campaign(s); {len(res.unlinked)} complaint(s) not linked to another: "
              f"{_bdi(', '.join(res.unlinked))}</p>"]
     for c in res.campaigns:
         chains = []
         for m in c.members:
-            hops = "".join(f"<li>{_e(h.get('kind'))} {_bdi(_hop_ident(h))} {_bdi(h.get('name') or '')}</li>"
-                           for h in m["hops"])
+            hops = "".join(f"<li>{_e(h.get('kind'))} {_bdi(_hop_ident(h))} {_bdi(h.get('name') or '')}"
+                           f"{_evidence_refs(h)}</li>" for h in m["hops"])
             chains.append(f"<div><b>{_bdi(m['id'])}</b> &rarr; {_bdi(m['victim'])}<br>{_e(m['time'])}<br>"
                           f"displayed {_bdi(m.get('displayed'))}<ol>{hops}</ol></div>")
         gws = "".join(f"<li>{_bdi(g.get('name'))} ({_bdi(g['node'])}): {g['complaints']} complaint(s)</li>"
