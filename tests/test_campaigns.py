@@ -84,6 +84,19 @@ def test_weak_evidence_links_only_when_two_kinds_agree():
     assert res.unlinked == ["c"]  # the same User-Agent alone links nothing
 
 
+def test_public_transit_and_user_agent_alone_do_not_link():
+    inner = ("218.1.1.5", "103.7.7.7", "175.4.4.4")  # the SBC, then two public transit proxies
+    a = _item("a", "+8613800000001", _ss("45.1.1.1", "VOS3000"), sip=inner + ("45.1.1.1",), gateway=None)
+    b = _item("b", "+8613800000002", _ss("45.2.2.2", "VOS3000"), sip=inner + ("45.2.2.2",), gateway=None)
+    assert group_campaigns([a, b]).campaigns == []
+    # the same landing gateway within minutes on top of it does
+    a = _item("a", "+8613800000001", _ss("45.1.1.1", "VOS3000"), sip=inner + ("45.1.1.1",))
+    b = _item("b", "+8613800000002", _ss("45.2.2.2", "VOS3000"), sip=inner + ("45.2.2.2",))
+    res = group_campaigns([a, b])
+    assert [c.complaints for c in res.campaigns] == [["a", "b"]]
+    assert "(public transit only)" in " ".join(res.campaigns[0].reasons)
+
+
 def test_gateway_within_minutes_and_number_pattern():
     a = _item("a", "+8613800000001", _ss("45.1.1.1"), time="2024-05-11T02:00:00Z", displayed="+8618560341965")
     b = _item("b", "+8613800000002", _ss("45.2.2.2"), time="2024-05-11T02:03:00Z", displayed="+8618560346242")

@@ -7,7 +7,9 @@ are then linked by weaker common evidence, each link with its reason, when the e
 two of their complaints adds up to ``LINK_THRESHOLD``:
 
 * ``via``: the same inner SIP hops (the transit proxies between the operator's SBC and the
-  origin, private addresses behind NAT included) behind different origins (``WEIGHTS['via']``);
+  origin) behind different origins, with a private address behind NAT among them (``WEIGHTS['via']``);
+  ``via_public``: the same, public transit proxies only (carriers that unrelated customers share:
+  a lower weight);
 * ``user_agent``: the same User-Agent of the originating soft-switch;
 * ``gateway``: the same landing gateway within ``GATEWAY_WINDOW_S`` seconds;
 * ``exit``: chains without an origin that leave the case at the same node (the last one known);
@@ -19,13 +21,14 @@ products and busy gateways are shared by unrelated traffic; two kinds together d
 """
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from .batch import BatchItem
 
-WEIGHTS = {"via": 0.6, "user_agent": 0.4, "gateway": 0.4, "numbers": 0.4, "exit": 0.4}
+WEIGHTS = {"via": 0.6, "via_public": 0.3, "user_agent": 0.4, "gateway": 0.4, "numbers": 0.4, "exit": 0.4}
 LINK_THRESHOLD = 0.8
 GATEWAY_WINDOW_S = 300.0
 PATTERN_TAIL = 4
@@ -137,6 +140,19 @@ def _features(item: BatchItem) -> _Feat | None:
                  hops=hops, exit=exit_node(o, hops))
 
 
+_NAT_NETS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "fc00::/7", "fe80::/10"))
+
+
+def _is_private(ip: str | None) -> bool:
+    """RFC 1918 / CGNAT / link-local / ULA: an address only meaningful behind a NAT."""
+    try:
+        a = ipaddress.ip_address(ip) if ip else None
+    except ValueError:
+        return False
+    return a is not None and any(a in n for n in _NAT_NETS if n.version == a.version)
+
+
 def _pattern(n: str | None) -> str | None:
     if not n:
         return None
@@ -150,7 +166,11 @@ def weak_evidence(a: _Feat, b: _Feat) -> list[tuple[str, str]]:
     """The weaker common evidence of two complaints: (kind, reason) pairs."""
     out = []
     if a.inner and a.inner == b.inner:
-        out.append(("via", "the same inner SIP hops " + " > ".join(a.inner)))
+        # a private address behind NAT belongs to one operation; public transit proxies are carriers
+        # that unrelated customers share
+        kind = "via" if any(_is_private(ip) for ip in a.inner) else "via_public"
+        out.append((kind, "the same inner SIP hops " + " > ".join(a.inner)
+                    + ("" if kind == "via" else " (public transit only)")))
     if a.user_agent and a.user_agent == b.user_agent:
         out.append(("user_agent", f"the same User-Agent {a.user_agent!r}"))
     if a.gateway and a.gateway == b.gateway and a.t is not None and b.t is not None \
