@@ -136,6 +136,14 @@ class Fmt(str, Enum):
     csv = "csv"
 
 
+class TraceFmt(str, Enum):
+    json = "json"
+    table = "table"
+    html = "html"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
 class SqlFmt(str, Enum):
     table = "table"
     json = "json"
@@ -308,12 +316,15 @@ def directory(
 
 @app.command()
 def trace(
-    number: Annotated[str, typer.Argument(help="The victim's number in any form: +86…, 0086…, 86…, national, with trunk prefix 0.")],
-    at: Annotated[str, typer.Option("--at", help="Reported time of the call, ISO 8601 (an offset is honoured; without one, UTC+8 Beijing time is assumed).")],
-    db: DbOpt,
+    number: Annotated[Optional[str], typer.Argument(help="The victim's number in any form: +86…, 0086…, 86…, national, with trunk prefix 0.")] = None,
+    at: Annotated[Optional[str], typer.Option("--at", help="Reported time of the call, ISO 8601 (an offset is honoured; without one, UTC+8 Beijing time is assumed).")] = None,
     *,
+    ctx: typer.Context,
+    db: DbOpt,
+    batch: Annotated[Optional[Path], typer.Option("--batch", help="Trace every complaint of this CSV (header id,victim,at[,window]) instead of one number; formats jsonl, json, csv, table, html.")] = None,
+    requests_dir: Annotated[Optional[Path], typer.Option("--requests", help="Write evidence requests (调证函, Markdown + CSV) for the nodes where the chain leaves the case into this folder.")] = None,
     window: Annotated[float, typer.Option("--window", help="Seconds either side of --at to look for the victim's incoming call (default 300 = ±5 min, for handset clocks that are minutes off).", min=1)] = 300.0,
-    fmt: Annotated[Fmt, typer.Option("--format", help="json (the stable contract), table (for a person), html (self-contained offline report) or csv (one row per hop).")] = Fmt.table,
+    fmt: Annotated[TraceFmt, typer.Option("--format", help="json (the stable contract), table (for a person), html (self-contained offline report) or csv (one row per hop); with --batch also jsonl (csv: one row per complaint and hop).")] = TraceFmt.table,
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the output here instead of standard output ('-' = standard output). An existing file is kept unless --force.")] = None,
     export_pcap: Annotated[Optional[Path], typer.Option("--export-pcap", help="Write the best candidate's frames from all captures, time-ordered, into one pcapng.")] = None,
     force: ForceOpt = False,
@@ -326,6 +337,17 @@ def trace(
     from .trace import export_pcap as do_export
     from .trace import trace as do_trace
 
+    if batch is not None:
+        if number is not None or at is not None or export_pcap is not None:
+            raise typer.BadParameter("--batch takes the numbers and times from the complaints file: give no NUMBER, --at or --export-pcap with it")
+        _trace_batch(batch, db, window, fmt.value, out_file, requests_dir, force=force)
+        return
+    if number is None:
+        raise _click.exceptions.MissingParameter(ctx=ctx, param_hint="'NUMBER'", param_type="argument")
+    if at is None:
+        raise _click.exceptions.MissingParameter(ctx=ctx, param_hint="'--at'", param_type="option")
+    if fmt.value not in ("json", "table", "html", "csv"):
+        raise typer.BadParameter(f"--format {fmt.value} is for --batch only; one trace is json, table, html or csv")
     when = _parse_time(at, "--at")
     zone = _tz(tz, at)
     if not math.isfinite(window):  # 1e309 parses as inf and passes min=1
@@ -342,11 +364,13 @@ def trace(
                     info = do_export(con, res, export_pcap, force=force, search=evidence_dir or [])
                 except SigtraceError as e:  # the trace itself is still printed: never lose it to the export
                     export_error = e
+            if requests_dir is not None:
+                _write_requests([("trace", res.to_dict())], requests_dir, db)
         finally:
             con.close()
     except SigtraceError as e:
         _fail(e)
-    _emit(text, out_file, force=force, colour=fmt == Fmt.table)
+    _emit(text, out_file, force=force, colour=fmt.value == "table")
     if export_pcap is not None:
         if export_error is not None:
             _say_error(export_error)  # the trace output above is complete: only the pcapng was not written
@@ -527,6 +551,102 @@ def _colour_verdicts(text: str) -> str:
 
     pat = re.compile(r"\b(" + "|".join(_VERDICT_COLOURS) + r")\b")
     return pat.sub(lambda m: f"\x1b[{_VERDICT_COLOURS[m.group(1)]}m{m.group(1)}\x1b[0m", text)
+
+
+# ------------------------------------------------------------------ batch trace and campaigns (issue 21)
+
+def _batch_run(complaints_file: Path, db: Path, what: str, window: Optional[float] = None):
+    """Read the complaints, trace them over one read-only connection with a progress bar on a
+    terminal; returns (items, summary). The caller keeps the connection open for the rendering."""
+    import time as _time
+
+    from .campaigns import BatchSummary, read_complaints, trace_batch
+    from .db import connect
+
+    complaints = read_complaints(complaints_file, default_window_s=window)
+    con = connect(db, read_only=True)
+    summary = BatchSummary()
+    items = []
+    t0 = _time.perf_counter()
+    try:
+        if err.is_terminal and complaints:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            with Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err,
+                          transient=True) as prog:
+                task = prog.add_task(what, total=len(complaints))
+                for item in trace_batch(con, complaints):
+                    items.append(item)
+                    summary.add(item)
+                    prog.advance(task)
+        else:
+            for item in trace_batch(con, complaints):
+                items.append(item)
+                summary.add(item)
+    finally:
+        con.close()
+    summary.seconds = _time.perf_counter() - t0
+    return items, summary
+
+
+def _batch_end(complaints_file: Path, items: list, line: str) -> None:
+    """The summary line on stderr; when no complaint could be traced, it is the error line (exit 4)."""
+    if items and not any(i.ok for i in items):
+        _say_error(f"{complaints_file}: no complaint was traced ({line})")
+        raise typer.Exit(4)
+    err.print(line, markup=False)
+
+
+def _write_requests(results: list, requests_dir: Path, db: Path) -> None:
+    from .campaigns import write_requests
+
+    files = write_requests(results, requests_dir, case=str(db))
+    err.print(f"wrote {len(files) // 2} request(s) (Markdown + CSV) into {requests_dir}", markup=False)
+
+
+def _trace_batch(complaints_file: Path, db: Path, window: float, fmt: str, out_file: Optional[Path],
+                 requests_dir: Optional[Path], *, force: bool = False) -> None:
+    from .render.campaigns import render_batch
+
+    try:
+        _check_outputs(out_file, None, force=force)
+        items, summary = _batch_run(complaints_file, db, "tracing complaints", window)
+        text = render_batch(items, fmt, summary=summary.line(), command=_command_line())
+        if out_file is not None and fmt in ("jsonl", "csv") and text:
+            text += "\n"  # a file of lines ends with one
+        if requests_dir is not None:
+            _write_requests([(i.id, i.result.to_dict()) for i in items if i.ok], requests_dir, db)
+    except SigtraceError as e:
+        _fail(e)
+    _emit(text, out_file, force=force)
+    _batch_end(complaints_file, items, summary.line())
+
+
+@app.command()
+def campaigns(
+    complaints_file: Annotated[Path, typer.Argument(metavar="COMPLAINTS.csv", help="Complaints: CSV with the header id,victim,at[,window] (at without an offset is Beijing time).")],
+    db: DbOpt,
+    *,
+    fmt: Annotated[Fmt, typer.Option("--format", help="json (the stable contract), table or html (timelines, chains side by side, evidence).")] = Fmt.table,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the output here instead of standard output ('-' = standard output). An existing file is kept unless --force.")] = None,
+    requests_dir: Annotated[Optional[Path], typer.Option("--requests", help="Write evidence requests (调证函, Markdown + CSV) for the nodes where chains leave the case into this folder.")] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Trace a batch of complaints and link them into campaigns by common origin (soft-switch, GoIP site, subscriber) and weaker shared evidence."""
+    from .campaigns import group_campaigns
+    from .render.campaigns import render_campaigns
+
+    try:
+        _check_outputs(out_file, None, force=force)
+        items, summary = _batch_run(complaints_file, db, "tracing complaints")
+        res = group_campaigns(items)
+        text = render_campaigns(res, fmt.value, command=_command_line())
+        if requests_dir is not None:
+            _write_requests([(i.id, i.result.to_dict()) for i in items if i.ok], requests_dir, db)
+    except SigtraceError as e:
+        _fail(e)
+    _emit(text, out_file, force=force)
+    _batch_end(complaints_file, items, f"{summary.line()}; {len(res.campaigns)} campaign(s), {len(res.unlinked)} unlinked")
 
 
 def _check_outputs(out_file: Optional[Path], export: Optional[Path], *, force: bool) -> None:

@@ -388,6 +388,15 @@ def t_x1(e: Env):
     return ["demo", "--db", str(e.tmp / "d.duckdb")], ["no-demo-here"]
 
 
+def t_b6(e: Env):
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied")
+    e.mp.setattr("sigtrace.campaigns.requests.os.replace", refuse)
+    comp = e.file("complaints.csv", "id,victim,at\n")  # no complaint: the index of requests is still written
+    return ["trace", "--batch", str(comp), "--db", str(e.case), "--format", "jsonl", "--requests",
+            str(e.tmp / "req")], ["req"]
+
+
 # id -> (command whose modules must exist, trigger(env) -> (argv, strings the error line must contain))
 TRIGGERS = {
     "U1": ("", lambda e: (["nosuchcommand"], ["nosuchcommand"])),
@@ -447,6 +456,17 @@ TRIGGERS = {
     "T3": ("trace", t_t3),
     "T4": ("trace", t_t4),
     "T5": ("trace", t_t5),
+    "B1": ("", lambda e: (["trace", "--batch", str(e.tmp / "missing.csv"), "--db", str(e.case)], ["missing.csv"])),
+    "B2": ("", lambda e: (["campaigns", str(e.file("c.csv", b"id,victim,at\n\xff\n")), "--db", str(e.case)], ["c.csv"])),
+    "B3": ("", lambda e: (["trace", "--batch", str(e.file("c.csv", "")), "--db", str(e.case)], ["c.csv"])),
+    "B4": ("", lambda e: (["trace", "--batch", str(e.file("c.csv", "number,time\n")), "--db", str(e.case)], ["c.csv", "id"])),
+    "B5": ("", lambda e: (["campaigns", str(e.file("c.csv", "id,victim,at\n")), "--db", str(e.case), "--requests",
+                           str(e.file("afile", "x") / "req")], ["afile"])),
+    "B6": ("", t_b6),
+    "B7": ("", lambda e: (["trace", "--batch", str(e.file("c.csv", "id,victim,at\nk1,12,2024-05-11T10:00\n")),
+                           "--db", str(e.case), "--format", "jsonl"], ["c.csv", "1 bad input"])),
+    "B8": ("", lambda e: (["trace", "1", "--batch", str(e.file("c.csv", "id,victim,at\n")), "--db", str(e.case)], ["--batch"])),
+    "B9": ("", lambda e: (["trace", "1", "--at", "2024-05-11T10:00", "--db", str(e.case), "--format", "csv"], ["csv"])),
     "G1": ("goip_core", lambda e: (["goip", "--db", str(e.case), "--since", "2024-06-01T00:00", "--until", "2024-05-01T00:00"], ["--since"])),
     "G2": ("goip_core", lambda e: (e.mp.setenv("SIGTRACE_GOIP_RULES", str(e.tmp / "missing-rules.toml")),
                               (["goip", "--db", str(e.case)], ["missing-rules.toml"]))[1]),
