@@ -466,7 +466,7 @@ TRIGGERS = {
     "B7": ("", lambda e: (["trace", "--batch", str(e.file("c.csv", "id,victim,at\nk1,12,2024-05-11T10:00\n")),
                            "--db", str(e.case), "--format", "jsonl"], ["c.csv", "1 bad input"])),
     "B8": ("", lambda e: (["trace", "1", "--batch", str(e.file("c.csv", "id,victim,at\n")), "--db", str(e.case)], ["--batch"])),
-    "B9": ("", lambda e: (["trace", "1", "--at", "2024-05-11T10:00", "--db", str(e.case), "--format", "csv"], ["csv"])),
+    "B9": ("", lambda e: (["trace", "1", "--at", "2024-05-11T10:00", "--db", str(e.case), "--format", "jsonl"], ["jsonl"])),
     "G1": ("goip_core", lambda e: (["goip", "--db", str(e.case), "--since", "2024-06-01T00:00", "--until", "2024-05-01T00:00"], ["--since"])),
     "G2": ("goip_core", lambda e: (e.mp.setenv("SIGTRACE_GOIP_RULES", str(e.tmp / "missing-rules.toml")),
                               (["goip", "--db", str(e.case)], ["missing-rules.toml"]))[1]),
