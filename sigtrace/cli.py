@@ -423,6 +423,7 @@ def sql(
     allow_files: Annotated[bool, typer.Option("--allow-files", help="Let the SQL read files other than the case (read_csv, read_parquet, ...); off by default.")] = False,
     limit: Annotated[Optional[int], typer.Option("--limit", help="At most this many rows per result (default 1000 for --format table, all for json/csv; 0 = all).", min=0)] = None,
     list_queries: Annotated[bool, typer.Option("--list", help="List the named queries and their parameters.")] = False,
+    tz: TzOpt = None,
 ) -> None:
     """Run SQL (one or more statements: every result is shown) or a named query against the case file."""
     from .query import list_named, run_sql
@@ -439,7 +440,7 @@ def sql(
             limit = 1000 if fmt is SqlFmt.table else 0
         width = max(200, out.width) if out.is_terminal else 200
         text = run_sql(db, query, param or [], fmt.value, read_only=read_only, allow_files=allow_files,
-                       limit=limit, notes=notes, width=width)
+                       limit=limit, notes=notes, width=width, tz=_tz(tz))
     except SigtraceError as e:
         _fail(e)
     print(text)

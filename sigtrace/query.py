@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -185,14 +185,27 @@ def _cell_text(v: Any) -> str:
     return str(v)
 
 
+def _localize(v: Any, tz: Any) -> Any:
+    """A time for a person: the case stores UTC (TIMESTAMP without zone); shown in ``tz`` with its offset."""
+    if isinstance(v, datetime):
+        return (v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v).astimezone(tz)
+    if isinstance(v, list):
+        return [_localize(x, tz) for x in v]
+    return v
+
+
 def run_sql(db: Path | str, query: str, params: list[str], fmt: str, *, read_only: bool = True,
             allow_files: bool = False, limit: int | None = None, notes: list[str] | None = None,
-            width: int = 200) -> str:
+            width: int = 200, tz: Any = None) -> str:
     """Run SQL text or a named query; return every result rendered as table, json or csv.
 
     ``limit``: at most that many rows per result (0 or None = all); when rows were left out a note
-    is added to ``notes`` (and, in the table format, to the text)."""
+    is added to ``notes`` (and, in the table format, to the text). ``tz``: the zone times are shown in
+    by the table and csv formats, each with its offset (json keeps the case's UTC values)."""
     results = run_statements(db, query, params, read_only=read_only, allow_files=allow_files, limit=limit or None)
+    if tz is not None and fmt != "json":
+        for r in results:
+            r.rows = [tuple(_localize(v, tz) for v in row) for row in r.rows]
     cut_note = (f"only the first {limit} rows of a result are shown; use --limit 0 for all, or --limit N"
                 if limit else "")
     if notes is not None and any(r.cut for r in results):

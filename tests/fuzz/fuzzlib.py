@@ -44,7 +44,7 @@ import pyarrow as pa
 
 import sigtrace  # noqa: F401  (installs the sigtrace.parsers alias in a source checkout)
 from sigtrace.parsers.capture import read_records
-from sigtrace.db import arrow_type, connect, table_columns
+from sigtrace.db import arrow_type, connect, decoded_columns
 from sigtrace.parsers.registry import FrameDecoder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -663,7 +663,7 @@ def table_schemas() -> dict[str, tuple[list[str], list[pa.DataType]]]:
             tables = [r[0] for r in con.execute(
                 "select table_name from duckdb_tables() where schema_name = 'main'").fetchall()]
             for t in tables:
-                cols = table_columns(con, t)
+                cols = decoded_columns(con, t)  # the columns decoders write (not the enriched ones)
                 if cols[0][0] == "source_id":
                     _SCHEMA_CACHE[t] = ([c for c, _ in cols[1:]], [arrow_type(ty) for _, ty in cols[1:]])
         finally:
