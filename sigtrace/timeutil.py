@@ -191,3 +191,12 @@ def add_local_fields(obj: Any, tz: tzinfo) -> Any:
         for v in obj:
             add_local_fields(v, tz)
     return obj
+
+
+def json_with_local(d: dict, tz: tzinfo | None) -> str:
+    """A result's JSON (the stable contract, UTC), with ``*_local`` fields in ``tz`` added when given."""
+    import json
+
+    if tz is not None:
+        add_local_fields(d, tz)
+    return json.dumps(d, indent=2, ensure_ascii=False, default=str)

@@ -21,11 +21,11 @@ products and busy gateways are shared by unrelated traffic; two kinds together d
 """
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..trace.sip_entry import _is_private  # one rule for NAT-only addresses, shared with the SIP walk
 from .batch import BatchItem
 
 WEIGHTS = {"via": 0.6, "via_public": 0.3, "user_agent": 0.4, "gateway": 0.4, "numbers": 0.4, "exit": 0.4}
@@ -138,19 +138,6 @@ def _features(item: BatchItem) -> _Feat | None:
                  gateway_label=(gw.get("name") or _ident(gw)) if gw else None, inner=inner,
                  user_agent=o.get("user_agent") or None, displayed=c.displayed_caller_norm or c.displayed_caller,
                  hops=hops, exit=exit_node(o, hops))
-
-
-_NAT_NETS = tuple(ipaddress.ip_network(n) for n in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "fc00::/7", "fe80::/10"))
-
-
-def _is_private(ip: str | None) -> bool:
-    """RFC 1918 / CGNAT / link-local / ULA: an address only meaningful behind a NAT."""
-    try:
-        a = ipaddress.ip_address(ip) if ip else None
-    except ValueError:
-        return False
-    return a is not None and any(a in n for n in _NAT_NETS if n.version == a.version)
 
 
 def _pattern(n: str | None) -> str | None:

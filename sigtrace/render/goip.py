@@ -2,7 +2,6 @@
 self-contained offline HTML report (inline CSS, no scripts, no external resources)."""
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,12 +18,9 @@ def render(res: Any, fmt: str, *, con: Any = None, command: str = "", tz: Any = 
     """``tz`` (a tzinfo, default UTC): the zone people read times in (table, html); JSON keeps its
     UTC fields and adds ``*_local`` fields in that zone when ``tz`` is given."""
     if fmt == "json":
-        d = res.to_dict()
-        if tz is not None:
-            from ..timeutil import add_local_fields
+        from ..timeutil import json_with_local
 
-            add_local_fields(d, tz)
-        return json.dumps(d, indent=2, ensure_ascii=False)
+        return json_with_local(res.to_dict(), tz)
     if fmt == "table":
         if tz is not None:
             from ..timeutil import Localized

@@ -11,7 +11,6 @@ clock offset), the sha256 of every source file of the case, the tool version and
 from __future__ import annotations
 
 import io
-import json
 from typing import Any
 
 from ..errors import InputError
@@ -23,12 +22,9 @@ def render(res: Any, fmt: str, *, con: Any = None, command: str = "", tz: Any = 
     """``tz`` (a tzinfo, default UTC): the zone people read times in (table, html); JSON keeps its
     UTC fields and adds ``*_local`` fields in that zone when ``tz`` is given."""
     if fmt == "json":
-        d = res.to_dict()
-        if tz is not None:
-            from ..timeutil import add_local_fields
+        from ..timeutil import json_with_local
 
-            add_local_fields(d, tz)
-        return json.dumps(d, indent=2, ensure_ascii=False, default=str)
+        return json_with_local(res.to_dict(), tz)
     if fmt == "table":
         if tz is not None:
             from ..timeutil import Localized
