@@ -536,6 +536,9 @@ def call_centre_profile(x: Ctx, c: dict):
     if f["n_sims"] < c["min_sims"] or not (
             stable and biz >= c["business_share"] and (rec >= c["min_reciprocity"] or asr >= c["min_asr"])):
         return None
+    sib = f["calls_internal"] or 0
+    if sib > c["max_sibling_calls"] and 2 * sib >= f["n_sims"]:
+        return None   # its lines call one another: injected SIM-to-SIM traffic, not a PBX trunk
     v = {"business_hours_share": biz, "reciprocity": rec, "asr": asr, "stable_sims": True}
     t = {"business_hours_share": c["business_share"], "reciprocity": c["min_reciprocity"], "asr": c["min_asr"]}
     return c["points"], v, t, (
