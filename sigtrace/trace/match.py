@@ -29,14 +29,16 @@ class _MatchMixin:
         if cdr:
             slack += tol.cdr_time_slack_s
         s = _called(up, down, s, why)
+        forwarded = s is not None and up.called_norm != down.called_norm and up.called_norm in down.fwd
         if s is not None:
-            s = _seizure_order(tol, up, down, s, why, slack)
+            s = _seizure_order(tol, up, down, s, why, slack, forwarded)
         if s is not None:
             s = _outcome(tol, up, down, s, why, slack, cdr)
         if s is None:
             return None
         s = _calling(up, down, s, why)
-        s = _hop_counter(up, down, s, why)
+        if not forwarded:  # the forwarding exchange starts a new call: its hop counter starts afresh
+            s = _hop_counter(up, down, s, why)
         return s, why
 
     def match_any(self, up: _Obs, down: _Obs) -> tuple[float, list[str]] | None:
@@ -147,9 +149,13 @@ def _called(up: _Obs, down: _Obs, s: float, why: list[str]) -> float | None:
     uc = up.called_norm
     if uc is not None and uc == down.called_norm:
         why.append(f"same called number {uc}")
-    elif uc is not None and uc in (down.ocn_norm, down.redirecting_norm):
+    elif uc is not None and uc in down.fwd:
         s *= 0.95
-        why.append(f"called {uc} = downstream original called/redirecting number: call forwarded at this node")
+        how = ("redirecting" if uc == down.redirecting_norm else "original called" if uc == down.ocn_norm
+               else "forwarded-from")
+        why.append(f"called {uc} = downstream {how} number: the call was forwarded at this node"
+                   + (f" (CPG: call forwarded on {up.isup[0]['diversion'].replace('_', ' ')})"
+                      if up.isup and up.isup[0].get("diversion") else ""))
     elif up.cdr_only and down.cdr_only is False and uc is not None and uc in down.match_numbers():
         why.append(f"same called number {uc}")
     else:
@@ -158,11 +164,17 @@ def _called(up: _Obs, down: _Obs, s: float, why: list[str]) -> float | None:
 
 
 def _seizure_order(tol: Tolerances, up: _Obs, down: _Obs, s: float, why: list[str],
-                   slack: float) -> float | None:
-    """Seizure order (IAM / INVITE): upstream earlier by 0..iam_max_s (slow hops up to iam_slow_max_s)."""
+                   slack: float, forwarded: bool = False) -> float | None:
+    """Seizure order (IAM / INVITE): upstream earlier by 0..iam_max_s (slow hops up to iam_slow_max_s;
+    across a forwarding exchange up to the ring time: forwarding on no reply rings the first party)."""
     if up.t_seize is not None and down.t_seize is not None:
         d = down.t_seize - up.t_seize
-        if 0 <= d <= tol.iam_max_s + slack:
+        if forwarded and tol.iam_max_s + slack < d <= tol.ring_max_s + slack:
+            no_reply = bool(up.isup and up.isup[0].get("diversion") == "no_reply")
+            s *= 1.0 if no_reply else 0.8
+            why.append(f"seized {d:.3f} s before the forwarded leg (the first party rang first"
+                       + (": CPG call forwarded on no reply)" if no_reply else ")"))
+        elif 0 <= d <= tol.iam_max_s + slack:
             why.append(f"seized {d:.3f} s before the downstream leg")
         elif -(tol.iam_early_s + slack) <= d < 0:
             s *= 0.85

@@ -47,7 +47,7 @@ class Tolerances:
     # None = every call of the case (costs a scan of the whole case on each trace)
     skew_windows_s: tuple[float | None, ...] = (600.0, 7200.0)
     uncalibrated_slack_s: float = 3.0  # extra time allowance between sources with no common calls
-    max_hops: int = 24
+    max_hops: int = 40
     keep_alternatives: int = 3
 
 

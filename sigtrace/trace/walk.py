@@ -156,7 +156,7 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
     else:
         node = tr.node(p.get("switch_pc"), p.get("switch_bits"))
     obs = term
-    visited = {node.key}
+    pending: list[str] = []  # numbers the call was forwarded from, still to be met upstream
     origin: Origin | None = None
     for _ in range(tol.max_hops):
         moc = obs.moc
@@ -170,18 +170,33 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
             origin = _no_upstream(tr, node, obs, hops, keys, chain_obs)
             break
         upn = tr.node(*up)
-        if upn.key in visited:
-            origin = Origin("unknown", reasons=[f"routing loop: {upn.label} already in the chain"])
-            break
-        visited.add(upn.key)
+        # an exchange may appear twice in a chain (a forwarded call hairpinning back through the
+        # tandem/toll it came down), a leg never: the legs already used are excluded at every step
+        for n in obs.match_numbers()[1:]:
+            if n not in pending:
+                pending.append(n)
         if upn.role == "gateway":
             origin = _at_gateway(tr, upn, obs, hops, keys)
             break
-        found = tr.incoming(upn, obs)
+        found = tr.incoming(upn, obs, exclude=keys, pending=pending, down_node=node)
         if not found:
+            # the leg into ``upn`` was not captured and ``upn`` wrote no record of the call: the
+            # switch before it may have (its CDR's outgoing trunk group leads to ``upn``)
+            prev = tr.upstream_records(upn, obs, exclude=keys)
+            if prev and not (upn.role == "gateway"):
+                hops.append(tr.hop(upn, None, reasons=[
+                    f"no capture or record of the call arriving at {upn.label}: reached through the outgoing "
+                    f"trunk group of the previous switch's CDR"]))
+                best = prev[0]
+                keys |= best.keys
+                chain_obs.append(best)
+                node, obs = tr.node(best.p.get("switch_pc"), best.p.get("switch_bits") or 24), best
+                continue
             origin = _no_incoming_leg(tr, upn, node, obs, hops)
             break
         best = found[0]
+        if best.called_norm in pending:
+            pending = pending[pending.index(best.called_norm) + 1:]
         keys |= best.keys
         chain_obs.append(best)
         node, obs = upn, best
@@ -226,7 +241,7 @@ def _at_gateway(tr: _Tracer, upn: _Node, obs: _Obs, hops: list[Hop], keys: set) 
     if res:
         hops.extend(res[0])
         return res[1]
-    found = tr.incoming(upn, obs)
+    found = tr.incoming(upn, obs, exclude=keys)
     h = tr.hop(upn, found[0] if found else None, kind="gateway",
                reasons=["gateway in the directory, but no SIP INVITE for this call was captured"])
     hops.append(h)
