@@ -391,7 +391,8 @@ class _LegsMixin:
                 p = ob.isup[0] if ob.isup else None
                 if p is None:
                     continue
-                if at_dpc and c.get("switch_pc") is not None and (c["switch_pc"], c.get("switch_bits")) != (p["dpc"], p["pc_bits"]):
+                if at_dpc and c.get("switch_pc") is not None and (c["switch_pc"], c.get("switch_bits")) not in \
+                        getattr(self, "aliases", {}).get((p["dpc"], p["pc_bits"]), {(p["dpc"], p["pc_bits"])}):
                     continue
                 if c.get("in_peer_pc") is not None and c["in_peer_pc"] != p["opc"]:
                     continue
@@ -503,8 +504,14 @@ class _LegsMixin:
                                        t_from=a, t_to=b, max_call_s=self.tol.max_call_s)
         rows = self.pooled("isup", numbers, lo, hi, "iam_ts", fetch, full=terminating, raw=raw)
         if node is not None:
-            rows = [r for r in rows if r["dpc"] == node.pc and r["pc_bits"] == node.bits]
+            codes = self.codes_of(node)
+            rows = [r for r in rows if (r["dpc"], r["pc_bits"]) in codes]
         return rows
+
+    def codes_of(self, node: _Node) -> set[tuple[int, int]]:
+        """Every (point code, width) of ``node`` (an international gateway has two, see walk._aliases)."""
+        key = (node.pc, node.bits)
+        return getattr(self, "aliases", {}).get(key) or {key}
 
     def cdr_legs(self, numbers: list[str], lo: float, hi: float, node: _Node | None = None,
                  raw: tuple[datetime, datetime] | None = None) -> list[dict[str, Any]]:
@@ -519,7 +526,8 @@ class _LegsMixin:
                                    t_from=a, t_to=b)
         rows = self.pooled("cdr", numbers, lo, hi, "start_time", fetch, raw=raw)
         if node is not None:
-            rows = [r for r in rows if r["switch_pc"] == node.pc and r["switch_bits"] == node.bits]
+            codes = self.codes_of(node)
+            rows = [r for r in rows if (r["switch_pc"], r["switch_bits"]) in codes]
         return rows
 
     def cached(self, name: str, key: tuple, lo: float, hi: float, ts_col: str,

@@ -69,8 +69,31 @@ class _Tracer(_ClockMixin, _HopsMixin, _LegsMixin, _MatchMixin, _SipEntryMixin):
                 self.by_pc.setdefault((r["pc_int"], r["pc_bits"]), r)
             if r["ip"]:
                 self.by_ip.setdefault(r["ip"], r)
+        self.aliases = _aliases(self.by_pc)
         self.source_names: dict[int, str] = dict(con.execute("select source_id, source_name from sources").fetchall())
         self.notes: list[str] = []
+
+
+def _aliases(by_pc: dict[tuple[int, int], dict[str, Any]]) -> dict[tuple[int, int], set[tuple[int, int]]]:
+    """Point codes of one node: an international gateway has a national (24-bit) code and a 14-bit
+    code on its international links; the directory lists it twice, the second row named
+    "<name> (... side)" in the same city with the same role. Returns (pc, bits) -> every code of
+    that node (only for nodes with more than one)."""
+    import re
+
+    groups: dict[tuple, set[tuple[int, int]]] = {}
+    for key, r in by_pc.items():
+        name = (r.get("name") or "").strip()
+        if not name:
+            continue
+        stem = re.sub(r"\s*\([^()]*\bside\)\s*$", "", name, flags=re.IGNORECASE)
+        groups.setdefault((stem.lower(), (r.get("city") or "").lower(), r.get("role")), set()).add(key)
+    out: dict[tuple[int, int], set[tuple[int, int]]] = {}
+    for keys in groups.values():
+        if len(keys) > 1 and len({b for _, b in keys}) > 1:
+            for k in keys:
+                out[k] = set(keys)
+    return out
 
 
 def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_S,
@@ -112,9 +135,17 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
         absorbed |= keys
         walked.append((term, hops, origin, keys, chain_obs))
     # a candidate whose own leg lies inside another candidate's chain is that call's upstream part
+    # ... and so is one whose first node (the DPC of its leg) is a later node of another candidate's
+    # chain that shares a leg or record with it: the victim's exchange is the called party's own,
+    # the exchange the other candidate starts at (the same call, seen further downstream)
     final = []
     for i, (term, hops, origin, keys, chain_obs) in enumerate(walked):
         inside = any(j != i and (term.keys & w[3]) and len(w[1]) > len(hops) for j, w in enumerate(walked))
+        first = (hops[0].point_code, hops[0].pc_bits) if hops else None
+        inside = inside or any(
+            j != i and (keys & w[3]) and first in {(h.point_code, h.pc_bits) for h in w[1][1:]}
+            and first != (w[1][0].point_code, w[1][0].pc_bits)
+            for j, w in enumerate(walked))
         if not inside:
             final.append((term, hops, origin, keys, chain_obs))
     cands = [_candidate(tr, victim, at, window_s, *w) for w in final]
@@ -176,9 +207,15 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
             if n not in pending:
                 pending.append(n)
         if upn.role == "gateway":
+            res = tr.sip_entry(upn, obs, reasons=[f"{upn.label} is a gateway in the directory: the call entered here"])
+            if res:
+                hops.extend(res[0])
+                origin = res[1]
+                break
+        found = tr.incoming(upn, obs, exclude=keys, pending=pending, down_node=node)
+        if not found and upn.role == "gateway":
             origin = _at_gateway(tr, upn, obs, hops, keys)
             break
-        found = tr.incoming(upn, obs, exclude=keys, pending=pending, down_node=node)
         if not found:
             # the leg into ``upn`` was not captured and ``upn`` wrote no record of the call: the
             # switch before it may have (its CDR's outgoing trunk group leads to ``upn``)
@@ -188,9 +225,16 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
                     f"no capture or record of the call arriving at {upn.label}: reached through the outgoing "
                     f"trunk group of the previous switch's CDR"]))
                 best = prev[0]
+                pnode = tr.node(best.p.get("switch_pc"), best.p.get("switch_bits") or 24)
+                # the ISUP leg into that switch which its record describes, when captured
+                legs = [o for o in tr.incoming(pnode, obs, exclude=keys, pending=pending, down_node=node)
+                        if o.isup and best.keys <= o.keys]
+                if legs:
+                    legs[0].reasons.append("its switch's CDR sends the call on to " + upn.label)
+                    best = legs[0]
                 keys |= best.keys
                 chain_obs.append(best)
-                node, obs = tr.node(best.p.get("switch_pc"), best.p.get("switch_bits") or 24), best
+                node, obs = pnode, best
                 continue
             origin = _no_incoming_leg(tr, upn, node, obs, hops)
             break
@@ -237,10 +281,6 @@ def _no_upstream(tr: _Tracer, node: _Node, obs: _Obs, hops: list[Hop], keys: set
 def _at_gateway(tr: _Tracer, upn: _Node, obs: _Obs, hops: list[Hop], keys: set) -> Origin:
     """The upstream node is a gateway in the directory: the SIP side of the call, else the gateway's
     incoming ISUP leg. Extends ``hops`` and ``keys``."""
-    res = tr.sip_entry(upn, obs, reasons=[f"{upn.label} is a gateway in the directory: the call entered here"])
-    if res:
-        hops.extend(res[0])
-        return res[1]
     found = tr.incoming(upn, obs, exclude=keys)
     h = tr.hop(upn, found[0] if found else None, kind="gateway",
                reasons=["gateway in the directory, but no SIP INVITE for this call was captured"])
