@@ -74,6 +74,7 @@ class _MatchMixin:
             if m is None:
                 continue
             ob.score, ob.reasons = round(m[0], 4), m[1]
+            ob.link = self.link_of(ob, down)
             dt = abs((down.t or 0) - (ob.t or 0))
             scored.append((ob.score, -dt, ob))
         scored.sort(key=lambda x: (x[0], x[1]), reverse=True)
@@ -84,6 +85,51 @@ class _MatchMixin:
             if len(ranked) > 1 and ranked[1].score >= 0.9 * best.score:
                 best.reasons.append(f"ambiguous: {len(ranked) - 1} other leg(s) score nearly as well (kept as alternatives)")
         return ranked
+
+    def link_of(self, up: _Obs, down: _Obs) -> dict[str, Any]:
+        """How ``up`` was linked to ``down`` (the hop's ``link``): ``method`` identifier | heuristic,
+        ``by`` the key, ``terms`` the measured differences behind the score (reference clock, seconds),
+        ``merged`` how the observation's own records were joined (the same leg seen by several probes,
+        the switch's CDR attached to its leg)."""
+        def gap(a: float | None, b: float | None) -> float | None:
+            return None if a is None or b is None else round(b - a, 6)
+
+        terms: dict[str, Any] = {
+            "score": round(up.score, 4),
+            "called": ("same" if up.called_norm == down.called_norm else
+                       "forwarded" if up.called_norm in down.fwd else "equivalent"),
+            "seizure_gap_s": gap(up.t_seize, down.t_seize),
+            "answer_gap_s": gap(up.t_answer, down.t_answer),
+            "release_gap_s": gap(up.t_end, down.t_end),
+            "duration_gap_s": gap(up.duration, down.duration),
+            "calling": (None if not (up.calling_norm and down.calling_norm) else
+                        "same" if up.calling_norm == down.calling_norm else "changed"),
+            "clocks_calibrated": self.calibrated_together(up.sources, down.sources),
+        }
+        if up.isup and down.isup and up.isup[0].get("hop_counter") is not None \
+                and down.isup[0].get("hop_counter") is not None:
+            terms["hop_counter"] = [up.isup[0]["hop_counter"], down.isup[0]["hop_counter"]]
+        method, by = "heuristic", "number_time"
+        if terms["called"] == "forwarded":
+            by = "forwarding_number_time"  # redirecting / original called number + time
+        if up.sip and down.sip:
+            u, d = up.sip[0], down.sip[0]
+            if u.get("call_id") and u["call_id"] == d.get("call_id"):
+                method, by = "identifier", "call_id"
+            elif u.get("x_call_id") and u["x_call_id"] in (d.get("x_call_id"), d.get("call_id")):
+                method, by = "identifier", "x_call_id"
+            elif u.get("icid") and u["icid"] == d.get("icid"):
+                method, by = "identifier", "icid"
+        elif up.cdr and down.cdr:
+            refs = {c.get("call_ref") for c in up.cdr if c.get("call_ref")}
+            if refs & {c.get("call_ref") for c in down.cdr if c.get("call_ref")}:
+                method, by = "identifier", "cdr_call_ref"
+        merged = []
+        if len({r["source_id"] for r in up.isup}) > 1 or len({r["source_id"] for r in up.sip}) > 1:
+            merged.append("same_leg_two_probes")  # same OPC/DPC/CIC (or Call-ID) and called number
+        if up.isup and up.cdr:
+            merged.append("cdr_of_the_leg")
+        return {"method": method, "by": by, "terms": terms, "merged": merged}
 
     def alt_summary(self, ob: _Obs) -> dict[str, Any]:
         p = ob.p

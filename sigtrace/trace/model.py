@@ -91,6 +91,10 @@ class Hop:
     leg: dict[str, Any] | None = None  # protocol details of the incoming leg (cic, call_id, numbers, times)
     alternatives: list[dict[str, Any]] = field(default_factory=list)
     ladder: list[dict[str, Any]] = field(default_factory=list)  # messages for a ladder diagram
+    # how the incoming leg was linked to the one downstream: {method: identifier | heuristic, by, terms, merged}
+    link: dict[str, Any] | None = None
+    time_ref: str | None = None  # ``time`` on the result's clock_reference
+    time_uncertainty_s: float | None = None  # uncertainty of time_ref from the clock calibration
 
     def to_dict(self) -> dict[str, Any]:
         d = {
@@ -102,6 +106,7 @@ class Hop:
             "pc_bits": self.pc_bits, "ni": self.ni, "role_source": self.role_source,
             "in_directory": self.in_directory, "score": self.score, "reasons": self.reasons, "leg": self.leg,
             "alternatives": self.alternatives, "ladder": self.ladder,
+            "link": self.link, "time_ref": self.time_ref, "time_uncertainty_s": self.time_uncertainty_s,
         })
         return d
 
@@ -168,6 +173,7 @@ class TraceResult:
     candidates: list[Candidate]
     victim_input: str = ""
     clock_offsets: list[dict[str, Any]] = field(default_factory=list)
+    clock_reference: dict[str, Any] | None = None  # the clock of every time_ref: which, why, uncertainty
     notes: list[str] = field(default_factory=list)
     tool_version: str = __version__
     tolerances: Tolerances = field(default_factory=Tolerances)
@@ -185,6 +191,7 @@ class TraceResult:
             "victim_input": self.victim_input,
             "window_s": self.window_s,
             "clock_offsets": self.clock_offsets,
+            "clock_reference": self.clock_reference,
             "notes": self.notes,
             "tool_version": self.tool_version,
             "tolerances": asdict(self.tolerances),

@@ -168,8 +168,13 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
     for sid, off in sorted(tr.offsets.items()):
         offs.append({"source_id": sid, "source": tr.source_names.get(sid), "offset_s": round(off, 6),
                      "reference": tr.group.get(sid) == sid, "group": tr.source_names.get(tr.group.get(sid))})
+    ref, shift, u_ref = tr.reference_clock()
+    for c in cands:
+        for h in c.hops:
+            _time_ref(tr, h, shift, u_ref)
     res = TraceResult(victim=victim, at=at, window_s=float(window_s), candidates=cands, victim_input=number,
                       clock_offsets=offs, notes=tr.notes, tolerances=tol)
+    res.clock_reference = dict(ref, shift_from_working_clock_s=round(shift, 6))
     res.seconds = round(_time.perf_counter() - t0, 4)
     return res
 
@@ -224,6 +229,10 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
                 hops.append(tr.hop(upn, None, reasons=[
                     f"no capture or record of the call arriving at {upn.label}: reached through the outgoing "
                     f"trunk group of the previous switch's CDR"]))
+                hops[-1].link = {"method": "identifier", "by": "node_from_downstream_leg", "terms": {},
+                                 "merged": [], "node_by": "opc" if obs.isup else "cdr_in_trunk",
+                                 "note": "no evidence of the call arriving here: the hop before it is found "
+                                         "by its CDR's outgoing trunk group"}
                 best = prev[0]
                 pnode = tr.node(best.p.get("switch_pc"), best.p.get("switch_bits") or 24)
                 # the ISUP leg into that switch which its record describes, when captured
@@ -248,7 +257,56 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
         origin = Origin("unknown", reasons=[f"stopped after {tol.max_hops} hops"])
     for o in chain_obs:
         keys |= o.keys
+    _links(hops)
     return hops, origin, keys, chain_obs
+
+
+def _time_ref(tr: _Tracer, h: Hop, shift: float, u_ref: float) -> None:
+    """A hop's time on the chosen reference clock, with the uncertainty of the calibration of the
+    source it came from (None when that source is not calibrated with the reference)."""
+    if h.time is None:
+        return
+    t = _secs(datetime.fromisoformat(h.time.replace("Z", "")))
+    h.time_ref = _iso_s(t - shift)
+    sids = [e.source_id for e in h.evidence if e.source_id is not None]
+    unc = getattr(tr, "unc", {})
+    known = [unc[s] for s in sids if s in unc]
+    if known:
+        h.time_uncertainty_s = round((min(known) ** 2 + u_ref ** 2) ** 0.5, 3)
+
+
+def _links(hops: list[Hop]) -> None:
+    """Fill each hop's ``link`` (how it was tied to the hop downstream) where the step that built it
+    did not: the victim's exchange (reached by the called number), SIP hops (Call-ID, correlation
+    header or Via), a gateway found by its INVITE, nodes known only from the leg downstream."""
+    for i, h in enumerate(hops):
+        if i == 0:
+            h.link = {"method": "identifier", "by": "called_number", "terms": {"score": h.score},
+                      "merged": (h.link or {}).get("merged", []), "node_by": "dpc" if h.point_code else "ip"}
+            continue
+        if h.link is not None:
+            h.link.setdefault("node_by", "opc")
+            continue
+        text = " ".join(h.reasons)
+        terms = {"score": h.score}
+        if h.kind in ("sip_proxy", "softswitch"):
+            if "same Call-ID" in text:
+                h.link = {"method": "identifier", "by": "call_id", "terms": terms}
+            elif "X-Call-ID links" in text:
+                h.link = {"method": "identifier", "by": "x_call_id", "terms": terms}
+            elif h.leg:
+                h.link = {"method": "heuristic", "by": "number_time", "terms": terms,
+                          "note": "a new Call-ID (B2BUA): Request-URI number, From and time"}
+            else:
+                h.link = {"method": "identifier", "by": "via", "terms": terms,
+                          "note": "named in a Via header (received= where present) of a captured INVITE"}
+            h.link.update(merged=[], node_by="ip")
+        elif h.evidence:
+            h.link = {"method": "heuristic", "by": "number_time", "terms": terms, "merged": [],
+                      "node_by": "opc"}
+        else:
+            h.link = {"method": "identifier", "by": "node_from_downstream_leg", "terms": {}, "merged": [],
+                      "node_by": "opc", "note": "known only as the upstream node of the leg downstream"}
 
 
 def _no_upstream(tr: _Tracer, node: _Node, obs: _Obs, hops: list[Hop], keys: set,
