@@ -26,8 +26,9 @@ def _cdr_times(r: dict[str, Any], sem: str) -> None:
         r["_t_end"] = t0 + (r["_duration"] or 0.0)
     else:
         r["_t_seize"], r["_t_answer"], r["_t_end"] = t0, None, None
-        if not r["_answered"]:
-            r["_t_end"] = t0 + float(r.get("duration_s") or 0.0)
+        if not r["_answered"] and float(r.get("duration_s") or 0.0) > 0:
+            # a holding time on an unanswered record; 0 says nothing about when the call was released
+            r["_t_end"] = t0 + float(r["duration_s"])
 
 
 _CIRCUIT_FREED = {16, 18, 23, 24, 46}  # RLC, RSC, GRS, CGB, UCIC (Q.763 Table 4): the leg ends here
