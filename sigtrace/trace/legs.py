@@ -460,7 +460,12 @@ class _LegsMixin:
         # a minute or two before the terminating IAM, CDR and SIP answers come up to ring_max_s later
         self.span = (lo - 120.0 - self.tol.iam_slow_max_s, hi + self.tol.ring_max_s)
         rows = self.isup_legs([victim], lo, hi, terminating=True)
-        cdrs = [c for c in self.cdr_legs([victim], lo, hi) if c["record_type"] == "MTC" and c["called_norm"] == victim]
+        # the victim's switch's own record (MTC), or -- when that switch writes none -- a record whose
+        # outgoing trunk group leads to a subscriber exchange (not a tandem, toll or gateway): the
+        # terminating exchange is the called party's, known from the trunk the call left on
+        cdrs = [c for c in self.cdr_legs([victim], lo, hi) if c["called_norm"] == victim and (
+            c["record_type"] == "MTC" or (c.get("out_peer_pc") is not None and c["record_type"] != "MOC"
+                                          and self.may_forward(self.node(c["out_peer_pc"], c.get("out_peer_bits") or 24))))]
         obs = self.attach_cdrs(self.isup_obs(rows, {victim}, redirects=True), self.cdr_prepare(cdrs))
         return [o for o in obs if o.t is not None and lo <= o.t <= hi]
 
@@ -525,7 +530,9 @@ class _LegsMixin:
         def fetch(a: datetime, b: datetime) -> list[dict[str, Any]]:
             return sql.fetch_dicts(self.con, "trace/cdr_incoming_legs", switch_pc=None, switch_bits=None, numbers=nums,
                                    t_from=a, t_to=b)
-        rows = self.pooled("cdr", numbers, lo, hi, "start_time", fetch, raw=raw)
+        # a pool fetched for a larger number set holds other numbers' rows too
+        wanted = set(numbers)
+        rows = [r for r in self.pooled("cdr", numbers, lo, hi, "start_time", fetch, raw=raw) if r["called_norm"] in wanted]
         if node is not None:
             codes = self.codes_of(node)
             rows = [r for r in rows if (r["switch_pc"], r["switch_bits"]) in codes]

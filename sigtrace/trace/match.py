@@ -20,6 +20,11 @@ class _MatchMixin:
         tol = self.tol
         s: float | None = 1.0
         why: list[str] = []
+        full_up, full_down = up, down
+        common = sorted(up.sources & down.sources)
+        if common and (len(up.sources) > 1 or len(down.sources) > 1):
+            # a probe that saw both legs compares them on one clock, whatever the calibration says
+            up, down = _only(up, common[0]), _only(down, common[0])
         cal = self.calibrated_together(up.sources, down.sources)
         slack = 0.0 if cal else tol.uncalibrated_slack_s
         if not cal:
@@ -28,17 +33,17 @@ class _MatchMixin:
         cdr = up.cdr_only or down.cdr_only
         if cdr:
             slack += tol.cdr_time_slack_s
-        s = _called(up, down, s, why)
-        forwarded = s is not None and up.called_norm != down.called_norm and up.called_norm in down.fwd
+        s = _called(full_up, full_down, s, why)
+        forwarded = s is not None and up.called_norm != down.called_norm and up.called_norm in full_down.fwd
         if s is not None:
             s = _seizure_order(tol, up, down, s, why, slack, forwarded)
         if s is not None:
             s = _outcome(tol, up, down, s, why, slack, cdr)
         if s is None:
             return None
-        s = _calling(up, down, s, why)
+        s = _calling(full_up, full_down, s, why)
         if not forwarded:  # the forwarding exchange starts a new call: its hop counter starts afresh
-            s = _hop_counter(up, down, s, why)
+            s = _hop_counter(full_up, full_down, s, why)
         return s, why
 
     def match_any(self, up: _Obs, down: _Obs) -> tuple[float, list[str]] | None:
@@ -187,6 +192,13 @@ class _MatchMixin:
         return s, why
 
 
+def _only(ob: _Obs, sid: int) -> _Obs:
+    """``ob`` as one source saw it (its records from source ``sid``; all of them when it has none)."""
+    sub = _Obs(isup=[r for r in ob.isup if r["source_id"] == sid], cdr=[r for r in ob.cdr if r["source_id"] == sid],
+               sip=[r for r in ob.sip if r["source_id"] == sid], fwd=ob.fwd)
+    return sub if (sub.isup or sub.cdr or sub.sip) else ob
+
+
 # ---------------------------------------------------------------- the checks of one step, in match()'s order
 # Each takes the score so far and the reasons list, appends its reasons and returns the score times
 # its factor, or None when the two legs cannot be the same call.
@@ -202,8 +214,6 @@ def _called(up: _Obs, down: _Obs, s: float, why: list[str]) -> float | None:
         why.append(f"called {uc} = downstream {how} number: the call was forwarded at this node"
                    + (f" (CPG: call forwarded on {up.isup[0]['diversion'].replace('_', ' ')})"
                       if up.isup and up.isup[0].get("diversion") else ""))
-    elif up.cdr_only and down.cdr_only is False and uc is not None and uc in down.match_numbers():
-        why.append(f"same called number {uc}")
     else:
         return None
     return s

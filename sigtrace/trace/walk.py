@@ -191,6 +191,13 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
         node = tr.node(p["dpc"], p["pc_bits"], p.get("ni"))
     else:
         node = tr.node(p.get("switch_pc"), p.get("switch_bits"))
+        if p.get("record_type") != "MTC" and p.get("out_peer_pc") is not None:
+            # no record of the victim's own switch: it is the one this record's outgoing trunk leads to
+            out = tr.node(p["out_peer_pc"], p.get("out_peer_bits") or 24)
+            h0 = tr.hop(out, None, default="local", reasons=[
+                f"the victim's exchange: no capture or record of the call arriving there; {node.label}'s CDR "
+                f"(row {p.get('row_num')}) sends the call to it on trunk group {p.get('out_trunk')}"])
+            hops.append(h0)
     obs = term
     pending: list[str] = []  # numbers the call was forwarded from, still to be met upstream
     origin: Origin | None = None
@@ -282,7 +289,8 @@ def _links(hops: list[Hop]) -> None:
     for i, h in enumerate(hops):
         if i == 0:
             h.link = {"method": "identifier", "by": "called_number", "terms": {"score": h.score},
-                      "merged": (h.link or {}).get("merged", []), "node_by": "dpc" if h.point_code else "ip"}
+                      "merged": (h.link or {}).get("merged", []),
+                      "node_by": ("dpc" if h.evidence else "cdr_out_trunk") if h.point_code else "ip"}
             continue
         if h.link is not None:
             h.link.setdefault("node_by", "opc")
