@@ -30,8 +30,6 @@ _NO_MOC = ("chain exact, but the originating MSC writes no CDRs (truth.switches_
 KNOWN_FAILURES = {
     "F003": _HIDDEN, "F004": _HIDDEN, "F007": _HIDDEN, "F012": _HIDDEN, "F015": _HIDDEN, "F022": _HIDDEN,
     "F024": _HIDDEN, "F029": _HIDDEN, "F030": _HIDDEN, "F031": _HIDDEN, "F035": _HIDDEN, "F037": _HIDDEN,
-    "F005": ("unanswered SIP-I call: the walk stops at the tandem before the SIP-I landing gateway "
-             "(no incoming ISUP leg there, no INVITE matched)"),
     "F017": _FWD_SIP, "F019": _FWD_SIP, "F026": _FWD_SIP, "F036": _FWD_SIP,
     "F009": _NO_MOC, "F011": _NO_MOC, "F014": _NO_MOC, "F020": _NO_MOC,
 }

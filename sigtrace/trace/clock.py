@@ -221,9 +221,12 @@ class _ClockMixin:
                      "sources": [self.source_names.get(s) for s in cdrs], "uncertainty_s": round(u, 3),
                      "why": f"the median clock of the {len(cdrs)} switches whose CDR files (start = seizure) are "
                             f"calibrated into this trace (switches keep network time; probes are often seconds off)"}, shift, u)
-        return ({"kind": "probe", "source": self.source_names.get(root), "sources": [self.source_names.get(root)],
-                 "uncertainty_s": 0.0,
-                 "why": "fewer than two calibrated CDR files: the best-connected capture's clock"}, 0.0, 0.0)
+        is_cdr = root in getattr(self, "cdr_sources", set())
+        return ({"kind": "cdr_file" if is_cdr else "probe", "source": self.source_names.get(root),
+                 "sources": [self.source_names.get(root)], "uncertainty_s": 0.0,
+                 "why": "fewer than two seizure-time CDR files calibrated into this trace: the clock of its "
+                        "best-connected source (" + ("a CDR file" if is_cdr else "a capture") + "), stated as such"},
+                0.0, 0.0)
 
     def off(self, sid: int) -> float:
         return self.offsets.get(sid, 0.0)
