@@ -174,7 +174,7 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
             _time_ref(tr, h, shift, u_ref)
     res = TraceResult(victim=victim, at=at, window_s=float(window_s), candidates=cands, victim_input=number,
                       clock_offsets=offs, notes=tr.notes, tolerances=tol)
-    res.clock_reference = dict(ref, shift_from_working_clock_s=round(shift, 6))
+    res.clock_reference = ref
     res.seconds = round(_time.perf_counter() - t0, 4)
     return res
 
