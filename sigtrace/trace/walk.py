@@ -163,6 +163,13 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
         if other:
             c.confidence = round(c.confidence * 0.8, 3)
             c.reasons.append("its leg is also a scored alternative upstream leg of another candidate's chain")
+    # the victim's exchange is a subscriber exchange: a chain whose first hop the directory lists as
+    # a tandem, toll or gateway starts at a leg that transits it, not at the called party's exchange
+    for c in cands:
+        if c.hops and c.hops[0].role_source == "directory" and c.hops[0].kind in ("tandem", "toll", "gateway"):
+            c.confidence = round(c.confidence * 0.7, 3)
+            c.reasons.append(f"its first hop is a {c.hops[0].kind} in the directory, not a subscriber exchange: "
+                             f"the leg to the victim's own exchange is missing")
     cands.sort(key=lambda c: (c.confidence, c.time or ""), reverse=True)
     offs = []
     for sid, off in sorted(tr.offsets.items()):
