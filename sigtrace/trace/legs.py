@@ -356,9 +356,13 @@ class _LegsMixin:
                 same_shape = (p["_answered"] == r["_answered"]
                               and (p["_duration"] is None or r["_duration"] is None
                                    or abs(p["_duration"] - r["_duration"]) <= 0.2))
-                calibrated = self.calibrated_together({p["source_id"]}, {r["source_id"]})
-                if dt <= self.tol.merge_s or (same_shape and dt <= (self.tol.merge_s if calibrated else
-                                                                   self.tol.uncalibrated_slack_s + 2)):
+                # one circuit carries one call at a time: the same OPC/DPC/CIC and called number, the
+                # same outcome and a constant offset between the two probes' timestamps of the IAM,
+                # answer and release is one leg, however far apart two drifting clocks put it
+                d0 = r["_t_seize"] - p["_t_seize"]
+                steady = all(abs((r[k] - p[k]) - d0) <= 0.2 for k in ("_t_answer", "_t_end")
+                             if r.get(k) is not None and p.get(k) is not None)
+                if dt <= self.tol.merge_s or (same_shape and steady and dt <= self.tol.uncalibrated_slack_s + 2):
                     ob.isup.append(r)
                     break
             else:
