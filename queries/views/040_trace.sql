@@ -68,7 +68,7 @@ circuit_near as (
     -- after p_t_to (most calls have ended by then)
     select
         i.source_id, i.iam_frame, i.iam_ts, m.frame, m.ts, m.msg_type, m.msg_name, m.opc, m.dpc,
-        m.cause_value, m.cause_location, m.subsequent_digits
+        m.cause_value, m.cause_location, m.subsequent_digits, m.event_ind
     from iam as i
     inner join isup_messages as m
         on m.source_id = i.source_id
@@ -95,7 +95,7 @@ circuit_far as (
     -- the rest, up to p_max_call_s seconds after the IAM, for the legs still open (long calls)
     select
         i.source_id, i.iam_frame, i.iam_ts, m.frame, m.ts, m.msg_type, m.msg_name, m.opc, m.dpc,
-        m.cause_value, m.cause_location, m.subsequent_digits
+        m.cause_value, m.cause_location, m.subsequent_digits, m.event_ind
     from (select * from iam anti join ended using (source_id, iam_frame)) as i
     inner join isup_messages as m
         on m.source_id = i.source_id
@@ -120,7 +120,8 @@ leg_messages as (
         iam_frame,
         list({
             'msg': msg_name, 'type': msg_type, 'ts': ts, 'frame': frame, 'opc': opc, 'dpc': dpc,
-            'cause': cause_value, 'location': cause_location, 'digits': subsequent_digits
+            'cause': cause_value, 'location': cause_location, 'digits': subsequent_digits,
+            'event': event_ind
         } order by ts, frame) as messages
     from circuit
     group by source_id, iam_frame
@@ -130,7 +131,7 @@ select i.*, l.messages
 from iam as i
 inner join leg_messages as l on l.source_id = i.source_id and l.iam_frame = i.iam_frame;
 
-comment on macro table trace_isup_legs is 'ISUP call legs for the trace, one row per leg as one probe saw it: IAMs (with a CIC) between p_t_from and p_t_to (UTC, probe clock) whose called number is one of p_numbers (list of E.164 forms) -- or, when p_redirects, whose original called / redirecting number is -- including overlap IAMs whose digits begin a form of one of the numbers and subscriber (NOA 1) local forms; arriving at p_dpc (integer point code of p_pc_bits bits; NULL = any exchange). Columns: the IAM''s fields (iam_frame, iam_ts, opc, dpc, cic, numbers, indicators) plus messages: every message of the probe on the same circuit from the IAM on, in time order (msg, type, ts, frame, opc, dpc, cause, location, digits), up to p_max_call_s seconds later or -- when the circuit is freed (RLC, RSC, GRS, CGB, UCIC) or seized again (a new IAM) within 10 minutes of p_t_to -- at least up to that message (later ones belong to other calls). Used by trace/terminating_legs and trace/incoming_legs.';
+comment on macro table trace_isup_legs is 'ISUP call legs for the trace, one row per leg as one probe saw it: IAMs (with a CIC) between p_t_from and p_t_to (UTC, probe clock) whose called number is one of p_numbers (list of E.164 forms) -- or, when p_redirects, whose original called / redirecting number is -- including overlap IAMs whose digits begin a form of one of the numbers and subscriber (NOA 1) local forms; arriving at p_dpc (integer point code of p_pc_bits bits; NULL = any exchange). Columns: the IAM''s fields (iam_frame, iam_ts, opc, dpc, cic, numbers, indicators) plus messages: every message of the probe on the same circuit from the IAM on, in time order (msg, type, ts, frame, opc, dpc, cause, location, digits, event: the CPG event indicator), up to p_max_call_s seconds later or -- when the circuit is freed (RLC, RSC, GRS, CGB, UCIC) or seized again (a new IAM) within 10 minutes of p_t_to -- at least up to that message (later ones belong to other calls). Used by trace/terminating_legs and trace/incoming_legs.';
 
 create or replace macro trace_cdr_legs(p_numbers, p_switch_pc, p_switch_bits, p_record_type, p_t_from, p_t_to) as table
 with

@@ -120,11 +120,13 @@ def _solve_offsets(con: Any, pairs: list[dict[str, Any]], tol: Tolerances) -> di
     offsets: dict[int, float] = {}
     group: dict[int, int] = {}
     via: dict[int, tuple[int, int]] = {}
+    unc: dict[int, float] = {}  # standard uncertainty of each offset against its group's root (s)
     weight = {s: sum(w for _, _, _, w in lst) for s, lst in adj.items()}
     for root in sorted(adj, key=lambda s: (-weight[s], s)):
         if root in offsets:
             continue
         offsets[root] = 0.0
+        unc[root] = 0.0
         group[root] = root
         frontier = [(w, n, root, nb, off) for nb, off, n, w in adj[root]]
         while frontier:  # Prim's algorithm: a maximum spanning tree on edge quality
@@ -133,10 +135,14 @@ def _solve_offsets(con: Any, pairs: list[dict[str, Any]], tol: Tolerances) -> di
             if to in offsets:
                 continue
             offsets[to] = offsets[frm] - off  # clock(frm) - clock(to) = off
+            # the edge's median from n matches of inter-quartile range ``spread``: sigma ~ IQR / 1.349
+            spread = max(n / w - 0.05, 0.0) if w > 0 else 0.0
+            unc[to] = (unc[frm] ** 2 + (spread / 1.349) ** 2 / max(n, 1)) ** 0.5
             group[to] = root
             via[to] = (frm, n)
             frontier.extend((w2, n2, to, nb, o2) for nb, o2, n2, w2 in adj[to] if nb not in offsets)
-    return {"offsets": offsets, "group": group, "pairs": pairs, "via": via, "cdr_start": cdr_start, "usable": usable}
+    return {"offsets": offsets, "group": group, "pairs": pairs, "via": via, "cdr_start": cdr_start, "usable": usable,
+            "uncertainty": unc, "is_cdr": is_cdr}
 
 
 
@@ -161,6 +167,8 @@ class _ClockMixin:
             self.pairs = [p for p in sk["pairs"] if p["source_a"] in self.involved and p["source_b"] in self.involved]
             self.cdr_start = sk["cdr_start"]
             self.calibration_window = sk.get("window")
+            self.unc = {k: v for k, v in sk.get("uncertainty", {}).items() if k in self.involved}
+            self.cdr_sources = set(sk.get("is_cdr", set()))
         max_off = max((abs(v) for v in self.offsets.values()), default=0.0)
         self.margin = max_off + self.tol.uncalibrated_slack_s + 1.0
 
@@ -181,6 +189,43 @@ class _ClockMixin:
                      if r["ruri_user_norm"] in nums or r.get("isup_called_norm") in nums}
         seen |= {c["source_id"] for c in self.cdr_legs(numbers, lo, hi, raw=raw) if c["called_norm"] in nums}
         return seen
+
+    def reference_clock(self) -> tuple[dict[str, Any], float, float]:
+        """The clock every ``time_ref`` is given on, said on purpose: the trace's working reference (the
+        best-connected source of the main clock group: a capture or a CDR file, named), with the
+        median clock of the switches whose seizure-time CDR files are calibrated into the trace given
+        beside it (``switch_clocks_offset_s``: their median clock minus the reference, and its spread).
+        Measured on the independent test networks (bench/RESULTS.md), that median was further from the
+        networks' true time than the best-connected source, so it is reported, not used.
+        Returns (description, shift of time_ref from the working clock (0), its uncertainty)."""
+        import statistics
+
+        groups: dict[int, int] = {}
+        for sid, g in self.group.items():
+            groups[g] = groups.get(g, 0) + 1
+        if not groups:
+            return ({"kind": "none", "source": None, "uncertainty_s": None, "switch_clocks_offset_s": None,
+                     "why": "no two sources of this trace share enough calls to be calibrated: times are as "
+                            "each source recorded them"}, 0.0, 0.0)
+        root = max(groups, key=lambda g: (groups[g], -g))
+        is_cdr = root in getattr(self, "cdr_sources", set())
+        desc: dict[str, Any] = {
+            "kind": "cdr_file" if is_cdr else "probe", "source": self.source_names.get(root), "uncertainty_s": 0.0,
+            "why": f"the best-connected source of the trace's main clock group ({groups[root]} sources): every "
+                   f"other source's offset is measured against it (clock_offsets)",
+            "switch_clocks_offset_s": None, "switch_clocks": []}
+        # CDR files whose start_time is the seizure: calibrated against the IAM arriving at the very
+        # switch that wrote them (answer-time files carry the ring time's uncertainty)
+        cdrs = sorted(s for s, g in self.group.items() if g == root and s in getattr(self, "cdr_sources", set())
+                      and self.cdr_start.get(s) == "seizure")
+        if len(cdrs) >= 2:
+            offs = [self.offsets[s] for s in cdrs]
+            med = statistics.median(offs)
+            mad = statistics.median(abs(o - med) for o in offs)
+            desc["switch_clocks_offset_s"] = round(med, 3)
+            desc["switch_clocks_spread_s"] = round(1.4826 * mad, 3)
+            desc["switch_clocks"] = [self.source_names.get(s) for s in cdrs]
+        return desc, 0.0, 0.0
 
     def off(self, sid: int) -> float:
         return self.offsets.get(sid, 0.0)

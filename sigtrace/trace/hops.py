@@ -72,6 +72,7 @@ class _HopsMixin:
             h.leg = self.leg_details(obs)
             h.alternatives = obs.alternatives
             h.ladder = self.ladder(obs)
+            h.link = obs.link
         return h
 
     def evidence(self, ob: _Obs) -> list[Evidence]:

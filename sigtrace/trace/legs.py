@@ -26,12 +26,16 @@ def _cdr_times(r: dict[str, Any], sem: str) -> None:
         r["_t_end"] = t0 + (r["_duration"] or 0.0)
     else:
         r["_t_seize"], r["_t_answer"], r["_t_end"] = t0, None, None
-        if not r["_answered"]:
-            r["_t_end"] = t0 + float(r.get("duration_s") or 0.0)
+        if not r["_answered"] and float(r.get("duration_s") or 0.0) > 0:
+            # a holding time on an unanswered record; 0 says nothing about when the call was released
+            r["_t_end"] = t0 + float(r["duration_s"])
 
 
 _CIRCUIT_FREED = {16, 18, 23, 24, 46}  # RLC, RSC, GRS, CGB, UCIC (Q.763 Table 4): the leg ends here
 _SAME_IAM_S = 0.05  # a second IAM within 50 ms on the circuit is the same one captured twice
+_CPG = 44  # call progress (Q.763 Table 4)
+# CPG event indicator (Q.763 §3.21): the call was forwarded on busy / on no reply / unconditionally
+_DIVERSION_EVENTS = {4: "busy", 5: "no_reply", 6: "unconditional"}
 
 
 def _pair_leg(r: dict[str, Any]) -> None:
@@ -65,6 +69,10 @@ def _pair_leg(r: dict[str, Any]) -> None:
     r["released_by_pc"] = rel["opc"] if rel else None
     r["answered"] = anm is not None
     r["duration_s"] = (_secs(rel["ts"]) - _secs(anm["ts"])) if anm and rel else None
+    # Q.763 §3.21 event indicator of a backward CPG: the call was diverted at (or beyond) the DPC
+    div = next((m for m in msgs if m["type"] == _CPG and m["opc"] == r["dpc"] and m.get("event") in _DIVERSION_EVENTS),
+               None)
+    r["diversion"] = _DIVERSION_EVENTS[div["event"]] if div else None
     sam = "".join(m["digits"] or "" for m in msgs if m["type"] == 2)
     r["sam_digits"] = sam or None
     r["called_norm_iam"] = r["called_norm"]
@@ -126,6 +134,10 @@ class _Obs:
     score: float = 1.0
     reasons: list[str] = field(default_factory=list)
     alternatives: list[dict[str, Any]] = field(default_factory=list)
+    # numbers the call was addressed to before a diversion downstream of here, latest first: an
+    # upstream leg called one of them continues this one across a forwarding exchange
+    fwd: list[str] = field(default_factory=list)
+    link: dict[str, Any] | None = None  # how this leg was linked to the one downstream (see match)
 
     # ---- primary record
     @property
@@ -193,6 +205,20 @@ class _Obs:
     @property
     def redirecting_norm(self) -> str | None:
         return self.isup[0].get("redirecting_norm") if self.isup else None
+
+    @property
+    def forward_number(self) -> str | None:
+        """The number this leg was addressed to before its last diversion (Q.763 §3.100 redirecting
+        number, else §3.39 original called number): what the forwarding exchange received."""
+        if not self.isup:
+            return None
+        r = self.isup[0]
+        return r.get("redirecting_norm") or r.get("original_called_norm")
+
+    @property
+    def redirected(self) -> bool:
+        return bool(self.isup and (self.isup[0].get("redirecting_norm") or self.isup[0].get("original_called_norm")
+                                   or self.isup[0].get("redirection_counter")))
 
     def match_numbers(self) -> list[str]:
         out: list[str] = []
@@ -330,9 +356,13 @@ class _LegsMixin:
                 same_shape = (p["_answered"] == r["_answered"]
                               and (p["_duration"] is None or r["_duration"] is None
                                    or abs(p["_duration"] - r["_duration"]) <= 0.2))
-                calibrated = self.calibrated_together({p["source_id"]}, {r["source_id"]})
-                if dt <= self.tol.merge_s or (same_shape and dt <= (self.tol.merge_s if calibrated else
-                                                                   self.tol.uncalibrated_slack_s + 2)):
+                # one circuit carries one call at a time: the same OPC/DPC/CIC and called number, the
+                # same outcome and a constant offset between the two probes' timestamps of the IAM,
+                # answer and release is one leg, however far apart two drifting clocks put it
+                d0 = r["_t_seize"] - p["_t_seize"]
+                steady = all(abs((r[k] - p[k]) - d0) <= 0.2 for k in ("_t_answer", "_t_end")
+                             if r.get(k) is not None and p.get(k) is not None)
+                if dt <= self.tol.merge_s or (same_shape and steady and dt <= self.tol.uncalibrated_slack_s + 2):
                     ob.isup.append(r)
                     break
             else:
@@ -354,9 +384,11 @@ class _LegsMixin:
             _cdr_times(r, "seizure" if r["_sem"] == "seizure" or not ans else "answer")
         return rows
 
-    def attach_cdrs(self, obs: list[_Obs], cdrs: list[dict[str, Any]], at_dpc: bool = True) -> list[_Obs]:
+    def attach_cdrs(self, obs: list[_Obs], cdrs: list[dict[str, Any]], at_dpc: bool = True,
+                    also: dict[str, str] | None = None) -> list[_Obs]:
         """Join a switch's CDR records to the ISUP legs arriving at that switch (same call); records
-        left over become observations of their own."""
+        left over become observations of their own. ``also``: leg called number -> another called
+        number its switch's record may carry (a forwarding exchange writes the new called number)."""
         out = list(obs)
         for c in cdrs:
             best, best_d = None, None
@@ -364,11 +396,13 @@ class _LegsMixin:
                 p = ob.isup[0] if ob.isup else None
                 if p is None:
                     continue
-                if at_dpc and c.get("switch_pc") is not None and (c["switch_pc"], c.get("switch_bits")) != (p["dpc"], p["pc_bits"]):
+                if at_dpc and c.get("switch_pc") is not None and (c["switch_pc"], c.get("switch_bits")) not in \
+                        getattr(self, "aliases", {}).get((p["dpc"], p["pc_bits"]), {(p["dpc"], p["pc_bits"])}):
                     continue
                 if c.get("in_peer_pc") is not None and c["in_peer_pc"] != p["opc"]:
                     continue
-                if c["called_norm"] not in (p["called_norm"], p.get("original_called_norm"), p.get("redirecting_norm")):
+                if c["called_norm"] not in (p["called_norm"], p.get("original_called_norm"), p.get("redirecting_norm"),
+                                            (also or {}).get(p["called_norm"])):
                     continue
                 if c["_answered"] != p["_answered"] and p["_answered"] is not None:
                     continue
@@ -430,7 +464,12 @@ class _LegsMixin:
         # a minute or two before the terminating IAM, CDR and SIP answers come up to ring_max_s later
         self.span = (lo - 120.0 - self.tol.iam_slow_max_s, hi + self.tol.ring_max_s)
         rows = self.isup_legs([victim], lo, hi, terminating=True)
-        cdrs = [c for c in self.cdr_legs([victim], lo, hi) if c["record_type"] == "MTC" and c["called_norm"] == victim]
+        # the victim's switch's own record (MTC), or -- when that switch writes none -- a record whose
+        # outgoing trunk group leads to a subscriber exchange (not a tandem, toll or gateway): the
+        # terminating exchange is the called party's, known from the trunk the call left on
+        cdrs = [c for c in self.cdr_legs([victim], lo, hi) if c["called_norm"] == victim and (
+            c["record_type"] == "MTC" or (c.get("out_peer_pc") is not None and c["record_type"] != "MOC"
+                                          and self.may_forward(self.node(c["out_peer_pc"], c.get("out_peer_bits") or 24))))]
         obs = self.attach_cdrs(self.isup_obs(rows, {victim}, redirects=True), self.cdr_prepare(cdrs))
         return [o for o in obs if o.t is not None and lo <= o.t <= hi]
 
@@ -475,8 +514,14 @@ class _LegsMixin:
                                        t_from=a, t_to=b, max_call_s=self.tol.max_call_s)
         rows = self.pooled("isup", numbers, lo, hi, "iam_ts", fetch, full=terminating, raw=raw)
         if node is not None:
-            rows = [r for r in rows if r["dpc"] == node.pc and r["pc_bits"] == node.bits]
+            codes = self.codes_of(node)
+            rows = [r for r in rows if (r["dpc"], r["pc_bits"]) in codes]
         return rows
+
+    def codes_of(self, node: _Node) -> set[tuple[int, int]]:
+        """Every (point code, width) of ``node`` (an international gateway has two, see walk._aliases)."""
+        key = (node.pc, node.bits)
+        return getattr(self, "aliases", {}).get(key) or {key}
 
     def cdr_legs(self, numbers: list[str], lo: float, hi: float, node: _Node | None = None,
                  raw: tuple[datetime, datetime] | None = None) -> list[dict[str, Any]]:
@@ -489,9 +534,12 @@ class _LegsMixin:
         def fetch(a: datetime, b: datetime) -> list[dict[str, Any]]:
             return sql.fetch_dicts(self.con, "trace/cdr_incoming_legs", switch_pc=None, switch_bits=None, numbers=nums,
                                    t_from=a, t_to=b)
-        rows = self.pooled("cdr", numbers, lo, hi, "start_time", fetch, raw=raw)
+        # a pool fetched for a larger number set holds other numbers' rows too
+        wanted = set(numbers)
+        rows = [r for r in self.pooled("cdr", numbers, lo, hi, "start_time", fetch, raw=raw) if r["called_norm"] in wanted]
         if node is not None:
-            rows = [r for r in rows if r["switch_pc"] == node.pc and r["switch_bits"] == node.bits]
+            codes = self.codes_of(node)
+            rows = [r for r in rows if (r["switch_pc"], r["switch_bits"]) in codes]
         return rows
 
     def cached(self, name: str, key: tuple, lo: float, hi: float, ts_col: str,
@@ -508,23 +556,98 @@ class _LegsMixin:
             self.cache[(name, key)] = ent
         return [r for r in ent[2] if r_from <= r[ts_col] <= r_to]
 
-    def incoming(self, node: _Node, down: _Obs) -> list[_Obs]:
-        numbers = down.match_numbers()
+    def incoming(self, node: _Node, down: _Obs, exclude: set | None = None,
+                 pending: list[str] | None = None, down_node: _Node | None = None) -> list[_Obs]:
+        """The same call's incoming legs at ``node`` (the previous node of ``down``), ranked.
+
+        Legs called the same number as ``down`` come first. A leg called the number ``down`` was
+        forwarded from (its redirecting / original called number, or ``pending``: such numbers seen
+        further downstream, for a CDR-only ``down``) continues the call across a forwarding exchange
+        (DOMAIN-PROTOCOLS §13.5): only at a node that may forward (not a tandem, toll or gateway by
+        its directory role) and that did not pass a call to that number on itself (then it is a
+        transit of the original call, not the forwarder). ``exclude``: keys of legs already in the chain
+        (an exchange may appear twice, a leg never)."""
+        tol = self.tol
+        same = down.called_norm
+        fwd: list[str] = []
+        here = False  # forwarded at ``node`` (else at ``down``'s own node, whose CDR row is ``down``)
+        if down.isup and down.redirected and self.may_forward(node):
+            cand, here = [down.forward_number, down.ocn_norm], True
+        elif down.cdr_only and down_node is not None and self.may_forward(down_node):
+            # a forwarding exchange's own record carries the new called number: the leg that reached
+            # it was called a number the call was forwarded from (seen on the legs downstream)
+            cand = list(pending or [])
+        else:
+            cand = []
+        for n in cand:
+            if n and n != same and n not in fwd:
+                fwd.append(n)
+        down.fwd = fwd
+        numbers = ([same] if same else []) + fwd
         if not numbers or node.pc is None:
             return []
-        tol = self.tol
         ref = down.t_seize if down.t_seize is not None else down.t
         if ref is None:
             return []
-        lo = ref - (tol.iam_slow_max_s if down.t_seize is not None else tol.ring_max_s)
+        back = tol.ring_max_s if (fwd or down.t_seize is None) else tol.iam_slow_max_s
+        lo = ref - back
         hi = (down.t_seize if down.t_seize is not None else ref) + tol.iam_early_s
+        if down.cdr_only:  # whole-second CDR times, possibly from a clock not calibrated with the captures
+            hi += tol.cdr_time_slack_s + (0.0 if down.sources & set(self.group) else tol.uncalibrated_slack_s)
         rows = self.isup_legs(numbers, lo, hi, node=node)
         cdrs = self.cdr_legs(numbers, lo - 1.0, (down.t_answer or hi) + 5.0, node=node)
-        keys = down.keys
+        keys = set(down.keys) | set(exclude or ())
         obs = self.attach_cdrs(self.isup_obs([r for r in rows if ("isup", r["source_id"], r["iam_frame"]) not in keys],
                                              set(numbers)),
-                               self.cdr_prepare([c for c in cdrs if ("cdr", c["source_id"], c["row_num"]) not in keys]))
-        return self.rank(obs, down)
+                               self.cdr_prepare([c for c in cdrs if ("cdr", c["source_id"], c["row_num"]) not in keys]),
+                               also={n: same for n in fwd} if here else None)
+        if here:
+            obs = [o for o in obs if not (o.called_norm in fwd and o.called_norm != same
+                                          and self.passed_on(node, o.called_norm, o.t))]
+        ranked = self.rank(obs, down)
+        # same number first; a forwarding link only when no leg of the same number continues the call
+        return [o for o in ranked if o.called_norm == same] + [o for o in ranked if o.called_norm != same]
+
+    def upstream_records(self, node: _Node, down: _Obs, exclude: set | None = None) -> list[_Obs]:
+        """CDR records of the same call written by the switch before ``node``: records whose outgoing
+        trunk group leads to ``node`` (DOMAIN-PROTOCOLS §12.4 step 3: R(P) has an outgoing trunk
+        pointing to S), ranked against ``down``. For a gap: the leg into ``node`` was not captured and
+        ``node`` writes no CDRs."""
+        numbers = down.match_numbers()
+        ref = down.t_seize if down.t_seize is not None else down.t
+        if not numbers or node.pc is None or ref is None or not self.n_cdr:
+            return []
+        tol = self.tol
+        keys = set(down.keys) | set(exclude or ())
+        rows = [c for c in self.cdr_legs(numbers, ref - tol.ring_max_s - 1.0, (down.t_answer or ref) + 5.0)
+                if c.get("out_peer_pc") == node.pc and (c.get("out_peer_bits") or 24) == node.bits
+                and c.get("switch_pc") is not None and ("cdr", c["source_id"], c["row_num"]) not in keys
+                and c.get("record_type") != "MTC"]
+        # a record called another number than ``down`` (one the call was forwarded from) is only the
+        # same call at a switch that may forward it (see ``incoming``)
+        rows = [c for c in rows if c["called_norm"] == down.called_norm
+                or self.may_forward(self.node(c["switch_pc"], c.get("switch_bits") or 24))]
+        down.fwd = [n for n in numbers if n != down.called_norm]
+        ranked = self.rank([_Obs(cdr=[c]) for c in self.cdr_prepare(rows)], down)
+        return [o for o in ranked if o.called_norm == down.called_norm] + \
+            [o for o in ranked if o.called_norm != down.called_norm]
+
+    def may_forward(self, node: _Node) -> bool:
+        """Call forwarding is a subscriber service of the subscriber's own exchange (local, MSC,
+        IMS): a node the directory lists as tandem, toll or gateway does not forward."""
+        return node.role not in ("tandem", "toll", "gateway")
+
+    def passed_on(self, node: _Node, number: str, t: float | None) -> bool:
+        """Did ``node`` send a leg called ``number`` onwards within ring time after ``t`` (captured)?
+        Then it carried the original call on as a transit and did not forward it."""
+        if t is None:
+            return False
+        for r in self.isup_legs([number], t - 1.0, t + self.tol.ring_max_s):
+            if r["opc"] == node.pc and r["pc_bits"] == node.bits and r["called_norm"] == number:
+                ts = _secs(r["iam_ts"]) - self.off(r["source_id"])
+                if t - 1.0 <= ts <= t + self.tol.ring_max_s:
+                    return True
+        return False
 
     def local_moc(self, node: _Node, down: _Obs) -> list[_Obs]:
         """A MOC record at the same switch (caller and victim on one MSC: no trunk in between)."""

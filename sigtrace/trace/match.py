@@ -20,6 +20,11 @@ class _MatchMixin:
         tol = self.tol
         s: float | None = 1.0
         why: list[str] = []
+        full_up, full_down = up, down
+        common = sorted(up.sources & down.sources)
+        if common and (len(up.sources) > 1 or len(down.sources) > 1):
+            # a probe that saw both legs compares them on one clock, whatever the calibration says
+            up, down = _only(up, common[0]), _only(down, common[0])
         cal = self.calibrated_together(up.sources, down.sources)
         slack = 0.0 if cal else tol.uncalibrated_slack_s
         if not cal:
@@ -28,15 +33,17 @@ class _MatchMixin:
         cdr = up.cdr_only or down.cdr_only
         if cdr:
             slack += tol.cdr_time_slack_s
-        s = _called(up, down, s, why)
+        s = _called(full_up, full_down, s, why)
+        forwarded = s is not None and up.called_norm != down.called_norm and up.called_norm in full_down.fwd
         if s is not None:
-            s = _seizure_order(tol, up, down, s, why, slack)
+            s = _seizure_order(tol, up, down, s, why, slack, forwarded)
         if s is not None:
             s = _outcome(tol, up, down, s, why, slack, cdr)
         if s is None:
             return None
-        s = _calling(up, down, s, why)
-        s = _hop_counter(up, down, s, why)
+        s = _calling(full_up, full_down, s, why)
+        if not forwarded:  # the forwarding exchange starts a new call: its hop counter starts afresh
+            s = _hop_counter(full_up, full_down, s, why)
         return s, why
 
     def match_any(self, up: _Obs, down: _Obs) -> tuple[float, list[str]] | None:
@@ -72,6 +79,7 @@ class _MatchMixin:
             if m is None:
                 continue
             ob.score, ob.reasons = round(m[0], 4), m[1]
+            ob.link = self.link_of(ob, down)
             dt = abs((down.t or 0) - (ob.t or 0))
             scored.append((ob.score, -dt, ob))
         scored.sort(key=lambda x: (x[0], x[1]), reverse=True)
@@ -82,6 +90,51 @@ class _MatchMixin:
             if len(ranked) > 1 and ranked[1].score >= 0.9 * best.score:
                 best.reasons.append(f"ambiguous: {len(ranked) - 1} other leg(s) score nearly as well (kept as alternatives)")
         return ranked
+
+    def link_of(self, up: _Obs, down: _Obs) -> dict[str, Any]:
+        """How ``up`` was linked to ``down`` (the hop's ``link``): ``method`` identifier | heuristic,
+        ``by`` the key, ``terms`` the measured differences behind the score (reference clock, seconds),
+        ``merged`` how the observation's own records were joined (the same leg seen by several probes,
+        the switch's CDR attached to its leg)."""
+        def gap(a: float | None, b: float | None) -> float | None:
+            return None if a is None or b is None else round(b - a, 6)
+
+        terms: dict[str, Any] = {
+            "score": round(up.score, 4),
+            "called": ("same" if up.called_norm == down.called_norm else
+                       "forwarded" if up.called_norm in down.fwd else "equivalent"),
+            "seizure_gap_s": gap(up.t_seize, down.t_seize),
+            "answer_gap_s": gap(up.t_answer, down.t_answer),
+            "release_gap_s": gap(up.t_end, down.t_end),
+            "duration_gap_s": gap(up.duration, down.duration),
+            "calling": (None if not (up.calling_norm and down.calling_norm) else
+                        "same" if up.calling_norm == down.calling_norm else "changed"),
+            "clocks_calibrated": self.calibrated_together(up.sources, down.sources),
+        }
+        if up.isup and down.isup and up.isup[0].get("hop_counter") is not None \
+                and down.isup[0].get("hop_counter") is not None:
+            terms["hop_counter"] = [up.isup[0]["hop_counter"], down.isup[0]["hop_counter"]]
+        method, by = "heuristic", "number_time"
+        if terms["called"] == "forwarded":
+            by = "forwarding_number_time"  # redirecting / original called number + time
+        if up.sip and down.sip:
+            u, d = up.sip[0], down.sip[0]
+            if u.get("call_id") and u["call_id"] == d.get("call_id"):
+                method, by = "identifier", "call_id"
+            elif u.get("x_call_id") and u["x_call_id"] in (d.get("x_call_id"), d.get("call_id")):
+                method, by = "identifier", "x_call_id"
+            elif u.get("icid") and u["icid"] == d.get("icid"):
+                method, by = "identifier", "icid"
+        elif up.cdr and down.cdr:
+            refs = {c.get("call_ref") for c in up.cdr if c.get("call_ref")}
+            if refs & {c.get("call_ref") for c in down.cdr if c.get("call_ref")}:
+                method, by = "identifier", "cdr_call_ref"
+        merged = []
+        if len({r["source_id"] for r in up.isup}) > 1 or len({r["source_id"] for r in up.sip}) > 1:
+            merged.append("same_leg_two_probes")  # same OPC/DPC/CIC (or Call-ID) and called number
+        if up.isup and up.cdr:
+            merged.append("cdr_of_the_leg")
+        return {"method": method, "by": by, "terms": terms, "merged": merged}
 
     def alt_summary(self, ob: _Obs) -> dict[str, Any]:
         p = ob.p
@@ -139,6 +192,13 @@ class _MatchMixin:
         return s, why
 
 
+def _only(ob: _Obs, sid: int) -> _Obs:
+    """``ob`` as one source saw it (its records from source ``sid``; all of them when it has none)."""
+    sub = _Obs(isup=[r for r in ob.isup if r["source_id"] == sid], cdr=[r for r in ob.cdr if r["source_id"] == sid],
+               sip=[r for r in ob.sip if r["source_id"] == sid], fwd=ob.fwd)
+    return sub if (sub.isup or sub.cdr or sub.sip) else ob
+
+
 # ---------------------------------------------------------------- the checks of one step, in match()'s order
 # Each takes the score so far and the reasons list, appends its reasons and returns the score times
 # its factor, or None when the two legs cannot be the same call.
@@ -147,22 +207,30 @@ def _called(up: _Obs, down: _Obs, s: float, why: list[str]) -> float | None:
     uc = up.called_norm
     if uc is not None and uc == down.called_norm:
         why.append(f"same called number {uc}")
-    elif uc is not None and uc in (down.ocn_norm, down.redirecting_norm):
+    elif uc is not None and uc in down.fwd:
         s *= 0.95
-        why.append(f"called {uc} = downstream original called/redirecting number: call forwarded at this node")
-    elif up.cdr_only and down.cdr_only is False and uc is not None and uc in down.match_numbers():
-        why.append(f"same called number {uc}")
+        how = ("redirecting" if uc == down.redirecting_norm else "original called" if uc == down.ocn_norm
+               else "forwarded-from")
+        why.append(f"called {uc} = downstream {how} number: the call was forwarded at this node"
+                   + (f" (CPG: call forwarded on {up.isup[0]['diversion'].replace('_', ' ')})"
+                      if up.isup and up.isup[0].get("diversion") else ""))
     else:
         return None
     return s
 
 
 def _seizure_order(tol: Tolerances, up: _Obs, down: _Obs, s: float, why: list[str],
-                   slack: float) -> float | None:
-    """Seizure order (IAM / INVITE): upstream earlier by 0..iam_max_s (slow hops up to iam_slow_max_s)."""
+                   slack: float, forwarded: bool = False) -> float | None:
+    """Seizure order (IAM / INVITE): upstream earlier by 0..iam_max_s (slow hops up to iam_slow_max_s;
+    across a forwarding exchange up to the ring time: forwarding on no reply rings the first party)."""
     if up.t_seize is not None and down.t_seize is not None:
         d = down.t_seize - up.t_seize
-        if 0 <= d <= tol.iam_max_s + slack:
+        if forwarded and tol.iam_max_s + slack < d <= tol.ring_max_s + slack:
+            no_reply = bool(up.isup and up.isup[0].get("diversion") == "no_reply")
+            s *= 1.0 if no_reply else 0.8
+            why.append(f"seized {d:.3f} s before the forwarded leg (the first party rang first"
+                       + (": CPG call forwarded on no reply)" if no_reply else ")"))
+        elif 0 <= d <= tol.iam_max_s + slack:
             why.append(f"seized {d:.3f} s before the downstream leg")
         elif -(tol.iam_early_s + slack) <= d < 0:
             s *= 0.85

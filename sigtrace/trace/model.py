@@ -47,7 +47,7 @@ class Tolerances:
     # None = every call of the case (costs a scan of the whole case on each trace)
     skew_windows_s: tuple[float | None, ...] = (600.0, 7200.0)
     uncalibrated_slack_s: float = 3.0  # extra time allowance between sources with no common calls
-    max_hops: int = 24
+    max_hops: int = 40
     keep_alternatives: int = 3
 
 
@@ -91,6 +91,10 @@ class Hop:
     leg: dict[str, Any] | None = None  # protocol details of the incoming leg (cic, call_id, numbers, times)
     alternatives: list[dict[str, Any]] = field(default_factory=list)
     ladder: list[dict[str, Any]] = field(default_factory=list)  # messages for a ladder diagram
+    # how the incoming leg was linked to the one downstream: {method: identifier | heuristic, by, terms, merged}
+    link: dict[str, Any] | None = None
+    time_ref: str | None = None  # ``time`` on the result's clock_reference
+    time_uncertainty_s: float | None = None  # uncertainty of time_ref from the clock calibration
 
     def to_dict(self) -> dict[str, Any]:
         d = {
@@ -102,6 +106,7 @@ class Hop:
             "pc_bits": self.pc_bits, "ni": self.ni, "role_source": self.role_source,
             "in_directory": self.in_directory, "score": self.score, "reasons": self.reasons, "leg": self.leg,
             "alternatives": self.alternatives, "ladder": self.ladder,
+            "link": self.link, "time_ref": self.time_ref, "time_uncertainty_s": self.time_uncertainty_s,
         })
         return d
 
@@ -172,6 +177,7 @@ class TraceResult:
     candidates: list[Candidate]
     victim_input: str = ""
     clock_offsets: list[dict[str, Any]] = field(default_factory=list)
+    clock_reference: dict[str, Any] | None = None  # the clock of every time_ref: which, why, uncertainty
     notes: list[str] = field(default_factory=list)
     tool_version: str = __version__
     tolerances: Tolerances = field(default_factory=Tolerances)
@@ -189,6 +195,7 @@ class TraceResult:
             "victim_input": self.victim_input,
             "window_s": self.window_s,
             "clock_offsets": self.clock_offsets,
+            "clock_reference": self.clock_reference,
             "notes": self.notes,
             "tool_version": self.tool_version,
             "tolerances": asdict(self.tolerances),

@@ -69,8 +69,31 @@ class _Tracer(_ClockMixin, _HopsMixin, _LegsMixin, _MatchMixin, _SipEntryMixin):
                 self.by_pc.setdefault((r["pc_int"], r["pc_bits"]), r)
             if r["ip"]:
                 self.by_ip.setdefault(r["ip"], r)
+        self.aliases = _aliases(self.by_pc)
         self.source_names: dict[int, str] = dict(con.execute("select source_id, source_name from sources").fetchall())
         self.notes: list[str] = []
+
+
+def _aliases(by_pc: dict[tuple[int, int], dict[str, Any]]) -> dict[tuple[int, int], set[tuple[int, int]]]:
+    """Point codes of one node: an international gateway has a national (24-bit) code and a 14-bit
+    code on its international links; the directory lists it twice, the second row named
+    "<name> (... side)" in the same city with the same role. Returns (pc, bits) -> every code of
+    that node (only for nodes with more than one)."""
+    import re
+
+    groups: dict[tuple, set[tuple[int, int]]] = {}
+    for key, r in by_pc.items():
+        name = (r.get("name") or "").strip()
+        if not name:
+            continue
+        stem = re.sub(r"\s*\([^()]*\bside\)\s*$", "", name, flags=re.IGNORECASE)
+        groups.setdefault((stem.lower(), (r.get("city") or "").lower(), r.get("role")), set()).add(key)
+    out: dict[tuple[int, int], set[tuple[int, int]]] = {}
+    for keys in groups.values():
+        if len(keys) > 1 and len({b for _, b in keys}) > 1:
+            for k in keys:
+                out[k] = set(keys)
+    return out
 
 
 def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_S,
@@ -112,9 +135,17 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
         absorbed |= keys
         walked.append((term, hops, origin, keys, chain_obs))
     # a candidate whose own leg lies inside another candidate's chain is that call's upstream part
+    # ... and so is one whose first node (the DPC of its leg) is a later node of another candidate's
+    # chain that shares a leg or record with it: the victim's exchange is the called party's own,
+    # the exchange the other candidate starts at (the same call, seen further downstream)
     final = []
     for i, (term, hops, origin, keys, chain_obs) in enumerate(walked):
         inside = any(j != i and (term.keys & w[3]) and len(w[1]) > len(hops) for j, w in enumerate(walked))
+        first = (hops[0].point_code, hops[0].pc_bits) if hops else None
+        inside = inside or any(
+            j != i and (keys & w[3]) and first in {(h.point_code, h.pc_bits) for h in w[1][1:]}
+            and first != (w[1][0].point_code, w[1][0].pc_bits)
+            for j, w in enumerate(walked))
         if not inside:
             final.append((term, hops, origin, keys, chain_obs))
     cands = [_candidate(tr, victim, at, window_s, *w) for w in final]
@@ -132,13 +163,25 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
         if other:
             c.confidence = round(c.confidence * 0.8, 3)
             c.reasons.append("its leg is also a scored alternative upstream leg of another candidate's chain")
+    # the victim's exchange is a subscriber exchange: a chain whose first hop the directory lists as
+    # a tandem, toll or gateway starts at a leg that transits it, not at the called party's exchange
+    for c in cands:
+        if c.hops and c.hops[0].role_source == "directory" and c.hops[0].kind in ("tandem", "toll", "gateway"):
+            c.confidence = round(c.confidence * 0.7, 3)
+            c.reasons.append(f"its first hop is a {c.hops[0].kind} in the directory, not a subscriber exchange: "
+                             f"the leg to the victim's own exchange is missing")
     cands.sort(key=lambda c: (c.confidence, c.time or ""), reverse=True)
     offs = []
     for sid, off in sorted(tr.offsets.items()):
         offs.append({"source_id": sid, "source": tr.source_names.get(sid), "offset_s": round(off, 6),
                      "reference": tr.group.get(sid) == sid, "group": tr.source_names.get(tr.group.get(sid))})
+    ref, shift, u_ref = tr.reference_clock()
+    for c in cands:
+        for h in c.hops:
+            _time_ref(tr, h, shift, u_ref)
     res = TraceResult(victim=victim, at=at, window_s=float(window_s), candidates=cands, victim_input=number,
                       clock_offsets=offs, notes=tr.notes, tolerances=tol)
+    res.clock_reference = ref
     res.seconds = round(_time.perf_counter() - t0, 4)
     return res
 
@@ -155,8 +198,15 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
         node = tr.node(p["dpc"], p["pc_bits"], p.get("ni"))
     else:
         node = tr.node(p.get("switch_pc"), p.get("switch_bits"))
+        if p.get("record_type") != "MTC" and p.get("out_peer_pc") is not None:
+            # no record of the victim's own switch: it is the one this record's outgoing trunk leads to
+            out = tr.node(p["out_peer_pc"], p.get("out_peer_bits") or 24)
+            h0 = tr.hop(out, None, default="local", reasons=[
+                f"the victim's exchange: no capture or record of the call arriving there; {node.label}'s CDR "
+                f"(row {p.get('row_num')}) sends the call to it on trunk group {p.get('out_trunk')}"])
+            hops.append(h0)
     obs = term
-    visited = {node.key}
+    pending: list[str] = []  # numbers the call was forwarded from, still to be met upstream
     origin: Origin | None = None
     for _ in range(tol.max_hops):
         moc = obs.moc
@@ -170,18 +220,50 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
             origin = _no_upstream(tr, node, obs, hops, keys, chain_obs)
             break
         upn = tr.node(*up)
-        if upn.key in visited:
-            origin = Origin("unknown", reasons=[f"routing loop: {upn.label} already in the chain"])
-            break
-        visited.add(upn.key)
+        # an exchange may appear twice in a chain (a forwarded call hairpinning back through the
+        # tandem/toll it came down), a leg never: the legs already used are excluded at every step
+        for n in obs.match_numbers()[1:]:
+            if n not in pending:
+                pending.append(n)
         if upn.role == "gateway":
+            res = tr.sip_entry(upn, obs, reasons=[f"{upn.label} is a gateway in the directory: the call entered here"])
+            if res:
+                hops.extend(res[0])
+                origin = res[1]
+                break
+        found = tr.incoming(upn, obs, exclude=keys, pending=pending, down_node=node)
+        if not found and upn.role == "gateway":
             origin = _at_gateway(tr, upn, obs, hops, keys)
             break
-        found = tr.incoming(upn, obs)
         if not found:
+            # the leg into ``upn`` was not captured and ``upn`` wrote no record of the call: the
+            # switch before it may have (its CDR's outgoing trunk group leads to ``upn``)
+            prev = tr.upstream_records(upn, obs, exclude=keys)
+            if prev and not (upn.role == "gateway"):
+                hops.append(tr.hop(upn, None, reasons=[
+                    f"no capture or record of the call arriving at {upn.label}: reached through the outgoing "
+                    f"trunk group of the previous switch's CDR"]))
+                hops[-1].link = {"method": "identifier", "by": "node_from_downstream_leg", "terms": {},
+                                 "merged": [], "node_by": "opc" if obs.isup else "cdr_in_trunk",
+                                 "note": "no evidence of the call arriving here: the hop before it is found "
+                                         "by its CDR's outgoing trunk group"}
+                best = prev[0]
+                pnode = tr.node(best.p.get("switch_pc"), best.p.get("switch_bits") or 24)
+                # the ISUP leg into that switch which its record describes, when captured
+                legs = [o for o in tr.incoming(pnode, obs, exclude=keys, pending=pending, down_node=node)
+                        if o.isup and best.keys <= o.keys]
+                if legs:
+                    legs[0].reasons.append("its switch's CDR sends the call on to " + upn.label)
+                    best = legs[0]
+                keys |= best.keys
+                chain_obs.append(best)
+                node, obs = pnode, best
+                continue
             origin = _no_incoming_leg(tr, upn, node, obs, hops)
             break
         best = found[0]
+        if best.called_norm in pending:
+            pending = pending[pending.index(best.called_norm) + 1:]
         keys |= best.keys
         chain_obs.append(best)
         node, obs = upn, best
@@ -189,7 +271,57 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
         origin = Origin("unknown", reasons=[f"stopped after {tol.max_hops} hops"])
     for o in chain_obs:
         keys |= o.keys
+    _links(hops)
     return hops, origin, keys, chain_obs
+
+
+def _time_ref(tr: _Tracer, h: Hop, shift: float, u_ref: float) -> None:
+    """A hop's time on the chosen reference clock, with the uncertainty of the calibration of the
+    source it came from (None when that source is not calibrated with the reference)."""
+    if h.time is None:
+        return
+    t = _secs(datetime.fromisoformat(h.time.replace("Z", "")))
+    h.time_ref = _iso_s(t - shift)
+    sids = [e.source_id for e in h.evidence if e.source_id is not None]
+    unc = getattr(tr, "unc", {})
+    known = [unc[s] for s in sids if s in unc]
+    if known:
+        h.time_uncertainty_s = round((min(known) ** 2 + u_ref ** 2) ** 0.5, 3)
+
+
+def _links(hops: list[Hop]) -> None:
+    """Fill each hop's ``link`` (how it was tied to the hop downstream) where the step that built it
+    did not: the victim's exchange (reached by the called number), SIP hops (Call-ID, correlation
+    header or Via), a gateway found by its INVITE, nodes known only from the leg downstream."""
+    for i, h in enumerate(hops):
+        if i == 0:
+            h.link = {"method": "identifier", "by": "called_number", "terms": {"score": h.score},
+                      "merged": (h.link or {}).get("merged", []),
+                      "node_by": ("dpc" if h.evidence else "cdr_out_trunk") if h.point_code else "ip"}
+            continue
+        if h.link is not None:
+            h.link.setdefault("node_by", "opc")
+            continue
+        text = " ".join(h.reasons)
+        terms = {"score": h.score}
+        if h.kind in ("sip_proxy", "softswitch"):
+            if "same Call-ID" in text:
+                h.link = {"method": "identifier", "by": "call_id", "terms": terms}
+            elif "X-Call-ID links" in text:
+                h.link = {"method": "identifier", "by": "x_call_id", "terms": terms}
+            elif h.leg:
+                h.link = {"method": "heuristic", "by": "number_time", "terms": terms,
+                          "note": "a new Call-ID (B2BUA): Request-URI number, From and time"}
+            else:
+                h.link = {"method": "identifier", "by": "via", "terms": terms,
+                          "note": "named in a Via header (received= where present) of a captured INVITE"}
+            h.link.update(merged=[], node_by="ip")
+        elif h.evidence:
+            h.link = {"method": "heuristic", "by": "number_time", "terms": terms, "merged": [],
+                      "node_by": "opc"}
+        else:
+            h.link = {"method": "identifier", "by": "node_from_downstream_leg", "terms": {}, "merged": [],
+                      "node_by": "opc", "note": "known only as the upstream node of the leg downstream"}
 
 
 def _no_upstream(tr: _Tracer, node: _Node, obs: _Obs, hops: list[Hop], keys: set,
@@ -222,11 +354,7 @@ def _no_upstream(tr: _Tracer, node: _Node, obs: _Obs, hops: list[Hop], keys: set
 def _at_gateway(tr: _Tracer, upn: _Node, obs: _Obs, hops: list[Hop], keys: set) -> Origin:
     """The upstream node is a gateway in the directory: the SIP side of the call, else the gateway's
     incoming ISUP leg. Extends ``hops`` and ``keys``."""
-    res = tr.sip_entry(upn, obs, reasons=[f"{upn.label} is a gateway in the directory: the call entered here"])
-    if res:
-        hops.extend(res[0])
-        return res[1]
-    found = tr.incoming(upn, obs)
+    found = tr.incoming(upn, obs, exclude=keys)
     h = tr.hop(upn, found[0] if found else None, kind="gateway",
                reasons=["gateway in the directory, but no SIP INVITE for this call was captured"])
     hops.append(h)
