@@ -1,0 +1,120 @@
+"""Issue 23: `sigtrace --help` / `--version` import nothing heavy, and the lazy package API
+(PEP 562 ``__getattr__`` in sigtrace/__init__.py) still gives users what the eager one gave.
+
+Each check runs in a fresh interpreter, since this test process has long imported everything.
+Modules are asserted, never wall-clock time (bench/bench_cli.py measures that)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+HEAVY = ("duckdb", "pyarrow", "numpy", "numba", "rich.progress", "pandas")
+
+
+def _run(code: str) -> str:
+    p = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def _heavy_after(code: str) -> list[str]:
+    out = _run(code + f"\nimport sys\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))\n")
+    return out.split()
+
+
+@pytest.mark.parametrize("code", [
+    "import sigtrace.cli",
+    "import sigtrace",
+    "import sigtrace, sigtrace.errors, sigtrace._version; sigtrace.__version__; sigtrace.SigtraceError",
+])
+def test_nothing_heavy_on_import(code):
+    assert _heavy_after(code) == []
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"]])
+def test_help_and_version_import_nothing_heavy(args):
+    # the CLI entry point as the console script runs it, then the modules it left loaded
+    code = f"""
+    import sys
+    from sigtrace.cli import main
+    sys.argv = ["sigtrace", *{args!r}]
+    try:
+        main()
+    except SystemExit as e:
+        assert e.code in (0, None), e.code
+    print("HEAVY", " ".join(m for m in {HEAVY!r} if m in sys.modules))
+    """
+    out = _run(code)
+    line = [ln for ln in out.splitlines() if ln.startswith("HEAVY")][-1]
+    assert line.split()[1:] == []
+    if args == ["--version"]:
+        import sigtrace
+        assert sigtrace.__version__ in out
+
+
+def test_the_heavy_list_is_real():
+    """The check above can fail: using the API does import DuckDB and Arrow."""
+    assert {"duckdb", "pyarrow"} <= set(_heavy_after("import sigtrace; sigtrace.connect"))
+
+
+PUBLIC = ["connect", "ingest", "load_directory", "trace", "goip_sites",
+          "SigtraceError", "InputError", "SchemaError", "NotFoundError", "__version__"]
+
+CHECK_API = """
+import types, sigtrace
+from sigtrace.db import connect
+from sigtrace.directory import load_directory
+from sigtrace.goip import goip_sites
+from sigtrace.ingest import ingest
+from sigtrace.trace.walk import trace
+from sigtrace.errors import SigtraceError
+assert sigtrace.trace is trace and sigtrace.ingest is ingest, (sigtrace.trace, sigtrace.ingest)
+assert sigtrace.connect is connect and sigtrace.load_directory is load_directory
+assert sigtrace.goip_sites is goip_sites and sigtrace.SigtraceError is SigtraceError
+for name in ("trace", "ingest"):
+    assert not isinstance(getattr(sigtrace, name), types.ModuleType), name
+print("OK")
+"""
+
+
+@pytest.mark.parametrize("first", [
+    "import sigtrace; sigtrace.trace; sigtrace.ingest",            # the function first
+    "import sigtrace.trace.walk",                                   # a submodule of sigtrace/trace/ first
+    "import sigtrace.trace",
+    "from sigtrace.trace import TraceResult, export_pcap",
+    "from sigtrace.trace.model import Tolerances",
+    "import sigtrace.ingest",
+    "from sigtrace.ingest import ingest",
+    "import sigtrace.cli; from sigtrace.cli import app",
+    "import sigtrace.campaigns",
+])
+def test_trace_and_ingest_stay_functions_whatever_is_imported_first(first):
+    assert _run(first + "\n" + CHECK_API).strip().endswith("OK")
+
+
+def test_public_api_and_star_import():
+    out = _run(f"""
+    import sigtrace
+    assert sorted(sigtrace.__all__) == sorted({PUBLIC!r})
+    for n in sigtrace.__all__:
+        assert n in dir(sigtrace), n
+    ns = {{}}
+    exec("from sigtrace import *", ns)
+    assert all(ns[n] is getattr(sigtrace, n) for n in sigtrace.__all__)
+    assert callable(ns["trace"]) and callable(ns["ingest"])
+    try:
+        sigtrace.no_such_name
+    except AttributeError as e:
+        assert "no_such_name" in str(e)
+    else:
+        raise AssertionError("no AttributeError")
+    from sigtrace import sql              # plain submodules still import as modules
+    assert sql.__name__ == "sigtrace.sql"
+    import sigtrace.parsers.registry as r
+    assert sigtrace.parsers.registry is r
+    print("OK")
+    """)
+    assert out.strip().endswith("OK")
