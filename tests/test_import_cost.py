@@ -55,6 +55,40 @@ def test_help_and_version_import_nothing_heavy(args):
         assert sigtrace.__version__ in out
 
 
+def test_version_needs_no_rich_console():
+    out = _run("""
+    import sys
+    from sigtrace.cli import main
+    sys.argv = ["sigtrace", "--version"]
+    try:
+        main()
+    except SystemExit:
+        pass
+    print("RICH", "rich.console" in sys.modules)
+    """)
+    assert "RICH False" in out
+
+
+def test_lazy_console_is_a_console():
+    """cli.err / cli.out make their rich Console on first use; rich's Progress (which enters the
+    console as a context manager) and plain printing work through them."""
+    out = _run("""
+    import io, sys
+    import sigtrace.cli as cli
+    assert "rich.console" not in sys.modules
+    from rich.progress import Progress, TextColumn
+    with Progress(TextColumn("{task.description}"), console=cli.err, transient=True) as p:
+        p.advance(p.add_task("step", total=2))
+    buf = io.StringIO()
+    cli.out.file = buf
+    cli.out.print("[b]bold[/b] text", markup=True)
+    assert buf.getvalue() == "bold text\\n", repr(buf.getvalue())
+    assert "rich.console" in sys.modules and cli.out.is_terminal is False
+    print("OK")
+    """)
+    assert out.strip().endswith("OK")
+
+
 def test_the_heavy_list_is_real():
     """The check above can fail: using the API does import DuckDB and Arrow."""
     assert {"duckdb", "pyarrow"} <= set(_heavy_after("import sigtrace; sigtrace.connect"))
