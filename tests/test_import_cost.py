@@ -21,7 +21,7 @@ def _run(code: str) -> str:
 
 
 def _heavy_after(code: str) -> list[str]:
-    out = _run(code + f"\nimport sys\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))\n")
+    out = _run(textwrap.dedent(code) + f"\nimport sys\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))\n")
     return out.split()
 
 
@@ -90,8 +90,32 @@ def test_lazy_console_is_a_console():
 
 
 def test_the_heavy_list_is_real():
-    """The check above can fail: using the API does import DuckDB and Arrow."""
-    assert {"duckdb", "pyarrow"} <= set(_heavy_after("import sigtrace; sigtrace.connect"))
+    """The checks here can fail: opening a case imports DuckDB, writing Arrow batches pyarrow."""
+    assert _heavy_after("import sigtrace; sigtrace.connect(None)") == ["duckdb"]
+    assert {"duckdb", "pyarrow"} <= set(_heavy_after("from sigtrace.db import arrow_type; arrow_type('BIGINT[]')"))
+
+
+@pytest.mark.slow  # ingests a fixture case (shared with the other trace tests of the session)
+def test_a_read_only_trace_needs_no_arrow_numpy_or_numba():
+    """`sigtrace trace` / `goip` open the case read-only and walk it through DuckDB: pyarrow (imported
+    lazily by sigtrace.db, for writers), numpy and numba stay out -- on a case where the trace and
+    the GoIP scan find something."""
+    from trace_cases import expected, shared_cases
+
+    db = shared_cases()("goip_origin")
+    t = expected("goip_origin")["traces"][0]
+    heavy = _heavy_after(f"""
+    import json, sigtrace
+    from datetime import datetime, timezone
+    from sigtrace import render
+    con = sigtrace.connect({str(db)!r}, read_only=True)
+    at = datetime.fromisoformat({t["at"]!r}).astimezone(timezone.utc).replace(tzinfo=None)
+    res = sigtrace.trace(con, {t["victim_e164"]!r}, at, window_s={t.get("window", 300)!r})
+    assert res.to_dict()["candidates"], "the trace found nothing"
+    render.trace_output(res, "json", con=con)
+    assert sigtrace.goip_sites(con).sites, "the GoIP scan found nothing"
+    """)
+    assert heavy == ["duckdb"]
 
 
 PUBLIC = ["connect", "ingest", "load_directory", "trace", "goip_sites",
