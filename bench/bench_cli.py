@@ -45,7 +45,8 @@ def _once(cmd: list[str], env: dict | None = None) -> float:
     p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env or _ENV, cwd=_CWD)
     dt = time.perf_counter() - t0
     if p.returncode != 0:
-        raise SystemExit(f"bench_cli: {' '.join(cmd)} exited {p.returncode}: {p.stderr.decode(errors='replace')[-300:]}")
+        tail = p.stderr.decode(errors="replace")[-300:]
+        raise SystemExit(f"bench_cli: {' '.join(cmd)} exited {p.returncode}: {tail}")
     return dt
 
 
@@ -56,13 +57,15 @@ _CWD = tempfile.gettempdir()
 def heavy_modules() -> list[str]:
     code = ("import sys, sigtrace.cli; "
             f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_ENV, check=True, cwd=_CWD)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_ENV, check=True,
+                         cwd=_CWD)
     return out.stdout.split()
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", type=int, default=15, help="runs of each command (default 15); the median is reported")
+    ap.add_argument("--runs", type=int, default=15,
+                    help="runs of each command (default 15); the median is reported")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     ap.add_argument("--compare", type=Path, metavar="DIR",
                     help="also time `python -m sigtrace` from this source tree (another commit), interleaved")

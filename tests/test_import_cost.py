@@ -15,13 +15,15 @@ HEAVY = ("duckdb", "pyarrow", "numpy", "numba", "rich.progress", "pandas")
 
 
 def _run(code: str) -> str:
-    p = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120)
+    p = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                       timeout=120)
     assert p.returncode == 0, p.stderr
     return p.stdout
 
 
 def _heavy_after(code: str) -> list[str]:
-    out = _run(textwrap.dedent(code) + f"\nimport sys\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))\n")
+    report = f"\nimport sys\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    out = _run(textwrap.dedent(code) + report)
     return out.split()
 
 
@@ -92,7 +94,8 @@ def test_lazy_console_is_a_console():
 def test_the_heavy_list_is_real():
     """The checks here can fail: opening a case imports DuckDB, writing Arrow batches pyarrow."""
     assert _heavy_after("import sigtrace; sigtrace.connect(None)") == ["duckdb"]
-    assert {"duckdb", "pyarrow"} <= set(_heavy_after("from sigtrace.db import arrow_type; arrow_type('BIGINT[]')"))
+    writer = "from sigtrace.db import arrow_type; arrow_type('BIGINT[]')"
+    assert {"duckdb", "pyarrow"} <= set(_heavy_after(writer))
 
 
 @pytest.mark.slow  # ingests a fixture case (shared with the other trace tests of the session)

@@ -142,10 +142,11 @@ def test_query_plan_matches_golden(name, case_con, params):
         path.write_text(got, encoding="utf-8")
         return
     assert path.is_file(), (f"no golden plan for {name}: run SIGTRACE_UPDATE_GOLDEN=1 pytest "
-                            f"tests/test_query_plans.py and commit {path.relative_to(GOLDEN.parent.parent.parent)}")
+                            f"tests/test_query_plans.py and commit tests/golden/plans/{path.name}")
     want = path.read_text(encoding="utf-8")
     if got != want:
-        diff = "".join(difflib.unified_diff(want.splitlines(True), got.splitlines(True), f"golden/{path.name}", "now"))
+        diff = "".join(difflib.unified_diff(want.splitlines(True), got.splitlines(True),
+                                            f"golden/{path.name}", "now"))
         pytest.fail(f"the plan of {name} changed (if intended: SIGTRACE_UPDATE_GOLDEN=1, then review "
                     f"`git diff tests/golden/plans/`):\n{diff}")
 
@@ -168,12 +169,14 @@ def test_plan_tree_keeps_operators_and_tables_only():
         con.execute("create temp table cells(y int, name varchar)")
         con.execute("insert into calls select i, i % 7 from range(1000) t(i)")
         con.execute("insert into cells select i, 'c' || i from range(7) t(i)")
-        tree = explain_tree(con, "select name, count(*) from calls join cells using (y) where x > $v group by name",
+        tree = explain_tree(con, "select name, count(*) from calls join cells using (y) "
+                                 "where x > $v group by name",
                             {"v": 5})
     finally:
         con.close()
     lines = tree.splitlines()
     assert any(ln.strip().startswith("HASH_JOIN join_type=INNER") for ln in lines), tree
-    assert {ln.strip() for ln in lines if "SCAN" in ln} == {"SEQ_SCAN table=calls", "SEQ_SCAN table=cells"}, tree
+    scans = {ln.strip() for ln in lines if "SCAN" in ln}
+    assert scans == {"SEQ_SCAN table=calls", "SEQ_SCAN table=cells"}, tree
     assert not any(ch.isdigit() for ln in lines if "SCAN" not in ln for ch in ln.split(" ", 1)[-1]), tree
     assert lines[0] == lines[0].lstrip() and any(ln.startswith("  ") for ln in lines)
