@@ -39,3 +39,6 @@ def install_parsers_alias() -> None:
     mod = importlib.util.module_from_spec(spec)
     sys.modules["sigtrace.parsers"] = mod
     spec.loader.exec_module(mod)
+    pkg = sys.modules.get(__package__ or "sigtrace")
+    if pkg is not None:  # `import sigtrace; sigtrace.parsers` as with the wheel's real subpackage
+        pkg.parsers = mod

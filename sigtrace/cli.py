@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from ._version import __version__
 from .errors import Interrupted, SigtraceError
@@ -124,8 +123,41 @@ app = typer.Typer(
     add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
-out = Console(highlight=False, soft_wrap=True, emoji=False)
+
+
+class _LazyConsole:
+    """A rich Console made on first use (`sigtrace --version` need not import rich.console); every
+    attribute, and `with console:` as rich's Live and Progress use it, goes to the real Console."""
+
+    def __init__(self, **kwargs) -> None:
+        self._kwargs = kwargs
+        self._console = None
+
+    def _real(self):
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._kwargs)
+        return self._console
+
+    def __getattr__(self, name: str):
+        return getattr(self._real(), name)
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in ("_kwargs", "_console"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._real(), name, value)
+
+    def __enter__(self):
+        return self._real().__enter__()
+
+    def __exit__(self, *exc) -> None:
+        return self._real().__exit__(*exc)
+
+
+err = _LazyConsole(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+out = _LazyConsole(highlight=False, soft_wrap=True, emoji=False)
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing --out / --export-pcap file (default: refuse to overwrite it).")]
 
 

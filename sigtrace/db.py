@@ -20,7 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
+
+from ._lazy import lazy_module
+
+# pyarrow (and the numpy it loads, ~0.13 s) is imported on first use -- by a writer, never by a
+# read-only trace or `sigtrace sql`; `pa` is rebound to the module then (sigtrace/_lazy.py)
+pa = lazy_module("pyarrow", globals(), "pa")
 
 from ._paths import QUERIES_DIR
 from ._version import __version__
@@ -237,20 +242,26 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, create: 
 
 # --------------------------------------------------------------------------- Arrow batches
 
-_ARROW_TYPES: dict[str, pa.DataType] = {
-    "VARCHAR": pa.string(),
-    "INTEGER": pa.int32(),
-    "BIGINT": pa.int64(),
-    "SMALLINT": pa.int16(),
-    "TINYINT": pa.int8(),
-    "BOOLEAN": pa.bool_(),
-    "DOUBLE": pa.float64(),
-    "FLOAT": pa.float32(),
-    "BLOB": pa.binary(),
-    "TIMESTAMP_NS": pa.timestamp("ns"),
-    "TIMESTAMP": pa.timestamp("us"),
-    "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"),
-}
+_ARROW_TYPES: dict[str, pa.DataType] = {}  # filled on first use (pyarrow is imported lazily)
+
+
+def _arrow_types() -> dict[str, pa.DataType]:
+    if not _ARROW_TYPES:
+        _ARROW_TYPES.update({
+            "VARCHAR": pa.string(),
+            "INTEGER": pa.int32(),
+            "BIGINT": pa.int64(),
+            "SMALLINT": pa.int16(),
+            "TINYINT": pa.int8(),
+            "BOOLEAN": pa.bool_(),
+            "DOUBLE": pa.float64(),
+            "FLOAT": pa.float32(),
+            "BLOB": pa.binary(),
+            "TIMESTAMP_NS": pa.timestamp("ns"),
+            "TIMESTAMP": pa.timestamp("us"),
+            "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"),
+        })
+    return _ARROW_TYPES
 
 
 def arrow_type(duck_type: str) -> pa.DataType:
@@ -258,7 +269,7 @@ def arrow_type(duck_type: str) -> pa.DataType:
     if t.endswith("[]"):
         return pa.list_(arrow_type(t[:-2]))
     try:
-        return _ARROW_TYPES[t]
+        return _arrow_types()[t]
     except KeyError:
         raise SchemaError(f"no Arrow mapping for DuckDB type {duck_type}") from None
 
