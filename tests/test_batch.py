@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 import sigtrace
+from sigtrace.timeutil import add_local_fields, resolve_tz
 from sigtrace.campaigns import read_complaints, trace_batch
 from sigtrace.cli import app
 from sigtrace.errors import InputError, NotFoundError
@@ -110,6 +111,7 @@ def test_batch_equals_single_traces(tmp_path, name):
         con = sigtrace.connect(db, read_only=True)  # a fresh connection: no cache shared with the batch
         try:
             single = sigtrace.trace(con, rep["victim"], parse_iso(rep["at"]), float(rep["window"])).to_dict()
+            add_local_fields(single, resolve_tz(None, rep["at"]))  # what `sigtrace trace --format json` adds
         finally:
             con.close()
         got = json.loads(json.dumps(items[k].to_dict(), default=str))

@@ -38,7 +38,10 @@ class BatchItem:
         """The single trace's JSON with ``id`` first; for a failed complaint its id, what was asked
         and ``error`` = ``{"code", "meaning", "message"}``."""
         if self.result is not None:
-            return {"id": self.id, **self.result.to_dict()}
+            from ..timeutil import add_local_fields, resolve_tz
+
+            # as `sigtrace trace --format json` prints it: local-time fields in the zone of the complaint's `at`
+            return add_local_fields({"id": self.id, **self.result.to_dict()}, resolve_tz(None, self.complaint.at_text))
         c = self.complaint
         return {"id": self.id, "victim_input": c.victim, "at": iso_utc(c.at) if c.at else c.at_text,
                 "window_s": c.window_s, "error": self.error}
