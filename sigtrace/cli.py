@@ -413,7 +413,7 @@ def trace(
 
 @app.command()
 def goip(
-    db: DbOpt,
+    db: CaseOpt = None,
     *,
     fmt: Annotated[Fmt, typer.Option("--format", help="json (the stable contract), table, html or csv (one row per site).")] = Fmt.table,
     since: Annotated[Optional[str], typer.Option("--since", help="Only CDR legs and SIP messages at or after this ISO 8601 time.")] = None,
