@@ -275,8 +275,11 @@ class _Progress:
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Capture files (pcap, pcapng, .gz), CDR files (CSV, TSV, JSON Lines, Parquet, .gz) or folders of them.")],
-    db: DbOpt,
+    db: CaseOpt = None,
     *,
+    lake: Annotated[Optional[Path], typer.Option("--lake", help="Decode into this Parquet lake folder instead of a case file (one file per source file and day).")] = None,
+    engine: Annotated[Optional[Engine], typer.Option("--engine", help="With --lake: spark spreads the files over a Spark cluster (one task per file); default: this machine.")] = None,
+    master: MasterOpt = None,
     ss7_variant: Annotated[Variant, typer.Option("--ss7-variant", help="MTP3 point-code variant: auto decides per link (recorded in ss7_links); itu = 14-bit, china/ansi = 24-bit.")] = Variant.auto,
     cdr_profile: Annotated[Optional[Path], typer.Option("--cdr-profile", help="TOML profile mapping a vendor CDR layout onto the canonical columns.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON instead of a table.")] = False,
@@ -285,6 +288,24 @@ def ingest(
     """Decode captures and CDR dumps into the case file (one transaction per file; files keyed by sha256)."""
     from .ingest import ingest as do_ingest
 
+    if lake is not None or db is None or engine is not None or master is not None:
+        from .lake.cli_support import lake_ingest
+
+        try:
+            rep = lake_ingest(paths, db, lake, engine.value if engine else None, master,
+                              ss7_variant=ss7_variant.value, cdr_profile=cdr_profile)
+        except SigtraceError as e:
+            _fail(e)
+        except KeyboardInterrupt:
+            _fail(Interrupted("interrupted (Ctrl-C); files reported as ingested are in the lake, a file being "
+                              "written has no sources row and is written again by the next ingest of it"))
+        if as_json:
+            print(rep.to_json())
+        else:
+            from .render import ingest_table
+
+            out.print(ingest_table(rep))
+        return
     try:
         if not as_json and err.is_terminal:
             with _Progress() as prog:
@@ -326,15 +347,22 @@ def _all_rejected(rep, db: Path) -> None:
 @app.command()
 def directory(
     paths: Annotated[list[Path], typer.Argument(help="exchanges.csv (point_code,name,province,city,role,ip), trunks.csv (switch,trunk_group,peer,direction) or a Wireshark ss7pcs names file.")],
-    db: DbOpt,
+    db: CaseOpt = None,
     *,
+    lake: Annotated[Optional[Path], typer.Option("--lake", help="Load into this Parquet lake folder instead of a case file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the load summary as JSON.")] = False,
 ) -> None:
     """Load the network directory (exchanges, trunk groups); replaces the previous directory atomically."""
     from .directory import load_directory
 
     try:
-        rep = load_directory(paths, db)
+        if lake is not None or db is None:
+            from .lake.cli_support import _check
+            from .lake.writer import load_directory_lake
+
+            rep = load_directory_lake(paths, _check(db, lake, "duckdb", None))
+        else:
+            rep = load_directory(paths, db)
     except SigtraceError as e:
         _fail(e)
     if as_json:

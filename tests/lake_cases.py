@@ -85,3 +85,38 @@ def diff(a: str, b: str, n: int = 30) -> str:
     import difflib
 
     return "".join(list(difflib.unified_diff(a.splitlines(True), b.splitlines(True), "case", "lake"))[:n])
+
+
+RUN_COLUMNS = {"sources": ("ingested_at", "seconds")}   # when and how fast a file was decoded: per run
+
+
+def lake_tables_equal(case_db: Path, lake: Path) -> dict[str, str]:
+    """Every table of the case file and of the lake, row for row (run-dependent columns aside);
+    returns {table: what differs} (empty = equal)."""
+    from sigtrace.lake.duckdb_engine import open_lake
+    from sigtrace.lake.layout import TABLES
+
+    bad: dict[str, str] = {}
+    c = sigtrace.connect(case_db, read_only=True)
+    lk = open_lake(lake)
+    try:
+        for t in TABLES:
+            cols = [x for x, _ in sigtrace.db.table_columns(c, t) if x not in RUN_COLUMNS.get(t, ())]
+            q = f"select {', '.join(cols)} from {t} order by all"
+            a, b = c.execute(q).fetchall(), lk.execute(q).fetchall()
+            if a != b:
+                bad[t] = f"{len(a)} rows in the case, {len(b)} in the lake; first difference " \
+                         f"{next(((x, y) for x, y in zip(a, b) if x != y), None)}"
+    finally:
+        lk.close()
+        c.close()
+    return bad
+
+
+def ingest_into_lake(name: str, lake: Path, engine: str = "local", master: str | None = None) -> None:
+    """What `sigtrace ingest captures/ cdr/ --lake` and `sigtrace directory ... --lake` do for a fixture case."""
+    from sigtrace.lake.writer import ingest_lake, load_directory_lake
+
+    d = FIXTURE_CASES / name
+    ingest_lake([p for p in (d / "captures", d / "cdr") if p.is_dir()], lake, engine=engine, master=master)
+    load_directory_lake([d / "exchanges.csv", d / "trunks.csv"], lake)

@@ -178,3 +178,52 @@ def test_cli_goip_and_trace_on_lake_print_the_case_json():
     b = runner.invoke(app, args + ["--lake", lake])
     assert a.exit_code == b.exit_code == 0
     assert stable(a.output) == stable(b.output)
+
+
+# ------------------------------------------------------------------ ingest --lake
+
+
+@pytest.mark.parametrize("name", goip_names())
+def test_ingest_into_lake_equals_export_of_the_case(name, tmp_path):
+    from lake_cases import ingest_into_lake, lake_tables_equal
+
+    lake = tmp_path / "lake"
+    ingest_into_lake(name, lake)
+    assert lake_tables_equal(case_file(name), lake) == {}
+    m = check_lake(lake)
+    assert m["tables"]["cdr_legs"]["rows"] == check_lake(lake_of(name))["tables"]["cdr_legs"]["rows"]
+    # one Parquet file per source file and day, named after the file's sha256
+    for t in PARTITIONED:
+        for f in table_files(lake, t):
+            assert f.name.startswith("src-") and len(f.stem) == 4 + 64
+    assert not [p for p in lake.rglob(".*") if p.is_file()], "temporary files left in the lake"
+
+
+def test_ingest_into_lake_twice_adds_nothing_and_keeps_ids(tmp_path):
+    from sigtrace.lake.writer import ingest_lake
+
+    d = Path(__file__).resolve().parent.parent / "fixtures" / "cases" / "china24"
+    lake = tmp_path / "lake"
+    first = ingest_lake([d / "cdr"], lake)
+    files = sorted(p.relative_to(lake) for p in lake.rglob("*.parquet"))
+    again = ingest_lake([d / "captures", d / "cdr"], lake)
+    assert all(f.status == "duplicate" for f in again.files if f.path.endswith(".csv"))
+    caps = [f for f in again.files if f.status == "ingested"]
+    assert caps and min(f.source_id for f in caps) > max(f.source_id for f in first.files if f.source_id)
+    assert set(files) <= {p.relative_to(lake) for p in lake.rglob("*.parquet")}
+
+
+def test_ingest_lake_refuses_bad_input_and_foreign_folders(tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello\n")
+    r = runner.invoke(app, ["ingest", str(bad), "--lake", str(tmp_path / "lake")])
+    assert r.exit_code == 2 and not (tmp_path / "lake").exists()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "x").write_text("x")
+    d = Path(__file__).resolve().parent.parent / "fixtures" / "cases" / "china24" / "cdr"
+    r = runner.invoke(app, ["ingest", str(d), "--lake", str(other)])
+    assert r.exit_code == 2 and "not a sigtrace lake" in r.output
+    r = runner.invoke(app, ["ingest", str(d), "--lake", str(tmp_path / "l2"), "--json"])
+    assert r.exit_code == 0, r.output
+    assert {f["status"] for f in json.loads(r.output)["files"]} == {"ingested"}

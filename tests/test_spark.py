@@ -146,3 +146,15 @@ def test_cli_engine_spark(spark):
     b = runner.invoke(app, args + ["--lake", lake, "--engine", "spark"])
     assert a.exit_code == b.exit_code == 0, b.output
     assert stable(a.output) == stable(b.output)
+
+
+# ------------------------------------------------------------------ ingest --engine spark
+
+
+@pytest.mark.parametrize("name", ["demo", "goip_origin"])
+def test_ingest_spark_into_lake_equals_export_of_the_case(spark, name, tmp_path):
+    from lake_cases import ingest_into_lake, lake_tables_equal
+
+    lake = tmp_path / "lake"
+    ingest_into_lake(name, lake, engine="spark", master=MASTER)
+    assert lake_tables_equal(case_file(name), lake) == {}

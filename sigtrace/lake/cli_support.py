@@ -53,3 +53,16 @@ def lake_trace_connection(db: Path | None, lake: Path | None, engine: str, maste
 
     puller = SparkPuller(lake, master_url(master))
     return trace_case(puller, number, at, window_s)
+
+
+def lake_ingest(paths, db: Path | None, lake: Path | None, engine: str | None, master: str | None, *,
+                ss7_variant: str, cdr_profile: Path | None):
+    if engine is None:
+        engine = "local"
+    elif engine == "duckdb":
+        engine = "local"
+    lake = _check(db, lake, engine, master)
+    from .writer import ingest_lake
+
+    return ingest_lake(paths, lake, ss7_variant=ss7_variant, cdr_profile=cdr_profile, engine=engine,
+                       master=master_url(master) if engine == "spark" else None)

@@ -90,6 +90,11 @@ def session(master: str = "local[2]"):
         raise EngineUnavailable("the spark engine cannot run: " + "; ".join(lacks) + " (see `sigtrace doctor`)")
     from pyspark.sql import SparkSession
 
+    import sys
+
+    # the Python workers run sigtrace too (ingest tasks): this interpreter unless told otherwise
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     b = (SparkSession.builder.master(master).appName("sigtrace")
          .config("spark.sql.session.timeZone", "UTC")
          .config("spark.sql.legacy.parquet.nanosAsLong", "true")
@@ -507,3 +512,23 @@ def goip_scan(lake: str | Path, master: str = "local[2]", *, since: datetime | N
         con.close()
         raise
     return con, res
+
+
+# ============================================================================ distributed ingest
+
+
+def _ingest_task(task: tuple) -> dict:
+    from sigtrace.lake.writer import ingest_file
+
+    return ingest_file(*task, jobs=1)
+
+
+def ingest_spark(tasks: list[tuple], master: str = "local[2]") -> list[dict]:
+    """One Spark task per source file, each running sigtrace's decoders on the whole file and
+    writing its Parquet files into the lake; results in the order of ``tasks``. The lake folder
+    must be reachable under the same path from every executor (a shared file system)."""
+    if not tasks:
+        return []
+    spark = session(master)
+    sc = spark.sparkContext
+    return sc.parallelize(list(tasks), len(tasks)).map(_ingest_task).collect()
