@@ -227,3 +227,18 @@ def test_ingest_lake_refuses_bad_input_and_foreign_folders(tmp_path):
     r = runner.invoke(app, ["ingest", str(d), "--lake", str(tmp_path / "l2"), "--json"])
     assert r.exit_code == 0, r.output
     assert {f["status"] for f in json.loads(r.output)["files"]} == {"ingested"}
+
+
+# ------------------------------------------------------------------ doctor
+
+
+def test_doctor_names_what_the_spark_engine_lacks(monkeypatch):
+    r = runner.invoke(app, ["doctor", "--json"])
+    assert r.exit_code == 0, r.output
+    names = {c["name"] for c in json.loads(r.output)}
+    assert {"duckdb", "pyarrow", "pyspark", "java"} <= names
+    monkeypatch.setattr("sigtrace.lake.spark.java_path", lambda: None)
+    r = runner.invoke(app, ["doctor"])
+    assert r.exit_code == 0
+    assert "MISSING spark java" in r.output and "default-jre-headless" in r.output
+    assert "spark NOT ready" in r.output

@@ -68,23 +68,25 @@ def check_lake(lake: Path) -> dict[str, Any]:
     if not lake.is_dir():
         raise SchemaError(f"{lake}: no such lake folder")
     mf = lake / MANIFEST
+    why, m = None, None
     if not mf.is_file():
-        raise SchemaError(f"{lake}: not a sigtrace lake (no {MANIFEST}; write one with `sigtrace export` "
-                          "or `sigtrace ingest ... --lake`)")
-    try:
-        m = json.loads(mf.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise SchemaError(f"{mf}: unreadable lake manifest ({e})") from None
-    if m.get("format") != LAKE_FORMAT:
-        raise SchemaError(f"{mf}: not a sigtrace lake manifest (format {m.get('format')!r})")
-    if int(m.get("lake_version", 0)) > LAKE_VERSION:
-        raise SchemaError(f"{lake}: lake format version {m.get('lake_version')} is newer than this sigtrace "
-                          f"supports ({LAKE_VERSION}); upgrade sigtrace")
+        why = f"no {MANIFEST}; write one with `sigtrace export` or `sigtrace ingest ... --lake`"
+    else:
+        try:
+            m = json.loads(mf.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            why = f"{MANIFEST} unreadable: {e}"
+        else:
+            if not isinstance(m, dict) or m.get("format") != LAKE_FORMAT:
+                why = f"{MANIFEST} is not a sigtrace lake manifest"
+    if why is not None:
+        raise SchemaError(f"{lake}: not a sigtrace lake ({why})")
     from ..db import latest_version
 
-    if int(m.get("schema_version", 0)) > latest_version():
-        raise SchemaError(f"{lake}: schema version {m.get('schema_version')} is newer than this sigtrace "
-                          f"supports ({latest_version()}); upgrade sigtrace")
+    for what, have, limit in (("lake format version", m.get("lake_version", 0), LAKE_VERSION),
+                              ("schema version", m.get("schema_version", 0), latest_version())):
+        if int(have or 0) > limit:
+            raise SchemaError(f"{lake}: {what} {have} is newer than this sigtrace supports ({limit}); upgrade sigtrace")
     return m
 
 

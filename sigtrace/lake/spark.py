@@ -44,12 +44,6 @@ SUPERSET_EPS = 1e-9
 MAX_CLOSURE_ROUNDS = 50
 
 
-class EngineUnavailable(SigtraceError):
-    """The Spark engine cannot start here (no pyspark, no Java)."""
-
-    exit_code = 1
-
-
 # ============================================================================ session
 
 
@@ -82,12 +76,12 @@ def session(master: str = "local[2]"):
     global _SESSION, _SESSION_MASTER
     if _SESSION is not None:
         if master != _SESSION_MASTER:
-            raise EngineUnavailable(f"a Spark session for {_SESSION_MASTER} is already running in this process; "
+            raise RuntimeError(f"a Spark session for {_SESSION_MASTER} is already running in this process; "
                                     f"cannot switch to {master}")
         return _SESSION
     lacks = missing()
     if lacks:
-        raise EngineUnavailable("the spark engine cannot run: " + "; ".join(lacks) + " (see `sigtrace doctor`)")
+        raise SigtraceError("the spark engine cannot run: " + "; ".join(lacks) + " (see `sigtrace doctor`)")
     from pyspark.sql import SparkSession
 
     import sys
@@ -106,13 +100,17 @@ def session(master: str = "local[2]"):
         b = b.config("spark.sql.shuffle.partitions", os.environ.get("SIGTRACE_SPARK_SHUFFLE_PARTITIONS", "8"))
         b = b.config("spark.driver.memory", os.environ.get("SIGTRACE_SPARK_DRIVER_MEMORY", "2g"))
     try:
-        s = b.getOrCreate()
+        s = _start(b)
     except Exception as e:  # noqa: BLE001 - JVM start failures come as many types
-        raise EngineUnavailable(f"Spark did not start for master {master}: {type(e).__name__}: "
-                                f"{str(e).splitlines()[0] if str(e) else ''}") from None
+        raise SigtraceError(f"Spark did not start for master {master}: {type(e).__name__}: "
+                            f"{str(e).splitlines()[0] if str(e) else ''}") from None
     s.sparkContext.setLogLevel("ERROR")
     _SESSION, _SESSION_MASTER = s, master
     return s
+
+
+def _start(builder):
+    return builder.getOrCreate()
 
 
 def stop() -> None:

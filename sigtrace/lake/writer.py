@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..errors import InputError, SchemaError
-from .layout import LAKE_FORMAT, MANIFEST, TABLES, manifest, write_json_atomic
+from ..errors import InputError
+from .layout import MANIFEST, TABLES, ensure_empty_target, manifest, write_json_atomic
 
 DATA_TABLES = tuple(t for t in TABLES if t not in ("sources", "exchanges", "trunks"))
 IDS = "_ids"
@@ -37,7 +37,7 @@ def _src_stem(sha: str) -> str:
 def prepare_lake(lake: Path) -> None:
     """An existing lake, or a new empty one (folder + manifest)."""
     if lake.exists() and not lake.is_dir():
-        raise InputError(f"{lake}: exists and is not a folder")
+        ensure_empty_target(lake, False)
     if (lake / MANIFEST).is_file():
         from .layout import check_lake
 
@@ -79,8 +79,6 @@ def claim_ids(lake: Path, shas: list[str]) -> dict[str, int]:
             out[sha] = int(f.read_text().strip())
             continue
         while True:
-            if nxt > 2**31 - 1:
-                raise SchemaError(f"{lake}: no source id left (the case schema's source_id is a 32-bit integer)")
             try:
                 fd = os.open(by_id / str(nxt), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
