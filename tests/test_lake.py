@@ -118,15 +118,7 @@ def test_lake_options_are_checked(tmp_path):
 # ------------------------------------------------------------------ DuckDB engine == case file
 
 
-def _goip_cases():
-    # goip_archetypes: load_uniformity picks min(port_load_cv, sim_load_cv); on that case both are
-    # the same number computed in two aggregation orders, and the last bits of the two floats decide
-    # which text the rule reports. Fixed in sigtrace.goip (ties compared rounded) after issue 14.
-    return [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="float tie in load_uniformity"))
-            if n == "goip_archetypes" else n for n in goip_names()]
-
-
-@pytest.mark.parametrize("name", _goip_cases())
+@pytest.mark.parametrize("name", goip_names())
 def test_goip_duckdb_over_lake_equals_case(name):
     con = open_lake(lake_of(name))
     try:

@@ -43,7 +43,9 @@ def duckdb_candidates(con, R, since=None, until=None) -> set[str]:
     text = sql.get("goip/site_features").sql
     head = text[:text.index("\ndev_cell as (")].rstrip().rstrip(",")
     q = head + "\nselect distinct l.dev from legs as l semi join cand_dev using (dev_h)"
-    params = goip._site_params(R, since, until)
+    from sigtrace.goip.features import _site_params
+
+    params = _site_params(R, since, until)
     used = sql.NamedQuery("x", "", (), q, None).used_params()
     return {r[0] for r in con.execute(q, {k: v for k, v in params.items() if k in used}).fetchall()}
 
