@@ -561,6 +561,8 @@ TRIGGERS = {
     "L10": ("", t_l10),
     "L11": ("", t_l11),
     "L12": ("", t_l12),
+    "L13": ("", lambda e: (["trace", "--batch", str(e.file("c.csv", "id,victim,at\n1,13812345678,2024-05-11T10:00\n")),
+                            "--lake", str(_lake(e))], ["--batch"])),
     "X1": ("demo", t_x1),
 }
 
