@@ -38,14 +38,14 @@ def spark():
 
 
 def duckdb_candidates(con, R, since=None, until=None) -> set[str]:
-    """goip/site_features.sql's candidate devices (cand_dev), as the case file's DuckDB computes them:
-    the named query's own text up to cand_dev, then the candidates' device keys."""
-    text = sql.get("goip/site_features").sql
-    head = text[:text.index("\ndev_cell as (")].rstrip().rstrip(",")
-    q = head + "\nselect distinct l.dev from legs as l semi join cand_dev using (dev_h)"
-    from sigtrace.goip.features import _site_params
+    """goip/site_devices.sql's core candidate devices (core_dev), as the case file's DuckDB computes
+    them: the named query's own text up to core_dev, then the core candidates' device keys."""
+    from sigtrace.goip.features import _device_params
 
-    params = _site_params(R, since, until)
+    text = sql.get("goip/site_devices").sql
+    head = text[:text.index("\ndev_imei as (")].rstrip().rstrip(",")
+    q = head + "\nselect distinct l.dev from legs as l semi join core_dev using (dev_h)"
+    params = _device_params(R, since, until)
     used = sql.NamedQuery("x", "", (), q, None).used_params()
     return {r[0] for r in con.execute(q, {k: v for k, v in params.items() if k in used}).fetchall()}
 

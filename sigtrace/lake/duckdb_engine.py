@@ -80,19 +80,19 @@ cells as (   -- the asked-for cells and every cell the asked-for IMEIs called fr
     where record_type = 'MOC' and cell_id is not null and imei in (select imei from want_imeis)
 ),
 devs as (    -- devices seen at those cells, or asked for by IMEI
-    select distinct coalesce(imei, 'sim:' || coalesce(imsi, calling_norm)) as dev from cdr_legs
+    select distinct coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev from cdr_legs
     where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
       and (cell_id in (select cell_id from cells) or imei in (select imei from want_imeis))
 ),
 sims as (    -- every SIM those devices carried
     select distinct coalesce(imsi, calling_norm) as sim from cdr_legs
     where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
-      and coalesce(imei, 'sim:' || coalesce(imsi, calling_norm)) in (select dev from devs)
+      and coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) in (select dev from devs)
 ),
 moc as (     -- every MOC leg of those devices and SIMs
     select * from cdr_legs
     where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
-      and (coalesce(imei, 'sim:' || coalesce(imsi, calling_norm)) in (select dev from devs)
+      and (coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) in (select dev from devs)
            or coalesce(imsi, calling_norm) in (select sim from sims))
 ),
 mtc as (     -- calls those SIMs received: by IMSI, else (no IMSI on the leg) by MSISDN

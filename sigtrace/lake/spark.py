@@ -4,7 +4,7 @@ What runs where
 ---------------
 * **GoIP scan** (``goip_scan``). The population-wide part runs on Spark: over every MOC leg of the
   window, the per-(device, SIM) stints, per-SIM and per-device totals and the calls received
-  (MTC legs) give the *candidate devices* (the machine-like ports of goip/site_features.sql) --
+  (MTC legs) give the *core candidate devices* (the machine-like ports of goip/site_devices.sql) --
   computed here as a superset (thresholds relaxed by 1e-9, an MSISDN shared by several SIMs counted
   for none), so no float rounding or hash order can drop a device. Spark then closes that set over
   shared identities (devices <-> SIMs <-> MSISDNs, iterated to a fixed point), adds the closures of
@@ -220,19 +220,19 @@ class SparkPuller:
             where record_type = 'MOC' and cell_id is not null and imei in ({i or 'null'})
         ),
         devs as (
-            select distinct coalesce(imei, 'sim:' || coalesce(imsi, calling_norm)) as dev from sigtrace_cdr_legs
+            select distinct coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev from sigtrace_cdr_legs
             where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
               and (cell_id in (select cell_id from cells) or imei in ({i or 'null'}))
         ),
         sims as (
             select distinct coalesce(imsi, calling_norm) as sim from sigtrace_cdr_legs
             where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
-              and coalesce(imei, 'sim:' || coalesce(imsi, calling_norm)) in (select dev from devs)
+              and coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) in (select dev from devs)
         ),
         moc as (
             select * from sigtrace_cdr_legs
             where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
-              and (coalesce(imei, 'sim:' || coalesce(imsi, calling_norm)) in (select dev from devs)
+              and (coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) in (select dev from devs)
                    or coalesce(imsi, calling_norm) in (select sim from sims))
         ),
         mtc as (
@@ -270,7 +270,7 @@ legs as (   -- MOC legs of the window with a SIM identity (goip/site_features.sq
         greatest(coalesce(duration_s, 0), 0) as dur_s,
         cell_id,
         coalesce(imsi, calling_norm) as sim,
-        coalesce(imei, 'sim:' || coalesce(imsi, calling_norm)) as dev,
+        coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev,
         imsi,
         calling_norm,
         cast(floor((unix_micros(cast(start_time as timestamp)) / 1e6 + {local_offset_h} * 3600) / 86400) as bigint) as day_n
@@ -351,7 +351,7 @@ def _register_window(spark, lake: Path, since, until) -> bool:
 
 
 def candidate_devices(spark, lake: Path, R: dict, since=None, until=None) -> set[str]:
-    """The candidate devices (a superset of goip/site_features.sql's cand_dev) of the window."""
+    """The core candidate devices (a superset of goip/site_devices.sql's core_dev) of the window."""
     if not _register_window(spark, lake, since, until):
         return set()
     c, f = R["candidate"], R["features"]
@@ -366,7 +366,7 @@ def _closure(spark, seeds: set[str]) -> tuple[set[str], int]:
     from pyspark.sql import functions as F
 
     ids = spark.sql("""
-        select distinct coalesce(imei, 'sim:' || coalesce(imsi, calling_norm)) as dev,
+        select distinct coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev,
                coalesce(imsi, calling_norm) as sim, calling_norm as msisdn
         from sigtrace_moc""").cache()
     devs = set(seeds)
@@ -479,20 +479,40 @@ def goip_scan(lake: str | Path, master: str = "local[2]", *, since: datetime | N
             # the window's first and last MOC leg: their devices join the closure (window edges)
             edge = spark.sql("""
                 select dev from (
-                    select coalesce(imei, 'sim:' || coalesce(imsi, calling_norm)) as dev, start_time, source_id, row_num
+                    select coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev, start_time, source_id, row_num
                     from sigtrace_moc order by start_time, source_id, row_num limit 1)
                 union
                 select dev from (
-                    select coalesce(imei, 'sim:' || coalesce(imsi, calling_norm)) as dev, start_time, source_id, row_num
+                    select coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev, start_time, source_id, row_num
                     from sigtrace_moc order by start_time desc, source_id, row_num limit 1)""").collect()
-            seeds = cands | {r[0] for r in edge}
+            # devices goip/site_devices adds to the core candidates: every device that called from a
+            # cell a core candidate called from (a superset of the paced devices of its busiest cell)
+            # and every device in the IMEI serial block of a core candidate
+            spark.createDataFrame([(d,) for d in sorted(cands)] or [("",)], "dev string"
+                                  ).createOrReplaceTempView("sigtrace_core")
+            delta = int(R.get("site_links", {}).get("serial_delta", 0))
+            near = spark.sql(f"""
+                with m as (
+                    select coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev, imei, cell_id
+                    from sigtrace_moc),
+                core_cells as (select distinct cell_id from m where cell_id is not null
+                               and dev in (select dev from sigtrace_core)),
+                imeis as (select distinct dev, substr(imei, 1, 8) as tac, try_cast(substr(imei, 9, 6) as int) as serial
+                          from m where imei is not null and length(imei) >= 14),
+                core_imeis as (select * from imeis where dev in (select dev from sigtrace_core))
+                select distinct dev from m where cell_id in (select cell_id from core_cells)
+                union
+                select distinct o.dev from imeis as o join core_imeis as c
+                  on o.tac = c.tac and abs(o.serial - c.serial) <= {delta}""").collect()
+            st["neighbour_devices"] = len(near)
+            seeds = cands | {r[0] for r in edge} | {r[0] for r in near}
             devs, rounds = _closure(spark, seeds) if seeds else (set(), 0)
             st["closure_devices"], st["closure_rounds"] = len(devs), rounds
             dv = spark.createDataFrame([(d,) for d in sorted(devs)] or [("",)], "dev string")
             dv.createOrReplaceTempView("sigtrace_devs")
             moc = spark.sql("""
                 select * from sigtrace_moc
-                where coalesce(imei, 'sim:' || coalesce(imsi, calling_norm)) in (select dev from sigtrace_devs)""").cache()
+                where coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) in (select dev from sigtrace_devs)""").cache()
             moc.createOrReplaceTempView("sigtrace_cmoc")
             mtc = spark.sql("""
                 select * from sigtrace_mtc
