@@ -18,7 +18,7 @@ from typing import Annotated, Optional
 import typer
 
 from ._version import __version__
-from .errors import Interrupted, SigtraceError
+from .errors import InputError, Interrupted, SigtraceError
 from .parsers.ss7link import SS7_VARIANTS
 
 try:  # typer >= 0.2x vendors Click as typer._click; older typer uses the click package
@@ -188,6 +188,17 @@ Variant = Enum("Variant", {v: v for v in SS7_VARIANTS}, type=str)  # --ss7-varia
 DbOpt = Annotated[Path, typer.Option("--db", help="Case file (DuckDB database). Created by ingest/directory if missing.")]
 
 
+class Engine(str, Enum):
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+CaseOpt = Annotated[Optional[Path], typer.Option("--db", help="Case file (DuckDB database); or give --lake.")]
+LakeOpt = Annotated[Optional[Path], typer.Option("--lake", help="Parquet lake folder (sigtrace export / ingest --lake) instead of a case file.")]
+EngineOpt = Annotated[Engine, typer.Option("--engine", help="With --lake: duckdb (this machine) or spark (a Spark cluster, see --master).")]
+MasterOpt = Annotated[Optional[str], typer.Option("--master", help="With --engine spark: the Spark master URL (default local[2], or $SIGTRACE_SPARK_MASTER).")]
+
+
 TzOpt = Annotated[Optional[str], typer.Option(
     "--tz", help="Time zone for the times people read (table, html; JSON adds *_local fields beside its UTC ones): "
     "an IANA name (Asia/Shanghai), UTC, or an offset (+08:00). Default: the offset written in --at (trace), "
@@ -275,8 +286,11 @@ class _Progress:
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Capture files (pcap, pcapng, .gz), CDR files (CSV, TSV, JSON Lines, Parquet, .gz) or folders of them.")],
-    db: DbOpt,
+    db: CaseOpt = None,
     *,
+    lake: Annotated[Optional[Path], typer.Option("--lake", help="Decode into this Parquet lake folder instead of a case file (one file per source file and day).")] = None,
+    engine: Annotated[Optional[Engine], typer.Option("--engine", help="With --lake: spark spreads the files over a Spark cluster (one task per file); default: this machine.")] = None,
+    master: MasterOpt = None,
     ss7_variant: Annotated[Variant, typer.Option("--ss7-variant", help="MTP3 point-code variant: auto decides per link (recorded in ss7_links); itu = 14-bit, china/ansi = 24-bit.")] = Variant.auto,
     cdr_profile: Annotated[Optional[Path], typer.Option("--cdr-profile", help="TOML profile mapping a vendor CDR layout onto the canonical columns.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON instead of a table.")] = False,
@@ -285,6 +299,24 @@ def ingest(
     """Decode captures and CDR dumps into the case file (one transaction per file; files keyed by sha256)."""
     from .ingest import ingest as do_ingest
 
+    if lake is not None or db is None or engine is not None or master is not None:
+        from .lake.cli_support import lake_ingest
+
+        try:
+            rep = lake_ingest(paths, db, lake, engine.value if engine else None, master,
+                              ss7_variant=ss7_variant.value, cdr_profile=cdr_profile)
+        except SigtraceError as e:
+            _fail(e)
+        except KeyboardInterrupt:
+            _fail(Interrupted("interrupted (Ctrl-C); files reported as ingested are in the lake, a file being "
+                              "written has no sources row and is written again by the next ingest of it"))
+        if as_json:
+            print(rep.to_json())
+        else:
+            from .render import ingest_table
+
+            out.print(ingest_table(rep))
+        return
     try:
         if not as_json and err.is_terminal:
             with _Progress() as prog:
@@ -314,8 +346,6 @@ def _all_rejected(rep, db: Path) -> None:
            and not sum(f.messages.values())]
     if not bad:
         return
-    from .errors import InputError
-
     first = bad[0]
     more = f" (and {len(bad) - 1} more CDR file(s): {', '.join(f.source_name for f in bad[1:])})" if len(bad) > 1 else ""
     _fail(InputError(f"{first.path}: every one of its {first.errors} rows was rejected{more}; the reasons are in "
@@ -326,15 +356,22 @@ def _all_rejected(rep, db: Path) -> None:
 @app.command()
 def directory(
     paths: Annotated[list[Path], typer.Argument(help="exchanges.csv (point_code,name,province,city,role,ip), trunks.csv (switch,trunk_group,peer,direction) or a Wireshark ss7pcs names file.")],
-    db: DbOpt,
+    db: CaseOpt = None,
     *,
+    lake: Annotated[Optional[Path], typer.Option("--lake", help="Load into this Parquet lake folder instead of a case file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the load summary as JSON.")] = False,
 ) -> None:
     """Load the network directory (exchanges, trunk groups); replaces the previous directory atomically."""
     from .directory import load_directory
 
     try:
-        rep = load_directory(paths, db)
+        if lake is not None or db is None:
+            from .lake.cli_support import _check
+            from .lake.writer import load_directory_lake
+
+            rep = load_directory_lake(paths, _check(db, lake, "duckdb", None))
+        else:
+            rep = load_directory(paths, db)
     except SigtraceError as e:
         _fail(e)
     if as_json:
@@ -352,7 +389,10 @@ def trace(
     at: Annotated[Optional[str], typer.Option("--at", help="Reported time of the call, ISO 8601 (an offset is honoured; without one, UTC+8 Beijing time is assumed).")] = None,
     *,
     ctx: typer.Context,
-    db: DbOpt,
+    db: CaseOpt = None,
+    lake: LakeOpt = None,
+    engine: EngineOpt = Engine.duckdb,
+    master: MasterOpt = None,
     batch: Annotated[Optional[Path], typer.Option("--batch", help="Trace every complaint of this CSV (header id,victim,at[,window]) instead of one number; formats jsonl, json, csv, table, html.")] = None,
     requests_dir: Annotated[Optional[Path], typer.Option("--requests", help="Write evidence requests (调证函, Markdown + CSV) for the nodes where the chain leaves the case into this folder.")] = None,
     window: Annotated[float, typer.Option("--window", help="Seconds either side of --at to look for the victim's incoming call (default 300 = ±5 min, for handset clocks that are minutes off).", min=1)] = 300.0,
@@ -372,6 +412,11 @@ def trace(
     if batch is not None:
         if number is not None or at is not None or export_pcap is not None:
             raise typer.BadParameter("--batch takes the numbers and times from the complaints file: give no NUMBER, --at or --export-pcap with it")
+        if db is None or lake is not None:
+            from .lake.cli_support import _check
+
+            _check(db, lake, engine.value, master)
+            raise InputError("--batch runs on a case file (--db), not on a lake")
         _trace_batch(batch, db, window, fmt.value, out_file, requests_dir, force=force)
         return
     if number is None:
@@ -386,7 +431,12 @@ def trace(
         raise typer.BadParameter(f"--window {window!r}: not a finite number of seconds")
     try:
         _check_outputs(out_file, export_pcap, force=force)
-        con = connect(db, read_only=True)
+        if lake is not None or db is None:
+            from .lake.cli_support import lake_trace_connection
+
+            con = lake_trace_connection(db, lake, engine.value, master, number, when, window)
+        else:
+            con = connect(db, read_only=True)
         try:
             res = do_trace(con, number, when, window)
             text = render.trace_output(res, fmt.value, con=con, command=_command_line(), tz=zone)
@@ -397,7 +447,7 @@ def trace(
                 except SigtraceError as e:  # the trace itself is still printed: never lose it to the export
                     export_error = e
             if requests_dir is not None:
-                _write_requests([("trace", res.to_dict())], requests_dir, db)
+                _write_requests([("trace", res.to_dict())], requests_dir, db if db is not None else lake)
         finally:
             con.close()
     except SigtraceError as e:
@@ -413,8 +463,11 @@ def trace(
 
 @app.command()
 def goip(
-    db: DbOpt,
+    db: CaseOpt = None,
     *,
+    lake: LakeOpt = None,
+    engine: EngineOpt = Engine.duckdb,
+    master: MasterOpt = None,
     fmt: Annotated[Fmt, typer.Option("--format", help="json (the stable contract), table, html or csv (one row per site).")] = Fmt.table,
     since: Annotated[Optional[str], typer.Option("--since", help="Only CDR legs and SIP messages at or after this ISO 8601 time.")] = None,
     until: Annotated[Optional[str], typer.Option("--until", help="Only CDR legs and SIP messages before this ISO 8601 time.")] = None,
@@ -433,9 +486,16 @@ def goip(
     zone = _tz(tz)
     try:
         _check_outputs(out_file, None, force=force)
-        con = connect(db, read_only=True)
+        if lake is not None or db is None:
+            from .lake.cli_support import lake_goip
+
+            con, res = lake_goip(db, lake, engine.value, master, since=s, until=u, min_score=min_score)
+        else:
+            con = connect(db, read_only=True)
+            res = None
         try:
-            res = goip_sites(con, since=s, until=u, min_score=min_score)
+            if res is None:
+                res = goip_sites(con, since=s, until=u, min_score=min_score)
             text = render.goip_output(res, fmt.value, con=con, command=_command_line(), tz=zone)
         finally:
             con.close()
@@ -680,6 +740,45 @@ def campaigns(
         _fail(e)
     _emit(text, out_file, force=force)
     _batch_end(complaints_file, items, f"{summary.line()}; {len(res.campaigns)} campaign(s), {len(res.unlinked)} unlinked")
+
+
+@app.command()
+def export(
+    db: DbOpt,
+    lake: Annotated[Path, typer.Option("--lake", help="Folder to write the Parquet lake into (created; must be empty or missing).")],
+    *,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing non-empty lake folder (only once the new lake is complete).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Write the case as a Parquet lake: every table, message and leg tables partitioned by day, plus manifest.json."""
+    from .lake.export import export_case
+
+    try:
+        rep = export_case(db, lake, force=force)
+    except SigtraceError as e:
+        _fail(e)
+    if as_json:
+        print(json.dumps(rep.to_dict(), indent=2, ensure_ascii=False))
+        return
+    rows = ", ".join(f"{t} {n}" for t, n in rep.tables.items() if n)
+    out.print(f"wrote {lake}: {rep.files} Parquet files ({rows}) in {rep.seconds:.1f} s", markup=False)
+
+
+@app.command()
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+) -> None:
+    """Check what this machine has (DuckDB, Arrow, numba; Java and pyspark for --engine spark; tshark) and say how to add what is missing."""
+    from .doctor import report
+
+    ok, lines, rows = report()
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for line in lines:
+            out.print(line, markup=False)
+    if not ok:
+        raise typer.Exit(1)
 
 
 def _check_outputs(out_file: Optional[Path], export: Optional[Path], *, force: bool) -> None:

@@ -383,6 +383,56 @@ CDR_OK = ("record_type,switch,start_time,duration_s,answered,calling,called\n"
           "MOC,8-3-60,2024-05-11T10:20:22+08:00,10,1,13800000001,13800000002\n")
 
 
+def _lake(e: Env) -> Path:
+    from sigtrace.lake.export import export_case
+
+    lake = e.tmp / "lake"
+    export_case(e.case, lake)
+    return lake
+
+
+def t_l2(e: Env):
+    d = e.tmp / "plain"
+    d.mkdir()
+    return ["goip", "--lake", str(d)], [str(d)]
+
+
+def t_l3(e: Env):
+    lake = _lake(e)
+    m = json.loads((lake / "manifest.json").read_text())
+    m["schema_version"] = 999
+    (lake / "manifest.json").write_text(json.dumps(m))
+    return ["goip", "--lake", str(lake)], [str(lake), "999"]
+
+
+def t_l6(e: Env):
+    d = e.tmp / "other"
+    d.mkdir()
+    (d / "notes.txt").write_text("x")
+    return ["ingest", str(e.new_pcap), "--lake", str(d)], [str(d)]
+
+
+def t_l10(e: Env):
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+    e.mp.setattr("sigtrace.lake.writer.ingest_lake", stop)
+    return ["ingest", str(e.new_pcap), "--lake", str(e.tmp / "lake")], ["interrupted"]
+
+
+def t_l11(e: Env):
+    e.mp.setattr("sigtrace.lake.spark.missing", lambda: ["pyspark is not installed: pip install 'sigtrace[spark]'"])
+    return ["goip", "--lake", str(_lake(e)), "--engine", "spark"], ["pyspark", "sigtrace doctor"]
+
+
+def t_l12(e: Env):
+    def fail(builder):
+        raise RuntimeError("Java gateway process exited before sending its port number")
+    e.mp.setattr("sigtrace.lake.spark.missing", lambda: [])
+    e.mp.setattr("sigtrace.lake.spark._start", fail)
+    return ["goip", "--lake", str(_lake(e)), "--engine", "spark", "--master", "spark://nowhere:7077"], \
+        ["spark://nowhere:7077", "Java gateway"]
+
+
 def t_x1(e: Env):
     e.mp.setattr("sigtrace.demo.DEMO_CASE_DIR", e.tmp / "no-demo-here")
     return ["demo", "--db", str(e.tmp / "d.duckdb")], ["no-demo-here"]
@@ -499,6 +549,20 @@ TRIGGERS = {
     "R4": ("directory", lambda e: (["directory", str(e.file("exchanges.csv", "point_code,name,province,city,role,ip\n"
                                                               "999-999-999,Bad exchange,Fujian,Xiamen,local,\n")),
                                     "--db", str(e.case)], ["exchanges.csv"])),
+    "L1": ("", lambda e: (["goip", "--lake", str(e.tmp / "nolake")], [str(e.tmp / "nolake")])),
+    "L2": ("", t_l2),
+    "L3": ("", t_l3),
+    "L4": ("", lambda e: (["export", "--db", str(e.case), "--lake", str(e.file("lake.txt", "x"))], ["lake.txt"])),
+    "L5": ("", lambda e: (["export", "--db", str(e.case), "--lake", str(_lake(e))], [str(e.tmp / "lake")])),
+    "L6": ("", t_l6),
+    "L7": ("", lambda e: (["goip", "--db", str(e.case), "--lake", str(e.tmp)], ["--lake"])),
+    "L8": ("", lambda e: (["trace", "13812345678", "--at", "2024-05-11T10:00"], ["--db"])),
+    "L9": ("", lambda e: (["goip", "--lake", str(e.tmp), "--master", "local[1]"], ["--master"])),
+    "L10": ("", t_l10),
+    "L11": ("", t_l11),
+    "L12": ("", t_l12),
+    "L13": ("", lambda e: (["trace", "--batch", str(e.file("c.csv", "id,victim,at\n1,13812345678,2024-05-11T10:00\n")),
+                            "--lake", str(_lake(e))], ["--batch"])),
     "X1": ("demo", t_x1),
 }
 

@@ -1,0 +1,148 @@
+"""The DuckDB engine over a lake: an in-memory case whose tables are views over the lake's Parquet.
+
+``open_lake(lake)`` returns a DuckDB connection that looks like a read-only case file: the case
+schema's views and macros are created as usual (``sigtrace.db.connect(None)``), then each table is
+replaced by a view of the same name and columns over ``read_parquet(..., hive_partitioning=true)``.
+The named SQL of the trace and the GoIP scan runs on it unchanged, so the answers are those of the
+case file by construction; DuckDB prunes row groups with the Parquet min/max statistics (the files
+are sorted by called number and time).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from ..db import table_columns
+from .layout import PARTITIONED, TABLES, check_lake, table_files
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _file_list(files: list[Path]) -> str:
+    return "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
+
+
+def table_source_sql(con: duckdb.DuckDBPyConnection, lake: Path, table: str, files: list[Path] | None = None) -> str | None:
+    """``select <the case columns> from read_parquet(<the table's files>)``, or None when the lake has
+    no file of that table. Columns whose Parquet type differs from the case type are cast."""
+    files = table_files(lake, table) if files is None else files
+    if not files:
+        return None
+    src = f"read_parquet({_file_list(files)}, hive_partitioning = {'true' if table in PARTITIONED else 'false'})"
+    have = {r[0]: r[1] for r in con.execute(f"describe select * from {src}").fetchall()}
+    cols = []
+    for name, typ in table_columns(con, table):
+        if name not in have:
+            cols.append(f"cast(null as {typ}) as {_ident(name)}")   # an older lake without a newer column
+        elif have[name].upper() == typ.upper():
+            cols.append(_ident(name))
+        else:
+            cols.append(f"cast({_ident(name)} as {typ}) as {_ident(name)}")
+    return f"select {', '.join(cols)} from {src}"
+
+
+def open_lake(lake: str | Path, *, threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A case connection over the lake (tables as views over its Parquet files)."""
+    from ..db import connect
+
+    lake = Path(lake)
+    check_lake(lake)
+    con = connect(None)
+    try:
+        if threads:
+            con.execute(f"set threads = {int(threads)}")
+        if memory_limit:
+            con.execute(f"set memory_limit = '{memory_limit}'")
+        for t in TABLES:
+            q = table_source_sql(con, lake, t)
+            if q is None:
+                continue   # no file: the empty table of the schema stays
+            con.execute(f"drop table {_ident(t)}")
+            con.execute(f"create view {_ident(t)} as {q}")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+# --------------------------------------------------------------------------- pulls for a local trace case
+
+SITE_LEGS_SQL = """
+with
+want_imeis as (select unnest($imeis::varchar[]) as imei),
+cells as (   -- the asked-for cells and every cell the asked-for IMEIs called from
+    select unnest($cells::varchar[]) as cell_id
+    union
+    select distinct cell_id from cdr_legs
+    where record_type = 'MOC' and cell_id is not null and imei in (select imei from want_imeis)
+),
+devs as (    -- devices seen at those cells, or asked for by IMEI
+    select distinct coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev from cdr_legs
+    where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
+      and (cell_id in (select cell_id from cells) or imei in (select imei from want_imeis))
+),
+sims as (    -- every SIM those devices carried
+    select distinct coalesce(imsi, calling_norm) as sim from cdr_legs
+    where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
+      and coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) in (select dev from devs)
+),
+moc as (     -- every MOC leg of those devices and SIMs
+    select * from cdr_legs
+    where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
+      and (coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) in (select dev from devs)
+           or coalesce(imsi, calling_norm) in (select sim from sims))
+),
+mtc as (     -- calls those SIMs received: by IMSI, else (no IMSI on the leg) by MSISDN
+    select * from cdr_legs
+    where record_type = 'MTC'
+      and (imsi in (select imsi from moc where imsi is not null)
+           or (imsi is null and called_norm in (select calling_norm from moc where calling_norm is not null)))
+)
+select * from moc
+union all
+select * from mtc
+"""
+
+MOC_EDGES_SQL = """
+select * from (
+    select * from cdr_legs where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
+    order by start_time, source_id, row_num limit 1)
+union all
+select * from (
+    select * from cdr_legs where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
+    order by start_time desc, source_id, row_num limit 1)
+"""
+
+
+class DuckDBPuller:
+    """Pulls from a lake with DuckDB on this machine (``materialise.Puller``)."""
+
+    def __init__(self, lake: str | Path, con: duckdb.DuckDBPyConnection | None = None):
+        self.lake = Path(lake)
+        self.con = con if con is not None else open_lake(self.lake)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def small(self, table: str):
+        return self.con.sql(f"select * from {_ident(table)}").to_arrow_table()
+
+    def time_slice(self, table: str, t_from, t_to):
+        col = PARTITIONED[table]["time"]
+        d0, d1 = t_from.date().isoformat(), t_to.date().isoformat()
+        files = [f for f in table_files(self.lake, table) if d0 <= f.parent.name[4:] <= d1]
+        q = table_source_sql(self.con, self.lake, table, files)
+        if q is None:
+            return None
+        cast = "timestamp_ns" if table != "cdr_legs" else "timestamp"
+        return self.con.sql(f"select * from ({q}) where {_ident(col)} between $a::{cast} and $b::{cast}",
+                           params={"a": t_from, "b": t_to}).to_arrow_table()
+
+    def moc_edges(self):
+        return self.con.sql(MOC_EDGES_SQL).to_arrow_table()
+
+    def site_legs(self, cells: list[str], imeis: list[str]):
+        return self.con.sql(SITE_LEGS_SQL, params={"cells": list(cells), "imeis": list(imeis)}).to_arrow_table()

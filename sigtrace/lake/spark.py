@@ -1,0 +1,552 @@
+"""The Spark engine: GoIP population scan, trace pulls and distributed ingest over a lake.
+
+What runs where
+---------------
+* **GoIP scan** (``goip_scan``). The population-wide part runs on Spark: over every MOC leg of the
+  window, the per-(device, SIM) stints, per-SIM and per-device totals and the calls received
+  (MTC legs) give the *core candidate devices* (the machine-like ports of goip/site_devices.sql) --
+  computed here as a superset (thresholds relaxed by 1e-9, an MSISDN shared by several SIMs counted
+  for none), so no float rounding or hash order can drop a device. Spark then closes that set over
+  shared identities (devices <-> SIMs <-> MSISDNs, iterated to a fixed point), adds the closures of
+  the window's first and last MOC leg (the window edges), and pulls those legs, the MTC legs to their
+  SIMs and the SIP messages the SIP rules read into a local DuckDB case. There the case file's own
+  ``goip_sites`` scores the sites with the unchanged SQL and rules: one definition of every feature.
+  Every device in the local case comes with all of its legs and all legs of everything it shares
+  an identity with, so its candidacy, its site and every feature are the case file's.
+  ``tests/test_spark.py`` checks the Spark candidate set against the DuckDB one on each fixture.
+* **Trace** (``SparkPuller``): Spark filters the lake (partition pruning by day, then the time
+  range, or a site's identities) and hands the rows to ``materialise.trace_case``; the walk runs
+  locally. No lookup of the walk is a Spark job.
+* **Ingest** (``ingest_spark``): the files of a run are spread over the executors, one task per
+  file, each running sigtrace's own decoders (``writer.ingest_file``) and writing its Parquet files
+  straight into the lake (a folder every executor can reach).
+
+Silent differences avoided: Spark reads the nanosecond Parquet times as int64 nanoseconds
+(``spark.sql.legacy.parquet.nanosAsLong``) and they are converted exactly; epoch seconds are taken
+with ``unix_micros`` (fractions kept, as DuckDB's ``epoch``), never ``unix_timestamp`` (whole
+seconds); no hash is compared across engines (Spark keys on the text, DuckDB's hash() stays in
+DuckDB); the GoIP User-Agent regex (RE2 in DuckDB) is evaluated by DuckDB on the driver over the
+distinct User-Agent strings, not by Java's regex engine.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import SigtraceError
+from .layout import PARTITIONED, check_lake, table_files
+
+SUPERSET_EPS = 1e-9
+MAX_CLOSURE_ROUNDS = 50
+
+
+# ============================================================================ session
+
+
+def missing() -> list[str]:
+    """What the Spark engine lacks on this machine, as instructions (empty = nothing)."""
+    out = []
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        out.append("pyspark is not installed: pip install 'sigtrace[spark]'")
+    if not java_path():
+        out.append("Java is not installed (pyspark needs Java 17 or newer): apt-get install default-jre-headless, "
+                   "or set JAVA_HOME")
+    return out
+
+
+def java_path() -> str | None:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    return shutil.which("java")
+
+
+_SESSION: Any = None
+_SESSION_MASTER: str | None = None
+
+
+def session(master: str = "local[2]"):
+    """The process's SparkSession (one per process; started on first use)."""
+    global _SESSION, _SESSION_MASTER
+    if _SESSION is not None:
+        if master != _SESSION_MASTER:
+            raise RuntimeError(f"a Spark session for {_SESSION_MASTER} is already running in this process; "
+                                    f"cannot switch to {master}")
+        return _SESSION
+    lacks = missing()
+    if lacks:
+        raise SigtraceError("the spark engine cannot run: " + "; ".join(lacks) + " (see `sigtrace doctor`)")
+    from pyspark.sql import SparkSession
+
+    import sys
+
+    # the Python workers run sigtrace too (ingest tasks): this interpreter unless told otherwise
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    b = (SparkSession.builder.master(master).appName("sigtrace")
+         .config("spark.sql.session.timeZone", "UTC")
+         .config("spark.sql.legacy.parquet.nanosAsLong", "true")
+         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+         .config("spark.ui.enabled", "false")
+         .config("spark.ui.showConsoleProgress", "false")
+         .config("spark.sql.adaptive.enabled", "true"))
+    if master.startswith("local"):
+        b = b.config("spark.sql.shuffle.partitions", os.environ.get("SIGTRACE_SPARK_SHUFFLE_PARTITIONS", "8"))
+        b = b.config("spark.driver.memory", os.environ.get("SIGTRACE_SPARK_DRIVER_MEMORY", "2g"))
+    try:
+        s = _start(b)
+    except Exception as e:  # noqa: BLE001 - JVM start failures come as many types
+        raise SigtraceError(f"Spark did not start for master {master}: {type(e).__name__}: "
+                            f"{str(e).splitlines()[0] if str(e) else ''}") from None
+    s.sparkContext.setLogLevel("ERROR")
+    _SESSION, _SESSION_MASTER = s, master
+    return s
+
+
+def _start(builder):
+    return builder.getOrCreate()
+
+
+def stop() -> None:
+    global _SESSION, _SESSION_MASTER
+    if _SESSION is not None:
+        _SESSION.stop()
+    _SESSION = _SESSION_MASTER = None
+
+
+# ============================================================================ reading the lake
+
+
+def table_df(spark, lake: Path, table: str, days: tuple[str, str] | None = None):
+    """The lake table as a DataFrame (None when the lake has no file of it); ``days`` prunes the
+    day partitions (inclusive ISO dates)."""
+    if not table_files(lake, table):
+        return None
+    base = lake / table
+    if table in PARTITIONED:
+        df = spark.read.option("basePath", str(base)).parquet(str(base / "day=*"))
+        if days is not None:
+            from pyspark.sql import functions as F
+
+            df = df.where(F.col("day").cast("string").between(days[0], days[1]))
+        return df.drop("day")
+    return spark.read.parquet(str(base))
+
+
+def to_arrow(df):
+    """A (small) DataFrame's rows on the driver as Arrow."""
+    if hasattr(df, "toArrow"):
+        return df.toArrow()
+    import pyarrow as pa  # pragma: no cover - pyspark < 4
+
+    return pa.Table.from_pandas(df.toPandas(), preserve_index=False)
+
+
+def _ts_ns(value: datetime) -> int:
+    """A naive UTC datetime as int64 nanoseconds (how Spark sees the lake's timestamp_ns columns)."""
+    from datetime import timezone
+
+    return int(value.replace(tzinfo=timezone.utc).timestamp()) * 1_000_000_000 + value.microsecond * 1000
+
+
+# ============================================================================ trace pulls
+
+
+class SparkPuller:
+    """``materialise.Puller`` on Spark: each pull is one filtered read of the lake."""
+
+    def __init__(self, lake: str | Path, master: str = "local[2]"):
+        self.lake = Path(lake)
+        check_lake(self.lake)
+        self.spark = session(master)
+
+    def close(self) -> None:
+        pass
+
+    def small(self, table: str):
+        df = table_df(self.spark, self.lake, table)
+        return None if df is None else to_arrow(df)
+
+    def time_slice(self, table: str, t_from: datetime, t_to: datetime):
+        from pyspark.sql import functions as F
+
+        df = table_df(self.spark, self.lake, table, (t_from.date().isoformat(), t_to.date().isoformat()))
+        if df is None:
+            return None
+        col = PARTITIONED[table]["time"]
+        if table == "cdr_legs":   # timestamp (microseconds)
+            cond = F.col(col).between(F.lit(t_from).cast("timestamp_ntz"), F.lit(t_to).cast("timestamp_ntz"))
+            df = df.where(cond)
+        else:                     # timestamp_ns, read as int64 nanoseconds
+            df = df.where(F.col(col).between(_ts_ns(t_from), _ts_ns(t_to)))
+        return to_arrow(df)
+
+    def _legs(self):
+        df = table_df(self.spark, self.lake, "cdr_legs")
+        if df is None:
+            return None
+        return df.withColumn("start_time", df["start_time"].cast("timestamp_ntz"))
+
+    def moc_edges(self):
+        from pyspark.sql import functions as F
+
+        legs = self._legs()
+        if legs is None:
+            return None
+        moc = legs.where((F.col("record_type") == "MOC") & F.coalesce("imsi", "calling_norm").isNotNull())
+        first = moc.orderBy("start_time", "source_id", "row_num").limit(1)
+        last = moc.orderBy(F.col("start_time").desc(), "source_id", "row_num").limit(1)
+        return to_arrow(first.unionByName(last))
+
+    def site_legs(self, cells: list[str], imeis: list[str]):
+        legs = self._legs()
+        if legs is None:
+            return None
+        legs.createOrReplaceTempView("sigtrace_cdr_legs")
+        c = _sql_list(cells)
+        i = _sql_list(imeis)
+        q = f"""
+        with
+        cells as (
+            select explode(array({c})) as cell_id
+            union
+            select distinct cell_id from sigtrace_cdr_legs
+            where record_type = 'MOC' and cell_id is not null and imei in ({i or 'null'})
+        ),
+        devs as (
+            select distinct coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev from sigtrace_cdr_legs
+            where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
+              and (cell_id in (select cell_id from cells) or imei in ({i or 'null'}))
+        ),
+        sims as (
+            select distinct coalesce(imsi, calling_norm) as sim from sigtrace_cdr_legs
+            where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
+              and coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) in (select dev from devs)
+        ),
+        moc as (
+            select * from sigtrace_cdr_legs
+            where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
+              and (coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) in (select dev from devs)
+                   or coalesce(imsi, calling_norm) in (select sim from sims))
+        ),
+        mtc as (
+            select * from sigtrace_cdr_legs
+            where record_type = 'MTC'
+              and (imsi in (select imsi from moc where imsi is not null)
+                   or (imsi is null and called_norm in (select calling_norm from moc where calling_norm is not null)))
+        )
+        select * from moc union all select * from mtc
+        """
+        return to_arrow(self.spark.sql(q))
+
+
+def _sql_list(values: list[str]) -> str:
+    return ", ".join("'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values)
+
+
+# ============================================================================ GoIP scan
+
+
+def _window_filter(col: str, since: datetime | None, until: datetime | None, ns: bool = False) -> str:
+    out = []
+    if since is not None:
+        out.append(f"{col} >= {_ts_ns(since)}" if ns else f"{col} >= timestamp_ntz'{since.isoformat(sep=' ')}'")
+    if until is not None:
+        out.append(f"{col} < {_ts_ns(until)}" if ns else f"{col} < timestamp_ntz'{until.isoformat(sep=' ')}'")
+    return " and ".join(out) or "true"
+
+
+CANDIDATES_SQL = """
+with
+legs as (   -- MOC legs of the window with a SIM identity (goip/site_features.sql: legs)
+    select
+        unix_micros(cast(start_time as timestamp)) / 1e6 as t_s,
+        greatest(coalesce(duration_s, 0), 0) as dur_s,
+        cell_id,
+        coalesce(imsi, calling_norm) as sim,
+        coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev,
+        imsi,
+        calling_norm,
+        cast(floor((unix_micros(cast(start_time as timestamp)) / 1e6 + {local_offset_h} * 3600) / 86400) as bigint) as day_n
+    from sigtrace_moc
+),
+pair as (
+    select dev, sim, count(*) as n, count(distinct day_n % 64) as days, min(t_s) as f, max(t_s + dur_s) as l,
+           min(cell_id) as c_lo, max(cell_id) as c_hi
+    from legs group by dev, sim
+),
+dup_dev as (
+    select distinct a.dev
+    from pair as a join pair as b on a.dev = b.dev and a.sim < b.sim
+    where a.f < b.l and b.f < a.l and (a.c_hi < b.c_lo or b.c_hi < a.c_lo)
+),
+sim_out as (
+    select sim, sum(n) as n_out, count(*) as n_devs from pair group by sim
+),
+dev_out as (
+    select p.dev, sum(p.n) as n_out, count(*) as n_sims, max(p.days) as days, max(s.n_devs) as max_devs_per_sim,
+           sum(s.n_out) as sims_out
+    from pair as p join sim_out as s on s.sim = p.sim
+    group by p.dev
+),
+pre as (
+    select d.dev, d.n_sims, d.max_devs_per_sim, d.n_out, d.days, d.sims_out, x.dev is not null as dup
+    from dev_out as d left join dup_dev as x on x.dev = d.dev
+    where (d.n_sims >= 2 and x.dev is null) or d.max_devs_per_sim >= 2
+       or d.n_out / d.days >= {cand_out_per_day} - {eps}
+),
+pre_ids as (
+    select distinct l.sim, l.imsi, l.calling_norm
+    from legs as l left semi join (select distinct p.sim from pair as p left semi join pre on pre.dev = p.dev) as ps
+      on ps.sim = l.sim
+),
+msisdn_once as (   -- an MSISDN of exactly one SIM (one shared by several is counted for none: a superset)
+    select calling_norm, min(sim) as sim from pre_ids where calling_norm is not null
+    group by calling_norm having count(distinct sim) = 1
+),
+mtc as (
+    select b.sim from sigtrace_mtc as m join (select distinct sim, imsi from pre_ids where imsi is not null) as b
+      on b.imsi = m.imsi
+    union all
+    select b.sim from sigtrace_mtc as m join msisdn_once as b on b.calling_norm = m.called_norm
+    where m.imsi is null
+),
+sim_in as (select sim, count(*) as n_in from mtc group by sim),
+dev_in as (
+    select p.dev, sum(coalesce(si.n_in, 0)) as n_in
+    from pair as p left join sim_in as si on si.sim = p.sim
+    group by p.dev
+)
+select d.dev
+from pre as d left join dev_in as i on i.dev = d.dev
+where (((d.n_sims >= 2 and not d.dup) or d.max_devs_per_sim >= 2)
+       and d.sims_out / (d.sims_out + coalesce(i.n_in, 0)) >= {cand_multi_id_out_share} - {eps})
+   or (d.n_out / d.days >= {cand_out_per_day} - {eps}
+       and d.sims_out / (d.sims_out + coalesce(i.n_in, 0)) >= {cand_out_share} - {eps})
+"""
+
+
+def _register_window(spark, lake: Path, since, until) -> bool:
+    """Temp views sigtrace_moc / sigtrace_mtc / sigtrace_sip over the window; False without legs."""
+    legs = table_df(spark, lake, "cdr_legs",
+                    None if since is None and until is None else
+                    ((since.date().isoformat() if since else "0000-01-01"),
+                     (until.date().isoformat() if until else "9999-12-31")))
+    if legs is None:
+        return False
+    legs = legs.withColumn("start_time", legs["start_time"].cast("timestamp_ntz"))
+    legs.createOrReplaceTempView("sigtrace_legs_all")
+    w = _window_filter("start_time", since, until)
+    spark.sql(f"select * from sigtrace_legs_all where {w}").createOrReplaceTempView("sigtrace_legs")
+    spark.sql("select * from sigtrace_legs where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null"
+              ).createOrReplaceTempView("sigtrace_moc")
+    spark.sql("select * from sigtrace_legs where record_type = 'MTC'").createOrReplaceTempView("sigtrace_mtc")
+    return True
+
+
+def candidate_devices(spark, lake: Path, R: dict, since=None, until=None) -> set[str]:
+    """The core candidate devices (a superset of goip/site_devices.sql's core_dev) of the window."""
+    if not _register_window(spark, lake, since, until):
+        return set()
+    c, f = R["candidate"], R["features"]
+    q = CANDIDATES_SQL.format(local_offset_h=float(f["local_offset_h"]), cand_out_per_day=float(c["out_per_day"]),
+                              cand_out_share=float(c["out_share"]),
+                              cand_multi_id_out_share=float(c["multi_id_out_share"]), eps=SUPERSET_EPS)
+    return {r[0] for r in spark.sql(q).collect()}
+
+
+def _closure(spark, seeds: set[str]) -> tuple[set[str], int]:
+    """Devices connected to ``seeds`` through shared SIMs and MSISDNs (fixed point), and the rounds."""
+    from pyspark.sql import functions as F
+
+    ids = spark.sql("""
+        select distinct coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev,
+               coalesce(imsi, calling_norm) as sim, calling_norm as msisdn
+        from sigtrace_moc""").cache()
+    devs = set(seeds)
+    rounds = 0
+    try:
+        while rounds < MAX_CLOSURE_ROUNDS:
+            rounds += 1
+            dv = spark.createDataFrame([(d,) for d in sorted(devs)] or [("",)], "dev string")
+            mine = ids.join(F.broadcast(dv), "dev", "left_semi") if len(devs) < 200_000 else ids.join(dv, "dev", "left_semi")
+            sims = mine.select("sim").distinct()
+            nums = mine.where(F.col("msisdn").isNotNull()).select("msisdn").distinct()
+            grown = (ids.join(sims, "sim", "left_semi").select("dev")
+                     .union(ids.join(nums, "msisdn", "left_semi").select("dev")).distinct())
+            new = {r[0] for r in grown.collect()} | devs
+            if new == devs:
+                break
+            devs = new
+    finally:
+        ids.unpersist()
+    return devs, rounds
+
+
+def _ua_matches(spark, pattern: str) -> list[str]:
+    """Distinct User-Agents matching the GoIP pattern, decided by DuckDB's regex engine (RE2)."""
+    import duckdb
+
+    uas = [r[0] for r in spark.sql("select distinct user_agent from sigtrace_sip where user_agent is not null").collect()]
+    if not uas:
+        return []
+    con = duckdb.connect()
+    try:
+        con.execute("create table ua (u varchar)")
+        con.executemany("insert into ua values (?)", [(u,) for u in uas])
+        return [r[0] for r in con.execute("select u from ua where regexp_matches(u, $p)", {"p": pattern}).fetchall()]
+    finally:
+        con.close()
+
+
+def _sip_rows(spark, lake: Path, R: dict, since, until, component_moc) -> Any:
+    """The SIP messages goip/sip_gateways and goip/sip_site_links read for the component: every
+    message sent by a gateway candidate (an IP that REGISTERs, or whose messages carry a GoIP
+    fingerprint), INVITEs to those IPs, and INVITEs whose Request-URI number ends like a number the
+    component's devices dialled."""
+    from pyspark.sql import functions as F
+
+    sip = table_df(spark, lake, "sip_messages",
+                   None if since is None and until is None else
+                   ((since.date().isoformat() if since else "0000-01-01"),
+                    (until.date().isoformat() if until else "9999-12-31")))
+    if sip is None:
+        return None
+    sip = sip.where(F.expr(_window_filter("ts", since, until, ns=True)))
+    sip.createOrReplaceTempView("sigtrace_sip")
+    uas = _ua_matches(spark, R["features"]["ua_pattern"])
+    spark.createDataFrame([(u,) for u in uas] or [(None,)], "ua string").createOrReplaceTempView("sigtrace_goip_ua")
+    component_moc.createOrReplaceTempView("sigtrace_component_moc")
+    q = """
+    with
+    gw as (
+        select src_ip as ip from sigtrace_sip where is_request and method = 'REGISTER' and src_ip is not null
+        union
+        select src_ip from sigtrace_sip
+        where src_ip is not null and (
+              user_agent in (select ua from sigtrace_goip_ua)
+           or (status_code = 480 and lower(reason_phrase) = 'remote busy')
+           or sdp_origin like '% 20000001 20000001 %'
+           or lower(headers) like '%x-acrypt:%')
+    ),
+    k8 as (
+        select distinct right(coalesce(called_norm, called), 8) as k8 from sigtrace_component_moc
+    )
+    select s.* from sigtrace_sip as s
+    where s.src_ip in (select ip from gw)
+       or (s.is_request and s.method = 'INVITE' and s.dst_ip in (select ip from gw))
+       or (s.is_request and s.method = 'INVITE'
+           and right(regexp_replace(coalesce(s.ruri_user, ''), '[^0-9]', ''), 8) in (select k8 from k8))
+    """
+    return to_arrow(spark.sql(q))
+
+
+def goip_scan(lake: str | Path, master: str = "local[2]", *, since: datetime | None = None,
+              until: datetime | None = None, min_score: float = 0.3, thresholds: Any = None,
+              evidence_rows: int = 5, stats: dict | None = None) -> tuple[Any, Any]:
+    """The GoIP scan of a lake on Spark: (local case connection, GoipResult) -- see the module doc."""
+    from .. import goip
+    from ..db import connect
+    from ..errors import InputError
+    from .materialise import _load
+
+    if not 0.0 <= float(min_score) <= 1.0:
+        raise InputError(f"--min-score must be between 0 and 1, not {min_score}")
+    if since is not None and until is not None and since >= until:
+        raise InputError("--since must be before --until")
+    lake = Path(lake)
+    check_lake(lake)
+    spark = session(master)
+    R = goip.load_rules(thresholds)
+    st = stats if stats is not None else {}
+    t0 = time.perf_counter()
+    cands = candidate_devices(spark, lake, R, since, until)
+    st["candidates"] = len(cands)
+    st["t_candidates_s"] = time.perf_counter() - t0
+    con = connect(None)
+    try:
+        for t in ("sources", "exchanges", "trunks"):
+            df = table_df(spark, lake, t)
+            if df is not None:
+                _load(con, t, to_arrow(df))
+        if table_files(lake, "cdr_legs"):
+            # the window's first and last MOC leg: their devices join the closure (window edges)
+            edge = spark.sql("""
+                select dev from (
+                    select coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev, start_time, source_id, row_num
+                    from sigtrace_moc order by start_time, source_id, row_num limit 1)
+                union
+                select dev from (
+                    select coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev, start_time, source_id, row_num
+                    from sigtrace_moc order by start_time desc, source_id, row_num limit 1)""").collect()
+            # devices goip/site_devices adds to the core candidates: every device that called from a
+            # cell a core candidate called from (a superset of the paced devices of its busiest cell)
+            # and every device in the IMEI serial block of a core candidate
+            spark.createDataFrame([(d,) for d in sorted(cands)] or [("",)], "dev string"
+                                  ).createOrReplaceTempView("sigtrace_core")
+            delta = int(R.get("site_links", {}).get("serial_delta", 0))
+            near = spark.sql(f"""
+                with m as (
+                    select coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev, imei, cell_id
+                    from sigtrace_moc),
+                core_cells as (select distinct cell_id from m where cell_id is not null
+                               and dev in (select dev from sigtrace_core)),
+                imeis as (select distinct dev, substr(imei, 1, 8) as tac, try_cast(substr(imei, 9, 6) as int) as serial
+                          from m where imei is not null and length(imei) >= 14),
+                core_imeis as (select * from imeis where dev in (select dev from sigtrace_core))
+                select distinct dev from m where cell_id in (select cell_id from core_cells)
+                union
+                select distinct o.dev from imeis as o join core_imeis as c
+                  on o.tac = c.tac and abs(o.serial - c.serial) <= {delta}""").collect()
+            st["neighbour_devices"] = len(near)
+            seeds = cands | {r[0] for r in edge} | {r[0] for r in near}
+            devs, rounds = _closure(spark, seeds) if seeds else (set(), 0)
+            st["closure_devices"], st["closure_rounds"] = len(devs), rounds
+            dv = spark.createDataFrame([(d,) for d in sorted(devs)] or [("",)], "dev string")
+            dv.createOrReplaceTempView("sigtrace_devs")
+            moc = spark.sql("""
+                select * from sigtrace_moc
+                where coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) in (select dev from sigtrace_devs)""").cache()
+            moc.createOrReplaceTempView("sigtrace_cmoc")
+            mtc = spark.sql("""
+                select * from sigtrace_mtc
+                where imsi in (select imsi from sigtrace_cmoc where imsi is not null)
+                   or (imsi is null and called_norm in (select calling_norm from sigtrace_cmoc where calling_norm is not null))""")
+            st["legs_pulled"] = _load(con, "cdr_legs", to_arrow(moc.unionByName(mtc)))
+            sip = _sip_rows(spark, lake, R, since, until, moc)
+            st["sip_pulled"] = _load(con, "sip_messages", sip) if sip is not None else 0
+            moc.unpersist()
+        st["t_spark_s"] = time.perf_counter() - t0
+        res = goip.goip_sites(con, since=since, until=until, min_score=min_score, thresholds=thresholds,
+                              evidence_rows=evidence_rows)
+        st["t_total_s"] = time.perf_counter() - t0
+    except BaseException:
+        con.close()
+        raise
+    return con, res
+
+
+# ============================================================================ distributed ingest
+
+
+def _ingest_task(task: tuple) -> dict:
+    from sigtrace.lake.writer import ingest_file
+
+    return ingest_file(*task, jobs=1)
+
+
+def ingest_spark(tasks: list[tuple], master: str = "local[2]") -> list[dict]:
+    """One Spark task per source file, each running sigtrace's decoders on the whole file and
+    writing its Parquet files into the lake; results in the order of ``tasks``. The lake folder
+    must be reachable under the same path from every executor (a shared file system)."""
+    if not tasks:
+        return []
+    spark = session(master)
+    sc = spark.sparkContext
+    return sc.parallelize(list(tasks), len(tasks)).map(_ingest_task).collect()

@@ -1,0 +1,236 @@
+"""The Parquet lake (issue 22): `sigtrace export` writes every table of a case, partitioned and
+sorted as documented, with a manifest; the DuckDB engine over the lake gives the case file's JSON
+for `goip` and `trace` on every fixture case, both with the tables as views over the lake and with
+the trace's needs copied into a local case (the path the Spark engine takes)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+import sigtrace
+from lake_cases import (case_file, case_goip_json, case_trace_json, diff, goip_json, goip_names, lake_of,
+                        trace_json, trace_params)
+from sigtrace.cli import app
+from sigtrace.lake.duckdb_engine import DuckDBPuller, open_lake
+from sigtrace.lake.layout import PARTITIONED, TABLES, check_lake, table_files
+from sigtrace.lake.materialise import trace_case
+from sigtrace.timeutil import parse_iso
+from trace_cases import expected
+
+runner = CliRunner()
+
+
+# ------------------------------------------------------------------ export
+
+
+def test_export_writes_every_table_partitioned_sorted_with_manifest():
+    db = case_file("demo")
+    lake = lake_of("demo")
+    m = check_lake(lake)
+    case = sigtrace.connect(db, read_only=True)
+    try:
+        assert set(m["tables"]) == set(TABLES)
+        for t in TABLES:
+            n = case.execute(f"select count(*) from {t}").fetchone()[0]
+            assert m["tables"][t]["rows"] == n, t
+        # manifest sources: the sha256 of every source file of the case
+        want = case.execute("select source_id, sha256 from sources order by source_id").fetchall()
+        assert [(s["source_id"], s["sha256"]) for s in m["sources"]] == want
+        assert m["schema_version"] == sigtrace.db.latest_version()
+        ddb = duckdb.connect()
+        for t, spec in PARTITIONED.items():
+            files = table_files(lake, t)
+            assert files and all(f.parent.name.startswith("day=") for f in files)
+            for f in files:
+                day = f.parent.name[4:]
+                col, sort = spec["time"], spec["sort"]
+                rows = ddb.execute(f"select cast(cast({col} as date) as varchar), {', '.join(sort)} from read_parquet(?)",
+                                   [str(f)]).fetchall()
+                assert {r[0] for r in rows} == {day}, f          # UTC day of the row's own time
+                keys = [tuple((x is None, x) for x in r[1:]) for r in rows]
+                assert keys == sorted(keys), f"{f} not sorted by {sort}"
+                assert "day" not in [c[0] for c in ddb.execute("describe select * from read_parquet(?, hive_partitioning = false)", [str(f)]).fetchall()]
+        # every row, every column, the case's values
+        lk = open_lake(lake)
+        try:
+            for t in TABLES:
+                cols = ", ".join(c for c, _ in sigtrace.db.table_columns(case, t))
+                a = case.execute(f"select {cols} from {t} order by all").fetchall()
+                b = lk.execute(f"select {cols} from {t} order by all").fetchall()
+                assert a == b, t
+        finally:
+            lk.close()
+    finally:
+        case.close()
+
+
+def test_manifest_hashes_are_the_source_files():
+    m = check_lake(lake_of("demo"))
+    root = Path(__file__).resolve().parent.parent / "fixtures" / "cases" / "demo"
+    by_name = {p.name: p for p in root.rglob("*") if p.is_file()}
+    checked = 0
+    for s in m["sources"]:
+        p = by_name.get(s["source_name"])
+        if p is not None:
+            assert hashlib.sha256(p.read_bytes()).hexdigest() == s["sha256"]
+            checked += 1
+    assert checked == len(m["sources"]) > 0
+
+
+def test_export_refuses_a_non_empty_lake_and_replaces_it_with_force(tmp_path):
+    db = case_file("demo")
+    lake = tmp_path / "lake"
+    r = runner.invoke(app, ["export", "--db", str(db), "--lake", str(lake)])
+    assert r.exit_code == 0, r.output
+    before = sorted(p.relative_to(lake) for p in lake.rglob("*"))
+    r = runner.invoke(app, ["export", "--db", str(db), "--lake", str(lake)])
+    assert r.exit_code == 2 and "--force" in r.output
+    r = runner.invoke(app, ["export", "--db", str(db), "--lake", str(lake), "--force", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["tables"]["cdr_legs"] > 0
+    assert sorted(p.relative_to(lake) for p in lake.rglob("*")) == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary folders left behind"
+    (tmp_path / "empty").mkdir()
+    assert runner.invoke(app, ["export", "--db", str(db), "--lake", str(tmp_path / "empty")]).exit_code == 0
+
+
+def test_export_of_a_missing_case_fails_cleanly(tmp_path):
+    r = runner.invoke(app, ["export", "--db", str(tmp_path / "nope.duckdb"), "--lake", str(tmp_path / "l")])
+    assert r.exit_code == 3
+    assert not (tmp_path / "l").exists()
+
+
+def test_lake_options_are_checked(tmp_path):
+    lake = str(lake_of("demo"))
+    db = str(case_file("demo"))
+    assert runner.invoke(app, ["goip", "--db", db, "--lake", lake]).exit_code == 2
+    assert runner.invoke(app, ["goip"]).exit_code == 2
+    assert runner.invoke(app, ["goip", "--lake", lake, "--master", "local[1]"]).exit_code == 2
+    r = runner.invoke(app, ["goip", "--lake", str(tmp_path)])
+    assert r.exit_code == 3 and "not a sigtrace lake" in r.output
+
+
+# ------------------------------------------------------------------ DuckDB engine == case file
+
+
+@pytest.mark.parametrize("name", goip_names())
+def test_goip_duckdb_over_lake_equals_case(name):
+    con = open_lake(lake_of(name))
+    try:
+        got = goip_json(con)
+    finally:
+        con.close()
+    want = case_goip_json(name)
+    assert got == want, diff(want, got)
+
+
+@pytest.mark.parametrize("name,i", trace_params())
+def test_trace_duckdb_over_lake_equals_case(name, i):
+    con = open_lake(lake_of(name))
+    try:
+        got = trace_json(con, name, i)
+    finally:
+        con.close()
+    want = case_trace_json(name, i)
+    assert got == want, diff(want, got)
+
+
+@pytest.mark.parametrize("name,i", trace_params())
+def test_trace_on_local_case_pulled_from_lake_equals_case(name, i):
+    t = expected(name)["traces"][i]
+    puller = DuckDBPuller(lake_of(name))
+    try:
+        con = trace_case(puller, t["victim"], parse_iso(t["at"]), float(t["window"]))
+    finally:
+        puller.close()
+    try:
+        got = trace_json(con, name, i)
+    finally:
+        con.close()
+    want = case_trace_json(name, i)
+    assert got == want, diff(want, got)
+
+
+def test_cli_goip_and_trace_on_lake_print_the_case_json():
+    from lake_cases import stable
+
+    db, lake = str(case_file("demo")), str(lake_of("demo"))
+    a = runner.invoke(app, ["goip", "--db", db, "--format", "json"])
+    b = runner.invoke(app, ["goip", "--lake", lake, "--engine", "duckdb", "--format", "json"])
+    assert a.exit_code == b.exit_code == 0
+    assert stable(a.output) == stable(b.output)
+    t = expected("demo")["traces"][0]
+    args = ["trace", t["victim"], "--at", t["at"], "--format", "json"]
+    a = runner.invoke(app, args + ["--db", db])
+    b = runner.invoke(app, args + ["--lake", lake])
+    assert a.exit_code == b.exit_code == 0
+    assert stable(a.output) == stable(b.output)
+
+
+# ------------------------------------------------------------------ ingest --lake
+
+
+@pytest.mark.parametrize("name", goip_names())
+def test_ingest_into_lake_equals_export_of_the_case(name, tmp_path):
+    from lake_cases import ingest_into_lake, lake_tables_equal
+
+    lake = tmp_path / "lake"
+    ingest_into_lake(name, lake)
+    assert lake_tables_equal(case_file(name), lake) == {}
+    m = check_lake(lake)
+    assert m["tables"]["cdr_legs"]["rows"] == check_lake(lake_of(name))["tables"]["cdr_legs"]["rows"]
+    # one Parquet file per source file and day, named after the file's sha256
+    for t in PARTITIONED:
+        for f in table_files(lake, t):
+            assert f.name.startswith("src-") and len(f.stem) == 4 + 64
+    assert not [p for p in lake.rglob(".*") if p.is_file()], "temporary files left in the lake"
+
+
+def test_ingest_into_lake_twice_adds_nothing_and_keeps_ids(tmp_path):
+    from sigtrace.lake.writer import ingest_lake
+
+    d = Path(__file__).resolve().parent.parent / "fixtures" / "cases" / "china24"
+    lake = tmp_path / "lake"
+    first = ingest_lake([d / "cdr"], lake)
+    files = sorted(p.relative_to(lake) for p in lake.rglob("*.parquet"))
+    again = ingest_lake([d / "captures", d / "cdr"], lake)
+    assert all(f.status == "duplicate" for f in again.files if f.path.endswith(".csv"))
+    caps = [f for f in again.files if f.status == "ingested"]
+    assert caps and min(f.source_id for f in caps) > max(f.source_id for f in first.files if f.source_id)
+    assert set(files) <= {p.relative_to(lake) for p in lake.rglob("*.parquet")}
+
+
+def test_ingest_lake_refuses_bad_input_and_foreign_folders(tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello\n")
+    r = runner.invoke(app, ["ingest", str(bad), "--lake", str(tmp_path / "lake")])
+    assert r.exit_code == 2 and not (tmp_path / "lake").exists()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "x").write_text("x")
+    d = Path(__file__).resolve().parent.parent / "fixtures" / "cases" / "china24" / "cdr"
+    r = runner.invoke(app, ["ingest", str(d), "--lake", str(other)])
+    assert r.exit_code == 2 and "not a sigtrace lake" in r.output
+    r = runner.invoke(app, ["ingest", str(d), "--lake", str(tmp_path / "l2"), "--json"])
+    assert r.exit_code == 0, r.output
+    assert {f["status"] for f in json.loads(r.output)["files"]} == {"ingested"}
+
+
+# ------------------------------------------------------------------ doctor
+
+
+def test_doctor_names_what_the_spark_engine_lacks(monkeypatch):
+    r = runner.invoke(app, ["doctor", "--json"])
+    assert r.exit_code == 0, r.output
+    names = {c["name"] for c in json.loads(r.output)}
+    assert {"duckdb", "pyarrow", "pyspark", "java"} <= names
+    monkeypatch.setattr("sigtrace.lake.spark.java_path", lambda: None)
+    r = runner.invoke(app, ["doctor"])
+    assert r.exit_code == 0
+    assert "MISSING spark java" in r.output and "default-jre-headless" in r.output
+    assert "spark NOT ready" in r.output
