@@ -417,6 +417,8 @@ def trace(
 
             _check(db, lake, engine.value, master)
             raise InputError("--batch runs on a case file (--db), not on a lake")
+        from .cli_batch import _trace_batch
+
         _trace_batch(batch, db, window, fmt.value, out_file, requests_dir, force=force)
         return
     if number is None:
@@ -447,6 +449,8 @@ def trace(
                 except SigtraceError as e:  # the trace itself is still printed: never lose it to the export
                     export_error = e
             if requests_dir is not None:
+                from .cli_batch import _write_requests
+
                 _write_requests([("trace", res.to_dict())], requests_dir, db if db is not None else lake)
         finally:
             con.close()
@@ -597,37 +601,6 @@ def demo(
         _fail(e)
 
 
-@app.command("help")
-def help_(
-    topic: Annotated[Optional[str], typer.Argument(help="A documentation topic (e.g. errors, analyst-guide, trace-method); none lists them.")] = None,
-) -> None:
-    """Read the documentation installed with sigtrace: `sigtrace help` lists the topics, `sigtrace help TOPIC` prints one."""
-    from ._paths import DOCS_DIR
-
-    docs = {p.stem: p for p in sorted(DOCS_DIR.glob("*.md"))} if DOCS_DIR.is_dir() else {}
-    if not docs:
-        _say_error(f"the documentation is not installed ({DOCS_DIR} missing)")
-        raise typer.Exit(3)
-    if topic is None:
-        out.print("Documentation topics (sigtrace help TOPIC); commands: sigtrace COMMAND --help", markup=False)
-        for name, p in docs.items():
-            first = next((ln.lstrip("# ").strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.startswith("#")), "")
-            out.print(f"  {name:<16} {first}", markup=False)
-        return
-    key = topic.lower().removesuffix(".md").replace("_", "-")
-    match = docs.get(key) or next((p for n, p in docs.items() if n.startswith(key)), None)
-    if match is None:
-        _say_error(f"no documentation topic {topic!r} (topics: {', '.join(docs)})")
-        raise typer.Exit(2)
-    text = match.read_text(encoding="utf-8")
-    if out.is_terminal and _colour_ok():
-        from rich.markdown import Markdown
-
-        out.print(Markdown(text))
-    else:
-        print(text, end="" if text.endswith("\n") else "\n")
-
-
 _VERDICT_COLOURS = {"SPOOFED": "1;31", "GENUINE": "1;32", "UNVERIFIABLE": "1;33",
                     "likely_simbox": "1;31", "bulk_dialler": "35"}
 
@@ -644,102 +617,6 @@ def _colour_verdicts(text: str) -> str:
 
     pat = re.compile(r"\b(" + "|".join(_VERDICT_COLOURS) + r")\b")
     return pat.sub(lambda m: f"\x1b[{_VERDICT_COLOURS[m.group(1)]}m{m.group(1)}\x1b[0m", text)
-
-
-# ------------------------------------------------------------------ batch trace and campaigns (issue 21)
-
-def _batch_run(complaints_file: Path, db: Path, what: str, window: Optional[float] = None):
-    """Read the complaints, trace them over one read-only connection with a progress bar on a
-    terminal; returns (items, summary). The caller keeps the connection open for the rendering."""
-    import time as _time
-
-    from .campaigns import BatchSummary, read_complaints, trace_batch
-    from .db import connect
-
-    complaints = read_complaints(complaints_file, default_window_s=window)
-    con = connect(db, read_only=True)
-    summary = BatchSummary()
-    items = []
-    t0 = _time.perf_counter()
-    try:
-        if err.is_terminal and complaints:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            with Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err,
-                          transient=True) as prog:
-                task = prog.add_task(what, total=len(complaints))
-                for item in trace_batch(con, complaints):
-                    items.append(item)
-                    summary.add(item)
-                    prog.advance(task)
-        else:
-            for item in trace_batch(con, complaints):
-                items.append(item)
-                summary.add(item)
-    finally:
-        con.close()
-    summary.seconds = _time.perf_counter() - t0
-    return items, summary
-
-
-def _batch_end(complaints_file: Path, items: list, line: str) -> None:
-    """The summary line on stderr; when no complaint could be traced, it is the error line (exit 4)."""
-    if items and not any(i.ok for i in items):
-        _say_error(f"{complaints_file}: no complaint was traced ({line})")
-        raise typer.Exit(4)
-    err.print(line, markup=False)
-
-
-def _write_requests(results: list, requests_dir: Path, db: Path) -> None:
-    from .campaigns import write_requests
-
-    files = write_requests(results, requests_dir, case=str(db))
-    err.print(f"wrote {len(files) // 2} request(s) (Markdown + CSV) into {requests_dir}", markup=False)
-
-
-def _trace_batch(complaints_file: Path, db: Path, window: float, fmt: str, out_file: Optional[Path],
-                 requests_dir: Optional[Path], *, force: bool = False) -> None:
-    from .render.campaigns import render_batch
-
-    try:
-        _check_outputs(out_file, None, force=force)
-        items, summary = _batch_run(complaints_file, db, "tracing complaints", window)
-        text = render_batch(items, fmt, summary=summary.line(), command=_command_line())
-        if out_file is not None and fmt in ("jsonl", "csv") and text:
-            text += "\n"  # a file of lines ends with one
-        if requests_dir is not None:
-            _write_requests([(i.id, i.result.to_dict()) for i in items if i.ok], requests_dir, db)
-    except SigtraceError as e:
-        _fail(e)
-    _emit(text, out_file, force=force)
-    _batch_end(complaints_file, items, summary.line())
-
-
-@app.command()
-def campaigns(
-    complaints_file: Annotated[Path, typer.Argument(metavar="COMPLAINTS.csv", help="Complaints: CSV with the header id,victim,at[,window] (at without an offset is Beijing time).")],
-    db: DbOpt,
-    *,
-    fmt: Annotated[Fmt, typer.Option("--format", help="json (the stable contract), table or html (timelines, chains side by side, evidence).")] = Fmt.table,
-    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the output here instead of standard output ('-' = standard output). An existing file is kept unless --force.")] = None,
-    requests_dir: Annotated[Optional[Path], typer.Option("--requests", help="Write evidence requests (调证函, Markdown + CSV) for the nodes where chains leave the case into this folder.")] = None,
-    force: ForceOpt = False,
-) -> None:
-    """Trace a batch of complaints and link them into campaigns by common origin (soft-switch, GoIP site, subscriber) and weaker shared evidence."""
-    from .campaigns import group_campaigns
-    from .render.campaigns import render_campaigns
-
-    try:
-        _check_outputs(out_file, None, force=force)
-        items, summary = _batch_run(complaints_file, db, "tracing complaints")
-        res = group_campaigns(items)
-        text = render_campaigns(res, fmt.value, command=_command_line())
-        if requests_dir is not None:
-            _write_requests([(i.id, i.result.to_dict()) for i in items if i.ok], requests_dir, db)
-    except SigtraceError as e:
-        _fail(e)
-    _emit(text, out_file, force=force)
-    _batch_end(complaints_file, items, f"{summary.line()}; {len(res.campaigns)} campaign(s), {len(res.unlinked)} unlinked")
 
 
 @app.command()
@@ -762,23 +639,6 @@ def export(
         return
     rows = ", ".join(f"{t} {n}" for t, n in rep.tables.items() if n)
     out.print(f"wrote {lake}: {rep.files} Parquet files ({rows}) in {rep.seconds:.1f} s", markup=False)
-
-
-@app.command()
-def doctor(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
-) -> None:
-    """Check what this machine has (DuckDB, Arrow, numba; Java and pyspark for --engine spark; tshark) and say how to add what is missing."""
-    from .doctor import report
-
-    ok, lines, rows = report()
-    if as_json:
-        print(json.dumps(rows, indent=2))
-    else:
-        for line in lines:
-            out.print(line, markup=False)
-    if not ok:
-        raise typer.Exit(1)
 
 
 def _check_outputs(out_file: Optional[Path], export: Optional[Path], *, force: bool) -> None:
@@ -816,6 +676,9 @@ def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     """sigtrace: signalling backtrace from victim to soft-switch."""
+
+
+from . import cli_batch, cli_tools  # noqa: E402,F401  (register the campaigns, help and doctor commands)
 
 
 def main() -> None:
