@@ -483,8 +483,8 @@ TRIGGERS = {
     "C7": ("", t_c7),
     "C8": ("", t_c8),
     "C10": ("", t_c10),
-    "I12": ("", lambda e: (["ingest", str(e.file("export.csv", "caller,callee,when,secs\n1,2,3,4\n")), "--db",
-                             str(e.case)], ["export.csv", "caller, callee, when, secs", "start_time"])),
+    "I12": ("", lambda e: (["ingest", str(e.file("export.csv", "anrufer,angerufen,wann,dauer\n1,2,3,4\n")), "--db",
+                             str(e.case)], ["export.csv", "anrufer, angerufen, wann, dauer", "start_time"])),
     "I11": ("", lambda e: (["ingest", str(e.file("bad-dates.csv", "record_type,switch,start_time,duration_s,calling,"
                                               "called\nMTC,1-2-3,yesterday,10,1,2\nMTC,1-2-3,today,5,1,2\n")),
                             "--db", str(e.tmp / "i9.duckdb")], ["bad-dates.csv", "2 rows"])),

@@ -327,6 +327,29 @@ def test_demo_hostile_db_path(tmp_path):
 SQL_METHODS = {"execute", "executemany", "sql", "query", "from_query"}
 # file -> interpolated expression -> why it cannot carry a command-line value
 ALLOWED: dict[str, dict[str, str]] = {
+    # the lake (issue 22): keyed by path, its file names repeat other modules'
+    "sigtrace/lake/duckdb_engine.py": {
+        "src": "read_parquet over the lake's own file list, each path quoted by _file_list",
+        "str(memory_limit).replace(chr(39), chr(39) * 2)": "a library argument (no CLI option), quoted as a string literal",
+        "q": "table_source_sql(): the case columns over read_parquet of quoted lake paths",
+        "cast": "one of two type names chosen in code (timestamp_ns / timestamp)",
+        "MOC_EDGES_SQL": "module constant", "SITE_LEGS_SQL": "module constant, values bound ($cells, $imeis)",
+    },
+    "sigtrace/lake/export.py": {
+        "base": "from <quoted table> where <a condition built in code: source_id as int, or true>",
+        "day_expr(table)": "the day expression of a case table, chosen in code",
+        "query": "select built above from quoted identifiers and a validated day (YYYY-MM-DD)",
+        "ROW_GROUP_ROWS": "module constant",
+    },
+    "sigtrace/lake/materialise.py": {
+        "table": "a case table name from the schema catalogue",
+        "on": "join condition built from the table's key columns (schema constants)",
+    },
+    "sigtrace/lake/spark.py": {
+        "q": "module SQL constants formatted with floats from the GoIP rules (float()) and constants",
+        "w": "_window_filter(): ISO literals of parsed datetimes",
+        "delta": "int() of the rules' serial_delta",
+    },
     "cache.py": {
         "sql": "campaigns/cache.py passes on, unchanged, the SQL text the trace itself runs (named queries, "
                "its own constants); values stay bound parameters",
@@ -366,7 +389,7 @@ ALLOWED: dict[str, dict[str, str]] = {
     "sql.py": {"q.sql": "a shipped named-query file; parameters bound with $name"},
     "legs.py": {"temp_ddl": "a macro of the shipped queries/views/040_trace.sql, made TEMP for a read-only connection"},
 }
-QUOTING_CALLS = {"_ident", "_lit", "int"}
+QUOTING_CALLS = {"_ident", "_lit", "int", "_q", "_file_list"}
 
 
 def _interpolations(node: ast.AST) -> list[ast.AST]:
@@ -384,7 +407,7 @@ def test_no_sql_built_from_unlisted_values():
     files = sorted((ROOT / "sigtrace").rglob("*.py")) + sorted((ROOT / "parsers").rglob("*.py"))
     for f in files:
         tree = ast.parse(f.read_text(encoding="utf-8"))
-        allowed = ALLOWED.get(f.name, {})
+        allowed = {**ALLOWED.get(f.name, {}), **ALLOWED.get(f.relative_to(ROOT).as_posix(), {})}
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and node.func.attr in SQL_METHODS and node.args):

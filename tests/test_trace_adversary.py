@@ -22,15 +22,11 @@ CASE = Path(__file__).resolve().parent.parent / "bench" / "adversary" / "network
 
 _HIDDEN = ("the truth chain runs on beyond its visible prefix through nodes no capture or CDR of the "
            "case shows (traceable_hops < chain length); the trace reports the visible prefix right")
-_FWD_SIP = ("forwarded call from a soft-switch: the landing gateway's INVITE carries the final target "
-            "in its Request-URI while the gateway's IAM is called the dialled (forwarding) number, so "
-            "the SIP side is not linked at the gateway (sip_entry looks for the IAM's numbers)")
 _NO_MOC = ("chain exact, but the originating MSC writes no CDRs (truth.switches_without_cdrs): no MOC "
            "record, so no IMSI for the mobile origin")
 KNOWN_FAILURES = {
-    "F003": _HIDDEN, "F004": _HIDDEN, "F007": _HIDDEN, "F012": _HIDDEN, "F015": _HIDDEN, "F022": _HIDDEN,
+    "F003": _HIDDEN, "F004": _HIDDEN, "F007": _HIDDEN, "F012": _HIDDEN, "F022": _HIDDEN,
     "F024": _HIDDEN, "F029": _HIDDEN, "F030": _HIDDEN, "F031": _HIDDEN, "F035": _HIDDEN, "F037": _HIDDEN,
-    "F017": _FWD_SIP, "F019": _FWD_SIP, "F026": _FWD_SIP, "F036": _FWD_SIP,
     "F009": _NO_MOC, "F011": _NO_MOC, "F014": _NO_MOC, "F020": _NO_MOC,
 }
 

@@ -130,10 +130,10 @@ def test_header_with_no_known_column_lists_the_expected_ones(tmp_path):
     from sigtrace.ingest import ingest
 
     p = tmp_path / "export.csv"
-    p.write_text("caller;callee;when;secs\n1;2;3;4\n")
+    p.write_text("anrufer;angerufen;wann;dauer\n1;2;3;4\n")  # names no profile of the test session registers
     with pytest.raises(InputError) as e:
         ingest([p], tmp_path / "c.duckdb")
     msg = str(e.value)
-    assert "names no known CDR column (caller, callee, when, secs)" in msg
+    assert "names no known CDR column (anrufer, angerufen, wann, dauer)" in msg
     assert "start_time" in msg and "called" in msg and "--cdr-profile" in msg
     assert not (tmp_path / "c.duckdb").exists()

@@ -55,7 +55,7 @@ def open_lake(lake: str | Path, *, threads: int | None = None, memory_limit: str
         if threads:
             con.execute(f"set threads = {int(threads)}")
         if memory_limit:
-            con.execute(f"set memory_limit = '{memory_limit}'")
+            con.execute(f"set memory_limit = '{str(memory_limit).replace(chr(39), chr(39) * 2)}'")
         for t in TABLES:
             q = table_source_sql(con, lake, t)
             if q is None:
