@@ -113,18 +113,23 @@ def main() -> None:
         t, c = time.perf_counter(), time.process_time()
         con.execute(f"select count(*) from {read}", {"p": str(path), "c": cols}).fetchone()
         floors.append(("read_csv, given columns", time.perf_counter() - t, time.process_time() - c, None))
-        copydir = tempfile.mkdtemp(prefix="bench_cdr_copy_")
-        copy = duckdb.connect(str(Path(copydir) / "copy.duckdb"))
-        t, c = time.perf_counter(), time.process_time()
-        copy.execute("begin")
-        copy.execute(f"create table cdr_copy as select * from {read}", {"p": str(path), "c": cols})
-        copy.execute("commit")
-        copy.close()
-        floors.append(("plain copy into a table", time.perf_counter() - t, time.process_time() - c,
-                       (Path(copydir) / "copy.duckdb").stat().st_size))
         import shutil
 
-        shutil.rmtree(copydir, ignore_errors=True)
+        from sigtrace.db import CDR_DISABLED_COMPRESSION
+
+        for label, disabled in (("plain copy into a table", ""),
+                                (f"plain copy, {CDR_DISABLED_COMPRESSION} off", CDR_DISABLED_COMPRESSION)):
+            copydir = tempfile.mkdtemp(prefix="bench_cdr_copy_")
+            copy = duckdb.connect(str(Path(copydir) / "copy.duckdb"))
+            copy.execute("set disabled_compression_methods = $v", {"v": disabled})
+            t, c = time.perf_counter(), time.process_time()
+            copy.execute("begin")
+            copy.execute(f"create table cdr_copy as select * from {read}", {"p": str(path), "c": cols})
+            copy.execute("commit")
+            copy.close()
+            floors.append((label, time.perf_counter() - t, time.process_time() - c,
+                           (Path(copydir) / "copy.duckdb").stat().st_size))
+            shutil.rmtree(copydir, ignore_errors=True)
     con.close()
 
     tmpdir = tempfile.mkdtemp(prefix="bench_cdr_")
@@ -150,7 +155,7 @@ def main() -> None:
     print(f"duckdb read_csv count : {bare_s:6.2f} s  {n_bare / bare_s / 1e6:6.2f} M rows/s   (CPU {bare_cpu:6.2f} s)")
     for label, w, cpu, size in floors:
         extra = f"; {size / 1e6:.0f} MB file" if size else ""
-        print(f"  duckdb {label:<23}: {w:6.2f} s  {n_bare / w / 1e6:6.2f} M rows/s   (CPU {cpu:6.2f} s{extra})")
+        print(f"  duckdb {label:<29}: {w:6.2f} s  {n_bare / w / 1e6:6.2f} M rows/s   (CPU {cpu:6.2f} s{extra})")
     print(f"sigtrace ingest       : {ingest_s:6.2f} s  {f.packets / ingest_s / 1e6:6.2f} M rows/s   (CPU {ingest_cpu:6.2f} s; "
           f"legs {legs:,}, rejects {f.errors:,}; case file {case_mb:.0f} MB; peak RSS of the run {peak_mb:.0f} MB)")
     for name, (w, cpu) in stages.items():
@@ -162,9 +167,9 @@ def main() -> None:
     print(f"ratio ingest/read_csv : {bare_s / ingest_s:.2f} (ingest takes {ingest_s / bare_s:.1f}x the bare parse)")
     for label, w, cpu, size in floors:
         if size:
-            print(f"ratio vs plain copy   : ingest takes {ingest_cpu / cpu:.2f}x the CPU and {ingest_s / w:.2f}x the wall time "
-                  f"of DuckDB copying the file unchanged into a table (the write with DuckDB's string compression "
-                  f"is the bulk of both)")
+            print(f"ratio vs {label:<13}: ingest takes {ingest_cpu / cpu:.2f}x the CPU and {ingest_s / w:.2f}x the wall time "
+                  f"of DuckDB copying the file unchanged into a table ({label}; target: within 1.2x of the "
+                  f"default plain copy)")
     print(f"target >= 1 M rows/s  : {'MET' if f.packets / ingest_s >= 1e6 else 'NOT MET'}")
     print(f"rows accounted for    : {'yes' if legs + f.errors == n_bare == f.packets else 'NO'}; "
           f"row_num == file order: {'yes' if out_of_order == 0 else f'NO ({out_of_order} rows)'}")
