@@ -11,7 +11,9 @@ must land in cdr_rejects), then times in the same run:
    with DuckDB's sniffer), and the same with the loader's explicit VARCHAR columns (no sniffing),
 2. DuckDB copying the file unchanged into a table of a fresh case file (``create table as select *
    from read_csv(...)``, 13 VARCHAR columns, committed): the cost of writing that much string data
-   with DuckDB's default compression, no validation or normalization (``--no-floors`` skips 1b and 2),
+   with DuckDB's default compression, no validation or normalization -- the issue's yardstick (ingest
+   within 1.2x of it) -- and the same copy with the compression setting the CDR load uses
+   (``sigtrace.db.CDR_DISABLED_COMPRESSION``) for comparison (``--no-floors`` skips 1b and 2),
 3. ``sigtrace.ingest`` of the same file into a fresh temporary case file (sha256, parse, map, normalize
    both numbers with the SQL macro, parse times, point codes, split legs/rejects, insert, commit),
    with the wall/CPU seconds of each stage of the load (``sigtrace.cdr.LAST_TIMINGS``),
