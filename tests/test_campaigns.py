@@ -114,6 +114,28 @@ def test_chain_leaving_at_same_node_is_weak_evidence_only():
     assert group_campaigns([a, b]).campaigns == []
 
 
+def test_calls_from_abroad_group_by_the_foreign_carrier_that_handed_them_over():
+    # a chain that ends at a gateway on the international network (NI 0) or listed abroad: the foreign
+    # carrier is the origin as far as the case goes; a domestic node where a chain stops is not
+    def carrier(pc, ni=0, province="abroad"):
+        return [Hop("gateway", pc, 7, None, f"carrier {pc}", province, None, ni=ni, pc_bits=14, in_directory=True)]
+
+    a = _item("a", "+8613800000001", Origin("unknown", point_code="3-183-0"), gateway="10-2-1",
+              time="2024-05-11T02:00:00Z", tail=carrier("3-183-0"))
+    b = _item("b", "+8613800000002", Origin("unknown", point_code="3-183-0"), gateway="10-2-1",
+              time="2024-05-11T02:40:00Z", tail=carrier("3-183-0", ni=None))
+    c = _item("c", "+8613800000003", Origin("unknown", point_code="6-127-1"), gateway="10-2-1",
+              time="2024-05-11T03:30:00Z", tail=carrier("6-127-1"))
+    d = _item("d", "+8613800000004", Origin("unknown", point_code="9-9-9"), gateway=None, time="2024-05-11T05:00:00Z",
+              tail=[Hop("gateway", "9-9-9", 9, None, "domestic gateway", "Fujian", None, ni=2, in_directory=True)])
+    e = _item("e", "+8613800000005", Origin("unknown", point_code="9-9-9"), gateway=None, time="2024-05-11T06:00:00Z",
+              tail=[Hop("gateway", "9-9-9", 9, None, "domestic gateway", "Fujian", None, ni=2, in_directory=True)])
+    res = group_campaigns([a, b, c, d, e])
+    assert [x.complaints for x in res.campaigns] == [["a", "b"]]
+    assert "foreign carrier 3-183-0" in " ".join(res.campaigns[0].reasons)
+    assert res.unlinked == ["c", "d", "e"]
+
+
 # =========================================================================== requests
 
 def test_markdown_and_csv_escaping():
