@@ -124,8 +124,11 @@ class _Lockstep:
                 self.abort = True
                 for t in live:
                     t.go.set()
+                import time
+
+                deadline = time.monotonic() + 5.0  # the traces end at their next query; none is left running
                 for t in live:
-                    t.thread.join(timeout=5)
+                    t.thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _answer(self, waiting: list[_Trace]) -> None:
         """Run the round's queries, grouped by text and parameter signature."""
