@@ -122,3 +122,20 @@ def test_lockstep_raises_what_a_trace_raised():
 
     with pytest.raises(RuntimeError, match="boom"):
         list(run_in_step(con, [ok, bad, ok, ok], width=4))
+
+
+def test_lockstep_abandoned_midway_leaves_no_trace_running():
+    raw, base = _db()
+    con = BatchConnection(raw)
+
+    def job(i):
+        def fn():
+            for _ in range(3):
+                con.execute("select count(*) from t where n = $n order by 1", {"n": f"+86{i % 3}"}).fetchone()
+            return i
+        return fn
+
+    g = run_in_step(con, (job(i) for i in range(20)), width=8)
+    assert next(g) == 0
+    g.close()  # the consumer stops (Ctrl-C, an error while rendering): the traces in flight are ended
+    assert not [t for t in threading.enumerate() if t.name.startswith("sigtrace-batch-")]
