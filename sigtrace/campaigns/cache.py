@@ -13,7 +13,12 @@ Kept (the rest passes straight through to DuckDB):
   ±2 h when the first one does not link the sources; on an hour-long case that covers the case.
 
 Every trace therefore gives what it gives on a fresh connection (``tests/test_batch.py`` compares
-them complaint by complaint)."""
+them complaint by complaint).
+
+The other parameterised queries pass through -- or, for traces running side by side
+(``lockstep.py``), are gathered per step and answered by ``execute_many``: one set-based query for
+every parameter set of the same text (``setbased.py``), each set getting the rows its own query
+gives."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -125,7 +130,9 @@ class BatchConnection:
             slot.append(uniq[k])
         done: list[Any] | None = None
         sig = setbased.signature(todo[0])
-        set_sql = setbased.rewrite(sql, sig, len(todo)) if len(todo) > 1 and sql not in self._solo else None
+        one_sig = all(setbased.signature(p) == sig for p in todo[1:])
+        set_sql = (setbased.rewrite(sql, sig, len(todo)) if len(todo) > 1 and one_sig and sql not in self._solo
+                   else None)
         if set_sql is not None:
             try:
                 cur = self._con.execute(set_sql, setbased.binds(sig, todo))
