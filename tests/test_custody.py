@@ -364,3 +364,101 @@ def test_cdr_profile_does_not_leak_into_a_later_ingest(tmp_path):
 
     assert cdr.sniff(data.read_bytes()) is None
     assert cdr.sniff(data.read_bytes(), cdr.load_profile(prof)) == "cdr_csv"
+
+
+# =========================================================================== one atomic write
+
+def test_replace_file_never_follows_links_and_leaves_nothing(tmp_path, monkeypatch):
+    """outputs.replace_file (requests, the lake manifest): a link at the target is replaced, never
+    written through; a failed write raises the OSError and leaves no temporary file."""
+    from sigtrace.outputs import replace_file
+
+    victim = tmp_path / "victim.duckdb"
+    victim.write_bytes(b"evidence")
+    d = tmp_path / "out"
+    d.mkdir()
+    (d / "index.csv").symlink_to(victim)
+    replace_file(d / "index.csv", "a,b\n")
+    assert victim.read_bytes() == b"evidence"
+    assert not (d / "index.csv").is_symlink() and (d / "index.csv").read_text() == "a,b\n"
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("sigtrace.outputs.os.fsync", full)
+    with pytest.raises(OSError):
+        replace_file(d / "other.csv", "x")
+    assert sorted(p.name for p in d.iterdir()) == ["index.csv"]
+
+
+def test_replace_file_refuses_special_files(tmp_path):
+    from sigtrace.outputs import replace_file
+
+    fifo = tmp_path / "index.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="is not a regular file"):
+        replace_file(fifo, "x")  # a FIFO is never replaced (nor opened: no hang)
+    assert fifo.is_fifo()
+
+
+def test_requests_written_safely_and_b6_names_the_file(tmp_path, monkeypatch):
+    """campaigns.requests: the files go through the shared write; a failure is B6 naming the file."""
+    from sigtrace.campaigns import requests as rq
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    out = tmp_path / "req"
+    out.mkdir()
+    (out / "index.csv").symlink_to(victim)
+    rq.write_requests([], out)
+    assert victim.read_text() == "keep"
+    assert (out / "index.csv").read_text().startswith("request,node")
+
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("sigtrace.outputs.os.replace", refuse)
+    with pytest.raises(InputError) as ei:
+        rq.write_requests([], out)
+    assert str(ei.value) == f"{out / 'index.csv'}: cannot write a request (Permission denied)"
+    assert sorted(p.name for p in out.iterdir()) == ["index.csv"]
+
+
+def test_lake_parquet_write_never_follows_a_planted_temp_link(tmp_path):
+    """lake/export.write_table (also used by `ingest --lake` on an existing lake) wrote DuckDB's COPY
+    to the predictable `.part-0.parquet.tmp`: a link planted there had its target overwritten. It
+    writes inside a private dot-folder now."""
+    from sigtrace.db import connect
+    from sigtrace.lake.export import write_table
+
+    con = connect(tmp_path / "c.duckdb")
+    try:
+        con.execute("insert into protocol_counts values (1, 'isup', 5), (1, 'sip', 2)")
+        dest = tmp_path / "lake"
+        (dest / "protocol_counts").mkdir(parents=True)
+        victim = tmp_path / "victim.duckdb"
+        victim.write_bytes(b"other case")
+        (dest / "protocol_counts" / ".part-0.parquet.tmp").symlink_to(victim)
+        rows, files = write_table(con, "protocol_counts", dest, "part-0")
+        assert (rows, files) == (2, 1)
+        got = con.execute("select protocol, messages from read_parquet($f) order by 1",
+                          {"f": str(dest / "protocol_counts" / "part-0.parquet")}).fetchall()
+    finally:
+        con.close()
+    assert got == [("isup", 5), ("sip", 2)]
+    assert victim.read_bytes() == b"other case"
+    left = sorted(p.name for p in (dest / "protocol_counts").iterdir())
+    assert left == [".part-0.parquet.tmp", "part-0.parquet"]  # only the planted link, untouched
+
+
+def test_lake_manifest_written_through_the_shared_helper(tmp_path, monkeypatch):
+    from sigtrace.lake.layout import write_json_atomic
+
+    calls = []
+    import sigtrace.outputs as outputs
+
+    real = outputs.replace_file
+    monkeypatch.setattr(outputs, "replace_file", lambda p, d: calls.append(p) or real(p, d))
+    write_json_atomic(tmp_path / "lake" / "manifest.json", {"a": "中"})
+    assert calls == [tmp_path / "lake" / "manifest.json"]
+    assert json.loads((tmp_path / "lake" / "manifest.json").read_text(encoding="utf-8")) == {"a": "中"}
