@@ -35,6 +35,11 @@ says so; the writer then discards that file's rows and decodes it again serially
 transaction. The same fallback covers a worker that dies. ``tests/test_parallel.py`` checks serial
 == parallel, table by table, row by row, on fixture cases and real captures.
 
+Chain of custody and error caps: each worker hashes the bytes it reads of the file (all of them, a
+split file included) and sends the sha256 with its end of the file; ingest compares every one with the
+sha256 it records (docs/errors.md I9). Repeated decode errors are capped for the whole file by the
+writer (``_FileRows``), whichever worker saw them, with one summary row, as in a serial run.
+
 Memory: each worker's output goes through its own bounded queue (``QUEUE_ITEMS`` batches of at most
 ``WORKER_BATCH_ROWS`` rows); the writer reads the queue of the owner of the next unit, so a worker can
 run at most a queue's worth ahead. Workers start with multiprocessing's 'forkserver' method (never a
