@@ -322,16 +322,14 @@ def test_decode_error_cap_is_per_file_under_parallel_split(tmp_path, monkeypatch
 
 
 def test_decode_errors_omitted_column_documented():
-    con = duckdb.connect()
-    try:
-        from sigtrace.db import connect
+    from sigtrace.db import connect
 
-        c = connect(":memory:")
+    c = connect(":memory:")
+    try:
         (comment,) = c.execute("select comment from duckdb_columns() where table_name = 'decode_errors' "
                                "and column_name = 'omitted'").fetchone()
-        c.close()
     finally:
-        con.close()
+        c.close()
     assert comment and "summary" in comment
 
 
@@ -425,9 +423,10 @@ def test_requests_written_safely_and_b6_names_the_file(tmp_path, monkeypatch):
 
 
 def test_lake_parquet_write_never_follows_a_planted_temp_link(tmp_path):
-    """lake/export.write_table (also used by `ingest --lake` on an existing lake) wrote DuckDB's COPY
-    to the predictable `.part-0.parquet.tmp`: a link planted there had its target overwritten. It
-    writes inside a private dot-folder now."""
+    """lake/export.write_table (also used by `ingest --lake` on an existing lake) had DuckDB's COPY
+    write to the predictable `.part-0.parquet.tmp` beside the target, whatever someone had put there
+    (DuckDB replaced the planted entry; how it treats one is DuckDB's choice, not sigtrace's). It
+    writes inside a private dot-folder (mkdtemp) now: a planted name is never opened or touched."""
     from sigtrace.db import connect
     from sigtrace.lake.export import write_table
 
