@@ -71,9 +71,7 @@ pair as (   -- one row per (device, SIM): the SIM's stint on the device
         -- can only undercount days and so only widen the candidate filter)
         bit_count(bit_or(cast(1 as ubigint) << cast(day_n % 64 as integer))) as days,
         min(t_s) as f,
-        max(t_s + dur_s) as l,
-        min(cell_id) as c_lo,                                                  -- cell range of the stint
-        max(cell_id) as c_hi
+        max(t_s + dur_s) as l
     from legs
     group by 1, 2
 ),
@@ -277,13 +275,21 @@ seq as (
     group by 1
 ),
 
-dev_seq as (   -- per device, in time order: idle gap since the previous call ended (negative = overlap)
+dev_seq as (   -- per device, in time order: idle gap since the previous call ended (negative = overlap),
+               -- and whether the SIM changed since the previous call
     select
         site_h,
         dev_h,
         imei,
-        t_s - lag(t_s + dur_s) over (partition by dev_h order by t_s, row_num) as idle_s
-    from sl
+        idle_s,
+        prev_sim_h is not null and prev_sim_h <> sim_h as sim_changed
+    from (
+        select
+            site_h, dev_h, sim_h, imei,
+            t_s - lag(t_s + dur_s) over (partition by dev_h order by t_s, row_num) as idle_s,
+            lag(sim_h) over (partition by dev_h order by t_s, row_num) as prev_sim_h
+        from sl
+    )
 ),
 
 dev_gaps as (
@@ -293,7 +299,9 @@ dev_gaps as (
         count(*) filter (where idle_s between 0 and $gap_max_s) as n_gaps,
         mad(idle_s) filter (where idle_s between 0 and $gap_max_s) as mad_idle_s,
         median(idle_s) filter (where idle_s between 0 and $gap_max_s) as median_idle_s,
-        count(*) filter (where imei is not null and idle_s < -2) as overlapped_calls, -- started > 2 s before the previous ended
+        -- seized > 2 s before the previous call of the IMEI ended, by another SIM: one radio holds one
+        -- SIM at a time (a dual-SIM phone has an IMEI per slot), so this is one IMEI in several ports
+        count(*) filter (where imei is not null and idle_s < -2 and sim_changed) as overlapped_calls,
         count(*) as n_calls
     from dev_seq
     group by 1, 2
@@ -314,32 +322,26 @@ gaps as (
     group by 1
 ),
 
-dev_sim_span as (   -- each SIM's stint on each real device (IMEI) of the site
-    select site_h, dev_h, sim_h, min(t_s) as f, max(t_s + dur_s) as l, count(*) as n,
-           list(distinct cell_id) filter (where cell_id is not null) as cells
-    from sl
-    where imei is not null
-    group by 1, 2, 3
-),
-
-dup_stints as (   -- stints on a duplicated IMEI: another SIM uses it at the same time elsewhere
-    select distinct a.dev_h, a.sim_h
-    from dev_sim_span as a
-    join dev_sim_span as b on a.dev_h = b.dev_h and a.sim_h <> b.sim_h
-    where a.f < b.l and b.f < a.l and not list_has_any(a.cells, b.cells)
+dup_devs as (   -- duplicated IMEIs: calls of two SIMs on the IMEI overlap in time (>= 2 such calls);
+                -- their SIM changes are ports sharing an IMEI, not rotation
+    select site_h, dev_h from dev_gaps where overlapped_calls >= 2
 ),
 
 dups as (
-    select s.site_h, count(distinct d.dev_h) as duplicate_imeis
-    from dup_stints as d
-    join (select distinct site_h, dev_h from dev_sim_span) as s using (dev_h)
-    group by 1
+    select site_h, count(*) as duplicate_imeis from dup_devs group by 1
 ),
 
-dev_sim_order as (   -- rotation is counted on the remaining stints
+dev_sim_span as (   -- each SIM's stint on each real device (IMEI) of the site, duplicated IMEIs left out
+    select site_h, dev_h, sim_h, min(t_s) as f, max(t_s + dur_s) as l, count(*) as n
+    from sl
+    where imei is not null
+      and dev_h not in (select dev_h from dup_devs)
+    group by 1, 2, 3
+),
+
+dev_sim_order as (   -- rotation is counted on these stints
     select s.*, lag(s.l) over (partition by s.dev_h order by s.f, s.sim_h) as prev_l
     from dev_sim_span as s
-    anti join dup_stints as d using (dev_h, sim_h)
 ),
 
 rotation as (
