@@ -8,7 +8,11 @@ hand-built case (times UTC, T0 = 2024-05-06 02:00:00 = Monday 10:00 Beijing):
   K2 place 6 calls each at the same moments (60 s calls, S22 10 s after S21): 6 calls seized while
   another SIM's call on that IMEI was still up;
 * device P (IMEI 359876000000333), one person, SIM S31 in cell P1: 12 calls, every second one
-  seized while the previous was still up (the first put on hold). Same SIM: not a cloned IMEI.
+  seized while the previous was still up (the first put on hold). Same SIM: not a cloned IMEI;
+* one port in cell H1 that takes a new IMEI with every SIM swap: IMEIs 861234560000010, ...20, ...30,
+  ...40 in turn (SIMs S41..S44), 10 calls each (30 s, 10 s idle), the next IMEI's first call 40 s
+  after the previous IMEI's last call ended (the swap). Paced back to back in one cell: one site, and
+  three IMEIs that took over from another.
 
 Expected values are derived by hand from that construction."""
 from __future__ import annotations
@@ -24,6 +28,7 @@ from sigtrace.goip.features import site_feature_rows
 from test_goip_queries import _leg
 
 M, K, P = "862710030000111", "353325100000222", "359876000000333"
+H = [f"8612345600000{i}0" for i in range(1, 5)]
 
 
 def _sim(i: int) -> tuple[str, str]:
@@ -44,6 +49,13 @@ def build() -> gs.Population:
     for k in range(12):
         t = 9000 + 200 * (k // 2) + (50 if k % 2 else 0)
         _leg(pop, "MOC", t, 60, 1, msisdn, f"+8613600{40000 + 13 * k}", imsi, P, "P1")
+    t = 20000
+    for i, imei in enumerate(H):                          # one port, a new IMEI at each SIM swap
+        imsi, msisdn = _sim(41 + i)
+        for k in range(10):
+            _leg(pop, "MOC", t, 30, int(k % 4 == 0), msisdn, f"+8613500{50000 + 17 * (10 * i + k)}", imsi, imei, "H1")
+            t += 40
+        t += 40 - 10                                      # the swap: the next IMEI dials 40 s after this one hung up
     return pop
 
 
@@ -57,7 +69,8 @@ def rows():
     finally:
         con.close()
     by_dev = {r["devs"][0]: r for r in out}
-    assert sorted(by_dev) == sorted(x[:14] for x in (M, K, P))     # three sites of one device each
+    assert sorted(by_dev) == sorted(x[:14] for x in (M, K, P, H[0]))   # M, K, P alone; H's IMEIs one site
+    assert by_dev[H[0][:14]]["devs"] == [x[:14] for x in H]
     return by_dev, {s.devs[0]: s for s in scan.sites}
 
 
@@ -80,6 +93,15 @@ def test_one_sim_holding_a_call_is_no_duplicated_imei(rows):
     r = rows[0][P[:14]]
     assert (r["duplicate_imeis"], r["imei_max_overlapped"]) == (0, 0)
     assert "imei_concurrent_calls" not in {x.rule for x in rows[1][P[:14]].reasons}
+
+
+def test_imeis_taking_over_from_one_another_are_handovers(rows):
+    r = rows[0][H[0][:14]]
+    assert (r["imei_handovers"], r["n_imeis"], r["max_imsis_per_imei"]) == (3, 4, 1)
+    for d in (M, K, P):                                   # nothing takes over in the other sites
+        assert rows[0][d[:14]]["imei_handovers"] == 0
+    fired = {x.rule: x for x in rows[1][H[0][:14]].reasons}
+    assert fired["imei_handover"].value == 3 and "imsi_rotation" not in fired
 
 
 # ------------------------------------------------------------------ silent_rotation on hand-written features

@@ -1,6 +1,6 @@
 -- name: goip/site_features
 -- Candidate GoIP / SIM-box sites (one row per site: a set of candidate devices seen together, grouped by goip/site_devices and sigtrace.goip.features) with every feature the GoIP rule set scores. Times UTC, durations and gaps in seconds, shares 0..1, days are local (UTC + $local_offset_h) calendar days.
--- params: $since, $until, $site_devs, $site_names, $site_cells, $short_call_s, $seq_max_delta, $gap_max_s, $local_offset_h, $business_start_h, $business_end_h, $churn_span_h, $module_tacs
+-- params: $since, $until, $site_devs, $site_names, $site_cells, $short_call_s, $seq_max_delta, $gap_max_s, $local_offset_h, $business_start_h, $business_end_h, $churn_span_h, $handover_s, $module_tacs
 --
 -- Entities (DOMAIN-SIMBOX.md §4.1):
 --   SIM    = IMSI (else the MSISDN when the CDR has no IMSI)
@@ -451,6 +451,26 @@ devs as (
     group by 1
 ),
 
+dev_life as (   -- per real device (IMEI) of the site: first seizure, last seizure, last release
+    select site_h, dev_h, min(t_s) as f, max(t_s) as last_start, max(t_s + dur_s) as l
+    from sl
+    where imei is not null
+    group by 1, 2
+),
+
+handovers as (   -- IMEIs that take over from another IMEI of the site: the device's first call in the window
+                 -- (not at its start) comes within $handover_s s of another device's last release, and that
+                 -- device places no call after it (a port re-programmed with a new IMEI at a SIM swap)
+    select b.site_h, count(distinct b.dev_h) as imei_handovers
+    from dev_life as b
+    join dev_life as a on a.site_h = b.site_h and a.dev_h <> b.dev_h
+    cross join window_edges as we
+    where b.f > we.win_start_s + $handover_s
+      and b.f between a.l - 5 and a.l + $handover_s
+      and a.last_start < b.f
+    group by 1
+),
+
 tac_blocks as (   -- IMEI type allocation codes (first 8 digits) and serial blocks (digits 9-14)
     select
         site_h,
@@ -563,6 +583,7 @@ final as (
         coalesce(ro.rotation_imsis, 0) as rotation_imsis,
         coalesce(ro.rotation_imeis, 0) as rotation_imeis,
         coalesce(du.duplicate_imeis, 0) as duplicate_imeis,
+        coalesce(ho.imei_handovers, 0) as imei_handovers,
         coalesce(ro.sim_swaps, 0) as sim_swaps,
         coalesce(ro.sequential_swaps, 0) as sequential_swaps,
         ro.median_sim_stint_s,
@@ -602,6 +623,7 @@ final as (
     left join stints as st using (site_h)
     left join hours as hr using (site_h)
     left join dups as du using (site_h)
+    left join handovers as ho using (site_h)
     left join devs as dv using (site_h)
     left join tac as tc using (site_h)
     left join conc as cc using (site_h)

@@ -318,6 +318,19 @@ def silent_rotation(x: Ctx, c: dict):
 
 
 @rule(RULES)
+def imei_handover(x: Ctx, c: dict):
+    f = x.f
+    v = f["imei_handovers"] or 0
+    share = _ratio(v, f["n_imeis"]) or 0
+    if v < c["threshold"] or share < c["min_share"]:
+        return None
+    return c["points"], v, c["threshold"], (
+        f"{v} of the site's {f['n_imeis']} IMEIs first appeared within {x.features['handover_s']} s of another IMEI's "
+        f"last call, which never called again (>= {c['threshold']} and {_pct(c['min_share'])}): a port takes a new "
+        f"IMEI at each SIM swap")
+
+
+@rule(RULES)
 def imei_per_imsi(x: Ctx, c: dict):
     f = x.f
     v = f["max_imeis_per_imsi"]
