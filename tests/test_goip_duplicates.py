@@ -21,7 +21,7 @@ import pytest
 
 import sigtrace
 from bench import goip_synth as gs
-from sigtrace import goip
+from sigtrace import goip, sql
 from sigtrace.goip import rules as gr
 from sigtrace.goip.features import site_feature_rows
 
@@ -60,14 +60,17 @@ def build() -> gs.Population:
 
 
 @pytest.fixture(scope="module")
-def rows():
-    con = sigtrace.connect(None)
-    gs.load(con, build(), source_name="dups.csv")
-    try:
-        out = site_feature_rows(con, goip.load_rules(), None, None)
-        scan = goip.goip_sites(con, min_score=0.0, evidence_rows=0)
-    finally:
-        con.close()
+def con():
+    c = sigtrace.connect(None)
+    gs.load(c, build(), source_name="dups.csv")
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def rows(con):
+    out = site_feature_rows(con, goip.load_rules(), None, None)
+    scan = goip.goip_sites(con, min_score=0.0, evidence_rows=0)
     by_dev = {r["devs"][0]: r for r in out}
     assert sorted(by_dev) == sorted(x[:14] for x in (M, K, P, H[0]))   # M, K, P alone; H's IMEIs one site
     assert by_dev[H[0][:14]]["devs"] == [x[:14] for x in H]
@@ -93,6 +96,14 @@ def test_one_sim_holding_a_call_is_no_duplicated_imei(rows):
     r = rows[0][P[:14]]
     assert (r["duplicate_imeis"], r["imei_max_overlapped"]) == (0, 0)
     assert "imei_concurrent_calls" not in {x.rule for x in rows[1][P[:14]].reasons}
+
+
+def test_analyst_device_features_tell_the_two_overlaps_apart(con):
+    rows = {r["imei"]: r for r in sql.fetch_dicts(con, "analyst/goip_device_features", since=None, until=None,
+                                                  gap_max_s=3600, local_offset_h=8)}
+    assert (rows[K]["overlapped_calls"], rows[K]["overlapped_other_sim_calls"]) == (6, 6)
+    assert (rows[P]["overlapped_calls"], rows[P]["overlapped_other_sim_calls"]) == (6, 0)
+    assert (rows[M]["overlapped_calls"], rows[M]["overlapped_other_sim_calls"]) == (0, 0)
 
 
 def test_imeis_taking_over_from_one_another_are_handovers(rows):
