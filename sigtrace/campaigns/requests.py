@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -314,17 +312,12 @@ def _slug(s: str, empty: str = "node") -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write one request file (or the index) as every report is written (sigtrace/outputs.py: an
+    exclusive temporary file beside it, no links followed, flushed, renamed over it); a failure is
+    the OSError, worded by the caller (B6)."""
+    from ..outputs import replace_file
+
+    replace_file(path, text)
 
 
 def write_requests(results: list[tuple[str, dict[str, Any]]], out_dir: Path, case: str = "") -> list[Path]:
@@ -340,6 +333,7 @@ def write_requests(results: list[tuple[str, dict[str, Any]]], out_dir: Path, cas
     index = io.StringIO()
     iw = csv.writer(index, lineterminator="\n")
     iw.writerow(["request", "node", "node_name", "node_kind", "calls", "complaints", "addressee"])
+    p = out_dir
     try:
         for k, lt in enumerate(draft_letters(results), 1):
             base = out_dir / f"request-{k:02d}-{_slug(*reversed(lt.key.split(':', 1)))}"
@@ -350,7 +344,8 @@ def write_requests(results: list[tuple[str, dict[str, Any]]], out_dir: Path, cas
             for r in lt.nodes:
                 iw.writerow([csv_cell(x) for x in (base.name, r.node, r.name, r.kind, len(r.asks),
                                                    " ".join(a.complaint for a in r.asks), lt.addressee)])
-        _atomic_write(out_dir / "index.csv", index.getvalue())  # always: also says that nothing was needed
+        p = out_dir / "index.csv"
+        _atomic_write(p, index.getvalue())  # always: also says that nothing was needed
     except OSError as e:
-        raise InputError(f"{out_dir}: cannot write a request ({e.strerror})") from None
+        raise InputError(f"{p}: cannot write a request ({e.strerror or type(e).__name__})") from None
     return written
