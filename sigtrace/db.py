@@ -34,7 +34,14 @@ from .errors import SchemaError
 BATCH_ROWS = 8192
 INT32 = (-(1 << 31), (1 << 31) - 1)
 # decode_errors rows kept per (layer, message) and file; the rest are counted in one summary row
+# (decode_errors.omitted, migration 008)
 ERROR_REPEAT_CAP = 1000
+
+
+def error_summary(layer: str, message: str, omitted: int) -> tuple:
+    """The decode_errors row standing for ``omitted`` more errors of (layer, message) in one file."""
+    return (None, layer, None, f"{omitted} more errors identical to the first {ERROR_REPEAT_CAP} not recorded one "
+                               f"by one ({omitted + ERROR_REPEAT_CAP} in all): {message}"[:2000], omitted)
 
 # No network, ever: DuckDB would otherwise download extensions (httpfs for an http:// path in
 # `sigtrace sql`) from extensions.duckdb.org. Repositories point at a path that does not exist.
@@ -541,9 +548,12 @@ class CaseWriter:
 
     def __init__(self, con: duckdb.DuckDBPyConnection | None, source_id: int | None, *,
                  columns: dict[str, list[tuple[str, str]]] | None = None, append: Any = None,
-                 batch_rows: int | None = None):
+                 batch_rows: int | None = None, summaries: bool = True):
+        """``summaries=False`` (parallel workers): repeated errors are still capped, but no summary row
+        is written; ``omitted`` holds the count for the writer, which caps the whole file."""
         self.con = con
         self.source_id = source_id
+        self.summaries = summaries
         self.columns = columns  # parallel workers: table -> [(column, type)], no connection
         self.append = append
         self.batch_rows = batch_rows
@@ -552,6 +562,7 @@ class CaseWriter:
         self.error_count = 0
         self.added: dict[str, int] = {}
         self.error_kinds: dict[tuple[str, str], int] = {}  # (layer, message) -> times seen in this file
+        self.omitted: dict[tuple[str, str], int] = {}  # (layer, message) -> errors over the cap, not written
 
     def add(self, table: str, row: Any) -> None:
         b = self.batches.get(table) or self._batch(table)
@@ -601,7 +612,9 @@ class CaseWriter:
         n = self.error_kinds.get(key, 0) + 1
         self.error_kinds[key] = n
         if n <= ERROR_REPEAT_CAP:
-            self.add("decode_errors", (frame, layer, offset, message))
+            self.add("decode_errors", (frame, layer, offset, message, None))
+        else:
+            self.omitted[key] = self.omitted.get(key, 0) + 1
 
     def _rejects(self, table: str, batch: TableBatch, bad: list[tuple[tuple, str]]) -> None:
         """Rows Arrow refused: take them off the table's count and record each as an 'internal' error."""
@@ -617,12 +630,11 @@ class CaseWriter:
         self.counts[protocol] = self.counts.get(protocol, 0) + n
 
     def _error_summaries(self) -> None:
-        for (layer, message), n in sorted(self.error_kinds.items()):
-            if n > ERROR_REPEAT_CAP:
-                self.add("decode_errors", (None, layer, None,
-                                           f"{n - ERROR_REPEAT_CAP} more errors identical to the first {ERROR_REPEAT_CAP} "
-                                           f"not recorded one by one ({n} in all): {message}"[:2000]))
-                self.error_kinds[(layer, message)] = ERROR_REPEAT_CAP
+        if not self.summaries:
+            return
+        for (layer, message), n in sorted(self.omitted.items()):
+            self.add("decode_errors", error_summary(layer, message, n))
+        self.omitted = {}
 
     def flush(self) -> None:
         self._error_summaries()

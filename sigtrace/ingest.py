@@ -31,7 +31,7 @@ from ._version import __version__
 from .db import (BackgroundAppend, CaseWriteError, CaseWriter, capture_write_settings, cdr_write_settings, connect,
                  decoded_columns, enrich_source)
 from .errors import InputError, Interrupted, SchemaError, SigtraceError
-from .inputs import expand_paths, sha256_file
+from .inputs import Snapshot, expand_paths, sha256_file, snapshot
 from .parsers.capture import GZIP_MAGIC, read_records, sniff_capture
 
 _paths.install_parsers_alias()
@@ -83,15 +83,16 @@ def _head(path: Path, n: int = 4096) -> tuple[bytes, str]:
     return raw, "none"
 
 
-def detect(path: Path) -> tuple[str | None, str]:
-    """(kind, compression): kind is pcap | pcapng | cdr_csv | cdr_tsv | cdr_jsonl | cdr_parquet | None."""
+def detect(path: Path, profile: Any = None) -> tuple[str | None, str]:
+    """(kind, compression): kind is pcap | pcapng | cdr_csv | cdr_tsv | cdr_jsonl | cdr_parquet | None.
+    ``profile``: the CDR profile of this call (its column names are known CDR columns here only)."""
     head, comp = _head(path)
     kind = sniff_capture(head)
     if kind:
         return kind, comp
     from . import cdr
 
-    return cdr.sniff(head), comp
+    return cdr.sniff(head, profile), comp
 
 
 class _Counting:
@@ -167,12 +168,12 @@ def ingest(
                                            note="not a regular file (FIFO, device or socket)"))
             continue
         try:
-            kind, comp = detect(path)
+            kind, comp = detect(path, profile)
         except OSError as e:
             raise InputError(f"{path}: cannot read ({e.strerror})") from None
         if kind is None:
             if explicit:
-                why = _not_cdr_reason(path, comp)
+                why = _not_cdr_reason(path, comp, profile)
                 if why:
                     raise InputError(f"{path}: not a capture, and not a CDR file sigtrace recognises: {why}")
                 raise InputError(f"{path}: not a pcap/pcapng capture or a CDR file (CSV, TSV, JSON Lines, Parquet)")
@@ -187,22 +188,28 @@ def ingest(
         par = None if fast else parallel.start(con, plan, jobs, ss7_variant, digests, sha256_file)
         seen: set[str] = set()
         for path, kind, comp in plan:
-            try:
-                digest = digests.get(path) or sha256_file(path)
-            except OSError as e:  # vanished or unreadable since detection
-                raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
-            fr = FileReport(str(path), path.name, kind, "ingested", sha256=digest)
-            row = con.execute("select source_id from sources where sha256 = $h", {"h": digest}).fetchone()
-            if row or digest in seen:
-                fr.status = "duplicate"
-                fr.source_id = row[0] if row else None
-                fr.note = f"already in the case as source {fr.source_id}; nothing added" if row else "same bytes as an earlier file in this run"
+            with contextlib.ExitStack() as files:
+                snap = None
+                try:
+                    if kind in parallel.CAPTURE_KINDS:  # the decoder hashes its own read (checked against this)
+                        digest = digests.get(path) or sha256_file(path)
+                    else:  # DuckDB reads a CDR file by name, several times: it reads a private copy instead
+                        snap = files.enter_context(snapshot(path))
+                        digest = snap.sha256
+                except OSError as e:  # vanished or unreadable since detection
+                    raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+                fr = FileReport(str(path), path.name, kind, "ingested", sha256=digest)
+                row = con.execute("select source_id from sources where sha256 = $h", {"h": digest}).fetchone()
+                if row or digest in seen:
+                    fr.status = "duplicate"
+                    fr.source_id = row[0] if row else None
+                    fr.note = f"already in the case as source {fr.source_id}; nothing added" if row else "same bytes as an earlier file in this run"
+                    report.files.append(fr)
+                    continue
+                seen.add(digest)
+                _ingest_one(con, path, kind, comp, fr, ss7_variant=ss7_variant, profile=profile, progress=progress,
+                            par=par, fast=fast, snap=snap)
                 report.files.append(fr)
-                continue
-            seen.add(digest)
-            _ingest_one(con, path, kind, comp, fr, ss7_variant=ss7_variant, profile=profile, progress=progress,
-                        par=par, fast=fast)
-            report.files.append(fr)
     finally:
         if par is not None:
             par.close()
@@ -212,7 +219,9 @@ def ingest(
 
 
 def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_variant: str, profile: Any,
-                progress: Any, par: Any = None, fast: bool = False) -> None:
+                progress: Any, par: Any = None, fast: bool = False, snap: Snapshot | None = None) -> None:
+    """One file in one transaction. ``snap``: a CDR file's private copy, the bytes DuckDB reads and
+    whose sha256 is ``fr.sha256``."""
     t0 = time.perf_counter()
     c0 = sum(COMPILE_SECONDS)
     options: dict[str, Any] = {}
@@ -233,7 +242,7 @@ def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_va
             "values ((select coalesce(max(source_id), 0) + 1 from sources), $n, $p, $s, $h, $k, $c, $o, $v, $t) "
             "returning source_id",
             {
-                "n": path.name, "p": str(path.resolve()), "s": path.stat().st_size, "h": fr.sha256, "k": kind,
+                "n": path.name, "p": str(path.resolve()), "s": snap.size if snap else path.stat().st_size, "h": fr.sha256, "k": kind,
                 "c": comp, "o": json.dumps(options, sort_keys=True), "v": __version__,
                 "t": datetime.now(timezone.utc).replace(tzinfo=None),
             },
@@ -250,11 +259,13 @@ def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_va
             from . import cdr
 
             settings.enter_context(cdr_write_settings(con))
-            stats = cdr.load(con, source_id, path, kind, profile)
-        # chain of custody: the rows must come from the bytes whose sha256 the case records. The serial
-        # capture decoder hashes the very bytes it decodes (same read); the other readers are checked
-        # by hashing the file again after the decode.
-        got = stats.get("sha256_read") or sha256_file(path)
+            stats = cdr.load(con, source_id, path, kind, profile, data=snap.path if snap else None)
+            stats["sha256_read"] = snap.sha256 if snap else sha256_file(path)
+        # chain of custody: the rows must come from the bytes whose sha256 the case records. Every
+        # reader hashes the very bytes it decodes, in the same read: the serial capture decoder and
+        # each parallel worker as they read the capture, and a CDR file is copied (and hashed) into a
+        # private snapshot that DuckDB then reads. A capture changed after the dedup hash is refused.
+        got = stats["sha256_read"]
         if got != fr.sha256:
             raise InputError(f"{path}: changed while being ingested (sha256 {fr.sha256} when hashed, {got} when "
                              "decoded); that file was rolled back")
@@ -376,12 +387,12 @@ def _fast_run(plan: list[tuple[Path, str, str]]) -> bool:
 _FAST_BROKEN: list[str] = []
 
 
-def _not_cdr_reason(path: Path, comp: str | None) -> str | None:
+def _not_cdr_reason(path: Path, comp: str | None, profile: Any = None) -> str | None:
     """For a text file with a header that is not a CDR: which columns it has and which are expected."""
     from .cdr.sniff import _open_text_head, header_problem
 
     try:
-        return header_problem(_open_text_head(path, comp == "gzip"))
+        return header_problem(_open_text_head(path, comp == "gzip"), profile)
     except (OSError, EOFError, zlib.error, InputError):
         return None
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
@@ -38,6 +41,43 @@ def sha256_file(path: Path) -> str:
         while chunk := f.read(1 << 22):
             h.update(chunk)
     return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A private copy of an input file and the sha256 of exactly the bytes copied into it."""
+
+    path: Path
+    sha256: str
+    size: int
+
+
+@contextmanager
+def snapshot(path: Path) -> Iterator[Snapshot]:
+    """Copy ``path`` into a private temporary file (``mkstemp``: created exclusively, mode 0600),
+    hashing the bytes in the same read. For readers that open the file by name themselves, several
+    times (DuckDB's CSV, JSON Lines and Parquet readers, after the header is sniffed in Python): they
+    read the copy, so the rows come from exactly the bytes whose sha256 the case records, whatever
+    happens to ``path`` meanwhile -- a file swapped between one open and the next, or swapped and put
+    back, cannot give rows of one file under the hash of another. The copy is removed on exit."""
+    fd, tmp = tempfile.mkstemp(prefix="sigtrace-evidence-", suffix=Path(path).suffix[:16])
+    try:
+        h = hashlib.sha256()
+        size = 0
+        with open(path, "rb") as src, os.fdopen(fd, "wb") as out:
+            fd = -1
+            while chunk := src.read(1 << 22):
+                h.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+        yield Snapshot(Path(tmp), h.hexdigest(), size)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
 
 
 class GzipTail:

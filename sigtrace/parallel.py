@@ -35,6 +35,11 @@ says so; the writer then discards that file's rows and decodes it again serially
 transaction. The same fallback covers a worker that dies. ``tests/test_parallel.py`` checks serial
 == parallel, table by table, row by row, on fixture cases and real captures.
 
+Chain of custody and error caps: each worker hashes the bytes it reads of the file (all of them, a
+split file included) and sends the sha256 with its end of the file; ingest compares every one with the
+sha256 it records (docs/errors.md I9). Repeated decode errors are capped for the whole file by the
+writer (``_FileRows``), whichever worker saw them, with one summary row, as in a serial run.
+
 Memory: each worker's output goes through its own bounded queue (``QUEUE_ITEMS`` batches of at most
 ``WORKER_BATCH_ROWS`` rows); the writer reads the queue of the owner of the next unit, so a worker can
 run at most a queue's worth ahead. Workers start with multiprocessing's 'forkserver' method (never a
@@ -60,7 +65,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from .db import ENRICHED_COLUMNS, CaseWriter, append_arrow, arrow_type
+from .db import ENRICHED_COLUMNS, ERROR_REPEAT_CAP, CaseWriter, append_arrow, arrow_type
 from .parallel_worker import GC_EVERY, LINK_MARK, _worker_main
 
 UNIT_PACKETS = 16384           # frames per unit
@@ -278,7 +283,7 @@ class ParallelIngest:
         if term is None:
             term = self._take_units(fi, owners, out)
         out.close()
-        rows, link_msgs = self._link_counts(fi, owners, term)
+        rows, link_msgs, reads = self._link_counts(fi, owners, term)
         if out.bug:
             _delete_source_rows(con, source_id, self.schemas)
             return None
@@ -286,6 +291,7 @@ class ParallelIngest:
         added, errors = out.added, out.errors
         cw = CaseWriter(con, source_id)
         cw.counts = out.counts
+        cw.omitted = out.omitted  # the file's repeated-error summary rows, written by cw.flush()
         for row in rows:
             cw.add("ss7_links", tuple(link_msgs[v[1]] if _is_mark(v) else v for v in row))
         cw.flush()
@@ -300,6 +306,9 @@ class ParallelIngest:
             "link_types": term["link_types"],
             "first_ts": term["first"],
             "last_ts": term["last"],
+            # the sha256 of the bytes the workers decoded, each hashing its own read of the file (a split
+            # file is read by every worker): two different ones never equal the recorded hash
+            "sha256_read": reads[0] if len(set(reads)) == 1 else "; ".join(sorted(set(reads))),
         }
 
     def _take_spool(self, fi: int, w: int, out: _FileRows) -> dict | None:
@@ -348,17 +357,20 @@ class ParallelIngest:
             u += 1
         return term
 
-    def _link_counts(self, fi: int, owners: list[int], term: dict) -> tuple[list, list[int]]:
-        """Every worker's end of the file: the ss7_links rows and the ISUP count of each marked link."""
+    def _link_counts(self, fi: int, owners: list[int], term: dict) -> tuple[list, list[int], list[str]]:
+        """Every worker's end of the file: the ss7_links rows, the ISUP count of each marked link and
+        the sha256 of each worker's read."""
         nlinks = term["nlinks"]
         link_msgs = [0] * (nlinks + 1)  # + the SIP-I link
         rows = list(term["links"])
         sip_rows = [r for r in rows if _mark(r) == nlinks]
+        reads: list[str] = []
         for w in owners:
             msg = self._get(w)
             if msg[0] != "done" or msg[1] != fi:
                 raise WorkerFailed(f"decode worker {w}: expected the end of file {fi}, got {msg[0]}")
             done = msg[3]
+            reads.append(done["sha256"])
             for i, k in enumerate(done["counts"][:nlinks]):
                 link_msgs[i] += k
             if done["sip"] is not None:
@@ -366,12 +378,17 @@ class ParallelIngest:
                 if not sip_rows:  # the terminal worker decoded no SIP-I body: take the row from this one
                     sip_rows = [r for r in done["rows"] or () if _mark(r) == nlinks]
                     rows += sip_rows
-        return rows, link_msgs
+        return rows, link_msgs, reads
 
 
 class _FileRows:
     """The writer's side of one capture: the workers' batches coalesced and appended, their unit
-    summaries (rows added, counters, errors, a decoder bug, bytes read) summed."""
+    summaries (rows added, counters, errors, a decoder bug, bytes read) summed.
+
+    Repeated decode errors are capped here for the whole file (``ERROR_REPEAT_CAP`` rows of each
+    layer and message): each worker caps its own units too and counts what it left out, so the
+    rows kept are the first ones in frame order -- the serial run's -- and ``omitted`` is the
+    file's total beyond the cap, whichever worker saw the errors."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, source_id: int, full_schema: dict, cb: Any):
         self.con = con
@@ -385,6 +402,26 @@ class _FileRows:
         self.reported = 0
         self.pending: dict[str, list] = {}
         self.pending_rows: dict[str, int] = {}
+        self.kept: dict[tuple[str, str], int] = {}     # decode_errors rows kept per (layer, message)
+        self.omitted: dict[tuple[str, str], int] = {}  # ... and left out over the cap
+
+    def _cap(self, tbl: Any) -> Any:
+        """A decode_errors batch without the rows over the file's cap (counted in ``omitted``)."""
+        keep = []
+        kept, omitted = self.kept, self.omitted
+        for key in zip(tbl.column("layer").to_pylist(), tbl.column("message").to_pylist()):
+            n = kept.get(key, 0)
+            if n < ERROR_REPEAT_CAP:
+                kept[key] = n + 1
+                keep.append(True)
+            else:
+                omitted[key] = omitted.get(key, 0) + 1
+                keep.append(False)
+        if all(keep):
+            return tbl
+        dropped = len(keep) - sum(keep)
+        self.added["decode_errors"] = self.added.get("decode_errors", 0) - dropped
+        return tbl.filter(pa.array(keep))
 
     def flush(self, table: str) -> None:
         parts = self.pending.pop(table, None)
@@ -397,6 +434,10 @@ class _FileRows:
 
     def append(self, table: str, tbl: Any) -> None:
         """Coalesce the workers' small batches: each DuckDB append costs ~2 ms whatever its size."""
+        if table == "decode_errors":
+            tbl = self._cap(tbl)
+            if not tbl.num_rows:
+                return
         parts = self.pending.setdefault(table, [])
         if parts and type(parts[0]) is not type(tbl):
             self.flush(table)
@@ -411,6 +452,8 @@ class _FileRows:
             self.added[t] = self.added.get(t, 0) + k
         for t, k in info["counts"].items():
             self.counts[t] = self.counts.get(t, 0) + k
+        for key, k in info["omitted"].items():
+            self.omitted[key] = self.omitted.get(key, 0) + k
         self.errors += info["errors"]
         if info["bug"] and not self.bug:
             self.bug = info["bug"]

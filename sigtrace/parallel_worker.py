@@ -5,6 +5,7 @@ streams Arrow batches and per-unit summaries to the writer through its queue (or
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import signal
 import time
@@ -134,18 +135,29 @@ def _unique_links(ss7: Any) -> list:
 
 
 class _CountingReader:
-    """The capture file, counting the bytes read from disk (a unit's end position, for progress)."""
+    """The capture file, counting the bytes read from disk (a unit's end position, for progress) and
+    hashing them: the sha256 of exactly the bytes this worker decoded (chain of custody; the writer
+    checks every worker's against the one the case records)."""
 
-    __slots__ = ("raw", "pos")
+    __slots__ = ("raw", "pos", "sha")
 
     def __init__(self, raw: Any):
         self.raw = raw
         self.pos = 0
+        self.sha = hashlib.sha256()
 
     def read(self, n: int = -1) -> bytes:
         b = self.raw.read(n)
-        self.pos += len(b)
+        if b:
+            self.pos += len(b)
+            self.sha.update(b)
         return b
+
+    def digest_rest(self) -> str:
+        """Hash what the decoder left unread (after a read error), then the digest."""
+        while chunk := self.raw.read(1 << 22):
+            self.sha.update(chunk)
+        return self.sha.hexdigest()
 
 
 class _Task:
@@ -166,8 +178,11 @@ class _Task:
         self.fault = t.get("fault")
         self.spool_dir = t.get("spool")
         self.spooled: dict[str, Any] = {}  # table -> (file, IPC stream writer)
-        self.total: dict = {"added": {}, "errors": 0, "counts": {}, "bug": [], "pos": 0, "term": None}
-        self.writer = CaseWriter(None, None, columns=schemas, append=self.send, batch_rows=batch_rows)
+        self.total: dict = {"added": {}, "errors": 0, "counts": {}, "omitted": {}, "bug": [], "pos": 0, "term": None}
+        # repeated errors capped here too (bounded traffic), but the summary rows are the writer's: it
+        # caps the whole file, whichever worker saw which of its errors
+        self.writer = CaseWriter(None, None, columns=schemas, append=self.send, batch_rows=batch_rows,
+                                 summaries=False)
         self.pool = pa.default_memory_pool()
         self.reader: _CountingReader | None = None
         if self.split > 1:
@@ -230,10 +245,11 @@ class _Task:
         ss7.counts = {}
         writer.counts = {}
         writer.flush()
-        info = {"added": writer.added, "errors": writer.error_count, "counts": counts, "bug": list(self.bug),
-                "pos": self.reader.pos, "term": term}
+        info = {"added": writer.added, "errors": writer.error_count, "counts": counts, "omitted": writer.omitted,
+                "bug": list(self.bug), "pos": self.reader.pos, "term": term}
         writer.added = {}
         writer.error_count = 0
+        writer.omitted = {}
         if self.spool_dir is None:
             self.out.put(("unit", self.fi, self.cur, info))
         else:  # one summary for the whole file, sent with the spool at the end
@@ -268,9 +284,10 @@ class _Task:
             packets, first, last, tail = self._decode(read_records(f, self.on_error, linktypes))
             if getattr(f, "error", None) is not None:  # GzipTail: the records before the cut are in
                 tail.append((packets + 1, "file", None, f"read error after {packets} records: {f.error}"))
+            sha = self.reader.digest_rest()
         finally:
             raw.close()
-        self._finish(packets, first, last, linktypes, tail)
+        self._finish(packets, first, last, linktypes, tail, sha)
 
     def _decode(self, records: Iterator[tuple]) -> tuple[int, Any, Any, list[tuple]]:
         """Every record through the decoder (or skipped, in another worker's unit, when it cannot
@@ -308,7 +325,7 @@ class _Task:
             dec.packet(frame, ts, lt, data)
         return packets, first, last, tail
 
-    def _finish(self, packets: int, first: Any, last: Any, linktypes: set[int], tail: list[tuple]) -> None:
+    def _finish(self, packets: int, first: Any, last: Any, linktypes: set[int], tail: list[tuple], sha: str) -> None:
         writer, ss7 = self.writer, self.ss7
         if self.owned(self.cur):  # the last unit: end-of-capture work, exactly as sigtrace.ingest does it
             for e in tail:
@@ -331,6 +348,7 @@ class _Task:
         # per-link ISUP counts of this worker's own units (the writer sums them)
         done["counts"] = [o.messages for o in _unique_links(ss7)]
         done["sip"] = ss7._sip_link.messages if ss7._sip_link is not None else None
+        done["sha256"] = sha
         self.out.put(("done", self.fi, self.cur, done))
 
 
@@ -340,7 +358,7 @@ def _run_task(t: dict, schemas: dict, out: Any, K: int, batch_rows: int) -> None
 
 
 def _merge_info(total: dict, info: dict) -> None:
-    for key in ("added", "counts"):
+    for key in ("added", "counts", "omitted"):
         d = total[key]
         for k, v in info[key].items():
             d[k] = d.get(k, 0) + v

@@ -332,7 +332,8 @@ def test_profile_by_path_and_custom_profile(con, tmp_path):
                     "X|1|2|3|4|\n", encoding="utf-8")
     p = cdr.load_profile(prof)
     assert p.name == "vendor_x"
-    assert cdr.sniff(data.read_bytes()) == "cdr_csv"  # the profile's names are now known to sniff
+    assert cdr.sniff(data.read_bytes(), p) == "cdr_csv"  # the profile's names are known to sniff in that call
+    assert cdr.sniff(data.read_bytes()) is None  # ... and only there (no process-wide registry)
     sigtrace.ingest([data], db=con, cdr_profile=prof)
     legs = _legs(con)
     assert [x["start_time"] for x in legs] == [datetime(2024, 5, 11, 6, 3, 22), datetime(2024, 5, 11, 6, 3, 23, 500000)]

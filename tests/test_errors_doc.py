@@ -441,7 +441,7 @@ def t_x1(e: Env):
 def t_b6(e: Env):
     def refuse(*a, **k):
         raise PermissionError(13, "Permission denied")
-    e.mp.setattr("sigtrace.campaigns.requests.os.replace", refuse)
+    e.mp.setattr("sigtrace.outputs.os.replace", refuse)  # every request file is written by sigtrace/outputs.py
     comp = e.file("complaints.csv", "id,victim,at\n")  # no complaint: the index of requests is still written
     return ["trace", "--batch", str(comp), "--db", str(e.case), "--format", "jsonl", "--requests",
             str(e.tmp / "req")], ["req"]

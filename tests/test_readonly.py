@@ -217,7 +217,8 @@ def test_query_a_case_left_with_a_wal(built_case, tmp_path):
     shutil.copy(built_case, p)
     code = (f"import duckdb, os, signal\n"
             f"c = duckdb.connect({str(p)!r})\n"
-            f"c.execute(\"insert into decode_errors values (999, 1, 'file', 0, 'committed before the kill')\")\n"
+            f"c.execute(\"insert into decode_errors (source_id, frame, layer, byte_offset, message) "
+            f"values (999, 1, 'file', 0, 'committed before the kill')\")\n"
             f"os.kill(os.getpid(), signal.SIGKILL)\n")
     subprocess.run([sys.executable, "-c", code], timeout=60)
     assert Path(str(p) + ".wal").exists()

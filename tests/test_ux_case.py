@@ -32,11 +32,11 @@ def test_source_ids_after_an_interrupted_ingest_equal_a_clean_run(tmp_path, monk
     real = cdr.load
     calls = {"n": 0}
 
-    def flaky(con, source_id, path, kind, profile):
+    def flaky(con, source_id, path, kind, profile, **kw):
         calls["n"] += 1
         if calls["n"] == 3:  # Ctrl-C inside the third file: its transaction is rolled back
             raise KeyboardInterrupt
-        return real(con, source_id, path, kind, profile)
+        return real(con, source_id, path, kind, profile, **kw)
 
     monkeypatch.setattr(cdr, "load", flaky)
     broken = tmp_path / "rerun.duckdb"

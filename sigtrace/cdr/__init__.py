@@ -7,7 +7,7 @@ rolls back):
   (head = first 4 KiB, already gunzipped). Parquet by its ``PAR1`` magic; CSV/TSV/JSON Lines only
   when the header line (or the first JSON object's keys) names at least 3 known CDR columns, among
   them a called number and a start time (canonical names, the shipped profiles' vendor names, and
-  the names of any profile loaded in this process). A random text file is not a CDR.
+  the names of the profile given to that call, if any: ``sniff(head, profile)``). A random text file is not a CDR.
 * ``load_profile(path) -> Profile`` reads a TOML profile (``--cdr-profile``); a bare name such as
   ``3gpp_msc`` or ``huawei_cn`` picks a profile shipped in ``sigtrace/profiles/``.
 * ``load(con, source_id, path, kind, profile) -> stats`` (contract C4).

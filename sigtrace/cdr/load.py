@@ -74,22 +74,25 @@ class _Source:
         return f"{_ident(name)}::varchar"
 
 
-def _open_source(con, source_id: int, path: Path, kind: str, prof: Profile, stack: ExitStack) -> _Source:
+def _open_source(con, source_id: int, path: Path, kind: str, prof: Profile, stack: ExitStack,
+                 data: Path | None = None) -> _Source:
+    """``data``: the file to read (the caller's hashed private copy of ``path``); ``path`` names it."""
     src = _Source()
     src.kind = kind
-    gz = _is_gzip(path)
+    rd = data or path
+    gz = _is_gzip(rd)
     if kind == "cdr_parquet":
-        return _parquet_source(con, src, path, gz, stack)
-    head = _open_text_head(path, gz)
+        return _parquet_source(con, src, path, gz, stack, rd)
+    head = _open_text_head(rd, gz)
     line, complete = _first_line(head)
     dec = _decode(line, complete, prof.encoding)
     if dec is None:
         raise InputError(f"{path}: header line is neither UTF-8 nor GB 18030 text; set [input] encoding in the profile")
     text, enc = dec
     text = text.strip()
-    p = path
+    p = rd
     if enc != "utf-8":
-        p = _transcode(path, gz, enc, stack)
+        p = _transcode(rd, gz, enc, stack)
         gz = False
     src.params["path"] = str(p)
     src.params["compression"] = "gzip" if gz else "none"
@@ -116,8 +119,9 @@ def _open_source(con, source_id: int, path: Path, kind: str, prof: Profile, stac
     return src
 
 
-def _parquet_source(con, src: _Source, path: Path, gz: bool, stack: ExitStack) -> _Source:
-    p = _gunzip(path, stack) if gz else path
+def _parquet_source(con, src: _Source, path: Path, gz: bool, stack: ExitStack, rd: Path | None = None) -> _Source:
+    rd = rd or path
+    p = _gunzip(rd, stack) if gz else rd
     src.params["path"] = str(p)
     try:
         desc = con.execute("describe select * from read_parquet($path)", {"path": str(p)}).fetchall()
@@ -235,15 +239,17 @@ def _infer_record_type(src: _Source, mapping: dict[str, Any]) -> tuple[str, str]
 # --------------------------------------------------------------------------- the load
 
 def load(con: duckdb.DuckDBPyConnection, source_id: int, path: str | Path, kind: str,
-         profile: Profile | None) -> dict[str, Any]:
-    """Load one CDR file (contract C4). Runs inside the caller's transaction; never commits."""
+         profile: Profile | None, *, data: str | Path | None = None) -> dict[str, Any]:
+    """Load one CDR file (contract C4). Runs inside the caller's transaction; never commits.
+    ``data``: read this file instead of ``path`` (ingest's private, hashed copy of it: the bytes
+    read are the bytes hashed); messages still name ``path``."""
     if kind not in KINDS:
         raise InputError(f"{path}: {kind!r} is not a CDR kind ({', '.join(KINDS)})")
     path = Path(path)
     prof = profile or CANONICAL_PROFILE
     LAST_TIMINGS.clear()
     with ExitStack() as stack:
-        src = _open_source(con, source_id, path, kind, prof, stack)
+        src = _open_source(con, source_id, path, kind, prof, stack, Path(data) if data is not None else None)
         try:
             mapping = _resolve(src, prof, path)
         except InputError as e:

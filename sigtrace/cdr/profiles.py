@@ -1,5 +1,7 @@
 """CDR profiles: a vendor layout (sigtrace/profiles/*.toml) mapped onto the canonical columns, read and
-validated from TOML; the header names every loaded profile makes known to ``sniff``."""
+validated from TOML; the header names ``sniff`` knows: the canonical and shipped ones, plus those of
+the profile given to that call (never a process-wide registry: a profile given to one ``ingest()`` does
+not change how a later call in the same process reads its files)."""
 from __future__ import annotations
 
 import codecs
@@ -59,14 +61,24 @@ class Profile:
 
 CANONICAL_PROFILE = Profile(name="canonical", sha256="", columns={c: (c,) for c in CANONICAL})
 
-# names known to sniff(): lower-case header name -> canonical roles it can play
+# names known to sniff() in every call: lower-case header name -> canonical roles it can play. Only
+# the canonical names and the shipped profiles' names, filled once below; a profile given to one call
+# is added for that call only (``known_names``).
 _KNOWN: dict[str, set[str]] = {}
 
 
-def _register(p: Profile) -> None:
+def _roles(p: Profile, into: dict[str, set[str]]) -> dict[str, set[str]]:
     for canon, cols in p.columns.items():
         for c in cols:
-            _KNOWN.setdefault(_key(c), set()).add(canon)
+            into.setdefault(_key(c), set()).add(canon)
+    return into
+
+
+def known_names(profile: Profile | None = None) -> dict[str, set[str]]:
+    """Header name (``_key``) -> canonical roles, for one call: the shipped names plus ``profile``'s."""
+    if profile is None:
+        return _KNOWN
+    return _roles(profile, {k: set(v) for k, v in _KNOWN.items()})
 
 
 def _key(name: str) -> str:
@@ -266,15 +278,13 @@ def load_profile(path: str | Path) -> Profile:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(f"{p}: a profile must be UTF-8 text") from None
-    prof = _profile_from_toml(text, p.stem, hashlib.sha256(data).hexdigest(), str(p))
-    _register(prof)
-    return prof
+    return _profile_from_toml(text, p.stem, hashlib.sha256(data).hexdigest(), str(p))
 
 
-_register(CANONICAL_PROFILE)
+_roles(CANONICAL_PROFILE, _KNOWN)
 for _p in shipped_profiles():
     try:
-        _register(load_profile(_p))
+        _roles(load_profile(_p), _KNOWN)
     except InputError:  # pragma: no cover - a broken shipped profile fails its own test
         pass
 

@@ -13,7 +13,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from ..errors import InputError
-from .profiles import _KNOWN, _key
+from .profiles import Profile, _key, known_names
 
 _DELIMS = (",", "\t", "|", ";")
 
@@ -53,19 +53,21 @@ def _split_header(text: str, delim: str) -> list[str]:
     return [c.strip() for c in row]
 
 
-def _looks_like_cdr(names: list[str]) -> bool:
+def _looks_like_cdr(names: list[str], profile: Profile | None = None) -> bool:
     roles: set[str] = set()
     known = 0
+    names_known = known_names(profile)
     for n in names:
-        r = _KNOWN.get(_key(n))
+        r = names_known.get(_key(n))
         if r:
             known += 1
             roles |= r
     return known >= 3 and "called" in roles and "start_time" in roles
 
 
-def sniff(head: bytes) -> str | None:
-    """'cdr_csv' | 'cdr_tsv' | 'cdr_jsonl' | 'cdr_parquet' | None (see module docstring)."""
+def sniff(head: bytes, profile: Profile | None = None) -> str | None:
+    """'cdr_csv' | 'cdr_tsv' | 'cdr_jsonl' | 'cdr_parquet' | None (see module docstring). ``profile``:
+    the --cdr-profile of this call, whose column names count as known too."""
     if head[:4] == b"PAR1":
         return "cdr_parquet"
     line, complete = _first_line(head)
@@ -80,16 +82,16 @@ def sniff(head: bytes) -> str | None:
             obj = json.loads(text)
         except ValueError:
             return None
-        return "cdr_jsonl" if isinstance(obj, dict) and _looks_like_cdr(list(obj)) else None
+        return "cdr_jsonl" if isinstance(obj, dict) and _looks_like_cdr(list(obj), profile) else None
     if "\x00" in text:
         return None
     delim = _delimiter(text)
-    if _looks_like_cdr(_split_header(text, delim)):
+    if _looks_like_cdr(_split_header(text, delim), profile):
         return "cdr_tsv" if delim == "\t" else "cdr_csv"
     return None
 
 
-def header_problem(head: bytes) -> str | None:
+def header_problem(head: bytes, profile: Profile | None = None) -> str | None:
     """Why a text file with a header line is not taken for a CDR, for the error message: the columns
     it has and the known ones it lacks. None when the head is not delimited text with a header (a
     binary file, prose, a single column): the generic "not a capture or CDR" message applies."""
@@ -110,10 +112,11 @@ def header_problem(head: bytes) -> str | None:
         names = _split_header(text, _delimiter(text))
     if len(names) < 2:
         return None
-    known = [n for n in names if _KNOWN.get(_key(n))]
+    names_known = known_names(profile)
+    known = [n for n in names if names_known.get(_key(n))]
     roles: set[str] = set()
     for n in known:
-        roles |= _KNOWN[_key(n)]
+        roles |= names_known[_key(n)]
     shown = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
     lacking = [r for r in ("called", "start_time") if r not in roles]
     what = (f"names no known CDR column ({shown})" if not known else

@@ -11,8 +11,8 @@ Layout of a lake folder::
 
 Every column keeps the case file's name and type (the schema DDL in ``queries/schema`` is the one
 definition); the ``day`` partition column is not stored in the files. Writers never show a reader a
-half-written file: a file is written under a dot-name (``.x.parquet.tmp``, which every reader
-ignores) and renamed; ``export`` builds the whole lake in a temporary folder and renames it.
+half-written file: a file is written in a private dot-folder beside it (``.x.parquet.XXXX.tmp/``,
+which every reader ignores; sigtrace/outputs.py ``atomic_path``) and renamed into place; ``export`` builds the whole lake in a temporary folder and renames it.
 
 Modules: ``layout`` (names, paths, manifest), ``export`` (case -> lake), ``writer`` (one source
 file -> lake: ``ingest --lake``), ``duckdb_engine`` (a case connection over a lake),

@@ -18,6 +18,7 @@ from typing import Any
 
 import duckdb
 
+from ..outputs import atomic_path
 from .layout import (MANIFEST, PARTITIONED, ROW_GROUP_ROWS, TABLES, ensure_empty_target, manifest, sort_key,
                      write_json_atomic)
 
@@ -53,7 +54,8 @@ def write_table(con: duckdb.DuckDBPyConnection, table: str, dest: Path, stem: st
                 where: str = "true", source_id: int | None = None) -> tuple[int, int]:
     """Write ``select * from table where <where>`` into the lake folder ``dest`` as ``stem.parquet``
     files (one per day for the partitioned tables); ``source_id`` replaces that column's value.
-    Each file is written under a dot-name and renamed. Returns (rows, files)."""
+    Each file is written inside a private dot-folder beside it (``outputs.atomic_path``), flushed
+    and renamed into place. Returns (rows, files)."""
     sel = "*" if source_id is None else f"* replace (cast({int(source_id)} as integer) as source_id)"
     order = ", ".join(_ident(c) for c in sort_key(table))
     base = f"from {_ident(table)} where {where}"
@@ -69,17 +71,9 @@ def write_table(con: duckdb.DuckDBPyConnection, table: str, dest: Path, stem: st
     rows = 0
     for query, path in jobs:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
+        with atomic_path(path) as tmp:  # DuckDB writes into a private dot-folder, then the file is renamed
             con.execute(f"copy ({query}) to {_q(tmp)} (format parquet, compression zstd, "
                         f"row_group_size {ROW_GROUP_ROWS})")
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
         rows += con.execute("select count(*) from read_parquet($f)", {"f": str(path)}).fetchone()[0]
     return rows, len(jobs)
 

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -91,21 +89,12 @@ def check_lake(lake: Path) -> dict[str, Any]:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
+    """``obj`` as JSON at ``path``, written as every sigtrace output file is (sigtrace/outputs.py:
+    exclusive temporary file beside it, no links followed, fsync, rename)."""
+    from ..outputs import replace_file
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2, ensure_ascii=False, sort_keys=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    replace_file(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
 def manifest(con, lake: Path, *, created_by: str) -> dict[str, Any]:

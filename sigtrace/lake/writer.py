@@ -134,16 +134,17 @@ def ingest_lake(paths: Iterable[str | Path], lake: str | Path, *, ss7_variant: s
 
     if ss7_variant not in SS7_VARIANTS:
         raise InputError(f"--ss7-variant {ss7_variant!r}: expected one of {', '.join(SS7_VARIANTS)}")
+    profile = None
     if cdr_profile is not None:
         from .. import cdr
 
-        cdr.load_profile(cdr_profile)   # a bad profile fails before anything is written
+        profile = cdr.load_profile(cdr_profile)   # a bad profile fails before anything is written
     lake = Path(lake)
     report = IngestReport(db=str(lake))
     plan: list[tuple[Path, str]] = []
     for path, explicit in expand_paths(paths):
         try:
-            kind, _ = detect(path)
+            kind, _ = detect(path, profile)
         except OSError as e:
             raise InputError(f"{path}: cannot read ({e.strerror})") from None
         if kind is None:

@@ -2,6 +2,7 @@
 goip.py of this package, imported on first use)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.table import Table
@@ -23,6 +24,33 @@ def ingest_table(rep: Any) -> Table:
         t.add_row(*(safe_text(x) for x in (f.source_name, f.kind, status, str(f.packets), msgs or "-", str(f.errors),
                                             f"{f.seconds:.2f}")))
     return t
+
+
+RESULT_FORMATS = ("json", "table", "html", "csv")
+
+
+def dispatch(res: Any, fmt: str, *, table: Callable[[Any], str], html: Callable[[Any], str],
+             csv: Callable[[Any], str], tz: Any = None) -> str:
+    """The format switch of a trace or GoIP result. ``json`` is the contract: the result's own dict,
+    plus ``*_local`` fields in ``tz`` when given. ``table`` reads times in ``tz`` (a tzinfo, default UTC);
+    ``html`` is given the result unchanged (it localises itself)."""
+    if fmt == "json":
+        from ..timeutil import json_with_local
+
+        return json_with_local(res.to_dict(), tz)
+    if fmt == "table":
+        if tz is not None:
+            from ..timeutil import Localized
+
+            res = Localized(res, tz)
+        return table(res)
+    if fmt == "html":
+        return html(res)
+    if fmt == "csv":
+        return csv(res)
+    from ..errors import InputError
+
+    raise InputError(f"unknown format {fmt!r} (expected one of {', '.join(RESULT_FORMATS)})")
 
 
 def trace_output(res: Any, fmt: str, *, con: Any = None, command: str = "", tz: Any = None) -> str:

@@ -11,27 +11,14 @@ from rich.table import Table
 from rich.text import Text
 
 from .._version import __version__
-from ..errors import InputError
+from .common import dispatch
 
 
 def render(res: Any, fmt: str, *, con: Any = None, command: str = "", tz: Any = None) -> str:
     """``tz`` (a tzinfo, default UTC): the zone people read times in (table, html); JSON keeps its
     UTC fields and adds ``*_local`` fields in that zone when ``tz`` is given."""
-    if fmt == "json":
-        from ..timeutil import json_with_local
-
-        return json_with_local(res.to_dict(), tz)
-    if fmt == "table":
-        if tz is not None:
-            from ..timeutil import Localized
-
-            res = Localized(res, tz)
-        return _table(res, command)
-    if fmt == "html":
-        return _html(res, con, command, tz)
-    if fmt == "csv":
-        return _csv(res)
-    raise InputError(f"unknown output format {fmt!r} (json, table, html or csv)")
+    return dispatch(res, fmt, table=lambda r: _table(r, command), html=lambda r: _html(r, con, command, tz),
+                    csv=_csv, tz=tz)
 
 
 def _short_list(items: list[str], n: int = 3) -> str:

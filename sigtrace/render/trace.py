@@ -13,29 +13,14 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from ..errors import InputError
-
-FORMATS = ("json", "table", "html", "csv")
+from .common import dispatch
 
 
 def render(res: Any, fmt: str, *, con: Any = None, command: str = "", tz: Any = None) -> str:
     """``tz`` (a tzinfo, default UTC): the zone people read times in (table, html); JSON keeps its
     UTC fields and adds ``*_local`` fields in that zone when ``tz`` is given."""
-    if fmt == "json":
-        from ..timeutil import json_with_local
-
-        return json_with_local(res.to_dict(), tz)
-    if fmt == "table":
-        if tz is not None:
-            from ..timeutil import Localized
-
-            res = Localized(res, tz)
-        return render_table(res)
-    if fmt == "html":
-        return render_html(res, con=con, command=command, tz=tz)
-    if fmt == "csv":
-        return render_csv(res)
-    raise InputError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
+    return dispatch(res, fmt, table=render_table, html=lambda r: render_html(r, con=con, command=command, tz=tz),
+                    csv=render_csv, tz=tz)
 
 
 # =========================================================================== table (Rich)
