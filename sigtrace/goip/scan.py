@@ -10,6 +10,7 @@ from typing import Iterable
 from .. import sql
 from ..errors import InputError
 from ..timeutil import iso_utc
+from .attach import attach_imeis
 from .features import FEATURE_KEYS, _fetch, _linked_views, _softswitches
 from .model import GoipResult, Reason, SipGateway, Site
 from .rules import RULES, Ctx, load_rules
@@ -39,6 +40,7 @@ def _score_sites(con, R: dict, since, until) -> tuple[list[Site], dict[str, dict
             msisdn_count=int(f["n_msisdns"] or 0), first_seen=f["first_seen"], last_seen=f["last_seen"],
             features={k: f[k] for k in FEATURE_KEYS}, devs=list(f["devs"] or [])))
     _name_sites(sites)
+    attach_imeis(con, sites, R, since, until)
     return sites, gateways, linked_gateways
 
 
