@@ -45,27 +45,45 @@ def _pool_like(d: dict, A: dict) -> bool:
     return True
 
 
-def attach_imeis(con, sites: list[Site], R: dict, since, until) -> None:
+def _imsi_near(d: dict, pool_imsis: list[int], delta: int) -> bool:
+    """Every SIM of the device is an IMSI at most ``delta`` from one seen in the site: a card of the
+    batch the site's pool was bought in (SIM banks are filled with cards bought in bulk)."""
+    for sim, info in d["sims"].items():
+        if not info["imsi"] or not sim.isdigit():
+            return False
+        x = int(sim)
+        if not any(abs(x - p) <= delta for p in pool_imsis):
+            return False
+    return True
+
+
+def attach_imeis(con, sites: list[Site], R: dict, since, until) -> list[Site]:
     """Attach IMEIs to the sites labelled likely_simbox (most suspicious site first; an IMEI joins one
-    site), in place: ``imeis`` and ``imsi_count`` grow, ``attached`` lists each IMEI with its link."""
+    site), in place: ``imeis`` and ``imsi_count`` grow, ``attached`` lists each IMEI with its link.
+    A device that is an unflagged candidate site on its own can be attached; that site is then part
+    of the flagged one and is returned (the caller drops it from the list). Devices of flagged sites
+    and of unflagged sites of several devices keep their own verdict."""
     flagged = sorted((s for s in sites if s.label == "likely_simbox"), key=lambda s: (-s.score, -s.calls, s.site))
     if not flagged:
-        return
+        return []
     A = R["attach"]
     handover_s = float(R["features"]["handover_s"])
     cells = sorted({c for s in flagged for c in s.cells})
     if not cells:
-        return
+        return []
     devs = _devices(sql.fetch_dicts(con, "goip/site_attach", since=since, until=until, site_cells=cells))
     if not devs:
-        return
+        return []
     win_start = min(float(d["win_start_s"]) for d in devs.values())
-    taken = {d for s in sites for d in s.devs}          # every candidate device has its own verdict
+    lone = {s.devs[0]: s for s in sites if s.label != "likely_simbox" and len(s.devs) == 1}
+    taken = {d for s in sites for d in s.devs if d not in lone}
+    absorbed: list[Site] = []
     for s in flagged:
         members = [d for d in s.devs if d in devs]
         site_cells = set(s.cells)
         pool = {sim for d in members for sim in devs[d]["sims"]}
         pool_before = set(pool)
+        pool_imsis = sorted(int(sim) for d in members for sim, i in devs[d]["sims"].items() if i["imsi"] and sim.isdigit())
         used_pred: set[str] = set()
         added: list[dict] = []
         changed = True
@@ -83,7 +101,7 @@ def attach_imeis(con, sites: list[Site], R: dict, since, until) -> None:
                         link = {"link": "sim", "imsi": sim, "with": devs[shared[0]]["imeis"][0]}
                         break
                 if link is None and float(d["first_s"]) > win_start + handover_s and d["first_cell"] in site_cells \
-                        and _pool_like(d, A):
+                        and _pool_like(d, A) and _imsi_near(d, pool_imsis, int(A["imsi_batch_delta"])):
                     best = None
                     for m in members:
                         y = devs[m]
@@ -101,7 +119,10 @@ def attach_imeis(con, sites: list[Site], R: dict, since, until) -> None:
                 members.append(d["dev"])
                 member_set.add(d["dev"])
                 taken.add(d["dev"])
+                if d["dev"] in lone:
+                    absorbed.append(lone.pop(d["dev"]))
                 pool.update(d["sims"])
+                pool_imsis.extend(int(sim) for sim, i in d["sims"].items() if i["imsi"] and sim.isdigit())
                 for imei in d["imeis"]:
                     added.append({"imei": imei, **link})
                 changed = True
@@ -110,4 +131,4 @@ def attach_imeis(con, sites: list[Site], R: dict, since, until) -> None:
             s.attached = added
             s.imsi_count += len({sim for d in members for sim, info in devs[d]["sims"].items()
                                  if info["imsi"] and sim not in pool_before})
-
+    return absorbed

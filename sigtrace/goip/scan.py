@@ -40,7 +40,9 @@ def _score_sites(con, R: dict, since, until) -> tuple[list[Site], dict[str, dict
             msisdn_count=int(f["n_msisdns"] or 0), first_seen=f["first_seen"], last_seen=f["last_seen"],
             features={k: f[k] for k in FEATURE_KEYS}, devs=list(f["devs"] or [])))
     _name_sites(sites)
-    attach_imeis(con, sites, R, since, until)
+    absorbed = attach_imeis(con, sites, R, since, until)
+    if absorbed:
+        sites = [s for s in sites if all(s is not a for a in absorbed)]
     return sites, gateways, linked_gateways
 
 
