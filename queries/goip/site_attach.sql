@@ -79,16 +79,20 @@ sim_mtc as (   -- the SIMs' incoming legs
       and ($since::timestamp is null or start_time >= $since::timestamp)
       and ($until::timestamp is null or start_time < $until::timestamp)
     group by 1
+),
+
+final as (
+    select
+        d.dev, d.imeis, d.calls, d.answered, d.first_cell, d.first_s, d.last_start_s, d.last_release_s,
+        d.last_cell, d.busiest_cell,
+        s.sim, s.is_imsi, sm.sim_calls, coalesce(mt.sim_incoming, 0) as sim_incoming, sm.sim_devs, sm.msisdns,
+        we.win_start_s, we.win_end_s
+    from dev_facts as d
+    join dev_sims as s using (dev)
+    join sim_moc as sm using (sim)
+    left join sim_mtc as mt using (sim)
+    cross join window_edges as we
+    order by d.dev, s.sim
 )
 
-select
-    d.dev, d.imeis, d.calls, d.answered, d.first_cell, d.first_s, d.last_start_s, d.last_release_s,
-    d.last_cell, d.busiest_cell,
-    s.sim, s.is_imsi, sm.sim_calls, coalesce(mt.sim_incoming, 0) as sim_incoming, sm.sim_devs, sm.msisdns,
-    we.win_start_s, we.win_end_s
-from dev_facts as d
-join dev_sims as s using (dev)
-join sim_moc as sm using (sim)
-left join sim_mtc as mt using (sim)
-cross join window_edges as we
-order by d.dev, s.sim
+select * from final
