@@ -46,6 +46,7 @@ class Site:
     features: dict[str, Any] = field(default_factory=dict)
     evidence: list[dict[str, Any]] = field(default_factory=list)
     devs: list[str] = field(default_factory=list)
+    attached: list[dict[str, Any]] = field(default_factory=list)   # IMEIs attached by evidence (goip.attach)
 
     @property
     def structural_rules(self) -> list[str]:
@@ -71,6 +72,7 @@ class Site:
             "suppressed_by": [r.rule for r in self.reasons if r.family == "suppressor"],
             "features": {k: _jsonable(v) for k, v in self.features.items()},
             "evidence": self.evidence,
+            "attached": [{k: _jsonable(v) for k, v in a.items()} for a in self.attached],
         }
 
 

@@ -10,6 +10,7 @@ from typing import Iterable
 from .. import sql
 from ..errors import InputError
 from ..timeutil import iso_utc
+from .attach import attach_imeis
 from .features import FEATURE_KEYS, _fetch, _linked_views, _softswitches
 from .model import GoipResult, Reason, SipGateway, Site
 from .rules import RULES, Ctx, load_rules
@@ -38,6 +39,9 @@ def _score_sites(con, R: dict, since, until) -> tuple[list[Site], dict[str, dict
             gateway_ips=sorted(v["gateway_ip"] for v in views), cells=list(f["cells"] or []),
             msisdn_count=int(f["n_msisdns"] or 0), first_seen=f["first_seen"], last_seen=f["last_seen"],
             features={k: f[k] for k in FEATURE_KEYS}, devs=list(f["devs"] or [])))
+    absorbed = attach_imeis(con, sites, R, since, until)       # before naming: an absorbed site names no cell
+    if absorbed:
+        sites = [s for s in sites if all(s is not a for a in absorbed)]
     _name_sites(sites)
     return sites, gateways, linked_gateways
 
