@@ -451,7 +451,8 @@ def _sip_hop_link(ob: _Obs, i: int) -> dict[str, Any]:
         # SDP media and o= are not identifiers a node passes on on purpose (not unique in practice):
         # with them the step stays a heuristic, its terms say what agreed
         method = "identifier" if LINK_WEIGHTS[ids[0]] >= LINK_WEIGHTS["configured"] else "heuristic"
-        return {"method": method, "by": ids[0], "terms": terms, "merged": _merged(ob), "node_by": "ip",
+        by = {"x_cid": "x_call_id"}.get(ids[0], ids[0])  # the documented name of that identifier (§10)
+        return {"method": method, "by": by, "terms": terms, "merged": _merged(ob), "node_by": "ip",
                 "note": lk.get("by")}
     return {"method": "heuristic", "by": "number_time", "terms": terms, "merged": _merged(ob), "node_by": "ip",
             "note": "a new Call-ID and no identifier passed on (B2BUA): Request-URI number, From, times"}

@@ -118,9 +118,14 @@ class _SipClockMixin:
         elif row.get("_answered") is False and down.answered is False:
             uf = final_time(row)
             de = final_time(down.p) if down.sip and not down.isup else down.t_end
-            if uf is None or de is None:
+            if uf is not None and de is not None:
+                o, by = uf - de, "release"
+            elif down.cdr_only and row.get("_t_seize") is not None and down.t_seize is not None:
+                # the gateway's own record of an unanswered call: its start is when the INVITE arrived
+                # (second resolution); the weakest pairing, said and scored as such
+                o, by = row["_t_seize"] - down.t_seize, "seizure"
+            else:
                 return None
-            o, by = uf - de, "release"
         else:
             return None
         if abs(o) > self.tol.skew_max_s:
@@ -145,50 +150,45 @@ class _SipClockMixin:
             m = match(ob, down)
             if m is not None:
                 m[1].insert(0, self.bridge_reason(b))
+                if b["_bridge"]["by"] == "seizure":
+                    m = (m[0] * 0.8, m[1])
                 return ob, m
         ob = _Obs(sip=[row])
         return ob, match(ob, down)
 
     def bridge_reason(self, r: dict[str, Any]) -> str:
         b = r["_bridge"]
-        what = "answers (200 OK / ANM)" if b["by"] == "answer" else "final response and release"
+        what = {"answer": "answers (200 OK / ANM)", "release": "final response and release",
+                "seizure": "INVITE and the gateway record's start (unanswered; second resolution)"}[b["by"]]
         return (f"clock of {b['source']} not calibrated with {', '.join(b['to'])}: put on it by this call's "
                 f"{what} ({b['offset_s']:+.3f} s); matched on what no clock changes (duration, order)")
 
-    def adopt_bridge(self, chosen: dict[str, Any], plain: dict[str, Any], down: Any) -> dict[str, Any]:
+    def adopt_bridge(self, chosen: dict[str, Any], plain: dict[str, Any], down: _Obs) -> dict[str, Any]:
         """The chosen leg ``chosen`` was bridged (see ``bridge``; ``plain`` is its unshifted row): make the
         offset part of the trace's clocks so that every later leg of that probe is on the same clock.
-        A probe without a clock group joins ``down``'s; when it has one and ``down``'s single source has
-        none, that source joins the probe's instead (and the unshifted row is kept). Returns the row to use."""
+        A probe without a clock group joins the group of ``down``'s record (which becomes a group of its
+        own, on its own clock, when it had none). A probe already in a group keeps its clock: the
+        unshifted row is used and nothing is registered (``down``'s source may already have given hop
+        times on its own clock). Returns the row to use."""
         b = chosen.get("_bridge")
         if not b:
             return chosen
         s = chosen["source_id"]
-        ds = sorted(down.sources)
-        gd = {self.group.get(x) for x in ds}
-        gs = self.group.get(s)
+        d = down.p["source_id"]
+        gs, gd = self.group.get(s), self.group.get(d)
+        if gs is not None:
+            out = dict(plain)
+            out["_bridge"] = b
+            return out
         unc = getattr(self, "unc", None)
         if unc is None:
             unc = self.unc = {}
-        if gs is None and None not in gd and len(gd) == 1:
-            self.offsets[s] = chosen["_off"]
-            self.group[s] = next(iter(gd))
-            unc[s] = max((unc.get(x, 0.0) for x in ds), default=0.0) + 0.05
-        elif gs is None and len(ds) == 1 and self.group.get(ds[0]) is None:
-            self.group[ds[0]] = ds[0]
-            self.offsets.setdefault(ds[0], 0.0)
-            self.offsets[s] = chosen["_off"]
-            self.group[s] = ds[0]
-            unc[s] = 0.05
-        elif gs is not None and len(ds) == 1 and self.group.get(ds[0]) is None:
-            d = ds[0]
-            self.offsets[d] = self.off(d) - b["offset_s"]
-            self.group[d] = gs
-            unc[d] = unc.get(s, 0.0) + 0.05
-            out = dict(plain)
-            out["_bridge"] = b
-            chosen = out
-        else:
-            return chosen
+        if gd is None:
+            self.group[d] = d
+            self.offsets[d] = down.p.get("_off", self.off(d))
+            gd = d
+        self.offsets[s] = chosen["_off"]
+        self.group[s] = gd
+        unc[s] = unc.get(d, 0.0) + 0.05
         self.margin = max(self.margin, max(abs(v) for v in self.offsets.values()) + self.tol.uncalibrated_slack_s + 1.0)
         return chosen
