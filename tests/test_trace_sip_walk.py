@@ -181,3 +181,19 @@ def test_gateway_cdr_trunk_peer_is_kept_when_the_invite_went_elsewhere(con):
     best, hops = _sip_hops(con)
     assert [h.ip for h in hops][:2] == [SBC, other]
     assert hops[0].link["by"] == "cdr_in_trunk"
+
+
+def test_landing_gateway_found_behind_a_switch_whose_incoming_leg_was_not_captured(con):
+    # the gateway's ISUP leg to the tandem is not captured and neither writes CDRs; the directory's
+    # trunks connect the gateway to the tandem and the gateway's own INVITE (to its SIP address) was
+    # captured: the call entered there (DOMAIN-PROTOCOLS §13.2 step 6)
+    s, A, G, B = _case(con)
+    s.exchange("8-20-2", "Tandem Guiyang", "Guizhou", "tandem")
+    s.trunk("8-10-1", "TG-GW-TD", "8-20-2", "out")
+    s.call(400, [Leg("8-10-1", "8-20-2", None, 3, V, calling="110"), Leg("8-20-2", "8-20-5", A, 7, V, calling="110")],
+           duration=40, sip=[SipHop(G, SS, SBC, "+86" + V, "110", "lb-out"), SipHop(G, SBC, GW, "+86" + V, "110", "lb-in")])
+    s.flush()
+    best, hops = _sip_hops(con)
+    assert [h.point_code or h.ip for h in best.hops] == ["8-20-5", "8-20-2", "8-10-1", SBC, SS]
+    gw = best.hops[2]
+    assert gw.kind == "gateway" and any("trunks connect" in r for r in gw.reasons)

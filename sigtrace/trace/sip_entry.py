@@ -197,6 +197,31 @@ class _SipEntryMixin(_LinkMixin, _SipClockMixin):
             return hops, Origin("unknown", reasons=["gateway INVITE found but no SIP hop beyond it"])
         return hops, self.sip_origin(chain, cur)
 
+    def sip_landing_behind(self, upn: _Node, below: _Node, down: _Obs) -> tuple[list[Hop], Origin] | None:
+        """No leg or record shows the call ``down`` arriving at ``upn`` (the OPC of the leg into ``below``):
+        a landing gateway that the directory's trunks connect to ``upn`` and whose own INVITE for the
+        call was captured (addressed to its SIP address, matched against ``down`` as at any gateway) is
+        where the call entered; its ISUP leg to ``upn`` is the one not captured. Returns the hops
+        (``upn``, the gateway, the SIP nodes) and the origin, or None."""
+        if upn.pc is None or not self.n_sip:
+            return None
+        best: tuple[float, tuple[list[Hop], Origin]] | None = None
+        for g in sql.fetch_dicts(self.con, "trace/trunk_gateways", pc_int=upn.pc, pc_bits=upn.bits or 24):
+            gw = self.node(g["pc_int"], g["pc_bits"], None, g["ip"])
+            res = self.sip_entry(gw, down, require_dst=True, reasons=[
+                f"{gw.label} is a landing gateway the directory's trunks connect to {upn.label}: its INVITE for "
+                f"this call was captured; its ISUP leg to {upn.label} was not"])
+            if res is None:
+                continue
+            score = res[0][0].score or 0.0
+            if best is None or score > best[0]:
+                best = (score, res)
+        if best is None:
+            return None
+        hops, origin = best[1]
+        h = self.hop(upn, None, reasons=[f"known only as the OPC of the leg into {below.label}"])
+        return [h] + hops, origin
+
     def gateway_invite(self, gw: _Node, down: _Obs, nums: list[str], ref: float, hint_ip: str | None,
                        require_dst: bool) -> _Obs | None:
         """The gateway's own INVITE for the call ``down`` (scored; other probes' copies merged), or None.

@@ -177,8 +177,9 @@ class _SipClockMixin:
         d = down.p["source_id"]
         gs, gd = self.group.get(s), self.group.get(d)
         if gs is not None:
-            out = dict(plain)
-            out["_bridge"] = b
+            out = dict(chosen)  # its link annotations, with the times as its own calibrated clock has them
+            for k in ("_t_seize", "_t_answer", "_t_end", "_off"):
+                out[k] = plain.get(k)
             return out
         unc = getattr(self, "unc", None)
         if unc is None:
