@@ -424,6 +424,12 @@ class _SipEntryMixin(_LinkMixin, _SipClockMixin):
                                   "addressed to it")
         if origin.user_agent:
             origin.reasons.append(f"User-Agent: {origin.user_agent}")
+        media = cur.p.get("sdp_ip") if cur.sip else None
+        if media and media not in {c[0] for c in chain} and not _is_private(media):
+            # a lead, not a hop: media need not follow the signalling path (DOMAIN-PROTOCOLS §9.3)
+            origin.reasons.append(f"the SDP of the outermost INVITE offers media at {media} (c=, RFC 4566 §5.7): not a "
+                                  "signalling hop of the chain; media of the calling side not anchored by the nodes above "
+                                  "comes from there")
         return origin
 
     def merge_sip_dupes(self, ob: _Obs, others: list[_Obs]) -> None:
