@@ -197,3 +197,45 @@ def test_landing_gateway_found_behind_a_switch_whose_incoming_leg_was_not_captur
     assert [h.point_code or h.ip for h in best.hops] == ["8-20-5", "8-20-2", "8-10-1", SBC, SS]
     gw = best.hops[2]
     assert gw.kind == "gateway" and any("trunks connect" in r for r in gw.reasons)
+
+
+def _b2bua(con, gw_leg: dict, real: dict, decoy: dict):
+    """The SBC is a B2BUA (new Call-ID, RFC 3261 §6): two INVITEs reach it for the victim's number, the
+    decoy closer in time; only what the legs carry says which one became the gateway's INVITE."""
+    s, A, G, B = _case(con, calibration_calls=4)
+    s.call(400, [Leg("8-10-1", "8-20-5", A, 5, V, calling="01065084986")], duration=50, hop_delay=0.3,
+           sip=[SipHop(G, SS, SBC, "+86" + V, "01065084986", "real-in"),
+                SipHop(G, "203.0.113.9", SBC, "+86" + V, "01065084986", "decoy-in"),
+                SipHop(G, SBC, GW, "+86" + V, "01065084986", "gw-leg")])
+    for cid, cols in (("gw-leg", gw_leg), ("real-in", real), ("decoy-in", decoy)):
+        for r in s.rows["sip_messages"]:
+            if r.get("call_id") == cid and r.get("is_request") and r.get("method") == "INVITE":
+                r.update(cols)
+    s.flush()
+    best, hops = _sip_hops(con)
+    return best, hops[-1]
+
+
+def test_b2bua_linked_by_p_charging_vector_icid(con):
+    # RFC 7315 §4.6: P-Charging-Vector icid-value is passed on unchanged through the IMS/SBC chain
+    best, hop = _b2bua(con, {"icid": "ab12cd34"}, {"icid": "ab12cd34"}, {"icid": "ffff0000"})
+    assert best.origin.ip == SS
+    assert hop.link["method"] == "identifier" and hop.link["by"] == "icid"
+    assert hop.link["terms"]["identifiers"][0] == "icid"
+
+
+def test_b2bua_linked_by_related_icid(con):
+    # RFC 7315 §4.6: a node that starts a new icid-value carries the upstream one as related-icid
+    best, hop = _b2bua(con, {"icid": "new-0001", "icid_related": "ab12cd34"}, {"icid": "ab12cd34"},
+                       {"icid": "ffff0000"})
+    assert best.origin.ip == SS and hop.link["by"] == "icid"
+    assert any("related-icid" in r for r in hop.reasons)
+
+
+def test_b2bua_linked_by_sdp_media_is_a_heuristic(con):
+    # RFC 4566 §5.7 / §5.14: the same c= address and m= port on both legs (media not anchored by the
+    # B2BUA); a hint, not an identifier the node passes on: the step stays a heuristic and says so
+    media = {"sdp_ip": "198.51.100.77", "sdp_ports": [40000]}
+    best, hop = _b2bua(con, media, media, {"sdp_ip": "203.0.113.9", "sdp_ports": [50000]})
+    assert best.origin.ip == SS
+    assert hop.link["method"] == "heuristic" and hop.link["by"] == "media"

@@ -262,8 +262,7 @@ class _SipEntryMixin(_LinkMixin, _SipClockMixin):
         # the gateway's own INVITE: best score, then the latest (closest to the IAM it became)
         scored.sort(key=lambda x: (x[0], x[1]), reverse=True)
         gw_obs = scored[0][2]
-        if gw_obs.p.get("_bridge"):
-            gw_obs.sip[0] = self.adopt_bridge(gw_obs.p, gw_obs.p["_plain"], down)
+        self.settle_clock(gw_obs, down)
         gw_obs.alternatives = [self.alt_summary(o) for _, _, o in scored[1:1 + tol.keep_alternatives]
                                if o.p["call_id"] != gw_obs.p["call_id"]]
         self.merge_sip_dupes(gw_obs, [o for _, _, o in scored[1:]])
@@ -327,8 +326,7 @@ class _SipEntryMixin(_LinkMixin, _SipClockMixin):
             # identifiers first (each with its weight), then the match score, then the latest
             cands.sort(key=lambda o: (o.p.get("_link_strength", 0.0), o.score, o.t or 0), reverse=True)
             best = cands[0]
-            if best.p.get("_bridge"):
-                best.sip[0] = self.adopt_bridge(best.p, best.p["_plain"], cur)
+            self.settle_clock(best, cur)
             best.alternatives = [self.alt_summary(o) for o in cands[1:1 + tol.keep_alternatives]]
             self.merge_sip_dupes(best, cands[1:])
             seen_frames |= best.keys
@@ -354,8 +352,9 @@ class _SipEntryMixin(_LinkMixin, _SipClockMixin):
                      else "changed"),
             "clocks_calibrated": self.calibrated_together(up.sources, down.sources),
         }
-        if u.get("_bridge"):
-            t["clock_bridge"] = u["_bridge"]
+        b = u.get("_bridge") or (u.get("_shifted") or {}).get("_bridge")
+        if b:
+            t["clock_bridge"] = b
         return t
 
     def chain_hops(self, chain: _Chain) -> list[Hop]:

@@ -140,21 +140,47 @@ class _SipClockMixin:
         return r
 
     def match_bridged(self, row: dict[str, Any], down: _Obs, match: Any) -> tuple[_Obs, Any]:
-        """``match(_Obs(row), down)`` with ``row`` on ``down``'s clock when the case could not calibrate
-        them together (``bridge``); as recorded, with the uncalibrated slack, when that does not match
-        or cannot be bridged. Returns the observation and the match (None: not the same call)."""
+        """``match(_Obs(row), down)``. When the case could not calibrate their sources together, ``row``
+        is also put on ``down``'s clock (``bridge``): a leg that matches as recorded (with the
+        uncalibrated slack) keeps that shifted copy as ``_shifted`` (its probe joins the clock when the
+        leg is chosen, ``settle_clock``); one that matches only once shifted is taken shifted, ×0.9 (a
+        leg that matches as recorded ranks first). Returns the observation and the match (None: not
+        the same call)."""
         b = self.bridge(row, down)
-        if b is not None:
-            b["_plain"] = row
-            ob = _Obs(sip=[b])
-            m = match(ob, down)
-            if m is not None:
-                m[1].insert(0, self.bridge_reason(b))
-                if b["_bridge"]["by"] == "seizure":
-                    m = (m[0] * 0.8, m[1])
-                return ob, m
-        ob = _Obs(sip=[row])
-        return ob, match(ob, down)
+        ob = _Obs(sip=[dict(row)])
+        m = match(ob, down)
+        if m is not None:
+            if b is not None:
+                ob.p["_shifted"] = b
+            return ob, m
+        if b is None:
+            return ob, None
+        b["_plain"] = row
+        ob = _Obs(sip=[b])
+        m = match(ob, down)
+        if m is None:
+            return ob, None
+        m[1].insert(0, self.bridge_reason(b))
+        f = 0.8 * 0.9 if b["_bridge"]["by"] == "seizure" else 0.9
+        return ob, (m[0] * f, m[1])
+
+    def settle_clock(self, ob: _Obs, down: _Obs) -> None:
+        """``ob`` (the chosen leg) came from a probe not calibrated with ``down``'s: register the offset
+        this call gives (``adopt_bridge``) and put ``ob``'s primary row on the clock it then has."""
+        p = ob.p
+        if p.get("_bridge"):
+            ob.sip[0] = self.adopt_bridge(p, p["_plain"], down)
+            return
+        sh = p.pop("_shifted", None)
+        if sh is None:
+            return
+        keep = {k: v for k, v in p.items() if k.startswith("_") and k not in ("_t_seize", "_t_answer", "_t_end", "_off")}
+        shifted = dict(sh)
+        shifted.update(keep)
+        out = self.adopt_bridge(shifted, p, down)
+        if out.get("_off") != p.get("_off"):
+            ob.reasons.insert(0, self.bridge_reason(shifted))
+        ob.sip[0] = out
 
     def bridge_reason(self, r: dict[str, Any]) -> str:
         b = r["_bridge"]
