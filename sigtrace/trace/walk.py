@@ -381,6 +381,8 @@ def _no_incoming_leg(tr: _Tracer, upn: _Node, node: _Node, obs: _Obs, hops: list
     if not known_other or upn.ip:
         res = tr.sip_entry(upn, obs, require_dst=known_other, reasons=why + [
             "INVITE for the same call found: this node is a landing gateway (role inferred)"])
+    if not res:  # a landing gateway trunked to ``upn`` whose INVITE for the call was captured (§6)
+        res = tr.sip_landing_behind(upn, node, obs)
     if res:
         hops.extend(res[0])
         return res[1]
