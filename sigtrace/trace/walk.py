@@ -116,24 +116,24 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
     if not victim:
         raise InputError(f"{number!r} is not a telephone number sigtrace can normalize")
     ensure_macros(con)
-    tr = _Tracer(con, tol)
-    tr.calibrate([victim], at, window_s)
-    terms = tr.terminating(victim, at, window_s)
-    if not terms:
-        raise NotFoundError(
-            f"no call to {victim} between {iso_utc(at - timedelta(seconds=window_s))} and "
-            f"{iso_utc(at + timedelta(seconds=window_s))} in this case (no ISUP IAM or CDR MTC leg with that "
-            f"called, original called or redirecting number)")
-    # downstream legs first (later IAMs): their walks absorb the upstream legs of the same call
-    terms.sort(key=lambda o: o.t or 0, reverse=True)
-    walked: list[tuple[_Obs, list[Hop], Origin, set, list[_Obs]]] = []
-    absorbed: set[tuple] = set()
-    for term in terms:
-        if term.keys & absorbed:
-            continue
-        hops, origin, keys, chain_obs = _walk(tr, term)
-        absorbed |= keys
-        walked.append((term, hops, origin, keys, chain_obs))
+    # the clocks are calibrated on the sources that saw calls to the victim; a forwarded call's legs
+    # upstream of the forwarding exchange are called another number, possibly seen by other sources:
+    # when the walks meet such numbers, calibrate again with them and walk again (at most twice)
+    numbers = [victim]
+    for _ in range(3):
+        tr = _Tracer(con, tol)
+        tr.calibrate(numbers, at, window_s)
+        terms = tr.terminating(victim, at, window_s)
+        if not terms:
+            raise NotFoundError(
+                f"no call to {victim} between {iso_utc(at - timedelta(seconds=window_s))} and "
+                f"{iso_utc(at + timedelta(seconds=window_s))} in this case (no ISUP IAM or CDR MTC leg with that "
+                f"called, original called or redirecting number)")
+        walked = _walk_all(tr, terms)
+        more = sorted({n for w in walked for o in w[4] for n in o.match_numbers()} - set(numbers))
+        if not more or tr.sources_seen(more, *tr.calibration_pad) <= tr.involved:
+            break
+        numbers = numbers + more
     # a candidate whose own leg lies inside another candidate's chain is that call's upstream part
     # ... and so is one whose first node (the DPC of its leg) is a later node of another candidate's
     # chain that shares a leg or record with it: the victim's exchange is the called party's own,
@@ -186,6 +186,21 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
     return res
 
 
+def _walk_all(tr: _Tracer, terms: list[_Obs]) -> list[tuple[_Obs, list[Hop], Origin, set, list[_Obs]]]:
+    """Walk every terminating leg, downstream legs first (later IAMs): their walks absorb the
+    upstream legs of the same call."""
+    terms.sort(key=lambda o: o.t or 0, reverse=True)
+    walked: list[tuple[_Obs, list[Hop], Origin, set, list[_Obs]]] = []
+    absorbed: set[tuple] = set()
+    for term in terms:
+        if term.keys & absorbed:
+            continue
+        hops, origin, keys, chain_obs = _walk(tr, term)
+        absorbed |= keys
+        walked.append((term, hops, origin, keys, chain_obs))
+    return walked
+
+
 def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
     """Walk the call ``term`` back node by node until its origin: hops (victim's exchange first), the
     origin, the keys of every leg used and the observations of the chain (``term`` first)."""
@@ -196,6 +211,9 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
     p = term.p
     if term.isup:
         node = tr.node(p["dpc"], p["pc_bits"], p.get("ni"))
+        out = _beyond_transit(tr, node, term)
+        if out is not None:
+            hops.append(out)
     else:
         node = tr.node(p.get("switch_pc"), p.get("switch_bits"))
         if p.get("record_type") != "MTC" and p.get("out_peer_pc") is not None:
@@ -212,6 +230,10 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
         moc = obs.moc
         kind = "msc" if moc is not None and node.role not in HOP_KINDS else None
         hops.append(tr.hop(node, obs, kind=kind, default="tandem" if hops else "local"))
+        if obs is term and len(hops) > 1:  # the terminating leg's node behind the victim's exchange
+            hops[-1].link = {"method": "identifier", "by": "called_number", "terms": {"score": hops[-1].score},
+                             "merged": (hops[-1].link or {}).get("merged", []),
+                             "node_by": "dpc" if term.isup else "switch"}
         if moc is not None:
             origin = _mobile_origin(tr, moc)
             break
@@ -273,6 +295,32 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
         keys |= o.keys
     _links(hops)
     return hops, origin, keys, chain_obs
+
+
+def _beyond_transit(tr: _Tracer, node: _Node, term: _Obs) -> Hop | None:
+    """The victim's exchange when the terminating leg arrives at a transit: the called party's own
+    exchange is a subscriber exchange, never a tandem or toll (DOMAIN-PROTOCOLS §13.2 step 2). When the
+    leg into it was not captured, the transit's own CDR record of this call (attached to the leg) names
+    it by its outgoing trunk group (§12.4). None when ``node`` is not a transit in the directory or no
+    such record leads to a subscriber exchange."""
+    if node.role not in ("tandem", "toll"):
+        return None
+    for c in term.cdr:
+        if c.get("record_type") in ("MTC", "MOC") or c.get("out_peer_pc") is None:
+            continue
+        if (c.get("switch_pc"), c.get("switch_bits")) not in tr.codes_of(node):
+            continue
+        out = tr.node(c["out_peer_pc"], c.get("out_peer_bits") or 24)
+        if not tr.may_forward(out):
+            continue
+        h0 = tr.hop(out, None, default="local", reasons=[
+            f"the victim's exchange: no capture or record of the call arriving there; {node.label} is a "
+            f"{node.role} (a transit), and its CDR (row {c.get('row_num')}) sends the call on to {out.label} "
+            f"on trunk group {c.get('out_trunk')}"])
+        h0.link = {"method": "identifier", "by": "called_number", "terms": {}, "merged": [],
+                   "node_by": "cdr_out_trunk"}
+        return h0
+    return None
 
 
 def _time_ref(tr: _Tracer, h: Hop, shift: float, u_ref: float) -> None:
@@ -433,12 +481,23 @@ def _candidate(tr: _Tracer, victim: str, at: datetime, window_s: float, term: _O
     step_scores = [o.score for o in chain_obs[1:]] or [1.0]
     s_match = sum(step_scores) / len(step_scores)
     conf = 0.35 * s_time + 0.3 * s_ans + 0.2 * s_chain + 0.15 * s_match
+    # what a victim reports is a fraud call, and fraud enters through a VoIP landing, the international
+    # side or a SIM-box (PRODUCT.md): a call placed by an ordinary subscriber with its own number shown
+    # (a mobile origin the GoIP scan does not flag, caller ID genuine) is less likely the reported one
+    s_entry = 1.0
+    if origin.kind == "mobile_subscriber" and verdict == "genuine":
+        s_entry = 0.75
+    conf *= s_entry
     c.confidence = round(max(0.0, min(1.0, conf)), 3)
-    c.scores = {"time": round(s_time, 3), "answered": s_ans, "chain": s_chain, "match": round(s_match, 3)}
+    c.scores = {"time": round(s_time, 3), "answered": s_ans, "chain": s_chain, "match": round(s_match, 3),
+                "entry": s_entry}
     c.reasons.append(f"reached the victim {dt:.0f} s from the reported time")
     c.reasons.append("answered" + (f", {term.duration:.0f} s conversation" if term.duration is not None else "")
                      if term.answered else "not answered (attempt)" if term.answered is False else "answer state unknown")
     c.reasons.append(f"traced {len(hops)} hop(s) to origin {origin.kind}")
+    if s_entry < 1.0:
+        c.reasons.append(f"placed by an ordinary subscriber showing its own number (not a VoIP, international "
+                         f"or SIM-box entry): confidence x{s_entry:g}")
     if forwarded:
         c.reasons.append(f"forwarded: the victim's number {victim} was forwarded to {term.called_norm}")
     c.reasons.extend(_calling_changes(hops))
