@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .. import sql
 from ..pointcode import format_pc
 from ..timeutil import iso_utc
 from .legs import _Obs
@@ -44,6 +45,23 @@ class _HopsMixin:
         if ip is None and row is not None:
             ip = row.get("ip")
         return _Node(pc, bits, ni, ip, row)
+
+    def trunk_peers(self, node: _Node) -> list[_Node]:
+        """The nodes ``node``'s trunk groups lead to (``trace/node_trunk_peers``), each once."""
+        if node.pc is None:
+            return []
+        key = ("trunk_peers", node.pc, node.bits)
+        cache = self.__dict__.setdefault("_peer_cache", {})
+        if key not in cache:
+            out, seen = [], set()
+            for code, bits in sorted(self.codes_of(node)):
+                for r in sql.fetch_dicts(self.con, "trace/node_trunk_peers", pc_int=code, pc_bits=bits):
+                    if r["peer_pc"] is None or (r["peer_pc"], r["peer_bits"]) in seen:
+                        continue
+                    seen.add((r["peer_pc"], r["peer_bits"]))
+                    out.append(self.node(r["peer_pc"], r["peer_bits"]))
+            cache[key] = out
+        return cache[key]
 
     def hop(self, node: _Node, obs: _Obs | None, kind: str | None = None, reasons: list[str] | None = None,
             default: str = "tandem") -> Hop:

@@ -148,6 +148,7 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
             for j, w in enumerate(walked))
         if not inside:
             final.append((term, hops, origin, keys, chain_obs))
+    final = _one_per_call(final)
     cands = [_candidate(tr, victim, at, window_s, *w) for w in final]
     # a candidate whose leg is a scored alternative at a step of another candidate's chain is less
     # likely a call of its own: it may be the same call's upstream leg that lost the match there
@@ -184,6 +185,23 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
     res.clock_reference = ref
     res.seconds = round(_time.perf_counter() - t0, 4)
     return res
+
+
+def _one_per_call(walked: list[tuple[_Obs, list[Hop], Origin, set, list[_Obs]]]) -> list[tuple]:
+    """A leg or record belongs to one call: two candidates whose chains use the same one are the
+    same call reached twice (its ISUP leg and a CDR record of the victim's switch that did not join
+    it, for instance). Keep the one whose steps matched best (mean step score; then the longer chain),
+    drop the other."""
+    def quality(w: tuple) -> tuple[float, int]:
+        steps = [o.score for o in w[4][1:]] or [1.0]
+        return (sum(steps) / len(steps), len(w[1]))
+
+    order = sorted(range(len(walked)), key=lambda i: quality(walked[i]), reverse=True)
+    kept: list[int] = []
+    for i in order:
+        if not any(walked[i][3] & walked[j][3] for j in kept):
+            kept.append(i)
+    return [walked[i] for i in sorted(kept)]
 
 
 def _walk_all(tr: _Tracer, terms: list[_Obs]) -> list[tuple[_Obs, list[Hop], Origin, set, list[_Obs]]]:
@@ -281,6 +299,22 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
                 chain_obs.append(best)
                 node, obs = pnode, best
                 continue
+            # nor does any record point at it: the call reached ``upn`` from one of its trunk peers
+            # (trunks), over a link no probe saw -- the same call arriving at such a peer continues it
+            br = _bridge(tr, upn, node, obs, keys, pending)
+            if br is not None:
+                hops.append(br[0])
+                if isinstance(br[1], Origin):
+                    hops.extend(br[2])
+                    origin = br[1]
+                    break
+                pnode, best = br[1], br[2]
+                if best.called_norm in pending:
+                    pending = pending[pending.index(best.called_norm) + 1:]
+                keys |= best.keys
+                chain_obs.append(best)
+                node, obs = pnode, best
+                continue
             origin = _no_incoming_leg(tr, upn, node, obs, hops)
             break
         best = found[0]
@@ -295,6 +329,52 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
         keys |= o.keys
     _links(hops)
     return hops, origin, keys, chain_obs
+
+
+def _bridge(tr: _Tracer, upn: _Node, node: _Node, obs: _Obs, keys: set, pending: list[str]) -> tuple | None:
+    """Across a node with no evidence of the call arriving (``upn``: its incoming link not probed, no
+    CDR of its own, no record pointing at it): its trunk peers in the directory (``trunks``) are the
+    only nodes the call can have come from. The best-scoring leg of the same call arriving at a peer
+    (other than ``node``, where the call went on) continues the chain, two links up from ``obs``
+    (DOMAIN-PROTOCOLS §12.4: the trunk table names the adjacent switches); failing that, a peer that
+    is a landing gateway with the call's INVITE captured. Returns (hop for ``upn``, peer node, leg) or
+    (hop for ``upn``, origin, SIP hops), None when no peer shows the call."""
+    peers = tr.trunk_peers(upn)
+    if not peers:
+        return None
+
+    def gap_hop(how: str, peer: _Node) -> Hop:
+        h = tr.hop(upn, None, reasons=[
+            f"no capture or record of the call arriving at {upn.label} (the OPC of the leg into {node.label}): "
+            f"{how} {peer.label}, one of its trunk peers in the directory"])
+        h.link = {"method": "identifier", "by": "node_from_downstream_leg", "terms": {}, "merged": [],
+                  "node_by": "opc" if obs.isup else "cdr_in_trunk",
+                  "note": "no evidence of the call arriving here: the hop before it is the trunk peer at which "
+                          "the same call arrives"}
+        return h
+
+    best: tuple[float, _Node, _Obs] | None = None
+    for peer in peers:
+        if peer.key == node.key or peer.key == upn.key or peer.role == "gateway":
+            continue
+        found = tr.incoming(peer, obs, exclude=keys, pending=list(pending), down_node=upn)
+        if found and (best is None or found[0].score > best[0]):
+            best = (found[0].score, peer, found[0])
+    if best is not None:
+        _, peer, leg = best
+        leg.reasons.append(f"arrives at {peer.label}, a trunk peer of {upn.label} (the link between them was "
+                           f"not captured)")
+        if leg.link is not None:
+            leg.link["note"] = f"two links up: the leg {peer.label} -> {upn.label} was not captured"
+        return gap_hop("the same call arrives at", peer), peer, leg
+    for peer in peers:
+        if peer.role != "gateway":
+            continue
+        res = tr.sip_entry(peer, obs, require_dst=True, reasons=[
+            f"{peer.label} is a gateway in the directory and a trunk peer of {upn.label}: the call entered here"])
+        if res:
+            return gap_hop("its INVITE for the call reaches", peer), res[1], res[0]
+    return None
 
 
 def _beyond_transit(tr: _Tracer, node: _Node, term: _Obs) -> Hop | None:
