@@ -577,6 +577,11 @@ class _LegsMixin:
             # a forwarding exchange's own record carries the new called number: the leg that reached
             # it was called a number the call was forwarded from (seen on the legs downstream)
             cand = list(pending or [])
+        elif pending and self.may_forward(node):
+            # ``node`` may itself be the forwarding exchange (``down``, its outgoing side, is a transit's
+            # record or a leg without the redirection parameters): the call reached it called a number
+            # it was forwarded from, as the legs further downstream say
+            cand, here = list(pending), True
         else:
             cand = []
         for n in cand:
@@ -608,12 +613,14 @@ class _LegsMixin:
         # same number first; a forwarding link only when no leg of the same number continues the call
         return [o for o in ranked if o.called_norm == same] + [o for o in ranked if o.called_norm != same]
 
-    def upstream_records(self, node: _Node, down: _Obs, exclude: set | None = None) -> list[_Obs]:
+    def upstream_records(self, node: _Node, down: _Obs, exclude: set | None = None,
+                         pending: list[str] | None = None) -> list[_Obs]:
         """CDR records of the same call written by the switch before ``node``: records whose outgoing
         trunk group leads to ``node`` (DOMAIN-PROTOCOLS §12.4 step 3: R(P) has an outgoing trunk
         pointing to S), ranked against ``down``. For a gap: the leg into ``node`` was not captured and
         ``node`` writes no CDRs."""
         numbers = down.match_numbers()
+        numbers += [n for n in (pending or []) if n not in numbers]
         ref = down.t_seize if down.t_seize is not None else down.t
         if not numbers or node.pc is None or ref is None or not self.n_cdr:
             return []
@@ -624,13 +631,32 @@ class _LegsMixin:
                 and c.get("switch_pc") is not None and ("cdr", c["source_id"], c["row_num"]) not in keys
                 and c.get("record_type") != "MTC"]
         # a record called another number than ``down`` (one the call was forwarded from) is only the
-        # same call at a switch that may forward it (see ``incoming``)
-        rows = [c for c in rows if c["called_norm"] == down.called_norm
+        # same call when a switch that may forward it (see ``incoming``) lies between: ``node``, where
+        # the record's trunk leads, or the record's own switch
+        fwd_here = self.may_forward(node)
+        rows = [c for c in rows if c["called_norm"] == down.called_norm or fwd_here
                 or self.may_forward(self.node(c["switch_pc"], c.get("switch_bits") or 24))]
         down.fwd = [n for n in numbers if n != down.called_norm]
         ranked = self.rank([_Obs(cdr=[c]) for c in self.cdr_prepare(rows)], down)
         return [o for o in ranked if o.called_norm == down.called_norm] + \
             [o for o in ranked if o.called_norm != down.called_norm]
+
+    def leg_of_record(self, node: _Node, rec: _Obs, exclude: set) -> _Obs | None:
+        """The captured ISUP leg into ``node`` that ``node``'s own CDR record ``rec`` describes (same
+        called number, the record joined to it by ``attach_cdrs``), or None."""
+        c = rec.cdr[0] if rec.cdr else None
+        if c is None or not c.get("called_norm") or rec.t is None:
+            return None
+        n = c["called_norm"]
+        lo, hi = rec.t - self.tol.ring_max_s - 1.0, rec.t + self.tol.cdr_time_slack_s + 1.0
+        rows = [r for r in self.isup_legs([n], lo, hi, node=node)
+                if ("isup", r["source_id"], r["iam_frame"]) not in exclude]
+        c2 = dict(c)
+        obs = self.attach_cdrs(self.isup_obs(rows, {n}), self.cdr_prepare([c2]))
+        for o in obs:
+            if o.isup and any(r is c2 for r in o.cdr):
+                return o
+        return None
 
     def may_forward(self, node: _Node) -> bool:
         """Call forwarding is a subscriber service of the subscriber's own exchange (local, MSC,

@@ -278,7 +278,7 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
         if not found:
             # the leg into ``upn`` was not captured and ``upn`` wrote no record of the call: the
             # switch before it may have (its CDR's outgoing trunk group leads to ``upn``)
-            prev = tr.upstream_records(upn, obs, exclude=keys)
+            prev = tr.upstream_records(upn, obs, exclude=keys, pending=pending)
             if prev and not (upn.role == "gateway"):
                 hops.append(tr.hop(upn, None, reasons=[
                     f"no capture or record of the call arriving at {upn.label}: reached through the outgoing "
@@ -292,9 +292,19 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
                 # the ISUP leg into that switch which its record describes, when captured
                 legs = [o for o in tr.incoming(pnode, obs, exclude=keys, pending=pending, down_node=node)
                         if o.isup and best.keys <= o.keys]
+                if not legs and best.called_norm != obs.called_norm:
+                    # a record of the call before it was forwarded at ``upn``: its own leg is called
+                    # the number the record carries
+                    leg = tr.leg_of_record(pnode, best, keys)
+                    legs = [leg] if leg is not None else []
+                    if legs:
+                        legs[0].score, legs[0].reasons = best.score, list(best.reasons)
+                        legs[0].link, legs[0].alternatives = best.link, best.alternatives
                 if legs:
                     legs[0].reasons.append("its switch's CDR sends the call on to " + upn.label)
                     best = legs[0]
+                if best.called_norm in pending:
+                    pending = pending[pending.index(best.called_norm) + 1:]
                 keys |= best.keys
                 chain_obs.append(best)
                 node, obs = pnode, best
