@@ -641,6 +641,58 @@ class _LegsMixin:
         return [o for o in ranked if o.called_norm == down.called_norm] + \
             [o for o in ranked if o.called_norm != down.called_norm]
 
+    def forwarded_into(self, node: _Node, upn: _Node, down: _Obs, exclude: set) -> list[_Obs]:
+        """The call reaching ``node`` (a subscriber exchange that may forward) from ``upn`` before
+        ``node`` forwarded it, when nothing downstream says which number it was forwarded from:
+        ``upn``'s records whose outgoing trunk group leads to ``node`` (trace/cdr_outgoing_legs,
+        DOMAIN-PROTOCOLS §12.4 step 3), called another number, matched on seizure order, answer,
+        release and duration and -- the number having changed -- the same calling number. Each comes
+        with the ISUP leg into ``upn`` it describes when that was captured. Ranked, best first."""
+        if node.pc is None or upn.pc is None or not self.n_cdr or not self.may_forward(node):
+            return []
+        ref = down.t_seize if down.t_seize is not None else down.t
+        if ref is None or not (down.calling_norm or down.calling_raw):
+            return []
+        tol = self.tol
+        lo = ref - tol.ring_max_s - tol.cdr_time_slack_s - 1.0
+        # a record's start may be its answer time: up to the ring time after the seizure
+        # (a CDR-only ``down`` may itself be read either way)
+        hi = (down.t_answer + tol.cdr_time_slack_s + 1.0 if down.t_answer is not None and not down.cdr_only
+              else max(ref, down.t_answer or ref) + tol.ring_max_s)
+        rows = self.cached("trace/cdr_outgoing_legs", (upn.pc, upn.bits, node.pc, node.bits), lo, hi, "start_time",
+                           switch_pc=upn.pc, switch_bits=upn.bits, dpc=node.pc, pc_bits=node.bits)
+        keys = set(down.keys) | set(exclude)
+        rows = [dict(c) for c in rows if ("cdr", c["source_id"], c["row_num"]) not in keys
+                and c.get("record_type") not in ("MOC", "MTC") and c.get("called_norm")
+                and c["called_norm"] != down.called_norm]
+        if not rows:
+            return []
+        saved = down.fwd
+        down.fwd = sorted({c["called_norm"] for c in rows})
+        ranked = self.rank([_Obs(cdr=[c]) for c in self.cdr_prepare(rows)], down)
+        down.fwd = saved
+        def caller(o: _Obs) -> str | None:
+            return _last_digits(o.calling_norm or o.calling_raw)
+
+        same_caller = [o for o in ranked if (o.calling_norm and o.calling_norm == down.calling_norm)
+                       or (caller(o) is not None and caller(o) == caller(down))]
+        out = []
+        for o in same_caller:
+            o.reasons.append(f"called {o.called_norm}: the number {node.label} forwarded from -- this record's "
+                             f"outgoing trunk group {o.p.get('out_trunk')} leads to it, and no evidence downstream "
+                             f"carries the redirection numbers; same calling number")
+            if o.link is not None:
+                o.link["by"] = "forwarding_trunk_time"
+                o.link["note"] = ("the called number changed at a forwarding exchange and no redirecting / original "
+                                  "called number was seen: linked by the record's outgoing trunk, times, duration "
+                                  "and calling number")
+            leg = self.leg_of_record(upn, o, keys)
+            if leg is not None:
+                leg.score, leg.reasons, leg.link, leg.alternatives = o.score, o.reasons, o.link, o.alternatives
+                o = leg
+            out.append(o)
+        return out
+
     def leg_of_record(self, node: _Node, rec: _Obs, exclude: set) -> _Obs | None:
         """The captured ISUP leg into ``node`` that ``node``'s own CDR record ``rec`` describes (same
         called number, the record joined to it by ``attach_cdrs``), or None."""

@@ -272,6 +272,9 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
                 origin = res[1]
                 break
         found = tr.incoming(upn, obs, exclude=keys, pending=pending, down_node=node)
+        if not found and not pending and not obs.redirected:
+            # ``node`` may have forwarded the call with nothing downstream saying from which number
+            found = tr.forwarded_into(node, upn, obs, keys)
         if not found and upn.role == "gateway":
             origin = _at_gateway(tr, upn, obs, hops, keys)
             break
@@ -367,7 +370,9 @@ def _bridge(tr: _Tracer, upn: _Node, node: _Node, obs: _Obs, keys: set, pending:
     for peer in peers:
         if peer.key == node.key or peer.key == upn.key or peer.role == "gateway":
             continue
-        found = tr.incoming(peer, obs, exclude=keys, pending=list(pending), down_node=upn)
+        # a terminating record (MTC) is where a call ended, never a leg upstream of another node
+        found = [o for o in tr.incoming(peer, obs, exclude=keys, pending=list(pending), down_node=upn)
+                 if o.isup or not any(c.get("record_type") == "MTC" for c in o.cdr)]
         if found and (best is None or found[0].score > best[0]):
             best = (found[0].score, peer, found[0])
     if best is not None:
