@@ -91,6 +91,7 @@ class _HopsMixin:
             h.alternatives = obs.alternatives
             h.ladder = self.ladder(obs)
             h.link = obs.link
+        h._obs = obs  # the observation behind the hop (not part of the output)
         return h
 
     def evidence(self, ob: _Obs) -> list[Evidence]:

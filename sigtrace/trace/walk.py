@@ -340,8 +340,33 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
         origin = Origin("unknown", reasons=[f"stopped after {tol.max_hops} hops"])
     for o in chain_obs:
         keys |= o.keys
+    _answer_time_hops(hops)
     _links(hops)
     return hops, origin, keys, chain_obs
+
+
+def _answer_time_hops(hops: list[Hop]) -> None:
+    """A hop known only from a CDR record whose start is the answer time: the call reached that node
+    a ring time earlier. Answer propagates back hop by hop in milliseconds (DOMAIN-PROTOCOLS §13.3),
+    so the ring time (seizure to answer) of the nearest leg in the chain that shows both stands for
+    it; the hop's time becomes its answer time minus that ring time, and says so."""
+    rings = []
+    for i, h in enumerate(hops):
+        o = getattr(h, "_obs", None)
+        if o is not None and not o.cdr_only and o.t_seize is not None and o.t_answer is not None:
+            rings.append((i, o.t_answer - o.t_seize))
+    if not rings:
+        return
+    for i, h in enumerate(hops):
+        o = getattr(h, "_obs", None)
+        if o is None or not o.cdr_only or o.t_seize is not None or o.t_answer is None:
+            continue
+        j, ring = min(rings, key=lambda x: abs(x[0] - i))
+        if ring < 0:
+            continue
+        h.time = _iso_s(o.t_answer - ring)
+        h.reasons.append(f"time: its record's start is the answer time; the call reached it {ring:.3f} s earlier "
+                         f"(the ring time of the leg at hop {j}: answer propagates back in milliseconds)")
 
 
 def _bridge(tr: _Tracer, upn: _Node, node: _Node, obs: _Obs, keys: set, pending: list[str]) -> tuple | None:
