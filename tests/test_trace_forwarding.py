@@ -242,3 +242,26 @@ def test_an_ordinary_subscribers_own_call_ranks_below_a_call_from_a_gateway(con)
     sub = res.candidates[1]
     assert sub.caller_id_verdict == "genuine" and sub.scores["entry"] == 0.75
     assert any("ordinary subscriber" in r for r in sub.reasons)
+
+
+def test_a_call_known_only_from_its_originating_switchs_record_is_still_found(con):
+    """Nothing of the call was captured and neither the tandem nor the victim's exchange writes CDRs:
+    the originating MSC's MOC record, called the victim, is the only evidence. The call is found from
+    its origin (IMSI, IMEI, cell); the first hop is the node its outgoing trunk group leads to, said
+    to be a transit with the victim's own exchange beyond it in no evidence."""
+    s = Synth(con, BASE)
+    C = s.source("msc.csv", kind="cdr")
+    _transit_network(s)
+    s.trunk("9-1-10", "TG-MS-TD", "8-2-2", "both")
+    V = "085155551234"
+    s.call(100, [Leg("9-1-10", "8-2-2", None, 31, V, calling="13912340000"),
+                 Leg("8-2-2", "8-2-50", None, 32, V, calling="13912340000")],
+           cdrs=[(Cdr(C, "MOC", "9-1-10", "13912340000", V, out_trunk="TG-MS-TD", imsi="460001234567890",
+                      imei="86000000000001", cell_id="1-2", start="seizure"), 0)], duration=60)
+    s.flush()
+    res = trace(con, V, BASE + timedelta(seconds=100), 300)
+    assert len(res.candidates) == 1
+    best = res.best
+    assert [h.point_code for h in best.hops] == ["8-2-2", "9-1-10"]
+    assert best.origin.kind == "mobile_subscriber" and best.origin.imsi == "460001234567890"
+    assert "next node of the call" in best.hops[0].reasons[0]

@@ -467,9 +467,13 @@ class _LegsMixin:
         # the victim's switch's own record (MTC), or -- when that switch writes none -- a record whose
         # outgoing trunk group leads to a subscriber exchange (not a tandem, toll or gateway): the
         # terminating exchange is the called party's, known from the trunk the call left on
+        # ... and the originating switch's record (MOC) of a call to the victim: when nothing else of the
+        # call was captured or recorded, the call is still known, from its origin (a candidate that
+        # other evidence of the same call covers is merged into that call's, see walk._one_per_call)
         cdrs = [c for c in self.cdr_legs([victim], lo, hi) if c["called_norm"] == victim and (
-            c["record_type"] == "MTC" or (c.get("out_peer_pc") is not None and c["record_type"] != "MOC"
-                                          and self.may_forward(self.node(c["out_peer_pc"], c.get("out_peer_bits") or 24))))]
+            c["record_type"] in ("MTC", "MOC") or (
+                c.get("out_peer_pc") is not None
+                and self.may_forward(self.node(c["out_peer_pc"], c.get("out_peer_bits") or 24))))]
         obs = self.attach_cdrs(self.isup_obs(rows, {victim}, redirects=True), self.cdr_prepare(cdrs))
         return [o for o in obs if o.t is not None and lo <= o.t <= hi]
 

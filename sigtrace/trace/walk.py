@@ -196,7 +196,11 @@ def _one_per_call(walked: list[tuple[_Obs, list[Hop], Origin, set, list[_Obs]]])
         steps = [o.score for o in w[4][1:]] or [1.0]
         return (sum(steps) / len(steps), len(w[1]))
 
-    order = sorted(range(len(walked)), key=lambda i: quality(walked[i]), reverse=True)
+    # a candidate whose legs and records all lie in another's chain is that call, seen from less of it
+    covered = {i for i in range(len(walked)) for j in range(len(walked))
+               if i != j and walked[i][3] < walked[j][3]}
+    order = sorted((i for i in range(len(walked)) if i not in covered), key=lambda i: quality(walked[i]),
+                   reverse=True)
     kept: list[int] = []
     for i in order:
         if not any(walked[i][3] & walked[j][3] for j in kept):
@@ -237,8 +241,10 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
         if p.get("record_type") != "MTC" and p.get("out_peer_pc") is not None:
             # no record of the victim's own switch: it is the one this record's outgoing trunk leads to
             out = tr.node(p["out_peer_pc"], p.get("out_peer_bits") or 24)
+            what = ("the victim's exchange" if tr.may_forward(out) else
+                    f"the next node of the call (a {out.role}: the victim's own exchange beyond it is in no evidence)")
             h0 = tr.hop(out, None, default="local", reasons=[
-                f"the victim's exchange: no capture or record of the call arriving there; {node.label}'s CDR "
+                f"{what}: no capture or record of the call arriving there; {node.label}'s CDR "
                 f"(row {p.get('row_num')}) sends the call to it on trunk group {p.get('out_trunk')}"])
             hops.append(h0)
     obs = term
