@@ -91,7 +91,12 @@ class _HopsMixin:
             h.alternatives = obs.alternatives
             h.ladder = self.ladder(obs)
             h.link = obs.link
-        h._obs = obs  # the observation behind the hop (not part of the output)
+        # the times the hop was built with (a CDR record's start-time reading may change later, when
+        # the same record is scored against the next leg): not part of the output
+        c0 = obs.cdr[0] if obs is not None and obs.cdr_only else None
+        h._times = None if obs is None else (
+            obs.cdr_only, obs.t_seize, obs.t_answer,
+            None if c0 is None or not c0.get("_answered") else (c0["_t0"], c0.get("_sem")))
         return h
 
     def evidence(self, ob: _Obs) -> list[Evidence]:

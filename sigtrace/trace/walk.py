@@ -352,27 +352,38 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
 
 
 def _answer_time_hops(hops: list[Hop]) -> None:
-    """A hop known only from a CDR record whose start is the answer time: the call reached that node
-    a ring time earlier. Answer propagates back hop by hop in milliseconds (DOMAIN-PROTOCOLS §13.3),
-    so the ring time (seizure to answer) of the nearest leg in the chain that shows both stands for
-    it; the hop's time becomes its answer time minus that ring time, and says so."""
+    """A hop known only from an answered call's CDR record: when the record's start is the answer
+    time, the call reached that node a ring time earlier. Answer propagates back hop by hop in
+    milliseconds (DOMAIN-PROTOCOLS §13.3), so the ring time (seizure to answer) of the nearest leg of
+    the chain that shows both stands for it. Whether the start is the answer is what the clock
+    calibration learnt for the record's file (§2); when it could not learn it, the start is read as
+    the answer when it lies nearer that leg's answer than its seizure. The hop's time, and its
+    reasons, say so."""
     rings = []
     for i, h in enumerate(hops):
-        o = getattr(h, "_obs", None)
-        if o is not None and not o.cdr_only and o.t_seize is not None and o.t_answer is not None:
-            rings.append((i, o.t_answer - o.t_seize))
+        cdr_only, t_seize, t_answer, _ = getattr(h, "_times", None) or (True, None, None, None)
+        if not cdr_only and t_seize is not None and t_answer is not None and t_answer >= t_seize:
+            rings.append((i, t_seize, t_answer))
     if not rings:
         return
     for i, h in enumerate(hops):
-        o = getattr(h, "_obs", None)
-        if o is None or not o.cdr_only or o.t_seize is not None or o.t_answer is None:
+        cdr_only, _, _, rec = getattr(h, "_times", None) or (False, None, None, None)
+        if not cdr_only or rec is None:
             continue
-        j, ring = min(rings, key=lambda x: abs(x[0] - i))
-        if ring < 0:
+        t0, sem = rec
+        j, n_seize, n_answer = min(rings, key=lambda x: abs(x[0] - i))
+        ring = n_answer - n_seize
+        if sem is None:
+            sem = "answer" if abs(t0 - n_answer) < abs(t0 - n_seize) else "seizure"
+            how = "read as the answer time: it lies nearer the answer than the seizure of the leg at hop"
+        else:
+            how = f"the answer time (learnt for its file); ring time of the leg at hop"
+        if sem != "answer":
+            h.time = _iso_s(t0)
             continue
-        h.time = _iso_s(o.t_answer - ring)
-        h.reasons.append(f"time: its record's start is the answer time; the call reached it {ring:.3f} s earlier "
-                         f"(the ring time of the leg at hop {j}: answer propagates back in milliseconds)")
+        h.time = _iso_s(t0 - ring)
+        h.reasons.append(f"time: its record's start is {how} {j}: the call reached it {ring:.3f} s earlier "
+                         f"(answer propagates back in milliseconds)")
 
 
 def _bridge(tr: _Tracer, upn: _Node, node: _Node, obs: _Obs, keys: set, pending: list[str]) -> tuple | None:
