@@ -265,3 +265,26 @@ def test_a_call_known_only_from_its_originating_switchs_record_is_still_found(co
     assert [h.point_code for h in best.hops] == ["8-2-2", "9-1-10"]
     assert best.origin.kind == "mobile_subscriber" and best.origin.imsi == "460001234567890"
     assert "next node of the call" in best.hops[0].reasons[0]
+
+
+def test_a_cdr_only_hop_whose_record_starts_at_answer_is_timed_at_the_seizure(con):
+    """The tandem is known only from its TRANSIT record, whose start is the answer time (the export's
+    habit, DOMAIN-PROTOCOLS §13.7): the call reached the tandem a ring time earlier. The ring time of
+    the nearest leg (seizure to answer) stands for it, and the hop says so."""
+    s = Synth(con, BASE)
+    P, C = s.source("stp.pcap"), s.source("tandem.csv", kind="cdr")
+    _transit_network(s)
+    V = "085155551234"
+    out = s.call(100, [Leg("8-9-9", "8-1-1", P, 21, V), Leg("8-1-1", "8-2-2", None, 22, V),
+                       Leg("8-2-2", "8-2-50", P, 23, V)],
+                 cdrs=[(Cdr(C, "TRANSIT", "8-2-2", "075512345678", V, in_trunk="TG-TD-TL", out_trunk="TG-TD-L5",
+                            start="answer"), 2)], answer_after=8.0, duration=90)
+    s.flush()
+    best = trace(con, V, BASE + timedelta(seconds=100), 300).best
+    assert [h.point_code for h in best.hops] == ["8-2-50", "8-2-2", "8-1-1", "8-9-9"]
+    tandem = best.hops[1]
+    t = datetime.fromisoformat(tandem.time.replace("Z", ""))
+    seized = BASE + timedelta(seconds=out["iam_t"][1])
+    # within the record's whole second and the 0.4 s hop delay of the synthetic legs; the answer is 8 s later
+    assert abs((t - seized).total_seconds()) <= 1.0
+    assert any(r.startswith("time: its record's start is") for r in tandem.reasons)

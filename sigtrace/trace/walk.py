@@ -471,7 +471,14 @@ def _time_ref(tr: _Tracer, h: Hop, shift: float, u_ref: float) -> None:
     unc = getattr(tr, "unc", {})
     known = [unc[s] for s in sids if s in unc]
     if known:
-        h.time_uncertainty_s = round((min(known) ** 2 + u_ref ** 2) ** 0.5, 3)
+        extra = 0.0
+        times = getattr(h, "_times", None)
+        if times is not None and times[0]:
+            # a CDR record's whole-second start (uniform within its second: sigma 1/sqrt(12) s)
+            extra = 1.0 / 12.0
+            if any(r.startswith("time: its record's start is") for r in h.reasons):
+                extra += 0.25 ** 2  # the ring time taken from another leg: hop delays of tenths of a second
+        h.time_uncertainty_s = round((min(known) ** 2 + u_ref ** 2 + extra) ** 0.5, 3)
 
 
 def _links(hops: list[Hop]) -> None:
