@@ -159,6 +159,7 @@ class _ClockMixin:
         self.span = (min(a - window_s - 120.0 - self.tol.iam_slow_max_s, a - pad),
                      max(a + window_s + self.tol.ring_max_s, a + pad))
         self.margin = self.tol.skew_max_s + self.tol.uncalibrated_slack_s + 1.0
+        self.calibration_pad = (t_from, t_to)
         self.involved = self.sources_seen(numbers, t_from, t_to)
         if len(self.involved) > 1:
             sk = clock_offsets(self.con, self.tol, self.involved, around=at)
@@ -180,7 +181,7 @@ class _ClockMixin:
         whole span anyway (terminating ISUP legs, gateway INVITEs, CDR legs): no query of its own."""
         nums = set(numbers)
         lo, hi, raw = _secs(t_from), _secs(t_to), (t_from, t_to)
-        seen = {r["source_id"] for r in self.isup_legs(numbers, lo, hi, terminating=True, raw=raw)
+        seen = {r["source_id"] for n in numbers for r in self.isup_legs([n], lo, hi, terminating=True, raw=raw)
                 if nums & {r["called_norm"], r["original_called_norm"], r["redirecting_norm"]}}
         if self.n_sip:
             key = ",".join(numbers)
