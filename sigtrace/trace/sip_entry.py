@@ -9,7 +9,7 @@ from ..timeutil import iso_utc
 from .hops import _Node
 from .legs import _Obs
 from .model import Evidence, Hop, Origin, _iso_s
-from .sip_walk import _host, _is_private, _SipClockMixin, proxy_link, via_entries, via_public  # noqa: F401 (re-exported)
+from .sip_walk import _is_private, _SipClockMixin, proxy_link, via_entries, via_public  # noqa: F401 (_is_private: campaigns)
 
 # the SIP chain, nearest address first: (ip, mentions); a mention is (observation, how, role): role
 # "l3" (the node sent that INVITE: its IP source), "via" (named in its Via), "dst" (the INVITE was
