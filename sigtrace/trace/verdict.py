@@ -36,7 +36,7 @@ OLD_CASE_NOTE = ("this case file was written before schema 7: no STIR/SHAKEN, ve
 RULES = (
     "sim_own_number", "sim_other_number", "sim_no_msisdn", "stir_verification_failed", "stir_orig_tn_differs",
     "service_or_zeros_from_outside", "domestic_fixed_from_abroad", "domestic_mobile_home_leg",
-    "domestic_mobile_possible_roamer", "domestic_from_outside", "service_or_zeros_anywhere", "sip_customer", "foreign_number",
+    "source_proven_to_spoof", "domestic_mobile_possible_roamer", "domestic_from_outside", "service_or_zeros_anywhere", "sip_customer", "foreign_number",
     "no_number", "operator_border", "not_reached",
 )
 
@@ -268,6 +268,37 @@ class _Verdict:
         return ev
 
 
+    # ------------------------------------------------------------------ the source's other calls
+    def source_proof(self) -> dict[str, Any] | None:
+        """For a soft-switch origin outside the national network that the directory does not list as a
+        carrier gateway or transit proxy: its other calls in the case with a provably false caller ID
+        (``source_proof.source_record``), or None when there is none or the source relays / receives
+        other nodes' calls. Sets ``detail['source_check']`` either way."""
+        from .source_proof import CARRIER_ROLES, source_record
+
+        tr, o = self.tr, self.cand.origin
+        if tr is None or not o.ip or self.term.t is None or not getattr(tr, "n_sip", 0):
+            return None
+        row = tr.by_ip.get(o.ip) or {}
+        if row.get("role") in CARRIER_ROLES:
+            self.detail["source_check"] = {"ip": o.ip, "exempt": f"the directory lists {o.ip} as a {row['role']} "
+                                           "(a carrier or transit node carries other parties' calls)"}
+            return None
+        own = {(h.leg or {}).get("call_id") for h in self.cand.hops} - {None}
+        at = datetime(1970, 1, 1) + timedelta(seconds=self.term.t)
+        rec = source_record(tr, o.ip, at, own, tr.source_names)
+        check = {"ip": o.ip, "window_s": rec["window_s"], "calls_sent": rec["calls_sent"],
+                 "n_proof_calls": rec["n_proof_calls"]}
+        if rec["relays"] or rec["receives_from"]:
+            check["exempt"] = (f"{o.ip} also carries other nodes' calls in the case (a transit or carrier, not a "
+                               "source calling on its own account)")
+            check["relays"], check["receives_from"] = rec["relays"], rec["receives_from"]
+            self.detail["source_check"] = check
+            return None
+        self.detail["source_check"] = check
+        return rec if rec["proofs"] else None
+
+
 def tr_note(tr: Any, note: str) -> None:
     if note not in tr.notes:
         tr.notes.append(note)
@@ -373,7 +404,12 @@ def _decide(v: _Verdict) -> tuple[str, str, str]:
         how = f"the call entered through a VoIP landing gateway from {where}"
         if carrier:
             how += " (listed as a carrier gateway)"
-        return _from_abroad(v, cls, desc, shown, norm, how, tail, carrier=carrier)
+        res = _from_abroad(v, cls, desc, shown, norm, how, tail, carrier=carrier)
+        if res[0] == "unverifiable" and res[1] in ("domestic_mobile_possible_roamer", "foreign_number") and not carrier:
+            proof = v.source_proof()
+            if proof:
+                return _source_proven(v, proof, shown, desc, how, tail)
+        return res
 
     intl = v.international_isup()
     if intl:
@@ -424,6 +460,21 @@ def _from_abroad(v: _Verdict, cls: str, desc: str | None, shown: str | None, nor
     if cls == "other":
         return "spoofed", "domestic_from_outside", f"displayed {shown} is {desc}, but {how}{tail}"
     return "unverifiable", "foreign_number", f"displayed {shown} is {desc}; {how}{tail}"
+
+
+def _source_proven(v: _Verdict, proof: dict[str, Any], shown: str | None, desc: str | None, how: str,
+                   tail: str) -> tuple[str, str, str]:
+    """A display no rule could settle, from a soft-switch that presented provably false numbers on other
+    calls of the case: spoofed, naming those calls."""
+    v.detail.pop("possible_roamer", None)
+    v.detail["source_proof"] = proof
+    named = "; ".join(f"{p['displayed']} to {p['called']} ({p['source']} frame {p['frame']}, {p['ts']}: {p['why']})"
+                      for p in proof["proofs"])
+    more = proof["n_proof_calls"] - len(proof["proofs"])
+    return "spoofed", "source_proven_to_spoof", (
+        f"source proven to spoof: displayed {shown} is {desc} and {how}; that soft-switch presented provably "
+        f"false caller IDs on {proof['n_proof_calls']} other call(s) within {proof['window_s'] / 3600:.0f} h: "
+        f"{named}{f'; and {more} more' if more > 0 else ''}{tail}")
 
 
 def _calling_changes(hops: list[Hop]) -> list[str]:

@@ -1,0 +1,153 @@
+"""Source proven to spoof (issue 20, docs/trace-method.md §9): the other calls the traced soft-switch sent
+in the case, and whether any of them presented a caller ID that is provably false by the verdict's own
+rules (an emergency or service code, a string of zeros, a domestic fixed line from abroad, a failed
+STIR/SHAKEN verification, a signed orig.tn differing from the number shown).
+
+A legitimate carrier never presents 110 as a caller. The rule is kept to sources that can only be
+calling on their own account: a SIP node outside the national network that the directory does not
+list as a carrier gateway or a transit proxy, and that the case never shows relaying another node's
+call (a Via beyond it) or receiving a call from another node. A carrier soft-switch or a transit carrying
+both roamers and fraud traffic therefore never turns a roamer into a spoof."""
+from __future__ import annotations
+
+import weakref
+from datetime import datetime, timedelta
+from typing import Any
+
+from .. import sql
+from ..timeutil import iso_utc
+from .clock import _fingerprint
+from .legs import _last_digits
+from .sip_entry import _is_private, _via_chain
+
+# the other calls of a source are read within this many seconds of the call (a case can span weeks; an
+# address abroad may change hands, a day of its traffic is what it did "at that time")
+PROOF_WINDOW_S = 86400.0
+# proof calls named in the output (all are counted)
+MAX_PROOF_CALLS = 5
+# directory roles that say a node carries other parties' traffic: exempt from the rule
+CARRIER_ROLES = ("gateway", "sip_proxy")
+# service-number prefixes (DOMAIN-PROTOCOLS §11.3) for a proof: a 5-8 digit number starting with one of
+# these (95xxx banks, 96xxx, 12xxx public hotlines such as 12368 courts, 100xx operators); a shorter
+# number starting with 1 is not enough here (SIP extensions such as 1001 look like that)
+PROOF_SERVICE_PREFIXES = ("95", "96", "12", "100", "400", "800")
+
+_CACHE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+
+
+def _digits(s: str | None) -> str:
+    return "".join(ch for ch in (s or "") if ch.isdigit())
+
+
+def false_display(raw: str | None, norm: str | None) -> str | None:
+    """Why the number a source presented (a SIP From / PAI user) is provably false when the source
+    is outside the national network, or None. The classes of ``verdict.classify_display``, with
+    service numbers narrowed to codes no subscriber line or extension can have."""
+    from .verdict import _emergency, classify_display
+
+    cls, _ = classify_display(raw, norm)
+    if cls == "zeros":
+        return "a number with many leading zeros"
+    d = _digits(norm or raw)
+    plus = (norm or raw or "").startswith("+")
+    if _emergency(raw) or (cls == "service" and not plus and 5 <= len(d) <= 8 and d.startswith(PROOF_SERVICE_PREFIXES)):
+        return "a police/court/service number"
+    if cls == "domestic_fixed":
+        return "a domestic fixed line presented from abroad"
+    return None
+
+
+def _rows(tr: Any, ip: str, t_from: datetime, t_to: datetime) -> list[dict[str, Any]]:
+    """The INVITEs involving ``ip`` within [t_from, t_to], cached per case file (the range only widens)."""
+    con = tr.con
+    fp = _fingerprint(con)
+    try:
+        cache = _CACHE.setdefault(con, {})
+    except TypeError:
+        cache = {}
+    if cache.get("_fp") != fp:
+        cache.clear()
+        cache["_fp"] = fp
+    got = cache.get(ip)
+    if got is not None and got[0] <= t_from and got[1] >= t_to:
+        return got[2]
+    if got is not None:
+        t_from, t_to = min(t_from, got[0]), max(t_to, got[1])
+    rows = sql.fetch_dicts(con, "trace/source_invites", ip=ip, t_from=t_from.isoformat(), t_to=t_to.isoformat())
+    if rows and _identity_columns(tr):
+        keys = ",".join(dict.fromkeys(f"{r['source_id']}:{r['frame']}" for r in rows if r["to_tag"] is None))
+        ident = {(g["source_id"], g["frame"]): g for g in sql.fetch_dicts(con, "trace/sip_identity", keys=keys)} if keys else {}
+        for r in rows:
+            g = ident.get((r["source_id"], r["frame"])) or {}
+            r["verstat"], r["stir_orig_tn"] = g.get("verstat"), g.get("stir_orig_tn")
+    cache[ip] = (t_from, t_to, rows)
+    return rows
+
+
+def _identity_columns(tr: Any) -> bool:
+    from .verdict import _has_identity_columns
+
+    return _has_identity_columns(tr)
+
+
+def source_record(tr: Any, ip: str, at: datetime, own_call_ids: set[str], source_names: dict[int, str]) -> dict[str, Any]:
+    """What the case shows the SIP address ``ip`` sending within PROOF_WINDOW_S of ``at`` (naive UTC):
+    ``proofs`` (its other calls with a provably false caller ID, at most MAX_PROOF_CALLS named,
+    ``n_proof_calls`` counted), ``calls_sent`` (distinct calls it originated), ``relays`` (addresses whose
+    calls it passed on) and ``receives_from`` (addresses that sent it calls)."""
+    w = timedelta(seconds=PROOF_WINDOW_S)
+    rows = _rows(tr, ip, at - w, at + w)
+    lo, hi = at - w, at + w
+    sent: dict[str, dict[str, Any]] = {}
+    relays: dict[str, dict[str, Any]] = {}
+    receives: dict[str, dict[str, Any]] = {}
+    proofs: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if not (lo <= r["ts"] <= hi):
+            continue
+        chain = [a for a, _ in _via_chain(r)]
+        if ip in chain:
+            k = chain.index(ip)
+            beyond = [a for a in chain[k + 1:] if not _is_private(a)]
+            if beyond:  # a call that came to ip from further out: ip passed it on
+                relays.setdefault(beyond[-1], _ref(r, source_names))
+                continue
+            if r["to_tag"] is not None or not r["call_id"]:
+                continue  # in-dialog request
+            sent.setdefault(r["call_id"], r)
+            if r["call_id"] in own_call_ids or r["call_id"] in proofs:
+                continue
+            why = _proof(r)
+            if why:
+                proofs[r["call_id"]] = {**_ref(r, source_names), "why": why}
+        elif r["dst_ip"] == ip and r["to_tag"] is None and r["src_ip"] and r["src_ip"] != ip:
+            receives.setdefault(r["src_ip"], _ref(r, source_names))
+    named = sorted(proofs.values(), key=lambda p: p["ts"] or "")
+    return {"ip": ip, "window_s": PROOF_WINDOW_S, "calls_sent": len(sent), "n_proof_calls": len(named),
+            "proofs": named[:MAX_PROOF_CALLS], "relays": list(relays.values())[:3],
+            "receives_from": list(receives.values())[:3]}
+
+
+def _proof(r: dict[str, Any]) -> str | None:
+    """Why the INVITE ``r`` presents a provably false caller ID (checked on PAI, then From)."""
+    if (r.get("verstat") or "").lower() == "tn-validation-failed":
+        return "the verifying SBC marked its number verstat=TN-Validation-Failed"
+    for raw, norm, what in ((r.get("pai_user"), r.get("pai_user_norm"), "P-Asserted-Identity"),
+                            (r.get("from_user"), r.get("from_user_norm"), "From")):
+        if not raw and not norm:
+            continue
+        why = false_display(raw, norm)
+        if why:
+            return f"{what} {raw} is {why}"
+    otn = r.get("stir_orig_tn")
+    shown = r.get("pai_user_norm") or r.get("from_user_norm")
+    if otn and shown and _last_digits(otn) != _last_digits(shown) and _digits(otn) != _digits(shown):
+        return f"the number signed in its Identity header (orig.tn {otn}) is not the {shown} it presents"
+    return None
+
+
+def _ref(r: dict[str, Any], source_names: dict[int, str]) -> dict[str, Any]:
+    return {"source": source_names.get(r["source_id"], str(r["source_id"])), "source_id": r["source_id"],
+            "frame": r["frame"], "ts": iso_utc(r["ts"]) if isinstance(r["ts"], datetime) else None,
+            "call_id": r["call_id"], "src_ip": r["src_ip"], "dst_ip": r["dst_ip"],
+            "displayed": r.get("pai_user") or r.get("from_user"), "called": r.get("ruri_user")}
