@@ -69,14 +69,49 @@ def test_domestic_mobile_from_a_source_that_presented_110_is_spoofed_naming_that
     assert b0.verdict_detail["rule"] == "service_or_zeros_from_outside"
 
 
-def test_unlisted_source_foreign_number_after_a_fixed_line_from_abroad(con):
-    s, A, G = _case(con, role=None)
+def test_foreign_number_from_a_listed_source_abroad_that_presented_a_beijing_fixed_line(con):
+    s, A, G = _case(con)
     _call(s, A, G, 100, OTHER, "01065084986", "p1", cic=6)  # Beijing fixed line from abroad
     _call(s, A, G, 1000, V, "+447700900123", "c1")
     s.flush()
     b = _best(con, 1000)
     assert (b.caller_id_verdict, b.verdict_detail["rule"]) == ("spoofed", "source_proven_to_spoof")
     assert "domestic fixed line" in b.verdict_detail["source_proof"]["proofs"][0]["why"]
+
+
+def test_fixed_line_from_an_unlisted_source_is_no_proof_but_110_is(con):
+    """An unlisted address may be a domestic node nobody listed (its customers' fixed lines are their own):
+    only codes no line can have, and STIR failures, count against it."""
+    s, A, G = _case(con, role=None)
+    _call(s, A, G, 100, OTHER, "01065084986", "p1", cic=6)
+    _call(s, A, G, 1000, V, "+447700900123", "c1")
+    s.flush()
+    b = _best(con, 1000)
+    assert (b.caller_id_verdict, b.verdict_detail["rule"]) == ("unverifiable", "foreign_number")
+    assert b.verdict_detail["source_check"]["n_proof_calls"] == 0
+
+
+def test_zeros_from_an_unlisted_source_is_proof(con):
+    s, A, G = _case(con, role=None)
+    s.call(100, [], sip=[SipHop(G, SS, "10.20.0.5", "+8613900000001", "0000095588", "p2-out")])  # not answered further
+    _call(s, A, G, 1000, V, "+447700900123", "c1")
+    s.flush()
+    b = _best(con, 1000)
+    assert b.verdict_detail["rule"] == "source_proven_to_spoof"
+    assert b.verdict_detail["source_proof"]["proofs"][0]["displayed"] == "0000095588"
+
+
+def test_a_trunk_peer_of_the_operator_is_exempt(con):
+    """The address is the peer of a gateway's SIP trunk group in the directory (the operator's own SBC,
+    unlisted in exchanges, or an interconnect): it carries everyone's calls."""
+    s, A, G = _case(con, role=None)
+    s.trunk("8-10-1", "SIP-GW1-SS", SS, "in")
+    _call(s, A, G, 100, OTHER, "110", "p1", cic=6)
+    _call(s, A, G, 1000, V, "13844893555", "c1")
+    s.flush()
+    b = _best(con, 1000)
+    assert (b.caller_id_verdict, b.verdict_detail["rule"]) == ("unverifiable", "domestic_mobile_possible_roamer")
+    assert "trunk group SIP-GW1-SS" in b.verdict_detail["source_check"]["exempt"]
 
 
 def test_failed_verification_on_another_call_is_proof(con):

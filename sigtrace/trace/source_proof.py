@@ -90,11 +90,14 @@ def _identity_columns(tr: Any) -> bool:
     return _has_identity_columns(tr)
 
 
-def source_record(tr: Any, ip: str, at: datetime, own_call_ids: set[str], source_names: dict[int, str]) -> dict[str, Any]:
+def source_record(tr: Any, ip: str, at: datetime, own_call_ids: set[str], source_names: dict[int, str],
+                  abroad: bool = True) -> dict[str, Any]:
     """What the case shows the SIP address ``ip`` sending within PROOF_WINDOW_S of ``at`` (naive UTC):
     ``proofs`` (its other calls with a provably false caller ID, at most MAX_PROOF_CALLS named,
     ``n_proof_calls`` counted), ``calls_sent`` (distinct calls it originated), ``relays`` (addresses whose
-    calls it passed on) and ``receives_from`` (addresses that sent it calls)."""
+    calls it passed on) and ``receives_from`` (addresses that sent it calls). A domestic fixed line is a
+    proof only when the directory places the source ``abroad`` (an unlisted address may be a domestic
+    node nobody listed, whose customers' fixed lines are their own)."""
     w = timedelta(seconds=PROOF_WINDOW_S)
     rows = _rows(tr, ip, at - w, at + w)
     lo, hi = at - w, at + w
@@ -117,7 +120,7 @@ def source_record(tr: Any, ip: str, at: datetime, own_call_ids: set[str], source
             sent.setdefault(r["call_id"], r)
             if r["call_id"] in own_call_ids or r["call_id"] in proofs:
                 continue
-            why = _proof(r)
+            why = _proof(r, abroad)
             if why:
                 proofs[r["call_id"]] = {**_ref(r, source_names), "why": why}
         elif r["dst_ip"] == ip and r["to_tag"] is None and r["src_ip"] and r["src_ip"] != ip:
@@ -128,7 +131,7 @@ def source_record(tr: Any, ip: str, at: datetime, own_call_ids: set[str], source
             "receives_from": list(receives.values())[:3]}
 
 
-def _proof(r: dict[str, Any]) -> str | None:
+def _proof(r: dict[str, Any], abroad: bool) -> str | None:
     """Why the INVITE ``r`` presents a provably false caller ID (checked on PAI, then From)."""
     if (r.get("verstat") or "").lower() == "tn-validation-failed":
         return "the verifying SBC marked its number verstat=TN-Validation-Failed"
@@ -137,7 +140,7 @@ def _proof(r: dict[str, Any]) -> str | None:
         if not raw and not norm:
             continue
         why = false_display(raw, norm)
-        if why:
+        if why and (abroad or "fixed line" not in why):
             return f"{what} {raw} is {why}"
     otn = r.get("stir_orig_tn")
     shown = r.get("pai_user_norm") or r.get("from_user_norm")

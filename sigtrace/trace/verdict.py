@@ -26,6 +26,13 @@ IAT_FRESH_S = 60.0
 # Q.763 §3.23 forward call indicators, bit A of octet 1 (the decoder's high byte): international call
 FCI_INTERNATIONAL = 0x0100
 
+# RFC 8588 §4 / ATIS-1000074 §5.2.3: what the signer vouches for at each attestation level
+ATTEST_MEANING = {
+    "A": "full attestation, the signer says its customer is entitled to this number",
+    "B": "partial attestation, the signer knows its customer but not that the customer may use this number",
+    "C": "gateway attestation, the signer only says where the call entered its network: nothing about the number",
+}
+
 NO_OFFLINE_CHECK = ("STIR/SHAKEN signatures are not checked offline (no certificate in the case): the "
                     "Identity claims are what the signer wrote, verstat is what the verifying SBC wrote")
 
@@ -210,6 +217,7 @@ class _Verdict:
                 cap = sig["ts"]
                 delta = (_secs(cap) - _secs(iat)) if isinstance(iat, datetime) and isinstance(cap, datetime) else None
                 out["iat"] = iat.isoformat() + "Z" if isinstance(iat, datetime) else None
+                out["iat_tolerance_s"] = IAT_FRESH_S
                 if delta is not None:
                     out["iat_age_s"] = round(delta, 3)
                     out["iat_fresh"] = abs(delta) <= IAT_FRESH_S
@@ -284,9 +292,16 @@ class _Verdict:
             self.detail["source_check"] = {"ip": o.ip, "exempt": f"the directory lists {o.ip} as a {row['role']} "
                                            "(a carrier or transit node carries other parties' calls)"}
             return None
+        trunks = sql.fetch_dicts(tr.con, "trace/ip_trunk_peer", ip=o.ip)
+        if trunks:
+            t0 = trunks[0]
+            self.detail["source_check"] = {"ip": o.ip, "exempt": (
+                f"{o.ip} is the peer of trunk group {t0['trunk_group']} of {t0['switch_name'] or t0['switch']} in the "
+                "directory: a SIP trunk the operator configured (its own SBC or an interconnect) carries other parties' calls")}
+            return None
         own = {(h.leg or {}).get("call_id") for h in self.cand.hops} - {None}
         at = datetime(1970, 1, 1) + timedelta(seconds=self.term.t)
-        rec = source_record(tr, o.ip, at, own, tr.source_names)
+        rec = source_record(tr, o.ip, at, own, tr.source_names, abroad=self.sip_entry_kind()[0] == "abroad")
         check = {"ip": o.ip, "window_s": rec["window_s"], "calls_sent": rec["calls_sent"],
                  "n_proof_calls": rec["n_proof_calls"]}
         if rec["relays"] or rec["receives_from"]:
@@ -351,11 +366,16 @@ def _decide(v: _Verdict) -> tuple[str, str, str]:
             v.detail["next_to_ask"] = {"signer": ident.get("signer"), "x5u": ident.get("x5u"), "origid": ident.get("origid"),
                                        "why": "the signing provider can say which customer origid stands for"}
         if ident.get("iat_fresh") is False:
-            stir_notes.append(f"the PASSporT was signed {ident['iat_age_s']:.0f} s before it was captured "
-                              "(more than 60 s, RFC 8224 §6.2.1: stale or replayed)")
+            age = ident["iat_age_s"]
+            stir_notes.append(
+                f"the PASSporT was signed {age:.0f} s before it was captured (more than {IAT_FRESH_S:.0f} s, RFC 8224 "
+                "§6.2.1: stale or replayed)" if age > 0 else
+                f"the PASSporT's iat is {-age:.0f} s after the capture time (more than {IAT_FRESH_S:.0f} s: the "
+                "signer's or the probe's clock is wrong, or the iat was forged)")
         if ident.get("attest"):
             stir_notes.append(f"signed with attestation {ident['attest']} by {ident.get('signer') or 'an unnamed signer'}"
-                              + (f" (origid {ident['origid']})" if ident.get("origid") else ""))
+                              + (f" (origid {ident['origid']})" if ident.get("origid") else "")
+                              + (f": {ATTEST_MEANING[ident['attest'].upper()]}" if ident["attest"].upper() in ATTEST_MEANING else ""))
         stir_notes.append("signatures not checked offline")
     tail = ("; " + "; ".join(stir_notes)) if stir_notes else ""
 
