@@ -175,29 +175,15 @@ class _Verdict:
 
     # ------------------------------------------------------------------ STIR/SHAKEN and verstat
     def identity(self) -> dict[str, Any] | None:
-        """What the call's INVITEs carry (the gateway's first, then outwards): attestation, orig.tn,
-        verstat, signer, origid, iat against the capture time."""
+        """What the call's INVITEs carry (the gateway's first, then outwards), then what the chain's CDR
+        records carry (``cdr_identity``, where the export has the fields): attestation, orig.tn, verstat,
+        signer, origid, iat against the capture time."""
         tr = self.tr
-        if tr is None or not getattr(tr, "n_sip", 0):
+        if tr is None:
             return None
-        keys = []
-        for h in self.cand.hops:
-            if h.kind not in ("gateway", "sip_proxy", "softswitch"):
-                continue
-            for e in h.evidence:
-                if e.frame is not None and (e.message or "").startswith("INVITE") and e.source_id is not None:
-                    keys.append(f"{e.source_id}:{e.frame}")
-        if not keys:
-            return None
-        if not _has_identity_columns(tr):
-            tr_note(tr, OLD_CASE_NOTE)
-            return None
-        rows = sql.fetch_dicts(tr.con, "trace/sip_identity", keys=",".join(dict.fromkeys(keys)))
-        rows = [r for r in rows if r["stir_attest"] or r["stir_orig_tn"] or r["verstat"] or r["stir_error"]]
+        rows = self.sip_identity_rows() + self.cdr_identity_rows()
         if not rows:
             return None
-        order = {k: i for i, k in enumerate(dict.fromkeys(keys))}
-        rows.sort(key=lambda r: order.get(f"{r['source_id']}:{r['frame']}", 1 << 30))
         out: dict[str, Any] = {"checked_offline": False, "note": NO_OFFLINE_CHECK}
         ver = next((r for r in rows if r["verstat"]), None)
         if ver:
@@ -226,9 +212,53 @@ class _Verdict:
             out["identity_error"] = bad["stir_error"]
         return out
 
+    def sip_identity_rows(self) -> list[dict[str, Any]]:
+        """The schema-7 identity columns of the chain's INVITEs that carry any, gateway first."""
+        tr = self.tr
+        if not getattr(tr, "n_sip", 0):
+            return []
+        keys = []
+        for h in self.cand.hops:
+            if h.kind not in ("gateway", "sip_proxy", "softswitch"):
+                continue
+            for e in h.evidence:
+                if e.frame is not None and (e.message or "").startswith("INVITE") and e.source_id is not None:
+                    keys.append(f"{e.source_id}:{e.frame}")
+        if not keys:
+            return []
+        if not _has_identity_columns(tr):
+            tr_note(tr, OLD_CASE_NOTE)
+            return []
+        rows = sql.fetch_dicts(tr.con, "trace/sip_identity", keys=",".join(dict.fromkeys(keys)))
+        rows = [r for r in rows if r["stir_attest"] or r["stir_orig_tn"] or r["verstat"] or r["stir_error"]]
+        order = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+        rows.sort(key=lambda r: order.get(f"{r['source_id']}:{r['frame']}", 1 << 30))
+        return rows
+
+    def cdr_identity_rows(self) -> list[dict[str, Any]]:
+        """The identity fields of the chain's CDR records (schema 8 ``cdr_identity``), entry side first, in
+        the shape of ``sip_identity_rows``."""
+        tr = self.tr
+        if not getattr(tr, "n_cdr", 0) or not _has_table(tr, "cdr_identity"):
+            return []
+        keys = [f"{e.source_id}:{e.row}" for h in reversed(self.cand.hops) for e in h.evidence
+                if e.row is not None and e.source_id is not None]
+        if not keys:
+            return []
+        rows = sql.fetch_dicts(tr.con, "trace/cdr_identity", keys=",".join(dict.fromkeys(keys)))
+        order = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+        rows.sort(key=lambda r: order.get(f"{r['source_id']}:{r['row_num']}", 1 << 30))
+        for r in rows:
+            r.update({"frame": None, "stir_dest_tn": None, "stir_iat": None, "stir_x5u": None, "stir_ppt": None,
+                      "stir_alg": None, "stir_error": None})
+        return rows
+
     def ref(self, r: dict[str, Any]) -> dict[str, Any]:
-        return {"source": self.tr.source_names.get(r["source_id"], str(r["source_id"])), "frame": r["frame"],
-                "source_id": r["source_id"], "ts": r["ts"].isoformat() + "Z" if isinstance(r["ts"], datetime) else None}
+        out = {"source": self.tr.source_names.get(r["source_id"], str(r["source_id"])), "frame": r["frame"],
+               "source_id": r["source_id"], "ts": r["ts"].isoformat() + "Z" if isinstance(r["ts"], datetime) else None}
+        if r.get("row_num") is not None:
+            out["row"] = r["row_num"]
+        return out
 
     # ------------------------------------------------------------------ roamers
     def home_leg(self, number: str) -> dict[str, Any] | None:
@@ -319,6 +349,17 @@ def tr_note(tr: Any, note: str) -> None:
         tr.notes.append(note)
 
 
+def _has_table(tr: Any, name: str) -> bool:
+    """Does the tracer's case file have table ``name`` (a later schema's; cached on the tracer)?"""
+    have = getattr(tr, "_has_tables", None)
+    if have is None:
+        have = tr._has_tables = {}
+    if name not in have:
+        have[name] = bool(tr.con.execute("select count(*) from duckdb_tables() where table_name = $n and schema_name = 'main'",
+                                         {"n": name}).fetchone()[0])
+    return have[name]
+
+
 def _has_identity_columns(tr: Any) -> bool:
     """Does the tracer's case file have the schema-7 columns (cached on the tracer)?"""
     v = getattr(tr, "_has_identity", None)
@@ -384,12 +425,13 @@ def _decide(v: _Verdict) -> tuple[str, str, str]:
         if (ident.get("verstat") or "").lower() == "tn-validation-failed":
             return "spoofed", "stir_verification_failed", (
                 f"displayed {shown}: the verifying SBC marked the number verstat=TN-Validation-Failed "
-                f"({ident['verstat_evidence']['source']} frame {ident['verstat_evidence']['frame']}){tail}")
+                f"({_at(ident['verstat_evidence'])}){tail}")
         otn = ident.get("orig_tn_normalized")
         if otn and otn != norm and _last_digits(otn) != _last_digits(norm):
             return "spoofed", "stir_orig_tn_differs", (
                 f"displayed {shown}, but the number signed in the Identity header is {ident.get('orig_tn')} "
-                f"(orig.tn, RFC 8225): the calling number was rewritten after signing{tail}")
+                f"(orig.tn, RFC 8225; {_at(ident['identity_evidence'])}): the calling number was rewritten after "
+                f"signing{tail}")
 
     if o.kind == "softswitch":
         kind, where = v.sip_entry_kind()
@@ -443,6 +485,11 @@ def _decide(v: _Verdict) -> tuple[str, str, str]:
             f"displayed {shown} is {desc}: no subscriber line has this number (DOMAIN-PROTOCOLS §11.3), whatever "
             f"the entry point (the chain does not reach it){tail}")
     return "unverifiable", "not_reached", "the chain does not reach the point where the call entered the network" + tail
+
+
+def _at(ev: dict[str, Any]) -> str:
+    """'file frame N' or 'file row N' of an evidence reference."""
+    return f"{ev['source']} " + (f"row {ev['row']}" if ev.get("row") is not None else f"frame {ev['frame']}")
 
 
 def _emergency(raw: str | None) -> bool:
