@@ -4,11 +4,13 @@
 --
 -- issue 20 / docs/trace-method.md §9. The Via test on sent-by is a substring match (a sent-by carries a
 -- port, an IPv6 address brackets): the caller re-reads every Via exactly, this only narrows the rows.
+-- verstat / stir_orig_tn are schema-7 columns (the caller skips the lookup on older case files). Only the
+-- columns the rule reads: the raw headers would cost ten times as much.
 with
 final as (
     select
         source_id, frame, ts, call_id, src_ip, dst_ip, to_tag, ruri_user, from_user, from_user_norm, pai_user,
-        pai_user_norm, via_sent_by, via_received
+        pai_user_norm, via_sent_by, via_received, verstat, stir_orig_tn
     from sip_messages
     where is_request
       and method = 'INVITE'

@@ -16,7 +16,6 @@ from typing import Any
 
 from .. import sql
 from ..timeutil import iso_utc
-from .clock import _fingerprint
 from .legs import _last_digits
 from .sip_entry import _is_private, _via_chain
 
@@ -60,7 +59,9 @@ def false_display(raw: str | None, norm: str | None) -> str | None:
 def _rows(tr: Any, ip: str, t_from: datetime, t_to: datetime) -> list[dict[str, Any]]:
     """The INVITEs involving ``ip`` within [t_from, t_to], cached per case file (the range only widens)."""
     con = tr.con
-    fp = _fingerprint(con)
+    # what the tracer read from the case file when it started (sources, table sizes): rows appended since
+    # make a new key, as clock._fingerprint does, without querying again
+    fp = (len(tr.source_names), max(tr.source_names, default=None), tr.n_isup, tr.n_sip, tr.n_cdr)
     try:
         cache = _CACHE.setdefault(con, {})
     except TypeError:
@@ -74,20 +75,8 @@ def _rows(tr: Any, ip: str, t_from: datetime, t_to: datetime) -> list[dict[str, 
     if got is not None:
         t_from, t_to = min(t_from, got[0]), max(t_to, got[1])
     rows = sql.fetch_dicts(con, "trace/source_invites", ip=ip, t_from=t_from.isoformat(), t_to=t_to.isoformat())
-    if rows and _identity_columns(tr):
-        keys = ",".join(dict.fromkeys(f"{r['source_id']}:{r['frame']}" for r in rows if r["to_tag"] is None))
-        ident = {(g["source_id"], g["frame"]): g for g in sql.fetch_dicts(con, "trace/sip_identity", keys=keys)} if keys else {}
-        for r in rows:
-            g = ident.get((r["source_id"], r["frame"])) or {}
-            r["verstat"], r["stir_orig_tn"] = g.get("verstat"), g.get("stir_orig_tn")
     cache[ip] = (t_from, t_to, rows)
     return rows
-
-
-def _identity_columns(tr: Any) -> bool:
-    from .verdict import _has_identity_columns
-
-    return _has_identity_columns(tr)
 
 
 def source_record(tr: Any, ip: str, at: datetime, own_call_ids: set[str], source_names: dict[int, str],

@@ -317,6 +317,9 @@ class _Verdict:
         tr, o = self.tr, self.cand.origin
         if tr is None or not o.ip or self.term.t is None or not getattr(tr, "n_sip", 0):
             return None
+        if not _has_identity_columns(tr):  # a case file written before schema 7 (said once in the notes)
+            tr_note(tr, OLD_CASE_NOTE)
+            return None
         row = tr.by_ip.get(o.ip) or {}
         if row.get("role") in CARRIER_ROLES:
             self.detail["source_check"] = {"ip": o.ip, "exempt": f"the directory lists {o.ip} as a {row['role']} "
