@@ -11,7 +11,7 @@ import pytest
 import sigtrace
 from sigtrace.trace import trace
 from sigtrace.trace.source_proof import false_display
-from trace_synth import Leg, SipHop, Synth
+from trace_synth import Cdr, Leg, SipHop, Synth
 
 BASE = datetime(2024, 5, 11, 2, 0, 0)
 V = "13912345678"  # the victim of the traced call (Guizhou mobile)
@@ -125,6 +125,23 @@ def test_failed_verification_on_another_call_is_proof(con):
     b = _best(con, 1000)
     assert b.verdict_detail["rule"] == "source_proven_to_spoof"
     assert "TN-Validation-Failed" in b.verdict_detail["source_proof"]["proofs"][0]["why"]
+
+
+def test_a_mobile_number_whose_sim_was_at_home_is_proof(con):
+    """The source's other call presented 13800000001 while that SIM placed a call at its home MSC two minutes
+    later (MOC record): that display was false, and so the source is not believed on the next one."""
+    s, A, G = _case(con)
+    M = s.source("home_msc.csv", kind="cdr_csv")
+    s.exchange("8-30-40", "Home MSC", "Sichuan", "msc")
+    _call(s, A, G, 100, OTHER, "13800000001", "p1", cic=6)
+    s.call(220, [Leg("8-30-40", "8-30-1", None, 3, "13600000000", calling="13800000001")], duration=30,
+           cdrs=[(Cdr(M, "MOC", "8-30-40", "13800000001", "13600000000", imsi="460001"), 0)])
+    _call(s, A, G, 1000, V, "13844893555", "c1")
+    s.flush()
+    b = _best(con, 1000)
+    assert (b.caller_id_verdict, b.verdict_detail["rule"]) == ("spoofed", "source_proven_to_spoof"), b.verdict_reason
+    why = b.verdict_detail["source_proof"]["proofs"][0]["why"]
+    assert "13800000001" in why and "home_msc.csv row 1" in why and "MOC" in why
 
 
 def test_roamer_through_a_listed_carrier_softswitch_is_not_spoofed(con):

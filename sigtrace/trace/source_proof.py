@@ -24,6 +24,8 @@ from .sip_entry import _is_private, _via_chain
 PROOF_WINDOW_S = 86400.0
 # proof calls named in the output (all are counted)
 MAX_PROOF_CALLS = 5
+# at most this many distinct mobile numbers of the source's other calls are checked for a home leg
+MAX_HOME_NUMBERS = 50
 # directory roles that say a node carries other parties' traffic: exempt from the rule
 CARRIER_ROLES = ("gateway", "sip_proxy")
 # service-number prefixes (DOMAIN-PROTOCOLS §11.3) for a proof: a 5-8 digit number starting with one of
@@ -114,10 +116,60 @@ def source_record(tr: Any, ip: str, at: datetime, own_call_ids: set[str], source
                 proofs[r["call_id"]] = {**_ref(r, source_names), "why": why}
         elif r["dst_ip"] == ip and r["to_tag"] is None and r["src_ip"] and r["src_ip"] != ip:
             receives.setdefault(r["src_ip"], _ref(r, source_names))
+    if not proofs:
+        proofs = _home_proofs(tr, sent, own_call_ids, source_names)
     named = sorted(proofs.values(), key=lambda p: p["ts"] or "")
     return {"ip": ip, "window_s": PROOF_WINDOW_S, "calls_sent": len(sent), "n_proof_calls": len(named),
             "proofs": named[:MAX_PROOF_CALLS], "relays": list(relays.values())[:3],
             "receives_from": list(receives.values())[:3]}
+
+
+def _home_proofs(tr: Any, sent: dict[str, dict[str, Any]], own_call_ids: set[str],
+                 source_names: dict[int, str]) -> dict[str, dict[str, Any]]:
+    """The source's other calls presenting a domestic mobile number whose SIM the case shows at home
+    within HOME_LEG_WINDOW_S (``trace/home_legs_many``, one query for at most MAX_HOME_NUMBERS numbers)."""
+    from .verdict import HOME_LEG_WINDOW_S, _is_mobile
+
+    cands = []
+    for cid, r in sent.items():
+        n = r.get("pai_user_norm") or r.get("from_user_norm")
+        if cid not in own_call_ids and _is_mobile(n) and isinstance(r["ts"], datetime):
+            cands.append((n, r))
+    if not cands or not getattr(tr, "n_cdr", 0) and not getattr(tr, "n_isup", 0):
+        return {}
+    nums = list(dict.fromkeys(n for n, _ in cands))[:MAX_HOME_NUMBERS]
+    cands = [(n, r) for n, r in cands if n in nums]
+    w = timedelta(seconds=HOME_LEG_WINDOW_S)
+    t_from, t_to = (min(r["ts"] for _, r in cands) - w).isoformat(), (max(r["ts"] for _, r in cands) + w).isoformat()
+    key = ("home", ",".join(nums), t_from, t_to)
+    cache = _CACHE.get(tr.con) if _cacheable(tr.con) else None
+    legs = cache.get(key) if cache is not None else None
+    if legs is None:
+        legs = sql.fetch_dicts(tr.con, "trace/home_legs_many", numbers=",".join(nums), t_from=t_from, t_to=t_to)
+        if cache is not None:
+            cache[key] = legs
+    by_num: dict[str, list[dict[str, Any]]] = {}
+    for g in legs:
+        by_num.setdefault(g["number"], []).append(g)
+    out: dict[str, dict[str, Any]] = {}
+    for n, r in cands:
+        near = [(abs((g["ts"] - r["ts"]).total_seconds()), g) for g in by_num.get(n, []) if isinstance(g["ts"], datetime)]
+        near = [x for x in near if x[0] <= HOME_LEG_WINDOW_S]
+        if not near:
+            continue
+        dt, g = min(near, key=lambda x: x[0])
+        at = f"row {g['row_num']}" if g["row_num"] is not None else f"frame {g['frame']}"
+        out[r["call_id"]] = {**_ref(r, source_names), "why": (
+            f"it presented {n}, whose SIM was on its home network {dt:.0f} s away ({g['record_type']} at "
+            f"{g['switch'] or 'an MSC'}, {source_names.get(g['source_id'], g['source_id'])} {at})")}
+    return out
+
+
+def _cacheable(con: Any) -> bool:
+    try:
+        return con in _CACHE
+    except TypeError:
+        return False
 
 
 def _proof(r: dict[str, Any], abroad: bool) -> str | None:
