@@ -58,19 +58,37 @@ def false_display(raw: str | None, norm: str | None) -> str | None:
     return None
 
 
-def _rows(tr: Any, ip: str, t_from: datetime, t_to: datetime) -> list[dict[str, Any]]:
-    """The INVITEs involving ``ip`` within [t_from, t_to], cached per case file (the range only widens)."""
-    con = tr.con
-    # what the tracer read from the case file when it started (sources, table sizes): rows appended since
-    # make a new key, as clock._fingerprint does, without querying again
+def _case_cache(tr: Any) -> dict[Any, Any]:
+    """This case file's cache (per connection). Its key is what the tracer read from the case file when it
+    started (sources, table sizes): rows appended since make a new key, as clock._fingerprint does, without
+    querying again."""
     fp = (len(tr.source_names), max(tr.source_names, default=None), tr.n_isup, tr.n_sip, tr.n_cdr)
     try:
-        cache = _CACHE.setdefault(con, {})
+        cache = _CACHE.setdefault(tr.con, {})
     except TypeError:
         cache = {}
     if cache.get("_fp") != fp:
         cache.clear()
         cache["_fp"] = fp
+    return cache
+
+
+def trunk_peer(tr: Any, ip: str) -> dict[str, Any] | None:
+    """The directory's first trunk group whose peer is the SIP address ``ip`` (``trace/ip_trunk_peer``, read
+    once per case file for every peer address), or None."""
+    cache = _case_cache(tr)
+    peers = cache.get("_trunk_peers")
+    if peers is None:
+        peers = cache["_trunk_peers"] = {}
+        for r in sql.fetch_dicts(tr.con, "trace/ip_trunk_peer"):
+            peers.setdefault(r["peer_ip"], r)
+    return peers.get(ip)
+
+
+def _rows(tr: Any, ip: str, t_from: datetime, t_to: datetime) -> list[dict[str, Any]]:
+    """The INVITEs involving ``ip`` within [t_from, t_to], cached per case file (the range only widens)."""
+    con = tr.con
+    cache = _case_cache(tr)
     got = cache.get(ip)
     if got is not None and got[0] <= t_from and got[1] >= t_to:
         return got[2]
@@ -142,12 +160,11 @@ def _home_proofs(tr: Any, sent: dict[str, dict[str, Any]], own_call_ids: set[str
     w = timedelta(seconds=HOME_LEG_WINDOW_S)
     t_from, t_to = (min(r["ts"] for _, r in cands) - w).isoformat(), (max(r["ts"] for _, r in cands) + w).isoformat()
     key = ("home", ",".join(nums), t_from, t_to)
-    cache = _CACHE.get(tr.con) if _cacheable(tr.con) else None
-    legs = cache.get(key) if cache is not None else None
+    cache = _case_cache(tr)
+    legs = cache.get(key)
     if legs is None:
-        legs = sql.fetch_dicts(tr.con, "trace/home_legs_many", numbers=",".join(nums), t_from=t_from, t_to=t_to)
-        if cache is not None:
-            cache[key] = legs
+        legs = cache[key] = sql.fetch_dicts(tr.con, "trace/home_legs_many", numbers=",".join(nums), t_from=t_from,
+                                            t_to=t_to)
     by_num: dict[str, list[dict[str, Any]]] = {}
     for g in legs:
         by_num.setdefault(g["number"], []).append(g)
@@ -163,13 +180,6 @@ def _home_proofs(tr: Any, sent: dict[str, dict[str, Any]], own_call_ids: set[str
             f"it presented {n}, whose SIM was on its home network {dt:.0f} s away ({g['record_type']} at "
             f"{g['switch'] or 'an MSC'}, {source_names.get(g['source_id'], g['source_id'])} {at})")}
     return out
-
-
-def _cacheable(con: Any) -> bool:
-    try:
-        return con in _CACHE
-    except TypeError:
-        return False
 
 
 def _proof(r: dict[str, Any], abroad: bool) -> str | None:

@@ -312,7 +312,7 @@ class _Verdict:
         carrier gateway or transit proxy: its other calls in the case with a provably false caller ID
         (``source_proof.source_record``), or None when there is none or the source relays / receives
         other nodes' calls. Sets ``detail['source_check']`` either way."""
-        from .source_proof import CARRIER_ROLES, source_record
+        from .source_proof import CARRIER_ROLES, source_record, trunk_peer
 
         tr, o = self.tr, self.cand.origin
         if tr is None or not o.ip or self.term.t is None or not getattr(tr, "n_sip", 0):
@@ -325,9 +325,8 @@ class _Verdict:
             self.detail["source_check"] = {"ip": o.ip, "exempt": f"the directory lists {o.ip} as a {row['role']} "
                                            "(a carrier or transit node carries other parties' calls)"}
             return None
-        trunks = sql.fetch_dicts(tr.con, "trace/ip_trunk_peer", ip=o.ip)
-        if trunks:
-            t0 = trunks[0]
+        t0 = trunk_peer(tr, o.ip)
+        if t0:
             self.detail["source_check"] = {"ip": o.ip, "exempt": (
                 f"{o.ip} is the peer of trunk group {t0['trunk_group']} of {t0['switch_name'] or t0['switch']} in the "
                 "directory: a SIP trunk the operator configured (its own SBC or an interconnect) carries other parties' calls")}
