@@ -134,7 +134,7 @@ def source_record(tr: Any, ip: str, at: datetime, own_call_ids: set[str], source
                 proofs[r["call_id"]] = {**_ref(r, source_names), "why": why}
         elif r["dst_ip"] == ip and r["to_tag"] is None and r["src_ip"] and r["src_ip"] != ip:
             receives.setdefault(r["src_ip"], _ref(r, source_names))
-    if not proofs:
+    if not proofs and not relays and not receives:  # a transit is exempt anyway: no query for it
         proofs = _home_proofs(tr, sent, own_call_ids, source_names)
     named = sorted(proofs.values(), key=lambda p: p["ts"] or "")
     return {"ip": ip, "window_s": PROOF_WINDOW_S, "calls_sent": len(sent), "n_proof_calls": len(named),
