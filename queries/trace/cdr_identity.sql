@@ -3,7 +3,7 @@
 -- params: $keys
 --
 -- issue 20 / docs/trace-method.md §9: the same rules as the INVITE's Identity header and verstat. Only
--- exports whose layout maps these fields fill cdr_identity (schema 8, docs/cdr-profiles.md §1).
+-- exports whose layout maps these fields fill cdr_identity (schema 9, docs/cdr-profiles.md §1).
 with
 keys as (
     select

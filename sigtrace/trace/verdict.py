@@ -236,7 +236,7 @@ class _Verdict:
         return rows
 
     def cdr_identity_rows(self) -> list[dict[str, Any]]:
-        """The identity fields of the chain's CDR records (schema 8 ``cdr_identity``), entry side first, in
+        """The identity fields of the chain's CDR records (schema 9 ``cdr_identity``), entry side first, in
         the shape of ``sip_identity_rows``."""
         tr = self.tr
         if not getattr(tr, "n_cdr", 0) or not _has_table(tr, "cdr_identity"):

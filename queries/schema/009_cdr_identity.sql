@@ -1,4 +1,4 @@
--- name: 008_cdr_identity
+-- name: 009_cdr_identity
 -- Caller-identity fields of CDR exports (issue 20): STIR/SHAKEN attestation, signed originating number,
 -- origid and verification status, as SBC / soft-switch CDRs carry them. Filled only when a CDR layout maps
 -- them (profile [columns] stir_attest, stir_orig_tn, stir_origid, verstat; docs/cdr-profiles.md §1); one
