@@ -513,22 +513,32 @@ def capture_write_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 CDR_MEMORY_LIMIT = "1GB"  # DuckDB buffer pool while a CDR file loads (512 MB: peak RSS 706 MB but twice the time)
+# DuckDB's string compression DICT_FSST, off while a CDR file loads: analysing and compressing the
+# number columns (calling/called and their normalized forms, IMSI, IMEI, cell, call reference: most
+# values distinct) with it was half the CPU of a load, more than parsing and normalizing together
+# (bench/RESULTS.md, issue 23). Those columns are stored uncompressed instead: cdr_legs takes about
+# 2.4x the space, and a scan of them is faster (no decompression). Data written before is unchanged.
+CDR_DISABLED_COMPRESSION = "dict_fsst"
 
 
 @contextmanager
 def cdr_write_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """Bounded memory while a CDR file is loaded: without a cap DuckDB keeps the whole staging table
     of the file in memory (1.6 GB for 5 M rows, growing with the file, up to 80 % of RAM); with it,
-    DuckDB spills to ``<case>.tmp``. Both cores stay in use. Restored afterwards."""
-    prev = con.execute("select current_setting('memory_limit'), current_setting('enable_progress_bar')").fetchall()[0]
+    DuckDB spills to ``<case>.tmp``. Both cores stay in use. The costly string compression is off
+    (``CDR_DISABLED_COMPRESSION``). Restored afterwards."""
+    prev = con.execute("select current_setting('memory_limit'), current_setting('enable_progress_bar'), "
+                       "current_setting('disabled_compression_methods')").fetchall()[0]
     con.execute("set enable_progress_bar = false")
     con.execute(f"set memory_limit = '{CDR_MEMORY_LIMIT}'")
+    con.execute("set disabled_compression_methods = $v", {"v": CDR_DISABLED_COMPRESSION})
     try:
         yield
     finally:
         try:
             con.execute(f"set memory_limit = '{prev[0]}'")
             con.execute(f"set enable_progress_bar = {'true' if prev[1] else 'false'}")
+            con.execute("set disabled_compression_methods = $v", {"v": prev[2]})
         except duckdb.Error:
             pass
 

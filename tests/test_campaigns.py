@@ -114,6 +114,28 @@ def test_chain_leaving_at_same_node_is_weak_evidence_only():
     assert group_campaigns([a, b]).campaigns == []
 
 
+def test_calls_from_abroad_group_by_the_foreign_carrier_that_handed_them_over():
+    # a chain that ends at a gateway on the international network (NI 0) or listed abroad: the foreign
+    # carrier is the origin as far as the case goes; a domestic node where a chain stops is not
+    def carrier(pc, ni=0, province="abroad"):
+        return [Hop("gateway", pc, 7, None, f"carrier {pc}", province, None, ni=ni, pc_bits=14, in_directory=True)]
+
+    a = _item("a", "+8613800000001", Origin("unknown", point_code="3-183-0"), gateway="10-2-1",
+              time="2024-05-11T02:00:00Z", tail=carrier("3-183-0"))
+    b = _item("b", "+8613800000002", Origin("unknown", point_code="3-183-0"), gateway="10-2-1",
+              time="2024-05-11T02:40:00Z", tail=carrier("3-183-0", ni=None))
+    c = _item("c", "+8613800000003", Origin("unknown", point_code="6-127-1"), gateway="10-2-1",
+              time="2024-05-11T03:30:00Z", tail=carrier("6-127-1"))
+    d = _item("d", "+8613800000004", Origin("unknown", point_code="9-9-9"), gateway=None, time="2024-05-11T05:00:00Z",
+              tail=[Hop("gateway", "9-9-9", 9, None, "domestic gateway", "Fujian", None, ni=2, in_directory=True)])
+    e = _item("e", "+8613800000005", Origin("unknown", point_code="9-9-9"), gateway=None, time="2024-05-11T06:00:00Z",
+              tail=[Hop("gateway", "9-9-9", 9, None, "domestic gateway", "Fujian", None, ni=2, in_directory=True)])
+    res = group_campaigns([a, b, c, d, e])
+    assert [x.complaints for x in res.campaigns] == [["a", "b"]]
+    assert "foreign carrier 3-183-0" in " ".join(res.campaigns[0].reasons)
+    assert res.unlinked == ["c", "d", "e"]
+
+
 # =========================================================================== requests
 
 def test_markdown_and_csv_escaping():
@@ -152,6 +174,45 @@ def test_requests_one_per_node_atomic_and_escaped(tmp_path):
     rows = list(csv.reader(io.StringIO(next(p for p in files if p.suffix == ".csv").read_text(encoding="utf-8"))))
     assert rows[0][:4] == ["node", "node_name", "node_kind", "complaint"]
     assert rows[1][1].startswith("'=HYPERLINK") and rows[1][8] == "17"
+
+
+def _exit_at(victim: str, cic: int, node: str, province: str | None, ni: int | None) -> dict:
+    hops = [Hop("local", "1-1-1", 1, None, "victim local", "Fujian", "2024-05-11T02:00:00Z", ni=2, in_directory=True,
+                leg={"opc": node, "dpc": "1-1-1", "cic": cic, "called": {"raw": "0591", "normalized": victim}}),
+            Hop("toll", node, 7, None, f"exchange {node}", province, None, ni=ni, in_directory=province is not None)]
+    return TraceResult(victim, AT, 300.0, [Candidate(0.5, "+861065123456", "unverifiable", hops,
+                                                     Origin("unknown", point_code=node), time="2024-05-11T02:00:00Z")]).to_dict()
+
+
+def test_one_letter_per_operator_with_each_node_inside(tmp_path):
+    # two exchanges the directory lists in one province: one letter to that province's operator, a
+    # section per node; a carrier on the international network and a node not in the directory: a
+    # letter each
+    results = [("k1", _exit_at("+8659112345678", 17, "8-8-8", "Zhejiang", 2)),
+               ("k2", _exit_at("+8659187654321", 42, "9-9-9", "Zhejiang", 2)),
+               ("k3", _exit_at("+8659111111111", 5, "8-8-8", "Zhejiang", 2)),
+               ("k4", _exit_at("+8659122222222", 6, "3-183-0", "abroad", 0)),
+               ("k5", _exit_at("+8659133333333", 7, "7-7-7", None, None))]
+    from sigtrace.campaigns import draft_letters
+
+    letters = draft_letters(results)
+    assert [lt.key for lt in letters] == ["province:Zhejiang", "node:3-183-0", "node:7-7-7"]
+    zj = letters[0]
+    assert [(n.node, [a.complaint for a in n.asks]) for n in zj.nodes] == [("8-8-8", ["k1", "k3"]), ("9-9-9", ["k2"])]
+    assert zj.calls == 3 and "Zhejiang" in zj.addressee
+    files = write_requests(results, tmp_path / "req")
+    assert sorted(p.name for p in files if p.suffix == ".md") == [
+        "request-01-Zhejiang.md", "request-02-3-183-0.md", "request-03-7-7-7.md"]
+    text = (tmp_path / "req" / "request-01-Zhejiang.md").read_text(encoding="utf-8")
+    assert text.count("## 节点 / node:") == 2 and "8\\-8\\-8" not in text and "8-8-8" in text
+    rows = list(csv.DictReader((tmp_path / "req" / "request-01-Zhejiang.csv").open(encoding="utf-8")))
+    assert [(r["node"], r["complaint"], r["cic"]) for r in rows] == [("8-8-8", "k1", "17"), ("8-8-8", "k3", "5"),
+                                                                    ("9-9-9", "k2", "42")]
+    assert {r["addressee"] for r in rows} == {zj.addressee}
+    index = list(csv.DictReader((tmp_path / "req" / "index.csv").open(encoding="utf-8")))
+    assert [(r["request"], r["node"], r["calls"]) for r in index] == [
+        ("request-01-Zhejiang", "8-8-8", "2"), ("request-01-Zhejiang", "9-9-9", "1"),
+        ("request-02-3-183-0", "3-183-0", "1"), ("request-03-7-7-7", "7-7-7", "1")]
 
 
 def test_no_request_when_the_chain_is_complete():

@@ -531,3 +531,21 @@ def test_fast_paths_agree_with_the_general_rules(con, tmp_path):
             assert legs[f"c{i}"]["called"] == c and legs[f"c{i}"]["called_norm"] == normalize(c), c
         else:
             assert f"c{i}" not in legs and rejects[row_num] == "missing called number", c
+
+
+def test_cdr_write_settings_turn_string_compression_off_and_restore():
+    """A CDR load writes its rows without DuckDB's DICT_FSST compression (half the load's CPU,
+    bench/RESULTS.md, issue 23); whatever was set before comes back afterwards, also on error."""
+    from sigtrace.db import CDR_DISABLED_COMPRESSION, cdr_write_settings
+
+    con = duckdb.connect()
+    setting = "select current_setting('disabled_compression_methods')"
+    con.execute("set disabled_compression_methods = 'rle'")
+    with cdr_write_settings(con):
+        assert con.execute(setting).fetchone()[0].lower() == CDR_DISABLED_COMPRESSION.lower() == "dict_fsst"
+    assert con.execute(setting).fetchone()[0].lower() == "rle"
+    with pytest.raises(RuntimeError):
+        with cdr_write_settings(con):
+            raise RuntimeError("load failed")
+    assert con.execute(setting).fetchone()[0].lower() == "rle"
+    con.close()

@@ -354,6 +354,8 @@ ALLOWED: dict[str, dict[str, str]] = {
         "sql": "campaigns/cache.py passes on, unchanged, the SQL text the trace itself runs (named queries, "
                "its own constants); values stay bound parameters",
         "q": "constant min/max queries over the case's own tables (the case's time span)",
+        "set_sql": "setbased.rewrite(): the trace's own query text with $name read from a VALUES table of "
+                   "bound parameters ($p<k>_<name>); no value is put into the text",
     },
     "db.py": {
         "col": "schema_version column names, constants in migrate()",

@@ -1,10 +1,14 @@
 -- name: analyst/goip_device_features
--- Per device (IMEI) with outgoing calls in the window: IMSIs it carried and how they rotated (swaps, non-overlapping stints, stint length), call volume, regularity of the idle gaps between calls, calls overlapping an earlier call of the same IMEI, cells. Times UTC; durations and gaps in seconds.
+-- Per device (IMEI) with outgoing calls in the window: IMSIs it carried and how they rotated (swaps, non-overlapping stints, stint length), call volume, regularity of the idle gaps between calls, calls overlapping an earlier call of the same IMEI (and those placed by another SIM than that call's), cells. Times UTC; durations and gaps in seconds.
 -- params: $since, $until, $gap_max_s, $local_offset_h
 --
 -- Idle gap = next seizure minus previous release on the same IMEI; gaps above $gap_max_s are breaks.
 -- gap_cv = 1.4826 * MAD / median of the idle gaps (robust coefficient of variation).
 -- A SIM swap is sequential when the new SIM's first call comes after the previous SIM's last call.
+-- overlapped_calls: calls seized > 2 s before the IMEI's previous call ended; overlapped_other_sim_calls:
+-- those of them placed by another SIM than that call's. One radio holds one SIM at a time (a dual-SIM
+-- phone has an IMEI per slot): only the second kind shows one IMEI in several ports (what the GoIP scan
+-- counts); the first also counts a person seizing a second call while the first is on hold.
 with
 moc as (
     select
@@ -26,7 +30,8 @@ moc as (
 gaps as (
     select
         imei,
-        t_s - lag(t_s + dur_s) over (partition by imei order by t_s, row_num) as idle_s
+        t_s - lag(t_s + dur_s) over (partition by imei order by t_s, row_num) as idle_s,
+        sim <> lag(sim) over (partition by imei order by t_s, row_num) as sim_changed
     from moc
 ),
 
@@ -37,7 +42,8 @@ gap_stats as (
         median(idle_s) filter (where idle_s between 0 and $gap_max_s) as median_idle_s,
         1.4826 * mad(idle_s) filter (where idle_s between 0 and $gap_max_s)
             / nullif(median(idle_s) filter (where idle_s between 0 and $gap_max_s), 0) as gap_cv,
-        count(*) filter (where idle_s < -2) as overlapped_calls
+        count(*) filter (where idle_s < -2) as overlapped_calls,
+        count(*) filter (where idle_s < -2 and sim_changed) as overlapped_other_sim_calls
     from gaps
     group by 1
 ),
@@ -92,7 +98,8 @@ final as (
         c.cells,
         c.main_cell,
         c.first_seen,
-        c.last_seen
+        c.last_seen,
+        g.overlapped_other_sim_calls
     from calls as c
     join rotation as r using (imei)
     join gap_stats as g using (imei)

@@ -65,19 +65,24 @@ pair as (   -- one row per (device, SIM): the SIM's stint on the device
         -- can only undercount days and so only widen the candidate filter)
         bit_count(bit_or(cast(1 as ubigint) << cast(day_n % 64 as integer))) as days,
         min(t_s) as f,
-        max(t_s + dur_s) as l,
-        min(cell_id) as c_lo,                                                  -- cell range of the stint
-        max(cell_id) as c_hi
+        max(t_s + dur_s) as l
     from legs
     group by 1, 2
 ),
 
-dup_dev as (   -- duplicated IMEIs: two SIMs use the IMEI at the same time in places that share no cell
-    select distinct a.dev_h
-    from pair as a
-    join pair as b on a.dev_h = b.dev_h and a.sim_h < b.sim_h
-    where a.f < b.l and b.f < a.l and (a.c_hi < b.c_lo or b.c_hi < a.c_lo)
-      and a.dev_h in (select dev_h from pair group by 1 having count(*) >= 2)
+dup_dev as (   -- duplicated IMEIs: calls of two SIMs on the IMEI overlap in time (>= 2 such calls; one
+               -- radio holds one SIM at a time, a dual-SIM phone has an IMEI per slot): ports sharing an IMEI
+    select dev_h
+    from (
+        select dev_h, sim_h,
+               t_s - lag(t_s + dur_s) over (partition by dev_h order by t_s, row_num) as idle_s,
+               lag(sim_h) over (partition by dev_h order by t_s, row_num) as prev_sim_h
+        from legs
+        where imei is not null
+    )
+    where idle_s < -2 and prev_sim_h <> sim_h
+    group by 1
+    having count(*) >= 2
 ),
 
 sim_out as (   -- whole-window SIM facts

@@ -1,6 +1,6 @@
 -- name: goip/site_features
 -- Candidate GoIP / SIM-box sites (one row per site: a set of candidate devices seen together, grouped by goip/site_devices and sigtrace.goip.features) with every feature the GoIP rule set scores. Times UTC, durations and gaps in seconds, shares 0..1, days are local (UTC + $local_offset_h) calendar days.
--- params: $since, $until, $site_devs, $site_names, $site_cells, $short_call_s, $seq_max_delta, $gap_max_s, $local_offset_h, $business_start_h, $business_end_h, $churn_span_h, $module_tacs
+-- params: $since, $until, $site_devs, $site_names, $site_cells, $short_call_s, $seq_max_delta, $gap_max_s, $local_offset_h, $business_start_h, $business_end_h, $churn_span_h, $handover_s, $module_tacs
 --
 -- Entities (DOMAIN-SIMBOX.md §4.1):
 --   SIM    = IMSI (else the MSISDN when the CDR has no IMSI)
@@ -71,9 +71,7 @@ pair as (   -- one row per (device, SIM): the SIM's stint on the device
         -- can only undercount days and so only widen the candidate filter)
         bit_count(bit_or(cast(1 as ubigint) << cast(day_n % 64 as integer))) as days,
         min(t_s) as f,
-        max(t_s + dur_s) as l,
-        min(cell_id) as c_lo,                                                  -- cell range of the stint
-        max(cell_id) as c_hi
+        max(t_s + dur_s) as l
     from legs
     group by 1, 2
 ),
@@ -277,13 +275,21 @@ seq as (
     group by 1
 ),
 
-dev_seq as (   -- per device, in time order: idle gap since the previous call ended (negative = overlap)
+dev_seq as (   -- per device, in time order: idle gap since the previous call ended (negative = overlap),
+               -- and whether the SIM changed since the previous call
     select
         site_h,
         dev_h,
         imei,
-        t_s - lag(t_s + dur_s) over (partition by dev_h order by t_s, row_num) as idle_s
-    from sl
+        idle_s,
+        prev_sim_h is not null and prev_sim_h <> sim_h as sim_changed
+    from (
+        select
+            site_h, dev_h, sim_h, imei,
+            t_s - lag(t_s + dur_s) over (partition by dev_h order by t_s, row_num) as idle_s,
+            lag(sim_h) over (partition by dev_h order by t_s, row_num) as prev_sim_h
+        from sl
+    )
 ),
 
 dev_gaps as (
@@ -293,7 +299,9 @@ dev_gaps as (
         count(*) filter (where idle_s between 0 and $gap_max_s) as n_gaps,
         mad(idle_s) filter (where idle_s between 0 and $gap_max_s) as mad_idle_s,
         median(idle_s) filter (where idle_s between 0 and $gap_max_s) as median_idle_s,
-        count(*) filter (where imei is not null and idle_s < -2) as overlapped_calls, -- started > 2 s before the previous ended
+        -- seized > 2 s before the previous call of the IMEI ended, by another SIM: one radio holds one
+        -- SIM at a time (a dual-SIM phone has an IMEI per slot), so this is one IMEI in several ports
+        count(*) filter (where imei is not null and idle_s < -2 and sim_changed) as overlapped_calls,
         count(*) as n_calls
     from dev_seq
     group by 1, 2
@@ -314,32 +322,26 @@ gaps as (
     group by 1
 ),
 
-dev_sim_span as (   -- each SIM's stint on each real device (IMEI) of the site
-    select site_h, dev_h, sim_h, min(t_s) as f, max(t_s + dur_s) as l, count(*) as n,
-           list(distinct cell_id) filter (where cell_id is not null) as cells
-    from sl
-    where imei is not null
-    group by 1, 2, 3
-),
-
-dup_stints as (   -- stints on a duplicated IMEI: another SIM uses it at the same time elsewhere
-    select distinct a.dev_h, a.sim_h
-    from dev_sim_span as a
-    join dev_sim_span as b on a.dev_h = b.dev_h and a.sim_h <> b.sim_h
-    where a.f < b.l and b.f < a.l and not list_has_any(a.cells, b.cells)
+dup_devs as (   -- duplicated IMEIs: calls of two SIMs on the IMEI overlap in time (>= 2 such calls);
+                -- their SIM changes are ports sharing an IMEI, not rotation
+    select site_h, dev_h from dev_gaps where overlapped_calls >= 2
 ),
 
 dups as (
-    select s.site_h, count(distinct d.dev_h) as duplicate_imeis
-    from dup_stints as d
-    join (select distinct site_h, dev_h from dev_sim_span) as s using (dev_h)
-    group by 1
+    select site_h, count(*) as duplicate_imeis from dup_devs group by 1
 ),
 
-dev_sim_order as (   -- rotation is counted on the remaining stints
+dev_sim_span as (   -- each SIM's stint on each real device (IMEI) of the site, duplicated IMEIs left out
+    select site_h, dev_h, sim_h, min(t_s) as f, max(t_s + dur_s) as l, count(*) as n
+    from sl
+    where imei is not null
+      and dev_h not in (select dev_h from dup_devs)
+    group by 1, 2, 3
+),
+
+dev_sim_order as (   -- rotation is counted on these stints
     select s.*, lag(s.l) over (partition by s.dev_h order by s.f, s.sim_h) as prev_l
     from dev_sim_span as s
-    anti join dup_stints as d using (dev_h, sim_h)
 ),
 
 rotation as (
@@ -446,6 +448,26 @@ devs as (
         median(d.n) filter (where d.l - d.f < $churn_span_h * 3600) as median_calls_short_imei
     from dev_facts as d
     cross join window_edges as we
+    group by 1
+),
+
+dev_life as (   -- per real device (IMEI) of the site: first seizure, last seizure, last release
+    select site_h, dev_h, min(t_s) as f, max(t_s) as last_start, max(t_s + dur_s) as l
+    from sl
+    where imei is not null
+    group by 1, 2
+),
+
+handovers as (   -- IMEIs that take over from another IMEI of the site: the device's first call in the window
+                 -- (not at its start) comes within $handover_s s of another device's last release, and that
+                 -- device places no call after it (a port re-programmed with a new IMEI at a SIM swap)
+    select b.site_h, count(distinct b.dev_h) as imei_handovers
+    from dev_life as b
+    join dev_life as a on a.site_h = b.site_h and a.dev_h <> b.dev_h
+    cross join window_edges as we
+    where b.f > we.win_start_s + $handover_s
+      and b.f between a.l - 5 and a.l + $handover_s
+      and a.last_start < b.f
     group by 1
 ),
 
@@ -561,6 +583,7 @@ final as (
         coalesce(ro.rotation_imsis, 0) as rotation_imsis,
         coalesce(ro.rotation_imeis, 0) as rotation_imeis,
         coalesce(du.duplicate_imeis, 0) as duplicate_imeis,
+        coalesce(ho.imei_handovers, 0) as imei_handovers,
         coalesce(ro.sim_swaps, 0) as sim_swaps,
         coalesce(ro.sequential_swaps, 0) as sequential_swaps,
         ro.median_sim_stint_s,
@@ -600,6 +623,7 @@ final as (
     left join stints as st using (site_h)
     left join hours as hr using (site_h)
     left join dups as du using (site_h)
+    left join handovers as ho using (site_h)
     left join devs as dv using (site_h)
     left join tac as tc using (site_h)
     left join conc as cc using (site_h)

@@ -15,7 +15,8 @@ from __future__ import annotations
 from .batch import BatchItem, BatchSummary, trace_batch, trace_one
 from .complaints import Complaint, read_complaints
 from .group import Campaign, CampaignResult, group_campaigns
-from .requests import draft_requests, write_requests
+from .requests import Letter, draft_letters, draft_requests, write_requests
 
-__all__ = ["BatchItem", "BatchSummary", "Campaign", "CampaignResult", "Complaint", "draft_requests",
+__all__ = ["BatchItem", "BatchSummary", "Campaign", "CampaignResult", "Complaint", "Letter", "draft_letters",
+           "draft_requests",
            "group_campaigns", "read_complaints", "trace_batch", "trace_one", "write_requests"]

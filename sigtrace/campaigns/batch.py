@@ -94,15 +94,22 @@ def trace_one(con: Any, c: Complaint) -> BatchItem:
 
 
 def trace_batch(con: Any, complaints: Iterable[Complaint],
-                progress: Callable[[BatchItem], None] | None = None) -> Iterator[BatchItem]:
-    """Trace each complaint in input order over ``con`` (one read-only connection for the whole
-    batch, wrapped so that results that cannot change between complaints are kept: cache.py)."""
+                progress: Callable[[BatchItem], None] | None = None, width: int | None = None) -> Iterator[BatchItem]:
+    """Trace each complaint over ``con`` (one read-only connection for the whole batch, wrapped so
+    that results that cannot change between complaints are kept: cache.py), yielding them in input
+    order. Up to ``width`` complaints are traced side by side (lockstep.py), so that the query each
+    asks at a step runs once for all of them (setbased.py); ``width=1`` traces one after the other."""
     from .cache import BatchConnection
+    from .lockstep import WIDTH, run_in_step
 
     if not isinstance(con, BatchConnection):
         con = BatchConnection(con)
-    for c in complaints:
-        item = trace_one(con, c)
+    width = WIDTH if width is None else max(1, int(width))
+    if width == 1:
+        items: Iterable[BatchItem] = (trace_one(con, c) for c in complaints)
+    else:
+        items = run_in_step(con, ((lambda c=c: trace_one(con, c)) for c in complaints), width)
+    for item in items:
         if progress is not None:
             progress(item)
         yield item

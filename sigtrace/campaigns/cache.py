@@ -13,7 +13,12 @@ Kept (the rest passes straight through to DuckDB):
   ±2 h when the first one does not link the sources; on an hour-long case that covers the case.
 
 Every trace therefore gives what it gives on a fresh connection (``tests/test_batch.py`` compares
-them complaint by complaint)."""
+them complaint by complaint).
+
+The other parameterised queries pass through -- or, for traces running side by side
+(``lockstep.py``), are gathered per step and answered by ``execute_many``: one set-based query for
+every parameter set of the same text (``setbased.py``), each set getting the rows its own query
+gives."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -65,7 +70,9 @@ class BatchConnection:
         self._con = con
         self._kept: dict[tuple, tuple[Any, list[tuple]]] = {}
         self._span: tuple[datetime, datetime] | None | bool = False  # False: not yet computed
+        self._solo: set[str] = set()  # texts DuckDB would not run set-based
         self.hits = 0
+        self.batched = 0  # parameter sets answered by set-based queries
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._con, name)
@@ -99,6 +106,64 @@ class BatchConnection:
             return None
         return {**params, "t_from": span[0], "t_to": span[1]}
 
+    def batchable(self, sql: Any, params: Any) -> bool:
+        """Would this request run on its own, with parameters (not kept), so that it can join the
+        same query of other traces (``execute_many``)?"""
+        return (isinstance(sql, str) and isinstance(params, dict) and bool(params) and _is_read(sql)
+                and self._canonical(sql, params) is None)
+
+    def execute_many(self, sql: str, sets: list[dict[str, Any]]) -> list[Any]:
+        """Run one parameterised read query for several parameter sets of the same signature as one
+        set-based query (setbased.py); returns per set a result (what ``execute`` returns) or the
+        exception running that set alone raised. Falls back to one query per set when the text cannot
+        be rewritten or DuckDB refuses the rewritten form."""
+        from . import setbased
+
+        uniq: dict[str, int] = {}
+        todo: list[dict[str, Any]] = []
+        slot = []
+        for p in sets:
+            k = repr(sorted(p.items()))
+            if k not in uniq:
+                uniq[k] = len(todo)
+                todo.append(p)
+            slot.append(uniq[k])
+        done: list[Any] | None = None
+        sig = setbased.signature(todo[0])
+        one_sig = all(setbased.signature(p) == sig for p in todo[1:])
+        set_sql = (setbased.rewrite(sql, sig, len(todo)) if len(todo) > 1 and one_sig and sql not in self._solo
+                   else None)
+        if set_sql is not None:
+            try:
+                cur = self._con.execute(set_sql, setbased.binds(sig, todo))
+                desc, rows = cur.description[1:], cur.fetchall()
+            except Exception:  # noqa: BLE001 -- DuckDB cannot run this text set-based: each on its own
+                failed = True
+            else:
+                failed = False
+                per: list[list[tuple]] = [[] for _ in todo]
+                for r in rows:
+                    per[r[0]].append(r[1:])
+                done = [_Result(desc, rs) for rs in per]
+                self.batched += len(todo)
+        if done is None:
+            failed = set_sql is not None
+            done = []
+            for p in todo:
+                try:
+                    cur = self._con.execute(sql, p)
+                    done.append((cur.description, cur.fetchall()))
+                except Exception as e:  # noqa: BLE001 -- handed to the trace that asked, as running alone would
+                    done.append(e)
+            if failed and not any(isinstance(d, Exception) for d in done):
+                self._solo.add(sql)  # every set runs alone: it is the set-based form DuckDB refuses
+            done = [d if isinstance(d, Exception) else _Result(*d) for d in done]
+        out = []
+        for i in slot:
+            d = done[i]
+            out.append(d if isinstance(d, Exception) else _Result(d.description, d._rows))
+        return out
+
     def execute(self, sql: str, params: Any = None):
         if not isinstance(sql, str) or not _is_read(sql):
             return self._con.execute(sql) if params is None else self._con.execute(sql, params)
@@ -106,6 +171,11 @@ class BatchConnection:
         if params:
             canon = self._canonical(sql, params)
             if canon is None:
+                from .lockstep import current
+
+                step = current()
+                if step is not None and isinstance(params, dict):
+                    return step.ask(sql, params)  # joins the same query of the other traces of the batch
                 return self._con.execute(sql, params)
             ids = str(canon.get("source_ids") or "")
             if ids:

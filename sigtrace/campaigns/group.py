@@ -2,7 +2,8 @@
 
 Two complaints belong to one campaign when their best candidates share an origin -- the same
 soft-switch IP, the same GoIP site (cell) or SIM-box IMEI, the same subscriber (IMSI) or handset
-(IMEI). Groups
+(IMEI), or, for a call from abroad whose chain ends at the foreign carrier that handed it over
+(a gateway on the international network), the same foreign carrier. Groups
 are then linked by weaker common evidence, each link with its reason, when the evidence shared by
 two of their complaints adds up to ``LINK_THRESHOLD``:
 
@@ -110,7 +111,19 @@ def origin_keys(origin: dict[str, Any], hops: list[dict[str, Any]]) -> list[tupl
             keys.append(("subscriber IMSI", str(origin["imsi"])))
         if origin.get("imei"):
             keys.append(("handset IMEI", str(origin["imei"])))
+    elif kind == "unknown" and hops and _foreign_entry(hops[-1]):
+        # the call came from abroad: the foreign carrier's switching centre that handed it over is the
+        # farthest node any record of this network can show, the origin as far as the case goes
+        keys.append(("foreign carrier", str(_ident(hops[-1]))))
     return keys
+
+
+def _foreign_entry(h: dict[str, Any]) -> bool:
+    """A chain's last hop that is another country's carrier: a gateway reached on the international
+    network (NI 0/1, Q.704 §14.2) or listed abroad (requests._international)."""
+    from .requests import _international
+
+    return h.get("kind") == "gateway" and bool(_ident(h)) and _international(h)
 
 
 def exit_node(origin: dict[str, Any], hops: list[dict[str, Any]]) -> str | None:

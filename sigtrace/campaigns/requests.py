@@ -3,8 +3,10 @@
 A chain leaves the case when its next hop is a node whose records are not in it: an exchange known
 only as the OPC of the last captured leg (no capture or CDR of its incoming side), a gateway whose SIP
 side was not captured, or the SIP peer that handed the call to the operator's SBC (not in the
-directory: another operator or a carrier abroad). For each such node one request is drafted, in
-Chinese and English, listing per call what to ask for: the node's CDRs (of which switch and trunk
+directory: another operator or a carrier abroad). One letter is drafted per addressee -- the
+operator running the node as far as the directory tells: the provincial company for the domestic
+nodes the directory lists in a province, else the node itself (``addressee``) -- in Chinese and
+English, listing per node and per call what to ask for: the node's CDRs (of which switch and trunk
 group / circuit), the called and calling numbers as the last leg carried them, the time window
 (UTC and Beijing time on the reference clock, with the calibrated clock offset of the capture that
 saw the leg, and a margin for the node's own clock), and the CIC or Call-ID.
@@ -46,10 +48,28 @@ class _Ask:
 
 @dataclass
 class Request:
+    """What to ask one node for (one section of a letter)."""
+
     node: str  # point code or IP
     name: str | None
     kind: str  # exchange | gateway | sip_peer
     asks: list[_Ask] = field(default_factory=list)
+    province: str | None = None  # the directory's province of the node (None: not in the directory)
+    international: bool = False  # on the international network (NI 0/1) or listed abroad
+
+
+@dataclass
+class Letter:
+    """One request (调证函) to one addressee: the operator running its nodes, as far as the directory
+    tells (see ``addressee``), with what to ask each node for."""
+
+    key: str  # "province:<name>" or "node:<point code or IP>"
+    addressee: str
+    nodes: list[Request] = field(default_factory=list)
+
+    @property
+    def calls(self) -> int:
+        return sum(len(r.asks) for r in self.nodes)
 
 
 # ----------------------------------------------------------------------------- escaping
@@ -163,15 +183,51 @@ def exits(cid: str, res: dict[str, Any]) -> list[tuple[dict[str, Any], _Ask, str
     return out
 
 
+_ABROAD = {"abroad", "foreign", "international", "国外", "境外"}
+
+
+def _international(hop: dict[str, Any]) -> bool:
+    """A node of another country's network: reached on the international network (NI 0 or 1, Q.704
+    §14.2) or listed with a province that says abroad."""
+    return hop.get("ni") in (0, 1) or str(hop.get("province") or "").strip().lower() in _ABROAD
+
+
 def draft_requests(results: list[tuple[str, dict[str, Any]]]) -> list[Request]:
-    """One request per node where chains leave the case, over (complaint id, trace JSON) pairs."""
+    """What to ask each node where chains leave the case, over (complaint id, trace JSON) pairs: one
+    ``Request`` per node (``draft_letters`` puts the nodes of one operator into one letter)."""
     reqs: dict[str, Request] = {}
     for cid, res in results:
         for hop, ask, kind in exits(cid, res):
             node = str(_ident(hop))
-            r = reqs.setdefault(node, Request(node, hop.get("name"), kind))
+            r = reqs.setdefault(node, Request(node, hop.get("name"), kind,
+                                              province=(hop.get("province") or None) if hop.get("in_directory") else None,
+                                              international=_international(hop)))
             r.asks.append(ask)
     return sorted(reqs.values(), key=lambda r: (-len(r.asks), r.node))
+
+
+def addressee(r: Request) -> tuple[str, str]:
+    """Who receives the request for node ``r``: (key, label).
+
+    The directory has no operator column (exchanges: point code, name, province, city, role, IP), so
+    the operator is taken from what it holds: a domestic node the directory lists with a province is
+    run by the network's operator in that province (its provincial company answers for every switch
+    and gateway there: one letter for all of them); a node on the international network, listed
+    abroad, or not in the directory at all (another operator, a carrier abroad, a SIP peer known by
+    its address only) gets a letter of its own."""
+    if r.province and not r.international:
+        return f"province:{r.province}", f"{r.province} (the operator's provincial company / 省公司)"
+    return f"node:{r.node}", f"{r.name or r.node}"
+
+
+def draft_letters(results: list[tuple[str, dict[str, Any]]]) -> list[Letter]:
+    """One letter (调证函) per addressee (``addressee``), each listing per node what to ask for;
+    ranked by calls, then key."""
+    letters: dict[str, Letter] = {}
+    for r in draft_requests(results):
+        key, label = addressee(r)
+        letters.setdefault(key, Letter(key, label)).nodes.append(r)
+    return sorted(letters.values(), key=lambda lt: (-lt.calls, lt.key))
 
 
 # ----------------------------------------------------------------------------- writing
@@ -194,48 +250,65 @@ _KIND_ZH = {"exchange": "交换机", "gateway": "关口局/网关", "sip_peer": 
 _KIND_EN = {"exchange": "exchange", "gateway": "gateway", "sip_peer": "SIP peer"}
 CSV_COLUMNS = ["node", "node_name", "node_kind", "complaint", "victim", "reason", "called", "calling", "cic",
                "call_id", "trunk_group", "time_reference_utc", "window_utc", "window_beijing",
-               "capture_clock_offset_s", "evidence"]
+               "capture_clock_offset_s", "evidence", "addressee"]
 
 
-def render_markdown(r: Request, case: str = "") -> str:
-    name = md(r.name or "(not in the directory)")
-    lines = [f"# 调证函 / Request for records: {md(r.node)} {name}", "",
-             f"致 {name}（{_KIND_ZH[r.kind]} {md(r.node)}）的运营方：", "",
-             "我方在调查电信网络诈骗案件时，追踪到以下呼叫经由贵方节点进入我方网络，但贵方节点的记录不在我方案卷中。"
-             "请提供下列呼叫的话单（CDR）及信令记录：主叫、被叫号码，入中继群/电路识别码（CIC）或 SIP Call-ID，"
-             "以及贵方的上一跳节点。时间窗口按我方参考时钟给出，已计入我方探针的校准时钟偏差；"
-             f"因贵方时钟未经校准，窗口前后各放宽 {MARGIN_S:.0f} 秒。", "",
-             f"To the operator of {name} ({_KIND_EN[r.kind]} {md(r.node)}):", "",
-             "Investigating telecom fraud complaints, we traced the calls below into our network through your node; its "
-             "records are not in our case. Please provide, for each call, your CDRs and signalling records: calling and "
-             "called numbers, the incoming trunk group / circuit (CIC) or SIP Call-ID, and the node that handed the call "
-             "to you. Times are on our reference clock, after the calibrated offset of our probes; the window is widened "
-             f"by {MARGIN_S:.0f} s either side because your node's clock is not calibrated against ours.", ""]
-    if case:
-        lines += [f"案卷 / case: {md(case)}", ""]
-    lines += ["| # | 投诉 complaint | 被叫 called | 主叫 calling | CIC | Call-ID | 中继群 trunk | 时间窗口 window (UTC) | 北京时间 Beijing | 探针时钟偏差 probe offset (s) | 证据 evidence |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+def _node_table(r: Request) -> list[str]:
+    lines = ["| # | 投诉 complaint | 被叫 called | 主叫 calling | CIC | Call-ID | 中继群 trunk | 时间窗口 window (UTC) | 北京时间 Beijing | 探针时钟偏差 probe offset (s) | 证据 evidence |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for k, a in enumerate(r.asks, 1):
         utc, bj = _times(a.t_ref)
         lines.append("| " + " | ".join([str(k), md(a.complaint), md(a.called), md(a.calling), md(a.cic), md(a.call_id),
                                           md(a.trunk), md(utc), md(bj), md(a.offset_s), md(a.evidence)]) + " |")
-    lines += ["", "原因 / why: " + md(r.asks[0].why if r.asks else ""), ""]
+    return lines
+
+
+def render_markdown(r: Request | Letter, case: str = "") -> str:
+    """The letter in Chinese and English: the addressee, then per node what to ask for (a table of
+    calls). A ``Request`` alone is a letter to its node."""
+    lt = r if isinstance(r, Letter) else Letter(f"node:{r.node}", r.name or r.node, [r])
+    to = md(lt.addressee)
+    nodes = "、".join(f"{md(n.node)} {md(n.name or '')}".strip() for n in lt.nodes)
+    nodes_en = "; ".join(f"{_KIND_EN[n.kind]} {md(n.node)} {md(n.name or '')}".strip() for n in lt.nodes)
+    lines = [f"# 调证函 / Request for records: {to}", "",
+             f"致 {to} 的运营方（节点：{nodes}）：", "",
+             "我方在调查电信网络诈骗案件时，追踪到以下呼叫经由贵方节点进入我方网络，但贵方节点的记录不在我方案卷中。"
+             "请按节点提供下列呼叫的话单（CDR）及信令记录：主叫、被叫号码，入中继群/电路识别码（CIC）或 SIP Call-ID，"
+             "以及贵方的上一跳节点。时间窗口按我方参考时钟给出，已计入我方探针的校准时钟偏差；"
+             f"因贵方时钟未经校准，窗口前后各放宽 {MARGIN_S:.0f} 秒。", "",
+             f"To the operator of {to} (nodes: {nodes_en}):", "",
+             "Investigating telecom fraud complaints, we traced the calls below into our network through your nodes; their "
+             "records are not in our case. Please provide, node by node, for each call your CDRs and signalling records: "
+             "calling and called numbers, the incoming trunk group / circuit (CIC) or SIP Call-ID, and the node that handed "
+             "the call to you. Times are on our reference clock, after the calibrated offset of our probes; the window is "
+             f"widened by {MARGIN_S:.0f} s either side because your nodes' clocks are not calibrated against ours.", ""]
+    if case:
+        lines += [f"案卷 / case: {md(case)}", ""]
+    for n in lt.nodes:
+        lines += [f"## 节点 / node: {md(n.node)} {md(n.name or '(not in the directory)')}（{_KIND_ZH[n.kind]} / "
+                  f"{_KIND_EN[n.kind]}）", ""]
+        lines += _node_table(n)
+        lines += ["", "原因 / why: " + md(n.asks[0].why if n.asks else ""), ""]
     return "\n".join(lines)
 
 
-def render_csv(r: Request) -> str:
+def render_csv(r: Request | Letter) -> str:
+    """One row per call and node (``CSV_COLUMNS``; ``addressee`` last: the letter's addressee)."""
+    lt = r if isinstance(r, Letter) else Letter(f"node:{r.node}", r.name or r.node, [r])
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
-    for a in r.asks:
-        utc, bj = _times(a.t_ref)
-        w.writerow([csv_cell(x) for x in (r.node, r.name, r.kind, a.complaint, a.victim, a.why, a.called, a.calling,
-                                          a.cic, a.call_id, a.trunk, a.t_ref, utc, bj, a.offset_s, a.evidence)])
+    for n in lt.nodes:
+        for a in n.asks:
+            utc, bj = _times(a.t_ref)
+            w.writerow([csv_cell(x) for x in (n.node, n.name, n.kind, a.complaint, a.victim, a.why, a.called, a.calling,
+                                              a.cic, a.call_id, a.trunk, a.t_ref, utc, bj, a.offset_s, a.evidence,
+                                              lt.addressee)])
     return buf.getvalue()
 
 
-def _slug(s: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", s).strip("-")[:40] or "node"
+def _slug(s: str, empty: str = "node") -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", s).strip("-")[:40] or empty
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -248,8 +321,9 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def write_requests(results: list[tuple[str, dict[str, Any]]], out_dir: Path, case: str = "") -> list[Path]:
-    """Draft and write the requests (``request-NN-<node>.md`` and ``.csv`` per node, and
-    ``index.csv`` listing them) into ``out_dir``; returns the request files written."""
+    """Draft and write the letters (``request-NN-<addressee>.md`` and ``.csv`` per addressee: a
+    province's operator or a node, see ``addressee``; and ``index.csv``, one row per letter and node)
+    into ``out_dir``; returns the request files written."""
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -258,17 +332,18 @@ def write_requests(results: list[tuple[str, dict[str, Any]]], out_dir: Path, cas
     written = []
     index = io.StringIO()
     iw = csv.writer(index, lineterminator="\n")
-    iw.writerow(["request", "node", "node_name", "node_kind", "calls", "complaints"])
+    iw.writerow(["request", "node", "node_name", "node_kind", "calls", "complaints", "addressee"])
     p = out_dir
     try:
-        for k, r in enumerate(draft_requests(results), 1):
-            base = out_dir / f"request-{k:02d}-{_slug(r.node)}"
-            for ext, text in ((".md", render_markdown(r, case)), (".csv", render_csv(r))):
+        for k, lt in enumerate(draft_letters(results), 1):
+            base = out_dir / f"request-{k:02d}-{_slug(*reversed(lt.key.split(':', 1)))}"
+            for ext, text in ((".md", render_markdown(lt, case)), (".csv", render_csv(lt))):
                 p = base.with_suffix(ext)
                 _atomic_write(p, text)
                 written.append(p)
-            iw.writerow([csv_cell(x) for x in (base.name, r.node, r.name, r.kind, len(r.asks),
-                                               " ".join(a.complaint for a in r.asks))])
+            for r in lt.nodes:
+                iw.writerow([csv_cell(x) for x in (base.name, r.node, r.name, r.kind, len(r.asks),
+                                                   " ".join(a.complaint for a in r.asks), lt.addressee)])
         p = out_dir / "index.csv"
         _atomic_write(p, index.getvalue())  # always: also says that nothing was needed
     except OSError as e:

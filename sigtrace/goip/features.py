@@ -29,7 +29,8 @@ def _feature_params(R: dict, since, until, groups: tuple[list, list, list]) -> d
     return dict(since=since, until=until, site_devs=devs, site_names=names, site_cells=cells,
                 short_call_s=f["short_call_s"], seq_max_delta=f["seq_max_delta"], gap_max_s=f["gap_max_s"],
                 local_offset_h=f["local_offset_h"], business_start_h=f["business_start_h"],
-                business_end_h=f["business_end_h"], churn_span_h=f["churn_span_h"], module_tacs=list(f["module_tacs"]))
+                business_end_h=f["business_end_h"], churn_span_h=f["churn_span_h"], handover_s=f["handover_s"],
+                module_tacs=list(f["module_tacs"]))
 
 
 def site_groups(devices: list[dict]) -> tuple[list[str], list[str], list[str | None]]:
@@ -80,7 +81,7 @@ FEATURE_KEYS = ("calls_internal", "n_devs", "n_sims", "answered", "short_answere
                 "distinct_called", "days_active", "business_calls", "max_sim_day_calls", "in_external",
                 "in_internal", "reciprocal_numbers", "seq_pairs", "seq_candidates", "seq_longest_run", "gap_cv",
                 "median_idle_s", "max_imsis_per_imei", "median_stint_calls", "rotating_stints", "sims_called",
-                "active_hours", "rotating_imeis", "duplicate_imeis", "max_imeis_per_imsi",
+                "active_hours", "rotating_imeis", "duplicate_imeis", "imei_handovers", "max_imeis_per_imsi",
                 "imei_max_overlapped",
                 "imei_max_overlap_share",
                 "short_lived_sims", "short_lived_imeis", "max_concurrency", "port_load_cv", "sim_load_cv",

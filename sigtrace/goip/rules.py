@@ -301,6 +301,36 @@ def imsi_rotation(x: Ctx, c: dict):
 
 
 @rule(RULES)
+def silent_rotation(x: Ctx, c: dict):
+    f = x.f
+    v = f["max_imsis_per_imei"] or 0
+    stint = f["median_stint_calls"] or 0
+    if v < c["threshold"] or stint < c["min_stint_calls"] or f["calls_external"] < c["min_calls"]:
+        return None
+    ratio = _ratio(f["in_external"], f["calls_external"])
+    if ratio is None or ratio > c["max_in_ratio"]:
+        return None
+    return c["points"], v, c["threshold"], (
+        f"SIMs worked for outgoing calls only: one IMEI carried {v} IMSIs (>= {c['threshold']}), a SIM placed "
+        f"{_fmt(stint)} calls (median) before it was swapped out (>= {c['min_stint_calls']}), and the SIMs received "
+        f"{f['in_external']} calls from outside numbers against {f['calls_external']} placed (ratio {ratio:.3f} "
+        f"<= {c['max_in_ratio']})")
+
+
+@rule(RULES)
+def imei_handover(x: Ctx, c: dict):
+    f = x.f
+    v = f["imei_handovers"] or 0
+    share = _ratio(v, f["n_imeis"]) or 0
+    if v < c["threshold"] or share < c["min_share"]:
+        return None
+    return c["points"], v, c["threshold"], (
+        f"{v} of the site's {f['n_imeis']} IMEIs first appeared within {x.features['handover_s']} s of another IMEI's "
+        f"last call, which never called again (>= {c['threshold']} and {_pct(c['min_share'])}): a port takes a new "
+        f"IMEI at each SIM swap")
+
+
+@rule(RULES)
 def imei_per_imsi(x: Ctx, c: dict):
     f = x.f
     v = f["max_imeis_per_imsi"]
