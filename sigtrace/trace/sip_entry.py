@@ -182,7 +182,7 @@ class _SipEntryMixin(_LinkMixin):
             if require_dst and r["dst_ip"] != gw.ip:
                 continue
             ob = _Obs(sip=[r])
-            m = self.match(ob, down)
+            m = self.match_any(ob, down)  # a CDR-only ``down``: its start read as answer or seizure
             if m is None:
                 continue
             s, why = m
