@@ -13,6 +13,7 @@ from ..parsers.numbers import normalize
 from ..pointcode import format_pc
 from ..timeutil import iso_utc
 from .clock import _ClockMixin, _fingerprint
+from .gaps import _GapsMixin
 from .hops import _HopsMixin, _Node
 from .legs import _LegsMixin, _Obs, ensure_macros
 from .match import _MatchMixin
@@ -43,9 +44,9 @@ def _goip_flags(con: Any, cell_id: str | None, imei: str | None) -> tuple[bool, 
     return cache[key]
 
 
-class _Tracer(_ClockMixin, _HopsMixin, _LegsMixin, _MatchMixin, _SipEntryMixin):
+class _Tracer(_ClockMixin, _GapsMixin, _HopsMixin, _LegsMixin, _MatchMixin, _SipEntryMixin):
     """One trace's state (connection, tolerances, clocks, directory, fetched rows); its steps come from
-    the mixins of clock.py, hops.py, legs.py, match.py and sip_entry.py."""
+    the mixins of clock.py, gaps.py, hops.py, legs.py, match.py and sip_entry.py."""
 
     def __init__(self, con: Any, tol: Tolerances):
         self.con = con
