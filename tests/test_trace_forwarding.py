@@ -318,9 +318,13 @@ def test_an_uncalibrated_switch_record_is_put_on_the_calibrated_switches_clock(c
                  (Cdr(C1, "MTC", "8-2-50", "075512345678", V, in_trunk="TG-L5-TD"), -1)], duration=90)
     s.flush()
     res = trace(con, V, BASE + timedelta(seconds=200), 300)
-    offs = {o["source"]: o["offset_s"] for o in res.clock_offsets}
-    assert "tandem.csv" not in offs and {"local.csv", "toll.csv"} <= set(offs)
+    offs = {o["source"]: o for o in res.clock_offsets}
+    assert not offs["local.csv"].get("estimated") and not offs["toll.csv"].get("estimated")
+    assert "median clock" in offs["tandem.csv"]["estimated"]
+    median = (offs["local.csv"]["offset_s"] + offs["toll.csv"]["offset_s"]) / 2
+    assert abs(offs["tandem.csv"]["offset_s"] - median) < 1e-5
     best = res.best
     assert [h.point_code for h in best.hops] == ["8-2-50", "8-2-2", "8-1-1", "8-9-9"]
     tandem = [e for e in best.hops[1].evidence if e.source == "tandem.csv"]
-    assert tandem and abs(tandem[0].clock_offset_s - (offs["local.csv"] + offs["toll.csv"]) / 2) < 0.01
+    assert tandem and abs(tandem[0].clock_offset_s - median) < 1e-5
+    assert best.hops[1].time_uncertainty_s is not None and best.hops[1].time_uncertainty_s >= 1.0

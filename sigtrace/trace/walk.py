@@ -177,6 +177,8 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
     for sid, off in sorted(tr.offsets.items()):
         offs.append({"source_id": sid, "source": tr.source_names.get(sid), "offset_s": round(off, 6),
                      "reference": tr.group.get(sid) == sid, "group": tr.source_names.get(tr.group.get(sid))})
+    used = {e.source_id for c in cands for h in c.hops for e in h.evidence if e.source_id is not None}
+    offs.extend(tr.estimated_offsets(used))
     ref, shift, u_ref = tr.reference_clock()
     for c in cands:
         for h in c.hops:
