@@ -288,3 +288,43 @@ def test_a_cdr_only_hop_whose_record_starts_at_answer_is_timed_at_the_seizure(co
     # within the record's whole second and the 0.4 s hop delay of the synthetic legs; the answer is 8 s later
     assert abs((t - seized).total_seconds()) <= 1.0
     assert any(r.startswith("time: its record's start is") for r in tandem.reasons)
+
+
+def test_an_uncalibrated_switch_record_is_put_on_the_calibrated_switches_clock(con):
+    """The tandem's CDR file holds only this call, so it cannot be calibrated; the victim's local
+    exchange's and the toll's files are (background calls the probe saw too), and their clocks, like
+    the tandem's, run about 6 s from the probe that is the reference. Switches keep their clocks close
+    to one another, so the tandem's record is read on the calibrated switches' median clock rather
+    than the reference probe's."""
+    s = Synth(con, BASE)
+    P = s.source("stp.pcap")
+    C1, C2 = s.source("local.csv", kind="cdr", offset_s=6.0), s.source("toll.csv", kind="cdr", offset_s=6.2)
+    C3 = s.source("tandem.csv", kind="cdr", offset_s=5.9)
+    _transit_network(s)
+    s.trunk("8-2-50", "TG-L5-TL", "8-1-1", "both")
+    s.trunk("8-1-1", "TG-TL-L5", "8-2-50", "both")
+    s.trunk("8-1-1", "TG-TL-X", "8-9-9", "both")
+    for k in range(5):  # background calls the probe and the two calibrated switches saw
+        n = f"08515556{1000 + k}"
+        s.call(10 + 30 * k, [Leg("8-9-9", "8-1-1", P, 50 + k, n), Leg("8-1-1", "8-2-50", P, 60 + k, n)],
+               cdrs=[(Cdr(C2, "TRANSIT", "8-1-1", "075512345678", n, in_trunk="TG-TL-X", out_trunk="TG-TL-L5"), 0),
+                     (Cdr(C1, "MTC", "8-2-50", "075512345678", n, in_trunk="TG-L5-TL"), -1)],
+               duration=30 + 7 * k)
+    V = "085155551234"
+    s.call(200, [Leg("8-9-9", "8-1-1", P, 21, V), Leg("8-1-1", "8-2-2", None, 22, V),
+                 Leg("8-2-2", "8-2-50", P, 23, V)],
+           cdrs=[(Cdr(C2, "TRANSIT", "8-1-1", "075512345678", V, in_trunk="TG-TL-X", out_trunk="TG-TL-TD"), 0),
+                 (Cdr(C3, "TRANSIT", "8-2-2", "075512345678", V, in_trunk="TG-TD-TL", out_trunk="TG-TD-L5"), 1),
+                 (Cdr(C1, "MTC", "8-2-50", "075512345678", V, in_trunk="TG-L5-TD"), -1)], duration=90)
+    s.flush()
+    res = trace(con, V, BASE + timedelta(seconds=200), 300)
+    offs = {o["source"]: o for o in res.clock_offsets}
+    assert not offs["local.csv"].get("estimated") and not offs["toll.csv"].get("estimated")
+    assert "median clock" in offs["tandem.csv"]["estimated"]
+    median = (offs["local.csv"]["offset_s"] + offs["toll.csv"]["offset_s"]) / 2
+    assert abs(offs["tandem.csv"]["offset_s"] - median) < 1e-5
+    best = res.best
+    assert [h.point_code for h in best.hops] == ["8-2-50", "8-2-2", "8-1-1", "8-9-9"]
+    tandem = [e for e in best.hops[1].evidence if e.source == "tandem.csv"]
+    assert tandem and abs(tandem[0].clock_offset_s - median) < 1e-5
+    assert best.hops[1].time_uncertainty_s is not None and best.hops[1].time_uncertainty_s >= 1.0

@@ -238,7 +238,8 @@ class _SipEntryMixin(_LinkMixin, _SipClockMixin):
         for r in rows:
             if require_dst and r["dst_ip"] != gw.ip:
                 continue
-            ob, m = self.match_bridged(r, down, self.match)
+            # a CDR-only ``down``: its start read as answer or seizure (match_any)
+            ob, m = self.match_bridged(r, down, self.match_any)
             if m is None:
                 continue
             s, why = m

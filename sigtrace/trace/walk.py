@@ -13,6 +13,7 @@ from ..parsers.numbers import normalize
 from ..pointcode import format_pc
 from ..timeutil import iso_utc
 from .clock import _ClockMixin, _fingerprint
+from .gaps import _GapsMixin
 from .hops import _HopsMixin, _Node
 from .legs import _LegsMixin, _Obs, ensure_macros
 from .match import _MatchMixin
@@ -43,9 +44,9 @@ def _goip_flags(con: Any, cell_id: str | None, imei: str | None) -> tuple[bool, 
     return cache[key]
 
 
-class _Tracer(_ClockMixin, _HopsMixin, _LegsMixin, _MatchMixin, _SipEntryMixin):
+class _Tracer(_ClockMixin, _GapsMixin, _HopsMixin, _LegsMixin, _MatchMixin, _SipEntryMixin):
     """One trace's state (connection, tolerances, clocks, directory, fetched rows); its steps come from
-    the mixins of clock.py, hops.py, legs.py, match.py and sip_entry.py."""
+    the mixins of clock.py, gaps.py, hops.py, legs.py, match.py and sip_entry.py."""
 
     def __init__(self, con: Any, tol: Tolerances):
         self.con = con
@@ -176,6 +177,8 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
     for sid, off in sorted(tr.offsets.items()):
         offs.append({"source_id": sid, "source": tr.source_names.get(sid), "offset_s": round(off, 6),
                      "reference": tr.group.get(sid) == sid, "group": tr.source_names.get(tr.group.get(sid))})
+    used = {e.source_id for c in cands for h in c.hops for e in h.evidence if e.source_id is not None}
+    offs.extend(tr.estimated_offsets(used))
     ref, shift, u_ref = tr.reference_clock()
     for c in cands:
         for h in c.hops:
