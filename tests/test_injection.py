@@ -380,6 +380,10 @@ ALLOWED: dict[str, dict[str, str]] = {
         "what": "constant 'CSV' / 'JSON Lines'",
         "sql": "_stage_sql(): identifiers via _ident(), literals via _lit(), values as $binds",
     },
+    "identity.py": {  # sigtrace/cdr/identity.py
+        "q": "insert built from the IDENTITY column names (constants), the stage name '_sig_cdr_stage_<int>' and "
+             "load._row_numbers' fragments (ints and constants); the source id is bound",
+    },
     "directory.py": {
         "table": "'exchanges' / 'trunks', constants passed by _write()",
         "', '.join(cols)": "the constant column tuples of those tables",

@@ -311,3 +311,21 @@ def test_chain_ending_at_the_operator_sbc(con):
     b = _best(con, 400)
     assert (b.caller_id_verdict, b.verdict_detail["rule"]) == ("spoofed", "domestic_mobile_home_leg")
     assert b.verdict_detail["home_leg"]["source"] == "home_msc.csv"
+
+
+def test_attestation_c_is_explained_and_a_future_iat_is_called_a_clock_or_forgery(con):
+    """RFC 8588 §4: C (gateway) vouches for nothing about the number; an iat 10 minutes after the capture
+    is not "stale" but a wrong clock or a forged iat (RFC 8224 §6.2.1 tolerance, stated in the detail)."""
+    b = _stir_case(con, "+447700900123", stir_attest="C", stir_orig_tn="447700900123",
+                   stir_iat=BASE + timedelta(seconds=100 + 600), stir_x5u="https://cr.uk.example/c.pem")
+    st = b.verdict_detail["stir"]
+    assert st["iat_tolerance_s"] == 60 and st["iat_fresh"] is False and st["iat_age_s"] == pytest.approx(-600, abs=2)
+    assert "gateway attestation" in b.verdict_reason and "nothing about the number" in b.verdict_reason
+    assert "after the capture time" in b.verdict_reason and "stale" not in b.verdict_reason
+    assert b.caller_id_verdict == "unverifiable"
+
+
+def test_orig_tn_reason_names_the_invite(con):
+    b = _stir_case(con, "+447700900123", stir_attest="B", stir_orig_tn="447700900999")
+    ev = b.verdict_detail["stir"]["identity_evidence"]
+    assert f"{ev['source']} frame {ev['frame']}" in b.verdict_reason and ev["source"] == "voip.pcap"

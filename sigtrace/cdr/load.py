@@ -12,9 +12,10 @@ from typing import Any
 import duckdb
 
 from ..errors import InputError
-from .profiles import CANONICAL, CANONICAL_PROFILE, KINDS, REQUIRED, Profile, _key
+from .profiles import CANONICAL, CANONICAL_PROFILE, IDENTITY, KINDS, REQUIRED, Profile, _key
 from .sniff import (_decode, _delimiter, _first_line, _gunzip, _is_gzip, _open_text_head, _split_header,
                     _transcode)
+from .identity import insert_identity
 from .staging import _ident, _stage_sql
 
 # a CDR layout has a few dozen columns; a header of millions is an attack on memory, not a layout
@@ -175,7 +176,7 @@ def _resolve(src: _Source, prof: Profile, path: Path) -> dict[str, Any]:
         by_key.setdefault(_key(n), n)
     out: dict[str, Any] = {}
     missing = []
-    for canon in CANONICAL:
+    for canon in CANONICAL + IDENTITY:
         if canon in prof.constants:
             out[canon] = ("const", prof.constants[canon])
             continue
@@ -305,6 +306,7 @@ def _finish(con: duckdb.DuckDBPyConnection, source_id: int, stage: str, src: _So
     n_struct, rownum_sql, join_sql = _row_numbers(con, stage, src)
     with _clock("legs"):
         _insert_legs(con, source_id, stage, prof, rownum_sql, join_sql)
+        insert_identity(con, source_id, stage, rownum_sql, join_sql)
     t_rej, c_rej = time.perf_counter(), time.process_time()
     _insert_rejects(con, source_id, stage, src, n_struct, rownum_sql, join_sql)
     con.execute(f"drop table if exists {stage}_pc")

@@ -19,6 +19,9 @@ from ..errors import InputError
 
 CANONICAL = ("record_type", "switch", "start_time", "duration_s", "answered", "calling", "called", "imsi",
              "imei", "cell_id", "in_trunk", "out_trunk", "call_ref")
+# optional caller-identity fields that SBC / soft-switch CDR exports carry (STIR/SHAKEN, RFC 8588; verstat,
+# 3GPP TS 24.229 §7.2A.20): mapped like the canonical columns, stored in cdr_identity (docs/cdr-profiles.md §1)
+IDENTITY = ("stir_attest", "stir_orig_tn", "stir_origid", "verstat")
 REQUIRED = ("record_type", "switch", "start_time", "duration_s", "calling", "called")
 RECORD_TYPES = ("MOC", "MTC", "TRANSIT", "GW_IN", "GW_OUT")
 KINDS = ("cdr_csv", "cdr_tsv", "cdr_jsonl", "cdr_parquet")
@@ -142,8 +145,8 @@ def _columns_section(section: dict, problems: list[str]) -> dict[str, tuple[str,
     """[columns]: canonical -> vendor column name(s)."""
     columns: dict[str, tuple[str, ...]] = {}
     for canon, vendor in section.items():
-        if canon not in CANONICAL:
-            problems.append(f"[columns] {canon!r} is not a canonical column ({', '.join(CANONICAL)})")
+        if canon not in CANONICAL and canon not in IDENTITY:
+            problems.append(f"[columns] {canon!r} is not a canonical column ({', '.join(CANONICAL + IDENTITY)})")
             continue
         if isinstance(vendor, str) and vendor.strip():
             columns[canon] = (vendor,)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .profiles import _ANSWERED, CANONICAL, RECORD_TYPES, Profile, _parse_offset
+from .profiles import _ANSWERED, CANONICAL, IDENTITY, RECORD_TYPES, Profile, _parse_offset
 
 if TYPE_CHECKING:
     from .load import _Source
@@ -42,10 +42,11 @@ def _stage_sql(stage: str, src: _Source, mapping: dict[str, Any], prof: Profile)
     answered = _answered_cte(_answered_sql(prof, mapping, params))
     params["min_ts"] = _MIN_TS
     params["max_ts"] = _MAX_TS
-    raw_cols = ",\n        ".join(f"{_raw_value(src, mapping, c, params)} as v_{c}" for c in CANONICAL)
+    ident = tuple(c for c in IDENTITY if mapping.get(c))  # only when mapped: other layouts' SQL is unchanged
+    raw_cols = ",\n        ".join(f"{_raw_value(src, mapping, c, params)} as v_{c}" for c in CANONICAL + ident)
     keep, raw_json = _kept_source_columns(src)
     sql = (f"\ncreate temp table {stage} as\nwith\n" + _source_cte(src) + _values_cte(src, keep, raw_cols)
-           + parsed + answered + _OK_CTE + _FINAL_CTE + _staged_columns(src, raw_json))
+           + parsed + answered + _OK_CTE + _FINAL_CTE + _staged_columns(src, raw_json, ident))
     return sql, params
 
 
@@ -253,8 +254,9 @@ _FINAL_CTE = """final as (
 """
 
 
-def _staged_columns(src: _Source, raw_json: str) -> str:
-    """The staged table's columns (Parquet keeps the reader's row ordinal)."""
+def _staged_columns(src: _Source, raw_json: str, ident: tuple[str, ...] = ()) -> str:
+    """The staged table's columns (Parquet keeps the reader's row ordinal), with the caller-identity
+    columns ``ident`` the layout maps."""
     return f"""select
     {"__ord," if src.kind == "cdr_parquet" else ""}
     __blank,
@@ -272,6 +274,6 @@ def _staged_columns(src: _Source, raw_json: str) -> str:
     v_cell_id as cell_id,
     v_in_trunk as in_trunk,
     v_out_trunk as out_trunk,
-    v_call_ref as call_ref
+    v_call_ref as call_ref{"".join(f",{chr(10)}    v_{c} as {c}" for c in ident)}
 from final
 """

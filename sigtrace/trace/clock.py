@@ -159,6 +159,7 @@ class _ClockMixin:
         self.span = (min(a - window_s - 120.0 - self.tol.iam_slow_max_s, a - pad),
                      max(a + window_s + self.tol.ring_max_s, a + pad))
         self.margin = self.tol.skew_max_s + self.tol.uncalibrated_slack_s + 1.0
+        self.calibration_pad = (t_from, t_to)
         self.involved = self.sources_seen(numbers, t_from, t_to)
         if len(self.involved) > 1:
             sk = clock_offsets(self.con, self.tol, self.involved, around=at)
@@ -169,7 +170,26 @@ class _ClockMixin:
             self.calibration_window = sk.get("window")
             self.unc = {k: v for k, v in sk.get("uncertainty", {}).items() if k in self.involved}
             self.cdr_sources = set(sk.get("is_cdr", set()))
-        max_off = max((abs(v) for v in self.offsets.values()), default=0.0)
+        # a switch's CDR file that shares too few calls with the captures to be calibrated: switches keep
+        # their clocks close to one another (the probes' clocks are independent of them), so the median
+        # clock of the calibrated switches of the main group is its best guess -- not the reference
+        # probe's clock -- still compared with the uncalibrated slack (calibrated_together is False)
+        roots = {}
+        for g in self.group.values():
+            roots[g] = roots.get(g, 0) + 1
+        main = max(roots, key=lambda g: (roots[g], -g)) if roots else None
+        cal_cdr = sorted(self.offsets[s] for s in self.offsets
+                         if s in getattr(self, "cdr_sources", set()) and self.group.get(s) == main)
+        self.switch_prior = 0.0
+        self.switch_prior_root = main
+        self.switch_prior_unc = None
+        if len(cal_cdr) >= 2:
+            import statistics
+
+            self.switch_prior = statistics.median(cal_cdr)
+            # its uncertainty: the spread of the switches' clocks (1.4826 MAD), at least a second
+            self.switch_prior_unc = max(1.0, 1.4826 * statistics.median(abs(o - self.switch_prior) for o in cal_cdr))
+        max_off = max((abs(v) for v in list(self.offsets.values()) + [self.switch_prior]), default=0.0)
         self.margin = max_off + self.tol.uncalibrated_slack_s + 1.0
 
     def sources_seen(self, numbers: list[str], t_from: datetime, t_to: datetime) -> set[int]:
@@ -180,7 +200,7 @@ class _ClockMixin:
         whole span anyway (terminating ISUP legs, gateway INVITEs, CDR legs): no query of its own."""
         nums = set(numbers)
         lo, hi, raw = _secs(t_from), _secs(t_to), (t_from, t_to)
-        seen = {r["source_id"] for r in self.isup_legs(numbers, lo, hi, terminating=True, raw=raw)
+        seen = {r["source_id"] for n in numbers for r in self.isup_legs([n], lo, hi, terminating=True, raw=raw)
                 if nums & {r["called_norm"], r["original_called_norm"], r["redirecting_norm"]}}
         if self.n_sip:
             key = ",".join(numbers)
@@ -227,8 +247,28 @@ class _ClockMixin:
             desc["switch_clocks"] = [self.source_names.get(s) for s in cdrs]
         return desc, 0.0, 0.0
 
+    def estimated_offsets(self, sids: set[int]) -> list[dict[str, Any]]:
+        """``clock_offsets`` entries of the CDR files among ``sids`` read on the calibrated switches'
+        median clock (not calibrated themselves), marked ``estimated``; their uncertainty joins ``unc``."""
+        out = []
+        if getattr(self, "switch_prior_unc", None) is None:
+            return out
+        for sid in sorted(sids):
+            if sid in self.offsets or sid not in getattr(self, "cdr_sources", ()):
+                continue
+            self.unc[sid] = self.switch_prior_unc
+            out.append({"source_id": sid, "source": self.source_names.get(sid), "offset_s": round(self.switch_prior, 6),
+                        "reference": False, "group": self.source_names.get(self.switch_prior_root),
+                        "estimated": "median clock of the calibrated switches' CDR files (too few shared calls "
+                                     "to calibrate this file)"})
+        return out
+
     def off(self, sid: int) -> float:
-        return self.offsets.get(sid, 0.0)
+        if sid in self.offsets:
+            return self.offsets[sid]
+        if sid in getattr(self, "cdr_sources", ()):
+            return getattr(self, "switch_prior", 0.0)
+        return 0.0
 
     def calibrated_together(self, a: set[int], b: set[int]) -> bool:
         """Are the clocks of sources ``a`` and ``b`` on one reference (trivially so for one source)?"""

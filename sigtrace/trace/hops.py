@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .. import sql
 from ..pointcode import format_pc
 from ..timeutil import iso_utc
 from .legs import _Obs
@@ -45,6 +46,23 @@ class _HopsMixin:
             ip = row.get("ip")
         return _Node(pc, bits, ni, ip, row)
 
+    def trunk_peers(self, node: _Node) -> list[_Node]:
+        """The nodes ``node``'s trunk groups lead to (``trace/node_trunk_peers``), each once."""
+        if node.pc is None:
+            return []
+        key = ("trunk_peers", node.pc, node.bits)
+        cache = self.__dict__.setdefault("_peer_cache", {})
+        if key not in cache:
+            out, seen = [], set()
+            for code, bits in sorted(self.codes_of(node)):
+                for r in sql.fetch_dicts(self.con, "trace/node_trunk_peers", pc_int=code, pc_bits=bits):
+                    if r["peer_pc"] is None or (r["peer_pc"], r["peer_bits"]) in seen:
+                        continue
+                    seen.add((r["peer_pc"], r["peer_bits"]))
+                    out.append(self.node(r["peer_pc"], r["peer_bits"]))
+            cache[key] = out
+        return cache[key]
+
     def hop(self, node: _Node, obs: _Obs | None, kind: str | None = None, reasons: list[str] | None = None,
             default: str = "tandem") -> Hop:
         """A chain node; its kind is the directory role, else ``kind``/``default`` (said to be inferred)."""
@@ -73,6 +91,12 @@ class _HopsMixin:
             h.alternatives = obs.alternatives
             h.ladder = self.ladder(obs)
             h.link = obs.link
+        # the times the hop was built with (a CDR record's start-time reading may change later, when
+        # the same record is scored against the next leg): not part of the output
+        c0 = obs.cdr[0] if obs is not None and obs.cdr_only else None
+        h._times = None if obs is None else (
+            obs.cdr_only, obs.t_seize, obs.t_answer,
+            None if c0 is None or not c0.get("_answered") else (c0["_t0"], c0.get("_sem")))
         return h
 
     def evidence(self, ob: _Obs) -> list[Evidence]:

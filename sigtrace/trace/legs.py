@@ -467,9 +467,13 @@ class _LegsMixin:
         # the victim's switch's own record (MTC), or -- when that switch writes none -- a record whose
         # outgoing trunk group leads to a subscriber exchange (not a tandem, toll or gateway): the
         # terminating exchange is the called party's, known from the trunk the call left on
+        # ... and the originating switch's record (MOC) of a call to the victim: when nothing else of the
+        # call was captured or recorded, the call is still known, from its origin (a candidate that
+        # other evidence of the same call covers is merged into that call's, see walk._one_per_call)
         cdrs = [c for c in self.cdr_legs([victim], lo, hi) if c["called_norm"] == victim and (
-            c["record_type"] == "MTC" or (c.get("out_peer_pc") is not None and c["record_type"] != "MOC"
-                                          and self.may_forward(self.node(c["out_peer_pc"], c.get("out_peer_bits") or 24))))]
+            c["record_type"] in ("MTC", "MOC") or (
+                c.get("out_peer_pc") is not None
+                and self.may_forward(self.node(c["out_peer_pc"], c.get("out_peer_bits") or 24))))]
         obs = self.attach_cdrs(self.isup_obs(rows, {victim}, redirects=True), self.cdr_prepare(cdrs))
         return [o for o in obs if o.t is not None and lo <= o.t <= hi]
 
@@ -577,6 +581,11 @@ class _LegsMixin:
             # a forwarding exchange's own record carries the new called number: the leg that reached
             # it was called a number the call was forwarded from (seen on the legs downstream)
             cand = list(pending or [])
+        elif pending and self.may_forward(node):
+            # ``node`` may itself be the forwarding exchange (``down``, its outgoing side, is a transit's
+            # record or a leg without the redirection parameters): the call reached it called a number
+            # it was forwarded from, as the legs further downstream say
+            cand, here = list(pending), True
         else:
             cand = []
         for n in cand:
@@ -607,30 +616,6 @@ class _LegsMixin:
         ranked = self.rank(obs, down)
         # same number first; a forwarding link only when no leg of the same number continues the call
         return [o for o in ranked if o.called_norm == same] + [o for o in ranked if o.called_norm != same]
-
-    def upstream_records(self, node: _Node, down: _Obs, exclude: set | None = None) -> list[_Obs]:
-        """CDR records of the same call written by the switch before ``node``: records whose outgoing
-        trunk group leads to ``node`` (DOMAIN-PROTOCOLS §12.4 step 3: R(P) has an outgoing trunk
-        pointing to S), ranked against ``down``. For a gap: the leg into ``node`` was not captured and
-        ``node`` writes no CDRs."""
-        numbers = down.match_numbers()
-        ref = down.t_seize if down.t_seize is not None else down.t
-        if not numbers or node.pc is None or ref is None or not self.n_cdr:
-            return []
-        tol = self.tol
-        keys = set(down.keys) | set(exclude or ())
-        rows = [c for c in self.cdr_legs(numbers, ref - tol.ring_max_s - 1.0, (down.t_answer or ref) + 5.0)
-                if c.get("out_peer_pc") == node.pc and (c.get("out_peer_bits") or 24) == node.bits
-                and c.get("switch_pc") is not None and ("cdr", c["source_id"], c["row_num"]) not in keys
-                and c.get("record_type") != "MTC"]
-        # a record called another number than ``down`` (one the call was forwarded from) is only the
-        # same call at a switch that may forward it (see ``incoming``)
-        rows = [c for c in rows if c["called_norm"] == down.called_norm
-                or self.may_forward(self.node(c["switch_pc"], c.get("switch_bits") or 24))]
-        down.fwd = [n for n in numbers if n != down.called_norm]
-        ranked = self.rank([_Obs(cdr=[c]) for c in self.cdr_prepare(rows)], down)
-        return [o for o in ranked if o.called_norm == down.called_norm] + \
-            [o for o in ranked if o.called_norm != down.called_norm]
 
     def may_forward(self, node: _Node) -> bool:
         """Call forwarding is a subscriber service of the subscriber's own exchange (local, MSC,

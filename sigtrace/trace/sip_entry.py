@@ -2,7 +2,6 @@
 upstream INVITEs and the Via chain (received= honoured) out to the soft-switch."""
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from .. import sql
@@ -10,9 +9,12 @@ from ..timeutil import iso_utc
 from .hops import _Node
 from .legs import _Obs
 from .model import Evidence, Hop, Origin, _iso_s
+from .sip_walk import _is_private, _SipClockMixin, proxy_link, via_entries, via_public  # noqa: F401 (_is_private: campaigns)
 
-# the SIP chain, nearest address first: (ip, mentions); a mention is (observation, how, is-L3-source)
-_Chain = list[tuple[str, list[tuple[_Obs, str, bool]]]]
+# the SIP chain, nearest address first: (ip, mentions); a mention is (observation, how, role): role
+# "l3" (the node sent that INVITE: its IP source), "via" (named in its Via), "dst" (the INVITE was
+# addressed to it), "trunk" (the gateway's CDR incoming trunk leads to it)
+_Chain = list[tuple[str, list[tuple[_Obs, str, str]]]]
 
 
 # B2BUA leg correlation (issue 20, docs/trace-method.md §6): identifiers that tie an INVITE sent TO a node
@@ -62,8 +64,19 @@ class _LinkMixin:
         links: list[tuple[str, str]] = []
         factor = 1.0
         why: list[str] = []
-        if up.get("call_id") and up["call_id"] == down.get("call_id"):
-            links.append(("call_id", "same Call-ID"))
+        px = proxy_link(up, down)
+        if px is not None:  # RFC 3261 §16.6: a proxy keeps the Call-ID, adds its Via on top, copies the rest
+            up["_proxy"] = px
+            if px["via_match"]:
+                links.append(("call_id", "same Call-ID, and the Vias below the node's own are this INVITE's "
+                                         "(same branch parameters): forwarded by a proxy (RFC 3261 §16.6 step 8)"))
+            elif px["via_match"] is False:
+                links.append(("call_id", "same Call-ID with a new Via list: a B2BUA that kept the Call-ID"))
+            else:
+                links.append(("call_id", "same Call-ID"))
+            mf = px.get("max_forwards")
+            if mf and px["via_match"] and mf[0] != mf[1] + 1:
+                why.append(f"Max-Forwards {mf[0]} -> {mf[1]} (a proxy decrements it by one, RFC 3261 §16.6 step 3)")
         us = _lc(ui.get("session_local") or ui.get("session_id"))
         ds = _lc(di.get("session_local") or di.get("session_id"))
         dsr = _lc(di.get("session_remote"))
@@ -139,13 +152,13 @@ def _configured_link(rule: dict[str, Any], up: dict[str, Any], down: dict[str, A
     return None
 
 
-class _SipEntryMixin(_LinkMixin):
+class _SipEntryMixin(_LinkMixin, _SipClockMixin):
     """The tracer's SIP side."""
 
     def sip_entry(self, gw: _Node, down: _Obs, hint_ip: str | None = None, reasons: list[str] | None = None,
                   require_dst: bool = False) -> tuple[list[Hop], Origin] | None:
-        """Cross from the first ISUP leg into SIP at gateway ``gw``: its INVITE, then the Via chain and
-        upstream INVITEs out to the soft-switch. None when no INVITE matches."""
+        """Cross from the first ISUP leg into SIP at gateway ``gw``: its INVITE, then the SIP nodes hop
+        by hop out to the outermost one captured (docs/trace-method.md §6). None when no INVITE matches."""
         nums = down.match_numbers()
         ref = down.t_seize if down.t_seize is not None else down.t
         if not nums or ref is None:
@@ -156,33 +169,77 @@ class _SipEntryMixin(_LinkMixin):
         if gw_obs is None:
             return None
         gw_inv = gw_obs.p
-        gw_ip = gw.ip or gw_inv["dst_ip"]
-        gw_node = _Node(gw.pc, gw.bits, gw.ni, gw_ip, gw.row or self.by_ip.get(gw_ip))
-        # gateway's CDR (GW_IN) as corroborating evidence
+        # gateway's CDR (GW_IN) as corroborating evidence; its incoming trunk names the SIP peer
         if gw.pc is not None and self.n_cdr:
             self.gateway_cdr(gw, gw_obs, down, nums)
+        peer = hint_ip or next((c["in_peer_ip"] for c in gw_obs.cdr if c.get("in_peer_ip")), None)
+        addressed = gw.ip is None or gw_inv["dst_ip"] == gw.ip
+        if gw.ip is None and peer and gw_inv["dst_ip"] == peer and gw_inv["src_ip"] != peer:
+            addressed = False  # sent to the gateway's trunk peer, not to the gateway
+        gw_ip = gw.ip or (gw_inv["dst_ip"] if addressed else None)
+        gw_node = _Node(gw.pc, gw.bits, gw.ni, gw_ip, gw.row or (self.by_ip.get(gw_ip) if gw_ip else None))
         hops = [self.hop(gw_node, gw_obs, kind="gateway", reasons=reasons)]
-        # walk the SIP side outwards
-        chain, cur = self.sip_upstream(gw_obs, gw_ip, nums)
+        # the SIP nodes between the gateway and the INVITE found, when that INVITE is not the gateway's own
+        chain: _Chain = []
+        if not addressed:
+            d = gw_inv["dst_ip"]
+            if peer and peer != d and peer != gw_inv["src_ip"]:
+                chain.append((peer, [(gw_obs, "the gateway's CDR names it as the SIP trunk peer the call arrived from "
+                                              "(incoming trunk group)", "trunk")]))
+            chain.append((d, [(gw_obs, f"the INVITE of this call (frame {gw_inv['frame']}) was addressed to {d}; "
+                                       "the INVITE it sent on to the gateway was not captured", "dst")]))
+        elif peer and peer != gw_inv["src_ip"]:
+            hops[0].reasons.append(f"the gateway's CDR names {peer} as the trunk peer, the INVITE came from "
+                                   f"{gw_inv['src_ip']}")
+        chain, cur = self.sip_upstream(gw_obs, gw_ip, nums, chain)
         hops.extend(self.chain_hops(chain))
         if not chain:
             return hops, Origin("unknown", reasons=["gateway INVITE found but no SIP hop beyond it"])
         return hops, self.sip_origin(chain, cur)
 
+    def sip_landing_behind(self, upn: _Node, below: _Node, down: _Obs) -> tuple[list[Hop], Origin] | None:
+        """No leg or record shows the call ``down`` arriving at ``upn`` (the OPC of the leg into ``below``):
+        a landing gateway that the directory's trunks connect to ``upn`` and whose own INVITE for the
+        call was captured (addressed to its SIP address, matched against ``down`` as at any gateway) is
+        where the call entered; its ISUP leg to ``upn`` is the one not captured. Returns the hops
+        (``upn``, the gateway, the SIP nodes) and the origin, or None."""
+        if upn.pc is None or not self.n_sip:
+            return None
+        best: tuple[float, tuple[list[Hop], Origin]] | None = None
+        for g in sql.fetch_dicts(self.con, "trace/trunk_gateways", pc_int=upn.pc, pc_bits=upn.bits or 24):
+            gw = self.node(g["pc_int"], g["pc_bits"], None, g["ip"])
+            res = self.sip_entry(gw, down, require_dst=True, reasons=[
+                f"{gw.label} is a landing gateway the directory's trunks connect to {upn.label}: its INVITE for "
+                f"this call was captured; its ISUP leg to {upn.label} was not"])
+            if res is None:
+                continue
+            score = res[0][0].score or 0.0
+            if best is None or score > best[0]:
+                best = (score, res)
+        if best is None:
+            return None
+        hops, origin = best[1]
+        h = self.hop(upn, None, reasons=[f"known only as the OPC of the leg into {below.label}"])
+        return [h] + hops, origin
+
     def gateway_invite(self, gw: _Node, down: _Obs, nums: list[str], ref: float, hint_ip: str | None,
                        require_dst: bool) -> _Obs | None:
-        """The gateway's own INVITE for the call ``down`` (scored; other probes' copies merged), or None."""
+        """The gateway's own INVITE for the call ``down`` (scored; other probes' copies merged), or None.
+        INVITEs of probes whose clock is not calibrated with ``down``'s are put on its clock by the
+        call's answer or release (``bridge``): searched up to ``skew_max_s`` either side."""
         tol = self.tol
         lo = ref - (tol.sip_before_s if down.t_seize is not None else tol.ring_max_s)
-        rows = self.sip_prepare(self.cached("trace/gateway_invites", (",".join(nums),), lo, ref + tol.iam_early_s, "ts",
+        wide = tol.skew_max_s
+        rows = self.sip_prepare(self.cached("trace/gateway_invites", (",".join(nums),), lo - wide,
+                                            ref + tol.iam_early_s + wide, "ts",
                                             numbers=",".join(nums), max_call_s=tol.max_call_s))
         rows = [r for r in rows if ("sip", r["source_id"], r["frame"]) not in down.keys]
         scored: list[tuple[float, float, _Obs]] = []
         for r in rows:
             if require_dst and r["dst_ip"] != gw.ip:
                 continue
-            ob = _Obs(sip=[r])
-            m = self.match(ob, down)
+            # a CDR-only ``down``: its start read as answer or seizure (match_any)
+            ob, m = self.match_bridged(r, down, self.match_any)
             if m is None:
                 continue
             s, why = m
@@ -195,17 +252,18 @@ class _SipEntryMixin(_LinkMixin):
             if hint_ip:
                 if r["src_ip"] == hint_ip:
                     why.append(f"sent by {hint_ip}, the trunk peer in the gateway's CDR")
-                else:
+                elif r["dst_ip"] != hint_ip:
                     s *= 0.8
             if r["has_isup"]:
                 why.append("SIP-I: the INVITE carries the ISUP IAM")
             ob.score, ob.reasons = round(s, 4), why
-            scored.append((s, r["_t_seize"], ob))
+            scored.append((s, ob.p["_t_seize"], ob))
         if not scored:
             return None
         # the gateway's own INVITE: best score, then the latest (closest to the IAM it became)
         scored.sort(key=lambda x: (x[0], x[1]), reverse=True)
         gw_obs = scored[0][2]
+        self.settle_clock(gw_obs, down)
         gw_obs.alternatives = [self.alt_summary(o) for _, _, o in scored[1:1 + tol.keep_alternatives]
                                if o.p["call_id"] != gw_obs.p["call_id"]]
         self.merge_sip_dupes(gw_obs, [o for _, _, o in scored[1:]])
@@ -222,41 +280,54 @@ class _SipEntryMixin(_LinkMixin):
                 gw_obs.cdr.append(c)
                 break
 
-    def sip_upstream(self, gw_obs: _Obs, gw_ip: str, nums: list[str]) -> tuple[_Chain, _Obs]:
-        """From the gateway's INVITE outwards: upstream INVITEs hop by hop and the addresses each names
-        (the chain, nearest first), and the outermost INVITE found."""
+    def sip_upstream(self, gw_obs: _Obs, gw_ip: str | None, nums: list[str],
+                     chain: _Chain | None = None) -> tuple[_Chain, _Obs]:
+        """From the gateway's INVITE outwards: the INVITE each SIP node received, hop by hop, and the
+        addresses each names (the chain, nearest first), and the outermost INVITE found.
+
+        At node X (the sender of the current INVITE) the candidates are INVITEs sent TO X for the same
+        call (Request-URI number or Call-ID), in any capture, up to ``sip_hop_s`` earlier (clocks
+        calibrated) or within ``skew_max_s`` when put on one clock by the call's answer or release
+        (``bridge``). They are ranked by the strongest identifier (a proxy's same Call-ID and Via
+        chain, then the B2BUA identifiers of LINK_WEIGHTS), then the score, then the time."""
         tol = self.tol
-        chain: _Chain = []
+        chain = chain if chain is not None else []
         self.extend_chain(chain, gw_obs, anchor=None)
         cur = gw_obs
         seen_frames = set(gw_obs.keys)
         for _ in range(tol.max_hops):
             x = cur.p["src_ip"]
-            t_from, t_to = self.raw_window(cur.t - tol.sip_hop_s, cur.t + tol.iam_early_s)
+            t_from, t_to = self.raw_window(cur.t - tol.sip_hop_s - tol.skew_max_s,
+                                           cur.t + tol.iam_early_s + tol.skew_max_s)
             ups = self.sip_prepare(sql.fetch_dicts(
                 self.con, "trace/upstream_invites", ip=x, numbers=",".join(nums + [n for n in (cur.called_norm,) if n and n not in nums]),
                 call_id=cur.p["call_id"], t_from=t_from, t_to=t_to, max_call_s=tol.max_call_s))
-            cands = []
             chain_ips = [c[0] for c in chain]
             downstream_ips = set(chain_ips[:chain_ips.index(x)]) if x in chain_ips else set()
-            downstream_ips.add(gw_ip)
+            if gw_ip:
+                downstream_ips.add(gw_ip)
             ups = [u for u in ups if ("sip", u["source_id"], u["frame"]) not in seen_frames
                    and u["src_ip"] not in downstream_ips]  # not a loop back towards the gateway
             self.sip_identifiers(ups + [cur.p])
+            cands = []
             for u in ups:
-                ob = _Obs(sip=[u])
-                m = self.match_sip_hop(ob, cur)
-                if m is not None:
-                    s, why = m
-                    strength, factor, link_why = self.sip_link(u, cur.p, x)
-                    u["_link_strength"] = strength
-                    ob.score, ob.reasons = round(s * factor, 4), why + link_why
-                    cands.append(ob)
+                ob, m = self.match_bridged(u, cur, self.match_sip_hop)
+                if m is None:
+                    continue
+                s, why = m
+                strength, factor, link_why = self.sip_link(ob.p, cur.p, x)
+                if strength == 0.0 and ob.p.get("_bridge"):
+                    factor *= 0.8  # number and time only, across clocks put together by this call alone
+                ob.p["_link_strength"] = strength
+                ob.score, ob.reasons = round(s * factor, 4), why + link_why
+                ob.p["_terms"] = self.sip_terms(ob, cur)
+                cands.append(ob)
             if not cands:
                 break
             # identifiers first (each with its weight), then the match score, then the latest
             cands.sort(key=lambda o: (o.p.get("_link_strength", 0.0), o.score, o.t or 0), reverse=True)
             best = cands[0]
+            self.settle_clock(best, cur)
             best.alternatives = [self.alt_summary(o) for o in cands[1:1 + tol.keep_alternatives]]
             self.merge_sip_dupes(best, cands[1:])
             seen_frames |= best.keys
@@ -264,16 +335,41 @@ class _SipEntryMixin(_LinkMixin):
             cur = best
         return chain, cur
 
+    def sip_terms(self, up: _Obs, down: _Obs) -> dict[str, Any]:
+        """The measured terms of one SIP step for the hop's ``link``: gaps on the reference clock,
+        number relations, the clock bridge when there was one."""
+        def gap(a: float | None, b: float | None) -> float | None:
+            return None if a is None or b is None else round(b - a, 6)
+
+        u, d = up.p, down.p
+        t: dict[str, Any] = {
+            "score": round(up.score, 4),
+            "invite_gap_s": gap(up.t_seize, down.t_seize),
+            "answer_gap_s": gap(up.t_answer, down.t_answer),
+            "duration_gap_s": gap(up.duration, down.duration),
+            "called": "same" if u.get("ruri_user_norm") and u["ruri_user_norm"] == d.get("ruri_user_norm") else "changed",
+            "from": (None if not (u.get("from_user") and d.get("from_user")) else
+                     "same" if (u.get("from_user_norm") or u["from_user"]) == (d.get("from_user_norm") or d["from_user"])
+                     else "changed"),
+            "clocks_calibrated": self.calibrated_together(up.sources, down.sources),
+        }
+        b = u.get("_bridge") or (u.get("_shifted") or {}).get("_bridge")
+        if b:
+            t["clock_bridge"] = b
+        return t
+
     def chain_hops(self, chain: _Chain) -> list[Hop]:
-        """One hop per address of the SIP chain (the last one the soft-switch), with its evidence."""
+        """One hop per address of the SIP chain (the last one the soft-switch), with its evidence and
+        how it was linked (``link``: the identifier or the heuristic, its terms, how the node was named)."""
         hops = []
         for i, (ip, mentions) in enumerate(chain):
             last = i == len(chain) - 1
             node = _Node(None, None, None, ip, self.by_ip.get(ip))
             h = self.hop(node, None, kind="softswitch" if last else "sip_proxy")
-            for ob, how, l3 in mentions:
+            # the INVITE the node sent first (its evidence and time), then what named it further downstream
+            for ob, how, role in sorted(mentions, key=lambda m: m[2] != "l3"):
                 h.reasons.append(how)
-                if l3:  # the INVITE this node sent, and its dialog: the SIP leg from it
+                if role == "l3":  # the INVITE this node sent, and its dialog: the SIP leg from it
                     h.evidence.extend(self.evidence(ob))
                     h.time = h.time or _iso_s(ob.t)
                     h.score = round(ob.score, 3) if h.score is None else h.score
@@ -284,12 +380,25 @@ class _SipEntryMixin(_LinkMixin):
                             h.leg["linked_by"] = ob.p["_link"]
                     h.ladder = h.ladder or self.ladder(ob)
                     h.alternatives = h.alternatives or ob.alternatives
-                else:  # named in a Via header of an INVITE captured further downstream
+                    if h.link is None or h.link.get("node_by") != "ip" or h.link.get("by") in ("invite_destination",):
+                        h.link = _sip_hop_link(ob, i)  # what it sent outranks what named it
+                else:  # named in a Via of, or the destination of, an INVITE captured further downstream
                     r = ob.p
+                    label = {"via": f"INVITE ({how.split(' received=')[0]})", "dst": "INVITE (addressed to it)",
+                             "trunk": "INVITE (gateway CDR trunk peer)"}.get(role, "INVITE")
                     h.evidence.append(Evidence(self.source_names.get(r["source_id"], str(r["source_id"])), r["frame"],
-                                               None, iso_utc(r["ts"]), f"INVITE ({how.split(' received=')[0]})",
-                                               r["source_id"], round(r["_off"], 6)))
-                    h.time = h.time or _iso_s(ob.t)
+                                               None, iso_utc(r["ts"]), label, r["source_id"], round(r["_off"], 6)))
+                    if role == "dst":  # the INVITE it received: when the call reached it
+                        h.time = h.time or _iso_s(ob.t)
+                    if h.link is None:
+                        h.link = _named_link(ob, how, role)
+            for c in mentions:
+                if c[2] == "trunk":
+                    for cdr in c[0].cdr:
+                        if cdr.get("in_peer_ip") == ip:
+                            h.evidence.append(Evidence(self.source_names.get(cdr["source_id"], str(cdr["source_id"])),
+                                                       None, cdr.get("row_num"), None, cdr.get("record_type"),
+                                                       cdr["source_id"], round(cdr.get("_off", 0.0), 6)))
             if _is_private(ip):
                 h.reasons.append(f"{ip} is a private address (behind NAT): the next hop's received= address is the public one")
             hops.append(h)
@@ -306,8 +415,21 @@ class _SipEntryMixin(_LinkMixin):
             origin.reasons.append(f"{ip} is not in the directory: soft-switch role inferred (outermost {how})")
         else:
             origin.reasons.append(f"{ip} is {row.get('name')} ({row.get('role')}, {row.get('province')}) in the directory")
+        roles = [m[2] for m in mentions]
+        if "l3" in roles and len(via_entries(cur.p)) <= 1 and row is not None and row.get("role") not in ("softswitch",):
+            origin.reasons.append(f"{ip} is a {row.get('role')} in the directory: the INVITE it received for this call "
+                                  "was not captured, so the node before it is not in the case")
+        elif "l3" not in roles and roles and roles[-1] in ("dst", "trunk"):
+            origin.reasons.append(f"nothing {ip} received or sent for this call was captured beyond the INVITE "
+                                  "addressed to it")
         if origin.user_agent:
             origin.reasons.append(f"User-Agent: {origin.user_agent}")
+        media = cur.p.get("sdp_ip") if cur.sip else None
+        if media and media not in {c[0] for c in chain} and not _is_private(media):
+            # a lead, not a hop: media need not follow the signalling path (DOMAIN-PROTOCOLS §9.3)
+            origin.reasons.append(f"the SDP of the outermost INVITE offers media at {media} (c=, RFC 4566 §5.7): not a "
+                                  "signalling hop of the chain; media of the calling side not anchored by the nodes above "
+                                  "comes from there")
         return origin
 
     def merge_sip_dupes(self, ob: _Obs, others: list[_Obs]) -> None:
@@ -323,8 +445,8 @@ class _SipEntryMixin(_LinkMixin):
     def extend_chain(self, chain: _Chain, ob: _Obs, anchor: str | None) -> None:
         """Replace the part of ``chain`` beyond ``anchor`` (the node ``ob`` was sent to) with the
         addresses ``ob`` names: its L3 source, then its Via entries (received= preferred), top first.
-        Entries keep every mention (observation, how, is-L3-source) as evidence."""
-        earlier: dict[str, list[tuple[_Obs, str, bool]]] = {}
+        Entries keep every mention (observation, how, role) as evidence."""
+        earlier: dict[str, list[tuple[_Obs, str, str]]] = {}
         if anchor is not None:
             ips = [c[0] for c in chain]
             if anchor in ips:
@@ -334,35 +456,56 @@ class _SipEntryMixin(_LinkMixin):
                 del chain[ips.index(anchor) + 1:]
         for k, (ip, how) in enumerate(_via_chain(ob.p)):
             ips = [c[0] for c in chain]
-            mention = (ob, how, k == 0)
+            mention = (ob, how, "l3" if k == 0 else "via")
             if ip in ips:
                 chain[ips.index(ip)][1].append(mention)
                 continue
             chain.append((ip, earlier.pop(ip, []) + [mention]))
 
 
-def _host(sent_by: str | None) -> str | None:
-    if not sent_by:
-        return None
-    s = sent_by.strip()
-    if s.startswith("["):
-        return s[1:s.index("]")] if "]" in s else s[1:]
-    if s.count(":") == 1:
-        return s.split(":", 1)[0]
-    return s
+def _sip_hop_link(ob: _Obs, i: int) -> dict[str, Any]:
+    """``link`` of a SIP node known by the INVITE it sent: the first (nearest the gateway) is the IP
+    source of the INVITE the gateway (or the node below) received; the others are tied to the INVITE
+    below by the strongest identifier, else by number and time."""
+    p = ob.p
+    terms = dict(p.get("_terms") or {"score": round(ob.score, 4)})
+    if i == 0 or "_link" not in p:
+        return {"method": "identifier", "by": "ip_source", "terms": terms, "merged": _merged(ob), "node_by": "ip",
+                "note": "the IP source address of the INVITE received by the node below (what that node saw)"}
+    lk = p["_link"]
+    ids = lk.get("identifiers") or []
+    if ids:
+        terms["identifiers"] = ids
+        terms["weight"] = lk.get("weight")
+        if p.get("_proxy"):
+            terms["proxy"] = p["_proxy"]
+        # SDP media and o= are not identifiers a node passes on on purpose (not unique in practice):
+        # with them the step stays a heuristic, its terms say what agreed
+        method = "identifier" if LINK_WEIGHTS[ids[0]] >= LINK_WEIGHTS["configured"] else "heuristic"
+        by = {"x_cid": "x_call_id"}.get(ids[0], ids[0])  # the documented name of that identifier (§10)
+        return {"method": method, "by": by, "terms": terms, "merged": _merged(ob), "node_by": "ip",
+                "note": lk.get("by")}
+    return {"method": "heuristic", "by": "number_time", "terms": terms, "merged": _merged(ob), "node_by": "ip",
+            "note": "a new Call-ID and no identifier passed on (B2BUA): Request-URI number, From, times"}
 
 
-_NAT_NETS = tuple(ipaddress.ip_network(n) for n in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "fc00::/7", "fe80::/10"))
+def _named_link(ob: _Obs, how: str, role: str) -> dict[str, Any]:
+    """``link`` of a SIP node known only from an INVITE captured further downstream."""
+    if role == "via":
+        return {"method": "identifier", "by": "via", "terms": {"score": None}, "merged": [],
+                "node_by": "via_received" if "received=" in how else "via_sent_by",
+                "note": "named in a Via header of a captured INVITE (RFC 3261 §16.6 step 8: each proxy adds its own; "
+                        "received= is the address the next hop saw, §18.2.1)"}
+    if role == "dst":
+        return {"method": "identifier", "by": "invite_destination", "terms": {"score": round(ob.score, 4)},
+                "merged": [], "node_by": "ip",
+                "note": "the destination address of the captured INVITE of this call; what it sent on was not captured"}
+    return {"method": "identifier", "by": "cdr_in_trunk", "terms": {}, "merged": [], "node_by": "cdr_in_trunk",
+            "note": "the gateway's CDR incoming trunk group leads to this SIP peer (trunks)"}
 
 
-def _is_private(ip: str | None) -> bool:
-    """RFC 1918 / CGNAT / link-local / ULA: addresses only meaningful behind a NAT."""
-    try:
-        a = ipaddress.ip_address(ip) if ip else None
-    except ValueError:
-        return False
-    return a is not None and any(a in n for n in _NAT_NETS if n.version == a.version)
+def _merged(ob: _Obs) -> list[str]:
+    return ["same_leg_two_probes"] if len({r["source_id"] for r in ob.sip}) > 1 else []
 
 
 def _via_chain(inv: dict[str, Any]) -> list[tuple[str, str]]:
@@ -371,12 +514,11 @@ def _via_chain(inv: dict[str, Any]) -> list[tuple[str, str]]:
     src = inv.get("src_ip")
     if src:
         out.append((src, f"L3 source of the INVITE (frame {inv.get('frame')})"))
-    sent = inv.get("via_sent_by") or []
-    recv = inv.get("via_received") or []
-    n = len(sent)
-    for j, sb in enumerate(sent):
-        r = recv[j] if j < len(recv) else None
-        addr = r or _host(sb)
+    vias = via_entries(inv)
+    n = len(vias)
+    for j, v in enumerate(vias):
+        r = v["received"]
+        addr = via_public(v)
         if not addr:
             continue
         if j == 0 and src and addr != src and _is_private(addr):

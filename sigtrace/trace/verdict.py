@@ -26,6 +26,13 @@ IAT_FRESH_S = 60.0
 # Q.763 §3.23 forward call indicators, bit A of octet 1 (the decoder's high byte): international call
 FCI_INTERNATIONAL = 0x0100
 
+# RFC 8588 §4 / ATIS-1000074 §5.2.3: what the signer vouches for at each attestation level
+ATTEST_MEANING = {
+    "A": "full attestation, the signer says its customer is entitled to this number",
+    "B": "partial attestation, the signer knows its customer but not that the customer may use this number",
+    "C": "gateway attestation, the signer only says where the call entered its network: nothing about the number",
+}
+
 NO_OFFLINE_CHECK = ("STIR/SHAKEN signatures are not checked offline (no certificate in the case): the "
                     "Identity claims are what the signer wrote, verstat is what the verifying SBC wrote")
 
@@ -36,7 +43,7 @@ OLD_CASE_NOTE = ("this case file was written before schema 7: no STIR/SHAKEN, ve
 RULES = (
     "sim_own_number", "sim_other_number", "sim_no_msisdn", "stir_verification_failed", "stir_orig_tn_differs",
     "service_or_zeros_from_outside", "domestic_fixed_from_abroad", "domestic_mobile_home_leg",
-    "domestic_mobile_possible_roamer", "domestic_from_outside", "service_or_zeros_anywhere", "sip_customer", "foreign_number",
+    "source_proven_to_spoof", "domestic_mobile_possible_roamer", "domestic_from_outside", "service_or_zeros_anywhere", "sip_customer", "foreign_number",
     "no_number", "operator_border", "not_reached",
 )
 
@@ -168,29 +175,15 @@ class _Verdict:
 
     # ------------------------------------------------------------------ STIR/SHAKEN and verstat
     def identity(self) -> dict[str, Any] | None:
-        """What the call's INVITEs carry (the gateway's first, then outwards): attestation, orig.tn,
-        verstat, signer, origid, iat against the capture time."""
+        """What the call's INVITEs carry (the gateway's first, then outwards), then what the chain's CDR
+        records carry (``cdr_identity``, where the export has the fields): attestation, orig.tn, verstat,
+        signer, origid, iat against the capture time."""
         tr = self.tr
-        if tr is None or not getattr(tr, "n_sip", 0):
+        if tr is None:
             return None
-        keys = []
-        for h in self.cand.hops:
-            if h.kind not in ("gateway", "sip_proxy", "softswitch"):
-                continue
-            for e in h.evidence:
-                if e.frame is not None and (e.message or "").startswith("INVITE") and e.source_id is not None:
-                    keys.append(f"{e.source_id}:{e.frame}")
-        if not keys:
-            return None
-        if not _has_identity_columns(tr):
-            tr_note(tr, OLD_CASE_NOTE)
-            return None
-        rows = sql.fetch_dicts(tr.con, "trace/sip_identity", keys=",".join(dict.fromkeys(keys)))
-        rows = [r for r in rows if r["stir_attest"] or r["stir_orig_tn"] or r["verstat"] or r["stir_error"]]
+        rows = self.sip_identity_rows() + self.cdr_identity_rows()
         if not rows:
             return None
-        order = {k: i for i, k in enumerate(dict.fromkeys(keys))}
-        rows.sort(key=lambda r: order.get(f"{r['source_id']}:{r['frame']}", 1 << 30))
         out: dict[str, Any] = {"checked_offline": False, "note": NO_OFFLINE_CHECK}
         ver = next((r for r in rows if r["verstat"]), None)
         if ver:
@@ -210,6 +203,7 @@ class _Verdict:
                 cap = sig["ts"]
                 delta = (_secs(cap) - _secs(iat)) if isinstance(iat, datetime) and isinstance(cap, datetime) else None
                 out["iat"] = iat.isoformat() + "Z" if isinstance(iat, datetime) else None
+                out["iat_tolerance_s"] = IAT_FRESH_S
                 if delta is not None:
                     out["iat_age_s"] = round(delta, 3)
                     out["iat_fresh"] = abs(delta) <= IAT_FRESH_S
@@ -218,9 +212,53 @@ class _Verdict:
             out["identity_error"] = bad["stir_error"]
         return out
 
+    def sip_identity_rows(self) -> list[dict[str, Any]]:
+        """The schema-7 identity columns of the chain's INVITEs that carry any, gateway first."""
+        tr = self.tr
+        if not getattr(tr, "n_sip", 0):
+            return []
+        keys = []
+        for h in self.cand.hops:
+            if h.kind not in ("gateway", "sip_proxy", "softswitch"):
+                continue
+            for e in h.evidence:
+                if e.frame is not None and (e.message or "").startswith("INVITE") and e.source_id is not None:
+                    keys.append(f"{e.source_id}:{e.frame}")
+        if not keys:
+            return []
+        if not _has_identity_columns(tr):
+            tr_note(tr, OLD_CASE_NOTE)
+            return []
+        rows = sql.fetch_dicts(tr.con, "trace/sip_identity", keys=",".join(dict.fromkeys(keys)))
+        rows = [r for r in rows if r["stir_attest"] or r["stir_orig_tn"] or r["verstat"] or r["stir_error"]]
+        order = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+        rows.sort(key=lambda r: order.get(f"{r['source_id']}:{r['frame']}", 1 << 30))
+        return rows
+
+    def cdr_identity_rows(self) -> list[dict[str, Any]]:
+        """The identity fields of the chain's CDR records (schema 9 ``cdr_identity``), entry side first, in
+        the shape of ``sip_identity_rows``."""
+        tr = self.tr
+        if not getattr(tr, "n_cdr", 0) or not _has_table(tr, "cdr_identity"):
+            return []
+        keys = [f"{e.source_id}:{e.row}" for h in reversed(self.cand.hops) for e in h.evidence
+                if e.row is not None and e.source_id is not None]
+        if not keys:
+            return []
+        rows = sql.fetch_dicts(tr.con, "trace/cdr_identity", keys=",".join(dict.fromkeys(keys)))
+        order = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+        rows.sort(key=lambda r: order.get(f"{r['source_id']}:{r['row_num']}", 1 << 30))
+        for r in rows:
+            r.update({"frame": None, "stir_dest_tn": None, "stir_iat": None, "stir_x5u": None, "stir_ppt": None,
+                      "stir_alg": None, "stir_error": None})
+        return rows
+
     def ref(self, r: dict[str, Any]) -> dict[str, Any]:
-        return {"source": self.tr.source_names.get(r["source_id"], str(r["source_id"])), "frame": r["frame"],
-                "source_id": r["source_id"], "ts": r["ts"].isoformat() + "Z" if isinstance(r["ts"], datetime) else None}
+        out = {"source": self.tr.source_names.get(r["source_id"], str(r["source_id"])), "frame": r["frame"],
+               "source_id": r["source_id"], "ts": r["ts"].isoformat() + "Z" if isinstance(r["ts"], datetime) else None}
+        if r.get("row_num") is not None:
+            out["row"] = r["row_num"]
+        return out
 
     # ------------------------------------------------------------------ roamers
     def home_leg(self, number: str) -> dict[str, Any] | None:
@@ -268,9 +306,60 @@ class _Verdict:
         return ev
 
 
+    # ------------------------------------------------------------------ the source's other calls
+    def source_proof(self) -> dict[str, Any] | None:
+        """For a soft-switch origin outside the national network that the directory does not list as a
+        carrier gateway or transit proxy: its other calls in the case with a provably false caller ID
+        (``source_proof.source_record``), or None when there is none or the source relays / receives
+        other nodes' calls. Sets ``detail['source_check']`` either way."""
+        from .source_proof import CARRIER_ROLES, source_record, trunk_peer
+
+        tr, o = self.tr, self.cand.origin
+        if tr is None or not o.ip or self.term.t is None or not getattr(tr, "n_sip", 0):
+            return None
+        if not _has_identity_columns(tr):  # a case file written before schema 7 (said once in the notes)
+            tr_note(tr, OLD_CASE_NOTE)
+            return None
+        row = tr.by_ip.get(o.ip) or {}
+        if row.get("role") in CARRIER_ROLES:
+            self.detail["source_check"] = {"ip": o.ip, "exempt": f"the directory lists {o.ip} as a {row['role']} "
+                                           "(a carrier or transit node carries other parties' calls)"}
+            return None
+        t0 = trunk_peer(tr, o.ip)
+        if t0:
+            self.detail["source_check"] = {"ip": o.ip, "exempt": (
+                f"{o.ip} is the peer of trunk group {t0['trunk_group']} of {t0['switch_name'] or t0['switch']} in the "
+                "directory: a SIP trunk the operator configured (its own SBC or an interconnect) carries other parties' calls")}
+            return None
+        own = {(h.leg or {}).get("call_id") for h in self.cand.hops} - {None}
+        at = datetime(1970, 1, 1) + timedelta(seconds=self.term.t)
+        rec = source_record(tr, o.ip, at, own, tr.source_names, abroad=self.sip_entry_kind()[0] == "abroad")
+        check = {"ip": o.ip, "window_s": rec["window_s"], "calls_sent": rec["calls_sent"],
+                 "n_proof_calls": rec["n_proof_calls"]}
+        if rec["relays"] or rec["receives_from"]:
+            check["exempt"] = (f"{o.ip} also carries other nodes' calls in the case (a transit or carrier, not a "
+                               "source calling on its own account)")
+            check["relays"], check["receives_from"] = rec["relays"], rec["receives_from"]
+            self.detail["source_check"] = check
+            return None
+        self.detail["source_check"] = check
+        return rec if rec["proofs"] else None
+
+
 def tr_note(tr: Any, note: str) -> None:
     if note not in tr.notes:
         tr.notes.append(note)
+
+
+def _has_table(tr: Any, name: str) -> bool:
+    """Does the tracer's case file have table ``name`` (a later schema's; cached on the tracer)?"""
+    have = getattr(tr, "_has_tables", None)
+    if have is None:
+        have = tr._has_tables = {}
+    if name not in have:
+        have[name] = bool(tr.con.execute("select count(*) from duckdb_tables() where table_name = $n and schema_name = 'main'",
+                                         {"n": name}).fetchone()[0])
+    return have[name]
 
 
 def _has_identity_columns(tr: Any) -> bool:
@@ -320,11 +409,16 @@ def _decide(v: _Verdict) -> tuple[str, str, str]:
             v.detail["next_to_ask"] = {"signer": ident.get("signer"), "x5u": ident.get("x5u"), "origid": ident.get("origid"),
                                        "why": "the signing provider can say which customer origid stands for"}
         if ident.get("iat_fresh") is False:
-            stir_notes.append(f"the PASSporT was signed {ident['iat_age_s']:.0f} s before it was captured "
-                              "(more than 60 s, RFC 8224 §6.2.1: stale or replayed)")
+            age = ident["iat_age_s"]
+            stir_notes.append(
+                f"the PASSporT was signed {age:.0f} s before it was captured (more than {IAT_FRESH_S:.0f} s, RFC 8224 "
+                "§6.2.1: stale or replayed)" if age > 0 else
+                f"the PASSporT's iat is {-age:.0f} s after the capture time (more than {IAT_FRESH_S:.0f} s: the "
+                "signer's or the probe's clock is wrong, or the iat was forged)")
         if ident.get("attest"):
             stir_notes.append(f"signed with attestation {ident['attest']} by {ident.get('signer') or 'an unnamed signer'}"
-                              + (f" (origid {ident['origid']})" if ident.get("origid") else ""))
+                              + (f" (origid {ident['origid']})" if ident.get("origid") else "")
+                              + (f": {ATTEST_MEANING[ident['attest'].upper()]}" if ident["attest"].upper() in ATTEST_MEANING else ""))
         stir_notes.append("signatures not checked offline")
     tail = ("; " + "; ".join(stir_notes)) if stir_notes else ""
 
@@ -333,12 +427,13 @@ def _decide(v: _Verdict) -> tuple[str, str, str]:
         if (ident.get("verstat") or "").lower() == "tn-validation-failed":
             return "spoofed", "stir_verification_failed", (
                 f"displayed {shown}: the verifying SBC marked the number verstat=TN-Validation-Failed "
-                f"({ident['verstat_evidence']['source']} frame {ident['verstat_evidence']['frame']}){tail}")
+                f"({_at(ident['verstat_evidence'])}){tail}")
         otn = ident.get("orig_tn_normalized")
         if otn and otn != norm and _last_digits(otn) != _last_digits(norm):
             return "spoofed", "stir_orig_tn_differs", (
                 f"displayed {shown}, but the number signed in the Identity header is {ident.get('orig_tn')} "
-                f"(orig.tn, RFC 8225): the calling number was rewritten after signing{tail}")
+                f"(orig.tn, RFC 8225; {_at(ident['identity_evidence'])}): the calling number was rewritten after "
+                f"signing{tail}")
 
     if o.kind == "softswitch":
         kind, where = v.sip_entry_kind()
@@ -373,7 +468,12 @@ def _decide(v: _Verdict) -> tuple[str, str, str]:
         how = f"the call entered through a VoIP landing gateway from {where}"
         if carrier:
             how += " (listed as a carrier gateway)"
-        return _from_abroad(v, cls, desc, shown, norm, how, tail, carrier=carrier)
+        res = _from_abroad(v, cls, desc, shown, norm, how, tail, carrier=carrier)
+        if res[0] == "unverifiable" and res[1] in ("domestic_mobile_possible_roamer", "foreign_number") and not carrier:
+            proof = v.source_proof()
+            if proof:
+                return _source_proven(v, proof, shown, desc, how, tail)
+        return res
 
     intl = v.international_isup()
     if intl:
@@ -387,6 +487,11 @@ def _decide(v: _Verdict) -> tuple[str, str, str]:
             f"displayed {shown} is {desc}: no subscriber line has this number (DOMAIN-PROTOCOLS §11.3), whatever "
             f"the entry point (the chain does not reach it){tail}")
     return "unverifiable", "not_reached", "the chain does not reach the point where the call entered the network" + tail
+
+
+def _at(ev: dict[str, Any]) -> str:
+    """'file frame N' or 'file row N' of an evidence reference."""
+    return f"{ev['source']} " + (f"row {ev['row']}" if ev.get("row") is not None else f"frame {ev['frame']}")
 
 
 def _emergency(raw: str | None) -> bool:
@@ -424,6 +529,21 @@ def _from_abroad(v: _Verdict, cls: str, desc: str | None, shown: str | None, nor
     if cls == "other":
         return "spoofed", "domestic_from_outside", f"displayed {shown} is {desc}, but {how}{tail}"
     return "unverifiable", "foreign_number", f"displayed {shown} is {desc}; {how}{tail}"
+
+
+def _source_proven(v: _Verdict, proof: dict[str, Any], shown: str | None, desc: str | None, how: str,
+                   tail: str) -> tuple[str, str, str]:
+    """A display no rule could settle, from a soft-switch that presented provably false numbers on other
+    calls of the case: spoofed, naming those calls."""
+    v.detail.pop("possible_roamer", None)
+    v.detail["source_proof"] = proof
+    named = "; ".join(f"{p['displayed']} to {p['called']} ({p['source']} frame {p['frame']}, {p['ts']}: {p['why']})"
+                      for p in proof["proofs"])
+    more = proof["n_proof_calls"] - len(proof["proofs"])
+    return "spoofed", "source_proven_to_spoof", (
+        f"source proven to spoof: displayed {shown} is {desc} and {how}; that soft-switch presented provably "
+        f"false caller IDs on {proof['n_proof_calls']} other call(s) within {proof['window_s'] / 3600:.0f} h: "
+        f"{named}{f'; and {more} more' if more > 0 else ''}{tail}")
 
 
 def _calling_changes(hops: list[Hop]) -> list[str]:

@@ -13,6 +13,7 @@ from ..parsers.numbers import normalize
 from ..pointcode import format_pc
 from ..timeutil import iso_utc
 from .clock import _ClockMixin, _fingerprint
+from .gaps import _GapsMixin
 from .hops import _HopsMixin, _Node
 from .legs import _LegsMixin, _Obs, ensure_macros
 from .match import _MatchMixin
@@ -43,9 +44,9 @@ def _goip_flags(con: Any, cell_id: str | None, imei: str | None) -> tuple[bool, 
     return cache[key]
 
 
-class _Tracer(_ClockMixin, _HopsMixin, _LegsMixin, _MatchMixin, _SipEntryMixin):
+class _Tracer(_ClockMixin, _GapsMixin, _HopsMixin, _LegsMixin, _MatchMixin, _SipEntryMixin):
     """One trace's state (connection, tolerances, clocks, directory, fetched rows); its steps come from
-    the mixins of clock.py, hops.py, legs.py, match.py and sip_entry.py."""
+    the mixins of clock.py, gaps.py, hops.py, legs.py, match.py and sip_entry.py."""
 
     def __init__(self, con: Any, tol: Tolerances):
         self.con = con
@@ -116,24 +117,24 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
     if not victim:
         raise InputError(f"{number!r} is not a telephone number sigtrace can normalize")
     ensure_macros(con)
-    tr = _Tracer(con, tol)
-    tr.calibrate([victim], at, window_s)
-    terms = tr.terminating(victim, at, window_s)
-    if not terms:
-        raise NotFoundError(
-            f"no call to {victim} between {iso_utc(at - timedelta(seconds=window_s))} and "
-            f"{iso_utc(at + timedelta(seconds=window_s))} in this case (no ISUP IAM or CDR MTC leg with that "
-            f"called, original called or redirecting number)")
-    # downstream legs first (later IAMs): their walks absorb the upstream legs of the same call
-    terms.sort(key=lambda o: o.t or 0, reverse=True)
-    walked: list[tuple[_Obs, list[Hop], Origin, set, list[_Obs]]] = []
-    absorbed: set[tuple] = set()
-    for term in terms:
-        if term.keys & absorbed:
-            continue
-        hops, origin, keys, chain_obs = _walk(tr, term)
-        absorbed |= keys
-        walked.append((term, hops, origin, keys, chain_obs))
+    # the clocks are calibrated on the sources that saw calls to the victim; a forwarded call's legs
+    # upstream of the forwarding exchange are called another number, possibly seen by other sources:
+    # when the walks meet such numbers, calibrate again with them and walk again (at most twice)
+    numbers = [victim]
+    for _ in range(3):
+        tr = _Tracer(con, tol)
+        tr.calibrate(numbers, at, window_s)
+        terms = tr.terminating(victim, at, window_s)
+        if not terms:
+            raise NotFoundError(
+                f"no call to {victim} between {iso_utc(at - timedelta(seconds=window_s))} and "
+                f"{iso_utc(at + timedelta(seconds=window_s))} in this case (no ISUP IAM or CDR MTC leg with that "
+                f"called, original called or redirecting number)")
+        walked = _walk_all(tr, terms)
+        more = sorted({n for w in walked for o in w[4] for n in o.match_numbers()} - set(numbers))
+        if not more or tr.sources_seen(more, *tr.calibration_pad) <= tr.involved:
+            break
+        numbers = numbers + more
     # a candidate whose own leg lies inside another candidate's chain is that call's upstream part
     # ... and so is one whose first node (the DPC of its leg) is a later node of another candidate's
     # chain that shares a leg or record with it: the victim's exchange is the called party's own,
@@ -148,6 +149,7 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
             for j, w in enumerate(walked))
         if not inside:
             final.append((term, hops, origin, keys, chain_obs))
+    final = _one_per_call(final)
     cands = [_candidate(tr, victim, at, window_s, *w) for w in final]
     # a candidate whose leg is a scored alternative at a step of another candidate's chain is less
     # likely a call of its own: it may be the same call's upstream leg that lost the match there
@@ -175,6 +177,8 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
     for sid, off in sorted(tr.offsets.items()):
         offs.append({"source_id": sid, "source": tr.source_names.get(sid), "offset_s": round(off, 6),
                      "reference": tr.group.get(sid) == sid, "group": tr.source_names.get(tr.group.get(sid))})
+    used = {e.source_id for c in cands for h in c.hops for e in h.evidence if e.source_id is not None}
+    offs.extend(tr.estimated_offsets(used))
     ref, shift, u_ref = tr.reference_clock()
     for c in cands:
         for h in c.hops:
@@ -184,6 +188,42 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
     res.clock_reference = ref
     res.seconds = round(_time.perf_counter() - t0, 4)
     return res
+
+
+def _one_per_call(walked: list[tuple[_Obs, list[Hop], Origin, set, list[_Obs]]]) -> list[tuple]:
+    """A leg or record belongs to one call: two candidates whose chains use the same one are the
+    same call reached twice (its ISUP leg and a CDR record of the victim's switch that did not join
+    it, for instance). Keep the one whose steps matched best (mean step score; then the longer chain),
+    drop the other."""
+    def quality(w: tuple) -> tuple[float, int]:
+        steps = [o.score for o in w[4][1:]] or [1.0]
+        return (sum(steps) / len(steps), len(w[1]))
+
+    # a candidate whose legs and records all lie in another's chain is that call, seen from less of it
+    covered = {i for i in range(len(walked)) for j in range(len(walked))
+               if i != j and walked[i][3] < walked[j][3]}
+    order = sorted((i for i in range(len(walked)) if i not in covered), key=lambda i: quality(walked[i]),
+                   reverse=True)
+    kept: list[int] = []
+    for i in order:
+        if not any(walked[i][3] & walked[j][3] for j in kept):
+            kept.append(i)
+    return [walked[i] for i in sorted(kept)]
+
+
+def _walk_all(tr: _Tracer, terms: list[_Obs]) -> list[tuple[_Obs, list[Hop], Origin, set, list[_Obs]]]:
+    """Walk every terminating leg, downstream legs first (later IAMs): their walks absorb the
+    upstream legs of the same call."""
+    terms.sort(key=lambda o: o.t or 0, reverse=True)
+    walked: list[tuple[_Obs, list[Hop], Origin, set, list[_Obs]]] = []
+    absorbed: set[tuple] = set()
+    for term in terms:
+        if term.keys & absorbed:
+            continue
+        hops, origin, keys, chain_obs = _walk(tr, term)
+        absorbed |= keys
+        walked.append((term, hops, origin, keys, chain_obs))
+    return walked
 
 
 def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
@@ -196,13 +236,18 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
     p = term.p
     if term.isup:
         node = tr.node(p["dpc"], p["pc_bits"], p.get("ni"))
+        out = _beyond_transit(tr, node, term)
+        if out is not None:
+            hops.append(out)
     else:
         node = tr.node(p.get("switch_pc"), p.get("switch_bits"))
         if p.get("record_type") != "MTC" and p.get("out_peer_pc") is not None:
             # no record of the victim's own switch: it is the one this record's outgoing trunk leads to
             out = tr.node(p["out_peer_pc"], p.get("out_peer_bits") or 24)
+            what = ("the victim's exchange" if tr.may_forward(out) else
+                    f"the next node of the call (a {out.role}: the victim's own exchange beyond it is in no evidence)")
             h0 = tr.hop(out, None, default="local", reasons=[
-                f"the victim's exchange: no capture or record of the call arriving there; {node.label}'s CDR "
+                f"{what}: no capture or record of the call arriving there; {node.label}'s CDR "
                 f"(row {p.get('row_num')}) sends the call to it on trunk group {p.get('out_trunk')}"])
             hops.append(h0)
     obs = term
@@ -212,6 +257,10 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
         moc = obs.moc
         kind = "msc" if moc is not None and node.role not in HOP_KINDS else None
         hops.append(tr.hop(node, obs, kind=kind, default="tandem" if hops else "local"))
+        if obs is term and len(hops) > 1:  # the terminating leg's node behind the victim's exchange
+            hops[-1].link = {"method": "identifier", "by": "called_number", "terms": {"score": hops[-1].score},
+                             "merged": (hops[-1].link or {}).get("merged", []),
+                             "node_by": "dpc" if term.isup else "switch"}
         if moc is not None:
             origin = _mobile_origin(tr, moc)
             break
@@ -232,13 +281,16 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
                 origin = res[1]
                 break
         found = tr.incoming(upn, obs, exclude=keys, pending=pending, down_node=node)
+        if not found and not pending and not obs.redirected:
+            # ``node`` may have forwarded the call with nothing downstream saying from which number
+            found = tr.forwarded_into(node, upn, obs, keys)
         if not found and upn.role == "gateway":
             origin = _at_gateway(tr, upn, obs, hops, keys)
             break
         if not found:
             # the leg into ``upn`` was not captured and ``upn`` wrote no record of the call: the
             # switch before it may have (its CDR's outgoing trunk group leads to ``upn``)
-            prev = tr.upstream_records(upn, obs, exclude=keys)
+            prev = tr.upstream_records(upn, obs, exclude=keys, pending=pending)
             if prev and not (upn.role == "gateway"):
                 hops.append(tr.hop(upn, None, reasons=[
                     f"no capture or record of the call arriving at {upn.label}: reached through the outgoing "
@@ -252,9 +304,35 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
                 # the ISUP leg into that switch which its record describes, when captured
                 legs = [o for o in tr.incoming(pnode, obs, exclude=keys, pending=pending, down_node=node)
                         if o.isup and best.keys <= o.keys]
+                if not legs and best.called_norm != obs.called_norm:
+                    # a record of the call before it was forwarded at ``upn``: its own leg is called
+                    # the number the record carries
+                    leg = tr.leg_of_record(pnode, best, keys)
+                    legs = [leg] if leg is not None else []
+                    if legs:
+                        legs[0].score, legs[0].reasons = best.score, list(best.reasons)
+                        legs[0].link, legs[0].alternatives = best.link, best.alternatives
                 if legs:
                     legs[0].reasons.append("its switch's CDR sends the call on to " + upn.label)
                     best = legs[0]
+                if best.called_norm in pending:
+                    pending = pending[pending.index(best.called_norm) + 1:]
+                keys |= best.keys
+                chain_obs.append(best)
+                node, obs = pnode, best
+                continue
+            # nor does any record point at it: the call reached ``upn`` from one of its trunk peers
+            # (trunks), over a link no probe saw -- the same call arriving at such a peer continues it
+            br = _bridge(tr, upn, node, obs, keys, pending)
+            if br is not None:
+                hops.append(br[0])
+                if isinstance(br[1], Origin):
+                    hops.extend(br[2])
+                    origin = br[1]
+                    break
+                pnode, best = br[1], br[2]
+                if best.called_norm in pending:
+                    pending = pending[pending.index(best.called_norm) + 1:]
                 keys |= best.keys
                 chain_obs.append(best)
                 node, obs = pnode, best
@@ -271,8 +349,118 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
         origin = Origin("unknown", reasons=[f"stopped after {tol.max_hops} hops"])
     for o in chain_obs:
         keys |= o.keys
+    _answer_time_hops(hops)
     _links(hops)
     return hops, origin, keys, chain_obs
+
+
+def _answer_time_hops(hops: list[Hop]) -> None:
+    """A hop known only from an answered call's CDR record: when the record's start is the answer
+    time, the call reached that node a ring time earlier. Answer propagates back hop by hop in
+    milliseconds (DOMAIN-PROTOCOLS §13.3), so the ring time (seizure to answer) of the nearest leg of
+    the chain that shows both stands for it. Whether the start is the answer is what the clock
+    calibration learnt for the record's file (§2); when it could not learn it, the start is read as
+    the answer when it lies nearer that leg's answer than its seizure. The hop's time, and its
+    reasons, say so."""
+    rings = []
+    for i, h in enumerate(hops):
+        cdr_only, t_seize, t_answer, _ = getattr(h, "_times", None) or (True, None, None, None)
+        if not cdr_only and t_seize is not None and t_answer is not None and t_answer >= t_seize:
+            rings.append((i, t_seize, t_answer))
+    if not rings:
+        return
+    for i, h in enumerate(hops):
+        cdr_only, _, _, rec = getattr(h, "_times", None) or (False, None, None, None)
+        if not cdr_only or rec is None:
+            continue
+        t0, sem = rec
+        j, n_seize, n_answer = min(rings, key=lambda x: abs(x[0] - i))
+        ring = n_answer - n_seize
+        if sem is None:
+            sem = "answer" if abs(t0 - n_answer) < abs(t0 - n_seize) else "seizure"
+            how = "read as the answer time: it lies nearer the answer than the seizure of the leg at hop"
+        else:
+            how = f"the answer time (learnt for its file); ring time of the leg at hop"
+        if sem != "answer":
+            h.time = _iso_s(t0)
+            continue
+        h.time = _iso_s(t0 - ring)
+        h.reasons.append(f"time: its record's start is {how} {j}: the call reached it {ring:.3f} s earlier "
+                         f"(answer propagates back in milliseconds)")
+
+
+def _bridge(tr: _Tracer, upn: _Node, node: _Node, obs: _Obs, keys: set, pending: list[str]) -> tuple | None:
+    """Across a node with no evidence of the call arriving (``upn``: its incoming link not probed, no
+    CDR of its own, no record pointing at it): its trunk peers in the directory (``trunks``) are the
+    only nodes the call can have come from. The best-scoring leg of the same call arriving at a peer
+    (other than ``node``, where the call went on) continues the chain, two links up from ``obs``
+    (DOMAIN-PROTOCOLS §12.4: the trunk table names the adjacent switches); failing that, a peer that
+    is a landing gateway with the call's INVITE captured. Returns (hop for ``upn``, peer node, leg) or
+    (hop for ``upn``, origin, SIP hops), None when no peer shows the call."""
+    peers = tr.trunk_peers(upn)
+    if not peers:
+        return None
+
+    def gap_hop(how: str, peer: _Node) -> Hop:
+        h = tr.hop(upn, None, reasons=[
+            f"no capture or record of the call arriving at {upn.label} (the OPC of the leg into {node.label}): "
+            f"{how} {peer.label}, one of its trunk peers in the directory"])
+        h.link = {"method": "identifier", "by": "node_from_downstream_leg", "terms": {}, "merged": [],
+                  "node_by": "opc" if obs.isup else "cdr_in_trunk",
+                  "note": "no evidence of the call arriving here: the hop before it is the trunk peer at which "
+                          "the same call arrives"}
+        return h
+
+    best: tuple[float, _Node, _Obs] | None = None
+    for peer in peers:
+        if peer.key == node.key or peer.key == upn.key or peer.role == "gateway":
+            continue
+        # a terminating record (MTC) is where a call ended, never a leg upstream of another node
+        found = [o for o in tr.incoming(peer, obs, exclude=keys, pending=list(pending), down_node=upn)
+                 if o.isup or not any(c.get("record_type") == "MTC" for c in o.cdr)]
+        if found and (best is None or found[0].score > best[0]):
+            best = (found[0].score, peer, found[0])
+    if best is not None:
+        _, peer, leg = best
+        leg.reasons.append(f"arrives at {peer.label}, a trunk peer of {upn.label} (the link between them was "
+                           f"not captured)")
+        if leg.link is not None:
+            leg.link["note"] = f"two links up: the leg {peer.label} -> {upn.label} was not captured"
+        return gap_hop("the same call arrives at", peer), peer, leg
+    for peer in peers:
+        if peer.role != "gateway":
+            continue
+        res = tr.sip_entry(peer, obs, require_dst=True, reasons=[
+            f"{peer.label} is a gateway in the directory and a trunk peer of {upn.label}: the call entered here"])
+        if res:
+            return gap_hop("its INVITE for the call reaches", peer), res[1], res[0]
+    return None
+
+
+def _beyond_transit(tr: _Tracer, node: _Node, term: _Obs) -> Hop | None:
+    """The victim's exchange when the terminating leg arrives at a transit: the called party's own
+    exchange is a subscriber exchange, never a tandem or toll (DOMAIN-PROTOCOLS §13.2 step 2). When the
+    leg into it was not captured, the transit's own CDR record of this call (attached to the leg) names
+    it by its outgoing trunk group (§12.4). None when ``node`` is not a transit in the directory or no
+    such record leads to a subscriber exchange."""
+    if node.role not in ("tandem", "toll"):
+        return None
+    for c in term.cdr:
+        if c.get("record_type") in ("MTC", "MOC") or c.get("out_peer_pc") is None:
+            continue
+        if (c.get("switch_pc"), c.get("switch_bits")) not in tr.codes_of(node):
+            continue
+        out = tr.node(c["out_peer_pc"], c.get("out_peer_bits") or 24)
+        if not tr.may_forward(out):
+            continue
+        h0 = tr.hop(out, None, default="local", reasons=[
+            f"the victim's exchange: no capture or record of the call arriving there; {node.label} is a "
+            f"{node.role} (a transit), and its CDR (row {c.get('row_num')}) sends the call on to {out.label} "
+            f"on trunk group {c.get('out_trunk')}"])
+        h0.link = {"method": "identifier", "by": "called_number", "terms": {}, "merged": [],
+                   "node_by": "cdr_out_trunk"}
+        return h0
+    return None
 
 
 def _time_ref(tr: _Tracer, h: Hop, shift: float, u_ref: float) -> None:
@@ -286,7 +474,14 @@ def _time_ref(tr: _Tracer, h: Hop, shift: float, u_ref: float) -> None:
     unc = getattr(tr, "unc", {})
     known = [unc[s] for s in sids if s in unc]
     if known:
-        h.time_uncertainty_s = round((min(known) ** 2 + u_ref ** 2) ** 0.5, 3)
+        extra = 0.0
+        times = getattr(h, "_times", None)
+        if times is not None and times[0]:
+            # a CDR record's whole-second start (uniform within its second: sigma 1/sqrt(12) s)
+            extra = 1.0 / 12.0
+            if any(r.startswith("time: its record's start is") for r in h.reasons):
+                extra += 0.25 ** 2  # the ring time taken from another leg: hop delays of tenths of a second
+        h.time_uncertainty_s = round((min(known) ** 2 + u_ref ** 2 + extra) ** 0.5, 3)
 
 
 def _links(hops: list[Hop]) -> None:
@@ -381,6 +576,8 @@ def _no_incoming_leg(tr: _Tracer, upn: _Node, node: _Node, obs: _Obs, hops: list
     if not known_other or upn.ip:
         res = tr.sip_entry(upn, obs, require_dst=known_other, reasons=why + [
             "INVITE for the same call found: this node is a landing gateway (role inferred)"])
+    if not res:  # a landing gateway trunked to ``upn`` whose INVITE for the call was captured (§6)
+        res = tr.sip_landing_behind(upn, node, obs)
     if res:
         hops.extend(res[0])
         return res[1]
@@ -433,12 +630,23 @@ def _candidate(tr: _Tracer, victim: str, at: datetime, window_s: float, term: _O
     step_scores = [o.score for o in chain_obs[1:]] or [1.0]
     s_match = sum(step_scores) / len(step_scores)
     conf = 0.35 * s_time + 0.3 * s_ans + 0.2 * s_chain + 0.15 * s_match
+    # what a victim reports is a fraud call, and fraud enters through a VoIP landing, the international
+    # side or a SIM-box (PRODUCT.md): a call placed by an ordinary subscriber with its own number shown
+    # (a mobile origin the GoIP scan does not flag, caller ID genuine) is less likely the reported one
+    s_entry = 1.0
+    if origin.kind == "mobile_subscriber" and verdict == "genuine":
+        s_entry = 0.75
+    conf *= s_entry
     c.confidence = round(max(0.0, min(1.0, conf)), 3)
-    c.scores = {"time": round(s_time, 3), "answered": s_ans, "chain": s_chain, "match": round(s_match, 3)}
+    c.scores = {"time": round(s_time, 3), "answered": s_ans, "chain": s_chain, "match": round(s_match, 3),
+                "entry": s_entry}
     c.reasons.append(f"reached the victim {dt:.0f} s from the reported time")
     c.reasons.append("answered" + (f", {term.duration:.0f} s conversation" if term.duration is not None else "")
                      if term.answered else "not answered (attempt)" if term.answered is False else "answer state unknown")
     c.reasons.append(f"traced {len(hops)} hop(s) to origin {origin.kind}")
+    if s_entry < 1.0:
+        c.reasons.append(f"placed by an ordinary subscriber showing its own number (not a VoIP, international "
+                         f"or SIM-box entry): confidence x{s_entry:g}")
     if forwarded:
         c.reasons.append(f"forwarded: the victim's number {victim} was forwarded to {term.called_norm}")
     c.reasons.extend(_calling_changes(hops))
