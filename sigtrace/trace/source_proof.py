@@ -145,7 +145,7 @@ def source_record(tr: Any, ip: str, at: datetime, own_call_ids: set[str], source
 def _home_proofs(tr: Any, sent: dict[str, dict[str, Any]], own_call_ids: set[str],
                  source_names: dict[int, str]) -> dict[str, dict[str, Any]]:
     """The source's other calls presenting a domestic mobile number whose SIM the case shows at home
-    within HOME_LEG_WINDOW_S (``trace/home_legs_many``, one query for at most MAX_HOME_NUMBERS numbers)."""
+    within HOME_LEG_WINDOW_S (``trace/home_legs``, one query for at most MAX_HOME_NUMBERS numbers)."""
     from .verdict import HOME_LEG_WINDOW_S, _is_mobile
 
     cands = []
@@ -163,7 +163,7 @@ def _home_proofs(tr: Any, sent: dict[str, dict[str, Any]], own_call_ids: set[str
     cache = _case_cache(tr)
     legs = cache.get(key)
     if legs is None:
-        legs = cache[key] = sql.fetch_dicts(tr.con, "trace/home_legs_many", numbers=",".join(nums), t_from=t_from,
+        legs = cache[key] = sql.fetch_dicts(tr.con, "trace/home_legs", numbers=",".join(nums), t_from=t_from,
                                             t_to=t_to)
     by_num: dict[str, list[dict[str, Any]]] = {}
     for g in legs:

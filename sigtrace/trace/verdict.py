@@ -269,7 +269,7 @@ class _Verdict:
             return None
         at = datetime(1970, 1, 1) + timedelta(seconds=t)
         slack = HOME_LEG_WINDOW_S + (tr.margin if hasattr(tr, "margin") else 60.0)
-        rows = sql.fetch_dicts(tr.con, "trace/home_legs", number=number,
+        rows = sql.fetch_dicts(tr.con, "trace/home_legs", numbers=number,
                                t_from=(at - timedelta(seconds=slack)).isoformat(),
                                t_to=(at + timedelta(seconds=slack)).isoformat())
         own = {(e.source_id, e.frame, e.row) for h in self.cand.hops for e in h.evidence}
