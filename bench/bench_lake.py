@@ -60,7 +60,8 @@ bg as (
         '138' || lpad(cast((case when record_type = 'MOC' then other else who end) as varchar), 8, '0') as called,
         '+86138' || lpad(cast((case when record_type = 'MOC' then other else who end) as varchar), 8, '0') as called_norm,
         '46000' || lpad(cast(who as varchar), 10, '0') as imsi,
-        '35' || lpad(cast(who as varchar), 13, '0') as imei,
+        -- a phone's own IMEI: the 14-digit body unique per subscriber, serials scattered (not one block)
+        '35' || lpad(cast(who * 7919 + 12345 as varchar), 12, '0') || '0' as imei,
         'C' || lpad(cast(who % {cells} as varchar), 5, '0') as cell_id,
         'TG' || (who % 8) as in_trunk, 'TG' || (other % 8) as out_trunk, cast(i as varchar) as call_ref
     from subs_legs
@@ -85,7 +86,8 @@ box_legs as (
         '139' || lpad(cast(s * 1000000 + {day} * 20000 + n * 8 + p as varchar), 8, '0') as called,
         '+86139' || lpad(cast(s * 1000000 + {day} * 20000 + n * 8 + p as varchar), 8, '0') as called_norm,
         '46001' || lpad(cast(s * 32 + (({day} + p * 4 + n // 40) % 32) as varchar), 10, '0') as imsi,
-        '8614720' || lpad(cast(s * 8 + p as varchar), 7, '0') || '0' as imei,
+        -- one GoIP box per site: its 8 ports' IMEIs are one serial block, sites' blocks far apart
+        '86147200' || lpad(cast(s * 100 + p as varchar), 6, '0') || '0' as imei,
         'G' || lpad(cast(s as varchar), 5, '0') as cell_id,
         cast(null as varchar) as in_trunk, 'TG0' as out_trunk, 'box' || j as call_ref
     from box
@@ -102,7 +104,7 @@ def generate(lake: Path, legs_m: float, days: int, subs: int, sites: int, cells:
 
     from sigtrace.lake.layout import MANIFEST, manifest, write_json_atomic
 
-    params = {"legs_m": legs_m, "days": days, "subs": subs, "sites": sites, "cells": cells, "v": 2}
+    params = {"legs_m": legs_m, "days": days, "subs": subs, "sites": sites, "cells": cells, "v": 3}
     stamp = lake / "bench-params.json"
     if stamp.is_file() and json.loads(stamp.read_text()) == params and (lake / MANIFEST).is_file():
         return json.loads((lake / MANIFEST).read_text())
@@ -217,13 +219,15 @@ def main(argv: list[str] | None = None) -> int:
             code = ("import sys, json; from sigtrace.lake.duckdb_engine import DuckDBPuller; "
                     "from sigtrace.lake.materialise import trace_case; from sigtrace.trace import trace; "
                     "from sigtrace.timeutil import parse_iso; at = parse_iso(sys.argv[3]); "
-                    "con = trace_case(DuckDBPuller(sys.argv[1]), sys.argv[2], at, 300.0); "
-                    "r = trace(con, sys.argv[2], at, 300.0); print(json.dumps(r.to_dict(), default=str))")
-            t = measure("trace duckdb, pulled into a local case", [sys.executable, "-c", code, str(lake), victim, at])
+                    "st = {}; con = trace_case(DuckDBPuller(sys.argv[1]), sys.argv[2], at, 300.0, stats=st); "
+                    "r = trace(con, sys.argv[2], at, 300.0); "
+                    "print(json.dumps({'trace': r.to_dict(), 'pull': st}, default=str))")
+            t = measure("trace duckdb, number-filtered pull into a local case",
+                        [sys.executable, "-c", code, str(lake), victim, at])
             try:
                 tr = json.loads(t.out)
-                t.extra = {"candidates": len(tr.get("candidates", []))}
-            except ValueError:
+                t.extra = {"candidates": len(tr["trace"].get("candidates", [])), **tr["pull"]}
+            except (ValueError, KeyError):
                 t.extra = {}
             runs.append(t)
             print(f"  {t.name}: {t.wall:.1f} s wall, {t.cpu:.1f} s CPU, peak RSS {mb(t.rss)} {t.extra}", flush=True)

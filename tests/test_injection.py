@@ -334,6 +334,10 @@ ALLOWED: dict[str, dict[str, str]] = {
         "q": "table_source_sql(): the case columns over read_parquet of quoted lake paths",
         "cast": "one of two type names chosen in code (timestamp_ns / timestamp)",
         "MOC_EDGES_SQL": "module constant", "SITE_LEGS_SQL": "module constant, values bound ($cells, $imeis)",
+        "where": "a condition built by materialise.keyed_rows: column names and constants, the numbers and "
+                 "Call-IDs a trace asked about as string literals quoted by lit(), ISO literals of datetimes, ints",
+        "exprs": "a constant column list of materialise.keyed_rows",
+        "col": "_ident() of a time column name from lake.layout.PARTITIONED",
     },
     "sigtrace/lake/export.py": {
         "base": "from <quoted table> where <a condition built in code: source_id as int, or true>",
@@ -343,12 +347,21 @@ ALLOWED: dict[str, dict[str, str]] = {
     },
     "sigtrace/lake/materialise.py": {
         "table": "a case table name from the schema catalogue",
+        "t": "a case table name from materialise.BIG_TABLES",
         "on": "join condition built from the table's key columns (schema constants)",
     },
     "sigtrace/lake/spark.py": {
         "q": "module SQL constants formatted with floats from the GoIP rules (float()) and constants",
         "w": "_window_filter(): ISO literals of parsed datetimes",
         "delta": "int() of the rules' serial_delta",
+        "width": "2 * int(serial_delta) + 1",
+        "v": "temp view name 'sigtrace_pull_<table>' of a lake table name from lake.layout",
+        "where": "a condition built by materialise.keyed_rows: column names and constants, the numbers and "
+                 "Call-IDs a trace asked about as string literals quoted by lit(), ISO literals of datetimes, ints",
+        "exprs": "a constant column list of materialise.keyed_rows",
+        "PARTITIONED[table]['time']": "a time column name from lake.layout.PARTITIONED",
+        "MOC_NARROW_SQL.format(local_offset_h=off)": "module SQL constant formatted with float() of the rules' local_offset_h",
+        "gateway_ips_sql(v, ua)": "materialise.gateway_ips_sql over the temp view, the User-Agents as literals quoted by _sql_list",
     },
     "cache.py": {
         "sql": "campaigns/cache.py passes on, unchanged, the SQL text the trace itself runs (named queries, "

@@ -142,18 +142,63 @@ def test_trace_duckdb_over_lake_equals_case(name, i):
 
 @pytest.mark.parametrize("name,i", trace_params())
 def test_trace_on_local_case_pulled_from_lake_equals_case(name, i):
+    """The number-filtered pull (walk, record the questions, pull their answers, to a fixed point):
+    the case file's trace, from fewer rows than the lake holds."""
     t = expected(name)["traces"][i]
     puller = DuckDBPuller(lake_of(name))
+    st: dict = {}
     try:
-        con = trace_case(puller, t["victim"], parse_iso(t["at"]), float(t["window"]))
+        con = trace_case(puller, t["victim"], parse_iso(t["at"]), float(t["window"]), stats=st)
+        lake_rows = sum(puller.con.execute(f"select count(*) from {tb}").fetchone()[0]
+                        for tb in ("isup_messages", "sip_messages", "cdr_legs"))
+    finally:
+        puller.close()
+    try:
+        got = trace_json(con, name, i)
+        local_rows = sum(con.execute(f"select count(*) from {tb}").fetchone()[0]
+                         for tb in ("isup_messages", "sip_messages", "cdr_legs"))
+    finally:
+        con.close()
+    want = case_trace_json(name, i)
+    assert got == want, diff(want, got)
+    assert st["pull"] == "number" and 2 <= st["rounds"] <= 12, st
+    assert local_rows < lake_rows
+
+
+def test_trace_pull_falls_back_to_the_time_slice_on_a_question_it_does_not_know(monkeypatch):
+    """A step query the number-filtered pull has no filter for (a future step of the walk): the pull
+    gives up and copies the time slice, and the trace is still the case file's."""
+    from sigtrace.lake import materialise
+
+    name, i = "forwarding", 0
+    monkeypatch.setattr(materialise, "NUMBER_QUERIES",
+                        {k: v for k, v in materialise.NUMBER_QUERIES.items() if k != "trace/incoming_legs"})
+    t = expected(name)["traces"][i]
+    puller = DuckDBPuller(lake_of(name))
+    st: dict = {}
+    try:
+        con = trace_case(puller, t["victim"], parse_iso(t["at"]), float(t["window"]), stats=st)
     finally:
         puller.close()
     try:
         got = trace_json(con, name, i)
     finally:
         con.close()
-    want = case_trace_json(name, i)
-    assert got == want, diff(want, got)
+    assert st["pull"] == "slice" and st["unknown"] == ["trace/incoming_legs"], st
+    assert got == case_trace_json(name, i)
+
+
+def test_digit_keys_cover_the_trace_macros_number_forms():
+    """trace_isup_legs (queries/views/040_trace.sql) also matches an IAM by its called digits: the
+    subscriber number of a fixed line (NOA 1: the national number without its area code, DOMAIN-
+    PROTOCOLS §11.1) and the overlap prefixes (3+ digits) of the international, national and
+    trunk-prefixed forms. The pull's digit keys hold every one of them."""
+    from sigtrace.lake.materialise import digit_keys
+
+    k = digit_keys(["+861012345678", "+8675512345678"])
+    assert "12345678" in k                                # the subscriber number (area 10 and area 755 alike)
+    assert {"1012345", "01012345", "86101234", "861"} <= k  # overlap prefixes of the three forms
+    assert "+861012345678" not in k and "" not in k and all(len(x) >= 3 for x in k)
 
 
 def test_cli_goip_and_trace_on_lake_print_the_case_json():

@@ -146,3 +146,55 @@ class DuckDBPuller:
 
     def site_legs(self, cells: list[str], imeis: list[str]):
         return self.con.sql(SITE_LEGS_SQL, params={"cells": list(cells), "imeis": list(imeis)}).to_arrow_table()
+
+    # ---------------------------------------------------------------- the number-filtered pull
+    K8 = "right(regexp_replace(coalesce(ruri_user, ''), '[^0-9]', '', 'g'), 8)"
+
+    @staticmethod
+    def lit(value: str) -> str:
+        return "'" + str(value).replace("'", "''") + "'"
+
+    @staticmethod
+    def time_cond(table: str, lo, hi) -> str:
+        col = PARTITIONED[table]["time"]
+        cast = "timestamp" if table == "cdr_legs" else "timestamp_ns"
+        return (f"{_ident(col)} between '{lo.isoformat(sep=' ')}'::{cast} "
+                f"and '{hi.isoformat(sep=' ')}'::{cast}")
+
+    def _source(self, table: str, days: tuple[str, str] | None) -> str | None:
+        files = table_files(self.lake, table)
+        if days is not None:
+            files = [f for f in files if days[0] <= f.parent.name[4:] <= days[1]]
+        return table_source_sql(self.con, self.lake, table, files)
+
+    def select(self, table: str, where: str, days: tuple[str, str] | None = None):
+        q = self._source(table, days)
+        if q is None:
+            return None
+        return self.con.sql(f"select * from ({q}) where {where}").to_arrow_table()
+
+    def distinct(self, table: str, exprs: str, where: str, days: tuple[str, str] | None = None) -> list[tuple]:
+        q = self._source(table, days)
+        if q is None:
+            return []
+        return self.con.execute(f"select distinct {exprs} from ({q}) where {where}").fetchall()
+
+    def presence(self, table: str):
+        """One row of the table (its first by time), or None for an empty table."""
+        files = table_files(self.lake, table)
+        if not files:
+            return None
+        first = files[0].parent.name
+        q = table_source_sql(self.con, self.lake, table, [f for f in files if f.parent.name == first])
+        col = _ident(PARTITIONED[table]["time"])
+        return self.con.sql(f"select * from ({q}) order by {col} limit 1").to_arrow_table()
+
+    def gateway_ips(self) -> list[str]:
+        from .. import goip
+        from .materialise import gateway_ips_sql
+
+        if not table_files(self.lake, "sip_messages"):
+            return []
+        pat = goip.load_rules()["features"]["ua_pattern"]
+        q = gateway_ips_sql("sip_messages", f"regexp_matches(user_agent, {self.lit(pat)})")
+        return sorted(r[0] for r in self.con.execute(q).fetchall() if r[0] is not None)

@@ -23,7 +23,7 @@ slice bounds hold (they are the trace's own tolerances: ``Tolerances.skew_window
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Protocol
 
 import duckdb
@@ -34,6 +34,7 @@ from ..db import append_arrow, arrow_type, table_columns
 SMALL_TABLES = ("sources", "ss7_links", "protocol_counts", "exchanges", "trunks")
 BIG_TABLES = ("isup_messages", "sip_messages", "cdr_legs")
 SLICE_MARGIN_S = 1200.0
+_UTC = timezone.utc
 
 
 def slice_bounds(at: datetime, window_s: float) -> tuple[datetime, datetime]:
@@ -144,15 +145,333 @@ def _record_goip_questions(asked: list[tuple[Any, Any]]):
         goip.flagged_at = real
 
 
-def trace_case(puller: Puller, number: str, at: datetime, window_s: float, *, max_rounds: int = 6) -> duckdb.DuckDBPyConnection:
-    """A local case holding everything the trace of ``number`` at ``at`` reads from the lake."""
+@contextlib.contextmanager
+def _record_queries(asked: list[tuple[str, dict[str, Any]]]):
+    """Record every named query (name, parameters) the trace runs (``sql.fetch_dicts``)."""
+    from .. import sql
+
+    real = sql.fetch_dicts
+
+    def recording(con, name, **params):
+        asked.append((name, dict(params)))
+        return real(con, name, **params)
+
+    sql.fetch_dicts = recording
+    try:
+        yield
+    finally:
+        sql.fetch_dicts = real
+
+
+# ------------------------------------------------------------------ the number-filtered pull
+
+# named queries the walk answers from the small tables or from rows it already holds
+LOCAL_QUERIES = {"trace/sip_identity", "trace/node_trunk_peers", "trace/directory_nodes", "trace/evidence_sources"}
+# queries by number (the legs of a call to / from a number), with the parameters that carry numbers
+NUMBER_QUERIES = {"trace/terminating_legs": ("victim",), "trace/incoming_legs": ("numbers",),
+                  "trace/cdr_incoming_legs": ("numbers",), "trace/gateway_invites": ("numbers",),
+                  "trace/upstream_invites": ("numbers",)}
+
+
+def _when(v: Any) -> datetime | None:
+    if isinstance(v, datetime):
+        return v.replace(tzinfo=None) if v.tzinfo is None else v.astimezone(_UTC).replace(tzinfo=None)
+    if isinstance(v, str) and v:
+        try:
+            return _when(datetime.fromisoformat(v))
+        except ValueError:
+            return None
+    return None
+
+
+def _numbers(v: Any) -> set[str]:
+    if v is None:
+        return set()
+    if isinstance(v, (list, tuple, set)):
+        return {str(x) for x in v if x}
+    return {x for x in str(v).split(",") if x}
+
+
+def digit_keys(numbers: Iterable[str]) -> set[str]:
+    """Called-party digit strings an IAM for one of ``numbers`` may carry instead of the normalized
+    form (trace_isup_legs, queries/views/040_trace.sql: ``locals`` and the overlap prefixes of
+    ``forms``) -- a superset: both area-code cuts are taken for every +86 number."""
+    out: set[str] = set()
+    for n in numbers:
+        forms = {n.lstrip("+")}
+        if n.startswith("+86"):
+            forms |= {n[3:], "0" + n[3:]}
+            out |= {n[5:], n[6:]}
+        for f in forms:
+            for k in range(1, 12):
+                p = f[:len(f) - k]
+                if len(p) >= 3:
+                    out.add(p)
+    return {x for x in out if x}
+
+
+class Want:
+    """What a trace has asked for so far: the numbers it looked up (called side, and the home legs of
+    a caller), the SIP Call-IDs, the clock-calibration windows, the time hull of its questions."""
+
+    def __init__(self, lo: datetime, hi: datetime):
+        self.lo, self.hi = lo, hi
+        self.numbers: set[str] = set()
+        self.home: set[str] = set()
+        self.call_ids: set[str] = set()
+        self.calib: set[tuple[datetime, datetime, tuple[int, ...] | None, float]] = set()
+        self.unknown: set[str] = set()
+
+    def state(self) -> tuple:
+        return (self.lo, self.hi, frozenset(self.numbers), frozenset(self.home), frozenset(self.call_ids),
+                frozenset(self.calib), frozenset(self.unknown))
+
+    def add(self, asked: list[tuple[str, dict[str, Any]]], max_call_s: float) -> None:
+        for name, p in asked:
+            if name in LOCAL_QUERIES or name.startswith("goip/"):
+                continue   # goip/: the site legs (add_sites) and the SIP rows of the GoIP rules
+            lo, hi = _when(p.get("t_from")), _when(p.get("t_to"))
+            if name == "trace/clock_skew":
+                if lo is None or hi is None:
+                    self.unknown.add(name)
+                    continue
+                ids = str(p.get("source_ids") or "")
+                key = None if not ids else tuple(sorted(int(x) for x in ids.split(",") if x.strip()))
+                self.calib.add((lo, hi, key, float(p.get("min_duration_s") or 0.0)))
+                self._widen(lo, hi)
+                continue
+            if name == "trace/home_legs":
+                self.home |= _numbers(p.get("number"))
+            elif name in NUMBER_QUERIES:
+                for k in NUMBER_QUERIES[name]:
+                    self.numbers |= _numbers(p.get(k))
+                if p.get("call_id"):
+                    self.call_ids.add(str(p["call_id"]))
+            else:
+                self.unknown.add(name)   # a question this pull does not know: the caller pulls the slice
+                continue
+            if lo is not None and hi is not None:
+                self._widen(lo, hi + timedelta(seconds=float(p.get("max_call_s") or 0.0)))
+
+    def _widen(self, lo: datetime, hi: datetime) -> None:
+        self.lo, self.hi = min(self.lo, lo), max(self.hi, hi)
+
+
+def _in(puller: Any, col: str, values: Iterable[str]) -> str:
+    vals = sorted(set(values))
+    return f"{col} in ({', '.join(puller.lit(v) for v in vals)})" if vals else "false"
+
+
+def _or(parts: list[str]) -> str:
+    parts = [p for p in parts if p and p != "false"]
+    return "(" + " or ".join(parts) + ")" if parts else "false"
+
+
+def _calib_cond(puller: Any, table: str, calib) -> str:
+    """The rows trace/clock_skew reads for each recorded calibration window (every source, or the
+    involved ones)."""
+    out = []
+    for lo, hi, ids, min_dur in sorted(calib, key=repr):
+        c = [puller.time_cond(table, lo, hi)]
+        if ids is not None:
+            c.append(f"source_id in ({', '.join(str(int(i)) for i in ids)})" if ids else "false")
+        if table == "isup_messages":
+            c.append("cic is not null and msg_type in (1, 7, 9, 12)")
+        elif table == "sip_messages":
+            c.append("call_id is not null")
+        else:
+            c.append(f"answered = 1 and called_norm is not null and duration_s > {float(min_dur)!r}")
+        out.append("(" + " and ".join(c) + ")")
+    return _or(out)
+
+
+CIRCUIT_KEY = ("concat_ws('/', cast(source_id as string), cast(cic as string), cast(least(opc, dpc) as string), "
+               "cast(greatest(opc, dpc) as string))")
+
+
+def gateway_ips_sql(table: str, ua_cond: str) -> str:
+    """The IPs goip/sip_gateways.sql takes as gateway candidates: every IP that REGISTERs, and every
+    IP whose messages carry a GoIP artefact (``ua_cond``: the User-Agent test, engine-specific)."""
+    return f"""
+        select src_ip as ip from {table} where is_request and method = 'REGISTER' and src_ip is not null
+        union
+        select src_ip from {table}
+        where src_ip is not null and (
+              {ua_cond}
+           or (status_code = 480 and lower(reason_phrase) = 'remote busy')
+           or sdp_origin like '% 20000001 20000001 %'
+           or lower(headers) like '%x-acrypt:%')"""
+
+
+def keyed_rows(puller: Any, want: Want, goip_k8: set[str] | None) -> dict[str, pa.Table | None]:
+    """The message and leg rows the questions in ``want`` read (see ``trace_case``)."""
+    days = (want.lo.date().isoformat(), want.hi.date().isoformat())
+    cal_days = days
+    out: dict[str, pa.Table | None] = {}
+    nums, home = want.numbers, want.home
+    # ISUP: IAMs to the numbers (called / original called / redirecting, the digit forms an overlap or
+    # subscriber-number IAM carries), IAMs from and to a home number, and every message on their circuits
+    hull_i = puller.time_cond("isup_messages", want.lo, want.hi)
+    iam = _or([_in(puller, "called_norm", nums | home), _in(puller, "original_called_norm", nums),
+               _in(puller, "redirecting_norm", nums), _in(puller, "called_digits", digit_keys(nums)),
+               _in(puller, "calling_norm", home)])
+    iam_where = f"{hull_i} and msg_type = 1 and {iam}" if iam != "false" else "false"
+    circuits, sip_i = set(), set()
+    if iam_where != "false":
+        for ck, tr, sc in puller.distinct("isup_messages", f"{CIRCUIT_KEY}, transport, sip_call_id", iam_where, days):
+            if ck is not None:
+                circuits.add(ck)
+            if tr == "sip-i" and sc is not None:
+                sip_i.add(sc)
+    where = _or([f"({iam_where})" if iam_where != "false" else "false",
+                 f"({hull_i} and {_in(puller, CIRCUIT_KEY, circuits)})" if circuits else "false",
+                 _calib_cond(puller, "isup_messages", want.calib)])
+    out["isup_messages"] = puller.select("isup_messages", where, cal_days) if where != "false" else None
+    # SIP: every message of the dialogs of INVITEs to the numbers, of asked Call-IDs, of SIP-I IAMs
+    hull_s = puller.time_cond("sip_messages", want.lo, want.hi)
+    by_num = f"{hull_s} and {_in(puller, 'ruri_user_norm', nums)}" if nums else "false"
+    ids = set(want.call_ids) | sip_i
+    if by_num != "false":
+        ids |= {r[0] for r in puller.distinct("sip_messages", "call_id", by_num + " and call_id is not null", days)}
+    parts = [f"({by_num})" if by_num != "false" else "false",
+             f"({hull_s} and {_in(puller, 'call_id', ids)})" if ids else "false",
+             _calib_cond(puller, "sip_messages", want.calib)]
+    sip_days: tuple[str, str] | None = days
+    if goip_k8 is not None:   # the SIP rows the GoIP rules read for the asked sites, over the whole lake
+        gw = puller.gateway_ips()
+        g = [_in(puller, "src_ip", gw)]
+        if gw:
+            g.append(f"(is_request and method = 'INVITE' and {_in(puller, 'dst_ip', gw)})")
+        if goip_k8:
+            g.append(f"(is_request and method = 'INVITE' and {_in(puller, puller.K8, goip_k8)})")
+        parts.append(_or(g))
+        sip_days = None
+    where = _or(parts)
+    out["sip_messages"] = puller.select("sip_messages", where, sip_days) if where != "false" else None
+    # CDR legs: to the numbers (and home numbers), from the home numbers
+    hull_c = puller.time_cond("cdr_legs", want.lo, want.hi)
+    c = _or([_in(puller, "called_norm", nums | home), _in(puller, "calling_norm", home)])
+    where = _or([f"({hull_c} and {c})" if c != "false" else "false", _calib_cond(puller, "cdr_legs", want.calib)])
+    out["cdr_legs"] = puller.select("cdr_legs", where, cal_days) if where != "false" else None
+    return out
+
+
+class NumberTraceCase(LocalTraceCase):
+    """The local case of a number-filtered pull: rebuilt from ``Want`` each round (message tables
+    have no row key, so a table is replaced, never topped up), plus the GoIP sites' legs."""
+
+    def __init__(self, puller: Puller):
+        super().__init__(puller)
+        self.site_tables: list[pa.Table] = []
+        self.edges: pa.Table | None = None
+        self.presence: dict[str, pa.Table | None] = {}
+
+    def fill_fixed(self) -> None:
+        for t in SMALL_TABLES:
+            self.rows[t] = _load(self.con, t, self.puller.small(t))
+        self.edges = self.puller.moc_edges()
+        for t in BIG_TABLES:
+            self.presence[t] = self.puller.presence(t)
+
+    def rebuild(self, want: Want) -> None:
+        k8 = None
+        if self.cells or self.imeis:
+            k8 = set()
+            for tb in self.site_tables:
+                if tb.num_rows:
+                    for rt, cn, cd in zip(tb.column("record_type").to_pylist(), tb.column("called_norm").to_pylist(),
+                                          tb.column("called").to_pylist()):
+                        v = cn if cn is not None else cd
+                        if rt == "MOC" and v is not None:
+                            k8.add(str(v)[-8:])   # goip/sip_site_links.sql: called_k8
+        got = keyed_rows(self.puller, want, k8)
+        for t in BIG_TABLES:
+            self.con.execute(f"delete from {t}")
+            n = _load(self.con, t, got.get(t))
+            if n == 0:   # the walk asks whether a case has any SIP / CDR at all: one row says so
+                n = _load(self.con, t, self.presence.get(t))
+            self.rows[t] = n
+        extra = [self.edges] + self.site_tables
+        for tb in extra:
+            self.rows["cdr_legs"] += _load(self.con, "cdr_legs", tb, ("source_id", "row_num"))
+
+    def add_sites(self, cells: Iterable[str], imeis: Iterable[str]) -> bool:
+        new_c = sorted(set(c for c in cells if c is not None) - self.cells)
+        new_i = sorted(set(i for i in imeis if i is not None) - self.imeis)
+        if not new_c and not new_i:
+            return False
+        self.cells.update(new_c)
+        self.imeis.update(new_i)
+        tb = self.puller.site_legs(new_c, new_i)
+        if tb is not None:
+            self.site_tables.append(tb)
+        return True
+
+
+def trace_case_by_number(puller: Puller, number: str, at: datetime, window_s: float, *,
+                         max_rounds: int = 12, stats: dict | None = None) -> duckdb.DuckDBPyConnection | None:
+    """The number-filtered local case (see ``trace_case``); None when the walk asked something this
+    pull does not know how to filter or did not settle within ``max_rounds``."""
+    from ..errors import SigtraceError
+    from ..trace import Tolerances, trace
+
+    tol = Tolerances()
+    lo, hi = slice_bounds(at, window_s)
+    want = Want(lo, hi)
+    lc = NumberTraceCase(puller)
+    st = stats if stats is not None else {}
+    try:
+        lc.fill_fixed()
+        for r in range(max_rounds):
+            st["rounds"] = r + 1
+            lc.rebuild(want)
+            before = want.state()
+            asked: list[tuple[str, dict[str, Any]]] = []
+            goip_asked: list[tuple[Any, Any]] = []
+            with _record_queries(asked), _record_goip_questions(goip_asked):
+                try:
+                    trace(lc.con, number, at, window_s)
+                except SigtraceError:
+                    pass   # nothing found yet: the questions asked say what to pull next
+            want.add(asked, tol.max_call_s)
+            if want.unknown:
+                st["unknown"] = sorted(want.unknown)
+                lc.con.close()
+                return None
+            sites = lc.add_sites((c for c, _ in goip_asked), (i for _, i in goip_asked))
+            if want.state() == before and not sites:
+                st.update({f"rows_{t}": lc.rows.get(t, 0) for t in BIG_TABLES})
+                return lc.con
+    except BaseException:
+        lc.con.close()
+        raise
+    lc.con.close()
+    return None
+
+
+def trace_case(puller: Puller, number: str, at: datetime, window_s: float, *, max_rounds: int = 6,
+               by_number: bool = True, stats: dict | None = None) -> duckdb.DuckDBPyConnection:
+    """A local case holding everything the trace of ``number`` at ``at`` reads from the lake: the
+    number-filtered pull (``trace_case_by_number``) when the puller has one, else (or when that pull
+    meets a question it cannot filter, or does not settle) the time slice (``trace_case_slice``)."""
+    if at.tzinfo is not None:
+        at = at.astimezone(_UTC).replace(tzinfo=None)
+    st = stats if stats is not None else {}
+    if by_number and hasattr(puller, "select"):
+        con = trace_case_by_number(puller, number, at, window_s, stats=st)
+        if con is not None:
+            st["pull"] = "number"
+            return con
+    st["pull"] = "slice"
+    return trace_case_slice(puller, number, at, window_s, max_rounds=max_rounds)
+
+
+def trace_case_slice(puller: Puller, number: str, at: datetime, window_s: float, *,
+                     max_rounds: int = 6) -> duckdb.DuckDBPyConnection:
+    """The time-slice local case: every message and leg of the slice, and the GoIP sites asked about."""
     from ..errors import SigtraceError
     from ..trace import trace
 
-    if at.tzinfo is not None:
-        from datetime import timezone
-
-        at = at.astimezone(timezone.utc).replace(tzinfo=None)
     lc = LocalTraceCase(puller)
     try:
         lc.fill(at, window_s)

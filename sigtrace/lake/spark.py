@@ -187,6 +187,66 @@ class SparkPuller:
             df = df.where(F.col(col).between(_ts_ns(t_from), _ts_ns(t_to)))
         return to_arrow(df)
 
+    # ---------------------------------------------------------------- the number-filtered pull
+    K8 = "right(regexp_replace(coalesce(ruri_user, ''), '[^0-9]', ''), 8)"
+
+    @staticmethod
+    def lit(value: str) -> str:
+        return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    @staticmethod
+    def time_cond(table: str, lo: datetime, hi: datetime) -> str:
+        col = PARTITIONED[table]["time"]
+        if table == "cdr_legs":
+            return (f"{col} between timestamp_ntz'{lo.isoformat(sep=' ')}' "
+                    f"and timestamp_ntz'{hi.isoformat(sep=' ')}'")
+        return f"{col} between {_ts_ns(lo)} and {_ts_ns(hi)}"   # timestamp_ns read as int64 nanoseconds
+
+    def _view(self, table: str, days: tuple[str, str] | None) -> str | None:
+        df = table_df(self.spark, self.lake, table, days)
+        if df is None:
+            return None
+        if table == "cdr_legs":
+            df = df.withColumn("start_time", df["start_time"].cast("timestamp_ntz"))
+        name = f"sigtrace_pull_{table}"
+        df.createOrReplaceTempView(name)
+        return name
+
+    def select(self, table: str, where: str, days: tuple[str, str] | None = None):
+        v = self._view(table, days)
+        return None if v is None else to_arrow(self.spark.sql(f"select * from {v} where {where}"))
+
+    def distinct(self, table: str, exprs: str, where: str, days: tuple[str, str] | None = None) -> list[tuple]:
+        v = self._view(table, days)
+        if v is None:
+            return []
+        return [tuple(r) for r in self.spark.sql(f"select distinct {exprs} from {v} where {where}").collect()]
+
+    def presence(self, table: str):
+        """One row of the table (its first by time, read from the first day), or None when empty."""
+        from .layout import day_dirs
+
+        d = day_dirs(self.lake, table)
+        if not d:
+            return None
+        first = d[0][4:] if d[0].startswith("day=") else d[0]
+        v = self._view(table, (first, first))
+        if v is None:
+            return None
+        return to_arrow(self.spark.sql(f"select * from {v} order by {PARTITIONED[table]['time']} limit 1"))
+
+    def gateway_ips(self) -> list[str]:
+        from .. import goip
+        from .materialise import gateway_ips_sql
+
+        v = self._view("sip_messages", None)
+        if v is None:
+            return []
+        self.spark.sql(f"select * from {v}").createOrReplaceTempView("sigtrace_sip")
+        uas = _ua_matches(self.spark, goip.load_rules()["features"]["ua_pattern"])
+        ua = f"user_agent in ({_sql_list(uas)})" if uas else "false"
+        return sorted(r[0] for r in self.spark.sql(gateway_ips_sql(v, ua)).collect() if r[0] is not None)
+
     def _legs(self):
         df = table_df(self.spark, self.lake, "cdr_legs")
         if df is None:
@@ -196,13 +256,30 @@ class SparkPuller:
     def moc_edges(self):
         from pyspark.sql import functions as F
 
-        legs = self._legs()
-        if legs is None:
+        from .layout import day_dirs
+
+        days = day_dirs(self.lake, "cdr_legs")
+        if not days:
             return None
-        moc = legs.where((F.col("record_type") == "MOC") & F.coalesce("imsi", "calling_norm").isNotNull())
-        first = moc.orderBy("start_time", "source_id", "row_num").limit(1)
-        last = moc.orderBy(F.col("start_time").desc(), "source_id", "row_num").limit(1)
-        return to_arrow(first.unionByName(last))
+        out = []
+        # the first MOC leg lies in the first day that has one, the last in the last such day
+        for order, seq in (((F.col("start_time"), F.col("source_id"), F.col("row_num")), days),
+                           ((F.col("start_time").desc(), F.col("source_id"), F.col("row_num")), days[::-1])):
+            for d in seq:
+                df = table_df(self.spark, self.lake, "cdr_legs", (d, d))
+                if df is None:
+                    continue
+                df = df.withColumn("start_time", df["start_time"].cast("timestamp_ntz"))
+                moc = df.where((F.col("record_type") == "MOC") & F.coalesce("imsi", "calling_norm").isNotNull())
+                got = to_arrow(moc.orderBy(*order).limit(1))
+                if got.num_rows:
+                    out.append(got)
+                    break
+        if not out:
+            return None
+        import pyarrow as pa
+
+        return pa.concat_tables(out)
 
     def site_legs(self, cells: list[str], imeis: list[str]):
         legs = self._legs()
@@ -264,21 +341,13 @@ def _window_filter(col: str, since: datetime | None, until: datetime | None, ns:
 
 CANDIDATES_SQL = """
 with
-legs as (   -- MOC legs of the window with a SIM identity (goip/site_features.sql: legs)
-    select
-        unix_micros(cast(start_time as timestamp)) / 1e6 as t_s,
-        greatest(coalesce(duration_s, 0), 0) as dur_s,
-        cell_id,
-        coalesce(imsi, calling_norm) as sim,
-        coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev,
-        imsi,
-        calling_norm,
-        cast(floor((unix_micros(cast(start_time as timestamp)) / 1e6 + {local_offset_h} * 3600) / 86400) as bigint) as day_n
-    from sigtrace_moc
+legs as (   -- MOC legs of the window with a SIM identity (goip/site_features.sql: legs): MOC_NARROW_SQL
+    select * from sigtrace_mocn
 ),
-pair as (
-    select dev, sim, count(*) as n, count(distinct day_n % 64) as days, min(t_s) as f, max(t_s + dur_s) as l,
-           min(cell_id) as c_lo, max(cell_id) as c_hi
+pair as (   -- days: distinct local days mod 64, counted from a 64-bit mask (no distinct aggregate;
+            -- pmod folds a negative day onto a positive one: fewer days, a superset of candidates)
+    select dev, sim, count(*) as n, bit_count(bit_or(shiftleft(cast(1 as bigint), cast(pmod(day_n, 64) as int)))) as days,
+           min(t_s) as f, max(t_s + dur_s) as l, min(cell_id) as c_lo, max(cell_id) as c_hi
     from legs group by dev, sim
 ),
 dup_dev as (
@@ -332,8 +401,28 @@ where (((d.n_sims >= 2 and not d.dup) or d.max_devs_per_sim >= 2)
 """
 
 
-def _register_window(spark, lake: Path, since, until) -> bool:
-    """Temp views sigtrace_moc / sigtrace_mtc / sigtrace_sip over the window; False without legs."""
+MOC_NARROW_SQL = """
+select
+    unix_micros(cast(start_time as timestamp)) / 1e6 as t_s,
+    greatest(coalesce(duration_s, 0), 0) as dur_s,
+    cell_id,
+    coalesce(imsi, calling_norm) as sim,
+    coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev,
+    imsi,
+    calling_norm,
+    imei,
+    cast(floor((unix_micros(cast(start_time as timestamp)) / 1e6 + {local_offset_h} * 3600) / 86400) as bigint) as day_n,
+    start_time, source_id, row_num
+from sigtrace_moc
+"""
+
+
+def _register_window(spark, lake: Path, since, until, R: dict | None = None) -> bool:
+    """Temp views sigtrace_moc / sigtrace_mtc / sigtrace_sip over the window, and sigtrace_mocn: the
+    columns of the MOC legs every population-wide step reads, read once and cached (the Parquet is
+    decoded once, not once per step); False without legs."""
+    from pyspark import StorageLevel
+
     legs = table_df(spark, lake, "cdr_legs",
                     None if since is None and until is None else
                     ((since.date().isoformat() if since else "0000-01-01"),
@@ -347,15 +436,31 @@ def _register_window(spark, lake: Path, since, until) -> bool:
     spark.sql("select * from sigtrace_legs where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null"
               ).createOrReplaceTempView("sigtrace_moc")
     spark.sql("select * from sigtrace_legs where record_type = 'MTC'").createOrReplaceTempView("sigtrace_mtc")
+    global _MOCN
+    if _MOCN is not None:
+        _MOCN.unpersist()
+    off = float((R or {}).get("features", {}).get("local_offset_h", 0.0))
+    _MOCN = spark.sql(MOC_NARROW_SQL.format(local_offset_h=off)).persist(StorageLevel.MEMORY_AND_DISK)
+    _MOCN.createOrReplaceTempView("sigtrace_mocn")
     return True
+
+
+_MOCN: Any = None
+
+
+def _release_window() -> None:
+    global _MOCN
+    if _MOCN is not None:
+        _MOCN.unpersist()
+    _MOCN = None
 
 
 def candidate_devices(spark, lake: Path, R: dict, since=None, until=None) -> set[str]:
     """The core candidate devices (a superset of goip/site_devices.sql's core_dev) of the window."""
-    if not _register_window(spark, lake, since, until):
+    if not _register_window(spark, lake, since, until, R):
         return set()
-    c, f = R["candidate"], R["features"]
-    q = CANDIDATES_SQL.format(local_offset_h=float(f["local_offset_h"]), cand_out_per_day=float(c["out_per_day"]),
+    c = R["candidate"]
+    q = CANDIDATES_SQL.format(cand_out_per_day=float(c["out_per_day"]),
                               cand_out_share=float(c["out_share"]),
                               cand_multi_id_out_share=float(c["multi_id_out_share"]), eps=SUPERSET_EPS)
     return {r[0] for r in spark.sql(q).collect()}
@@ -366,9 +471,7 @@ def _closure(spark, seeds: set[str]) -> tuple[set[str], int]:
     from pyspark.sql import functions as F
 
     ids = spark.sql("""
-        select distinct coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev,
-               coalesce(imsi, calling_norm) as sim, calling_norm as msisdn
-        from sigtrace_moc""").cache()
+        select distinct dev, sim, calling_norm as msisdn from sigtrace_mocn""").cache()
     devs = set(seeds)
     rounds = 0
     try:
@@ -479,31 +582,36 @@ def goip_scan(lake: str | Path, master: str = "local[2]", *, since: datetime | N
             # the window's first and last MOC leg: their devices join the closure (window edges)
             edge = spark.sql("""
                 select dev from (
-                    select coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev, start_time, source_id, row_num
-                    from sigtrace_moc order by start_time, source_id, row_num limit 1)
+                    select dev from sigtrace_mocn order by start_time, source_id, row_num limit 1)
                 union
                 select dev from (
-                    select coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev, start_time, source_id, row_num
-                    from sigtrace_moc order by start_time desc, source_id, row_num limit 1)""").collect()
+                    select dev from sigtrace_mocn order by start_time desc, source_id, row_num limit 1)""").collect()
             # devices goip/site_devices adds to the core candidates: every device that called from a
             # cell a core candidate called from (a superset of the paced devices of its busiest cell)
             # and every device in the IMEI serial block of a core candidate
             spark.createDataFrame([(d,) for d in sorted(cands)] or [("",)], "dev string"
                                   ).createOrReplaceTempView("sigtrace_core")
             delta = int(R.get("site_links", {}).get("serial_delta", 0))
+            # the serial block is a band join (|serial difference| <= delta within a TAC): an equi-join on
+            # (TAC, serial bucket of width 2 delta + 1) over the two buckets a core serial's band touches,
+            # not a join on the TAC alone (a popular TAC holds millions of phones)
+            width = 2 * delta + 1
             near = spark.sql(f"""
-                with m as (
-                    select coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev, imei, cell_id
-                    from sigtrace_moc),
+                with m as (select dev, imei, cell_id from sigtrace_mocn),
                 core_cells as (select distinct cell_id from m where cell_id is not null
                                and dev in (select dev from sigtrace_core)),
                 imeis as (select distinct dev, substr(imei, 1, 8) as tac, try_cast(substr(imei, 9, 6) as int) as serial
                           from m where imei is not null and length(imei) >= 14),
-                core_imeis as (select * from imeis where dev in (select dev from sigtrace_core))
+                o as (select dev, tac, serial, cast(floor(serial / {width}) as bigint) as b from imeis
+                      where serial is not null),
+                c as (select distinct tac, serial, b from (
+                          select tac, serial, explode(array(cast(floor((serial - {delta}) / {width}) as bigint),
+                                                            cast(floor((serial + {delta}) / {width}) as bigint))) as b
+                          from imeis where serial is not null and dev in (select dev from sigtrace_core)))
                 select distinct dev from m where cell_id in (select cell_id from core_cells)
                 union
-                select distinct o.dev from imeis as o join core_imeis as c
-                  on o.tac = c.tac and abs(o.serial - c.serial) <= {delta}""").collect()
+                select distinct o.dev from o join c
+                  on o.tac = c.tac and o.b = c.b and abs(o.serial - c.serial) <= {delta}""").collect()
             st["neighbour_devices"] = len(near)
             seeds = cands | {r[0] for r in edge} | {r[0] for r in near}
             devs, rounds = _closure(spark, seeds) if seeds else (set(), 0)
@@ -514,14 +622,20 @@ def goip_scan(lake: str | Path, master: str = "local[2]", *, since: datetime | N
                 select * from sigtrace_moc
                 where coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) in (select dev from sigtrace_devs)""").cache()
             moc.createOrReplaceTempView("sigtrace_cmoc")
-            mtc = spark.sql("""
-                select * from sigtrace_mtc
-                where imsi in (select imsi from sigtrace_cmoc where imsi is not null)
-                   or (imsi is null and called_norm in (select calling_norm from sigtrace_cmoc where calling_norm is not null))""")
+            # the calls the component's SIMs received: by IMSI, else (no IMSI on the leg) by MSISDN -- two
+            # broadcast semi-joins over disjoint sets of MTC legs, not an OR of two IN subqueries
+            from pyspark.sql import functions as F
+
+            mtc_all = spark.table("sigtrace_mtc")
+            imsis = spark.sql("select distinct imsi from sigtrace_cmoc where imsi is not null")
+            nums = spark.sql("select distinct calling_norm as called_norm from sigtrace_cmoc where calling_norm is not null")
+            mtc = (mtc_all.where(F.col("imsi").isNotNull()).join(F.broadcast(imsis), "imsi", "left_semi")
+                   .unionByName(mtc_all.where(F.col("imsi").isNull()).join(F.broadcast(nums), "called_norm", "left_semi")))
             st["legs_pulled"] = _load(con, "cdr_legs", to_arrow(moc.unionByName(mtc)))
             sip = _sip_rows(spark, lake, R, since, until, moc)
             st["sip_pulled"] = _load(con, "sip_messages", sip) if sip is not None else 0
             moc.unpersist()
+        _release_window()
         st["t_spark_s"] = time.perf_counter() - t0
         res = goip.goip_sites(con, since=since, until=until, min_score=min_score, thresholds=thresholds,
                               evidence_rows=evidence_rows)
