@@ -165,8 +165,11 @@ def _record_queries(asked: list[tuple[str, dict[str, Any]]]):
 
 # ------------------------------------------------------------------ the number-filtered pull
 
-# named queries the walk answers from the small tables or from rows it already holds
-LOCAL_QUERIES = {"trace/sip_identity", "trace/node_trunk_peers", "trace/directory_nodes", "trace/evidence_sources"}
+# named queries the walk answers from the small tables (the directory, pulled whole) or from rows it
+# already holds: no rows to pull for them
+# (trace/cdr_identity reads cdr_identity, which the lake does not carry yet: docs/scale-out.md)
+LOCAL_QUERIES = {"trace/sip_identity", "trace/node_trunk_peers", "trace/directory_nodes", "trace/evidence_sources",
+                 "trace/trunk_gateways", "trace/ip_trunk_peer", "trace/cdr_identity"}
 # queries by number (the legs of a call to / from a number), with the parameters that carry numbers
 NUMBER_QUERIES = {"trace/terminating_legs": ("victim",), "trace/incoming_legs": ("numbers",),
                   "trace/cdr_incoming_legs": ("numbers",), "trace/gateway_invites": ("numbers",),
@@ -220,11 +223,15 @@ class Want:
         self.home: set[str] = set()
         self.call_ids: set[str] = set()
         self.calib: set[tuple[datetime, datetime, tuple[int, ...] | None, float]] = set()
+        # trace/source_invites: the INVITEs a SIP address sent, received or relayed in a window
+        self.ips: set[tuple[str, datetime, datetime]] = set()
+        # trace/cdr_outgoing_legs: one switch's CDR legs in a window, whatever the number
+        self.switches: set[tuple[int, int, datetime, datetime]] = set()
         self.unknown: set[str] = set()
 
     def state(self) -> tuple:
         return (self.lo, self.hi, frozenset(self.numbers), frozenset(self.home), frozenset(self.call_ids),
-                frozenset(self.calib), frozenset(self.unknown))
+                frozenset(self.calib), frozenset(self.ips), frozenset(self.switches), frozenset(self.unknown))
 
     def add(self, asked: list[tuple[str, dict[str, Any]]], max_call_s: float) -> None:
         for name, p in asked:
@@ -240,8 +247,15 @@ class Want:
                 self.calib.add((lo, hi, key, float(p.get("min_duration_s") or 0.0)))
                 self._widen(lo, hi)
                 continue
+            if name == "trace/source_invites" and p.get("ip") and lo is not None and hi is not None:
+                self.ips.add((str(p["ip"]), lo, hi))
+                continue
+            if (name == "trace/cdr_outgoing_legs" and p.get("switch_pc") is not None and lo is not None
+                    and hi is not None):
+                self.switches.add((int(p["switch_pc"]), int(p.get("switch_bits") or 0), lo, hi))
+                continue
             if name == "trace/home_legs":
-                self.home |= _numbers(p.get("number"))
+                self.home |= _numbers(p.get("numbers"))
             elif name in NUMBER_QUERIES:
                 for k in NUMBER_QUERIES[name]:
                     self.numbers |= _numbers(p.get(k))
@@ -303,6 +317,11 @@ def gateway_ips_sql(table: str, ua_cond: str) -> str:
            or lower(headers) like '%x-acrypt:%')"""
 
 
+def _span(days: tuple[str, str], lo: datetime, hi: datetime) -> tuple[str, str]:
+    """The day partitions ``days`` widened to hold ``lo`` .. ``hi``."""
+    return min(days[0], lo.date().isoformat()), max(days[1], hi.date().isoformat())
+
+
 def keyed_rows(puller: Any, want: Want, goip_k8: set[str] | None) -> dict[str, pa.Table | None]:
     """The message and leg rows the questions in ``want`` read (see ``trace_case``)."""
     days = (want.lo.date().isoformat(), want.hi.date().isoformat())
@@ -346,13 +365,25 @@ def keyed_rows(puller: Any, want: Want, goip_k8: set[str] | None) -> dict[str, p
             g.append(f"(is_request and method = 'INVITE' and {_in(puller, puller.K8, goip_k8)})")
         parts.append(_or(g))
         sip_days = None
+    for ip, lo, hi in sorted(want.ips):   # trace/source_invites reads these (a superset: any header naming ip)
+        named = f"headers like {puller.lit('%' + ip + '%')}"
+        parts.append(f"({puller.time_cond('sip_messages', lo, hi)} and is_request and method = 'INVITE' and "
+                     f"({_in(puller, 'src_ip', {ip})} or {_in(puller, 'dst_ip', {ip})} or {named}))")
+        if sip_days is not None:
+            sip_days = _span(sip_days, lo, hi)
     where = _or(parts)
     out["sip_messages"] = puller.select("sip_messages", where, sip_days) if where != "false" else None
     # CDR legs: to the numbers (and home numbers), from the home numbers
     hull_c = puller.time_cond("cdr_legs", want.lo, want.hi)
     c = _or([_in(puller, "called_norm", nums | home), _in(puller, "calling_norm", home)])
-    where = _or([f"({hull_c} and {c})" if c != "false" else "false", _calib_cond(puller, "cdr_legs", want.calib)])
-    out["cdr_legs"] = puller.select("cdr_legs", where, cal_days) if where != "false" else None
+    by_switch, cdr_days = [], cal_days
+    for pc, bits, lo, hi in sorted(want.switches):   # trace/cdr_outgoing_legs reads these
+        by_switch.append(f"({puller.time_cond('cdr_legs', lo, hi)} and switch_pc = {int(pc)} and "
+                         f"switch_bits = {int(bits)})")
+        cdr_days = _span(cdr_days, lo, hi)
+    where = _or([f"({hull_c} and {c})" if c != "false" else "false", _calib_cond(puller, "cdr_legs", want.calib),
+                 *by_switch])
+    out["cdr_legs"] = puller.select("cdr_legs", where, cdr_days) if where != "false" else None
     return out
 
 
