@@ -148,6 +148,10 @@ class _Case:
             self.members.setdefault(n, []).append(i)
         self.groups = (devs, names, cells)
         self.scored: dict[str, Site] = {}
+        self.sites_at: dict[str, set[str]] = {}                 # cell -> the sites with a device there
+        if devs:
+            for r in sql.fetch_dicts(con, "goip/lookup_devices", since=since, until=until, site_cells=[], devs=devs):
+                self.sites_at.setdefault(r["cell_id"], set()).add(self.site_of[r["dev"]])
 
     def score(self, con, R: dict, since, until, keys: set[str]) -> None:
         """Score the sites ``keys`` not scored yet: goip/site_features over their devices only."""
@@ -198,17 +202,17 @@ def site_lookup(con, cell_id: str | None = None, imei: str | None = None, since:
     seed_devs = sorted({i[:14] for i in imeis})
     want = {case.site_of[d] for d in seed_devs if d in case.site_of}
     K = set(cells) | {case.cell_of[w] for w in want if case.cell_of[w] is not None}
+    if seed_devs:                                               # the IMEI's cells (it may be no candidate)
+        K |= {r["cell_id"] for r in sql.fetch_dicts(con, "goip/lookup_devices", since=since, until=until,
+                                                     site_cells=[], devs=seed_devs)}
     while True:
-        asked = set(K)
-        rows = sql.fetch_dicts(con, "goip/lookup_devices", since=since, until=until, site_cells=sorted(asked),
-                               devs=seed_devs)
-        K |= {r["cell_id"] for r in rows if r["dev"] in seed_devs}
-        sel = want | {case.site_of[r["dev"]] for r in rows if r["cell_id"] in asked and r["dev"] in case.site_of}
+        sel = want | {k for c in K for k in case.sites_at.get(c, ())}
         case.score(con, R, since, until, sel)
-        K |= {c for k in sel if k in case.scored and case.scored[k].label == "likely_simbox"
-              for c in case.scored[k].cells}
-        if K == asked:
+        grown = K | {c for k in sel if k in case.scored and case.scored[k].label == "likely_simbox"
+                     for c in case.scored[k].cells}
+        if grown == K:
             break
+        K = grown
     order = {n: i for i, n in enumerate(case.groups[1])}
     sites = copy.deepcopy([case.scored[k] for k in sorted(sel, key=order.__getitem__) if k in case.scored])
     absorbed = attach_imeis(con, sites, R, since, until)       # as _score_sites: attach, then name
