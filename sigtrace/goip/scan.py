@@ -148,6 +148,8 @@ class _Case:
             self.members.setdefault(n, []).append(i)
         self.groups = (devs, names, cells)
         self.scored: dict[str, Site] = {}
+        self.lookups = 0                                        # restricted look-ups answered so far
+        self.all_sites: list[Site] | None = None                # every site, attached and named, once scored
         self.sites_at: dict[str, set[str]] = {}                 # cell -> the sites with a device there
         if devs:
             for r in sql.fetch_dicts(con, "goip/lookup_devices", since=since, until=until, site_cells=[], devs=devs):
@@ -168,6 +170,10 @@ class _Case:
 
 
 _CASE_CACHE: dict[tuple, _Case] = {}
+# Look-ups per connection answered by scoring only the sites they need; later ones score the whole case
+# once and answer from memory (on a large case a restricted look-up costs a fixed ~1 s of table scans:
+# after a few of them, one full scoring is cheaper). A CLI trace asks once.
+_RESTRICTED_LOOKUPS = 2
 
 
 def site_lookup(con, cell_id: str | None = None, imei: str | None = None, since: datetime | None = None,
@@ -199,6 +205,20 @@ def site_lookup(con, cell_id: str | None = None, imei: str | None = None, since:
         case = _CASE_CACHE[key] = _Case(con, R, since, until)
     if not case.site_of:
         return []
+    if case.all_sites is None and case.lookups >= _RESTRICTED_LOOKUPS:
+        # many origins asked on one connection: score the rest of the case once, answer from memory
+        case.score(con, R, since, until, set(case.members))
+        order = {n: i for i, n in enumerate(case.groups[1])}
+        sites = copy.deepcopy(sorted(case.scored.values(), key=lambda s: order[s.site]))
+        absorbed = attach_imeis(con, sites, R, since, until)
+        if absorbed:
+            sites = [s for s in sites if all(s is not a for a in absorbed)]
+        _name_sites(sites)
+        case.all_sites = sites
+    if case.all_sites is not None:
+        return [copy.deepcopy(s) for s in case.all_sites
+                if (s.cell_id is not None and s.cell_id in cells) or any(i in s.imeis for i in imeis)]
+    case.lookups += 1
     seed_devs = sorted({i[:14] for i in imeis})
     want = {case.site_of[d] for d in seed_devs if d in case.site_of}
     K = set(cells) | {case.cell_of[w] for w in want if case.cell_of[w] is not None}
