@@ -190,8 +190,9 @@ def site_lookup(con, cell_id: str | None = None, imei: str | None = None, since:
     the cell, hold the IMEI, or attach an IMEI there (an IMEI is attached only to a flagged site whose
     cells hold its busiest cell), and every flagged site competing with those for an IMEI. Features
     read the site's own devices and SIMs and the window's edges, nothing of other sites. The devices,
-    links and scored sites are cached per connection, case content, window and rule set (a trace
-    asks about one origin after another)."""
+    links and scored sites are cached per connection, case content, window and rule set; after
+    ``_RESTRICTED_LOOKUPS`` look-ups on one connection (in-process traces ask about one origin after
+    another) the rest of the case is scored once and later look-ups are answered from memory."""
     cells = [str(cell_id)] if cell_id is not None else []
     imeis = [str(imei)] if imei is not None else []
     if not cells and not imeis:
