@@ -150,10 +150,17 @@ class _Case:
         self.scored: dict[str, Site] = {}
         self.lookups = 0                                        # restricted look-ups answered so far
         self.all_sites: list[Site] | None = None                # every site, attached and named, once scored
-        self.sites_at: dict[str, set[str]] = {}                 # cell -> the sites with a device there
-        if devs:
-            for r in sql.fetch_dicts(con, "goip/lookup_devices", since=since, until=until, site_cells=[], devs=devs):
-                self.sites_at.setdefault(r["cell_id"], set()).add(self.site_of[r["dev"]])
+        self._sites_at: dict[str, set[str]] | None = None
+
+    def sites_at(self, con, since, until) -> dict[str, set[str]]:
+        """cell -> the sites with a device there (read once, when a look-up first needs it)."""
+        if self._sites_at is None:
+            self._sites_at = {}
+            if self.groups[0]:
+                for r in sql.fetch_dicts(con, "goip/lookup_devices", since=since, until=until, site_cells=[],
+                                         devs=self.groups[0]):
+                    self._sites_at.setdefault(r["cell_id"], set()).add(self.site_of[r["dev"]])
+        return self._sites_at
 
     def score(self, con, R: dict, since, until, keys: set[str]) -> None:
         """Score the sites ``keys`` not scored yet: goip/site_features over their devices only."""
@@ -174,6 +181,16 @@ _CASE_CACHE: dict[tuple, _Case] = {}
 # once and answer from memory (on a large case a restricted look-up costs a fixed ~1 s of table scans:
 # after a few of them, one full scoring is cheaper). A CLI trace asks once.
 _RESTRICTED_LOOKUPS = 2
+
+
+def _case(con, R: dict, since, until) -> _Case:
+    key = (id(con), _fingerprint(con), since, until, repr(R))
+    case = _CASE_CACHE.get(key)
+    if case is None:
+        if len(_CASE_CACHE) > 8:
+            _CASE_CACHE.clear()
+        case = _CASE_CACHE[key] = _Case(con, R, since, until)
+    return case
 
 
 def site_lookup(con, cell_id: str | None = None, imei: str | None = None, since: datetime | None = None,
@@ -198,12 +215,7 @@ def site_lookup(con, cell_id: str | None = None, imei: str | None = None, since:
     if not cells and not imeis:
         return []
     R = load_rules(thresholds)
-    key = (id(con), _fingerprint(con), since, until, repr(R))
-    case = _CASE_CACHE.get(key)
-    if case is None:
-        if len(_CASE_CACHE) > 8:
-            _CASE_CACHE.clear()
-        case = _CASE_CACHE[key] = _Case(con, R, since, until)
+    case = _case(con, R, since, until)
     if not case.site_of:
         return []
     if case.all_sites is None and case.lookups >= _RESTRICTED_LOOKUPS:
@@ -226,8 +238,9 @@ def site_lookup(con, cell_id: str | None = None, imei: str | None = None, since:
     if seed_devs:                                               # the IMEI's cells (it may be no candidate)
         K |= {r["cell_id"] for r in sql.fetch_dicts(con, "goip/lookup_devices", since=since, until=until,
                                                      site_cells=[], devs=seed_devs)}
+    sites_at = case.sites_at(con, since, until)
     while True:
-        sel = want | {k for c in K for k in case.sites_at.get(c, ())}
+        sel = want | {k for c in K for k in sites_at.get(c, ())}
         case.score(con, R, since, until, sel)
         grown = K | {c for k in sel if k in case.scored and case.scored[k].label == "likely_simbox"
                      for c in case.scored[k].cells}
@@ -254,13 +267,45 @@ def flagged_at(con, cell_id: str | None = None, imei: str | None = None, since: 
     key = (id(con), _fingerprint(con), cell_id, imei, since, until)
     hit = _LOOKUP_CACHE.get(key)
     if hit is None:
-        sites = [s for s in site_lookup(con, cell_id, imei, since, until) if s.label == "likely_simbox"]
-        hit = (cell_id is not None and any(s.cell_id == str(cell_id) for s in sites),
-               imei is not None and any(str(imei) in s.imeis for s in sites))
+        hit = _flags(con, None if cell_id is None else str(cell_id), None if imei is None else str(imei),
+                     since, until)
         if len(_LOOKUP_CACHE) > 64:
             _LOOKUP_CACHE.clear()
         _LOOKUP_CACHE[key] = hit
     return hit
+
+
+def _flags(con, cell_id: str | None, imei: str | None, since, until) -> tuple[bool, bool]:
+    """flagged_at's answer, scoring fewer sites than site_lookup where the rules allow it:
+    * a cell is flagged exactly when a site whose busiest cell it is is labelled likely_simbox
+      (naming reports the most suspicious of them under the cell; attachment changes no label and
+      absorbs only unflagged sites), so only those sites are scored;
+    * an IMEI of a candidate device whose site is flagged, or has several devices, is flagged exactly
+      when that site is and lists it (such a device is never attached elsewhere); any other IMEI (a
+      one-device unflagged site, or no candidate) may be attached to a flagged site: site_lookup."""
+    R = load_rules(None)
+    case = _case(con, R, since, until)
+    if case.all_sites is not None or not case.site_of:
+        sites = [s for s in site_lookup(con, cell_id, imei, since, until) if s.label == "likely_simbox"]
+        return (cell_id is not None and any(s.cell_id == cell_id for s in sites),
+                imei is not None and any(imei in s.imeis for s in sites))
+    cell_flag = False
+    if cell_id is not None:
+        keys = {k for k, c in case.cell_of.items() if c == cell_id}
+        case.score(con, R, since, until, keys)
+        cell_flag = any(case.scored[k].label == "likely_simbox" for k in keys if k in case.scored)
+    imei_flag = False
+    if imei is not None:
+        k = case.site_of.get(imei[:14])
+        if k is not None:
+            case.score(con, R, since, until, {k})
+        s = case.scored.get(k) if k is not None else None
+        if s is not None and (s.label == "likely_simbox" or len(case.members[k]) > 1):
+            imei_flag = s.label == "likely_simbox" and imei in s.imeis
+        else:
+            imei_flag = any(s.label == "likely_simbox" and imei in s.imeis
+                            for s in site_lookup(con, None, imei, since, until))
+    return cell_flag, imei_flag
 
 
 _FLAG_CACHE: dict[tuple, tuple[frozenset, frozenset]] = {}
