@@ -53,8 +53,16 @@ def _same(a: goip.Site, b: goip.Site) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("restricted", [True, False], ids=["restricted", "then-whole-case"])
 @pytest.mark.parametrize("name", GOIP_CASES)
-def test_per_site_label_equals_full_scan(name, scanned):
+def test_per_site_label_equals_full_scan(name, restricted, scanned, monkeypatch):
+    """restricted: every look-up scores only the sites its answer depends on (what one CLI trace does);
+    then-whole-case: after the first look-ups on a connection the rest of the case is scored once."""
+    from sigtrace.goip import scan
+
+    monkeypatch.setattr(scan, "_RESTRICTED_LOOKUPS", 10 ** 9 if restricted else scan._RESTRICTED_LOOKUPS)
+    scan._CASE_CACHE.clear()
+    scan._LOOKUP_CACHE.clear()
     con, full, (cells, imeis) = scanned(name)
     assert full.sites, f"{name}: the scan found no candidate site"
     assert any(s.label == "likely_simbox" for s in full.sites) or not cells

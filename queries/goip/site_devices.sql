@@ -71,13 +71,15 @@ pair as (   -- one row per (device, SIM): the SIM's stint on the device
 ),
 
 dup_dev as (   -- duplicated IMEIs: calls of two SIMs on the IMEI overlap in time (>= 2 such calls; one
-               -- radio holds one SIM at a time, a dual-SIM phone has an IMEI per slot): ports sharing an IMEI
+               -- radio holds one SIM at a time, a dual-SIM phone has an IMEI per slot): ports sharing an IMEI.
+               -- Only a device that carried >= 2 SIMs can be one, so only those are read.
     select dev_h
     from (
         select dev_h, sim_h,
                t_s - lag(t_s + dur_s) over (partition by dev_h order by t_s, row_num) as idle_s,
                lag(sim_h) over (partition by dev_h order by t_s, row_num) as prev_sim_h
         from legs
+        semi join (select dev_h from pair group by 1 having count(*) >= 2) as multi using (dev_h)
         where imei is not null
     )
     where idle_s < -2 and prev_sim_h <> sim_h

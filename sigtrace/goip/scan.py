@@ -2,6 +2,7 @@
 ``flagged_at``, what a trace asks), the flagged cells / IMEIs of a case (``flagged_keys``)."""
 from __future__ import annotations
 
+import copy
 import time
 from datetime import datetime
 from pathlib import Path
@@ -11,34 +12,42 @@ from .. import sql
 from ..errors import InputError
 from ..timeutil import iso_utc
 from .attach import attach_imeis
-from .features import FEATURE_KEYS, _fetch, _linked_views, _softswitches
+from .features import (FEATURE_KEYS, _device_params, _feature_params, _fetch, _linked_views, _quiet,
+                       _sip_evidence, _softswitches, site_groups)
 from .model import GoipResult, Reason, SipGateway, Site
 from .rules import RULES, Ctx, load_rules
 from .scoring import score_site
 
 
-def _score_sites(con, R: dict, since, until) -> tuple[list[Site], dict[str, dict], dict[str, set[str]]]:
-    """Every candidate site scored and labelled, the SIP gateways, and which sites each gateway links to."""
-    rows, gateways, links = _fetch(con, R, since, until)
+def _site(f: dict, links_by_dev: dict[str, list[dict]], gateways: dict[str, dict], R: dict,
+          linked_gateways: dict[str, set[str]]) -> Site:
+    """One candidate site (a goip/site_features row) scored and labelled, before attachments and naming."""
+    views = _linked_views(f, links_by_dev, gateways, R["rules"]["sip_leg_match"]["threshold"])
+    score, label, reasons = score_site(f, views, R)
+    soft = sorted({ip for v in views for ip in _softswitches(v, R)})
+    for v in views:
+        linked_gateways.setdefault(v["gateway_ip"], set()).add(f["cell_id"] or f["site"])
+    return Site(
+        site=f["site"], cell_id=f["cell_id"], imeis=list(f["imeis"] or []), imsi_count=int(f["n_imsis"] or 0),
+        calls=int(f["calls"]), score=score, label=label, reasons=reasons, softswitch_ips=soft,
+        gateway_ips=sorted(v["gateway_ip"] for v in views), cells=list(f["cells"] or []),
+        msisdn_count=int(f["n_msisdns"] or 0), first_seen=f["first_seen"], last_seen=f["last_seen"],
+        features={k: f[k] for k in FEATURE_KEYS}, devs=list(f["devs"] or []))
+
+
+def _by_dev(links: list[dict]) -> dict[str, list[dict]]:
     links_by_dev: dict[str, list[dict]] = {}
     for ln in links:
         links_by_dev.setdefault(ln["dev"], []).append(ln)
-    leg_thr = R["rules"]["sip_leg_match"]["threshold"]
+    return links_by_dev
 
-    sites: list[Site] = []
+
+def _score_sites(con, R: dict, since, until) -> tuple[list[Site], dict[str, dict], dict[str, set[str]]]:
+    """Every candidate site scored and labelled, the SIP gateways, and which sites each gateway links to."""
+    rows, gateways, links = _fetch(con, R, since, until)
+    links_by_dev = _by_dev(links)
     linked_gateways: dict[str, set[str]] = {}
-    for f in rows:
-        views = _linked_views(f, links_by_dev, gateways, leg_thr)
-        score, label, reasons = score_site(f, views, R)
-        soft = sorted({ip for v in views for ip in _softswitches(v, R)})
-        for v in views:
-            linked_gateways.setdefault(v["gateway_ip"], set()).add(f["cell_id"] or f["site"])
-        sites.append(Site(
-            site=f["site"], cell_id=f["cell_id"], imeis=list(f["imeis"] or []), imsi_count=int(f["n_imsis"] or 0),
-            calls=int(f["calls"]), score=score, label=label, reasons=reasons, softswitch_ips=soft,
-            gateway_ips=sorted(v["gateway_ip"] for v in views), cells=list(f["cells"] or []),
-            msisdn_count=int(f["n_msisdns"] or 0), first_seen=f["first_seen"], last_seen=f["last_seen"],
-            features={k: f[k] for k in FEATURE_KEYS}, devs=list(f["devs"] or [])))
+    sites = [_site(f, links_by_dev, gateways, R, linked_gateways) for f in rows]
     absorbed = attach_imeis(con, sites, R, since, until)       # before naming: an absorbed site names no cell
     if absorbed:
         sites = [s for s in sites if all(s is not a for a in absorbed)]
@@ -121,29 +130,129 @@ def _attach_evidence(con, sites: list[Site], since, until, n: int) -> None:
                        "imei": r["imei"], "imsi": r["imsi"], "called": r["called_norm"]} for r in ev[:n]]
 
 
-_SITES_CACHE: dict[tuple, list[Site]] = {}
+class _Case:
+    """What every one-site look-up on a connection shares (per case content, window and rule set): the
+    candidate devices grouped into sites (goip/site_devices, site_groups), the SIP evidence, and the
+    sites scored so far (before attachments and naming)."""
+
+    def __init__(self, con, R: dict, since, until):
+        with _quiet(con):
+            devices = sql.fetch_dicts(con, "goip/site_devices", **_device_params(R, since, until))
+            self.gateways, links = _sip_evidence(con, R, since, until) if devices else ({}, [])
+        self.links_by_dev = _by_dev(links)
+        devs, names, cells = site_groups(devices) if devices else ([], [], [])
+        self.site_of = dict(zip(devs, names))
+        self.cell_of = dict(zip(names, cells))                  # site key -> the site's busiest cell
+        self.members: dict[str, list[int]] = {}                 # site key -> its rows in (devs, names, cells)
+        for i, n in enumerate(names):
+            self.members.setdefault(n, []).append(i)
+        self.groups = (devs, names, cells)
+        self.scored: dict[str, Site] = {}
+        self.lookups = 0                                        # restricted look-ups answered so far
+        self.all_sites: list[Site] | None = None                # every site, attached and named, once scored
+        self._sites_at: dict[str, set[str]] | None = None
+
+    def sites_at(self, con, since, until) -> dict[str, set[str]]:
+        """cell -> the sites with a device there (read once, when a look-up first needs it)."""
+        if self._sites_at is None:
+            self._sites_at = {}
+            if self.groups[0]:
+                for r in sql.fetch_dicts(con, "goip/lookup_devices", since=since, until=until, site_cells=[],
+                                         devs=self.groups[0]):
+                    self._sites_at.setdefault(r["cell_id"], set()).add(self.site_of[r["dev"]])
+        return self._sites_at
+
+    def score(self, con, R: dict, since, until, keys: set[str]) -> None:
+        """Score the sites ``keys`` not scored yet: goip/site_features over their devices only."""
+        todo = sorted(k for k in keys if k not in self.scored)
+        if not todo:
+            return
+        idx = sorted(i for k in todo for i in self.members[k])
+        devs, names, cells = self.groups
+        sub = ([devs[i] for i in idx], [names[i] for i in idx], [cells[i] for i in idx])
+        with _quiet(con):
+            rows = sql.fetch_dicts(con, "goip/site_features", **_feature_params(R, since, until, sub))
+        for f in rows:
+            self.scored[f["site"]] = _site(f, self.links_by_dev, self.gateways, R, {})
+
+
+_CASE_CACHE: dict[tuple, _Case] = {}
+# Look-ups per connection answered by scoring only the sites they need; later ones score the whole case
+# once and answer from memory (on a large case a restricted look-up costs a fixed ~1 s of table scans:
+# after a few of them, one full scoring is cheaper). A CLI trace asks once.
+_RESTRICTED_LOOKUPS = 2
+
+
+def _case(con, R: dict, since, until) -> _Case:
+    key = (id(con), _fingerprint(con), since, until, repr(R))
+    case = _CASE_CACHE.get(key)
+    if case is None:
+        if len(_CASE_CACHE) > 8:
+            _CASE_CACHE.clear()
+        case = _CASE_CACHE[key] = _Case(con, R, since, until)
+    return case
 
 
 def site_lookup(con, cell_id: str | None = None, imei: str | None = None, since: datetime | None = None,
                 until: datetime | None = None, *, thresholds: dict | str | Path | None = None) -> list[Site]:
     """The candidate sites of one cell (every site whose busiest cell it is: a cell may hold several
     unrelated sites) and the site holding one IMEI, scored and labelled exactly as ``goip_sites`` does,
-    without evidence rows. A site is a set of devices linked by shared SIMs, IMEI blocks or pacing
-    across cells, so its features need the whole window: the sites are scored once per connection,
-    case content, window and rule set, and cached (a trace asks about one origin after another).
-    Returns [] when the cell / IMEI is no candidate site's."""
+    without evidence rows. Returns [] when the cell / IMEI is no candidate site's.
+
+    Only the sites the answer depends on are scored, by the scan's own queries over their devices: the
+    candidate devices and their links are found case-wide (goip/site_devices: a device's candidacy
+    reads its SIMs in every device), then goip/site_features runs on the sites that have a device in
+    the cells asked about (the cell; the IMEI's cells and its site's cell), growing those cells by the
+    cells of every flagged site among them until nothing changes. That is every site which can name
+    the cell, hold the IMEI, or attach an IMEI there (an IMEI is attached only to a flagged site whose
+    cells hold its busiest cell), and every flagged site competing with those for an IMEI. Features
+    read the site's own devices and SIMs and the window's edges, nothing of other sites. The devices,
+    links and scored sites are cached per connection, case content, window and rule set; after
+    ``_RESTRICTED_LOOKUPS`` look-ups on one connection (in-process traces ask about one origin after
+    another) the rest of the case is scored once and later look-ups are answered from memory."""
     cells = [str(cell_id)] if cell_id is not None else []
     imeis = [str(imei)] if imei is not None else []
     if not cells and not imeis:
         return []
     R = load_rules(thresholds)
-    key = (id(con), _fingerprint(con), since, until, repr(R))
-    sites = _SITES_CACHE.get(key)
-    if sites is None:
-        sites, _, _ = _score_sites(con, R, since, until)
-        if len(_SITES_CACHE) > 8:
-            _SITES_CACHE.clear()
-        _SITES_CACHE[key] = sites
+    case = _case(con, R, since, until)
+    if not case.site_of:
+        return []
+    if case.all_sites is None and case.lookups >= _RESTRICTED_LOOKUPS:
+        # many origins asked on one connection: score the rest of the case once, answer from memory
+        case.score(con, R, since, until, set(case.members))
+        order = {n: i for i, n in enumerate(case.groups[1])}
+        sites = copy.deepcopy(sorted(case.scored.values(), key=lambda s: order[s.site]))
+        absorbed = attach_imeis(con, sites, R, since, until)
+        if absorbed:
+            sites = [s for s in sites if all(s is not a for a in absorbed)]
+        _name_sites(sites)
+        case.all_sites = sites
+    if case.all_sites is not None:
+        return [copy.deepcopy(s) for s in case.all_sites
+                if (s.cell_id is not None and s.cell_id in cells) or any(i in s.imeis for i in imeis)]
+    case.lookups += 1
+    seed_devs = sorted({i[:14] for i in imeis})
+    want = {case.site_of[d] for d in seed_devs if d in case.site_of}
+    K = set(cells) | {case.cell_of[w] for w in want if case.cell_of[w] is not None}
+    if seed_devs:                                               # the IMEI's cells (it may be no candidate)
+        K |= {r["cell_id"] for r in sql.fetch_dicts(con, "goip/lookup_devices", since=since, until=until,
+                                                     site_cells=[], devs=seed_devs)}
+    sites_at = case.sites_at(con, since, until)
+    while True:
+        sel = want | {k for c in K for k in sites_at.get(c, ())}
+        case.score(con, R, since, until, sel)
+        grown = K | {c for k in sel if k in case.scored and case.scored[k].label == "likely_simbox"
+                     for c in case.scored[k].cells}
+        if grown == K:
+            break
+        K = grown
+    order = {n: i for i, n in enumerate(case.groups[1])}
+    sites = copy.deepcopy([case.scored[k] for k in sorted(sel, key=order.__getitem__) if k in case.scored])
+    absorbed = attach_imeis(con, sites, R, since, until)       # as _score_sites: attach, then name
+    if absorbed:
+        sites = [s for s in sites if all(s is not a for a in absorbed)]
+    _name_sites(sites)
     return [s for s in sites if (s.cell_id is not None and s.cell_id in cells) or any(i in s.imeis for i in imeis)]
 
 
@@ -158,13 +267,45 @@ def flagged_at(con, cell_id: str | None = None, imei: str | None = None, since: 
     key = (id(con), _fingerprint(con), cell_id, imei, since, until)
     hit = _LOOKUP_CACHE.get(key)
     if hit is None:
-        sites = [s for s in site_lookup(con, cell_id, imei, since, until) if s.label == "likely_simbox"]
-        hit = (cell_id is not None and any(s.cell_id == str(cell_id) for s in sites),
-               imei is not None and any(str(imei) in s.imeis for s in sites))
+        hit = _flags(con, None if cell_id is None else str(cell_id), None if imei is None else str(imei),
+                     since, until)
         if len(_LOOKUP_CACHE) > 64:
             _LOOKUP_CACHE.clear()
         _LOOKUP_CACHE[key] = hit
     return hit
+
+
+def _flags(con, cell_id: str | None, imei: str | None, since, until) -> tuple[bool, bool]:
+    """flagged_at's answer, scoring fewer sites than site_lookup where the rules allow it:
+    * a cell is flagged exactly when a site whose busiest cell it is is labelled likely_simbox
+      (naming reports the most suspicious of them under the cell; attachment changes no label and
+      absorbs only unflagged sites), so only those sites are scored;
+    * an IMEI of a candidate device whose site is flagged, or has several devices, is flagged exactly
+      when that site is and lists it (such a device is never attached elsewhere); any other IMEI (a
+      one-device unflagged site, or no candidate) may be attached to a flagged site: site_lookup."""
+    R = load_rules(None)
+    case = _case(con, R, since, until)
+    if case.all_sites is not None or not case.site_of:
+        sites = [s for s in site_lookup(con, cell_id, imei, since, until) if s.label == "likely_simbox"]
+        return (cell_id is not None and any(s.cell_id == cell_id for s in sites),
+                imei is not None and any(imei in s.imeis for s in sites))
+    cell_flag = False
+    if cell_id is not None:
+        keys = {k for k, c in case.cell_of.items() if c == cell_id}
+        case.score(con, R, since, until, keys)
+        cell_flag = any(case.scored[k].label == "likely_simbox" for k in keys if k in case.scored)
+    imei_flag = False
+    if imei is not None:
+        k = case.site_of.get(imei[:14])
+        if k is not None:
+            case.score(con, R, since, until, {k})
+        s = case.scored.get(k) if k is not None else None
+        if s is not None and (s.label == "likely_simbox" or len(case.members[k]) > 1):
+            imei_flag = s.label == "likely_simbox" and imei in s.imeis
+        else:
+            imei_flag = any(s.label == "likely_simbox" and imei in s.imeis
+                            for s in site_lookup(con, None, imei, since, until))
+    return cell_flag, imei_flag
 
 
 _FLAG_CACHE: dict[tuple, tuple[frozenset, frozenset]] = {}
