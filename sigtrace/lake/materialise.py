@@ -115,15 +115,22 @@ class LocalTraceCase:
             self.rows[t] = _load(self.con, t, self.puller.time_slice(t, t_from, t_to))
         self.rows["cdr_legs"] += _load(self.con, "cdr_legs", self.puller.moc_edges(), ("source_id", "row_num"))
 
-    def add_sites(self, cells: Iterable[str], imeis: Iterable[str]) -> bool:
-        """Pull the legs of the sites of these cells / IMEIs (once each); True when any was new."""
+    def new_sites(self, cells: Iterable[str], imeis: Iterable[str]) -> tuple[list[str], list[str]] | None:
+        """The cells / IMEIs not asked about before (now recorded as asked), or None when none is new."""
         new_c = sorted(set(c for c in cells if c is not None) - self.cells)
         new_i = sorted(set(i for i in imeis if i is not None) - self.imeis)
         if not new_c and not new_i:
-            return False
+            return None
         self.cells.update(new_c)
         self.imeis.update(new_i)
-        self.rows["cdr_legs"] += _load(self.con, "cdr_legs", self.puller.site_legs(new_c, new_i), ("source_id", "row_num"))
+        return new_c, new_i
+
+    def add_sites(self, cells: Iterable[str], imeis: Iterable[str]) -> bool:
+        """Pull the legs of the sites of these cells / IMEIs (once each); True when any was new."""
+        new = self.new_sites(cells, imeis)
+        if new is None:
+            return False
+        self.rows["cdr_legs"] += _load(self.con, "cdr_legs", self.puller.site_legs(*new), ("source_id", "row_num"))
         return True
 
 
@@ -427,13 +434,10 @@ class NumberTraceCase(LocalTraceCase):
             self.rows["cdr_legs"] += _load(self.con, "cdr_legs", tb, ("source_id", "row_num"))
 
     def add_sites(self, cells: Iterable[str], imeis: Iterable[str]) -> bool:
-        new_c = sorted(set(c for c in cells if c is not None) - self.cells)
-        new_i = sorted(set(i for i in imeis if i is not None) - self.imeis)
-        if not new_c and not new_i:
+        new = self.new_sites(cells, imeis)
+        if new is None:
             return False
-        self.cells.update(new_c)
-        self.imeis.update(new_i)
-        tb = self.puller.site_legs(new_c, new_i)
+        tb = self.puller.site_legs(*new)
         if tb is not None:
             self.site_tables.append(tb)
         return True
