@@ -315,8 +315,7 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
                 if legs:
                     legs[0].reasons.append("its switch's CDR sends the call on to " + upn.label)
                     best = legs[0]
-                if best.called_norm in pending:
-                    pending = pending[pending.index(best.called_norm) + 1:]
+                pending = _past(pending, best.called_norm)
                 keys |= best.keys
                 chain_obs.append(best)
                 node, obs = pnode, best
@@ -331,8 +330,7 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
                     origin = br[1]
                     break
                 pnode, best = br[1], br[2]
-                if best.called_norm in pending:
-                    pending = pending[pending.index(best.called_norm) + 1:]
+                pending = _past(pending, best.called_norm)
                 keys |= best.keys
                 chain_obs.append(best)
                 node, obs = pnode, best
@@ -340,8 +338,7 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
             origin = _no_incoming_leg(tr, upn, node, obs, hops)
             break
         best = found[0]
-        if best.called_norm in pending:
-            pending = pending[pending.index(best.called_norm) + 1:]
+        pending = _past(pending, best.called_norm)
         keys |= best.keys
         chain_obs.append(best)
         node, obs = upn, best
@@ -352,6 +349,12 @@ def _walk(tr: _Tracer, term: _Obs) -> tuple[list[Hop], Origin, set, list[_Obs]]:
     _answer_time_hops(hops)
     _links(hops)
     return hops, origin, keys, chain_obs
+
+
+def _past(pending: list[str], number: str | None) -> list[str]:
+    """The forwarded-from numbers still to be met upstream once the walk has reached a leg called
+    ``number``: those after it in ``pending`` (the order they were found in, victim's side first)."""
+    return pending[pending.index(number) + 1:] if number in pending else pending
 
 
 def _answer_time_hops(hops: list[Hop]) -> None:
