@@ -45,6 +45,26 @@ def require_shared_captures() -> Path:
     return require_shared("captures")
 
 
+@pytest.fixture(scope="module")
+def built_case(tmp_path_factory) -> Path:
+    """The demo case file, built once per test module that asks for it (tests/fuzz/casekit.py)."""
+    fuzz = str(ROOT / "tests" / "fuzz")
+    if fuzz not in sys.path:
+        sys.path.insert(0, fuzz)
+    from casekit import build_case
+
+    return build_case(tmp_path_factory.mktemp("case") / "case.duckdb")
+
+
+@pytest.fixture
+def case(built_case, tmp_path) -> Path:
+    """A fresh copy of ``built_case`` for one test, which may change or break it. Modules with a
+    case of their own define ``case`` themselves."""
+    p = tmp_path / "case.duckdb"
+    shutil.copy(built_case, p)
+    return p
+
+
 @pytest.fixture
 def con():
     c = sigtrace.connect(None)

@@ -65,16 +65,6 @@ FILE_NAMES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def built_case(tmp_path_factory) -> Path:
-    return casekit.build_case(tmp_path_factory.mktemp("case") / "case.duckdb")
-
-
-@pytest.fixture
-def case(built_case, tmp_path) -> Path:
-    p = tmp_path / "case.duckdb"
-    shutil.copy(built_case, p)
-    return p
 
 
 def _ok_or_one_line(res, allowed: set[int], *names: str) -> None:

@@ -34,16 +34,6 @@ from sigtrace.cli import app  # noqa: E402
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def built_case(tmp_path_factory) -> Path:
-    return casekit.build_case(tmp_path_factory.mktemp("case") / "case.duckdb")
-
-
-@pytest.fixture
-def case(built_case, tmp_path) -> Path:
-    p = tmp_path / "case.duckdb"
-    shutil.copy(built_case, p)
-    return p
 
 
 def _query_commands(p: Path) -> list[tuple[str, list[str], set[int]]]:

@@ -32,16 +32,6 @@ ESC = "\x1b"
 RLO = "\u202e"
 
 
-@pytest.fixture(scope="module")
-def built_case(tmp_path_factory) -> Path:
-    return casekit.build_case(tmp_path_factory.mktemp("case") / "case.duckdb")
-
-
-@pytest.fixture
-def case(built_case, tmp_path) -> Path:
-    p = tmp_path / "case.duckdb"
-    shutil.copy(built_case, p)
-    return p
 
 
 @pytest.fixture(scope="module")
