@@ -63,6 +63,21 @@ class Swapper:
     def to_a(self) -> None:
         self._put(self.a)
 
+    def around(self, monkeypatch, owner, name: str):
+        """Make ``owner.name`` see B while it runs: swapped in before the call, A put back after it.
+        Returns the real ``owner.name``."""
+        real = getattr(owner, name)
+
+        def swapped(*args, **kw):
+            self.to_b()
+            try:
+                return real(*args, **kw)
+            finally:
+                self.to_a()
+
+        monkeypatch.setattr(owner, name, swapped)
+        return real
+
 
 def _rows(db: Path, sql: str) -> list:
     con = duckdb.connect(str(db), read_only=True)
@@ -102,16 +117,7 @@ def test_serial_capture_swapped_and_put_back_is_refused(tmp_path, monkeypatch, g
         a, b = gzip.compress(a, mtime=0), gzip.compress(b, mtime=0)
     ev = tmp_path / ("evidence.pcapng.gz" if gz else "evidence.pcapng")
     sw = Swapper(ev, a, b)
-    real = ing._decode_capture
-
-    def swapped(*args, **kw):
-        sw.to_b()
-        try:
-            return real(*args, **kw)
-        finally:
-            sw.to_a()
-
-    monkeypatch.setattr(ing, "_decode_capture", swapped)
+    sw.around(monkeypatch, ing, "_decode_capture")
     db = tmp_path / "c.duckdb"
     with pytest.raises(InputError) as ei:
         sigtrace.ingest([ev], db=db, jobs=1)
@@ -210,16 +216,7 @@ def test_cdr_swapped_and_put_back_keeps_the_hashed_rows(tmp_path, monkeypatch, f
     sw = Swapper(ev, a, b)
     import sigtrace.cdr as cdr
 
-    real = cdr.load
-
-    def swapped(*args, **kw):
-        sw.to_b()
-        try:
-            return real(*args, **kw)
-        finally:
-            sw.to_a()
-
-    monkeypatch.setattr(cdr, "load", swapped)
+    real = sw.around(monkeypatch, cdr, "load")
     db = tmp_path / "c.duckdb"
     try:
         sigtrace.ingest([ev], db=db, jobs=1)
