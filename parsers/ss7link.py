@@ -20,13 +20,11 @@ MTP2/MTP3 interface. With ``auto`` its first ISUP messages are held (``pending``
 from __future__ import annotations
 
 from .isup import check as _check
+from .ss7variants import SS7_VARIANTS, VARIANT_BITS, VARIANTS  # noqa: F401  (re-exported)
 from .tup import check as _tup_check
 
 DECIDE_MAX = 8
 DECIDE_MARGIN = 4
-VARIANT_BITS = {"itu": 14, "china": 24, "ansi": 24}  # the MTP3 variants and their point-code widths
-VARIANTS = tuple(VARIANT_BITS)  # itu, china, ansi
-SS7_VARIANTS = ("auto", *VARIANTS)  # the --ss7-variant choices: auto decides per link
 
 
 class Link:

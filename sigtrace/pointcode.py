@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 
 from .errors import InputError
-from .parsers.ss7link import VARIANT_BITS as PC_BITS
-from .parsers.ss7link import VARIANTS
+from .parsers.ss7variants import VARIANT_BITS as PC_BITS
+from .parsers.ss7variants import VARIANTS
 
 _DASHED = re.compile(r"^\s*(\d{1,3})[-.](\d{1,3})[-.](\d{1,3})\s*$")
 

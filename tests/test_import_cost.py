@@ -57,6 +57,25 @@ def test_help_and_version_import_nothing_heavy(args):
         assert sigtrace.__version__ in out
 
 
+@pytest.mark.parametrize("args", [["--help"], ["trace", "--help"]])
+def test_help_skips_rich_formatter_and_decoders(args):
+    """Help is Click's plain formatter: typer's Rich formatter pulls rich.markdown and pygments
+    (two thirds of the old `--help` start-up); the --ss7-variant choices come without the decoders."""
+    out = _run(f"""
+    import sys
+    from sigtrace.cli import main
+    sys.argv = ["sigtrace", *{args!r}]
+    try:
+        main()
+    except SystemExit as e:
+        assert e.code in (0, None), e.code
+    print("LOADED", " ".join(m for m in ("typer.rich_utils", "rich.markdown", "pygments",
+                                          "sigtrace.parsers.isup") if m in sys.modules))
+    """)
+    line = [ln for ln in out.splitlines() if ln.startswith("LOADED")][-1]
+    assert line.split()[1:] == []
+
+
 def test_version_needs_no_rich_console():
     out = _run("""
     import sys
