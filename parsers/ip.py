@@ -92,10 +92,14 @@ def ipv6(data: bytes, off: int) -> IpHeader:
     end = off + 40 + plen
     if plen == 0:
         end = len(data)  # jumbogram or offload: use what was captured
+    short = 0
     if end > len(data):
-        raise Truncated("ipv6", off, f"payload length {plen} exceeds the captured bytes")
+        # as for IPv4 above: tshark ("IPv6 payload length exceeds framing length") dissects the
+        # captured bytes on, and so do we, noting the truncation
+        short = end - len(data)
+        end = len(data)
     o = off + 40
-    hdr = IpHeader(6, addr(s), addr(d), nxt, o, end)
+    hdr = IpHeader(6, addr(s), addr(d), nxt, o, end, truncated=short)
     while hdr.proto in V6_EXT or hdr.proto == V6_FRAG:
         if o + 8 > end:
             raise Truncated("ipv6", o, "extension header truncated")

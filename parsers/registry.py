@@ -83,7 +83,8 @@ class FrameDecoder:
             return
         hdr = dec(data, off)
         if hdr.truncated:
-            self.sink.count("ipv4_truncated")  # decoded the captured bytes (protocol_counts note)
+            # decoded the captured bytes (protocol_counts note): ipv4_truncated / ipv6_truncated
+            self.sink.count(f"ipv{hdr.version}_truncated")
         if hdr.is_fragment:
             whole = self.sip.ip_fragment(frame, ts, hdr, data)
             if whole is None:

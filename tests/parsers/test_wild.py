@@ -45,6 +45,19 @@ def test_ipv4_total_length_beyond_capture_decodes_what_was_captured():
     assert [e[1] for e in sink.errors] == ["ipv4"] and not sip_rows(sink)
 
 
+def test_ipv6_payload_length_beyond_capture_decodes_what_was_captured():
+    """The IPv6 counterpart of the test above (RFC 8200 §3 payload length vs the snap length):
+    tshark notes "IPv6 payload length exceeds framing length" and dissects the captured bytes."""
+    a6, b6 = "2001:db8::1", "2001:db8::2"
+    ip = bytearray(enc.ipv6(a6, b6, 17, enc.udp(a6, b6, 5060, 5060, SIP)))
+    struct.pack_into("!H", ip, 4, len(ip) - 40 + 16)
+    sink = run([MACS + b"\x86\xdd" + bytes(ip)])
+    (r,) = sip_rows(sink)
+    assert r.call_id == "wild-1" and not sink.errors and sink.counts["ipv6_truncated"] == 1
+    sink = run([MACS + b"\x86\xdd" + bytes(ip[:30])])  # not even the fixed header: still an error
+    assert [e[1] for e in sink.errors] == ["ipv6"] and not sip_rows(sink)
+
+
 def test_sctp_duplicate_filter_keys_on_addresses():
     """arkime__m3ua_synthetic.pcap frames 10, 31, 32: the same ACM, ports, verification tag 0 and TSN
     3000 on two IP pairs; only a repeat on the same pair is a retransmission (RFC 9260 §6.2: a TSN
