@@ -27,7 +27,7 @@ class IsupRow:
     opc: int | None = None
     dpc: int | None = None
     sls: int | None = None
-    cic: int | None = None
+    cic: int | None = None  # BICC: 32 bits unsigned (isup_messages.cic is BIGINT since schema 12)
     msg_type: int = 0
     msg_name: str = ""
     nature_of_connection: int | None = None

@@ -2,7 +2,9 @@
 
 * ``connect(path)`` opens (and for writers creates/migrates) a case file.
 * Schema DDL lives in ``queries/schema/NNN_*.sql``; file NNN is schema version NNN and is applied
-  once, in order, in one transaction (forward migrations). ``schema_version`` records them.
+  once, in order, in one transaction (forward migrations). ``schema_version`` records them. Numbers
+  may have gaps, and a file numbered below the case's version that the case has not recorded (two
+  branches' migrations merged in either order) is applied too: every file is applied exactly once.
 * Views live in ``queries/views/*.sql`` (``create or replace``) and are refreshed on every
   writable open, so a newer sigtrace upgrades them in place.
 * ``CaseWriter`` is the decoders' sink: it keeps rows in column batches and appends them to DuckDB
@@ -87,18 +89,26 @@ def latest_version() -> int:
     return files[-1][0] if files else 0
 
 
-def _current_version(con: duckdb.DuckDBPyConnection) -> int | None:
+def _has_schema_version(con: duckdb.DuckDBPyConnection) -> bool:
     row = con.execute(
         "select count(*) from duckdb_tables() where table_name = 'schema_version' and schema_name = 'main'"
     ).fetchone()
-    if not row or row[0] == 0:
+    return bool(row and row[0])
+
+
+def _current_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    if not _has_schema_version(con):
         return None
     v = con.execute("select max(version) from schema_version").fetchone()
     return int(v[0]) if v and v[0] is not None else 0
 
 
+def _applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
+    return {int(r[0]) for r in con.execute("select version from schema_version").fetchall()}
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
-    """Apply every schema file newer than the case file's version, then refresh the views."""
+    """Apply every schema file the case file has not recorded (in number order), then refresh the views."""
     cur = _current_version(con)
     if cur is not None and cur > latest_version():
         raise SchemaError(
@@ -121,10 +131,10 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
                 ("tool_version", "sigtrace version that applied it."),
             ):
                 con.execute(f"comment on column schema_version.{col} is '{text}'")
-            cur = 0
+        applied = _applied_versions(con)
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         for version, path in schema_files():
-            if version <= cur:
+            if version in applied:  # not `<= cur`: a gap-filling file merged later is still applied
                 continue
             con.execute(path.read_text(encoding="utf-8"))
             con.execute(

@@ -129,32 +129,24 @@ class _Counting:
 
 # --------------------------------------------------------------------------- ingest
 
-def ingest(
-    paths: Iterable[str | Path],
-    db: str | Path | duckdb.DuckDBPyConnection,
-    *,
-    ss7_variant: str = "auto",
-    cdr_profile: str | Path | None = None,
-    progress: Any = None,
-    jobs: int | None = None,
-    force_schema: bool = False,
-) -> IngestReport:
-    """Ingest captures and CDR files into a case file. See module docstring.
-
-    ``jobs``: decode captures in that many worker processes (sigtrace/parallel.py; default
-    ``SIGTRACE_JOBS`` or the CPU count; 1 = in this process). Used only when the run has enough
-    capture bytes; the case file comes out the same either way. ``force_schema``: add sigtrace's
-    tables to an existing DuckDB file that holds other tables (refused by default)."""
+def check_options(ss7_variant: str, cdr_profile: str | Path | None) -> Any:
+    """Check ``--ss7-variant`` and load ``--cdr-profile`` (None without one) before any file is read:
+    a bad option changes nothing. Shared by the case-file and the lake ingest."""
     if ss7_variant not in SS7_VARIANTS:
         raise InputError(f"--ss7-variant {ss7_variant!r}: expected one of {', '.join(SS7_VARIANTS)}")
-    profile = None
-    if cdr_profile is not None:
-        from . import cdr
+    if cdr_profile is None:
+        return None
+    from . import cdr
 
-        profile = cdr.load_profile(cdr_profile)
-    # detect everything before touching the case file: a bad explicit file changes nothing
+    return cdr.load_profile(cdr_profile)
+
+
+def plan_inputs(paths: Iterable[str | Path], profile: Any, report: IngestReport) -> list[tuple[Path, str, str]]:
+    """Every file of ``paths`` (folders walked) detected by content, before anything is written: a bad
+    explicit file raises ``InputError`` and changes nothing. Returns (path, kind, compression) of each
+    capture and CDR file; a file inside a folder that is neither (or not a regular file) gets a
+    ``skipped`` row in ``report``. Shared by the case-file and the lake ingest."""
     plan: list[tuple[Path, str, str]] = []
-    report = IngestReport(db=str(db) if not isinstance(db, duckdb.DuckDBPyConnection) else ":connection:")
     for path, explicit in expand_paths(paths):
         try:
             regular = stat.S_ISREG(os.stat(path).st_mode)
@@ -180,6 +172,28 @@ def ingest(
             report.files.append(FileReport(str(path), path.name, "unknown", "skipped", note="not a capture or CDR file"))
             continue
         plan.append((path, kind, comp))
+    return plan
+
+
+def ingest(
+    paths: Iterable[str | Path],
+    db: str | Path | duckdb.DuckDBPyConnection,
+    *,
+    ss7_variant: str = "auto",
+    cdr_profile: str | Path | None = None,
+    progress: Any = None,
+    jobs: int | None = None,
+    force_schema: bool = False,
+) -> IngestReport:
+    """Ingest captures and CDR files into a case file. See module docstring.
+
+    ``jobs``: decode captures in that many worker processes (sigtrace/parallel.py; default
+    ``SIGTRACE_JOBS`` or the CPU count; 1 = in this process). Used only when the run has enough
+    capture bytes; the case file comes out the same either way. ``force_schema``: add sigtrace's
+    tables to an existing DuckDB file that holds other tables (refused by default)."""
+    profile = check_options(ss7_variant, cdr_profile)
+    report = IngestReport(db=str(db) if not isinstance(db, duckdb.DuckDBPyConnection) else ":connection:")
+    plan = plan_inputs(paths, profile, report)
     con = db if isinstance(db, duckdb.DuckDBPyConnection) else connect(db, force_schema=force_schema)
     par = None
     try:

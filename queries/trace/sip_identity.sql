@@ -5,14 +5,6 @@
 -- issue 20 / docs/trace-method.md §6, §9. The stir_* / verstat / session_* / icid_related columns come
 -- from schema 7 (filled from the raw headers at ingest). Signatures are not verified offline.
 with
-keys as (
-    select
-        split_part(k, ':', 1)::integer as source_id,
-        split_part(k, ':', 2)::bigint as frame
-    from (select unnest(string_split($keys, ',')) as k)
-    where k like '%:%'
-),
-
 final as (
     select
         m.source_id, m.frame, m.ts, m.method, m.call_id, m.src_ip, m.dst_ip, m.from_user, m.from_user_norm,
@@ -20,7 +12,7 @@ final as (
         m.stir_ppt, m.stir_alg, m.stir_error, m.verstat, m.session_id, m.session_local, m.session_remote,
         m.icid, m.icid_related, m.x_call_id, m.sdp_origin, m.sdp_ip, m.sdp_ports, m.headers
     from sip_messages as m
-    inner join keys as k on k.source_id = m.source_id and k.frame = m.frame
+    inner join trace_keys($keys) as k on k.source_id = m.source_id and k.ref = m.frame
     where m.is_request
 )
 

@@ -3,7 +3,8 @@
 -- queries in queries/trace/ (and queries/analyst/) share, held once here. Each named query is one call of a macro with its
 -- own parameters (trace/terminating_legs and trace/incoming_legs call trace_isup_legs,
 -- analyst/cdr_terminating_legs and trace/cdr_incoming_legs call trace_cdr_legs, trace/gateway_invites
--- and trace/upstream_invites call trace_sip_invites). A NULL filter argument means "any". Times are
+-- and trace/upstream_invites call trace_sip_invites; trace/sip_identity and trace/cdr_identity read
+-- their evidence keys with trace_keys). A NULL filter argument means "any". Times are
 -- UTC on the source's own clock; $max_call_s-style arguments are seconds.
 -- Re-applied on every writable open (create or replace); sigtrace.trace installs the same macros as
 -- TEMP macros on a read-only connection to a case file written before they existed.
@@ -244,3 +245,12 @@ left join dialog as d on d.source_id = i.source_id and d.invite_frame = i.frame
 left join sip_i as x on x.source_id = i.source_id and x.sip_call_id = i.call_id;
 
 comment on macro table trace_sip_invites is 'Initial SIP INVITEs (no To tag) for the trace, between p_t_from and p_t_to (UTC, capture clock), sent to p_ip (NULL = any address), whose normalized Request-URI user is one of p_numbers (list of E.164 forms), or whose Call-ID is p_call_id, or that carry a SIP-I IAM for one of the numbers. Columns: the INVITE''s sip_messages fields, messages (its dialog in the same capture between the same two addresses up to p_max_call_s seconds later, in time order: msg, request, status, method, ts, frame, src_ip, dst_ip, cseq) and the SIP-I body numbers (isup_*; NULL without a body). Used by trace/gateway_invites and trace/upstream_invites.';
+
+create or replace macro trace_keys(p_keys) as table
+select
+    split_part(k, ':', 1)::integer as source_id,
+    split_part(k, ':', 2)::bigint as ref
+from (select unnest(string_split(p_keys, ',')) as k)
+where k like '%:%';
+
+comment on macro table trace_keys is 'The evidence rows a trace step asks about, one row per item of p_keys (comma-separated source_id:ref pairs; ref is a capture''s frame or a CDR file''s row_num; an item without a colon is skipped). Columns: source_id (integer), ref (bigint). Used by trace/sip_identity and trace/cdr_identity.';

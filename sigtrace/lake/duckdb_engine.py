@@ -27,11 +27,18 @@ def _file_list(files: list[Path]) -> str:
 
 def table_source_sql(con: duckdb.DuckDBPyConnection, lake: Path, table: str, files: list[Path] | None = None) -> str | None:
     """``select <the case columns> from read_parquet(<the table's files>)``, or None when the lake has
-    no file of that table. Columns whose Parquet type differs from the case type are cast."""
+    no file of that table. Columns whose Parquet type differs from the case type are cast.
+
+    ``union_by_name``: files written by different sigtrace versions may differ in a column's type (cic
+    was int32 before schema 12, int64 after) or lack a newer column; without it DuckDB reads every
+    file with the first file's schema and fails on a wider value. It widens each column to the type
+    that holds every file's values and fills a column a file lacks with NULL (no measurable cost on
+    a scan: bench/RESULTS.md)."""
     files = table_files(lake, table) if files is None else files
     if not files:
         return None
-    src = f"read_parquet({_file_list(files)}, hive_partitioning = {'true' if table in PARTITIONED else 'false'})"
+    src = (f"read_parquet({_file_list(files)}, hive_partitioning = {'true' if table in PARTITIONED else 'false'}, "
+           "union_by_name = true)")
     have = {r[0]: r[1] for r in con.execute(f"describe select * from {src}").fetchall()}
     cols = []
     for name, typ in table_columns(con, table):

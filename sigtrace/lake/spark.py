@@ -123,20 +123,54 @@ def stop() -> None:
 # ============================================================================ reading the lake
 
 
+_INTS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")   # the case's integer types, narrowest first
+_CASE_INTS: dict[str, dict[str, int]] = {}               # table -> integer column -> index in _INTS
+
+
+def _widened(schema, table: str):
+    """``schema`` (as Spark inferred it from one file) with every integer column narrower than the
+    case's widened to the case's type, or None when none is. A lake written across a widening migration
+    holds both widths (isup_messages.cic: int32 before schema 12, int64 after): Spark reads all files
+    with one schema, and reads an int32 column as long but never an int64 one as int; mergeSchema
+    refuses to merge the two."""
+    from pyspark.sql import types as T
+
+    if not _CASE_INTS:
+        from ..db import connect, table_columns
+        from .layout import TABLES
+
+        con = connect(None)
+        try:
+            _CASE_INTS.update({t: {c: _INTS.index(ty) for c, ty in table_columns(con, t) if ty in _INTS} for t in TABLES})
+        finally:
+            con.close()
+    kinds = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
+    want = _CASE_INTS.get(table, {})
+    fields = [T.StructField(f.name, kinds[want[f.name]](), f.nullable, f.metadata)
+              if type(f.dataType) in kinds and want.get(f.name, -1) > kinds.index(type(f.dataType)) else f
+              for f in schema.fields]
+    return T.StructType(fields) if fields != list(schema.fields) else None
+
+
 def table_df(spark, lake: Path, table: str, days: tuple[str, str] | None = None):
-    """The lake table as a DataFrame (None when the lake has no file of it); ``days`` prunes the
-    day partitions (inclusive ISO dates)."""
+    """The lake table as a DataFrame (None when the lake has no file of it), integer columns at least
+    as wide as the case's (``_widened``); ``days`` prunes the day partitions (inclusive ISO dates)."""
     if not table_files(lake, table):
         return None
     base = lake / table
-    if table in PARTITIONED:
-        df = spark.read.option("basePath", str(base)).parquet(str(base / "day=*"))
-        if days is not None:
-            from pyspark.sql import functions as F
+    part = table in PARTITIONED
+    df = (spark.read.option("basePath", str(base)).parquet(str(base / "day=*")) if part else spark.read.parquet(str(base)))
+    wide = _widened(df.schema, table)
+    if wide is not None:
+        r = spark.read.schema(wide)
+        df = r.option("basePath", str(base)).parquet(str(base / "day=*")) if part else r.parquet(str(base))
+    if not part:
+        return df
+    if days is not None:
+        from pyspark.sql import functions as F
 
-            df = df.where(F.col("day").cast("string").between(days[0], days[1]))
-        return df.drop("day")
-    return spark.read.parquet(str(base))
+        df = df.where(F.col("day").cast("string").between(days[0], days[1]))
+    return df.drop("day")
 
 
 def to_arrow(df):

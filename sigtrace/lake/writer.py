@@ -130,34 +130,17 @@ def ingest_lake(paths: Iterable[str | Path], lake: str | Path, *, ss7_variant: s
                 cdr_profile: str | Path | None = None, engine: str = "local", master: str | None = None):
     """Ingest files into a lake (``engine`` local: here, one after the other; spark: one Spark task
     per file). Returns an ``IngestReport``."""
-    from ..ingest import SS7_VARIANTS, FileReport, IngestReport, detect, expand_paths, sha256_file
+    from ..ingest import FileReport, IngestReport, check_options, plan_inputs, sha256_file
 
-    if ss7_variant not in SS7_VARIANTS:
-        raise InputError(f"--ss7-variant {ss7_variant!r}: expected one of {', '.join(SS7_VARIANTS)}")
-    profile = None
-    if cdr_profile is not None:
-        from .. import cdr
-
-        profile = cdr.load_profile(cdr_profile)   # a bad profile fails before anything is written
+    profile = check_options(ss7_variant, cdr_profile)   # a bad option fails before anything is written
     lake = Path(lake)
     report = IngestReport(db=str(lake))
-    plan: list[tuple[Path, str]] = []
-    for path, explicit in expand_paths(paths):
-        try:
-            kind, _ = detect(path, profile)
-        except OSError as e:
-            raise InputError(f"{path}: cannot read ({e.strerror})") from None
-        if kind is None:
-            if explicit:
-                raise InputError(f"{path}: not a pcap/pcapng capture or a CDR file (CSV, TSV, JSON Lines, Parquet)")
-            report.files.append(FileReport(str(path), path.name, "unknown", "skipped", note="not a capture or CDR file"))
-            continue
-        plan.append((path, kind))
+    plan = plan_inputs(paths, profile, report)   # the same detection, checks and errors as a case ingest
     prepare_lake(lake)
     todo: list[tuple[Path, str, str]] = []
     seen: set[str] = set()
     slots: list[FileReport | None] = []
-    for path, kind in plan:
+    for path, kind, _ in plan:
         sha = sha256_file(path)
         if in_lake(lake, sha) or sha in seen:
             note = "already in the lake; nothing added" if sha not in seen else "same bytes as an earlier file in this run"

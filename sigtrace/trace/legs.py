@@ -285,7 +285,7 @@ class _Obs:
         return {r["source_id"] for g in (self.isup, self.cdr, self.sip) for r in g}
 
 
-_TRACE_MACROS = ("trace_isup_legs", "trace_cdr_legs", "trace_sip_invites")
+_TRACE_MACROS = ("trace_isup_legs", "trace_cdr_legs", "trace_sip_invites", "trace_keys")
 _MACROS_OK: "weakref.WeakKeyDictionary[Any, bool]" = weakref.WeakKeyDictionary()
 
 
@@ -300,7 +300,7 @@ def ensure_macros(con: Any) -> None:
         pass
     have = {r[0] for r in con.execute(
         "select function_name from duckdb_functions() where function_type = 'table_macro' "
-        "and function_name in ('trace_isup_legs', 'trace_cdr_legs', 'trace_sip_invites')").fetchall()}
+        "and list_contains($names, function_name)", {"names": list(_TRACE_MACROS)}).fetchall()}
     if not set(_TRACE_MACROS) <= have:
         from .._paths import QUERIES_DIR
 
