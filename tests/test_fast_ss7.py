@@ -360,7 +360,7 @@ def _kernel(fast, data: bytes, frame=99, ts=123):
 
 
 def _state(fast):
-    st, _R, _pool, _opt, _scr, table, ring_k, ring_h, lk, lv, link_msgs = fast.ctx
+    st, _R, _pool, _opt, _scr, table, ring_k, ring_h, lk, lv, link_msgs, _lfcs = fast.ctx
     return [a.copy() for a in (st, table, ring_k, ring_h, lk, lv, link_msgs)]
 
 

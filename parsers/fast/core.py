@@ -65,6 +65,7 @@ def _drop_stale_cache() -> None:
 
 
 _drop_stale_cache()
+from .mtp import mtp_frame  # noqa: E402
 from .sip import udp_packet  # noqa: E402
 from .ss7 import sctp_packet  # noqa: E402
 
@@ -161,7 +162,7 @@ def _be16(buf, o):
     return (np.int64(buf[o]) << 8) | np.int64(buf[o + 1])
 
 
-K_SLOW, K_UDP, K_SCTP, K_OTHER_IP, K_OTHER_L2 = 0, 1, 2, 3, 4
+K_SLOW, K_UDP, K_SCTP, K_OTHER_IP, K_OTHER_L2, K_MTP = 0, 1, 2, 3, 4, 5
 
 
 @njit(cache=True, nogil=True)
@@ -193,6 +194,8 @@ def _classify(buf, off, end, lt):
             return K_SLOW, 0, 0, 0, 0
         et = _be16(buf, off)
         o = off + 20
+    elif lt == 139 or lt == 140 or lt == 141:  # MTP2 (with pseudo-header), MTP3: parsers/fast/mtp.py
+        return K_MTP, off, end, 0, 0
     elif lt == 101 or lt == 12 or lt == 14 or lt == 228 or lt == 229:
         if end <= off:
             return K_SLOW, 0, 0, 0, 0
@@ -238,6 +241,8 @@ def _run(buf, offs, lens, tss, lts, frame0, i, n, ss7ctx, sipctx, counts):
             st = udp_packet(buf, po, pe, src, dst, frame0 + i, tss[i], sipctx, counts)
         elif kind == K_SCTP:
             st = sctp_packet(buf, po, pe, src, dst, frame0 + i, tss[i], ss7ctx, counts)
+        elif kind == K_MTP:
+            st = mtp_frame(buf, po, pe, lts[i], frame0 + i, tss[i], ss7ctx, counts)
         elif kind == K_OTHER_IP:
             counts[C_OTHER_IP] += 1
             st = DONE
@@ -301,6 +306,7 @@ class FastDecoder:
                     raise RuntimeError("fast path: output full with no rows pending")
                 self._take(b.buf)
             elif st == SLOW:
+                self.ss7.to_python()
                 for r in range(j, k):
                     o = int(b.off[r])
                     packet(b.frame0 + r, int(b.ts[r]), int(b.lt[r]), b.buf[o:o + int(b.length[r])].tobytes())

@@ -1,15 +1,17 @@
-"""Compiled SS7 fast path: IPv4 SCTP -> M3UA (RFC 4666 DATA) -> ISUP (Q.763) rows, in numba.
+"""Compiled SS7 fast path: IPv4 SCTP -> M3UA (RFC 4666 DATA) / M2PA / M2UA -> ISUP (Q.763) rows, in numba.
 
 ``sctp_packet`` decodes exactly what parsers/ss7flow.py (``Ss7Flow.sctp`` -> ``_user`` -> ``_m3ua`` ->
 ``_emit``), parsers/m3ua.py and parsers/isup.py would decode for one SCTP packet, or returns SLOW
 before touching any state or output:
 
 * SCTP (RFC 9260 §3): common header, walk of every bundled chunk; non-DATA chunks count
-  ``sctp_control``. DATA chunks must be complete (B+E flags), carry user data and PPID 3 (M3UA) or 5
-  (M2PA), either byte order. Zero/short/overrunning chunk lengths, I-DATA, fragments, other PPIDs -> SLOW.
+  ``sctp_control``. DATA chunks must be complete (B+E flags), carry user data and PPID 3 (M3UA), 5
+  (M2PA) or 2 (M2UA), either byte order. Zero/short/overrunning chunk lengths, I-DATA, fragments, other PPIDs -> SLOW.
 * Retransmission filter (parsers/sctp.py ``Retransmissions``): ONE state shared with the Python
   side -- ``Ss7Fast`` installs ``_Retx`` (same ``is_dup``) as ``flow._retx``, both sides hash the chunk
   with ``chunk_hash`` and update the same hash table + ring of ``RETX_WINDOW`` keys (numpy arrays).
+* M2UA (RFC 3331, PPID 2): MAUP Data carries an MTP3 message (Protocol Data 1 or 2), handled as M2PA's
+  User Data is; anything else counts ``m2ua_mgmt``.
 * M2PA (RFC 4165): Link Status / empty User Data count ``m2pa_link_status`` / ``m2pa_control``; User Data
   carries an MTP3 message (Q.704 label, 14- or 24-bit by the link's decided variant). The association
   must be registered (Python creates its Link on the first message), SI 5 needs it decided.
@@ -30,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
-from . import (C_ISUP, C_M2PA_CONTROL, C_M2PA_LINK_STATUS, C_M3UA_MGMT, C_SCTP, C_SCTP_CONTROL, C_SCTP_RETX,
+from . import (C_ISUP, C_M2PA_CONTROL, C_M2PA_LINK_STATUS, C_M2UA_MGMT, C_M3UA_MGMT, C_SCTP, C_SCTP_CONTROL, C_SCTP_RETX,
                C_SI0, DONE, FULL, SLOW)
 from ..isup_codes import ANSI_IAM, ANSI_IAM_VARS, LAYOUT, MSG_NAMES, UNKNOWN, VAR_PARAMS
 from ..sctp import RETX_WINDOW
@@ -82,7 +84,7 @@ RETX_SLOTS = RETX_WINDOW * 2
 # per-chunk scratch: kind, tsn, payload start, payload end, row slot / SI
 K_CONTROL, K_COUNT, K_ISUP = 0, 1, 2  # scratch[:, 4]: counter index (K_COUNT) / row slot (K_ISUP)
 # association transports in the link table, and the bits of a registered value (link index << 3)
-T_M3UA, T_M2PA = 1, 2
+T_M3UA, T_M2PA, T_M2UA, T_MTP = 1, 2, 3, 4  # T_MTP: key (link type, 0, link number, 0), parsers/fast/mtp.py
 V_ANSI, V_PC24, V_UNDECIDED = 1, 2, 4
 MAX_CHUNKS = 4096
 
@@ -436,7 +438,7 @@ def _isup(buf, off, end, ansi, R, r, pool, pu, opt, ou):
 # ================================================================== the kernel
 @njit(cache=True, nogil=True)
 def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
-    st, R, pool, opt, scratch, table, ring_k, ring_h, lk, lv, link_msgs = ctx
+    st, R, pool, opt, scratch, table, ring_k, ring_h, lk, lv, link_msgs, _lfcs = ctx
     if end - off < 12:
         return SLOW
     sport = _be16(buf, off)
@@ -473,6 +475,8 @@ def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
             tr = T_M3UA
         elif ppid == 5 or ppid == 0x05000000:
             tr = T_M2PA
+        elif ppid == 2 or ppid == 0x02000000:
+            tr = T_M2UA
         else:
             return SLOW
         for j in range(nch):  # a TSN twice in one packet: the filter's order matters -> Python
@@ -498,7 +502,40 @@ def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
                 o += (ln + 3) & ~3
                 continue
             mo = m + 17
-            lval = _link_get(lk, lv, T_M2PA, src, sport, dst, dport)
+        elif tr == T_M2UA:
+            # M2UA (RFC 3331 §3.1 common header, §3.3.1.1 MAUP Data: Protocol Data 1 (0x0300) = the MTP3
+            # message, Protocol Data 2 (0x0301) = one priority octet then it); parsers/m2ua.py ``decode``
+            if me - m < 8 or buf[m] != 1:
+                return SLOW
+            mlen = _be32(buf, m + 4)
+            if mlen < 8:
+                return SLOW
+            if m + mlen < me:
+                me = m + mlen
+            maup_data = buf[m + 2] == 6 and buf[m + 3] == 1
+            q = m + 8
+            mo = me
+            pe = me
+            while q + 4 <= me:
+                tag = _be16(buf, q)
+                plen = _be16(buf, q + 2)
+                if plen < 4 or q + plen > me:
+                    return SLOW
+                if maup_data and tag == 0x0300:
+                    mo = q + 4
+                    pe = q + plen
+                elif maup_data and tag == 0x0301 and plen > 5:
+                    mo = q + 5
+                    pe = q + plen
+                q += (plen + 3) & ~3
+            if mo >= pe:
+                scratch[nch, 4] = C_M2UA_MGMT
+                nch += 1
+                o += (ln + 3) & ~3
+                continue
+            me = pe
+        if tr == T_M2PA or tr == T_M2UA:
+            lval = _link_get(lk, lv, tr, src, sport, dst, dport)
             if lval < 0:
                 return SLOW  # Python creates the association's Link first
             si = np.int64(buf[mo] & 0x0F)
@@ -690,8 +727,11 @@ class Ss7Fast:
         lk = np.zeros((LINK_SLOTS, 2), dtype=np.int64)
         lv = np.full(LINK_SLOTS, -1, dtype=np.int64)
         link_msgs = np.zeros(LINK_SLOTS, dtype=np.int64)
+        lfcs = np.full(LINK_SLOTS, -1, dtype=np.int64)  # MTP2 links: FCS decision (-1 none yet), = Link.fcs
         # numpy arrays only: a typed Dict in ctx costs ~65 us per call from Python
-        self.ctx = (st, R, pool, opt, scratch, table, ring_k, ring_h, lk, lv, link_msgs)
+        self.ctx = (st, R, pool, opt, scratch, table, ring_k, ring_h, lk, lv, link_msgs, lfcs)
+        self._lfcs = lfcs
+        self._mtp: list = []  # (link index, Link) of MTP2/MTP3 link-type links
         self._st, self._R, self._pool, self._opt = st, R, pool, opt
         self._lk, self._lv, self._link_msgs = lk, lv, link_msgs
         self._link_list: list = []
@@ -700,17 +740,20 @@ class Ss7Fast:
         flow._retx = _Retx(table, ring_k, ring_h, st)
         flow.link_events = []
         for k, link in list(flow._links.items()):
-            if len(k) == 6:
+            if len(k) in (3, 6):
                 flow.link_events.append((k, link))
         self.sync()
 
     # ---------------------------------------------------------------- links
     def _register(self, k, link) -> None:
         """Put association direction ``k`` (an Ss7Flow._links key) into the kernel's link table."""
-        tr = T_M3UA if k[0] == "m3ua" else T_M2PA
-        src, dst = _ipv4(k[2]), _ipv4(k[4])
-        if src < 0 or dst < 0:
-            return
+        if len(k) == 3:  # ("mtp2" | "mtp3", link type, link number): Ss7Flow._mtp_link
+            tr, src, sport, dst, dport = T_MTP, int(k[1]), 0, int(k[2]), 0
+        else:
+            tr = T_M3UA if k[0] == "m3ua" else T_M2PA if k[0] == "m2pa" else T_M2UA
+            src, dst, sport, dport = _ipv4(k[2]), _ipv4(k[4]), int(k[3]), int(k[5])
+            if src < 0 or dst < 0:
+                return
         idx = self._link_idx.get(id(link))
         if idx is None:
             idx = len(self._link_list)
@@ -718,15 +761,22 @@ class Ss7Fast:
                 return  # table full: this association stays on the Python path
             self._link_idx[id(link)] = idx
             self._link_list.append(link)
+            if tr == T_MTP:
+                self._mtp.append((idx, link))
+                self._lfcs[idx] = -1 if link.fcs is None else int(link.fcs)
         if link.pending is not None:
             val = V_UNDECIDED
         else:
             val = (V_ANSI if link.ansi else 0) | (V_PC24 if link.pc_bits == 24 else 0)
-        _link_put(self._lk, self._lv, self._st, tr, src, int(k[3]), dst, int(k[5]), (idx << 3) | val)
+        _link_put(self._lk, self._lv, self._st, tr, src, sport, dst, dport, (idx << 3) | val)
 
     def sync(self) -> None:
         """Register the association directions the Python side has created since last time (M3UA with
-        explicit point codes, M2PA; IPv4), and re-register those of links decided since."""
+        explicit point codes, M2PA, M2UA; IPv4; MTP2/MTP3 link-type links), and re-register those of links
+        decided since. MTP2 links' FCS decisions made by Python (``Link.fcs``) go back to the kernel."""
+        lfcs = self._lfcs
+        for idx, link in self._mtp:
+            lfcs[idx] = -1 if link.fcs is None else int(link.fcs)
         ev = self.flow.link_events
         if not ev:
             return
@@ -734,11 +784,18 @@ class Ss7Fast:
             if k is None:
                 for key in self._watch.pop(id(link), ()):
                     self._register(key, link)
-            elif (k[0] == "m3ua" and k[1] is True) or k[0] == "m2pa":
+            elif (k[0] == "m3ua" and k[1] is True) or k[0] in ("m2pa", "m2ua") or len(k) == 3:
                 self._register(k, link)
                 if link.pending is not None:
                     self._watch.setdefault(id(link), []).append(k)
         ev.clear()
+
+    def to_python(self) -> None:
+        """Before Python decodes records: the kernel's FCS decisions of MTP2 links into ``Link.fcs``."""
+        lfcs = self._lfcs
+        for idx, link in self._mtp:
+            v = int(lfcs[idx])
+            link.fcs = None if v < 0 else bool(v)
 
     # ---------------------------------------------------------------- outputs
     def pending(self) -> int:
