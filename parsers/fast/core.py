@@ -266,7 +266,7 @@ class FastDecoder:
 
     def __init__(self, dec: Any, writer: Any, capacity: int = 8192):
         from .sip import SipFast
-        from .ss7 import Ss7Fast
+        from .ss7_side import Ss7Fast
 
         self.dec = dec
         self.writer = writer

@@ -10,7 +10,7 @@ state or output:
 * MTP2 signal unit (Q.703 §2.2-2.3): LI 0 FISU, 1-2 LSSU (counted ``mtp2_fisu`` / ``mtp2_lssu``), else
   MSU. Whether the frame carries the FCS is decided as parsers/mtp2.py decides it: from LI against
   the captured length, else the link's earlier decision, else the CRC-16/X.25 of the frame (§2.2.6).
-  The per-link decision (``Link.fcs``) is shared with the Python side through ``Ss7Fast``.
+  The per-link decision (``Link.fcs``) is shared with the Python side through ``Ss7Fast`` (parsers/fast/ss7_side.py).
 * MTP3 (Q.704 §14.2, §2.2): SI 5 -> one ISUP row on a link whose variant is decided (14-bit ITU or
   24-bit China/ANSI label); SI 4 (TUP) and 13 (BICC) -> SLOW (decoded by Python); any other SI
   counts its service-indicator counter.
