@@ -282,5 +282,9 @@ def test_lake_with_int32_and_int64_cic_spark(tmp_path, monkeypatch):
     assert df.schema["cic"].dataType.simpleString() == "bigint"
     got = sorted((r["protocol"], r["msg_name"], r["cic"]) for r in df.select("protocol", "msg_name", "cic").collect())
     assert got == sorted(_cics(db))
+    # every column reads (the nanosecond times, as int64 nanoseconds, included), not only cic
+    rows = sp.to_arrow(df).to_pylist()
+    assert sorted((r["ts"], r["frame"], r["cic"]) for r in rows) == [
+        (DAY1, 1, ISUP_CIC), (DAY1 + 10**9, 2, ISUP_CIC), (DAY2, 3, BIG_CIC), (DAY2 + 10**9, 4, BIG_CIC)]
     one_day = sp.table_df(s, lake, "isup_messages", ("2024-05-11", "2024-05-11"))
     assert sorted(r["cic"] for r in one_day.select("cic").collect()) == [ISUP_CIC, ISUP_CIC]
