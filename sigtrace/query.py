@@ -137,6 +137,12 @@ def run_statements(db: Path | str, query: str, params: list[str], *, read_only: 
     con = connect(db, read_only=read_only)
     results: list[Result] = []
     try:
+        if is_name and q.startswith("trace/"):
+            # the trace's named steps call its table macros: a case written by an older sigtrace and
+            # opened read-only gets them as the connection's own TEMP macros, as `sigtrace trace` does
+            from .trace.legs import ensure_macros
+
+            ensure_macros(con)
         _lock_down(con, allow_files=allow_files)
         for st in statements:
             want = set(getattr(st, "named_parameters", ()) or ())

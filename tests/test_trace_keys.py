@@ -31,3 +31,18 @@ def test_identity_queries_on_a_read_only_case_written_before_trace_keys(tmp_path
         assert sql.fetch_dicts(con, "trace/cdr_identity", keys="1:1") == []
     finally:
         con.close()
+
+
+def test_sql_command_runs_a_trace_step_on_a_read_only_case_written_before_trace_keys(tmp_path):
+    """`sigtrace sql trace/sip_identity` on such a case: the named query gets the trace's macros the
+    way `sigtrace trace` does, instead of failing on a missing table function."""
+    from sigtrace.query import run_statements
+
+    db = tmp_path / "old.duckdb"
+    con = sigtrace.connect(db)
+    con.execute("drop macro table trace_keys")
+    con.close()
+    (res,) = run_statements(db, "trace/sip_identity", ["keys=1:1,2:3"])
+    assert res.rows == []
+    (res,) = run_statements(db, "trace/cdr_identity", ["keys=1:1"])
+    assert res.rows == []
