@@ -216,3 +216,42 @@ def test_read_only_connection_reads_the_case_state_once(built, monkeypatch):
         assert len(calls) == 3
     finally:
         con.close()
+
+
+def test_no_possible_candidate_means_no_site():
+    """goip/any_candidate, which lets ingest skip the scan, is false only when goip/site_devices has no
+    device: two phones with one SIM each and few calls have none; a SIM moved into the other phone
+    (a device with two SIMs, a SIM behind two devices) makes a candidate."""
+    from sigtrace import sql
+    from sigtrace.goip.features import _device_params
+
+    con = sigtrace.connect(None)
+    R = goip.load_rules()
+    legs = [("A", "862710030000011", "460001000000001", "+8613900000001"),
+            ("A", "862710030000011", "460001000000001", "+8613900000002"),
+            ("B", "862710030000022", "460001000000002", "+8613900000003")]
+
+    def load(rows):
+        con.execute("delete from cdr_legs")
+        for i, (_, imei, imsi, called) in enumerate(rows):
+            con.execute("insert into cdr_legs (source_id, row_num, record_type, start_time, duration_s, answered, "
+                        "calling_norm, called_norm, imsi, imei, cell_id) values (1, $r, 'MOC', "
+                        "timestamp '2024-05-06 02:00:00' + to_seconds($r * 60), 30, 1, '+8613800000000', $c, $s, $i, 'C1')",
+                        {"r": i + 1, "c": called, "s": imsi, "i": imei})
+
+    def both():
+        any_cand = sql.fetch_dicts(con, "goip/any_candidate", since=None, until=None,
+                                   cand_out_per_day=R["candidate"]["out_per_day"])[0]["any_candidate"]
+        return any_cand, sql.fetch_dicts(con, "goip/site_devices", **_device_params(R, None, None))
+
+    load(legs)
+    any_cand, devices = both()
+    assert (any_cand, devices) == (False, [])
+    load(legs + [("B", "862710030000022", "460001000000001", "+8613900000004")])   # S1 in phone B
+    any_cand, devices = both()
+    assert any_cand and devices
+    load(legs + [("A", "862710030000011", "460001000000001", f"+86139000001{k:02d}")
+                 for k in range(int(R["candidate"]["out_per_day"]))])           # a busy one-SIM phone
+    any_cand, devices = both()
+    assert any_cand and devices
+    con.close()

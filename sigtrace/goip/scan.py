@@ -401,12 +401,37 @@ def _stored_keys(con) -> tuple[frozenset, frozenset] | None:
     return hit
 
 
+class _memory_cap:
+    """DuckDB's memory_limit set to the CDR load's cap for the block, then put back."""
+
+    def __init__(self, con):
+        self.con = con
+        self.prev = None
+
+    def __enter__(self):
+        from ..db import CDR_MEMORY_LIMIT
+
+        self.prev = self.con.execute("select current_setting('memory_limit')").fetchone()[0]
+        self.con.execute(f"set memory_limit = '{CDR_MEMORY_LIMIT}'")
+        return self
+
+    def __exit__(self, *exc):
+        import duckdb
+
+        try:
+            self.con.execute(f"set memory_limit = '{self.prev}'")
+        except duckdb.Error:                                    # the connection is being torn down
+            pass
+
+
 def store_scan_sites(con) -> int:
     """Score the whole case with the packaged rule set and no window, as ``sigtrace goip --min-score 0``,
     and write every candidate site to goip_scan_sites with what it was computed from in
     goip_scan_state, in one transaction (``sigtrace ingest`` calls this at the end of a run that added
     a file: the tables always describe every file of the case). Returns the number of sites.
-    A case with no outgoing mobile leg (MOC with a SIM) has no candidate device: no site, no scan."""
+    A case where no device can be a candidate (goip/any_candidate) has no site: no scan. DuckDB's
+    buffer pool is capped as during a CDR load (it spills beyond), so ingest's peak memory stays
+    the load's."""
     import duckdb
 
     t0 = time.perf_counter()
@@ -414,9 +439,10 @@ def store_scan_sites(con) -> int:
     try:
         st = _case_state(con)
         R = load_rules(None)
-        has_moc = con.execute("select exists (select 1 from cdr_legs where record_type = 'MOC' "
-                              "and coalesce(imsi, calling_norm) is not null)").fetchone()[0]
-        sites = goip_sites(con, min_score=0.0, evidence_rows=0).sites if has_moc else []
+        any_cand = sql.fetch_dicts(con, "goip/any_candidate", since=None, until=None,
+                                   cand_out_per_day=R["candidate"]["out_per_day"])[0]["any_candidate"]
+        with _memory_cap(con):
+            sites = goip_sites(con, min_score=0.0, evidence_rows=0).sites if any_cand else []
         con.execute("delete from goip_scan_sites")
         con.execute("delete from goip_scan_state")
         if sites:
