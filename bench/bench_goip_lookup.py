@@ -208,10 +208,10 @@ def answers(path: Path, fresh: int = 40) -> dict:
 
 def compare(before: dict, after: dict) -> int:
     bad = 0
-    for case, b in sorted(before.items()):
-        a = after.get(case)
-        if a is None:
-            print(f"{case}: missing in the new answers")
+    for case, a in sorted(after.items()):
+        b = before.get(case)
+        if b is None:
+            print(f"{case}: not in the earlier answers")
             bad += 1
             continue
         d = 0

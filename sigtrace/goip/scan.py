@@ -429,7 +429,7 @@ def store_scan_sites(con) -> int:
     and write every candidate site to goip_scan_sites with what it was computed from in
     goip_scan_state, in one transaction (``sigtrace ingest`` calls this at the end of a run that added
     a file: the tables always describe every file of the case). Returns the number of sites.
-    A case where no device can be a candidate (goip/any_candidate) has no site: no scan. DuckDB's
+    A case with no outgoing mobile leg (MOC with a SIM) has no candidate device: no site, no scan. DuckDB's
     buffer pool is capped as during a CDR load (it spills beyond), so ingest's peak memory stays
     the load's."""
     import duckdb
@@ -439,10 +439,10 @@ def store_scan_sites(con) -> int:
     try:
         st = _case_state(con)
         R = load_rules(None)
-        any_cand = sql.fetch_dicts(con, "goip/any_candidate", since=None, until=None,
-                                   cand_out_per_day=R["candidate"]["out_per_day"])[0]["any_candidate"]
+        has_moc = con.execute("select exists (select 1 from cdr_legs where record_type = 'MOC' "
+                              "and coalesce(imsi, calling_norm) is not null)").fetchone()[0]
         with _memory_cap(con):
-            sites = goip_sites(con, min_score=0.0, evidence_rows=0).sites if any_cand else []
+            sites = goip_sites(con, min_score=0.0, evidence_rows=0).sites if has_moc else []
         con.execute("delete from goip_scan_sites")
         con.execute("delete from goip_scan_state")
         if sites:
