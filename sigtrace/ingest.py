@@ -190,7 +190,9 @@ def ingest(
     ``jobs``: decode captures in that many worker processes (sigtrace/parallel.py; default
     ``SIGTRACE_JOBS`` or the CPU count; 1 = in this process). Used only when the run has enough
     capture bytes; the case file comes out the same either way. ``force_schema``: add sigtrace's
-    tables to an existing DuckDB file that holds other tables (refused by default)."""
+    tables to an existing DuckDB file that holds other tables (refused by default). Given a case
+    file (not a connection), the run ends by writing the whole-case GoIP scan that look-ups answer
+    from (goip_scan_sites; ``sigtrace.goip.scan.store_scan_sites``)."""
     profile = check_options(ss7_variant, cdr_profile)
     report = IngestReport(db=str(db) if not isinstance(db, duckdb.DuckDBPyConnection) else ":connection:")
     plan = plan_inputs(paths, profile, report)
@@ -224,6 +226,8 @@ def ingest(
                 _ingest_one(con, path, kind, comp, fr, ss7_variant=ss7_variant, profile=profile, progress=progress,
                             par=par, fast=fast, snap=snap)
                 report.files.append(fr)
+        if not isinstance(db, duckdb.DuckDBPyConnection):  # a case file (a given connection: the caller's to keep)
+            _store_goip_scan(con, any(f.status == "ingested" for f in report.files))
     finally:
         if par is not None:
             par.close()
@@ -341,6 +345,23 @@ def _undecoded(con, source_id: int, fr: FileReport) -> None:
     shown = ", ".join(f"{v} {k}" for k, v in list(fr.undecoded.items())[:4])
     more = len(fr.undecoded) - 4
     fr.note = f"not decoded: {shown}" + (f" and {more} more stacks" if more > 0 else "")
+
+
+def _store_goip_scan(con, added: bool) -> None:
+    """The whole-case GoIP scan written for look-ups (goip_scan_sites, migration 011), once per run
+    after the last file: from every file of the case, as one run with all of them would write it.
+    Also when the run added nothing but the table is not current (an earlier run was interrupted
+    before writing it, or another sigtrace wrote it)."""
+    from .goip.scan import scan_is_current, store_scan_sites
+
+    try:
+        if added or not scan_is_current(con):
+            store_scan_sites(con)
+    except BaseException as e:
+        if _is_interrupt(e):
+            raise Interrupted("interrupted while writing the GoIP scan table after the last file; every file is "
+                              "kept, and look-ups scan the case instead until the next ingest") from None
+        raise
 
 
 def _is_interrupt(e: BaseException) -> bool:

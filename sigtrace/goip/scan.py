@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import time
-from datetime import datetime
+import weakref
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from .. import sql
+from .._version import __version__
 from ..errors import InputError
 from ..timeutil import iso_utc
 from .attach import attach_imeis
@@ -263,7 +267,12 @@ def flagged_at(con, cell_id: str | None = None, imei: str | None = None, since: 
                until: datetime | None = None) -> tuple[bool, bool]:
     """(cell flagged, IMEI flagged): would the scan label the site of ``cell_id`` / the site holding
     ``imei`` likely_simbox? The per-site form of ``flagged_keys`` (a trace asks about one origin);
-    cached per connection and case content."""
+    cached per connection and case content. Over the whole case (no window), answered from
+    goip_scan_sites (the scan written at ingest) when it is current for the case and rule set."""
+    if since is None and until is None:
+        stored = _stored_keys(con)
+        if stored is not None:
+            return (cell_id is not None and str(cell_id) in stored[0], imei is not None and str(imei) in stored[1])
     key = (id(con), _fingerprint(con), cell_id, imei, since, until)
     hit = _LOOKUP_CACHE.get(key)
     if hit is None:
@@ -309,17 +318,162 @@ def _flags(con, cell_id: str | None, imei: str | None, since, until) -> tuple[bo
 
 
 _FLAG_CACHE: dict[tuple, tuple[frozenset, frozenset]] = {}
+# read-only connection -> its case facts and the stored flags (a case opened read-only cannot change:
+# one query per connection instead of one per look-up)
+_READ_ONLY: "weakref.WeakKeyDictionary[Any, tuple[tuple, bool] | None]" = weakref.WeakKeyDictionary()
+
+
+def _case_state(con) -> dict:
+    """goip/scan_state: the case's facts now and whether goip_scan_sites was written from them; on a
+    case file of an older schema (opened read-only, not migrated) the facts and no stored table."""
+    import duckdb
+
+    try:
+        return sql.fetch_dicts(con, "goip/scan_state")[0]
+    except duckdb.CatalogException:
+        row = con.execute(
+            "select sha256(coalesce((select string_agg(sha256, ',' order by source_id) from sources), '')), "
+            "(select count(*) from cdr_legs), (select count(*) from sip_messages)").fetchone()
+        return {"sources_sha256": row[0], "cdr_legs": row[1], "sip_messages": row[2],
+                "stored_rules_sha256": None, "stored_current": False}
+
+
+def _state(con) -> tuple[tuple, bool]:
+    """(fingerprint of the case content, goip_scan_sites current for it); read once per read-only
+    connection, every call on a writable one."""
+    known = con in _READ_ONLY                       # None: a writable connection
+    hit = _READ_ONLY.get(con)
+    if hit is not None:
+        return hit
+    st = _case_state(con)
+    out = ((st["sources_sha256"], st["cdr_legs"], st["sip_messages"]),
+           bool(st["stored_current"]) and st["stored_rules_sha256"] == scan_digest(load_rules(None)))
+    if not known:
+        ro = con.execute("select current_setting('access_mode')").fetchone()[0] == "read_only"
+        _READ_ONLY[con] = out if ro else None
+    return out
+
+
+def scan_is_current(con) -> bool:
+    """goip_scan_sites holds this case's whole-case scan with the packaged rule set."""
+    return _state(con)[1]
 
 
 def _fingerprint(con) -> tuple:
-    row = con.execute(
-        "select (select count(*) from cdr_legs), (select count(*) from sip_messages), "
-        "(select string_agg(sha256, ',' order by source_id) from sources)").fetchone()
-    return (row[0], row[1], hash(row[2]))
+    return _state(con)[0]
+
+
+_CODE_DIGEST: list[str] = []
+
+
+def scan_digest(R: dict) -> str:
+    """sha256 of a rule set as loaded and of the scan itself (sigtrace.goip's code and rules file, the
+    queries/goip SQL, the sigtrace version): goip_scan_sites written by another rule set or another
+    build of the scan is not used."""
+    if not _CODE_DIGEST:
+        h = hashlib.sha256(__version__.encode())
+        here = Path(__file__).resolve().parent
+        for p in sorted(here.glob("*.py")) + sorted(here.glob("*.toml")) + sorted((Path(sql.QUERIES_DIR) / "goip").glob("*.sql")):
+            h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+        _CODE_DIGEST.append(h.hexdigest())
+    rules = json.dumps(R, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256((_CODE_DIGEST[0] + "\n" + rules).encode()).hexdigest()
+
+
+_STORED_CACHE: dict[tuple, tuple[frozenset, frozenset]] = {}
+
+
+def _stored_keys(con) -> tuple[frozenset, frozenset] | None:
+    """(cells, IMEIs) of the likely_simbox sites of the whole-case scan written at ingest
+    (goip_scan_sites), when it is current for this case and the packaged rule set; else None."""
+    fp, current = _state(con)
+    if not current:
+        return None
+    key = (id(con), fp)
+    hit = _STORED_CACHE.get(key)
+    if hit is None:
+        rows = sql.fetch_dicts(con, "goip/scan_flagged")
+        hit = (frozenset(r["cell_id"] for r in rows if r["cell_id"]),
+               frozenset(i for r in rows for i in r["imeis"] or ()))
+        if len(_STORED_CACHE) > 8:
+            _STORED_CACHE.clear()
+        _STORED_CACHE[key] = hit
+    return hit
+
+
+class _memory_cap:
+    """DuckDB's memory_limit set to the CDR load's cap for the block, then put back."""
+
+    def __init__(self, con):
+        self.con = con
+        self.prev = None
+
+    def __enter__(self):
+        from ..db import CDR_MEMORY_LIMIT
+
+        self.prev = self.con.execute("select current_setting('memory_limit')").fetchone()[0]
+        self.con.execute(f"set memory_limit = '{CDR_MEMORY_LIMIT}'")
+        return self
+
+    def __exit__(self, *exc):
+        import duckdb
+
+        try:
+            self.con.execute(f"set memory_limit = '{self.prev}'")
+        except duckdb.Error:                                    # the connection is being torn down
+            pass
+
+
+def store_scan_sites(con) -> int:
+    """Score the whole case with the packaged rule set and no window, as ``sigtrace goip --min-score 0``,
+    and write every candidate site to goip_scan_sites with what it was computed from in
+    goip_scan_state, in one transaction (``sigtrace ingest`` calls this at the end of a run that added
+    a file: the tables always describe every file of the case). Returns the number of sites.
+    A case with no outgoing mobile leg (MOC with a SIM) has no candidate device: no site, no scan. DuckDB's
+    buffer pool is capped as during a CDR load (it spills beyond), so ingest's peak memory stays
+    the load's."""
+    import duckdb
+
+    t0 = time.perf_counter()
+    con.execute("begin transaction")
+    try:
+        st = _case_state(con)
+        R = load_rules(None)
+        has_moc = con.execute("select exists (select 1 from cdr_legs where record_type = 'MOC' "
+                              "and coalesce(imsi, calling_norm) is not null)").fetchone()[0]
+        with _memory_cap(con):
+            sites = goip_sites(con, min_score=0.0, evidence_rows=0).sites if has_moc else []
+        con.execute("delete from goip_scan_sites")
+        con.execute("delete from goip_scan_state")
+        if sites:
+            con.execute(
+                "insert into goip_scan_sites select unnest($site), unnest($cell), unnest($label), unnest($score), "
+                "unnest($calls), unnest($imeis)",
+                {"site": [s.site for s in sites], "cell": [s.cell_id for s in sites],
+                 "label": [s.label for s in sites], "score": [float(s.score) for s in sites],
+                 "calls": [int(s.calls) for s in sites], "imeis": [list(s.imeis) for s in sites]})
+        con.execute(
+            "insert into goip_scan_state values ($rv, $rs, $ss, $cl, $sm, $n, $t, $sec, $tv)",
+            {"rv": R["version"], "rs": scan_digest(R), "ss": st["sources_sha256"], "cl": st["cdr_legs"],
+             "sm": st["sip_messages"], "n": len(sites), "t": datetime.now(timezone.utc).replace(tzinfo=None),
+             "sec": round(time.perf_counter() - t0, 3), "tv": __version__})
+        con.execute("commit")
+    except BaseException:
+        try:
+            con.execute("rollback")
+        except duckdb.Error:
+            pass
+        raise
+    return len(sites)
 
 
 def flagged_keys(con, since: datetime | None = None, until: datetime | None = None) -> tuple[set[str], set[str]]:
-    """(cell_ids, imeis) of the sites labelled likely_simbox; cached per connection and case content."""
+    """(cell_ids, imeis) of the sites labelled likely_simbox; cached per connection and case content.
+    Over the whole case (no window), read from goip_scan_sites when it is current."""
+    if since is None and until is None:
+        stored = _stored_keys(con)
+        if stored is not None:
+            return set(stored[0]), set(stored[1])
     key = (id(con), _fingerprint(con), since, until)
     hit = _FLAG_CACHE.get(key)
     if hit is None:
