@@ -292,7 +292,7 @@ def arrow_type(duck_type: str) -> pa.DataType:
 
 
 # Columns no decoder writes: filled after decoding, by one enrichment step when a source is committed
-# (``enrich_source``). Decoders' rows (and the compiled fast path's Arrow tables) leave them out; they
+# (``sigtrace.enrich.enrich_source``). Decoders' rows (and the compiled fast path's Arrow tables) leave them out; they
 # are appended as NULLs and then filled. Always at the end of the table (added by later migrations).
 ENRICHED_COLUMNS: dict[str, tuple[str, ...]] = {
     "sip_messages": ("stir_attest", "stir_orig_tn", "stir_dest_tn", "stir_iat", "stir_origid", "stir_x5u",
@@ -666,53 +666,3 @@ class CaseWriter:
 def row_fields(row_cls: type) -> tuple[str, ...]:
     assert is_dataclass(row_cls)
     return tuple(f.name for f in fields(row_cls))
-
-
-# one statement for every enriched column (names from the constant ENRICHED_COLUMNS, never from data)
-_ENRICH_UPDATE = ("update sip_messages set "
-                  + ", ".join(f"{c} = e.{c}" for c in ENRICHED_COLUMNS["sip_messages"])
-                  + " from _sip_identity_rows as e where sip_messages.rowid = e.rid and sip_messages.source_id = $s")
-
-# A request whose headers may carry what migration 007 stores (RE2, case-insensitive; compact y: = Identity).
-_IDENTITY_HINT = r"(?i)(\n(identity|y)[ \t]*:|verstat=|\nsession-id[ \t]*:|related-icid)"
-
-
-def enrich_source(con: duckdb.DuckDBPyConnection, source_id: int) -> int:
-    """Fill the enriched sip_messages columns (migration 007: STIR/SHAKEN, verstat, Session-ID,
-    related-icid) of one source from its stored raw headers (``parsers.sipident``), inside the
-    source's ingest transaction. The same for every decoder, since it reads only ``headers``.
-    Returns the number of rows filled; a case file without the columns is left as it is."""
-    from .parsers.sipident import sip_identity
-
-    have = {c for c, _ in table_columns(con, "sip_messages")}
-    cols = ENRICHED_COLUMNS["sip_messages"]
-    if not set(cols) <= have:
-        return 0
-    rows = con.execute(
-        "select rowid, headers from sip_messages where source_id = $s and is_request "
-        "and regexp_matches(headers, $re)", {"s": source_id, "re": _IDENTITY_HINT}).fetchall()
-    out: dict[str, list[Any]] = {"rid": []}
-    for c in cols:
-        out[c] = []
-    for rid, headers in rows:
-        ident = sip_identity(headers)
-        if ident.empty():
-            continue
-        out["rid"].append(rid)
-        for c in cols:
-            v = getattr(ident, c)
-            if c == "stir_iat" and v is not None:
-                v = datetime.fromtimestamp(v, timezone.utc).replace(tzinfo=None)
-            out[c].append(v)
-    if not out["rid"]:
-        return 0
-    types = dict(table_columns(con, "sip_messages"))
-    tbl = pa.Table.from_arrays(
-        [pa.array(out["rid"], type=pa.int64())] + [pa.array(out[c], type=arrow_type(types[c])) for c in cols],
-        names=["rid", *cols])
-    con.register("_sip_identity_rows", tbl)
-    try:
-        con.execute(_ENRICH_UPDATE, {"s": source_id})
-    finally:
-        con.unregister("_sip_identity_rows")
-    return len(out["rid"])

@@ -29,7 +29,8 @@ import duckdb
 from . import _paths, parallel
 from ._version import __version__
 from .db import (BackgroundAppend, CaseWriteError, CaseWriter, capture_write_settings, cdr_write_settings, connect,
-                 decoded_columns, enrich_source)
+                 decoded_columns)
+from .enrich import enrich_source
 from .errors import InputError, Interrupted, SchemaError, SigtraceError
 from .inputs import Snapshot, expand_paths, sha256_file, snapshot
 from .parsers.capture import GZIP_MAGIC, read_records, sniff_capture

@@ -368,11 +368,13 @@ ALLOWED: dict[str, dict[str, str]] = {
         "path.read_text(encoding='utf-8')": "the shipped queries/schema and queries/views files",
         "INGEST_MEMORY_LIMIT": "module constant (memory cap during a capture ingest)",
         "CDR_MEMORY_LIMIT": "module constant (memory cap during a CDR load)",
-        "_ENRICH_UPDATE": "module constant built from ENRICHED_COLUMNS (schema-7 column names), values bound",
         "prev[0]": "the memory_limit setting read back from DuckDB a moment before, restored",
         "INGEST_THREADS": "module constant (DuckDB threads during a capture ingest)",
         "'true' if prev[3] else 'false'": "a boolean literal chosen in code (progress-bar setting restored)",
         "'true' if prev[1] else 'false'": "a boolean literal chosen in code (progress-bar setting restored)",
+    },
+    "enrich.py": {
+        "_ENRICH_UPDATE": "module constant built from ENRICHED_COLUMNS (schema-7 column names), values bound",
     },
     "features.py": {"'true' if self.prev else 'false'": "a boolean literal chosen in code (progress-bar setting restored)"},
     "load.py": {  # sigtrace/cdr/load.py
