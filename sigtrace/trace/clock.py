@@ -121,9 +121,14 @@ def clock_offsets(con: Any, tol: Tolerances | None = None, sources: set[int] | N
             windows.append((around - timedelta(seconds=w), around + timedelta(seconds=w)))
     out: dict[str, Any] = {}
     keys = [(ids, lo, hi, tol.skew_min_duration_s, tol.skew_max_s, tol.skew_min_matches) for lo, hi in windows]
-    if len(windows) == 2 and not any(k in cache for k in keys):
-        # the calibration window and the wider one: nearly every trace on a large case needs both, and
-        # DuckDB's planning is most of either query's time -- one statement gives the two results
+    fresh = len(windows) == 2 and not any(k in cache for k in keys)
+    # how often the traces on this connection needed the wider window: [needed, asked]
+    wider = cache.setdefault("_wider", [0, 0])
+    if fresh and wider[0] * 2 > wider[1]:
+        # the calibration window and the wider one: where most traces on this case needed both (the
+        # sources' calls are sparse), one statement gives the two results -- DuckDB's planning is most
+        # of either query's time there; where the first window mostly suffices (dense traffic), the
+        # wider one alone would cost more than the planning saved
         (lo, hi), (lo2, hi2) = windows
         span = _case_span(con, cache)
         if not (span is not None and lo2 <= span[0] and hi2 >= span[1]):
@@ -160,6 +165,9 @@ def clock_offsets(con: Any, tol: Tolerances | None = None, sources: set[int] | N
         out = cache[key]
         if _linked(out, sources, tol):
             break
+    if fresh:
+        wider[0] += out is cache.get(keys[1])
+        wider[1] += 1
     return out
 
 
