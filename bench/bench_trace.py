@@ -1,6 +1,7 @@
 """Benchmark: trace latency on a large case (>= 1 M signalling messages, >= 2 M CDR legs).
 
-    /work/venv/bin/python bench/bench_trace.py [--data fixtures|synthetic] [--traces 40] [--regen]
+    .venv/bin/python bench/bench_trace.py [--data fixtures|synthetic] [--traces 40] [--regen]
+    .venv/bin/python bench/bench_trace.py --network CASE_DIR [--work DIR] [--cli N]
 
 ``--data fixtures`` (default): the fixtures generator's scale case (``python -m fixtures.generate
 --scale --out bench/data/scale``, generated here if missing: ~1.6 M packets over 5 provinces, 5 M CDR
@@ -13,6 +14,12 @@ by three probes with clock errors 0 / +2 s / -1.5 s (IAM ACM ANM REL RLC; a fift
 in three entering through a SIP gateway, popular numbers called again and again, ``--cdr`` CDR legs
 of an ordinary mobile population; plus planted fraud calls (tests/trace_synth.py): SIP gateway calls
 behind two proxies with decoys minutes apart, and mobile-originated calls.
+
+``--network CASE_DIR``: an independently generated network (``bench/adversary/networks`` layout, e.g. the
+one-day network: 1.17 M packets, 2.4 M CDR legs), its case file built once as ``bench/score_trace.py``
+builds it (``--work``); every call of its truth.json is traced once on one connection (after one
+warm-up trace). ``--cli N`` also times N one-shot ``sigtrace trace --format json`` runs (fresh
+processes: interpreter start, imports, connection, trace), wall and CPU.
 
 It runs ``--traces`` traces (the planted victims, each at its reported time, and for synthetic data
 popular background numbers) on one read-only connection, checks the planted ones against their known
@@ -27,6 +34,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import sigtrace  # noqa: E402
+from sigtrace.errors import NotFoundError  # noqa: E402
 from sigtrace.trace import trace  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
@@ -233,9 +242,30 @@ def main() -> None:
     ap.add_argument("--cdr", type=int, default=2_000_000, help="synthetic: CDR legs")
     ap.add_argument("--traces", type=int, default=40)
     ap.add_argument("--regen", action="store_true", help="rebuild the case file")
+    ap.add_argument("--network", type=Path, metavar="CASE_DIR",
+                    help="an independently generated network (bench/adversary/networks layout): its case file is "
+                         "built as bench/score_trace.py builds it (under --work) and every call of its truth.json "
+                         "is traced")
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "sigtrace-score-trace",
+                    help="--network: where its case file lives (default: %(default)s, shared with score_trace.py)")
+    ap.add_argument("--cli", type=int, default=0, metavar="N",
+                    help="also time N one-shot `sigtrace trace ... --format json` runs (fresh processes): wall and CPU")
     a = ap.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
-    if a.data == "fixtures":
+    if a.network is not None:
+        sys.path.insert(0, str(ROOT / "bench"))
+        import score_trace  # noqa: PLC0415
+
+        a.work.mkdir(parents=True, exist_ok=True)
+        path = score_trace.Runner(None).prepare(a.network, a.work, a.regen)
+        truth = json.loads((a.network / "truth.json").read_text(encoding="utf-8"))
+        from sigtrace.timeutil import parse_iso
+
+        victims = [{"victim": c["victim"], "at": parse_iso(c["at"]), "softswitch": None, "origin": None}
+                   for c in truth["calls"]]
+        pop = []
+        a.traces = max(a.traces, len(victims) + 1)  # every call once after the first (warm-up) trace
+    elif a.data == "fixtures":
         path = DATA / "trace_scale_fixtures.duckdb"
         if a.regen or not path.exists():
             build_from_fixtures(path, False)
@@ -266,13 +296,18 @@ def main() -> None:
         pop = con.execute("select called_norm, min(ts) from isup_messages where msg_type = 1 and called_norm like '+861380%' "
                           "group by 1 order by 1 limit 10").fetchall()
     jobs = [(v["victim"], v["at"], v["origin"]) for v in victims] + [(n, t, None) for n, t in pop]
+    if a.network is not None:
+        jobs = jobs[-1:] + jobs  # the warm-up trace (not counted) is the last call, traced again at the end
     wall, cpu = [], []
     ok, planted = 0, 0
     first = None
     for i in range(a.traces):
         n, at, ss = jobs[i % len(jobs)]
         t, c = time.perf_counter(), time.process_time()
-        res = trace(con, n, at, 300)
+        try:
+            res = trace(con, n, at, 300)
+        except NotFoundError:
+            res = None
         dt, dc = time.perf_counter() - t, time.process_time() - c
         if i == 0:
             first = (dt, dc)
@@ -281,7 +316,7 @@ def main() -> None:
             cpu.append(dc)
         if ss is not None and i < len(jobs):
             planted += 1
-            got = res.best.origin.to_dict() if res.best else {}
+            got = res.best.origin.to_dict() if res is not None and res.best else {}
             ok += all(got.get(k) == v for k, v in ss.items())
     con.close()
     colds = []
@@ -292,9 +327,20 @@ def main() -> None:
         colds.append((time.perf_counter() - t, time.process_time() - c))
         con2.close()
 
+    clis = []
+    for n, at, _ in jobs[1:1 + a.cli]:  # one `sigtrace trace` run: interpreter start, imports, connection, trace
+        import resource  # noqa: PLC0415
+        import subprocess  # noqa: PLC0415
+
+        r0, t = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+        subprocess.run([sys.executable, "-m", "sigtrace", "trace", n, "--at", at.isoformat() + "+00:00", "--db", str(path),
+                        "--format", "json"], capture_output=True, cwd=ROOT, check=False)
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        clis.append((time.perf_counter() - t, r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime))
+
     mobile = None  # a mobile-originated planted call: the trace asks the GoIP rules about its origin's site
     for v in victims:
-        if v["origin"] is None or (v["origin"] or {}).get("kind") in ("goip_site", "mobile_subscriber"):
+        if a.network is None and (v["origin"] is None or (v["origin"] or {}).get("kind") in ("goip_site", "mobile_subscriber")):
             con3 = sigtrace.connect(path, read_only=True)
             t, c = time.perf_counter(), time.process_time()
             res = trace(con3, v["victim"], v["at"], 300)
@@ -311,6 +357,10 @@ def main() -> None:
     print(f"traces: {a.traces} on one connection; planted calls traced to their true origin: {ok}/{planted}")
     print(f"fresh connection (one CLI run): " + ", ".join(f"{w * 1000:.0f} ms wall / {c * 1000:.0f} ms CPU" for w, c in colds))
     print(f"first trace on the connection: {first[0] * 1000:.0f} ms wall / {first[1] * 1000:.0f} ms CPU")
+    if clis:
+        w, c = sorted(x[0] for x in clis), sorted(x[1] for x in clis)
+        print(f"one-shot CLI `sigtrace trace` ({len(clis)} runs): wall median {statistics.median(w) * 1000:.0f} ms "
+              f"(min {w[0] * 1000:.0f}), CPU median {statistics.median(c) * 1000:.0f} ms (min {c[0] * 1000:.0f})")
     if mobile:
         print(f"mobile-origin trace (GoIP check of the origin's site), fresh connection: {mobile[0] * 1000:.0f} ms wall / "
               f"{mobile[1] * 1000:.0f} ms CPU (origin {mobile[2]})")

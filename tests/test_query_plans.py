@@ -68,6 +68,7 @@ def _params() -> dict:
     return {
         "victim": victim, "number": victim, "numbers": f"{victim},{victim.removeprefix('+86')}",
         "t_from": at - window, "t_to": at + window, "max_call_s": 14400.0,
+        "t_from_wide": at - timedelta(hours=2), "t_to_wide": at + timedelta(hours=2),
         "dpc": dpc, "pc_bits": bits, "pc_int": dpc, "switch_pc": switch_pc, "switch_bits": switch_bits,
         "ip": site["softswitch_ips"][0], "call_id": "plan@sigtrace", "source_ids": "1,2",
         "min_duration_s": 10.0, "max_skew_s": 60.0, "keys": "1:1,2:3",

@@ -29,7 +29,8 @@ EXPECTED_QUERIES = {"trace/terminating_legs", "trace/incoming_legs", "analyst/cd
 SAMPLE = {"victim": "+8613912345678", "numbers": "+8613912345678,+8613912345679", "t_from": datetime(2024, 5, 11),
           "t_to": datetime(2024, 5, 12), "max_call_s": 14400.0, "dpc": 524545, "pc_bits": 24, "switch_pc": 524545,
           "switch_bits": 24, "ip": "10.0.0.1", "call_id": "x@y", "source_ids": "", "min_duration_s": 10.0,
-          "max_skew_s": 60.0, "number": "+8613912345678", "keys": "1:1,2:3", "pc_int": 524545}
+          "max_skew_s": 60.0, "number": "+8613912345678", "keys": "1:1,2:3", "pc_int": 524545,
+          "t_from_wide": datetime(2024, 5, 10), "t_to_wide": datetime(2024, 5, 13)}
 
 
 def test_every_trace_step_has_a_query():
@@ -207,6 +208,61 @@ def test_clock_skew_golden(case):
     only = sql.fetch_dicts(con, "trace/clock_skew", t_from=datetime(1970, 1, 1), t_to=datetime(2200, 1, 1),
                            source_ids=",".join(str(i) for i, n in list(ids.items())[:2]), min_duration_s=10.0, max_skew_s=60.0)
     assert {r["source_a"] for r in only} | {r["source_b"] for r in only} <= set(list(ids)[:2])
+    con.close()
+
+
+def _case_span(con) -> tuple[datetime, datetime]:
+    return con.execute("select least(min(i.ts), min(c.start_time)), greatest(max(i.ts), max(c.start_time)) "
+                       "from isup_messages as i, (select min(start_time) as start_time from cdr_legs "
+                       "union all select max(start_time) from cdr_legs) as c").fetchone()
+
+
+@pytest.mark.parametrize("ids", ["", "first4"])
+def test_clock_skew_windows_is_clock_skew_per_window(case, ids):
+    """trace/clock_skew_windows gives, for each of its two windows, exactly trace/clock_skew's rows for
+    that window alone: windows inside the case (not covering it), so the edges of each cut calls."""
+    con = case("clock_skew")
+    if ids == "first4":
+        ids = ",".join(str(r[0]) for r in con.execute("select source_id from sources order by 1 limit 4").fetchall())
+    lo, hi = _case_span(con)
+    mid = lo + (hi - lo) / 2
+    narrow = (mid - timedelta(minutes=7), mid + timedelta(minutes=7))
+    wide = (mid - timedelta(minutes=19), mid + timedelta(minutes=19))
+    assert lo < wide[0] and wide[1] < hi
+    common = {"source_ids": ids, "min_duration_s": 10.0, "max_skew_s": 60.0}
+    both = sql.fetch_dicts(con, "trace/clock_skew_windows", t_from=narrow[0], t_to=narrow[1], t_from_wide=wide[0],
+                           t_to_wide=wide[1], **common)
+    for w, (a, b) in enumerate((narrow, wide)):
+        alone = sql.fetch_dicts(con, "trace/clock_skew", t_from=a, t_to=b, **common)
+        assert alone, "the window holds calls"
+        assert [{k: v for k, v in r.items() if k != "w"} for r in both if r["w"] == w] == alone
+    con.close()
+
+
+@pytest.mark.parametrize("windows", [(420.0, 1140.0), (420.0, 86400.0)])
+def test_clock_offsets_equal_one_query_per_window(case, windows):
+    """What the trace's calibration gives (one query per window on a fresh connection; both windows in
+    one statement once the connection's traces mostly needed the wider one; a window covering the whole
+    case computed once for every source and filtered) is what one trace/clock_skew per window gives."""
+    from sigtrace.trace import Tolerances
+    from sigtrace.trace.clock import _linked, _solve_offsets, clock_offsets
+
+    con = case("clock_skew")
+    tol = Tolerances(skew_windows_s=windows, skew_target_matches=10 ** 6)  # never linked: both windows asked
+    lo, hi = _case_span(con)
+    sources = {r[0] for r in con.execute("select source_id from sources order by 1 limit 6").fetchall()}
+    ids = ",".join(str(x) for x in sorted(sources))
+    for around in (lo + (hi - lo) / 2, lo + (hi - lo) / 2 + timedelta(seconds=90)):  # the 2nd: one statement
+        got = clock_offsets(con, tol, sources, around=around)
+        for w in windows:
+            rows = sql.fetch_dicts(con, "trace/clock_skew", t_from=around - timedelta(seconds=w),
+                                   t_to=around + timedelta(seconds=w), source_ids=ids,
+                                   min_duration_s=tol.skew_min_duration_s, max_skew_s=tol.skew_max_s)
+            want = _solve_offsets(con, rows, tol)
+            if _linked(want, sources, tol):
+                break
+        assert want["pairs"], "the sources share calls"
+        assert {k: v for k, v in got.items() if k != "window"} == want
     con.close()
 
 

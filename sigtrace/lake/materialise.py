@@ -245,14 +245,18 @@ class Want:
             if name in LOCAL_QUERIES or name.startswith("goip/"):
                 continue   # goip/: the site legs (add_sites) and the SIP rows of the GoIP rules
             lo, hi = _when(p.get("t_from")), _when(p.get("t_to"))
-            if name == "trace/clock_skew":
-                if lo is None or hi is None:
+            if name in ("trace/clock_skew", "trace/clock_skew_windows"):
+                # trace/clock_skew_windows: two calibration windows in one statement
+                wins = [(lo, hi)] + ([(_when(p.get("t_from_wide")), _when(p.get("t_to_wide")))]
+                                     if name == "trace/clock_skew_windows" else [])
+                if any(a is None or b is None for a, b in wins):
                     self.unknown.add(name)
                     continue
                 ids = str(p.get("source_ids") or "")
                 key = None if not ids else tuple(sorted(int(x) for x in ids.split(",") if x.strip()))
-                self.calib.add((lo, hi, key, float(p.get("min_duration_s") or 0.0)))
-                self._widen(lo, hi)
+                for a, b in wins:
+                    self.calib.add((a, b, key, float(p.get("min_duration_s") or 0.0)))
+                    self._widen(a, b)
                 continue
             if name == "trace/source_invites" and p.get("ip") and lo is not None and hi is not None:
                 self.ips.add((str(p["ip"]), lo, hi))

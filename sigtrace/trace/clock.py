@@ -17,12 +17,77 @@ _FAR_FUTURE = datetime(2200, 1, 1)
 _SKEW_CACHE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 
 
+_PINNED: "weakref.WeakKeyDictionary[Any, list]" = weakref.WeakKeyDictionary()
+
+
 def _fingerprint(con: Any) -> tuple:
+    """What the case file holds (sources, table sizes): the key of the per-connection caches. Inside a
+    trace (``pinned``) it is read once and reused by every step of that trace."""
+    try:
+        pin = _PINNED.get(con)
+    except TypeError:
+        pin = None
+    if pin is not None:
+        return pin[1]
     row = con.execute(
         "select (select count(*) from sources), (select max(source_id) from sources), "
         "(select count(*) from isup_messages), (select count(*) from sip_messages), (select count(*) from cdr_legs)"
     ).fetchone()
     return tuple(row)
+
+
+class pinned:
+    """``with pinned(con) as fp:`` -- the case fingerprint read once for the duration of one trace (a
+    trace only reads; nested and side-by-side traces on one connection share the pin)."""
+
+    def __init__(self, con: Any):
+        self.con = con
+
+    def __enter__(self) -> tuple:
+        fp = _fingerprint(self.con)
+        try:
+            pin = _PINNED.get(self.con)
+            if pin is None:
+                _PINNED[self.con] = [1, fp]
+            else:
+                pin[0] += 1
+        except TypeError:
+            pass
+        return fp
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            pin = _PINNED.get(self.con)
+        except TypeError:
+            return
+        if pin is not None:
+            pin[0] -= 1
+            if pin[0] <= 0:
+                del _PINNED[self.con]
+
+
+_READ_ONLY: "weakref.WeakKeyDictionary[Any, bool]" = weakref.WeakKeyDictionary()
+_META: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+
+
+def case_meta(con: Any, fp: tuple) -> dict[str, Any]:
+    """What a trace reads about the case file apart from its calls (the directory, source names, which
+    tables and columns exist): kept per connection while the fingerprint is unchanged when the
+    connection is read-only (nothing can change the file under it), else a fresh dict per trace."""
+    try:
+        ro = _READ_ONLY.get(con)
+        if ro is None:
+            ro = _READ_ONLY[con] = con.execute("select current_setting('access_mode')").fetchone()[0] == "read_only"
+    except (TypeError, AttributeError):
+        ro = False
+    except Exception:  # noqa: BLE001 -- a connection that cannot say: treat it as writable
+        ro = False
+    if not ro:
+        return {}
+    meta = _META.get(con)
+    if meta is None or meta.get("_fp") != fp:
+        meta = _META[con] = {"_fp": fp}
+    return meta
 
 
 def clock_offsets(con: Any, tol: Tolerances | None = None, sources: set[int] | None = None,
@@ -55,17 +120,76 @@ def clock_offsets(con: Any, tol: Tolerances | None = None, sources: set[int] | N
         else:
             windows.append((around - timedelta(seconds=w), around + timedelta(seconds=w)))
     out: dict[str, Any] = {}
+    keys = [(ids, lo, hi, tol.skew_min_duration_s, tol.skew_max_s, tol.skew_min_matches) for lo, hi in windows]
+    fresh = len(windows) == 2 and not any(k in cache for k in keys)
+    # how often the traces on this connection needed the wider window: [needed, asked]
+    wider = cache.setdefault("_wider", [0, 0])
+    if fresh and wider[0] * 2 > wider[1]:
+        # the calibration window and the wider one: where most traces on this case needed both (the
+        # sources' calls are sparse), one statement gives the two results -- DuckDB's planning is most
+        # of either query's time there; where the first window mostly suffices (dense traffic), the
+        # wider one alone would cost more than the planning saved
+        (lo, hi), (lo2, hi2) = windows
+        span = _case_span(con, cache)
+        if not (span is not None and lo2 <= span[0] and hi2 >= span[1]):
+            rows = sql.fetch_dicts(con, "trace/clock_skew_windows", t_from=lo, t_to=hi, t_from_wide=lo2,
+                                   t_to_wide=hi2, source_ids=ids, min_duration_s=tol.skew_min_duration_s,
+                                   max_skew_s=tol.skew_max_s)
+            if "_kinds" not in cache:
+                cache["_kinds"] = dict(con.execute("select source_id, kind from sources").fetchall())
+            for w, (key, (a, b)) in enumerate(zip(keys, windows)):
+                pairs = [{c: v for c, v in r.items() if c != "w"} for r in rows if r["w"] == w]
+                cache[key] = _solve_offsets(con, pairs, tol, cache["_kinds"])
+                cache[key]["window"] = None if a == _FAR_PAST else [iso_utc(a), iso_utc(b)]
     for lo, hi in windows:
         key = (ids, lo, hi, tol.skew_min_duration_s, tol.skew_max_s, tol.skew_min_matches)
         if key not in cache:
-            pairs = sql.fetch_dicts(con, "trace/clock_skew", t_from=lo, t_to=hi, source_ids=ids,
-                                    min_duration_s=tol.skew_min_duration_s, max_skew_s=tol.skew_max_s)
-            cache[key] = _solve_offsets(con, pairs, tol)
+            span = _case_span(con, cache)
+            if span is not None and lo <= span[0] and hi >= span[1]:
+                # a window that covers every record of the case selects what the whole case selects:
+                # computed once per connection for every source; each pair's figures come from its two
+                # sources' own records only, so the pairs among ``sources`` are those rows
+                full = ("", "case span", tol.skew_min_duration_s, tol.skew_max_s)
+                if full not in cache:
+                    cache[full] = sql.fetch_dicts(con, "trace/clock_skew", t_from=span[0], t_to=span[1], source_ids="",
+                                                  min_duration_s=tol.skew_min_duration_s, max_skew_s=tol.skew_max_s)
+                pairs = [dict(p) for p in cache[full]
+                         if sources is None or (p["source_a"] in sources and p["source_b"] in sources)]
+            else:
+                pairs = sql.fetch_dicts(con, "trace/clock_skew", t_from=lo, t_to=hi, source_ids=ids,
+                                        min_duration_s=tol.skew_min_duration_s, max_skew_s=tol.skew_max_s)
+            if "_kinds" not in cache:  # the sources' kinds: part of what the fingerprint keys
+                cache["_kinds"] = dict(con.execute("select source_id, kind from sources").fetchall())
+            cache[key] = _solve_offsets(con, pairs, tol, cache["_kinds"])
             cache[key]["window"] = None if lo == _FAR_PAST else [iso_utc(lo), iso_utc(hi)]
         out = cache[key]
         if _linked(out, sources, tol):
             break
+    if fresh:
+        wider[0] += out is cache.get(keys[1])
+        wider[1] += 1
     return out
+
+
+def _case_span(con: Any, cache: dict[Any, Any]) -> tuple[datetime, datetime] | None:
+    """The earliest and latest record time of the case (ISUP, SIP, CDR; the bound just past the latest:
+    DuckDB hands nanosecond times to Python truncated to microseconds), kept with the clock cache."""
+    if "_span" not in cache:
+        span = None
+        try:
+            row = con.execute(
+                "select (select min(ts) from isup_messages), (select max(ts) from isup_messages), "
+                "(select min(ts) from sip_messages), (select max(ts) from sip_messages), "
+                "(select min(start_time) from cdr_legs), (select max(start_time) from cdr_legs)").fetchone()
+        except Exception:  # noqa: BLE001 -- a case without one of the tables: no shortcut
+            row = None
+        if row is not None:
+            los = [v for v in row[0::2] if v is not None]
+            his = [v for v in row[1::2] if v is not None]
+            if los and his:
+                span = (min(los), max(his) + timedelta(microseconds=1))
+        cache["_span"] = span
+    return cache["_span"]
 
 
 def _linked(res: dict[str, Any], sources: set[int] | None, tol: Tolerances) -> bool:
@@ -81,8 +205,9 @@ def _linked(res: dict[str, Any], sources: set[int] | None, tol: Tolerances) -> b
     return all(n >= tol.skew_target_matches for s, (_, n) in res["via"].items() if s in usable)
 
 
-def _solve_offsets(con: Any, pairs: list[dict[str, Any]], tol: Tolerances) -> dict[str, Any]:
-    kinds = dict(con.execute("select source_id, kind from sources").fetchall())
+def _solve_offsets(con: Any, pairs: list[dict[str, Any]], tol: Tolerances, kinds: dict[int, Any] | None = None) -> dict[str, Any]:
+    if kinds is None:
+        kinds = dict(con.execute("select source_id, kind from sources").fetchall())
     is_cdr = {sid for sid, k in kinds.items() if str(k or "").startswith("cdr")}
     # what a CDR source's start_time means: the interpretation whose offsets to the captures vary least
     votes: dict[int, list[float]] = {}

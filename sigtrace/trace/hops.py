@@ -51,7 +51,7 @@ class _HopsMixin:
         if node.pc is None:
             return []
         key = ("trunk_peers", node.pc, node.bits)
-        cache = self.__dict__.setdefault("_peer_cache", {})
+        cache = self.meta.setdefault("_peer_cache", {})
         if key not in cache:
             out, seen = [], set()
             for code, bits in sorted(self.codes_of(node)):

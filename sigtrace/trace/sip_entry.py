@@ -52,7 +52,7 @@ class _LinkMixin:
                 r["_ident"] = {}
             return
         keys = ",".join(dict.fromkeys(f"{r['source_id']}:{r['frame']}" for r in todo))
-        got = {(g["source_id"], g["frame"], g["call_id"]): g for g in sql.fetch_dicts(self.con, "trace/sip_identity", keys=keys)}
+        got = {(g["source_id"], g["frame"], g["call_id"]): g for g in self.rows("trace/sip_identity", keys=keys)}
         for r in todo:
             r["_ident"] = got.get((r["source_id"], r["frame"], r["call_id"])) or {}
 
@@ -113,9 +113,9 @@ class _LinkMixin:
 
     def node_correlation(self, ip: str | None) -> dict[str, Any] | None:
         """The directory's correlation rule for the SIP node at ``ip`` (``exchanges.correlation``)."""
-        rules = getattr(self, "_corr_rules", None)
+        rules = self.meta.get("_corr_rules")
         if rules is None:
-            rules = self._corr_rules = {}
+            rules = self.meta["_corr_rules"] = {}
             if self.con.execute("select count(*) from duckdb_columns() where table_name = 'exchanges' "
                                 "and schema_name = 'main' and column_name = 'correlation'").fetchone()[0]:
                 rules.update(self.con.execute(
@@ -206,7 +206,7 @@ class _SipEntryMixin(_LinkMixin, _SipClockMixin):
         if upn.pc is None or not self.n_sip:
             return None
         best: tuple[float, tuple[list[Hop], Origin]] | None = None
-        for g in sql.fetch_dicts(self.con, "trace/trunk_gateways", pc_int=upn.pc, pc_bits=upn.bits or 24):
+        for g in self.rows("trace/trunk_gateways", pc_int=upn.pc, pc_bits=upn.bits or 24):
             gw = self.node(g["pc_int"], g["pc_bits"], None, g["ip"])
             res = self.sip_entry(gw, down, require_dst=True, reasons=[
                 f"{gw.label} is a landing gateway the directory's trunks connect to {upn.label}: its INVITE for "
@@ -299,8 +299,8 @@ class _SipEntryMixin(_LinkMixin, _SipClockMixin):
             x = cur.p["src_ip"]
             t_from, t_to = self.raw_window(cur.t - tol.sip_hop_s - tol.skew_max_s,
                                            cur.t + tol.iam_early_s + tol.skew_max_s)
-            ups = self.sip_prepare(sql.fetch_dicts(
-                self.con, "trace/upstream_invites", ip=x, numbers=",".join(nums + [n for n in (cur.called_norm,) if n and n not in nums]),
+            ups = self.sip_prepare(self.rows(
+                "trace/upstream_invites", ip=x, numbers=",".join(nums + [n for n in (cur.called_norm,) if n and n not in nums]),
                 call_id=cur.p["call_id"], t_from=t_from, t_to=t_to, max_call_s=tol.max_call_s))
             chain_ips = [c[0] for c in chain]
             downstream_ips = set(chain_ips[:chain_ips.index(x)]) if x in chain_ips else set()

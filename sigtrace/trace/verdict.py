@@ -156,7 +156,7 @@ class _Verdict:
         if (last is not None and last.kind == "gateway" and not last.ip and last.point_code_int is not None
                 and self.cand.origin.kind == "unknown" and self.tr is not None):
             doms = self.domestic_provinces()
-            peers = sql.fetch_dicts(self.tr.con, "trace/node_trunk_peers", pc_int=last.point_code_int,
+            peers = _rows(self.tr, "trace/node_trunk_peers", pc_int=last.point_code_int,
                                     pc_bits=last.pc_bits or 24)
             abroad = [p for p in peers if p["peer_bits"] == 14 or (doms and p["peer_province"] and p["peer_province"] not in doms)]
             if abroad:
@@ -229,7 +229,7 @@ class _Verdict:
         if not _has_identity_columns(tr):
             tr_note(tr, OLD_CASE_NOTE)
             return []
-        rows = sql.fetch_dicts(tr.con, "trace/sip_identity", keys=",".join(dict.fromkeys(keys)))
+        rows = _rows(tr, "trace/sip_identity", keys=",".join(dict.fromkeys(keys)))
         rows = [r for r in rows if r["stir_attest"] or r["stir_orig_tn"] or r["verstat"] or r["stir_error"]]
         order = {k: i for i, k in enumerate(dict.fromkeys(keys))}
         rows.sort(key=lambda r: order.get(f"{r['source_id']}:{r['frame']}", 1 << 30))
@@ -245,7 +245,7 @@ class _Verdict:
                 if e.row is not None and e.source_id is not None]
         if not keys:
             return []
-        rows = sql.fetch_dicts(tr.con, "trace/cdr_identity", keys=",".join(dict.fromkeys(keys)))
+        rows = _rows(tr, "trace/cdr_identity", keys=",".join(dict.fromkeys(keys)))
         order = {k: i for i, k in enumerate(dict.fromkeys(keys))}
         rows.sort(key=lambda r: order.get(f"{r['source_id']}:{r['row_num']}", 1 << 30))
         for r in rows:
@@ -269,7 +269,7 @@ class _Verdict:
             return None
         at = datetime(1970, 1, 1) + timedelta(seconds=t)
         slack = HOME_LEG_WINDOW_S + (tr.margin if hasattr(tr, "margin") else 60.0)
-        rows = sql.fetch_dicts(tr.con, "trace/home_legs", numbers=number,
+        rows = _rows(tr, "trace/home_legs", numbers=number,
                                t_from=(at - timedelta(seconds=slack)).isoformat(),
                                t_to=(at + timedelta(seconds=slack)).isoformat())
         own = {(e.source_id, e.frame, e.row) for h in self.cand.hops for e in h.evidence}
@@ -346,6 +346,12 @@ class _Verdict:
         return rec if rec["proofs"] else None
 
 
+def _rows(tr: Any, name: str, **params: Any) -> list[dict[str, Any]]:
+    """A named query's rows, through the tracer's per-trace memo when it has one."""
+    rows = getattr(tr, "rows", None)
+    return rows(name, **params) if rows is not None else sql.fetch_dicts(tr.con, name, **params)
+
+
 def tr_note(tr: Any, note: str) -> None:
     if note not in tr.notes:
         tr.notes.append(note)
@@ -353,7 +359,8 @@ def tr_note(tr: Any, note: str) -> None:
 
 def _has_table(tr: Any, name: str) -> bool:
     """Does the tracer's case file have table ``name`` (a later schema's; cached on the tracer)?"""
-    have = getattr(tr, "_has_tables", None)
+    meta = getattr(tr, "meta", None)
+    have = meta.setdefault("_has_tables", {}) if meta is not None else getattr(tr, "_has_tables", None)
     if have is None:
         have = tr._has_tables = {}
     if name not in have:
@@ -364,11 +371,14 @@ def _has_table(tr: Any, name: str) -> bool:
 
 def _has_identity_columns(tr: Any) -> bool:
     """Does the tracer's case file have the schema-7 columns (cached on the tracer)?"""
-    v = getattr(tr, "_has_identity", None)
+    meta = getattr(tr, "meta", None)
+    v = meta.get("_has_identity") if meta is not None else getattr(tr, "_has_identity", None)
     if v is None:
         v = tr._has_identity = bool(tr.con.execute(
             "select count(*) from duckdb_columns() where table_name = 'sip_messages' and schema_name = 'main' "
             "and column_name = 'stir_attest'").fetchone()[0])
+        if meta is not None:
+            meta["_has_identity"] = v
     return v
 
 

@@ -12,7 +12,7 @@ from ..errors import InputError, NotFoundError
 from ..parsers.numbers import normalize
 from ..pointcode import format_pc
 from ..timeutil import iso_utc
-from .clock import _ClockMixin, _fingerprint
+from .clock import _ClockMixin, _fingerprint, case_meta, pinned
 from .gaps import _GapsMixin
 from .hops import _HopsMixin, _Node
 from .legs import _LegsMixin, _Obs, ensure_macros
@@ -48,7 +48,8 @@ class _Tracer(_ClockMixin, _GapsMixin, _HopsMixin, _LegsMixin, _MatchMixin, _Sip
     """One trace's state (connection, tolerances, clocks, directory, fetched rows); its steps come from
     the mixins of clock.py, gaps.py, hops.py, legs.py, match.py and sip_entry.py."""
 
-    def __init__(self, con: Any, tol: Tolerances):
+    def __init__(self, con: Any, tol: Tolerances, fp: tuple | None = None, meta: dict[str, Any] | None = None,
+                 memo: dict[tuple, list[dict[str, Any]]] | None = None, pools: dict[str, list] | None = None):
         self.con = con
         self.tol = tol
         self.offsets: dict[int, float] = {}
@@ -59,20 +60,39 @@ class _Tracer(_ClockMixin, _GapsMixin, _HopsMixin, _LegsMixin, _MatchMixin, _Sip
         self.calibration_window: list[str] | None = None
         self.margin = tol.skew_max_s
         self.cache: dict[tuple, tuple[float, float, list[dict[str, Any]]]] = {}
-        self.pools: dict[str, list[tuple[frozenset, float, float, list[dict[str, Any]]]]] = {}
+        # the pooled legs (legs.pooled) are shared by the walks of one trace: every caller gets copies
+        self.pools: dict[str, list[tuple[frozenset, float, float, list[dict[str, Any]]]]] = pools if pools is not None else {}
         self.span = (0.0, 0.0)
-        fp = _fingerprint(con)
+        fp = fp if fp is not None else _fingerprint(con)
         self.n_isup, self.n_sip, self.n_cdr = fp[2], fp[3], fp[4]
-        self.by_pc: dict[tuple[int, int], dict[str, Any]] = {}
-        self.by_ip: dict[str, dict[str, Any]] = {}
-        for r in sql.fetch_dicts(con, "trace/directory_nodes"):
-            if r["pc_int"] is not None:
-                self.by_pc.setdefault((r["pc_int"], r["pc_bits"]), r)
-            if r["ip"]:
-                self.by_ip.setdefault(r["ip"], r)
-        self.aliases = _aliases(self.by_pc)
-        self.source_names: dict[int, str] = dict(con.execute("select source_id, source_name from sources").fetchall())
+        # the case's directory and source names, read once per trace (per read-only connection: case_meta)
+        self.meta: dict[str, Any] = meta if meta is not None else {}
+        # rows of the step queries asked more than once with the same parameters in one trace
+        self.memo: dict[tuple, list[dict[str, Any]]] = memo if memo is not None else {}
+        if "by_pc" not in self.meta:
+            by_pc: dict[tuple[int, int], dict[str, Any]] = {}
+            by_ip: dict[str, dict[str, Any]] = {}
+            for r in sql.fetch_dicts(con, "trace/directory_nodes"):
+                if r["pc_int"] is not None:
+                    by_pc.setdefault((r["pc_int"], r["pc_bits"]), r)
+                if r["ip"]:
+                    by_ip.setdefault(r["ip"], r)
+            self.meta.update(by_pc=by_pc, by_ip=by_ip, aliases=_aliases(by_pc), source_names=dict(
+                con.execute("select source_id, source_name from sources").fetchall()))
+        self.by_pc: dict[tuple[int, int], dict[str, Any]] = self.meta["by_pc"]
+        self.by_ip: dict[str, dict[str, Any]] = self.meta["by_ip"]
+        self.aliases = self.meta["aliases"]
+        self.source_names: dict[int, str] = self.meta["source_names"]
         self.notes: list[str] = []
+
+    def rows(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        """``sql.fetch_dicts(con, name, **params)``, asked once per trace for the same parameters: each
+        caller gets its own copy of every row (the steps annotate them)."""
+        key = (name, tuple(sorted(params.items())))
+        got = self.memo.get(key)
+        if got is None:
+            got = self.memo[key] = sql.fetch_dicts(self.con, name, **params)
+        return [dict(r) for r in got]
 
 
 def _aliases(by_pc: dict[tuple[int, int], dict[str, Any]]) -> dict[tuple[int, int], set[tuple[int, int]]]:
@@ -117,12 +137,23 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
     if not victim:
         raise InputError(f"{number!r} is not a telephone number sigtrace can normalize")
     ensure_macros(con)
+    with pinned(con) as fp:
+        res = _trace(con, victim, number, at, window_s, tol, fp)
+    res.seconds = round(_time.perf_counter() - t0, 4)
+    return res
+
+
+def _trace(con: Any, victim: str, number: str, at: datetime, window_s: float, tol: Tolerances,
+           fp: tuple) -> TraceResult:
+    meta = case_meta(con, fp)
+    memo: dict[tuple, list[dict[str, Any]]] = {}
+    pools: dict[str, list] = {}
     # the clocks are calibrated on the sources that saw calls to the victim; a forwarded call's legs
     # upstream of the forwarding exchange are called another number, possibly seen by other sources:
     # when the walks meet such numbers, calibrate again with them and walk again (at most twice)
     numbers = [victim]
     for _ in range(3):
-        tr = _Tracer(con, tol)
+        tr = _Tracer(con, tol, fp, meta, memo, pools)
         tr.calibrate(numbers, at, window_s)
         terms = tr.terminating(victim, at, window_s)
         if not terms:
@@ -186,7 +217,6 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
     res = TraceResult(victim=victim, at=at, window_s=float(window_s), candidates=cands, victim_input=number,
                       clock_offsets=offs, notes=tr.notes, tolerances=tol)
     res.clock_reference = ref
-    res.seconds = round(_time.perf_counter() - t0, 4)
     return res
 
 
