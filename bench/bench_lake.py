@@ -160,6 +160,13 @@ def pick_victim(lake: Path, days: int) -> tuple[str, str]:
     return row[0], at
 
 
+def _stable(text: str) -> str:
+    """A command's JSON output without its run timings."""
+    import re
+
+    return re.sub(r'"seconds": [0-9.eE+-]+,?', "", text)
+
+
 def _machine() -> str:
     mi = machine()
     try:
@@ -193,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     victim, at = pick_victim(lake, a.days)
     la0 = load()
     runs = []
+    outs: dict[tuple[str, str], str] = {}   # (command, engine) -> JSON without run timings
     engines = [e for e in ("duckdb", "spark") if a.only in (None, e)]
     for eng in engines:
         extra = ["--master", a.master] if eng == "spark" else []
@@ -203,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                        "scored": res["candidates_scored"]}
         except ValueError:
             r.extra = {}
+        if r.rc == 0:
+            outs[("goip", eng)] = _stable(r.out)
         runs.append(r)
         print(f"  {r.name}: {r.wall:.1f} s wall, {r.cpu:.1f} s CPU, peak RSS {mb(r.rss)} {r.extra}", flush=True)
         t = measure(f"trace {eng}", SIGTRACE + ["trace", victim, "--at", at, "--lake", str(lake), "--engine", eng,
@@ -213,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
                        "origin": (tr["candidates"][0]["origin"]["kind"] if tr.get("candidates") else None)}
         except (ValueError, KeyError, IndexError, TypeError):
             t.extra = {}
+        if t.rc == 0:
+            outs[("trace", eng)] = _stable(t.out)
         runs.append(t)
         print(f"  {t.name}: {t.wall:.1f} s wall, {t.cpu:.1f} s CPU, peak RSS {mb(t.rss)} {t.extra}", flush=True)
         if eng == "duckdb":   # the other way to trace on DuckDB: pull what the walk needs into a local case
@@ -243,6 +255,12 @@ def main(argv: list[str] | None = None) -> int:
         per_cpu = f"{legs / r.cpu:,.0f}" if r.name.startswith("goip") and r.rc == 0 and r.cpu else "-"
         lines.append(f"| {r.name} | {r.wall:.1f} | {r.cpu:.1f} | {mb(r.rss)} | {per} | {per_cpu} | "
                      f"{'exit ' + str(r.rc) if r.rc else json.dumps(r.extra)} |")
+    for cmd in ("goip", "trace"):
+        if ("duckdb" in engines and "spark" in engines) and len({outs.get((cmd, e)) for e in engines}) == 1 \
+                and (cmd, "spark") in outs:
+            lines.append(f"\n`{cmd}`: the Spark JSON is the DuckDB JSON (run timings aside)")
+        elif len(engines) == 2:
+            lines.append(f"\n`{cmd}`: the Spark JSON DIFFERS from the DuckDB JSON (or a run failed)")
     text = "\n".join(lines)
     print(text)
     if a.record:
