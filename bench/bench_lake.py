@@ -167,6 +167,12 @@ def _stable(text: str) -> str:
     return re.sub(r'"seconds": [0-9.eE+-]+,?', "", text)
 
 
+def _save(out: Path | None, cmd: str, eng: str, text: str) -> None:
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{cmd}-{eng}.json").write_text(text, encoding="utf-8")
+
+
 def _machine() -> str:
     mi = machine()
     try:
@@ -190,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=("duckdb", "spark"), default=None)
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--record", action="store_true", help="append the table to bench/RESULTS.md")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="write each command's JSON (run timings removed) to OUT/<command>-<engine>.json, to "
+                         "compare runs of the two engines made separately")
     a = ap.parse_args(argv)
     subs = a.subs or int(a.legs * 1e6 / 20)
     lake = a.lake if a.lake.name.startswith("lake_") else a.lake.with_name(f"lake_{a.legs:g}m")
@@ -213,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             r.extra = {}
         if r.rc == 0:
             outs[("goip", eng)] = _stable(r.out)
+            _save(a.out, "goip", eng, outs[("goip", eng)])
         runs.append(r)
         print(f"  {r.name}: {r.wall:.1f} s wall, {r.cpu:.1f} s CPU, peak RSS {mb(r.rss)} {r.extra}", flush=True)
         t = measure(f"trace {eng}", SIGTRACE + ["trace", victim, "--at", at, "--lake", str(lake), "--engine", eng,
@@ -225,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             t.extra = {}
         if t.rc == 0:
             outs[("trace", eng)] = _stable(t.out)
+            _save(a.out, "trace", eng, outs[("trace", eng)])
         runs.append(t)
         print(f"  {t.name}: {t.wall:.1f} s wall, {t.cpu:.1f} s CPU, peak RSS {mb(t.rss)} {t.extra}", flush=True)
         if eng == "duckdb":   # the other way to trace on DuckDB: pull what the walk needs into a local case

@@ -67,6 +67,9 @@ def java_path() -> str | None:
     return shutil.which("java")
 
 
+# local mode: the driver JVM is the executor; SIGTRACE_SPARK_JAVA_OPTS replaces these
+LOCAL_JAVA_OPTS = ""
+
 _SESSION: Any = None
 _SESSION_MASTER: str | None = None
 
@@ -99,6 +102,9 @@ def session(master: str = "local[2]"):
     if master.startswith("local"):
         b = b.config("spark.sql.shuffle.partitions", os.environ.get("SIGTRACE_SPARK_SHUFFLE_PARTITIONS", "8"))
         b = b.config("spark.driver.memory", os.environ.get("SIGTRACE_SPARK_DRIVER_MEMORY", "2g"))
+        opts = os.environ.get("SIGTRACE_SPARK_JAVA_OPTS", LOCAL_JAVA_OPTS)
+        if opts:
+            b = b.config("spark.driver.extraJavaOptions", opts)
     try:
         s = _start(b)
     except Exception as e:  # noqa: BLE001 - JVM start failures come as many types
@@ -352,7 +358,11 @@ def _window_filter(col: str, since: datetime | None, until: datetime | None, ns:
     return " and ".join(out) or "true"
 
 
-CANDIDATES_SQL = """
+# The core candidate filter (goip/site_devices.sql: core_dev, as a superset), in three statements
+# whose results are small and kept, so no step is computed twice and the MTC legs are read once:
+# PRE_SQL the devices that may pass (from the stints), PRE_IDS_SQL their SIMs' identities, then
+# CANDIDATES_SQL with the calls those SIMs received.
+PRE_SQL = """
 with
 pair as (   -- the per-(device, SIM) stints: sigtrace_pair (PAIR_SQL, materialised once)
     select * from sigtrace_pair
@@ -370,37 +380,43 @@ dev_out as (
            sum(s.n_out) as sims_out
     from pair as p join sim_out as s on s.sim = p.sim
     group by p.dev
-),
-pre as (
-    select d.dev, d.n_sims, d.max_devs_per_sim, d.n_out, d.days, d.sims_out, x.dev is not null as dup
-    from dev_out as d left join dup_dev as x on x.dev = d.dev
-    where (d.n_sims >= 2 and x.dev is null) or d.max_devs_per_sim >= 2
-       or d.n_out / d.days >= {cand_out_per_day} - {eps}
-),
-pre_ids as (
-    select distinct l.sim, l.imsi, l.calling_norm
-    from sigtrace_mocb as l left semi join (select distinct p.sim from pair as p left semi join pre on pre.dev = p.dev) as ps
-      on ps.sim = l.sim
-),
+)
+select d.dev, d.n_sims, d.max_devs_per_sim, d.n_out, d.days, d.sims_out, x.dev is not null as dup
+from dev_out as d left join dup_dev as x on x.dev = d.dev
+where (d.n_sims >= 2 and x.dev is null) or d.max_devs_per_sim >= 2
+   or d.n_out / d.days >= {cand_out_per_day} - {eps}
+"""
+
+PRE_IDS_SQL = """
+select distinct l.sim, l.imsi, l.calling_norm
+from sigtrace_mocb as l left semi join (
+    select distinct p.sim from sigtrace_pair as p left semi join sigtrace_pre as pre on pre.dev = p.dev) as ps
+  on ps.sim = l.sim
+"""
+
+CANDIDATES_SQL = """
+with
 msisdn_once as (   -- an MSISDN of exactly one SIM (one shared by several is counted for none: a superset)
-    select calling_norm, min(sim) as sim from pre_ids where calling_norm is not null
+    select calling_norm, min(sim) as sim from sigtrace_pre_ids where calling_norm is not null
     group by calling_norm having count(distinct sim) = 1
 ),
-mtc as (
-    select b.sim from sigtrace_mtc as m join (select distinct sim, imsi from pre_ids where imsi is not null) as b
-      on b.imsi = m.imsi
-    union all
-    select b.sim from sigtrace_mtc as m join msisdn_once as b on b.calling_norm = m.called_norm
-    where m.imsi is null
+by_imsi as (select distinct sim, imsi from sigtrace_pre_ids where imsi is not null),
+mtc as (   -- one pass over the MTC legs: by IMSI, else (no IMSI on the leg) by MSISDN
+    select coalesce(b.sim, o.sim) as sim
+    from (select imsi, called_norm from sigtrace_mtc) as m
+    left join by_imsi as b on b.imsi = m.imsi
+    left join msisdn_once as o on m.imsi is null and o.calling_norm = m.called_norm
+    where b.sim is not null or o.sim is not null
 ),
 sim_in as (select sim, count(*) as n_in from mtc group by sim),
 dev_in as (
     select p.dev, sum(coalesce(si.n_in, 0)) as n_in
-    from pair as p left join sim_in as si on si.sim = p.sim
+    from sigtrace_pair as p left semi join sigtrace_pre as pre on pre.dev = p.dev
+    left join sim_in as si on si.sim = p.sim
     group by p.dev
 )
 select d.dev
-from pre as d left join dev_in as i on i.dev = d.dev
+from sigtrace_pre as d left join dev_in as i on i.dev = d.dev
 where (((d.n_sims >= 2 and not d.dup) or d.max_devs_per_sim >= 2)
        and d.sims_out / (d.sims_out + coalesce(i.n_in, 0)) >= {cand_multi_id_out_share} - {eps})
    or (d.n_out / d.days >= {cand_out_per_day} - {eps}
@@ -494,10 +510,11 @@ def candidate_devices(spark, lake: Path, R: dict, since=None, until=None, *, kee
         return set()
     try:
         c = R["candidate"]
-        q = CANDIDATES_SQL.format(cand_out_per_day=float(c["out_per_day"]),
-                                  cand_out_share=float(c["out_share"]),
-                                  cand_multi_id_out_share=float(c["multi_id_out_share"]), eps=SUPERSET_EPS)
-        return {r[0] for r in spark.sql(q).collect()}
+        par = dict(cand_out_per_day=float(c["out_per_day"]), cand_out_share=float(c["out_share"]),
+                   cand_multi_id_out_share=float(c["multi_id_out_share"]), eps=SUPERSET_EPS)
+        _persist(spark.sql(PRE_SQL.format(**par)), "sigtrace_pre")
+        _persist(spark.sql(PRE_IDS_SQL), "sigtrace_pre_ids")
+        return {r[0] for r in spark.sql(CANDIDATES_SQL.format(**par)).collect()}
     finally:
         if not keep:
             _release_window()
