@@ -160,6 +160,19 @@ def pick_victim(lake: Path, days: int) -> tuple[str, str]:
     return row[0], at
 
 
+def _stable(text: str) -> str:
+    """A command's JSON output without its run timings."""
+    import re
+
+    return re.sub(r'"seconds": [0-9.eE+-]+,?', "", text)
+
+
+def _save(out: Path | None, cmd: str, eng: str, text: str) -> None:
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{cmd}-{eng}.json").write_text(text, encoding="utf-8")
+
+
 def _machine() -> str:
     mi = machine()
     try:
@@ -183,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=("duckdb", "spark"), default=None)
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--record", action="store_true", help="append the table to bench/RESULTS.md")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="write each command's JSON (run timings removed) to OUT/<command>-<engine>.json, to "
+                         "compare runs of the two engines made separately")
     a = ap.parse_args(argv)
     subs = a.subs or int(a.legs * 1e6 / 20)
     lake = a.lake if a.lake.name.startswith("lake_") else a.lake.with_name(f"lake_{a.legs:g}m")
@@ -193,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     victim, at = pick_victim(lake, a.days)
     la0 = load()
     runs = []
+    outs: dict[tuple[str, str], str] = {}   # (command, engine) -> JSON without run timings
     engines = [e for e in ("duckdb", "spark") if a.only in (None, e)]
     for eng in engines:
         extra = ["--master", a.master] if eng == "spark" else []
@@ -203,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
                        "scored": res["candidates_scored"]}
         except ValueError:
             r.extra = {}
+        if r.rc == 0:
+            outs[("goip", eng)] = _stable(r.out)
+            _save(a.out, "goip", eng, outs[("goip", eng)])
         runs.append(r)
         print(f"  {r.name}: {r.wall:.1f} s wall, {r.cpu:.1f} s CPU, peak RSS {mb(r.rss)} {r.extra}", flush=True)
         t = measure(f"trace {eng}", SIGTRACE + ["trace", victim, "--at", at, "--lake", str(lake), "--engine", eng,
@@ -213,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
                        "origin": (tr["candidates"][0]["origin"]["kind"] if tr.get("candidates") else None)}
         except (ValueError, KeyError, IndexError, TypeError):
             t.extra = {}
+        if t.rc == 0:
+            outs[("trace", eng)] = _stable(t.out)
+            _save(a.out, "trace", eng, outs[("trace", eng)])
         runs.append(t)
         print(f"  {t.name}: {t.wall:.1f} s wall, {t.cpu:.1f} s CPU, peak RSS {mb(t.rss)} {t.extra}", flush=True)
         if eng == "duckdb":   # the other way to trace on DuckDB: pull what the walk needs into a local case
@@ -243,6 +266,12 @@ def main(argv: list[str] | None = None) -> int:
         per_cpu = f"{legs / r.cpu:,.0f}" if r.name.startswith("goip") and r.rc == 0 and r.cpu else "-"
         lines.append(f"| {r.name} | {r.wall:.1f} | {r.cpu:.1f} | {mb(r.rss)} | {per} | {per_cpu} | "
                      f"{'exit ' + str(r.rc) if r.rc else json.dumps(r.extra)} |")
+    for cmd in ("goip", "trace"):
+        if ("duckdb" in engines and "spark" in engines) and len({outs.get((cmd, e)) for e in engines}) == 1 \
+                and (cmd, "spark") in outs:
+            lines.append(f"\n`{cmd}`: the Spark JSON is the DuckDB JSON (run timings aside)")
+        elif len(engines) == 2:
+            lines.append(f"\n`{cmd}`: the Spark JSON DIFFERS from the DuckDB JSON (or a run failed)")
     text = "\n".join(lines)
     print(text)
     if a.record:

@@ -120,3 +120,41 @@ def ingest_into_lake(name: str, lake: Path, engine: str = "local", master: str |
     d = FIXTURE_CASES / name
     ingest_lake([p for p in (d / "captures", d / "cdr") if p.is_dir()], lake, engine=engine, master=master)
     load_directory_lake([d / "exchanges.csv", d / "trunks.csv"], lake)
+
+
+# ------------------------------------------------------------------ a case whose verdict reads cdr_identity
+
+IDENTITY_VICTIM = "+8613912345678"
+
+
+def identity_case(d: Path, verstat: str = "TN-Validation-Failed"):
+    """A case file (and its lake) whose trace stops at landing gateway 8-10-1 (no SIP capture): the
+    gateway's GW_IN CDR record carries the caller-identity fields (a cdr_identity row, as the CDR loader
+    writes it; tests/test_cdr_identity.py) and its verstat makes the caller-ID verdict. Returns
+    (case file, lake, victim, at)."""
+    from datetime import datetime, timedelta
+
+    from sigtrace.lake.export import export_case
+    from trace_synth import Cdr, Leg, Synth
+
+    base = datetime(2024, 5, 11, 2, 0, 0)
+    db = d / "identity.duckdb"
+    con = sigtrace.connect(db)
+    try:
+        s = Synth(con, base)
+        a, c = s.source("ss7.pcap"), s.source("gw.csv", kind="cdr_csv")
+        s.exchange("8-10-1", "GW Guangzhou", "Guangdong", "gateway", ip="10.20.0.1")
+        s.exchange("8-20-5", "Local Guiyang", "Guizhou", "local")
+        s.call(100, [Leg("8-10-1", "8-20-5", a, 5, IDENTITY_VICTIM[3:], calling="13844893555")], duration=40,
+               cdrs=[(Cdr(c, "GW_IN", "8-10-1", "13844893555", IDENTITY_VICTIM[3:], in_trunk="SIP-1"), 0)])
+        s.flush()
+        con.execute("insert into cdr_identity values ($s, 1, 'A', null, 'o-9', $v)", {"s": c, "v": verstat})
+    finally:
+        con.close()
+    export_case(db, d / "identity.lake")
+    return db, d / "identity.lake", IDENTITY_VICTIM, base + timedelta(seconds=100)
+
+
+def trace_at_json(con, victim: str, at, window_s: float = 300.0) -> str:
+    res = trace(con, victim, at, window_s)
+    return stable(render.trace_output(res, "json", con=con, command="sigtrace trace"))

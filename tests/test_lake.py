@@ -279,3 +279,93 @@ def test_doctor_names_what_the_spark_engine_lacks(monkeypatch):
     assert r.exit_code == 0
     assert "MISSING spark java" in r.output and "default-jre-headless" in r.output
     assert "spark NOT ready" in r.output
+
+
+# ------------------------------------------------------------------ cdr_identity in the lake
+
+
+def _verdict_rule(text: str) -> tuple[str, str]:
+    best = json.loads(text)["candidates"][0]
+    return best["caller_id_verdict"], best["verdict_detail"]["rule"]
+
+
+def test_cdr_identity_in_the_lake_gives_the_case_verdict(tmp_path):
+    """The gateway CDR's verstat (a cdr_identity row) decides the verdict: exported into the lake, read
+    by the trace over the lake's views and pulled with its leg into the local case."""
+    from lake_cases import identity_case, trace_at_json
+
+    db, lake, victim, at = identity_case(tmp_path)
+    case = sigtrace.connect(db, read_only=True)
+    try:
+        want = trace_at_json(case, victim, at)
+    finally:
+        case.close()
+    assert _verdict_rule(want) == ("spoofed", "stir_verification_failed")
+    assert check_lake(lake)["tables"]["cdr_identity"]["rows"] == 1
+    con = open_lake(lake)
+    try:
+        assert trace_at_json(con, victim, at) == want
+    finally:
+        con.close()
+    puller = DuckDBPuller(lake)
+    try:
+        con = trace_case(puller, victim, at, 300.0)
+    finally:
+        puller.close()
+    try:
+        assert con.execute("select count(*) from cdr_identity").fetchone()[0] == 1
+        got = trace_at_json(con, victim, at)
+    finally:
+        con.close()
+    assert got == want, diff(want, got)
+
+
+def test_cdr_identity_absent_from_the_lake_changes_the_verdict(tmp_path):
+    """The same lake without its cdr_identity files (a lake written before schema 9): the verdict no
+    longer reads a failed verification -- the rows above are what made it."""
+    import shutil
+
+    from lake_cases import identity_case, trace_at_json
+
+    _, lake, victim, at = identity_case(tmp_path)
+    shutil.rmtree(lake / "cdr_identity")
+    con = open_lake(lake)
+    try:
+        assert _verdict_rule(trace_at_json(con, victim, at))[1] != "stir_verification_failed"
+    finally:
+        con.close()
+
+
+def test_ingest_into_lake_writes_cdr_identity(tmp_path):
+    """`ingest --lake` of a CDR export whose profile maps the identity fields writes the case's
+    cdr_identity rows (one file per source file)."""
+    from sigtrace.lake.writer import ingest_lake
+
+    prof = tmp_path / "sbc.toml"
+    prof.write_text(
+        'name = "sbc_x"\n[columns]\nrecord_type = "TYPE"\nswitch = "GW"\nstart_time = "START"\n'
+        'duration_s = "DUR"\ncalling = "CLI"\ncalled = "CLD"\nin_trunk = "ITG"\n'
+        'stir_attest = "STI Attestation"\nstir_orig_tn = "STI OrigTN"\nverstat = "STI Verification"\n',
+        encoding="utf-8")
+    data = tmp_path / "sbc.csv"
+    data.write_text(
+        "TYPE,GW,START,DUR,CLI,CLD,ITG,STI Attestation,STI OrigTN,STI Verification\n"
+        "GW_IN,8-10-1,2024-05-11T10:00:00+08:00,30,+447700900123,13912345678,T1,a,+44 7700 900999,Failed\n"
+        "GW_IN,8-10-1,2024-05-11T10:02:00+08:00,30,13800000002,13912345670,T1,,,\n", encoding="utf-8")
+    db = tmp_path / "case.duckdb"
+    con = sigtrace.connect(db)
+    try:
+        sigtrace.ingest([data], db=con, cdr_profile=str(prof))
+    finally:
+        con.close()
+    lake = tmp_path / "lake"
+    ingest_lake([data], lake, cdr_profile=prof)
+    assert [f.name for f in table_files(lake, "cdr_identity")] == [f"src-{hashlib.sha256(data.read_bytes()).hexdigest()}.parquet"]
+    lk = open_lake(lake)
+    try:
+        assert lk.execute("select * from cdr_identity").fetchall() == [(1, 1, "A", "447700900999", None, "TN-Validation-Failed")]
+    finally:
+        lk.close()
+    from lake_cases import lake_tables_equal
+
+    assert lake_tables_equal(db, lake) == {}

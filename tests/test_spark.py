@@ -160,3 +160,25 @@ def test_ingest_spark_into_lake_equals_export_of_the_case(spark, name, tmp_path)
     lake = tmp_path / "lake"
     ingest_into_lake(name, lake, engine="spark", master=MASTER)
     assert lake_tables_equal(case_file(name), lake) == {}
+
+
+def test_trace_spark_reads_cdr_identity_from_the_lake(spark, tmp_path):
+    """The gateway CDR's verstat (a cdr_identity row) makes the verdict: pulled by Spark with its leg
+    into the local case, it gives the case file's trace."""
+    import json
+
+    from lake_cases import identity_case, trace_at_json
+
+    db, lake, victim, at = identity_case(tmp_path)
+    case = sigtrace.connect(db, read_only=True)
+    try:
+        want = trace_at_json(case, victim, at)
+    finally:
+        case.close()
+    assert json.loads(want)["candidates"][0]["verdict_detail"]["rule"] == "stir_verification_failed"
+    con = trace_case(sp.SparkPuller(lake, MASTER), victim, at, 300.0)
+    try:
+        got = trace_at_json(con, victim, at)
+    finally:
+        con.close()
+    assert got == want, diff(want, got)

@@ -151,6 +151,19 @@ class DuckDBPuller:
     def moc_edges(self):
         return self.con.sql(MOC_EDGES_SQL).to_arrow_table()
 
+    def leg_keyed(self, table: str, keys):
+        """The rows of a table keyed by a cdr_legs row (cdr_identity) for ``keys`` (Arrow: source_id,
+        row_num); None when the lake has no file of it."""
+        q = table_source_sql(self.con, self.lake, table)
+        if q is None:
+            return None
+        self.con.register("_leg_keys", keys)
+        try:
+            return self.con.sql(f"select t.* from ({q}) as t semi join _leg_keys as k "
+                                "on k.source_id = t.source_id and k.row_num = t.row_num").to_arrow_table()
+        finally:
+            self.con.unregister("_leg_keys")
+
     def site_legs(self, cells: list[str], imeis: list[str]):
         return self.con.sql(SITE_LEGS_SQL, params={"cells": list(cells), "imeis": list(imeis)}).to_arrow_table()
 

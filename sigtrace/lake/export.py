@@ -98,7 +98,12 @@ def export_case(db: str | Path, lake: str | Path, *, force: bool = False, thread
         tmp.mkdir()
         rep = ExportReport(lake=str(lake))
         try:
+            have = {r[0] for r in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'main'").fetchall()}
             for t in TABLES:
+                if t not in have:   # a case file of an older schema (e.g. before cdr_identity): no files
+                    rep.tables[t] = 0
+                    continue
                 n, files = write_table(con, t, tmp, "part-0")
                 rep.tables[t] = n
                 rep.files += files

@@ -14,7 +14,7 @@ MANIFEST = "manifest.json"
 
 # every table of a case file, in the order the schema creates them
 TABLES = ("sources", "decode_errors", "protocol_counts", "ss7_links", "isup_messages", "sip_messages",
-          "cdr_legs", "cdr_rejects", "exchanges", "trunks")
+          "cdr_legs", "cdr_rejects", "exchanges", "trunks", "cdr_identity")
 
 # message and leg tables: Hive partition day=YYYY-MM-DD (UTC day of the time column), each file
 # sorted by the normalized called number, then time, then the evidence reference
@@ -32,6 +32,9 @@ SORT: dict[str, tuple[str, ...]] = {
     "cdr_rejects": ("source_id", "row_num"),
     "exchanges": ("loaded_from", "point_code", "ip", "name"),
     "trunks": ("loaded_from", "switch", "trunk_group", "peer", "direction"),
+    # keyed like cdr_legs (one row per leg whose export carries caller-identity fields); one file per
+    # source file, so a pull by leg key reads the files of the sources involved
+    "cdr_identity": ("source_id", "row_num"),
 }
 ROW_GROUP_ROWS = 100_000  # a number lookup in a sorted file reads one or two of these
 

@@ -33,6 +33,8 @@ from ..db import append_arrow, arrow_type, table_columns
 
 SMALL_TABLES = ("sources", "ss7_links", "protocol_counts", "exchanges", "trunks")
 BIG_TABLES = ("isup_messages", "sip_messages", "cdr_legs")
+# keyed by a cdr_legs row: pulled for the legs the local case holds (``LocalTraceCase.pull_identity``)
+LEG_KEYED_TABLES = ("cdr_identity",)
 SLICE_MARGIN_S = 1200.0
 _UTC = timezone.utc
 
@@ -53,6 +55,7 @@ class Puller(Protocol):
     def time_slice(self, table: str, t_from: datetime, t_to: datetime) -> pa.Table | None: ...
     def moc_edges(self) -> pa.Table | None: ...
     def site_legs(self, cells: list[str], imeis: list[str]) -> pa.Table | None: ...
+    def leg_keyed(self, table: str, keys: pa.Table) -> pa.Table | None: ...
 
 
 def conform(con: duckdb.DuckDBPyConnection, table: str, tbl: pa.Table) -> pa.Table:
@@ -106,6 +109,24 @@ class LocalTraceCase:
         self.cells: set[str] = set()
         self.imeis: set[str] = set()
         self.rows: dict[str, int] = {}
+        self.con.execute("create temp table _keys_pulled (source_id integer, row_num bigint)")
+
+    def pull_identity(self) -> None:
+        """The rows of the leg-keyed tables (cdr_identity: the caller-identity fields of a CDR record)
+        for every local CDR leg not asked about before. A row whose leg a later round drops stays: the
+        trace reads it only through a join with its leg (trace/cdr_identity)."""
+        keys = self.con.sql("""select source_id, row_num from cdr_legs
+                               except select source_id, row_num from _keys_pulled""").to_arrow_table()
+        if not keys.num_rows:
+            return
+        for t in LEG_KEYED_TABLES:
+            n = _load(self.con, t, self.puller.leg_keyed(t, keys), ("source_id", "row_num"))
+            self.rows[t] = self.rows.get(t, 0) + n
+        self.con.register("_new_keys", keys)
+        try:
+            self.con.execute("insert into _keys_pulled select source_id, row_num from _new_keys")
+        finally:
+            self.con.unregister("_new_keys")
 
     def fill(self, at: datetime, window_s: float) -> None:
         t_from, t_to = slice_bounds(at, window_s)
@@ -114,6 +135,7 @@ class LocalTraceCase:
         for t in BIG_TABLES:
             self.rows[t] = _load(self.con, t, self.puller.time_slice(t, t_from, t_to))
         self.rows["cdr_legs"] += _load(self.con, "cdr_legs", self.puller.moc_edges(), ("source_id", "row_num"))
+        self.pull_identity()
 
     def new_sites(self, cells: Iterable[str], imeis: Iterable[str]) -> tuple[list[str], list[str]] | None:
         """The cells / IMEIs not asked about before (now recorded as asked), or None when none is new."""
@@ -131,6 +153,7 @@ class LocalTraceCase:
         if new is None:
             return False
         self.rows["cdr_legs"] += _load(self.con, "cdr_legs", self.puller.site_legs(*new), ("source_id", "row_num"))
+        self.pull_identity()
         return True
 
 
@@ -174,7 +197,7 @@ def _record_queries(asked: list[tuple[str, dict[str, Any]]]):
 
 # named queries the walk answers from the small tables (the directory, pulled whole) or from rows it
 # already holds: no rows to pull for them
-# (trace/cdr_identity reads cdr_identity, which the lake does not carry yet: docs/scale-out.md)
+# (trace/cdr_identity: the identity rows of every local leg are pulled with it, pull_identity)
 LOCAL_QUERIES = {"trace/sip_identity", "trace/node_trunk_peers", "trace/directory_nodes", "trace/evidence_sources",
                  "trace/trunk_gateways", "trace/ip_trunk_peer", "trace/cdr_identity"}
 # queries by number (the legs of a call to / from a number), with the parameters that carry numbers
@@ -436,6 +459,7 @@ class NumberTraceCase(LocalTraceCase):
         extra = [self.edges] + self.site_tables
         for tb in extra:
             self.rows["cdr_legs"] += _load(self.con, "cdr_legs", tb, ("source_id", "row_num"))
+        self.pull_identity()
 
     def add_sites(self, cells: Iterable[str], imeis: Iterable[str]) -> bool:
         new = self.new_sites(cells, imeis)

@@ -67,6 +67,9 @@ def java_path() -> str | None:
     return shutil.which("java")
 
 
+# local mode: the driver JVM is the executor; SIGTRACE_SPARK_JAVA_OPTS replaces these
+LOCAL_JAVA_OPTS = ""
+
 _SESSION: Any = None
 _SESSION_MASTER: str | None = None
 
@@ -99,6 +102,9 @@ def session(master: str = "local[2]"):
     if master.startswith("local"):
         b = b.config("spark.sql.shuffle.partitions", os.environ.get("SIGTRACE_SPARK_SHUFFLE_PARTITIONS", "8"))
         b = b.config("spark.driver.memory", os.environ.get("SIGTRACE_SPARK_DRIVER_MEMORY", "2g"))
+        opts = os.environ.get("SIGTRACE_SPARK_JAVA_OPTS", LOCAL_JAVA_OPTS)
+        if opts:
+            b = b.config("spark.driver.extraJavaOptions", opts)
     try:
         s = _start(b)
     except Exception as e:  # noqa: BLE001 - JVM start failures come as many types
@@ -206,6 +212,19 @@ class SparkPuller:
     def small(self, table: str):
         df = table_df(self.spark, self.lake, table)
         return None if df is None else to_arrow(df)
+
+    def leg_keyed(self, table: str, keys):
+        """The rows of a table keyed by a cdr_legs row (cdr_identity) for ``keys`` (Arrow: source_id,
+        row_num): a broadcast semi-join, the files read pruned to the sources involved."""
+        from pyspark.sql import functions as F
+
+        df = table_df(self.spark, self.lake, table)
+        if df is None:
+            return None
+        k = self.spark.createDataFrame(keys.select(["source_id", "row_num"]))
+        sids = sorted({int(x) for x in keys.column("source_id").to_pylist() if x is not None})
+        df = df.where(F.col("source_id").isin(sids))
+        return to_arrow(df.join(F.broadcast(k), ["source_id", "row_num"], "left_semi"))
 
     def time_slice(self, table: str, t_from: datetime, t_to: datetime):
         from pyspark.sql import functions as F
@@ -373,16 +392,14 @@ def _window_filter(col: str, since: datetime | None, until: datetime | None, ns:
     return " and ".join(out) or "true"
 
 
-CANDIDATES_SQL = """
+# The core candidate filter (goip/site_devices.sql: core_dev, as a superset), in three statements
+# whose results are small and kept, so no step is computed twice and the MTC legs are read once:
+# PRE_SQL the devices that may pass (from the stints), PRE_IDS_SQL their SIMs' identities, then
+# CANDIDATES_SQL with the calls those SIMs received.
+PRE_SQL = """
 with
-legs as (   -- MOC legs of the window with a SIM identity (goip/site_features.sql: legs): MOC_NARROW_SQL
-    select * from sigtrace_mocn
-),
-pair as (   -- days: distinct local days mod 64, counted from a 64-bit mask (no distinct aggregate;
-            -- pmod folds a negative day onto a positive one: fewer days, a superset of candidates)
-    select dev, sim, count(*) as n, bit_count(bit_or(shiftleft(cast(1 as bigint), cast(pmod(day_n, 64) as int)))) as days,
-           min(t_s) as f, max(t_s + dur_s) as l, min(cell_id) as c_lo, max(cell_id) as c_hi
-    from legs group by dev, sim
+pair as (   -- the per-(device, SIM) stints: sigtrace_pair (PAIR_SQL, materialised once)
+    select * from sigtrace_pair
 ),
 dup_dev as (
     select distinct a.dev
@@ -397,70 +414,109 @@ dev_out as (
            sum(s.n_out) as sims_out
     from pair as p join sim_out as s on s.sim = p.sim
     group by p.dev
-),
-pre as (
-    select d.dev, d.n_sims, d.max_devs_per_sim, d.n_out, d.days, d.sims_out, x.dev is not null as dup
-    from dev_out as d left join dup_dev as x on x.dev = d.dev
-    where (d.n_sims >= 2 and x.dev is null) or d.max_devs_per_sim >= 2
-       or d.n_out / d.days >= {cand_out_per_day} - {eps}
-),
-pre_ids as (
-    select distinct l.sim, l.imsi, l.calling_norm
-    from legs as l left semi join (select distinct p.sim from pair as p left semi join pre on pre.dev = p.dev) as ps
-      on ps.sim = l.sim
-),
+)
+select d.dev, d.n_sims, d.max_devs_per_sim, d.n_out, d.days, d.sims_out, x.dev is not null as dup
+from dev_out as d left join dup_dev as x on x.dev = d.dev
+where (d.n_sims >= 2 and x.dev is null) or d.max_devs_per_sim >= 2
+   or d.n_out / d.days >= {cand_out_per_day} - {eps}
+"""
+
+PRE_IDS_SQL = """
+select distinct l.sim, l.imsi, l.calling_norm
+from sigtrace_mocb as l left semi join (
+    select distinct p.sim from sigtrace_pair as p left semi join sigtrace_pre as pre on pre.dev = p.dev) as ps
+  on ps.sim = l.sim
+"""
+
+CANDIDATES_SQL = """
+with
 msisdn_once as (   -- an MSISDN of exactly one SIM (one shared by several is counted for none: a superset)
-    select calling_norm, min(sim) as sim from pre_ids where calling_norm is not null
+    select calling_norm, min(sim) as sim from sigtrace_pre_ids where calling_norm is not null
     group by calling_norm having count(distinct sim) = 1
 ),
-mtc as (
-    select b.sim from sigtrace_mtc as m join (select distinct sim, imsi from pre_ids where imsi is not null) as b
-      on b.imsi = m.imsi
-    union all
-    select b.sim from sigtrace_mtc as m join msisdn_once as b on b.calling_norm = m.called_norm
-    where m.imsi is null
+by_imsi as (select distinct sim, imsi from sigtrace_pre_ids where imsi is not null),
+mtc as (   -- one pass over the MTC legs: by IMSI, else (no IMSI on the leg) by MSISDN
+    select coalesce(b.sim, o.sim) as sim
+    from (select imsi, called_norm from sigtrace_mtc) as m
+    left join by_imsi as b on b.imsi = m.imsi
+    left join msisdn_once as o on m.imsi is null and o.calling_norm = m.called_norm
+    where b.sim is not null or o.sim is not null
 ),
 sim_in as (select sim, count(*) as n_in from mtc group by sim),
 dev_in as (
     select p.dev, sum(coalesce(si.n_in, 0)) as n_in
-    from pair as p left join sim_in as si on si.sim = p.sim
+    from sigtrace_pair as p left semi join sigtrace_pre as pre on pre.dev = p.dev
+    left join sim_in as si on si.sim = p.sim
     group by p.dev
 )
 select d.dev
-from pre as d left join dev_in as i on i.dev = d.dev
+from sigtrace_pre as d left join dev_in as i on i.dev = d.dev
 where (((d.n_sims >= 2 and not d.dup) or d.max_devs_per_sim >= 2)
        and d.sims_out / (d.sims_out + coalesce(i.n_in, 0)) >= {cand_multi_id_out_share} - {eps})
    or (d.n_out / d.days >= {cand_out_per_day} - {eps}
        and d.sims_out / (d.sims_out + coalesce(i.n_in, 0)) >= {cand_out_share} - {eps})
 """
 
-
-MOC_NARROW_SQL = """
-select
-    unix_micros(cast(start_time as timestamp)) / 1e6 as t_s,
-    greatest(coalesce(duration_s, 0), 0) as dur_s,
-    cell_id,
-    coalesce(imsi, calling_norm) as sim,
-    coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev,
-    imsi,
-    calling_norm,
-    imei,
-    cast(floor((unix_micros(cast(start_time as timestamp)) / 1e6 + {local_offset_h} * 3600) / 86400) as bigint) as day_n,
-    start_time, source_id, row_num
-from sigtrace_moc
+# The one pass over the window's MOC legs every population-wide step reads (goip/site_features.sql:
+# legs): grouped by identity (device, SIM, IMSI, MSISDN) and cell, with the per-group call count,
+# the bit mask of local days (mod 64), the first start and the last end. Every later step (the
+# stints, the SIMs' identities, the closure, the cells and IMEI blocks of the neighbours) reads this
+# aggregate, which is several times smaller than the legs, instead of the legs again.
+MOC_IDS_SQL = """
+select dev, sim, imsi, calling_norm, cell_id, has_imei,
+       count(*) as n, bit_or(shiftleft(cast(1 as bigint), cast(pmod(day_n, 64) as int))) as mask,
+       min(t_s) as f, max(t_s + dur_s) as l
+from (
+    select
+        coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev,
+        coalesce(imsi, calling_norm) as sim,
+        imsi, calling_norm, cell_id,
+        imei is not null and length(imei) >= 14 as has_imei,
+        unix_micros(cast(start_time as timestamp)) / 1e6 as t_s,
+        greatest(coalesce(duration_s, 0), 0) as dur_s,
+        cast(floor((unix_micros(cast(start_time as timestamp)) / 1e6 + {local_offset_h} * 3600) / 86400) as bigint) as day_n
+    from sigtrace_moc
+)
+group by dev, sim, imsi, calling_norm, cell_id, has_imei
 """
+
+# the per-(device, SIM) stints (goip/site_devices.sql: pair); days counted from the 64-bit mask (no
+# distinct aggregate; pmod folds a negative day onto a positive one: fewer days, a superset)
+PAIR_SQL = """
+select dev, sim, sum(n) as n, bit_count(bit_or(mask)) as days, min(f) as f, max(l) as l,
+       min(cell_id) as c_lo, max(cell_id) as c_hi
+from sigtrace_mocb group by dev, sim
+"""
+
+DEV_KEY = "coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm))"
+
+
+def _persist(df, name: str):
+    """``df`` computed once and kept (memory, spilling to disk) as temp view ``name``."""
+    from pyspark import StorageLevel
+
+    df = df.persist(StorageLevel.MEMORY_AND_DISK)
+    df.createOrReplaceTempView(name)
+    _KEPT.append(df)
+    return df
+
+
+_KEPT: list[Any] = []
+
+
+def _window_days(since, until) -> tuple[str, str] | None:
+    if since is None and until is None:
+        return None
+    return ((since.date().isoformat() if since else "0000-01-01"),
+            (until.date().isoformat() if until else "9999-12-31"))
 
 
 def _register_window(spark, lake: Path, since, until, R: dict | None = None) -> bool:
-    """Temp views sigtrace_moc / sigtrace_mtc / sigtrace_sip over the window, and sigtrace_mocn: the
-    columns of the MOC legs every population-wide step reads, read once and cached (the Parquet is
-    decoded once, not once per step); False without legs."""
-    from pyspark import StorageLevel
-
-    legs = table_df(spark, lake, "cdr_legs",
-                    None if since is None and until is None else
-                    ((since.date().isoformat() if since else "0000-01-01"),
-                     (until.date().isoformat() if until else "9999-12-31")))
+    """Temp views over the window: sigtrace_legs (every leg), sigtrace_moc / sigtrace_mtc (MOC legs
+    with a SIM identity, MTC legs), and the aggregates read by every population-wide step, computed
+    once and kept: sigtrace_mocb (MOC_IDS_SQL) and sigtrace_pair (PAIR_SQL). False without legs."""
+    _release_window()
+    legs = table_df(spark, lake, "cdr_legs", _window_days(since, until))
     if legs is None:
         return False
     legs = legs.withColumn("start_time", legs["start_time"].cast("timestamp_ntz"))
@@ -470,60 +526,130 @@ def _register_window(spark, lake: Path, since, until, R: dict | None = None) -> 
     spark.sql("select * from sigtrace_legs where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null"
               ).createOrReplaceTempView("sigtrace_moc")
     spark.sql("select * from sigtrace_legs where record_type = 'MTC'").createOrReplaceTempView("sigtrace_mtc")
-    global _MOCN
-    if _MOCN is not None:
-        _MOCN.unpersist()
     off = float((R or {}).get("features", {}).get("local_offset_h", 0.0))
-    _MOCN = spark.sql(MOC_NARROW_SQL.format(local_offset_h=off)).persist(StorageLevel.MEMORY_AND_DISK)
-    _MOCN.createOrReplaceTempView("sigtrace_mocn")
+    _persist(spark.sql(MOC_IDS_SQL.format(local_offset_h=off)), "sigtrace_mocb")
+    _persist(spark.sql(PAIR_SQL), "sigtrace_pair")
     return True
 
 
-_MOCN: Any = None
-
-
 def _release_window() -> None:
-    global _MOCN
-    if _MOCN is not None:
-        _MOCN.unpersist()
-    _MOCN = None
+    while _KEPT:
+        _KEPT.pop().unpersist()
 
 
-def candidate_devices(spark, lake: Path, R: dict, since=None, until=None) -> set[str]:
-    """The core candidate devices (a superset of goip/site_devices.sql's core_dev) of the window."""
+def candidate_devices(spark, lake: Path, R: dict, since=None, until=None, *, keep: bool = False) -> set[str]:
+    """The core candidate devices (a superset of goip/site_devices.sql's core_dev) of the window
+    (``keep``: leave the window's aggregates registered for the caller's next steps)."""
     if not _register_window(spark, lake, since, until, R):
         return set()
-    c = R["candidate"]
-    q = CANDIDATES_SQL.format(cand_out_per_day=float(c["out_per_day"]),
-                              cand_out_share=float(c["out_share"]),
-                              cand_multi_id_out_share=float(c["multi_id_out_share"]), eps=SUPERSET_EPS)
-    return {r[0] for r in spark.sql(q).collect()}
+    try:
+        c = R["candidate"]
+        par = dict(cand_out_per_day=float(c["out_per_day"]), cand_out_share=float(c["out_share"]),
+                   cand_multi_id_out_share=float(c["multi_id_out_share"]), eps=SUPERSET_EPS)
+        _persist(spark.sql(PRE_SQL.format(**par)), "sigtrace_pre")
+        _persist(spark.sql(PRE_IDS_SQL), "sigtrace_pre_ids")
+        return {r[0] for r in spark.sql(CANDIDATES_SQL.format(**par)).collect()}
+    finally:
+        if not keep:
+            _release_window()
+
+
+def _dev_frame(spark, devs: set[str]):
+    return spark.createDataFrame([(d,) for d in sorted(devs)] or [("",)], "dev string")
 
 
 def _closure(spark, seeds: set[str]) -> tuple[set[str], int]:
     """Devices connected to ``seeds`` through shared SIMs and MSISDNs (fixed point), and the rounds."""
     from pyspark.sql import functions as F
 
-    ids = spark.sql("""
-        select distinct dev, sim, calling_norm as msisdn from sigtrace_mocn""").cache()
+    ids = spark.sql("select distinct dev, sim, calling_norm as msisdn from sigtrace_mocb")
+    ids = _persist(ids, "sigtrace_ids")
     devs = set(seeds)
     rounds = 0
-    try:
-        while rounds < MAX_CLOSURE_ROUNDS:
-            rounds += 1
-            dv = spark.createDataFrame([(d,) for d in sorted(devs)] or [("",)], "dev string")
-            mine = ids.join(F.broadcast(dv), "dev", "left_semi") if len(devs) < 200_000 else ids.join(dv, "dev", "left_semi")
-            sims = mine.select("sim").distinct()
-            nums = mine.where(F.col("msisdn").isNotNull()).select("msisdn").distinct()
-            grown = (ids.join(sims, "sim", "left_semi").select("dev")
-                     .union(ids.join(nums, "msisdn", "left_semi").select("dev")).distinct())
-            new = {r[0] for r in grown.collect()} | devs
-            if new == devs:
-                break
-            devs = new
-    finally:
-        ids.unpersist()
+    while rounds < MAX_CLOSURE_ROUNDS:
+        rounds += 1
+        dv = _dev_frame(spark, devs)
+        mine = ids.join(F.broadcast(dv), "dev", "left_semi") if len(devs) < 200_000 else ids.join(dv, "dev", "left_semi")
+        sims = mine.select("sim").distinct()
+        nums = mine.where(F.col("msisdn").isNotNull()).select("msisdn").distinct()
+        grown = (ids.join(sims, "sim", "left_semi").select("dev")
+                 .union(ids.join(nums, "msisdn", "left_semi").select("dev")).distinct())
+        new = {r[0] for r in grown.collect()} | devs
+        if new == devs:
+            break
+        devs = new
     return devs, rounds
+
+
+def _edge_devices(spark, lake: Path, since, until) -> set[str]:
+    """The devices of the window's first and last MOC leg (by time, source, row): read from the first
+    (last) day partition of the window that has a MOC leg, not by ordering every leg."""
+    from .layout import day_dirs
+
+    days = day_dirs(lake, "cdr_legs")
+    lo, hi = _window_days(since, until) or ("0000-01-01", "9999-12-31")
+    days = [d for d in days if lo <= d <= hi]
+    w = _window_filter("start_time", since, until)
+    out: set[str] = set()
+    for order, seq in (("start_time, source_id, row_num", days),
+                       ("start_time desc, source_id, row_num", days[::-1])):
+        for d in seq:
+            df = table_df(spark, lake, "cdr_legs", (d, d))
+            if df is None:
+                continue
+            df.withColumn("start_time", df["start_time"].cast("timestamp_ntz")).createOrReplaceTempView("sigtrace_day")
+            got = spark.sql(f"""
+                select {DEV_KEY} as dev from sigtrace_day
+                where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null and {w}
+                order by {order} limit 1""").collect()
+            if got:
+                out.add(got[0][0])
+                break
+    return out
+
+
+def _neighbour_devices(spark, cands: set[str], delta: int) -> set[str]:
+    """Devices goip/site_devices adds to the core candidates: every device that called from a cell a
+    core candidate called from (a superset of the paced devices of its busiest cell) and every device
+    in the IMEI serial block of a core candidate. The serial block is a band join (|serial difference|
+    <= delta within a TAC): an equi-join on (TAC, serial bucket of width 2 delta + 1) over the two
+    buckets a core serial's band touches, not a join on the TAC alone (a popular TAC holds millions)."""
+    _dev_frame(spark, cands).createOrReplaceTempView("sigtrace_core")
+    width = 2 * delta + 1
+    rows = spark.sql(f"""
+        with
+        core_cells as (select distinct cell_id from sigtrace_mocb where cell_id is not null
+                       and dev in (select dev from sigtrace_core)),
+        imeis as (select distinct dev, substr(dev, 1, 8) as tac, try_cast(substr(dev, 9, 6) as int) as serial
+                  from sigtrace_mocb where has_imei),
+        o as (select dev, tac, serial, cast(floor(serial / {width}) as bigint) as b from imeis
+              where serial is not null),
+        c as (select distinct tac, serial, b from (
+                  select tac, serial, explode(array(cast(floor((serial - {delta}) / {width}) as bigint),
+                                                    cast(floor((serial + {delta}) / {width}) as bigint))) as b
+                  from imeis where serial is not null and dev in (select dev from sigtrace_core)))
+        select distinct dev from sigtrace_mocb where cell_id in (select cell_id from core_cells)
+        union
+        select distinct o.dev from o join c
+          on o.tac = c.tac and o.b = c.b and abs(o.serial - c.serial) <= {delta}""").collect()
+    return {r[0] for r in rows}
+
+
+def _component_legs(spark, devs: set[str]):
+    """Every leg of the window the local case needs for ``devs``, in one pass over the legs: their
+    MOC legs, and the calls their SIMs received (MTC legs by IMSI, else, with no IMSI on the leg, by
+    MSISDN). The IMSIs and MSISDNs come from the identity aggregate, not from a first pull."""
+    _dev_frame(spark, devs).createOrReplaceTempView("sigtrace_devs")
+    spark.sql("""select distinct imsi from sigtrace_mocb
+                 where imsi is not null and dev in (select dev from sigtrace_devs)""").createOrReplaceTempView("sigtrace_dimsi")
+    spark.sql("""select distinct calling_norm from sigtrace_mocb
+                 where calling_norm is not null and dev in (select dev from sigtrace_devs)""").createOrReplaceTempView("sigtrace_dnum")
+    return to_arrow(spark.sql(f"""
+        select /*+ broadcast(sigtrace_devs), broadcast(sigtrace_dimsi), broadcast(sigtrace_dnum) */ * from sigtrace_legs
+        where (record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
+               and {DEV_KEY} in (select dev from sigtrace_devs))
+           or (record_type = 'MTC' and imsi in (select imsi from sigtrace_dimsi))
+           or (record_type = 'MTC' and imsi is null and called_norm in (select calling_norm from sigtrace_dnum))"""))
 
 
 def _ua_matches(spark, pattern: str) -> list[str]:
@@ -542,24 +668,21 @@ def _ua_matches(spark, pattern: str) -> list[str]:
         con.close()
 
 
-def _sip_rows(spark, lake: Path, R: dict, since, until, component_moc) -> Any:
+def _sip_rows(spark, lake: Path, R: dict, since, until, k8: set[str]) -> Any:
     """The SIP messages goip/sip_gateways and goip/sip_site_links read for the component: every
     message sent by a gateway candidate (an IP that REGISTERs, or whose messages carry a GoIP
     fingerprint), INVITEs to those IPs, and INVITEs whose Request-URI number ends like a number the
-    component's devices dialled."""
+    component's devices dialled (``k8``: the last 8 characters of those numbers)."""
     from pyspark.sql import functions as F
 
-    sip = table_df(spark, lake, "sip_messages",
-                   None if since is None and until is None else
-                   ((since.date().isoformat() if since else "0000-01-01"),
-                    (until.date().isoformat() if until else "9999-12-31")))
+    sip = table_df(spark, lake, "sip_messages", _window_days(since, until))
     if sip is None:
         return None
     sip = sip.where(F.expr(_window_filter("ts", since, until, ns=True)))
     sip.createOrReplaceTempView("sigtrace_sip")
     uas = _ua_matches(spark, R["features"]["ua_pattern"])
     spark.createDataFrame([(u,) for u in uas] or [(None,)], "ua string").createOrReplaceTempView("sigtrace_goip_ua")
-    component_moc.createOrReplaceTempView("sigtrace_component_moc")
+    spark.createDataFrame([(k,) for k in sorted(k8)] or [(None,)], "k8 string").createOrReplaceTempView("sigtrace_k8")
     q = """
     with
     gw as (
@@ -571,17 +694,34 @@ def _sip_rows(spark, lake: Path, R: dict, since, until, component_moc) -> Any:
            or (status_code = 480 and lower(reason_phrase) = 'remote busy')
            or sdp_origin like '% 20000001 20000001 %'
            or lower(headers) like '%x-acrypt:%')
-    ),
-    k8 as (
-        select distinct right(coalesce(called_norm, called), 8) as k8 from sigtrace_component_moc
     )
     select s.* from sigtrace_sip as s
     where s.src_ip in (select ip from gw)
        or (s.is_request and s.method = 'INVITE' and s.dst_ip in (select ip from gw))
        or (s.is_request and s.method = 'INVITE'
-           and right(regexp_replace(coalesce(s.ruri_user, ''), '[^0-9]', ''), 8) in (select k8 from k8))
+           and right(regexp_replace(coalesce(s.ruri_user, ''), '[^0-9]', ''), 8) in (select k8 from sigtrace_k8))
     """
     return to_arrow(spark.sql(q))
+
+
+def _dialled_k8(legs) -> set[str]:
+    """goip/sip_site_links.sql's called_k8 of the MOC legs in ``legs`` (Arrow): the last 8
+    characters of the normalized called number, else of the called number as written."""
+    out: set[str] = set()
+    if legs is None or not legs.num_rows:
+        return out
+    for rt, cn, cd in zip(legs.column("record_type").to_pylist(), legs.column("called_norm").to_pylist(),
+                          legs.column("called").to_pylist()):
+        v = cn if cn is not None else cd
+        if rt == "MOC" and v is not None:
+            out.add(v[-8:])
+    return out
+
+
+def _step(st: dict, name: str, t0: float) -> float:
+    t = time.perf_counter()
+    st[f"t_{name}_s"] = round(t - t0, 3)
+    return t
 
 
 def goip_scan(lake: str | Path, master: str = "local[2]", *, since: datetime | None = None,
@@ -602,79 +742,40 @@ def goip_scan(lake: str | Path, master: str = "local[2]", *, since: datetime | N
     spark = session(master)
     R = goip.load_rules(thresholds)
     st = stats if stats is not None else {}
-    t0 = time.perf_counter()
-    cands = candidate_devices(spark, lake, R, since, until)
-    st["candidates"] = len(cands)
-    st["t_candidates_s"] = time.perf_counter() - t0
+    t0 = t = time.perf_counter()
     con = connect(None)
     try:
-        for t in ("sources", "exchanges", "trunks"):
-            df = table_df(spark, lake, t)
+        cands = candidate_devices(spark, lake, R, since, until, keep=True)
+        st["candidates"] = len(cands)
+        t = _step(st, "candidates", t)
+        for tb in ("sources", "exchanges", "trunks"):
+            df = table_df(spark, lake, tb)
             if df is not None:
-                _load(con, t, to_arrow(df))
+                _load(con, tb, to_arrow(df))
         if table_files(lake, "cdr_legs"):
             # the window's first and last MOC leg: their devices join the closure (window edges)
-            edge = spark.sql("""
-                select dev from (
-                    select dev from sigtrace_mocn order by start_time, source_id, row_num limit 1)
-                union
-                select dev from (
-                    select dev from sigtrace_mocn order by start_time desc, source_id, row_num limit 1)""").collect()
-            # devices goip/site_devices adds to the core candidates: every device that called from a
-            # cell a core candidate called from (a superset of the paced devices of its busiest cell)
-            # and every device in the IMEI serial block of a core candidate
-            spark.createDataFrame([(d,) for d in sorted(cands)] or [("",)], "dev string"
-                                  ).createOrReplaceTempView("sigtrace_core")
-            delta = int(R.get("site_links", {}).get("serial_delta", 0))
-            # the serial block is a band join (|serial difference| <= delta within a TAC): an equi-join on
-            # (TAC, serial bucket of width 2 delta + 1) over the two buckets a core serial's band touches,
-            # not a join on the TAC alone (a popular TAC holds millions of phones)
-            width = 2 * delta + 1
-            near = spark.sql(f"""
-                with m as (select dev, imei, cell_id from sigtrace_mocn),
-                core_cells as (select distinct cell_id from m where cell_id is not null
-                               and dev in (select dev from sigtrace_core)),
-                imeis as (select distinct dev, substr(imei, 1, 8) as tac, try_cast(substr(imei, 9, 6) as int) as serial
-                          from m where imei is not null and length(imei) >= 14),
-                o as (select dev, tac, serial, cast(floor(serial / {width}) as bigint) as b from imeis
-                      where serial is not null),
-                c as (select distinct tac, serial, b from (
-                          select tac, serial, explode(array(cast(floor((serial - {delta}) / {width}) as bigint),
-                                                            cast(floor((serial + {delta}) / {width}) as bigint))) as b
-                          from imeis where serial is not null and dev in (select dev from sigtrace_core)))
-                select distinct dev from m where cell_id in (select cell_id from core_cells)
-                union
-                select distinct o.dev from o join c
-                  on o.tac = c.tac and o.b = c.b and abs(o.serial - c.serial) <= {delta}""").collect()
+            edge = _edge_devices(spark, lake, since, until)
+            t = _step(st, "edges", t)
+            near = _neighbour_devices(spark, cands, int(R.get("site_links", {}).get("serial_delta", 0)))
             st["neighbour_devices"] = len(near)
-            seeds = cands | {r[0] for r in edge} | {r[0] for r in near}
+            t = _step(st, "neighbours", t)
+            seeds = cands | edge | near
             devs, rounds = _closure(spark, seeds) if seeds else (set(), 0)
             st["closure_devices"], st["closure_rounds"] = len(devs), rounds
-            dv = spark.createDataFrame([(d,) for d in sorted(devs)] or [("",)], "dev string")
-            dv.createOrReplaceTempView("sigtrace_devs")
-            moc = spark.sql("""
-                select * from sigtrace_moc
-                where coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) in (select dev from sigtrace_devs)""").cache()
-            moc.createOrReplaceTempView("sigtrace_cmoc")
-            # the calls the component's SIMs received: by IMSI, else (no IMSI on the leg) by MSISDN -- two
-            # broadcast semi-joins over disjoint sets of MTC legs, not an OR of two IN subqueries
-            from pyspark.sql import functions as F
-
-            mtc_all = spark.table("sigtrace_mtc")
-            imsis = spark.sql("select distinct imsi from sigtrace_cmoc where imsi is not null")
-            nums = spark.sql("select distinct calling_norm as called_norm from sigtrace_cmoc where calling_norm is not null")
-            mtc = (mtc_all.where(F.col("imsi").isNotNull()).join(F.broadcast(imsis), "imsi", "left_semi")
-                   .unionByName(mtc_all.where(F.col("imsi").isNull()).join(F.broadcast(nums), "called_norm", "left_semi")))
-            st["legs_pulled"] = _load(con, "cdr_legs", to_arrow(moc.unionByName(mtc)))
-            sip = _sip_rows(spark, lake, R, since, until, moc)
+            t = _step(st, "closure", t)
+            legs = _component_legs(spark, devs)
+            st["legs_pulled"] = _load(con, "cdr_legs", legs)
+            t = _step(st, "legs_pull", t)
+            sip = _sip_rows(spark, lake, R, since, until, _dialled_k8(legs))
             st["sip_pulled"] = _load(con, "sip_messages", sip) if sip is not None else 0
-            moc.unpersist()
+            t = _step(st, "sip_pull", t)
         _release_window()
         st["t_spark_s"] = time.perf_counter() - t0
         res = goip.goip_sites(con, since=since, until=until, min_score=min_score, thresholds=thresholds,
                               evidence_rows=evidence_rows)
         st["t_total_s"] = time.perf_counter() - t0
     except BaseException:
+        _release_window()
         con.close()
         raise
     return con, res

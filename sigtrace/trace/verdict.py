@@ -364,8 +364,9 @@ def _has_table(tr: Any, name: str) -> bool:
     if have is None:
         have = tr._has_tables = {}
     if name not in have:
-        have[name] = bool(tr.con.execute("select count(*) from duckdb_tables() where table_name = $n and schema_name = 'main'",
-                                         {"n": name}).fetchone()[0])
+        # a table or a view of that name (a case over a lake has views where a case file has tables)
+        have[name] = bool(tr.con.execute("select count(*) from information_schema.tables where table_name = $n "
+                                         "and table_schema = 'main'", {"n": name}).fetchone()[0])
     return have[name]
 
 
