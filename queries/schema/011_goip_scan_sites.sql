@@ -30,17 +30,13 @@ create table goip_scan_state (
     cdr_legs       bigint not null,
     sip_messages   bigint not null,
     sites          integer not null,
-    written_at     timestamp not null,
-    seconds        double not null,
     tool_version   varchar not null
 );
-comment on table goip_scan_state is 'What goip_scan_sites was computed from (one row, rewritten with it): a reader uses goip_scan_sites only while the case still has these sources, CDR legs and SIP messages and the rule set in use has this digest.';
+comment on table goip_scan_state is 'What goip_scan_sites was computed from (one row, rewritten with it; no row while the case has no outgoing mobile leg, as there is nothing to scan): a reader uses goip_scan_sites only while the case still has these sources, CDR legs and SIP messages and the rule set in use has this digest. No wall-clock column: two case files built from the same files hold the same row.';
 comment on column goip_scan_state.ruleset is 'Version string of the rule set the sites were scored with (GoIP JSON `ruleset`).';
 comment on column goip_scan_state.rules_sha256 is 'sha256 of the whole rule set as loaded (every threshold and point): an edited rule set does not match.';
 comment on column goip_scan_state.sources_sha256 is 'sha256 of the sources'' sha256 values joined with commas in source_id order (empty text for no sources).';
 comment on column goip_scan_state.cdr_legs is 'Rows of cdr_legs when the sites were computed.';
 comment on column goip_scan_state.sip_messages is 'Rows of sip_messages when the sites were computed.';
 comment on column goip_scan_state.sites is 'Rows written to goip_scan_sites.';
-comment on column goip_scan_state.written_at is 'When the sites were written (UTC).';
-comment on column goip_scan_state.seconds is 'Wall-clock seconds the scan took at ingest.';
 comment on column goip_scan_state.tool_version is 'sigtrace version that wrote the sites.';

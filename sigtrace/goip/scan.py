@@ -7,7 +7,7 @@ import hashlib
 import json
 import time
 import weakref
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -429,12 +429,13 @@ def store_scan_sites(con) -> int:
     and write every candidate site to goip_scan_sites with what it was computed from in
     goip_scan_state, in one transaction (``sigtrace ingest`` calls this at the end of a run that added
     a file: the tables always describe every file of the case). Returns the number of sites.
-    A case with no outgoing mobile leg (MOC with a SIM) has no candidate device: no site, no scan. DuckDB's
+    A case with no outgoing mobile leg (MOC with a SIM) has no candidate device: no site, no scan
+    and no state row (two cases built from the same files hold the same rows, whichever run was
+    interrupted; the look-up itself answers at once there, having no candidate device). DuckDB's
     buffer pool is capped as during a CDR load (it spills beyond), so ingest's peak memory stays
     the load's."""
     import duckdb
 
-    t0 = time.perf_counter()
     con.execute("begin transaction")
     try:
         st = _case_state(con)
@@ -445,6 +446,9 @@ def store_scan_sites(con) -> int:
             sites = goip_sites(con, min_score=0.0, evidence_rows=0).sites if has_moc else []
         con.execute("delete from goip_scan_sites")
         con.execute("delete from goip_scan_state")
+        if not has_moc:                  # nothing to scan: no row (look-ups find no candidate at once)
+            con.execute("commit")
+            return 0
         if sites:
             con.execute(
                 "insert into goip_scan_sites select unnest($site), unnest($cell), unnest($label), unnest($score), "
@@ -453,10 +457,9 @@ def store_scan_sites(con) -> int:
                  "label": [s.label for s in sites], "score": [float(s.score) for s in sites],
                  "calls": [int(s.calls) for s in sites], "imeis": [list(s.imeis) for s in sites]})
         con.execute(
-            "insert into goip_scan_state values ($rv, $rs, $ss, $cl, $sm, $n, $t, $sec, $tv)",
+            "insert into goip_scan_state values ($rv, $rs, $ss, $cl, $sm, $n, $tv)",
             {"rv": R["version"], "rs": scan_digest(R), "ss": st["sources_sha256"], "cl": st["cdr_legs"],
-             "sm": st["sip_messages"], "n": len(sites), "t": datetime.now(timezone.utc).replace(tzinfo=None),
-             "sec": round(time.perf_counter() - t0, 3), "tv": __version__})
+             "sm": st["sip_messages"], "n": len(sites), "tv": __version__})
         con.execute("commit")
     except BaseException:
         try:
