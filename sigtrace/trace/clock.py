@@ -70,10 +70,8 @@ _READ_ONLY: "weakref.WeakKeyDictionary[Any, bool]" = weakref.WeakKeyDictionary()
 _META: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 
 
-def case_meta(con: Any, fp: tuple) -> dict[str, Any]:
-    """What a trace reads about the case file apart from its calls (the directory, source names, which
-    tables and columns exist): kept per connection while the fingerprint is unchanged when the
-    connection is read-only (nothing can change the file under it), else a fresh dict per trace."""
+def _read_only(con: Any) -> bool:
+    """Is ``con`` a read-only connection to a case file (asked once per connection)?"""
     try:
         ro = _READ_ONLY.get(con)
         if ro is None:
@@ -82,7 +80,14 @@ def case_meta(con: Any, fp: tuple) -> dict[str, Any]:
         ro = False
     except Exception:  # noqa: BLE001 -- a connection that cannot say: treat it as writable
         ro = False
-    if not ro:
+    return ro
+
+
+def case_meta(con: Any, fp: tuple) -> dict[str, Any]:
+    """What a trace reads about the case file apart from its calls (the directory, source names, which
+    tables and columns exist): kept per connection while the fingerprint is unchanged when the
+    connection is read-only (nothing can change the file under it), else a fresh dict per trace."""
+    if not _read_only(con):
         return {}
     meta = _META.get(con)
     if meta is None or meta.get("_fp") != fp:
@@ -173,9 +178,14 @@ def clock_offsets(con: Any, tol: Tolerances | None = None, sources: set[int] | N
 
 def _case_span(con: Any, cache: dict[Any, Any]) -> tuple[datetime, datetime] | None:
     """The earliest and latest record time of the case (ISUP, SIP, CDR; the bound just past the latest:
-    DuckDB hands nanosecond times to Python truncated to microseconds), kept with the clock cache."""
+    DuckDB hands nanosecond times to Python truncated to microseconds), kept with the clock cache.
+    None on a connection that is not read-only: a case being filled (the local case a lake trace pulls
+    its rows into, round by round) is asked for each window as it is."""
     if "_span" not in cache:
         span = None
+        if not _read_only(con):
+            cache["_span"] = None
+            return None
         try:
             row = con.execute(
                 "select (select min(ts) from isup_messages), (select max(ts) from isup_messages), "
