@@ -353,9 +353,9 @@ def _store_goip_scan(con, added: bool) -> None:
     after the last file: from every file of the case, as one run with all of them would write it.
     Also when the run added nothing but the table is not current (an earlier run was interrupted
     before writing it, or another sigtrace wrote it)."""
-    from .goip.scan import scan_is_current, store_scan_sites
-
     try:
+        from .goip.scan import scan_is_current, store_scan_sites
+
         if added or not scan_is_current(con):
             store_scan_sites(con)
     except BaseException as e:
