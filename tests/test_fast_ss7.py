@@ -26,7 +26,6 @@ from sigtrace.parsers.capture import read_records  # noqa: E402
 from sigtrace.parsers import ListSink  # noqa: E402
 from sigtrace.parsers.fast import DONE, FULL, SLOW, N_COUNTERS, C_ISUP, C_SCTP, C_SCTP_CONTROL, C_SCTP_RETX, C_M3UA_MGMT, C_SI0, counter_names  # noqa: E402
 from sigtrace.parsers.fast import ss7 as F  # noqa: E402
-from sigtrace.parsers.fast import ss7_side as S  # noqa: E402
 from sigtrace.parsers.registry import FrameDecoder  # noqa: E402
 from sigtrace.parsers.rows import IsupRow, field_names  # noqa: E402
 
@@ -135,7 +134,7 @@ def decode_fast(recs, variant="auto", capacity=4096, block=2048):
     point into the block). Returns (rows, errors, counts, links, stats)."""
     sink = ListSink()
     dec = FrameDecoder(sink, ss7_variant=variant)
-    fast = S.Ss7Fast(dec.ss7, capacity)
+    fast = F.Ss7Fast(dec.ss7, capacity)
     counts = np.zeros(N_COUNTERS, dtype=np.int64)
     rows = []
     stats = {"fast": 0, "slow": 0, "full": 0}
@@ -270,13 +269,13 @@ def test_retx_filter_matches_python(monkeypatch):
     parsers/sctp.py Retransmissions on a random sequence of (direction, TSN, bytes)."""
     import random
 
-    from sigtrace.parsers import sctp
+    from sigtrace.parsers import sctp as S
 
     window = 16
-    monkeypatch.setattr(sctp, "RETX_WINDOW", window)
-    ref = sctp.Retransmissions()
+    monkeypatch.setattr(S, "RETX_WINDOW", window)
+    ref = S.Retransmissions()
     st = np.zeros(8, dtype=np.int64)
-    ours = S._Retx(np.full(2 * window, -1, dtype=np.int32), np.full((window, 3), -1, dtype=np.int64),
+    ours = F._Retx(np.full(2 * window, -1, dtype=np.int32), np.full((window, 3), -1, dtype=np.int64),
                    np.zeros(window, dtype=np.uint64), st)
     rng = random.Random(5)
     dirs = [("10.0.0.1", "10.0.0.2", 2905, 2905, 0x11), ("10.0.0.1", "10.0.0.2", 2905, 2905, 0x12),
@@ -339,7 +338,7 @@ def _env(variant="china", capacity=64):
     frame 45 under a flag variant), and its Ss7Fast."""
     sink = ListSink()
     dec = FrameDecoder(sink, ss7_variant=variant)
-    fast = S.Ss7Fast(dec.ss7, capacity)
+    fast = F.Ss7Fast(dec.ss7, capacity)
     dec.packet(45, 0, 1, _frame45())
     fast.sync()
     return dec, fast, sink
@@ -361,7 +360,7 @@ def _kernel(fast, data: bytes, frame=99, ts=123):
 
 
 def _state(fast):
-    st, _R, _pool, _opt, _scr, table, ring_k, ring_h, lk, lv, link_msgs, _lfcs = fast.ctx
+    st, _R, _pool, _opt, _scr, table, ring_k, ring_h, lk, lv, link_msgs = fast.ctx
     return [a.copy() for a in (st, table, ring_k, ring_h, lk, lv, link_msgs)]
 
 
@@ -484,7 +483,7 @@ def test_undecided_link_is_slow_until_decided():
     takes the association."""
     sink = ListSink()
     dec = FrameDecoder(sink, ss7_variant="auto")
-    fast = S.Ss7Fast(dec.ss7, 64)
+    fast = F.Ss7Fast(dec.ss7, 64)
     base = _frame45()
     for i in range(8):
         d = _with_tsn(base, 5000 + i)
