@@ -352,6 +352,13 @@ ALLOWED: dict[str, dict[str, str]] = {
         "PARTITIONED[table]['time']": "a time column name from lake.layout.PARTITIONED",
         "MOC_NARROW_SQL.format(local_offset_h=off)": "module SQL constant formatted with float() of the rules' local_offset_h",
         "gateway_ips_sql(v, ua)": "materialise.gateway_ips_sql over the temp view, the User-Agents as literals quoted by _sql_list",
+        "MOC_IDS_SQL.format(local_offset_h=off)": "module SQL constant formatted with float() of the rules' local_offset_h",
+        "PAIR_SQL": "module SQL constant",
+        "PRE_IDS_SQL": "module SQL constant",
+        "PRE_SQL.format(**par)": "module SQL constant formatted with float() of the rules' candidate thresholds and a constant",
+        "CANDIDATES_SQL.format(**par)": "module SQL constant formatted with float() of the rules' candidate thresholds and a constant",
+        "DEV_KEY": "module SQL constant (the device key expression)",
+        "order": "one of two constant ORDER BY lists chosen in code (first / last leg of the window)",
     },
     "cache.py": {
         "sql": "campaigns/cache.py passes on, unchanged, the SQL text the trace itself runs (named queries, "
@@ -375,6 +382,10 @@ ALLOWED: dict[str, dict[str, str]] = {
     },
     "enrich.py": {
         "_ENRICH_UPDATE": "module constant built from ENRICHED_COLUMNS (schema-7 column names), values bound",
+    },
+    "scan.py": {  # sigtrace/goip/scan.py: DuckDB's memory cap while the scan is written at ingest
+        "CDR_MEMORY_LIMIT": "module constant (memory cap, the CDR load's, during the scan written at ingest)",
+        "self.prev": "the memory_limit setting read back from DuckDB a moment before, restored",
     },
     "features.py": {"'true' if self.prev else 'false'": "a boolean literal chosen in code (progress-bar setting restored)"},
     "load.py": {  # sigtrace/cdr/load.py
