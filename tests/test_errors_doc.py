@@ -233,6 +233,15 @@ def t_i7(e: Env):
     return ["ingest", str(e.new_pcap), "--db", str(e.case)], [str(e.new_pcap), "rolled back"]
 
 
+def t_i13(e: Env):
+    scan = importlib.import_module("sigtrace.goip.scan")
+
+    def stop(con):
+        raise KeyboardInterrupt
+    e.mp.setattr(scan, "store_scan_sites", stop)
+    return ["ingest", str(e.new_pcap), "--db", str(e.case)], ["GoIP scan table", "every file is kept"]
+
+
 def t_i8(e: Env):
     ing = importlib.import_module("sigtrace.ingest")  # (sigtrace.ingest the attribute is the function)
 
@@ -481,6 +490,7 @@ TRIGGERS = {
                           ["broken.pcap.gz"])),
     "I6": ("", t_i6),
     "I7": ("", t_i7),
+    "I13": ("", t_i13),
     "I8": ("", t_i8),
     "I9": ("", t_i9),
     "C1": ("", lambda e: (["sql", "select 1", "--db", str(e.tmp / "none.duckdb")], [str(e.tmp / "none.duckdb")])),
