@@ -428,7 +428,15 @@ def t_l10(e: Env):
     return ["ingest", str(e.new_pcap), "--lake", str(e.tmp / "lake")], ["interrupted"]
 
 
+def _no_spark_session(e: Env) -> None:
+    # an earlier test in this process may have started Spark (one session a process): these rows are
+    # about starting it, so each begins as a fresh `sigtrace` process would, with none running
+    e.mp.setattr("sigtrace.lake.spark._SESSION", None)
+    e.mp.setattr("sigtrace.lake.spark._SESSION_MASTER", None)
+
+
 def t_l11(e: Env):
+    _no_spark_session(e)
     e.mp.setattr("sigtrace.lake.spark.missing", lambda: ["pyspark is not installed: pip install 'sigtrace[spark]'"])
     return ["goip", "--lake", str(_lake(e)), "--engine", "spark"], ["pyspark", "sigtrace doctor"]
 
@@ -446,6 +454,7 @@ def t_l12(e: Env):
 
     def fail(builder):
         raise RuntimeError("Java gateway process exited before sending its port number")
+    _no_spark_session(e)
     e.mp.setattr("sigtrace.lake.spark.missing", lambda: [])
     e.mp.setattr("sigtrace.lake.spark._start", fail)
     return ["goip", "--lake", str(_lake(e)), "--engine", "spark", "--master", "spark://nowhere:7077"], \
