@@ -124,13 +124,14 @@ def _mem_cpu(pid: int) -> tuple[int, int, float] | None:
         return None
 
 
-def measure(name: str, cmd: list[str], *, env: dict | None = None, interval: float = 0.05) -> Run:
-    """Run ``cmd``; wall time, peak summed RSS/PSS and CPU of its whole process tree."""
+def measure(name: str, cmd: list[str], *, env: dict | None = None, interval: float = 0.05, cwd: Path | None = None) -> Run:
+    """Run ``cmd`` (in ``cwd``, default the repository); wall time, peak summed RSS/PSS and CPU of its whole
+    process tree."""
     e = dict(os.environ)
     if env:
         e.update(env)
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e, cwd=ROOT)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e, cwd=cwd or ROOT)
     r = Run(name)
     cpu_seen: dict[int, float] = {}
     done = threading.Event()
@@ -278,15 +279,18 @@ def run_floor(path: Path, which: str) -> Run:
     return r
 
 
-def run_sigtrace(name: str, paths: list[Path], db: Path, jobs: int | None, fast: bool = True) -> Run:
+def run_sigtrace(name: str, paths: list[Path], db: Path, jobs: int | None, fast: bool = True,
+                 tree: Path | None = None) -> Run:
     """``fast``: the default ingest (compiled fast path, one process + its append thread); else the
-    Python decoders (``SIGTRACE_FAST=0``) in ``jobs`` processes."""
+    Python decoders (``SIGTRACE_FAST=0``) in ``jobs`` processes. ``tree``: the sigtrace of another source
+    tree (``--baseline``; ``python -m sigtrace`` run from that tree imports its package first)."""
     for p in (db, Path(str(db) + ".wal")):
         p.unlink(missing_ok=True)
     env = {"SIGTRACE_JOBS": str(jobs)} if jobs else {}
     if not fast:
         env["SIGTRACE_FAST"] = "0"
-    r = measure(name, [PY, "-m", "sigtrace", "ingest", *map(str, paths), "--db", str(db), "--json"], env=env)
+    r = measure(name, [PY, "-m", "sigtrace", "ingest", *map(str, paths), "--db", str(db), "--json"], env=env,
+                cwd=tree)
     if r.rc == 0:
         try:
             rep = json.loads(r.out)
@@ -405,6 +409,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cdr-rows", type=int, default=5_000_000, help="rows of bench/bench_cdr.py's CSV (default 5 M)")
     ap.add_argument("--skip", default="", help="comma list of: floor,serial,tshark,pyshark,scale,memory,cdr,trace,goip")
     ap.add_argument("--record", action="store_true", help="append the results to bench/RESULTS.md")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="another sigtrace source tree (e.g. `git archive OLD | tar -x -C DIR`): its default ingest "
+                         "is measured on the same data in the same run, right before this tree's (before -> after)")
     a = ap.parse_args(argv)
     skip = set(filter(None, a.skip.split(",")))
     started = datetime.now(timezone.utc)
@@ -426,6 +433,11 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append((pdata, f"{which} bare iteration", r))
                 print(f"  {which} iteration: {rate(r.packets, r.wall)} packets/s", flush=True)
         jobs = int(os.environ.get("SIGTRACE_JOBS") or mach["nproc"])
+        base = a.baseline.resolve() if a.baseline else None
+        if base is not None:
+            r = run_sigtrace("baseline ingest", [probe], work / "probe0.duckdb", None, tree=base)
+            rows.append((pdata, f"baseline {base.name}: sigtrace ingest (fast path)", r))
+            print(f"  baseline ingest: {r.wall:.1f} s, {r.cpu:.1f} CPU-s, peak RSS {mb(r.rss)} MB", flush=True)
         r = run_sigtrace("sigtrace ingest", [probe], work / "probe.duckdb", None)
         main_ingest = r
         rows.append((pdata, "sigtrace ingest (fast path)", r))
@@ -452,6 +464,10 @@ def main(argv: list[str] | None = None) -> int:
             caps = sorted((case / "captures").iterdir())
             sdata = f"scale case {len(caps)} captures {sum(p.stat().st_size for p in caps) / 1e6:.0f} MB"
             print(f"[2] {sdata}", flush=True)
+            if base is not None:
+                r = run_sigtrace("baseline ingest", caps, work / "scale0.duckdb", None, tree=base)
+                rows.append((sdata, f"baseline {base.name}: sigtrace ingest (fast path)", r))
+                print(f"  baseline ingest: {r.wall:.1f} s, {r.cpu:.1f} CPU-s, peak RSS {mb(r.rss)} MB", flush=True)
             r = run_sigtrace("sigtrace ingest", caps, work / "scale.duckdb", None)
             rows.append((sdata, "sigtrace ingest (fast path)", r))
             print(f"  sigtrace ingest: {r.wall:.1f} s, {rate(r.packets, r.wall)} packets/s", flush=True)
@@ -506,6 +522,11 @@ def main(argv: list[str] | None = None) -> int:
              f"Load average at start {load0}, at end {load1} (shared machine).",
              ""]
     lines += table(rows, tshark)
+    lines += ["", "vs tshark by CPU (tshark CPU-s per packet / sigtrace CPU-s per packet, same run):", ""]
+    for data, tool, r in rows:
+        ts = tshark.get(data)
+        if ts is not None and ts is not r and r.cpu > 0 and r.packets and ts.packets and "ingest" in tool:
+            lines.append(f"- {data}, {tool}: {(ts.cpu / ts.packets) / (r.cpu / r.packets):.2f}x")
     if mem:
         lines += ["", "Peak memory of `sigtrace ingest` (default: fast path; summed over the process tree):", "",
                   "| capture | peak RSS MB | peak PSS MB | packets/s |", "|---|---|---|---|"]

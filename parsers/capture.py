@@ -153,76 +153,107 @@ def _ts_scale(resol: int) -> Callable[[int], int]:
     return lambda t: t // d
 
 
+class _Ng:
+    """pcapng reader state: byte order of the current section, its interfaces, the last frame number."""
+
+    __slots__ = ("endian", "ifaces", "frame")
+
+    def __init__(self) -> None:
+        self.endian = "<"
+        self.ifaces: list[tuple[int, Callable[[int], int], int, int, int]] = []  # lt, scale, tsoff s, snap, resol
+        self.frame = 0
+
+
+def _pcapng_block(ng: _Ng, buf, pos: int, blen: int, at: int, on_error: ErrorFn,
+                  linktypes: set[int] | None) -> tuple[int, int, int, int] | None:
+    """One complete pcapng block at ``buf[pos:pos + blen]`` (stream offset ``at``; the section header's
+    byte order already applied to ``ng``): updates ``ng``; returns the packet it holds as (ts, linktype,
+    data start, captured length) or None (reported through ``on_error`` when it is a bad one)."""
+    endian = ng.endian
+    btype = struct.unpack_from(endian + "I", buf, pos)[0]
+    body = pos + 8
+    end = pos + blen - 4
+    if btype == 1 and body + 8 > end:  # IDB without its 8 fixed octets
+        on_error(ng.frame + 1, "pcapng", at, f"interface description block of {blen} bytes is too short")
+    elif btype == 1:  # IDB
+        lt, _res, snap = struct.unpack_from(endian + "HHI", buf, body)
+        resol, tsoff = 6, 0
+        o = body + 8
+        while o + 4 <= end:
+            code, olen = struct.unpack_from(endian + "HH", buf, o)
+            if code == 0 or o + 4 + olen > end:  # end of options, or an option overrunning its block
+                break
+            if code == 9 and olen >= 1:
+                resol = buf[o + 4]
+            elif code == 14 and olen >= 8:
+                tsoff = struct.unpack_from(endian + "q", buf, o + 4)[0]
+            o += 4 + olen + (-olen % 4)
+        ng.ifaces.append((lt, _ts_scale(resol), tsoff, snap, resol))
+        if linktypes is not None:
+            linktypes.add(lt)
+    elif btype in (6, 2, 3):
+        ng.frame += 1
+        frame = ng.frame
+        ifaces = ng.ifaces
+        try:
+            if btype == 6:
+                iface, hi, lo, cap, _orig = struct.unpack_from(endian + "IIIII", buf, body)
+                doff = body + 20
+            elif btype == 2:
+                iface, _drops, hi, lo, cap, _orig = struct.unpack_from(endian + "HHIIII", buf, body)
+                doff = body + 20
+            else:
+                iface, hi, lo = 0, 0, 0
+                (orig,) = struct.unpack_from(endian + "I", buf, body)
+                doff = body + 4
+                cap = min(orig, end - doff)
+            if iface >= len(ifaces):
+                on_error(frame, "pcapng", at, f"packet block names interface {iface}, only {len(ifaces)} defined")
+            elif doff + cap > end:
+                on_error(frame, "pcapng", at, f"packet data length {cap} overruns its block")
+            else:
+                lt, scale, tsoff, _snap, _resol = ifaces[iface]
+                ts = scale((hi << 32) | lo) + tsoff * 1_000_000_000
+                if 0 <= ts <= TS_MAX:
+                    return ts, lt, doff, cap
+                # a garbage timestamp cannot be stored (TIMESTAMP_NS is 64-bit) nor trusted
+                on_error(frame, "pcapng", at, f"packet timestamp {ts} ns is outside 1970..2262; packet skipped")
+        except struct.error:
+            on_error(frame, "pcapng", at, "packet block too short for its header")
+    return None
+
+
+def _pcapng_head(ng: _Ng, buf, pos: int, at: int, on_error: ErrorFn) -> int | None:
+    """The length of the block whose 12 first octets are at ``buf[pos:]`` (a section header switches
+    ``ng`` to its byte order and forgets the interfaces); None when it is invalid (reported)."""
+    if buf[pos:pos + 4] == PCAPNG_MAGIC:
+        bom = buf[pos + 8:pos + 12]
+        ng.endian = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
+        ng.ifaces = []
+    _btype, blen = struct.unpack_from(ng.endian + "II", buf, pos)
+    if blen < 12 or blen % 4 or blen > MAX_RECORD:
+        on_error(ng.frame + 1, "pcapng", at, f"block length {blen} invalid; capture corrupt from here")
+        return None
+    return blen
+
+
 def _pcapng(b: _Buf, on_error: ErrorFn, linktypes: set[int] | None) -> Iterator[Record]:
-    endian = "<"
-    ifaces: list[tuple[int, Callable[[int], int], int, int]] = []  # linktype, scale, offset_s, snaplen
-    frame = 0
+    ng = _Ng()
     while True:
         if not b.need(12):
             if b.remaining():
-                on_error(frame + 1, "pcapng", b.offset(), f"capture truncated: {b.remaining()} bytes of a block header")
+                on_error(ng.frame + 1, "pcapng", b.offset(), f"capture truncated: {b.remaining()} bytes of a block header")
             return
-        btype_raw = b.buf[b.pos:b.pos + 4]
-        if btype_raw == PCAPNG_MAGIC:
-            bom = b.buf[b.pos + 8:b.pos + 12]
-            endian = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
-            ifaces = []
-        btype, blen = struct.unpack_from(endian + "II", b.buf, b.pos)
-        if blen < 12 or blen % 4 or blen > MAX_RECORD:
-            on_error(frame + 1, "pcapng", b.offset(), f"block length {blen} invalid; capture corrupt from here")
+        blen = _pcapng_head(ng, b.buf, b.pos, b.offset(), on_error)
+        if blen is None:
             return
         if not b.need(blen):
-            on_error(frame + 1, "pcapng", b.offset(), f"capture truncated: block needs {blen} bytes, {b.remaining()} left")
+            on_error(ng.frame + 1, "pcapng", b.offset(), f"capture truncated: block needs {blen} bytes, {b.remaining()} left")
             return
-        body = b.pos + 8
-        end = b.pos + blen - 4
-        buf = b.buf
-        if btype == 1 and body + 8 > end:  # IDB without its 8 fixed octets
-            on_error(frame + 1, "pcapng", b.offset(), f"interface description block of {blen} bytes is too short")
-        elif btype == 1:  # IDB
-            lt, _res, snap = struct.unpack_from(endian + "HHI", buf, body)
-            resol, tsoff = 6, 0
-            o = body + 8
-            while o + 4 <= end:
-                code, olen = struct.unpack_from(endian + "HH", buf, o)
-                if code == 0 or o + 4 + olen > end:  # end of options, or an option overrunning its block
-                    break
-                if code == 9 and olen >= 1:
-                    resol = buf[o + 4]
-                elif code == 14 and olen >= 8:
-                    tsoff = struct.unpack_from(endian + "q", buf, o + 4)[0]
-                o += 4 + olen + (-olen % 4)
-            ifaces.append((lt, _ts_scale(resol), tsoff, snap))
-            if linktypes is not None:
-                linktypes.add(lt)
-        elif btype in (6, 2, 3):
-            frame += 1
-            try:
-                if btype == 6:
-                    iface, hi, lo, cap, _orig = struct.unpack_from(endian + "IIIII", buf, body)
-                    doff = body + 20
-                elif btype == 2:
-                    iface, _drops, hi, lo, cap, _orig = struct.unpack_from(endian + "HHIIII", buf, body)
-                    doff = body + 20
-                else:
-                    iface, hi, lo = 0, 0, 0
-                    (orig,) = struct.unpack_from(endian + "I", buf, body)
-                    doff = body + 4
-                    cap = min(orig, end - doff)
-                if iface >= len(ifaces):
-                    on_error(frame, "pcapng", b.offset(), f"packet block names interface {iface}, only {len(ifaces)} defined")
-                elif doff + cap > end:
-                    on_error(frame, "pcapng", b.offset(), f"packet data length {cap} overruns its block")
-                else:
-                    lt, scale, tsoff, _snap = ifaces[iface]
-                    ts = scale((hi << 32) | lo) + tsoff * 1_000_000_000
-                    if 0 <= ts <= TS_MAX:
-                        yield frame, ts, lt, buf[doff:doff + cap]
-                    else:  # a garbage timestamp cannot be stored (TIMESTAMP_NS is 64-bit) nor trusted
-                        on_error(frame, "pcapng", b.offset(),
-                                 f"packet timestamp {ts} ns is outside 1970..2262; packet skipped")
-            except struct.error:
-                on_error(frame, "pcapng", b.offset(), "packet block too short for its header")
+        rec = _pcapng_block(ng, b.buf, b.pos, blen, b.offset(), on_error, linktypes)
+        if rec is not None:
+            ts, lt, doff, cap = rec
+            yield ng.frame, ts, lt, b.buf[doff:doff + cap]
         b.pos += blen
 
 
@@ -248,18 +279,116 @@ class Block:
 
 
 def read_blocks(f: BinaryIO, on_error: ErrorFn, linktypes: set[int] | None = None, *, scan_pcap: ScanFn,
-                block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
-    """Blocks of records of a (decompressed) capture stream; errors as ``read_records`` reports them."""
+                block_bytes: int = BLOCK_BYTES, scan_pcapng: ScanFn | None = None) -> Iterator[Block]:
+    """Blocks of records of a (decompressed) capture stream; errors as ``read_records`` reports them.
+    ``scan_pcapng`` (parsers/fast/core.py ``_scan_pcapng``, compiled) finds pcapng Enhanced Packet
+    Blocks; without it pcapng records come from ``read_records`` and are packed."""
     head = f.read(12)
     kind = sniff_capture(head)
     if kind == "pcap":
         yield from _pcap_blocks(f, head, on_error, linktypes, scan_pcap, block_bytes)
+    elif kind == "pcapng" and scan_pcapng is not None:
+        yield from _pcapng_blocks(f, head, on_error, linktypes, scan_pcapng, block_bytes)
     elif kind == "pcapng":
         b = _Buf(f)
         b.buf = head
         yield from _record_blocks(_pcapng(b, on_error, linktypes), block_bytes)
     else:
         on_error(None, "file", 0, E_NOT_CAPTURE)
+
+
+# scan_pcapng(buf, pos, end, big, if_lt, if_mult, if_lim, if_off, max_rec, out_off, out_len, out_ts, out_lt, n)
+# -> (records, next pos, status): Enhanced Packet Blocks of interfaces whose timestamps it converts
+# (if_mult > 0) from ``pos``, written from output index ``n``; it stops (status) when the next block is
+# incomplete (NG_NEED), when the outputs are full (NG_FULL), or at any block the Python reader must
+# handle (NG_PY: section header, interface description, simple/obsolete packet blocks, anything odd).
+NG_NEED, NG_FULL, NG_PY = 0, 1, 2
+
+
+def _ng_ifaces(ng: _Ng) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-interface (link type, ns multiplier or 0 = Python converts, largest raw timestamp the
+    multiplier takes without passing TS_MAX, offset ns) of the current section, for the scanner."""
+    k = max(len(ng.ifaces), 1)
+    lt, mult, lim, off = (np.zeros(k, dtype=np.int64) for _ in range(4))
+    for i, (t, _scale, tsoff, _snap, resol) in enumerate(ng.ifaces):
+        lt[i] = t
+        if not resol & 0x80 and resol <= 9 and abs(tsoff) <= 10 ** 9:
+            mult[i] = 10 ** (9 - resol)
+            off[i] = tsoff * 1_000_000_000
+            lim[i] = (TS_MAX - max(0, int(off[i]))) // int(mult[i])
+    return lt, mult, lim, off
+
+
+def _pcapng_blocks(f: BinaryIO, head: bytes, on_error: ErrorFn, linktypes: set[int] | None, scan: ScanFn,
+                   block_bytes: int) -> Iterator[Block]:
+    """pcapng as blocks: the compiled scanner takes the Enhanced Packet Blocks, ``_pcapng_block`` every
+    other block (same state, same errors as ``_pcapng``); records stay in the read window."""
+    ng = _Ng()
+    w = _Window(f, bytearray(head), 0)
+    cap = BLOCK_RECORDS
+    arrays = _ng_ifaces(ng)
+    while True:
+        w.refill(block_bytes)
+        data = w.data
+        buf = np.frombuffer(data, dtype=np.uint8)
+        offs, lens, tss, lts = (np.empty(cap, dtype=np.int64) for _ in range(4))
+        n = 0
+        first = ng.frame + 1
+        need = False
+        while n < cap:
+            k, w.pos, status = scan(buf, w.pos, len(data), ng.endian == ">", *arrays, MAX_RECORD, offs, lens, tss, lts, n)
+            ng.frame += k - n
+            n = k
+            if status == NG_NEED:
+                need = True
+                break
+            if status == NG_FULL:
+                break
+            at = w.consumed + w.pos
+            blen = _pcapng_head(ng, data, w.pos, at, on_error)
+            if blen is None:
+                if n:
+                    yield Block(buf, offs[:n], lens[:n], tss[:n], lts[:n], first, n)
+                return
+            if w.pos + blen > len(data):
+                need = True
+                break
+            before = (ng.frame, len(ng.ifaces), ng.endian)
+            rec = _pcapng_block(ng, data, w.pos, blen, at, on_error, linktypes)
+            w.pos += blen
+            if (len(ng.ifaces), ng.endian) != before[1:] or ng.ifaces == []:
+                arrays = _ng_ifaces(ng)
+            if rec is not None:
+                offs[n], lts[n], tss[n], lens[n] = rec[2], rec[1], rec[0], rec[3]
+                n += 1
+            elif ng.frame != before[0]:  # a bad packet block: its frame number is skipped, the block ends
+                if n:
+                    yield Block(buf, offs[:n], lens[:n], tss[:n], lts[:n], first, n)
+                offs, lens, tss, lts = (np.empty(cap, dtype=np.int64) for _ in range(4))
+                n = 0
+                first = ng.frame + 1
+        if n:
+            yield Block(buf, offs[:n], lens[:n], tss[:n], lts[:n], first, n)
+        if not need:
+            continue
+        rest = len(w.data) - w.pos
+        if w.eof:
+            if rest >= 12:
+                at = w.consumed + w.pos
+                blen = _pcapng_head(ng, w.data, w.pos, at, on_error)
+                if blen is not None:
+                    on_error(ng.frame + 1, "pcapng", at, f"capture truncated: block needs {blen} bytes, {rest} left")
+            elif rest:
+                on_error(ng.frame + 1, "pcapng", w.consumed + w.pos, f"capture truncated: {rest} bytes of a block header")
+            return
+        want = 12 - rest
+        if rest >= 12:
+            blen = struct.unpack_from(ng.endian + "I", w.data, w.pos + 4)[0]
+            if w.data[w.pos:w.pos + 4] == PCAPNG_MAGIC:
+                blen = struct.unpack_from(("<" if w.data[w.pos + 8:w.pos + 12] == b"\x4d\x3c\x2b\x1a" else ">") + "I",
+                                          w.data, w.pos + 4)[0]
+            want = max(blen - rest, 1) if 12 <= blen <= MAX_RECORD else 1
+        w.extend(want, block_bytes)
 
 
 class _Window:

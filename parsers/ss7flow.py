@@ -246,6 +246,8 @@ class Ss7Flow:
         link = self._links.get(k)
         if link is None:
             link = self._links[k] = Link(f"if{num}", transport, False, self.variant)
+            if self.link_events is not None:
+                self.link_events.append((k, link))
         return link
 
     def _mtp3(self, link, frame, ts, src, dst, sport, dport, buf, mo, me):

@@ -26,6 +26,7 @@ from sigtrace.parsers.capture import read_records  # noqa: E402
 from sigtrace.parsers import ListSink  # noqa: E402
 from sigtrace.parsers.fast import DONE, FULL, SLOW, N_COUNTERS, C_ISUP, C_SCTP, C_SCTP_CONTROL, C_SCTP_RETX, C_M3UA_MGMT, C_SI0, counter_names  # noqa: E402
 from sigtrace.parsers.fast import ss7 as F  # noqa: E402
+from sigtrace.parsers.fast import ss7_side as S  # noqa: E402
 from sigtrace.parsers.registry import FrameDecoder  # noqa: E402
 from sigtrace.parsers.rows import IsupRow, field_names  # noqa: E402
 
@@ -134,7 +135,7 @@ def decode_fast(recs, variant="auto", capacity=4096, block=2048):
     point into the block). Returns (rows, errors, counts, links, stats)."""
     sink = ListSink()
     dec = FrameDecoder(sink, ss7_variant=variant)
-    fast = F.Ss7Fast(dec.ss7, capacity)
+    fast = S.Ss7Fast(dec.ss7, capacity)
     counts = np.zeros(N_COUNTERS, dtype=np.int64)
     rows = []
     stats = {"fast": 0, "slow": 0, "full": 0}
@@ -269,13 +270,13 @@ def test_retx_filter_matches_python(monkeypatch):
     parsers/sctp.py Retransmissions on a random sequence of (direction, TSN, bytes)."""
     import random
 
-    from sigtrace.parsers import sctp as S
+    from sigtrace.parsers import sctp
 
     window = 16
-    monkeypatch.setattr(S, "RETX_WINDOW", window)
-    ref = S.Retransmissions()
+    monkeypatch.setattr(sctp, "RETX_WINDOW", window)
+    ref = sctp.Retransmissions()
     st = np.zeros(8, dtype=np.int64)
-    ours = F._Retx(np.full(2 * window, -1, dtype=np.int32), np.full((window, 3), -1, dtype=np.int64),
+    ours = S._Retx(np.full(2 * window, -1, dtype=np.int32), np.full((window, 3), -1, dtype=np.int64),
                    np.zeros(window, dtype=np.uint64), st)
     rng = random.Random(5)
     dirs = [("10.0.0.1", "10.0.0.2", 2905, 2905, 0x11), ("10.0.0.1", "10.0.0.2", 2905, 2905, 0x12),
@@ -338,7 +339,7 @@ def _env(variant="china", capacity=64):
     frame 45 under a flag variant), and its Ss7Fast."""
     sink = ListSink()
     dec = FrameDecoder(sink, ss7_variant=variant)
-    fast = F.Ss7Fast(dec.ss7, capacity)
+    fast = S.Ss7Fast(dec.ss7, capacity)
     dec.packet(45, 0, 1, _frame45())
     fast.sync()
     return dec, fast, sink
@@ -360,7 +361,7 @@ def _kernel(fast, data: bytes, frame=99, ts=123):
 
 
 def _state(fast):
-    st, _R, _pool, _opt, _scr, table, ring_k, ring_h, lk, lv, link_msgs = fast.ctx
+    st, _R, _pool, _opt, _scr, table, ring_k, ring_h, lk, lv, link_msgs, _lfcs = fast.ctx
     return [a.copy() for a in (st, table, ring_k, ring_h, lk, lv, link_msgs)]
 
 
@@ -483,7 +484,7 @@ def test_undecided_link_is_slow_until_decided():
     takes the association."""
     sink = ListSink()
     dec = FrameDecoder(sink, ss7_variant="auto")
-    fast = F.Ss7Fast(dec.ss7, 64)
+    fast = S.Ss7Fast(dec.ss7, 64)
     base = _frame45()
     for i in range(8):
         d = _with_tsn(base, 5000 + i)

@@ -5,7 +5,8 @@ stack, every malformed packet, every stateful case. This package decodes, in mac
 records that make up nearly all of a probe capture --
 
 * Ethernet/VLAN/SLL/SLL2/null/raw -> option-less or optioned unfragmented IPv4 -> SCTP -> M3UA
-  (RFC 4666 DATA) -> MTP3 routing (explicit) -> ISUP, on links whose variant is already decided;
+  (RFC 4666 DATA, explicit routing), M2PA or M2UA (MTP3 routing label) -> ISUP, and the MTP2 / MTP3
+  link types (139, 140, 141) -> MTP3 -> ISUP, on links whose variant is already decided;
 * ... -> IPv4 -> UDP -> one complete, ASCII SIP message (no multipart, no folding);
 * records that only count (SCTP control chunks, M3UA management, RTP and other non-SIP UDP); link
   protocols other than IPv4, IP protocols other than UDP/SCTP, GTP-U, TUP and BICC go to Python,
@@ -25,6 +26,7 @@ Kernel contract (numba ``@njit(cache=True)`` functions called by ``parsers/fast/
 
     status = sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts)   # parsers/fast/ss7.py
     status = udp_packet(buf, off, end, src, dst, frame, ts, ctx, counts)    # parsers/fast/sip.py
+    status = mtp_frame(buf, off, end, linktype, frame, ts, ctx, counts)     # parsers/fast/mtp.py (SS7 ctx)
 
 ``buf`` uint8 block buffer; ``off``/``end`` the transport header start / IP payload end; ``src``/
 ``dst`` IPv4 addresses as uint32 (network order value); ``frame`` 1-based; ``ts`` int64 ns;
@@ -46,6 +48,7 @@ C_OTHER_L2, C_OTHER_IP = 0, 1
 C_SCTP, C_SCTP_CONTROL, C_SCTP_RETX, C_M3UA_MGMT, C_ISUP = 2, 3, 4, 5, 6
 C_SI0 = 16  # 16..31: MTP3 SI 0..15 (SI 5 = ISUP is never counted here)
 C_M2PA_LINK_STATUS, C_M2PA_CONTROL = 32, 33  # M2PA messages without an MTP3 message (parsers/ss7flow.py)
+C_MTP2_FISU, C_MTP2_LSSU, C_M2UA_MGMT = 34, 35, 36  # MTP2 signal units without an MSU; M2UA without MTP3
 C_OTHER_UDP, C_SIP = 48, 49
 N_COUNTERS = 64
 
@@ -56,7 +59,8 @@ def counter_names() -> dict[int, str]:
     names = {C_OTHER_L2: "other_l2", C_OTHER_IP: "other_ip", C_SCTP: "sctp", C_SCTP_CONTROL: "sctp_control",
              C_SCTP_RETX: "sctp_retransmission", C_M3UA_MGMT: "m3ua_mgmt", C_ISUP: "isup",
              C_OTHER_UDP: "other_udp", C_SIP: "sip", C_M2PA_LINK_STATUS: "m2pa_link_status",
-             C_M2PA_CONTROL: "m2pa_control"}
+             C_M2PA_CONTROL: "m2pa_control", C_MTP2_FISU: "mtp2_fisu", C_MTP2_LSSU: "mtp2_lssu",
+             C_M2UA_MGMT: "m2ua_mgmt"}
     for si in range(16):
         if si != 5:
             names[C_SI0 + si] = _si_count(si)

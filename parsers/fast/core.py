@@ -65,6 +65,7 @@ def _drop_stale_cache() -> None:
 
 
 _drop_stale_cache()
+from .mtp import mtp_frame  # noqa: E402
 from .sip import udp_packet  # noqa: E402
 from .ss7 import sctp_packet  # noqa: E402
 
@@ -99,10 +100,60 @@ def _scan_pcap(buf, pos, end, big, ts_mult, max_rec, out_off, out_len, out_ts):
     return n, pos
 
 
+@njit(cache=True, nogil=True)
+def _scan_pcapng(buf, pos, end, big, if_lt, if_mult, if_lim, if_off, max_rec, out_off, out_len, out_ts, out_lt, n):
+    """Enhanced Packet Blocks (pcapng §4.3) from ``pos``, written from output index ``n``, until a block
+    the Python reader handles (section header, interface description, simple/obsolete packet block,
+    an interface it does not convert, any inconsistency: NG_PY), an incomplete block (NG_NEED) or
+    full outputs (NG_FULL). Other block types are skipped, as parsers/capture.py ``_pcapng_block``
+    skips them. Returns (records, position, status)."""
+    cap = out_off.shape[0]
+    nif = if_lt.shape[0]
+    while n < cap:
+        if pos + 12 > end:
+            return n, pos, _capture.NG_NEED
+        if buf[pos] == 0x0A and buf[pos + 1] == 0x0D and buf[pos + 2] == 0x0D and buf[pos + 3] == 0x0A:
+            return n, pos, _capture.NG_PY  # section header: byte order, interfaces
+        btype = _u32(buf, pos, big)
+        blen = _u32(buf, pos + 4, big)
+        if blen < 12 or blen % 4 != 0 or blen > max_rec:
+            return n, pos, _capture.NG_PY
+        if pos + blen > end:
+            return n, pos, _capture.NG_NEED
+        if btype == 6:
+            if blen < 32:
+                return n, pos, _capture.NG_PY
+            iface = _u32(buf, pos + 8, big)
+            if iface >= nif or if_mult[iface] == 0:
+                return n, pos, _capture.NG_PY
+            hi = _u32(buf, pos + 12, big)
+            lo = _u32(buf, pos + 16, big)
+            incl = _u32(buf, pos + 20, big)
+            if pos + 28 + incl > pos + blen - 4 or hi >= (1 << 31):
+                return n, pos, _capture.NG_PY
+            t = (hi << 32) | lo
+            if t > if_lim[iface]:
+                return n, pos, _capture.NG_PY
+            ts = t * if_mult[iface] + if_off[iface]
+            if ts < 0:
+                return n, pos, _capture.NG_PY
+            out_off[n] = pos + 28
+            out_len[n] = incl
+            out_ts[n] = ts
+            out_lt[n] = if_lt[iface]
+            n += 1
+        elif btype == 1 or btype == 2 or btype == 3:
+            return n, pos, _capture.NG_PY
+        pos += blen
+    return n, pos, _capture.NG_FULL
+
+
 def read_blocks(f: BinaryIO, on_error, linktypes: set[int] | None = None) -> Iterator[Block]:
     """Blocks of records of a (decompressed) capture stream (parsers/capture.py ``read_blocks``, classic
-    pcap scanned by the compiled ``_scan_pcap``); errors as parsers/capture.py reports them."""
-    yield from _capture.read_blocks(f, on_error, linktypes, scan_pcap=_scan_pcap, block_bytes=BLOCK_BYTES)
+    pcap scanned by the compiled ``_scan_pcap``, pcapng by ``_scan_pcapng``); errors as parsers/capture.py
+    reports them."""
+    yield from _capture.read_blocks(f, on_error, linktypes, scan_pcap=_scan_pcap, block_bytes=BLOCK_BYTES,
+                                    scan_pcapng=_scan_pcapng)
 
 
 # ============================================================================ link + IPv4 dispatch
@@ -111,7 +162,7 @@ def _be16(buf, o):
     return (np.int64(buf[o]) << 8) | np.int64(buf[o + 1])
 
 
-K_SLOW, K_UDP, K_SCTP, K_OTHER_IP, K_OTHER_L2 = 0, 1, 2, 3, 4
+K_SLOW, K_UDP, K_SCTP, K_OTHER_IP, K_OTHER_L2, K_MTP = 0, 1, 2, 3, 4, 5
 
 
 @njit(cache=True, nogil=True)
@@ -143,6 +194,8 @@ def _classify(buf, off, end, lt):
             return K_SLOW, 0, 0, 0, 0
         et = _be16(buf, off)
         o = off + 20
+    elif lt == 139 or lt == 140 or lt == 141:  # MTP2 (with pseudo-header), MTP3: parsers/fast/mtp.py
+        return K_MTP, off, end, 0, 0
     elif lt == 101 or lt == 12 or lt == 14 or lt == 228 or lt == 229:
         if end <= off:
             return K_SLOW, 0, 0, 0, 0
@@ -188,6 +241,8 @@ def _run(buf, offs, lens, tss, lts, frame0, i, n, ss7ctx, sipctx, counts):
             st = udp_packet(buf, po, pe, src, dst, frame0 + i, tss[i], sipctx, counts)
         elif kind == K_SCTP:
             st = sctp_packet(buf, po, pe, src, dst, frame0 + i, tss[i], ss7ctx, counts)
+        elif kind == K_MTP:
+            st = mtp_frame(buf, po, pe, lts[i], frame0 + i, tss[i], ss7ctx, counts)
         elif kind == K_OTHER_IP:
             counts[C_OTHER_IP] += 1
             st = DONE
@@ -211,7 +266,7 @@ class FastDecoder:
 
     def __init__(self, dec: Any, writer: Any, capacity: int = 8192):
         from .sip import SipFast
-        from .ss7 import Ss7Fast
+        from .ss7_side import Ss7Fast
 
         self.dec = dec
         self.writer = writer
@@ -251,6 +306,7 @@ class FastDecoder:
                     raise RuntimeError("fast path: output full with no rows pending")
                 self._take(b.buf)
             elif st == SLOW:
+                self.ss7.to_python()
                 for r in range(j, k):
                     o = int(b.off[r])
                     packet(b.frame0 + r, int(b.ts[r]), int(b.lt[r]), b.buf[o:o + int(b.length[r])].tobytes())
@@ -282,4 +338,6 @@ def warm_scan() -> None:
     """Load (or compile) the classic-pcap record scanner with the argument types read_blocks passes,
     so that its compile time falls here, before any byte of a capture is counted."""
     o = np.empty(1, dtype=np.int64)
-    _scan_pcap(np.frombuffer(bytearray(24), dtype=np.uint8), 0, 0, False, 1000, 262144, o, o, o)
+    buf = np.frombuffer(bytearray(24), dtype=np.uint8)
+    _scan_pcap(buf, 0, 0, False, 1000, 262144, o, o, o)
+    _scan_pcapng(buf, 0, 0, False, o, o, o, o, _capture.MAX_RECORD, o, o, o, o, 0)

@@ -1,15 +1,17 @@
-"""Compiled SS7 fast path: IPv4 SCTP -> M3UA (RFC 4666 DATA) -> ISUP (Q.763) rows, in numba.
+"""Compiled SS7 fast path: IPv4 SCTP -> M3UA (RFC 4666 DATA) / M2PA / M2UA -> ISUP (Q.763) rows, in numba.
 
 ``sctp_packet`` decodes exactly what parsers/ss7flow.py (``Ss7Flow.sctp`` -> ``_user`` -> ``_m3ua`` ->
 ``_emit``), parsers/m3ua.py and parsers/isup.py would decode for one SCTP packet, or returns SLOW
 before touching any state or output:
 
 * SCTP (RFC 9260 §3): common header, walk of every bundled chunk; non-DATA chunks count
-  ``sctp_control``. DATA chunks must be complete (B+E flags), carry user data and PPID 3 (M3UA) or 5
-  (M2PA), either byte order. Zero/short/overrunning chunk lengths, I-DATA, fragments, other PPIDs -> SLOW.
+  ``sctp_control``. DATA chunks must be complete (B+E flags), carry user data and PPID 3 (M3UA), 5
+  (M2PA) or 2 (M2UA), either byte order. Zero/short/overrunning chunk lengths, I-DATA, fragments, other PPIDs -> SLOW.
 * Retransmission filter (parsers/sctp.py ``Retransmissions``): ONE state shared with the Python
   side -- ``Ss7Fast`` installs ``_Retx`` (same ``is_dup``) as ``flow._retx``, both sides hash the chunk
   with ``chunk_hash`` and update the same hash table + ring of ``RETX_WINDOW`` keys (numpy arrays).
+* M2UA (RFC 3331, PPID 2): MAUP Data carries an MTP3 message (Protocol Data 1 or 2), handled as M2PA's
+  User Data is; anything else counts ``m2ua_mgmt``.
 * M2PA (RFC 4165): Link Status / empty User Data count ``m2pa_link_status`` / ``m2pa_control``; User Data
   carries an MTP3 message (Q.704 label, 14- or 24-bit by the link's decided variant). The association
   must be registered (Python creates its Link on the first message), SI 5 needs it decided.
@@ -30,12 +32,10 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
-from . import (C_ISUP, C_M2PA_CONTROL, C_M2PA_LINK_STATUS, C_M3UA_MGMT, C_SCTP, C_SCTP_CONTROL, C_SCTP_RETX,
+from . import (C_ISUP, C_M2PA_CONTROL, C_M2PA_LINK_STATUS, C_M2UA_MGMT, C_M3UA_MGMT, C_SCTP, C_SCTP_CONTROL, C_SCTP_RETX,
                C_SI0, DONE, FULL, SLOW)
 from ..isup_codes import ANSI_IAM, ANSI_IAM_VARS, LAYOUT, MSG_NAMES, UNKNOWN, VAR_PARAMS
 from ..sctp import RETX_WINDOW
-from . import arrow as _arrow
-from .numbers import normalize_column
 
 # ---------------------------------------------------------------- Q.763 tables as arrays
 _LAY = np.full((256, 3), -1, dtype=np.int64)  # mt -> (fixed, nvar, has_opt); -1 = no layout
@@ -82,7 +82,7 @@ RETX_SLOTS = RETX_WINDOW * 2
 # per-chunk scratch: kind, tsn, payload start, payload end, row slot / SI
 K_CONTROL, K_COUNT, K_ISUP = 0, 1, 2  # scratch[:, 4]: counter index (K_COUNT) / row slot (K_ISUP)
 # association transports in the link table, and the bits of a registered value (link index << 3)
-T_M3UA, T_M2PA = 1, 2
+T_M3UA, T_M2PA, T_M2UA, T_MTP = 1, 2, 3, 4  # T_MTP: key (link type, 0, link number, 0), parsers/fast/mtp.py
 V_ANSI, V_PC24, V_UNDECIDED = 1, 2, 4
 MAX_CHUNKS = 4096
 
@@ -436,7 +436,7 @@ def _isup(buf, off, end, ansi, R, r, pool, pu, opt, ou):
 # ================================================================== the kernel
 @njit(cache=True, nogil=True)
 def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
-    st, R, pool, opt, scratch, table, ring_k, ring_h, lk, lv, link_msgs = ctx
+    st, R, pool, opt, scratch, table, ring_k, ring_h, lk, lv, link_msgs, _lfcs = ctx
     if end - off < 12:
         return SLOW
     sport = _be16(buf, off)
@@ -473,6 +473,8 @@ def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
             tr = T_M3UA
         elif ppid == 5 or ppid == 0x05000000:
             tr = T_M2PA
+        elif ppid == 2 or ppid == 0x02000000:
+            tr = T_M2UA
         else:
             return SLOW
         for j in range(nch):  # a TSN twice in one packet: the filter's order matters -> Python
@@ -498,7 +500,40 @@ def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
                 o += (ln + 3) & ~3
                 continue
             mo = m + 17
-            lval = _link_get(lk, lv, T_M2PA, src, sport, dst, dport)
+        elif tr == T_M2UA:
+            # M2UA (RFC 3331 §3.1 common header, §3.3.1.1 MAUP Data: Protocol Data 1 (0x0300) = the MTP3
+            # message, Protocol Data 2 (0x0301) = one priority octet then it); parsers/m2ua.py ``decode``
+            if me - m < 8 or buf[m] != 1:
+                return SLOW
+            mlen = _be32(buf, m + 4)
+            if mlen < 8:
+                return SLOW
+            if m + mlen < me:
+                me = m + mlen
+            maup_data = buf[m + 2] == 6 and buf[m + 3] == 1
+            q = m + 8
+            mo = me
+            pe = me
+            while q + 4 <= me:
+                tag = _be16(buf, q)
+                plen = _be16(buf, q + 2)
+                if plen < 4 or q + plen > me:
+                    return SLOW
+                if maup_data and tag == 0x0300:
+                    mo = q + 4
+                    pe = q + plen
+                elif maup_data and tag == 0x0301 and plen > 5:
+                    mo = q + 5
+                    pe = q + plen
+                q += (plen + 3) & ~3
+            if mo >= pe:
+                scratch[nch, 4] = C_M2UA_MGMT
+                nch += 1
+                o += (ln + 3) & ~3
+                continue
+            me = pe
+        if tr == T_M2PA or tr == T_M2UA:
+            lval = _link_get(lk, lv, tr, src, sport, dst, dport)
             if lval < 0:
                 return SLOW  # Python creates the association's Link first
             si = np.int64(buf[mo] & 0x0F)
@@ -630,189 +665,3 @@ def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
     st[S_POOL] = pu
     st[S_OPT] = ou
     return DONE
-
-
-# ================================================================== Python side
-class _Retx:
-    """Drop-in for parsers/sctp.py ``Retransmissions`` on the kernel's state (``flow._retx``)."""
-
-    __slots__ = ("table", "ring_k", "ring_h", "st")
-
-    def __init__(self, table, ring_k, ring_h, st) -> None:
-        self.table, self.ring_k, self.ring_h, self.st = table, ring_k, ring_h, st
-
-    def is_dup(self, direction, tsn: int, chunk) -> bool:
-        src, dst, sport, dport, vtag = direction
-        a = np.frombuffer(chunk, dtype=np.uint8)
-        return bool(_retx_py(self.table, self.ring_k, self.ring_h, self.st, _addr_key(src, dst), sport, dport,
-                             vtag, tsn, a))
-
-
-def _addr_key(src, dst) -> int:
-    """The kernel's int64 key of an IPv4 address pair ((src << 32) | dst, two's complement); other
-    addresses (IPv6, none) get a hash of their text: the key only separates associations."""
-    s, d = _ipv4(src), _ipv4(dst)
-    if s < 0 or d < 0:
-        return hash((src, dst)) & 0x7FFFFFFFFFFFFFFF
-    v = (s << 32) | d
-    return v - (1 << 64) if v >= 1 << 63 else v
-
-
-def _ipv4(text) -> int:
-    """Dotted quad -> int, -1 if ``text`` is not an IPv4 address string."""
-    if not isinstance(text, str):
-        return -1
-    parts = text.split(".")
-    if len(parts) != 4:
-        return -1
-    v = 0
-    for p in parts:
-        if not p.isdigit() or len(p) > 3 or int(p) > 255:
-            return -1
-        v = (v << 8) | int(p)
-    return v
-
-
-class Ss7Fast:
-    """State and outputs of ``sctp_packet`` for one capture (see parsers/fast/__init__.py)."""
-
-    def __init__(self, flow, capacity: int = 32768):
-        self.flow = flow
-        self.capacity = capacity
-        st = np.zeros(8, dtype=np.int64)
-        R = np.full((N_COLS, capacity), -1, dtype=np.int64)
-        pool = np.zeros(capacity * 64 + (1 << 18), dtype=np.uint8)
-        opt = np.zeros(capacity * 16 + (1 << 16), dtype=np.int16)
-        scratch = np.zeros((MAX_CHUNKS, 5), dtype=np.int64)
-        table = np.full(RETX_SLOTS, -1, dtype=np.int32)
-        ring_k = np.full((RETX_WINDOW, 3), -1, dtype=np.int64)
-        ring_h = np.zeros(RETX_WINDOW, dtype=np.uint64)
-        lk = np.zeros((LINK_SLOTS, 2), dtype=np.int64)
-        lv = np.full(LINK_SLOTS, -1, dtype=np.int64)
-        link_msgs = np.zeros(LINK_SLOTS, dtype=np.int64)
-        # numpy arrays only: a typed Dict in ctx costs ~65 us per call from Python
-        self.ctx = (st, R, pool, opt, scratch, table, ring_k, ring_h, lk, lv, link_msgs)
-        self._st, self._R, self._pool, self._opt = st, R, pool, opt
-        self._lk, self._lv, self._link_msgs = lk, lv, link_msgs
-        self._link_list: list = []
-        self._link_idx: dict[int, int] = {}
-        self._watch: dict[int, list] = {}
-        flow._retx = _Retx(table, ring_k, ring_h, st)
-        flow.link_events = []
-        for k, link in list(flow._links.items()):
-            if len(k) == 6:
-                flow.link_events.append((k, link))
-        self.sync()
-
-    # ---------------------------------------------------------------- links
-    def _register(self, k, link) -> None:
-        """Put association direction ``k`` (an Ss7Flow._links key) into the kernel's link table."""
-        tr = T_M3UA if k[0] == "m3ua" else T_M2PA
-        src, dst = _ipv4(k[2]), _ipv4(k[4])
-        if src < 0 or dst < 0:
-            return
-        idx = self._link_idx.get(id(link))
-        if idx is None:
-            idx = len(self._link_list)
-            if idx >= LINK_SLOTS // 2:
-                return  # table full: this association stays on the Python path
-            self._link_idx[id(link)] = idx
-            self._link_list.append(link)
-        if link.pending is not None:
-            val = V_UNDECIDED
-        else:
-            val = (V_ANSI if link.ansi else 0) | (V_PC24 if link.pc_bits == 24 else 0)
-        _link_put(self._lk, self._lv, self._st, tr, src, int(k[3]), dst, int(k[5]), (idx << 3) | val)
-
-    def sync(self) -> None:
-        """Register the association directions the Python side has created since last time (M3UA with
-        explicit point codes, M2PA; IPv4), and re-register those of links decided since."""
-        ev = self.flow.link_events
-        if not ev:
-            return
-        for k, link in ev:
-            if k is None:
-                for key in self._watch.pop(id(link), ()):
-                    self._register(key, link)
-            elif (k[0] == "m3ua" and k[1] is True) or k[0] == "m2pa":
-                self._register(k, link)
-                if link.pending is not None:
-                    self._watch.setdefault(id(link), []).append(k)
-        ev.clear()
-
-    # ---------------------------------------------------------------- outputs
-    def pending(self) -> int:
-        return int(self._st[S_ROWS])
-
-    def take(self, buf, schema):
-        n = int(self._st[S_ROWS])
-        if n == 0:
-            return None
-        R = self._R
-        pool = self._pool
-        cols = {}
-        for i, name in enumerate(INT_COLS):
-            if name not in ("src_ip", "dst_ip"):
-                # views; every conversion below copies (arrow.ints always does, ts explicitly): R is
-                # refilled by the next block while the table may still wait in the append queue
-                cols[name] = R[i, :n]
-        links = self._link_list
-        li = pa.array(R[R_LINK, :n].astype(np.int32))
-        for d, name in enumerate(DIGIT_COLS):
-            start, length = R[R_DIG + 2 * d, :n], R[R_DIG + 2 * d + 1, :n]
-            cols[name + "_digits"] = _arrow.strings(pool, start, length)
-            if name in NORM_COLS:  # normalize(digits, noa) when digits are non-empty (compiled)
-                noa = R[INT_COLS.index(name + "_noa"), :n]
-                cols[name + "_norm"] = normalize_column(cols[name + "_digits"], np.where(noa >= 0, noa, -1))
-        arrays = []
-        for f in schema:
-            name, typ = f.name, f.type
-            if name in cols and isinstance(cols[name], np.ndarray):
-                v = cols[name]
-                if name == "ts":
-                    arrays.append(pa.Array.from_buffers(typ, n, [None, pa.py_buffer(v.copy())]))
-                elif pa.types.is_boolean(typ):
-                    arrays.append(pa.array(v == 1, mask=v < 0, type=typ))
-                else:
-                    arrays.append(_arrow.ints(v, v >= 0, typ))
-            elif name in cols:
-                arrays.append(cols[name])
-            elif name == "src_ip":
-                arrays.append(_arrow.ipv4_strings(R[R_SRC, :n]))
-            elif name == "dst_ip":
-                arrays.append(_arrow.ipv4_strings(R[R_DST, :n]))
-            elif name == "link_key":
-                arrays.append(pa.array([lk.key for lk in links], type=typ).take(li))
-            elif name == "transport":
-                arrays.append(pa.array([lk.transport for lk in links], type=typ).take(li))
-            elif name == "variant":
-                arrays.append(pa.array([lk.variant for lk in links], type=typ).take(li))
-            elif name == "pc_bits":
-                arrays.append(pa.array([lk.pc_bits for lk in links], type=typ).take(li))
-            elif name == "msg_name":
-                arrays.append(_MSG_NAME_ARRAY.take(pa.array(R[R_MT, :n])).cast(typ))
-            elif name == "optional_params":
-                arrays.append(self._opt_lists(n, typ))
-            elif name == "raw":
-                arrays.append(_arrow.binaries(buf, R[R_RAW_START, :n], R[R_RAW_LEN, :n]))
-            elif name in ("sip_call_id", "sip_frame", "tup_heading"):
-                arrays.append(pa.nulls(n, typ))
-            elif name == "protocol":  # the kernel decodes ISUP only (TUP and BICC go to Python)
-                arrays.append(pa.array(["isup"], type=typ).take(pa.array(np.zeros(n, dtype=np.int32))))
-            else:
-                raise ValueError(f"isup_messages column {name} unknown to the SS7 fast path")
-        self._st[S_ROWS] = 0
-        self._st[S_POOL] = 0
-        self._st[S_OPT] = 0
-        return pa.Table.from_arrays(arrays, schema=schema)
-
-    def _opt_lists(self, n, typ):
-        R = self._R
-        return _arrow.int_lists(self._opt, R[R_OPT_FIRST, :n], R[R_OPT_COUNT, :n], typ)
-
-    def finish(self) -> None:
-        """Add the fast path's per-link ISUP message counts to ``Link.messages``."""
-        lm = self._link_msgs
-        for idx in np.nonzero(lm)[0].tolist():
-            self._link_list[idx].messages += int(lm[idx])
-        lm[:] = 0
