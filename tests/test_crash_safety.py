@@ -4,8 +4,8 @@ A ~64 MB capture is built in a temp folder from the real Ethernet captures (reco
 shifted timestamps, plus tiny broken frames so that decode_errors batches are flushed to DuckDB
 while the file is still being read). The CLI runs in a subprocess; the test watches
 /proc/<pid>/fdinfo of the capture file and signals the process only once the *decode* pass (not the
-sha256 pass) has read 40-75 % of the file -- so the signal lands inside the file's transaction
-with rows already appended.
+sha256 pass before it: ``_DecodePass`` tells them apart by their order) has read 30-85 % of the
+file -- so the signal lands inside the file's transaction with rows already appended.
 
 * SIGKILL: the case reopens consistently with only the files committed before; re-running the same
   command ingests the rest, and the case then has exactly the rows of a clean run (per-table row
@@ -101,60 +101,86 @@ def _process_tree(pid: int) -> list[int]:
     return out
 
 
-def _decode_pass_position(pid: int, target: Path) -> float | None:
-    """Fraction of ``target`` read through the decode-pass file descriptor (of the ingest process or
-    its decode workers), else None. With workers, the smallest position: a worker reads ahead of
-    the writer by at most its bounded queue, so once the slowest reader of ``target`` is well into
-    it, the writer has committed the earlier file and is inside this file's transaction."""
-    got = [pos for p in _process_tree(pid) if (pos := _fd_position(p, target)) is not None]
-    return min(got) if got else None
-
-
-def _fd_position(pid: int, target: Path) -> float | None:
-    try:
-        fds = os.listdir(PROC / str(pid) / "fd")
-    except OSError:
-        return None
+def _read_positions(pid: int, target: Path) -> dict[tuple[int, str], float]:
+    """(process, fd) -> fraction of ``target`` read through that descriptor, for ``pid`` and its
+    descendants (the ingest process and its decode workers, if any)."""
     size = target.stat().st_size
-    for fd in fds:
+    out = {}
+    for p in _process_tree(pid):
         try:
-            if os.readlink(PROC / str(pid) / "fd" / fd) != str(target):
-                continue
-            info = (PROC / str(pid) / "fdinfo" / fd).read_text()
+            fds = os.listdir(PROC / str(p) / "fd")
         except OSError:
             continue
-        pos = int(info.split("pos:")[1].split()[0])
-        return pos / size
-    return None
+        for fd in fds:
+            try:
+                if os.readlink(PROC / str(p) / "fd" / fd) != str(target):
+                    continue
+                info = (PROC / str(p) / "fdinfo" / fd).read_text()
+            except OSError:
+                continue
+            out[(p, fd)] = int(info.split("pos:")[1].split()[0]) / size
+    return out
+
+
+class _DecodePass:
+    """Tells the decode pass of ``target`` from the other reads of it, by their order.
+
+    An ingest reads a capture more than once: detection reads its first bytes, the sha256 pass (the
+    duplicate check, before the file's transaction is opened) reads all of it, then the decode pass
+    reads it again inside the file's transaction -- in the ingest process, or in each decode worker
+    (sigtrace/parallel.py; the writer hashes every capture before the workers start). How fast each
+    pass goes says nothing reliable: on a loaded machine the sha256 pass crawls as slowly as a decode,
+    and a Ctrl-C there is rightly reported as arriving between files. Their order does: a read that
+    starts after a read of at least ``WHOLE`` of the file has ended is a decode pass. A read ends when
+    its descriptor is closed or its position goes back (a later open got the same descriptor number).
+    Missing the sha256 pass altogether (it ends between two polls) only means no signal is sent: the
+    ingest runs to its end and ``_run_until_mid`` tries again."""
+
+    WHOLE = 0.1  # much more than detection reads, much less than the sha256 pass
+
+    def __init__(self, target: Path):
+        self.target = target
+        self.reads: dict[tuple[int, str], tuple[float, bool]] = {}  # (process, fd) -> (position, decode pass)
+        self.read_once = False
+
+    def position(self, pid: int) -> float | None:
+        """Fraction of the file read by the decode pass (with workers: by its slowest reader: a worker
+        reads ahead of the writer by at most its bounded queue), else None."""
+        now = _read_positions(pid, self.target)
+        for key, (pos, decode) in list(self.reads.items()):
+            if key not in now or now[key] < pos:  # that read ended
+                del self.reads[key]
+                if pos >= self.WHOLE and not decode:
+                    self.read_once = True
+        for key, pos in now.items():
+            self.reads[key] = (pos, self.reads[key][1] if key in self.reads else self.read_once)
+        got = [pos for pos, decode in self.reads.values() if decode]
+        return min(got) if got else None
 
 
 def _run_until_mid(cmd: list[str], big: Path, sig: int, lo: float = 0.3, hi: float = 0.85,
                    group: bool = False) -> tuple[subprocess.Popen, float] | None:
-    """Start ``cmd``; once the decode pass of ``big`` is between lo and hi, send ``sig``.
-
-    The sha256 pass reads the file at hashing speed (hundreds of MB/s: the whole file in well under a
-    second); the decode pass reads it in 4 MiB chunks at some tens of MB/s. Two observations 100 ms
-    apart, both inside [lo, hi] and less than 15 % of the file (~10 MB) apart, can only be the decode
-    pass. Returns None if the ingest finished before that was seen (a very busy machine).
+    """Start ``cmd``; once the decode pass of ``big`` (``_DecodePass``) is between lo and hi, send
+    ``sig``: the signal lands inside the file's transaction with rows already appended. Returns None
+    if the ingest finished before that was seen (a very busy machine).
     ``group``: signal the whole process group, as a terminal's Ctrl-C does (decode workers included)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint,
                             start_new_session=group)
-    prev = None
+    decode = _DecodePass(big)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             out, err = proc.communicate()
             assert proc.returncode == 0, err[-2000:]
             return None
-        pos = _decode_pass_position(proc.pid, big)
-        if pos is not None and lo <= pos <= hi and prev is not None and lo <= prev <= hi and 0 <= pos - prev < 0.15:
+        pos = decode.position(proc.pid)
+        if pos is not None and lo <= pos <= hi:
             if group:
                 os.killpg(proc.pid, sig)
             else:
                 proc.send_signal(sig)
             return proc, pos
-        prev = pos
-        time.sleep(0.1)
+        time.sleep(0.02)
     proc.kill()
     pytest.fail("never saw the decode pass in the middle of the file")
 
