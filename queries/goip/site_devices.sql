@@ -146,28 +146,7 @@ pre_ids as (   -- IMSIs and MSISDNs of those SIMs
     select distinct sim_h, imsi, calling_norm from plegs
 ),
 
-mtc as (   -- calls received by those SIMs (MTC legs), keyed by the SIM: by IMSI, else (no IMSI) by MSISDN
-    -- (two inner joins rather than two left joins: the scan of cdr_legs gets the joins' key filters)
-    select bi.sim_h, m.calling_norm
-    from cdr_legs as m
-    join (select distinct sim_h, imsi from pre_ids where imsi is not null) as bi on bi.imsi = m.imsi
-    where m.record_type = 'MTC'
-      and ($since::timestamp is null or m.start_time >= $since::timestamp)
-      and ($until::timestamp is null or m.start_time < $until::timestamp)
-    union all
-    select bm.sim_h, m.calling_norm
-    from cdr_legs as m
-    join (select calling_norm, min(sim_h) as sim_h from pre_ids where calling_norm is not null group by 1) as bm
-      on bm.calling_norm = m.called_norm
-    where m.record_type = 'MTC'
-      and m.imsi is null
-      and ($since::timestamp is null or m.start_time >= $since::timestamp)
-      and ($until::timestamp is null or m.start_time < $until::timestamp)
-),
-
-sim_in as (
-    select sim_h, count(*) as n_in from mtc group by 1
-),
+-- include: goip/include/mtc_received
 
 core_dev as (
     select d.dev_h

@@ -373,7 +373,8 @@ def scan_digest(R: dict) -> str:
     if not _CODE_DIGEST:
         h = hashlib.sha256(__version__.encode())
         here = Path(__file__).resolve().parent
-        for p in sorted(here.glob("*.py")) + sorted(here.glob("*.toml")) + sorted((Path(sql.QUERIES_DIR) / "goip").glob("*.sql")):
+        qdir = Path(sql.QUERIES_DIR) / "goip"
+        for p in sorted(here.glob("*.py")) + sorted(here.glob("*.toml")) + sorted(qdir.glob("*.sql")) + sorted(qdir.glob("include/*.sql")):
             h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
         _CODE_DIGEST.append(h.hexdigest())
     rules = json.dumps(R, sort_keys=True, default=str, separators=(",", ":"))
