@@ -8,6 +8,10 @@ Every query file starts with a header::
 
 ``run(con, "trace/incoming_legs", called=..., at=...)`` checks the given parameters against the
 declared ones and the ``$`` placeholders the SQL uses.
+
+A step that several queries share lives once, in ``queries/<area>/include/<name>.sql`` (no header; not
+a named query), and a query takes it with a line of its own: ``-- include: <area>/include/<name>``,
+replaced by the file's text when the query is read (one level: a fragment includes nothing).
 """
 from __future__ import annotations
 
@@ -24,6 +28,25 @@ _PARAM_RE = re.compile(r"(?<![\w$:])\$([A-Za-z_][A-Za-z0-9_]*)")
 _LINE_COMMENT = re.compile(r"--[^\n]*")
 _STRING = re.compile(r"'(?:[^']|'')*'")
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*(?:/[A-Za-z0-9_][A-Za-z0-9_-]*)+")
+_INCLUDE_RE = re.compile(r"^[ \t]*-- include: *(\S*)[ \t]*$", re.MULTILINE)
+_FRAGMENT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*/include/[A-Za-z0-9_][A-Za-z0-9_-]*")
+
+
+def _expand_includes(text: str, path: Path) -> str:
+    """``text`` with each ``-- include: <area>/include/<name>`` line replaced by that fragment's text."""
+
+    def fragment(m: re.Match) -> str:
+        ref = m.group(1)
+        frag = QUERIES_DIR / f"{ref}.sql"
+        if not _FRAGMENT_RE.fullmatch(ref) or not frag.is_file():
+            # a defect of the shipped query files (never the user's input): an internal error
+            raise RuntimeError(f"{path}: '-- include: {ref}' names no file <area>/include/<name>.sql under queries/")
+        body = frag.read_text(encoding="utf-8")
+        if _INCLUDE_RE.search(body):
+            raise RuntimeError(f"{frag}: a fragment cannot include another one")
+        return body.rstrip("\n")
+
+    return _INCLUDE_RE.sub(fragment, text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +63,7 @@ class NamedQuery:
 
 
 def parse_query_file(path: Path, name: str) -> NamedQuery:
-    text = path.read_text(encoding="utf-8")
+    text = _expand_includes(path.read_text(encoding="utf-8"), path)
     desc = ""
     params: tuple[str, ...] = ()
     for line in text.splitlines():
@@ -65,7 +88,7 @@ def query_files(area: str | None = None) -> list[Path]:
     out = []
     for p in sorted(base.rglob("*.sql")):
         rel = p.relative_to(base)
-        if rel.parts[0] in ("schema", "views"):
+        if rel.parts[0] in ("schema", "views") or "include" in rel.parts[:-1]:   # fragments: not named queries
             continue
         if area and rel.parts[0] != area:
             continue
@@ -78,7 +101,8 @@ def get(name: str) -> NamedQuery:
     """``get("trace/incoming_legs")`` -> the parsed query file."""
     # a named query is a NAME under queries/ (area/name), never a path: no absolute paths, no `..`,
     # no schema/ or views/ files, so `sigtrace sql /tmp/x` cannot run an arbitrary .sql file
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or name.split("/")[0] in ("schema", "views"):
+    if (not isinstance(name, str) or not _NAME_RE.fullmatch(name) or name.split("/")[0] in ("schema", "views")
+            or "include" in name.split("/")[:-1]):
         raise InputError(f"no named query {name!r} (see `sigtrace sql --list`)")
     path = QUERIES_DIR / f"{name}.sql"
     try:

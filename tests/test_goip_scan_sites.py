@@ -217,3 +217,31 @@ def test_read_only_connection_reads_the_case_state_once(built, monkeypatch):
     finally:
         con.close()
 
+
+
+def test_scan_runs_under_its_memory_cap_and_puts_the_settings_back(tmp_path, built, monkeypatch):
+    """store_scan_sites scores the case with DuckDB capped (SCAN_MEMORY_LIMIT, SCAN_THREADS: the
+    scan's peak memory stays bounded whatever the case size) and restores the connection's own."""
+    db = tmp_path / "case.duckdb"
+    shutil.copy(built("goip_origin"), db)
+    seen = []
+    live = scan.goip_sites
+
+    def spy(con, *a, **k):
+        seen.append(con.execute("select current_setting('memory_limit'), current_setting('threads')").fetchone())
+        return live(con, *a, **k)
+
+    monkeypatch.setattr(scan, "goip_sites", spy)
+    con = sigtrace.connect(db)
+    try:
+        con.execute("set memory_limit = '777MB'")
+        con.execute("set threads = 2")
+        before = con.execute("select current_setting('memory_limit'), current_setting('threads')").fetchone()
+        assert scan.store_scan_sites(con) > 0
+        cap = duckdb.connect()
+        cap.execute(f"set memory_limit = '{scan.SCAN_MEMORY_LIMIT}'")
+        assert seen == [(cap.execute("select current_setting('memory_limit')").fetchone()[0], scan.SCAN_THREADS)]
+        cap.close()
+        assert con.execute("select current_setting('memory_limit'), current_setting('threads')").fetchone() == before
+    finally:
+        con.close()

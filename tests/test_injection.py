@@ -384,8 +384,8 @@ ALLOWED: dict[str, dict[str, str]] = {
         "_ENRICH_UPDATE": "module constant built from ENRICHED_COLUMNS (schema-7 column names), values bound",
     },
     "scan.py": {  # sigtrace/goip/scan.py: DuckDB's memory cap while the scan is written at ingest
-        "CDR_MEMORY_LIMIT": "module constant (memory cap, the CDR load's, during the scan written at ingest)",
-        "self.prev": "the memory_limit setting read back from DuckDB a moment before, restored",
+        "SCAN_MEMORY_LIMIT": "module constant (memory cap during the scan written at ingest)",
+        "self.prev[0]": "the memory_limit setting read back from DuckDB a moment before, restored",
     },
     "features.py": {"'true' if self.prev else 'false'": "a boolean literal chosen in code (progress-bar setting restored)"},
     "load.py": {  # sigtrace/cdr/load.py

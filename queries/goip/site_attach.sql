@@ -9,7 +9,7 @@
 -- outgoing legs in every device, its incoming legs (MTC) in the window, and the devices it placed
 -- calls in. The window's edges are the first and last MOC seizure in the window.
 with
-moc as (
+moc as not materialized (   -- read by each step with the columns it needs, never kept whole
     select
         epoch(start_time) as t_s,
         greatest(coalesce(duration_s, 0), 0) as dur_s,

@@ -31,7 +31,8 @@
 --     traffic a site injects to look human),                                                 kind 'calls'.
 -- Two unrelated devices in one cell (a GoIP and a phone shop, agents of a call centre) stay apart.
 with
-legs as (   -- outgoing mobile legs (MOC) in the window
+wide as not materialized (   -- outgoing mobile legs (MOC) in the window, every column the steps read: re-read from
+                             -- the table by the few steps that need the text of some legs, never kept whole
     select
         source_id,
         row_num,
@@ -45,7 +46,6 @@ legs as (   -- outgoing mobile legs (MOC) in the window
         imei,
         cell_id,
         coalesce(imsi, calling_norm) as sim,
-        coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev,
         hash(coalesce(imsi, calling_norm)) as sim_h,
         hash(coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm))) as dev_h,
         cast(floor((epoch(start_time) + $local_offset_h * 3600) / 86400) as bigint) as day_n  -- local day number
@@ -54,6 +54,22 @@ legs as (   -- outgoing mobile legs (MOC) in the window
       and coalesce(imsi, calling_norm) is not null
       and ($since::timestamp is null or start_time >= $since::timestamp)
       and ($until::timestamp is null or start_time < $until::timestamp)
+),
+
+legs as materialized (   -- the same legs, fixed-width columns only: what the population-wide steps read (kept, read
+            -- several times; text keys hashed for equality)
+    select
+        row_num,
+        t_s,
+        dur_s,
+        sim_h,
+        dev_h,
+        day_n,
+        imei is not null as has_imei,
+        case when cell_id is not null then hash(cell_id) end as cell_h,
+        case when length(imei) >= 14 then hash(substr(imei, 1, 8)) end as tac_h,         -- TAC: digits 1-8
+        case when length(imei) >= 14 then try_cast(substr(imei, 9, 6) as integer) end as serial   -- digits 9-14
+    from wide
 ),
 
 pair as (   -- one row per (device, SIM): the SIM's stint on the device
@@ -70,6 +86,10 @@ pair as (   -- one row per (device, SIM): the SIM's stint on the device
     group by 1, 2
 ),
 
+dev_n as (   -- every device: calls, SIMs, active days (exact for one-SIM devices)
+    select dev_h, sum(n) as n_out, count(*) as n_sims, max(days) as days from pair group by 1
+),
+
 dup_dev as (   -- duplicated IMEIs: calls of two SIMs on the IMEI overlap in time (>= 2 such calls; one
                -- radio holds one SIM at a time, a dual-SIM phone has an IMEI per slot): ports sharing an IMEI.
                -- Only a device that carried >= 2 SIMs can be one, so only those are read.
@@ -79,8 +99,8 @@ dup_dev as (   -- duplicated IMEIs: calls of two SIMs on the IMEI overlap in tim
                t_s - lag(t_s + dur_s) over (partition by dev_h order by t_s, row_num) as idle_s,
                lag(sim_h) over (partition by dev_h order by t_s, row_num) as prev_sim_h
         from legs
-        semi join (select dev_h from pair group by 1 having count(*) >= 2) as multi using (dev_h)
-        where imei is not null
+        semi join (select dev_h from dev_n where n_sims >= 2) as multi using (dev_h)
+        where has_imei
     )
     where idle_s < -2 and prev_sim_h <> sim_h
     group by 1
@@ -93,68 +113,47 @@ sim_out as (   -- whole-window SIM facts
     group by 1
 ),
 
-dev_out as (
+pre as (   -- devices worth a look (before incoming calls are counted); a duplicated IMEI is not rotation
+    select dev_h
+    from dev_n
+    where (n_sims >= 2 and dev_h not in (select dev_h from dup_dev))
+       or dev_h in (select dev_h from pair where sim_h in (select sim_h from sim_out where n_devs >= 2))  -- a SIM on >= 2 devices
+       or n_out / days >= $cand_out_per_day
+),
+
+dev_out as (   -- the devices worth a look: their calls, SIMs, days, and their SIMs' whole-window facts
     select
         p.dev_h,
         sum(p.n) as n_out,
         count(*) as n_sims,
         max(p.days) as days,                                                   -- exact for one-SIM devices
         max(s.n_devs) as max_devs_per_sim,
-        median(p.n) as median_sim_calls,                                       -- calls per SIM on the device
         sum(s.n_out) as sims_out
-    from pair as p
+    from (select * from pair where dev_h in (select dev_h from pre)) as p
     join sim_out as s using (sim_h)
     group by 1
-),
-
-pre as (   -- devices worth a look (before incoming calls are counted); a duplicated IMEI is not rotation
-    select dev_h
-    from dev_out
-    where (n_sims >= 2 and dev_h not in (select dev_h from dup_dev))
-       or max_devs_per_sim >= 2
-       or n_out / days >= $cand_out_per_day
 ),
 
 pre_sims as (
     select distinct p.sim_h from pair as p semi join pre using (dev_h)
 ),
 
+plegs as materialized (   -- every leg of those SIMs (so every leg of the devices worth a look), with its text
+    select * from wide semi join pre_sims using (sim_h)
+),
+
 pre_ids as (   -- IMSIs and MSISDNs of those SIMs
-    select distinct l.sim_h, l.imsi, l.calling_norm
-    from legs as l
-    semi join pre_sims using (sim_h)
+    select distinct sim_h, imsi, calling_norm from plegs
 ),
 
-mtc as (   -- calls received by those SIMs (MTC legs), keyed by the SIM: by IMSI, else (no IMSI) by MSISDN
-    -- (two inner joins rather than two left joins: the scan of cdr_legs gets the joins' key filters)
-    select bi.sim_h, m.calling_norm
-    from cdr_legs as m
-    join (select distinct sim_h, imsi from pre_ids where imsi is not null) as bi on bi.imsi = m.imsi
-    where m.record_type = 'MTC'
-      and ($since::timestamp is null or m.start_time >= $since::timestamp)
-      and ($until::timestamp is null or m.start_time < $until::timestamp)
-    union all
-    select bm.sim_h, m.calling_norm
-    from cdr_legs as m
-    join (select calling_norm, min(sim_h) as sim_h from pre_ids where calling_norm is not null group by 1) as bm
-      on bm.calling_norm = m.called_norm
-    where m.record_type = 'MTC'
-      and m.imsi is null
-      and ($since::timestamp is null or m.start_time >= $since::timestamp)
-      and ($until::timestamp is null or m.start_time < $until::timestamp)
-),
-
-sim_in as (
-    select sim_h, count(*) as n_in from mtc group by 1
-),
+-- include: goip/include/mtc_received
 
 core_dev as (
     select d.dev_h
     from dev_out as d
-    semi join pre using (dev_h)
     left join (
         select p.dev_h, sum(coalesce(si.n_in, 0)) as n_in
-        from pair as p
+        from (select * from pair where dev_h in (select dev_h from pre)) as p
         left join sim_in as si using (sim_h)
         group by 1
     ) as i using (dev_h)
@@ -164,18 +163,20 @@ core_dev as (
            and d.sims_out / (d.sims_out + coalesce(i.n_in, 0)) >= $cand_out_share)
 ),
 
-dev_imei as (   -- every device with an IMEI: TAC (digits 1-8) and serial (digits 9-14)
-    select dev_h, substr(any_value(imei), 1, 8) as tac, try_cast(substr(any_value(imei), 9, 6) as integer) as serial
-    from legs
-    where imei is not null and length(imei) >= 14
-    group by 1
+core_tacs as (   -- the TACs of the core candidates' IMEIs
+    select distinct tac_h from legs semi join core_dev using (dev_h) where tac_h is not null
+),
+
+dev_imei as (   -- every device with an IMEI of those TACs: TAC and serial (digits 9-14; a device's IMEIs
+                -- share digits 1-14, so one row per device); no other device can be in a core serial block
+    select distinct dev_h, tac_h, serial from legs where tac_h in (select tac_h from core_tacs)
 ),
 
 core_home as (   -- the core candidates' busiest cells
     select dev_h, arg_max(cell_id, (n, cell_id)) as cell_id
     from (
         select dev_h, cell_id, count(*) as n
-        from legs semi join core_dev using (dev_h)
+        from plegs semi join core_dev using (dev_h)        -- a core candidate is worth a look
         where cell_id is not null
         group by 1, 2
     )
@@ -188,7 +189,7 @@ near_paced as (   -- other devices that re-dial back to back from those cells (a
     from (
         select l.dev_h, l.t_s - lag(l.t_s + l.dur_s) over (partition by l.dev_h order by l.t_s, l.row_num) as idle_s
         from legs as l
-        where l.cell_id in (select cell_id from core_home)
+        where l.cell_h in (select hash(cell_id) from core_home)
           and l.dev_h not in (select dev_h from core_dev)
     )
     group by 1
@@ -201,15 +202,18 @@ cand_dev as (   -- the candidates, every other device of their IMEI serial block
     union
     select o.dev_h
     from (select * from dev_imei semi join core_dev using (dev_h)) as c
-    join dev_imei as o on o.tac = c.tac and abs(o.serial - c.serial) <= $link_serial_delta
+    join dev_imei as o on o.tac_h = c.tac_h and abs(o.serial - c.serial) <= $link_serial_delta
     union
     select dev_h from near_paced
 ),
 
+clegs as (   -- the candidates' legs, every column
+    select * from wide semi join cand_dev using (dev_h)
+),
+
 dev_cell as (
     select l.dev_h, l.cell_id, count(*) as n
-    from legs as l
-    semi join cand_dev using (dev_h)
+    from clegs as l
     where l.cell_id is not null
     group by 1, 2
 ),
@@ -245,8 +249,14 @@ info as (
         case when length(d.imei) >= 14 then substr(d.imei, 1, 8) end as tac,
         case when length(d.imei) >= 14 then try_cast(substr(d.imei, 9, 6) as integer) end as serial,
         coalesce(coalesce(p.n_gaps, 0) >= $link_min_gaps and p.median_idle_s <= $link_idle_s, false) as paced
-    from (select dev_h, any_value(dev) as dev, min(imei) as imei from legs semi join cand_dev using (dev_h) group by 1) as d
-    join dev_out as o using (dev_h)
+    from (select dev_h, any_value(coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm))) as dev, min(imei) as imei
+          from clegs group by 1) as d
+    join (   -- the candidates' calls and SIMs
+        select dev_h, sum(n) as n_out, count(*) as n_sims, median(n) as median_sim_calls  -- calls per SIM on the device
+        from pair
+        where dev_h in (select dev_h from cand_dev)
+        group by 1
+    ) as o using (dev_h)
     left join dev_home as h using (dev_h)
     left join dev_pace as p using (dev_h)
 ),
@@ -260,8 +270,7 @@ dialled as (   -- E.164 numbers the candidate devices dialled, by their busiest 
         d.num - lag(d.num) over (partition by h.cell_id order by d.num, d.dev_h) as delta
     from (
         select distinct l.dev_h, try_cast(substr(l.called_norm, 2) as bigint) as num
-        from legs as l
-        semi join cand_dev using (dev_h)
+        from clegs as l
         where l.called_norm like '+%' and length(l.called_norm) between 8 and 16
     ) as d
     join dev_home as h using (dev_h)
@@ -278,14 +287,13 @@ list_pairs as (   -- candidate devices of one cell dialling interleaved runs of 
 
 own_numbers as (   -- the candidate devices' own numbers (MSISDNs of their SIMs)
     select distinct dev_h, calling_norm as number
-    from legs semi join cand_dev using (dev_h)
+    from clegs
     where calling_norm is not null
 ),
 
 call_pairs as (   -- a candidate device's SIM called another candidate device's SIM, both at one busiest cell
     select distinct l.dev_h as a, o.dev_h as b
-    from legs as l
-    semi join cand_dev using (dev_h)
+    from clegs as l
     join own_numbers as o on o.number = l.called_norm and o.dev_h <> l.dev_h
     join dev_home as ha on ha.dev_h = l.dev_h
     join dev_home as hb on hb.dev_h = o.dev_h and hb.cell_id = ha.cell_id

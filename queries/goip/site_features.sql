@@ -18,7 +18,7 @@ site_map as (   -- the sites' devices, as grouped by goip/site_devices and sigtr
            unnest($site_cells::varchar[]) as cell_id
 ),
 
-all_legs as (   -- outgoing mobile legs (MOC) in the window
+all_legs as not materialized (   -- outgoing mobile legs (MOC) in the window (read twice, never kept whole)
     select
         source_id,
         row_num,
@@ -31,8 +31,6 @@ all_legs as (   -- outgoing mobile legs (MOC) in the window
         imsi,
         imei,
         cell_id,
-        coalesce(imsi, calling_norm) as sim,
-        coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev,
         hash(coalesce(imsi, calling_norm)) as sim_h,
         hash(coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm))) as dev_h,
         cast(floor((epoch(start_time) + $local_offset_h * 3600) / 86400) as bigint) as day_n  -- local day number
@@ -47,10 +45,13 @@ site_sims_all as (   -- every SIM the sites' devices carried
     select distinct sim_h from all_legs where dev_h in (select hash(dev) from site_map)
 ),
 
-legs as (   -- the legs of the sites' devices and of their SIMs (in any device): all the features read
-    select *
-    from all_legs
-    where dev_h in (select hash(dev) from site_map) or sim_h in (select sim_h from site_sims_all)
+legs as (   -- the legs of the sites' devices and of their SIMs (in any device): all the features read, each
+            -- tagged with its device's site (site_h null: a site SIM's leg in another device); the one
+            -- copy of them kept (the site steps read it through sl)
+    select l.*, c.site_h, hash(l.called_norm) as called_h                     -- dialled-number key
+    from all_legs as l
+    left join (select hash(dev) as dev_h, hash(site) as site_h from site_map) as c on c.dev_h = l.dev_h
+    where l.dev_h in (select hash(dev) from site_map) or l.sim_h in (select sim_h from site_sims_all)
 ),
 
 window_edges as (   -- first and last MOC leg of the whole window, seconds since epoch
@@ -96,38 +97,14 @@ pre_ids as (   -- IMSIs and MSISDNs of those SIMs
     semi join pre_sims using (sim_h)
 ),
 
-mtc as (   -- calls received by those SIMs (MTC legs), keyed by the SIM: by IMSI, else (no IMSI) by MSISDN
-    -- (two inner joins rather than two left joins: the scan of cdr_legs gets the joins' key filters)
-    select bi.sim_h, m.calling_norm
-    from cdr_legs as m
-    join (select distinct sim_h, imsi from pre_ids where imsi is not null) as bi on bi.imsi = m.imsi
-    where m.record_type = 'MTC'
-      and ($since::timestamp is null or m.start_time >= $since::timestamp)
-      and ($until::timestamp is null or m.start_time < $until::timestamp)
-    union all
-    select bm.sim_h, m.calling_norm
-    from cdr_legs as m
-    join (select calling_norm, min(sim_h) as sim_h from pre_ids where calling_norm is not null group by 1) as bm
-      on bm.calling_norm = m.called_norm
-    where m.record_type = 'MTC'
-      and m.imsi is null
-      and ($since::timestamp is null or m.start_time >= $since::timestamp)
-      and ($until::timestamp is null or m.start_time < $until::timestamp)
+-- include: goip/include/mtc_received
+
+site_names as (   -- site key -> its name and cell
+    select distinct hash(site) as site_h, site, cell_id from site_map
 ),
 
-sim_in as (
-    select sim_h, count(*) as n_in from mtc group by 1
-),
-
-cand as (   -- site device -> site
-    select hash(dev) as dev_h, site, cell_id from site_map
-),
-
-sl as (   -- MOC legs of candidate devices, tagged with their site
-    select l.*, c.site, hash(c.site) as site_h, c.cell_id as site_cell,
-           hash(l.called_norm) as called_h                                     -- dialled-number key
-    from legs as l
-    join cand as c using (dev_h)
+sl as not materialized (   -- MOC legs of candidate devices, with their site (read from legs, not copied)
+    select * from legs where site_h is not null
 ),
 
 site_numbers as (   -- the site's own MSISDNs (calls among them are internal)
@@ -138,7 +115,7 @@ site_sims as (
     select distinct site_h, sim_h from sl
 ),
 
-sl_x as (   -- legs flagged internal (to another SIM of the same site)
+sl_x as not materialized (   -- legs flagged internal (to another SIM of the same site)
     select sl.*, sn.msisdn_h is not null as internal
     from sl
     left join site_numbers as sn
@@ -148,8 +125,6 @@ sl_x as (   -- legs flagged internal (to another SIM of the same site)
 base as (
     select
         site_h,
-        any_value(site) as site,
-        any_value(site_cell) as cell_id,
         count(*) as calls,                                                      -- MOC attempts
         count(*) filter (where internal) as calls_internal,
         count(*) filter (where not internal) as calls_external,
@@ -180,7 +155,10 @@ site_lists as (   -- identities of the site
         list(distinct imei order by imei) filter (where imei is not null) as imeis,
         list(distinct dev order by dev) as devs,
         list(distinct cell_id order by cell_id) filter (where cell_id is not null) as cells
-    from (select distinct site_h, dev, imei, imsi, calling_norm, day_n, cell_id from sl)
+    from (   -- the device's text is that of its IMEI and SIM (not kept per leg)
+        select *, coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev
+        from (select distinct site_h, imei, imsi, calling_norm, day_n, cell_id from sl)
+    )
     group by 1
 ),
 
@@ -280,15 +258,15 @@ dev_seq as (   -- per device, in time order: idle gap since the previous call en
     select
         site_h,
         dev_h,
-        imei,
+        has_imei,
         idle_s,
         prev_sim_h is not null and prev_sim_h <> sim_h as sim_changed
     from (
-        select
-            site_h, dev_h, sim_h, imei,
+        select   -- only the fixed-width columns go through the window (it keeps every input column)
+            site_h, dev_h, sim_h, has_imei,
             t_s - lag(t_s + dur_s) over (partition by dev_h order by t_s, row_num) as idle_s,
             lag(sim_h) over (partition by dev_h order by t_s, row_num) as prev_sim_h
-        from sl
+        from (select site_h, dev_h, sim_h, imei is not null as has_imei, t_s, dur_s, row_num from sl)
     )
 ),
 
@@ -301,7 +279,7 @@ dev_gaps as (
         median(idle_s) filter (where idle_s between 0 and $gap_max_s) as median_idle_s,
         -- seized > 2 s before the previous call of the IMEI ended, by another SIM: one radio holds one
         -- SIM at a time (a dual-SIM phone has an IMEI per slot), so this is one IMEI in several ports
-        count(*) filter (where imei is not null and idle_s < -2 and sim_changed) as overlapped_calls,
+        count(*) filter (where has_imei and idle_s < -2 and sim_changed) as overlapped_calls,
         count(*) as n_calls
     from dev_seq
     group by 1, 2
@@ -534,8 +512,8 @@ sync as (
 
 final as (
     select
-        b.site,
-        b.cell_id,
+        nm.site,
+        nm.cell_id,
         b.calls,
         b.calls_internal,
         b.calls_external,
@@ -612,6 +590,7 @@ final as (
         sy.start_spread_s,
         coalesce(sy.sync_days, 0) as sync_days
     from base as b
+    join site_names as nm using (site_h)
     join site_lists as sl using (site_h)
     join sims as s using (site_h)
     left join sim_day_stats as sd using (site_h)

@@ -373,7 +373,8 @@ def scan_digest(R: dict) -> str:
     if not _CODE_DIGEST:
         h = hashlib.sha256(__version__.encode())
         here = Path(__file__).resolve().parent
-        for p in sorted(here.glob("*.py")) + sorted(here.glob("*.toml")) + sorted((Path(sql.QUERIES_DIR) / "goip").glob("*.sql")):
+        qdir = Path(sql.QUERIES_DIR) / "goip"
+        for p in sorted(here.glob("*.py")) + sorted(here.glob("*.toml")) + sorted(qdir.glob("*.sql")) + sorted(qdir.glob("include/*.sql")):
             h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
         _CODE_DIGEST.append(h.hexdigest())
     rules = json.dumps(R, sort_keys=True, default=str, separators=(",", ":"))
@@ -401,25 +402,34 @@ def _stored_keys(con) -> tuple[frozenset, frozenset] | None:
     return hit
 
 
+# DuckDB's buffer pool and threads while the whole-case scan runs at the end of an ingest. The scan's
+# queries keep one copy of the candidates' legs (goip/site_features) and fixed-width columns of the
+# others (goip/site_devices); beyond the cap DuckDB spills to <case>.tmp, so the peak stays about the
+# cap plus the interpreter whatever the case size. Fixtures scale case (4.6 M legs, 1.2 M of them the
+# candidates'): 448 MB and one thread, 523 MB peak RSS and the least CPU (two threads spill more).
+SCAN_MEMORY_LIMIT = "448MB"
+SCAN_THREADS = 1
+
+
 class _memory_cap:
-    """DuckDB's memory_limit set to the CDR load's cap for the block, then put back."""
+    """DuckDB's memory_limit and threads set to the scan's for the block, then put back."""
 
     def __init__(self, con):
         self.con = con
-        self.prev = None
+        self.prev: tuple | None = None
 
     def __enter__(self):
-        from ..db import CDR_MEMORY_LIMIT
-
-        self.prev = self.con.execute("select current_setting('memory_limit')").fetchone()[0]
-        self.con.execute(f"set memory_limit = '{CDR_MEMORY_LIMIT}'")
+        self.prev = self.con.execute("select current_setting('memory_limit'), current_setting('threads')").fetchone()
+        self.con.execute(f"set memory_limit = '{SCAN_MEMORY_LIMIT}'")
+        self.con.execute(f"set threads = {int(SCAN_THREADS)}")
         return self
 
     def __exit__(self, *exc):
         import duckdb
 
         try:
-            self.con.execute(f"set memory_limit = '{self.prev}'")
+            self.con.execute(f"set memory_limit = '{self.prev[0]}'")
+            self.con.execute(f"set threads = {int(self.prev[1])}")
         except duckdb.Error:                                    # the connection is being torn down
             pass
 
@@ -432,8 +442,7 @@ def store_scan_sites(con) -> int:
     A case with no outgoing mobile leg (MOC with a SIM) has no candidate device: no site, no scan
     and no state row (two cases built from the same files hold the same rows, whichever run was
     interrupted; the look-up itself answers at once there, having no candidate device). DuckDB's
-    buffer pool is capped as during a CDR load (it spills beyond), so ingest's peak memory stays
-    the load's."""
+    buffer pool is capped (SCAN_MEMORY_LIMIT; it spills beyond), below the CDR load's cap."""
     import duckdb
 
     con.execute("begin transaction")
