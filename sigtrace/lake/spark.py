@@ -340,6 +340,7 @@ class SparkPuller:
         if legs is None:
             return None
         legs.createOrReplaceTempView("sigtrace_cdr_legs")
+        cols = _site_cols()   # only what the GoIP rules read: the other columns are not read from the lake
         c = _sql_list(cells)
         i = _sql_list(imeis)
         q = f"""
@@ -372,9 +373,16 @@ class SparkPuller:
               and (imsi in (select imsi from moc where imsi is not null)
                    or (imsi is null and called_norm in (select calling_norm from moc where calling_norm is not null)))
         )
-        select * from moc union all select * from mtc
+        select {cols} from moc union all select {cols} from mtc
         """
         return to_arrow(self.spark.sql(q))
+
+
+def _site_cols() -> str:
+    """The select list of a GoIP site's legs (``materialise.SITE_COLUMNS``, constant names)."""
+    from .materialise import SITE_COLUMNS
+
+    return ", ".join(SITE_COLUMNS)
 
 
 def _sql_list(values: list[str]) -> str:
@@ -546,8 +554,9 @@ def _component_legs(spark, devs: set[str]):
                  where imsi is not null and dev in (select dev from sigtrace_devs)""").createOrReplaceTempView("sigtrace_dimsi")
     spark.sql("""select distinct calling_norm from sigtrace_mocb
                  where calling_norm is not null and dev in (select dev from sigtrace_devs)""").createOrReplaceTempView("sigtrace_dnum")
+    cols = _site_cols()   # only what goip_sites reads: the other columns are not read from the lake
     return to_arrow(spark.sql(f"""
-        select /*+ broadcast(sigtrace_devs), broadcast(sigtrace_dimsi), broadcast(sigtrace_dnum) */ * from sigtrace_legs
+        select /*+ broadcast(sigtrace_devs), broadcast(sigtrace_dimsi), broadcast(sigtrace_dnum) */ {cols} from sigtrace_legs
         where (record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
                and {DEV_KEY} in (select dev from sigtrace_devs))
            or (record_type = 'MTC' and imsi in (select imsi from sigtrace_dimsi))
