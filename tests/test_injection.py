@@ -360,7 +360,7 @@ ALLOWED: dict[str, dict[str, str]] = {
         "CANDIDATES_SQL.format(**par)": "module SQL constant formatted with float() of the rules' candidate thresholds and a constant",
         "DEV_KEY": "module SQL constant (the device key expression)",
         "order": "one of two constant ORDER BY lists chosen in code (first / last leg of the window)",
-        "cols": "_site_cols(): the constant column names of materialise.SITE_COLUMNS",
+        "cols": "the constant column names of lake.layout.SITE_COLUMNS, joined",
     },
     "cache.py": {
         "sql": "campaigns/cache.py passes on, unchanged, the SQL text the trace itself runs (named queries, "

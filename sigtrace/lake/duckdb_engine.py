@@ -14,8 +14,7 @@ from pathlib import Path
 import duckdb
 
 from ..db import table_columns
-from .layout import PARTITIONED, TABLES, check_lake, day_dirs, table_files
-from .materialise import SITE_COLUMNS
+from .layout import PARTITIONED, SITE_COLUMNS, TABLES, check_lake, day_dirs, table_files
 
 
 def _ident(name: str) -> str:
@@ -112,7 +111,7 @@ mtc as (     -- calls those SIMs received: by IMSI, else (no IMSI on the leg) by
 select {cols} from moc
 union all
 select {cols} from mtc
-""".format(cols=", ".join(SITE_COLUMNS))   # only the columns the GoIP rules read (materialise.SITE_COLUMNS)
+""".format(cols=", ".join(SITE_COLUMNS))   # only the columns the GoIP rules read (layout.SITE_COLUMNS)
 
 
 class DuckDBPuller:

@@ -36,13 +36,6 @@ BIG_TABLES = ("isup_messages", "sip_messages", "cdr_legs")
 # keyed by a cdr_legs row: pulled for the legs the local case holds (``LocalTraceCase.pull_identity``)
 LEG_KEYED_TABLES = ("cdr_identity",)
 SLICE_MARGIN_S = 1200.0
-# The cdr_legs columns a GoIP site's legs are pulled with (``Puller.site_legs``, and the Spark scan's
-# component): what queries/goip/*.sql read (site_devices, site_features, site_attach, site_evidence,
-# sip_site_links, lookup_devices). The other columns stay NULL in the local case. The trace reads
-# none of them from a site leg: every leg a step of the walk reads is pulled whole by that step's own
-# question, and is loaded before the site legs (``_load`` keeps the row already there).
-SITE_COLUMNS = ("source_id", "row_num", "record_type", "switch", "start_time", "duration_s", "answered",
-                "calling_norm", "called", "called_norm", "imsi", "imei", "cell_id")
 _UTC = timezone.utc
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SigtraceError
-from .layout import PARTITIONED, check_lake, table_files
+from .layout import PARTITIONED, SITE_COLUMNS, check_lake, table_files
 from .spark_sql import CANDIDATES_SQL, DEV_KEY, MOC_IDS_SQL, PAIR_SQL, PRE_IDS_SQL, PRE_SQL, SIP_ROWS_SQL
 
 SUPERSET_EPS = 1e-9
@@ -73,6 +73,7 @@ LOCAL_JAVA_OPTS = ""
 
 _SESSION: Any = None
 _SESSION_MASTER: str | None = None
+_ENV_SET: list[str] = []
 
 
 def session(master: str = "local[2]"):
@@ -91,8 +92,10 @@ def session(master: str = "local[2]"):
     import sys
 
     # the Python workers run sigtrace too (ingest tasks): this interpreter unless told otherwise
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    for k in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON"):
+        if k not in os.environ:
+            os.environ[k] = sys.executable
+            _ENV_SET.append(k)   # taken back by stop()
     b = (SparkSession.builder.master(master).appName("sigtrace")
          .config("spark.sql.session.timeZone", "UTC")
          .config("spark.sql.legacy.parquet.nanosAsLong", "true")
@@ -109,6 +112,7 @@ def session(master: str = "local[2]"):
     try:
         s = _start(b)
     except Exception as e:  # noqa: BLE001 - JVM start failures come as many types
+        stop()
         raise SigtraceError(f"Spark did not start for master {master}: {type(e).__name__}: "
                             f"{str(e).splitlines()[0] if str(e) else ''}") from None
     s.sparkContext.setLogLevel("ERROR")
@@ -125,6 +129,8 @@ def stop() -> None:
     if _SESSION is not None:
         _SESSION.stop()
     _SESSION = _SESSION_MASTER = None
+    while _ENV_SET:
+        os.environ.pop(_ENV_SET.pop(), None)
 
 
 # ============================================================================ reading the lake
@@ -336,53 +342,47 @@ class SparkPuller:
         return pa.concat_tables(out)
 
     def site_legs(self, cells: list[str], imeis: list[str]):
+        """The legs of the GoIP sites at ``cells`` / of ``imeis`` (duckdb_engine.SITE_LEGS_SQL's rows):
+        the asked cells and the IMEIs' cells, the devices there, their SIMs, every MOC leg of those
+        devices and SIMs, the MTC legs to those SIMs (by IMSI, else by MSISDN). One step after the
+        other, each step's small answer kept on the driver as a view: Spark inlines a CTE into each
+        reference, so one statement read the lake again for every reference. The legs are read with
+        the columns the GoIP rules read only (layout.SITE_COLUMNS)."""
+        import pyarrow as pa
+
         legs = self._legs()
         if legs is None:
             return None
         legs.createOrReplaceTempView("sigtrace_cdr_legs")
-        cols = _site_cols()   # only what the GoIP rules read: the other columns are not read from the lake
-        c = _sql_list(cells)
-        i = _sql_list(imeis)
-        q = f"""
-        with
-        cells as (
-            select explode(array({c})) as cell_id
-            union
-            select distinct cell_id from sigtrace_cdr_legs
-            where record_type = 'MOC' and cell_id is not null and imei in ({i or 'null'})
-        ),
-        devs as (
-            select distinct coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev from sigtrace_cdr_legs
-            where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
-              and (cell_id in (select cell_id from cells) or imei in ({i or 'null'}))
-        ),
-        sims as (
-            select distinct coalesce(imsi, calling_norm) as sim from sigtrace_cdr_legs
-            where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
-              and coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) in (select dev from devs)
-        ),
-        moc as (
-            select * from sigtrace_cdr_legs
-            where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
-              and (coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) in (select dev from devs)
-                   or coalesce(imsi, calling_norm) in (select sim from sims))
-        ),
-        mtc as (
-            select * from sigtrace_cdr_legs
-            where record_type = 'MTC'
-              and (imsi in (select imsi from moc where imsi is not null)
-                   or (imsi is null and called_norm in (select calling_norm from moc where calling_norm is not null)))
-        )
-        select {cols} from moc union all select {cols} from mtc
-        """
-        return to_arrow(self.spark.sql(q))
+        cols = ", ".join(SITE_COLUMNS)
+        sim = "coalesce(imsi, calling_norm)"
 
+        def keep(name: str, values) -> None:   # a small set of values as a one-column view (v)
+            vals = sorted({v for v in values if v is not None})
+            self.spark.createDataFrame([(v,) for v in vals] or [(None,)], "v string").createOrReplaceTempView(name)
 
-def _site_cols() -> str:
-    """The select list of a GoIP site's legs (``materialise.SITE_COLUMNS``, constant names)."""
-    from .materialise import SITE_COLUMNS
+        def moc_values(expr: str, where: str) -> list:
+            q = f"select distinct {expr} from sigtrace_cdr_legs where record_type = 'MOC' and {where}"
+            return [r[0] for r in self.spark.sql(q).collect()]
 
-    return ", ".join(SITE_COLUMNS)
+        keep("sigtrace_site_imeis", imeis)
+        k = set(cells)
+        if imeis:
+            k |= set(moc_values("cell_id", "cell_id is not null and imei in (select v from sigtrace_site_imeis)"))
+        keep("sigtrace_site_cells", k)
+        keep("sigtrace_site_devs", moc_values(DEV_KEY, f"{sim} is not null and (cell_id in (select v from "
+                                                       "sigtrace_site_cells) or imei in (select v from sigtrace_site_imeis))"))
+        keep("sigtrace_site_sims", moc_values(sim, f"{sim} is not null and {DEV_KEY} in (select v from sigtrace_site_devs)"))
+        q = f"""select {cols} from sigtrace_cdr_legs where record_type = 'MOC' and {sim} is not null
+                and ({DEV_KEY} in (select v from sigtrace_site_devs) or {sim} in (select v from sigtrace_site_sims))"""
+        moc = to_arrow(self.spark.sql(q))
+        keep("sigtrace_site_imsis", moc.column("imsi").to_pylist())
+        keep("sigtrace_site_nums", moc.column("calling_norm").to_pylist())
+        q = f"""select {cols} from sigtrace_cdr_legs where record_type = 'MTC'
+                and (imsi in (select v from sigtrace_site_imsis)
+                     or (imsi is null and called_norm in (select v from sigtrace_site_nums)))"""
+        mtc = to_arrow(self.spark.sql(q))
+        return pa.concat_tables([moc, mtc])
 
 
 def _sql_list(values: list[str]) -> str:
@@ -554,7 +554,7 @@ def _component_legs(spark, devs: set[str]):
                  where imsi is not null and dev in (select dev from sigtrace_devs)""").createOrReplaceTempView("sigtrace_dimsi")
     spark.sql("""select distinct calling_norm from sigtrace_mocb
                  where calling_norm is not null and dev in (select dev from sigtrace_devs)""").createOrReplaceTempView("sigtrace_dnum")
-    cols = _site_cols()   # only what goip_sites reads: the other columns are not read from the lake
+    cols = ", ".join(SITE_COLUMNS)   # only what goip_sites reads (layout.SITE_COLUMNS)
     return to_arrow(spark.sql(f"""
         select /*+ broadcast(sigtrace_devs), broadcast(sigtrace_dimsi), broadcast(sigtrace_dnum) */ {cols} from sigtrace_legs
         where (record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
