@@ -270,14 +270,17 @@ def test_lake_with_int32_and_int64_cic_duckdb(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_lake_with_int32_and_int64_cic_spark(tmp_path, monkeypatch):
+def test_lake_with_int32_and_int64_cic_spark(tmp_path, monkeypatch, request):
     from sigtrace.lake import spark as sp
 
     lacks = sp.missing()
     if lacks:
         pytest.skip("Spark engine test SKIPPED: " + "; ".join(lacks))
     db, lake = _mixed_lake(tmp_path, monkeypatch)
+    started = sp._SESSION is None
     s = sp.session("local[2]")
+    if started:   # no Spark session left behind for later tests (a CI run is one pytest process)
+        request.addfinalizer(sp.stop)
     df = sp.table_df(s, lake, "isup_messages")
     assert df.schema["cic"].dataType.simpleString() == "bigint"
     got = sorted((r["protocol"], r["msg_name"], r["cic"]) for r in df.select("protocol", "msg_name", "cic").collect())

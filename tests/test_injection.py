@@ -328,6 +328,7 @@ ALLOWED: dict[str, dict[str, str]] = {
                  "Call-IDs a trace asked about as string literals quoted by lit(), ISO literals of datetimes, ints",
         "exprs": "a constant column list of materialise.keyed_rows",
         "col": "_ident() of a time column name from lake.layout.PARTITIONED",
+        "order": "one of two constant ORDER BY lists chosen in code (first / last leg of the lake)",
     },
     "sigtrace/lake/export.py": {
         "base": "from <quoted table> where <a condition built in code: source_id as int, or true>",
@@ -359,6 +360,7 @@ ALLOWED: dict[str, dict[str, str]] = {
         "CANDIDATES_SQL.format(**par)": "module SQL constant formatted with float() of the rules' candidate thresholds and a constant",
         "DEV_KEY": "module SQL constant (the device key expression)",
         "order": "one of two constant ORDER BY lists chosen in code (first / last leg of the window)",
+        "cols": "the constant column names of lake.layout.SITE_COLUMNS, joined",
     },
     "cache.py": {
         "sql": "campaigns/cache.py passes on, unchanged, the SQL text the trace itself runs (named queries, "

@@ -25,8 +25,10 @@ pytestmark = pytest.mark.slow
 MASTER = "local[2]"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def spark():
+    """The Spark session of this module's tests, stopped when the module is done: a CI run is one
+    pytest process, and a session left running would be found by later files' tests."""
     lacks = sp.missing()
     if lacks:
         msg = "Spark engine tests SKIPPED: " + "; ".join(lacks) + " (.ci/run installs them)"

@@ -41,14 +41,24 @@ def lake_goip(db: Path | None, lake: Path | None, engine: str, master: str | Non
 
 def lake_trace_connection(db: Path | None, lake: Path | None, engine: str, master: str | None,
                           number: str, at: datetime, window_s: float) -> Any:
-    """A connection the unchanged trace runs on. duckdb: a case over the lake's files; spark: a local
-    case filled with what the trace can read, pulled from the lake by Spark."""
-    lake = _check(db, lake, engine, master)
-    if engine == "duckdb":
-        from .duckdb_engine import open_lake
+    """A connection the unchanged trace runs on: a local case filled with what the trace can read,
+    pulled from the lake (``materialise.trace_case``) by DuckDB on this machine or by Spark.
 
-        return open_lake(lake)
+    Not the trace over views of the lake (``open_lake``): its answers are the same, but a GoIP
+    question of the walk (is the origin's cell or IMEI a flagged site?) decides candidacy case-wide
+    (goip/site_devices over every MOC leg): a population scan per trace. The pull reads that site's
+    legs only (bench/RESULTS.md: 50 M legs)."""
+    lake = _check(db, lake, engine, master)
     from .materialise import trace_case
+
+    if engine == "duckdb":
+        from .duckdb_engine import DuckDBPuller
+
+        puller = DuckDBPuller(lake)
+        try:
+            return trace_case(puller, number, at, window_s)
+        finally:
+            puller.close()
     from .spark import SparkPuller
 
     puller = SparkPuller(lake, master_url(master))

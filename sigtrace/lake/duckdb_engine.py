@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from ..db import table_columns
-from .layout import PARTITIONED, TABLES, check_lake, table_files
+from .layout import PARTITIONED, SITE_COLUMNS, TABLES, check_lake, day_dirs, table_files
 
 
 def _ident(name: str) -> str:
@@ -108,20 +108,10 @@ mtc as (     -- calls those SIMs received: by IMSI, else (no IMSI on the leg) by
       and (imsi in (select imsi from moc where imsi is not null)
            or (imsi is null and called_norm in (select calling_norm from moc where calling_norm is not null)))
 )
-select * from moc
+select {cols} from moc
 union all
-select * from mtc
-"""
-
-MOC_EDGES_SQL = """
-select * from (
-    select * from cdr_legs where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
-    order by start_time, source_id, row_num limit 1)
-union all
-select * from (
-    select * from cdr_legs where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
-    order by start_time desc, source_id, row_num limit 1)
-"""
+select {cols} from mtc
+""".format(cols=", ".join(SITE_COLUMNS))   # only the columns the GoIP rules read (layout.SITE_COLUMNS)
 
 
 class DuckDBPuller:
@@ -149,7 +139,26 @@ class DuckDBPuller:
                            params={"a": t_from, "b": t_to}).to_arrow_table()
 
     def moc_edges(self):
-        return self.con.sql(MOC_EDGES_SQL).to_arrow_table()
+        """The lake's first and last MOC leg (by time, source, row): read from the first (last) day
+        partition that has one, not by ordering every leg (the day is the UTC day of start_time)."""
+        days = day_dirs(self.lake, "cdr_legs")
+        out = []
+        for order, seq in (("start_time, source_id, row_num", days),
+                           ("start_time desc, source_id, row_num", days[::-1])):
+            for d in seq:
+                q = self._source("cdr_legs", (d, d))
+                if q is None:
+                    continue
+                got = self.con.sql(f"select * from ({q}) where record_type = 'MOC' and "
+                                   f"coalesce(imsi, calling_norm) is not null order by {order} limit 1").to_arrow_table()
+                if got.num_rows:
+                    out.append(got)
+                    break
+        if not out:
+            return None
+        import pyarrow as pa
+
+        return pa.concat_tables(out)
 
     def leg_keyed(self, table: str, keys):
         """The rows of a table keyed by a cdr_legs row (cdr_identity) for ``keys`` (Arrow: source_id,

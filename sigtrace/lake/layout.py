@@ -144,3 +144,12 @@ def ensure_empty_target(lake: Path, force: bool) -> None:
         raise InputError(f"{lake}: exists and is not a folder")
     if lake.is_dir() and any(lake.iterdir()) and not force:
         raise InputError(f"{lake}: folder exists and is not empty; give --force to replace it")
+
+
+# The cdr_legs columns a GoIP site's legs are pulled with (``Puller.site_legs``, and the Spark scan's
+# component): what queries/goip/*.sql read (site_devices, site_features, site_attach, site_evidence,
+# sip_site_links, lookup_devices). The other columns stay NULL in the local case. The trace reads
+# none of them from a site leg: every leg a step of the walk reads is pulled whole by that step's own
+# question, and is loaded before the site legs (``_load`` keeps the row already there).
+SITE_COLUMNS = ("source_id", "row_num", "record_type", "switch", "start_time", "duration_s", "answered",
+                "calling_norm", "called", "called_norm", "imsi", "imei", "cell_id")

@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SigtraceError
-from .layout import PARTITIONED, check_lake, table_files
+from .layout import PARTITIONED, SITE_COLUMNS, check_lake, table_files
+from .spark_sql import CANDIDATES_SQL, DEV_KEY, MOC_IDS_SQL, PAIR_SQL, PRE_IDS_SQL, PRE_SQL, SIP_ROWS_SQL
 
 SUPERSET_EPS = 1e-9
 MAX_CLOSURE_ROUNDS = 50
@@ -72,6 +73,7 @@ LOCAL_JAVA_OPTS = ""
 
 _SESSION: Any = None
 _SESSION_MASTER: str | None = None
+_ENV_SET: list[str] = []
 
 
 def session(master: str = "local[2]"):
@@ -90,8 +92,10 @@ def session(master: str = "local[2]"):
     import sys
 
     # the Python workers run sigtrace too (ingest tasks): this interpreter unless told otherwise
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    for k in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON"):
+        if k not in os.environ:
+            os.environ[k] = sys.executable
+            _ENV_SET.append(k)   # taken back by stop()
     b = (SparkSession.builder.master(master).appName("sigtrace")
          .config("spark.sql.session.timeZone", "UTC")
          .config("spark.sql.legacy.parquet.nanosAsLong", "true")
@@ -108,6 +112,7 @@ def session(master: str = "local[2]"):
     try:
         s = _start(b)
     except Exception as e:  # noqa: BLE001 - JVM start failures come as many types
+        stop()
         raise SigtraceError(f"Spark did not start for master {master}: {type(e).__name__}: "
                             f"{str(e).splitlines()[0] if str(e) else ''}") from None
     s.sparkContext.setLogLevel("ERROR")
@@ -124,6 +129,8 @@ def stop() -> None:
     if _SESSION is not None:
         _SESSION.stop()
     _SESSION = _SESSION_MASTER = None
+    while _ENV_SET:
+        os.environ.pop(_ENV_SET.pop(), None)
 
 
 # ============================================================================ reading the lake
@@ -335,45 +342,47 @@ class SparkPuller:
         return pa.concat_tables(out)
 
     def site_legs(self, cells: list[str], imeis: list[str]):
+        """The legs of the GoIP sites at ``cells`` / of ``imeis`` (duckdb_engine.SITE_LEGS_SQL's rows):
+        the asked cells and the IMEIs' cells, the devices there, their SIMs, every MOC leg of those
+        devices and SIMs, the MTC legs to those SIMs (by IMSI, else by MSISDN). One step after the
+        other, each step's small answer kept on the driver as a view: Spark inlines a CTE into each
+        reference, so one statement read the lake again for every reference. The legs are read with
+        the columns the GoIP rules read only (layout.SITE_COLUMNS)."""
+        import pyarrow as pa
+
         legs = self._legs()
         if legs is None:
             return None
         legs.createOrReplaceTempView("sigtrace_cdr_legs")
-        c = _sql_list(cells)
-        i = _sql_list(imeis)
-        q = f"""
-        with
-        cells as (
-            select explode(array({c})) as cell_id
-            union
-            select distinct cell_id from sigtrace_cdr_legs
-            where record_type = 'MOC' and cell_id is not null and imei in ({i or 'null'})
-        ),
-        devs as (
-            select distinct coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev from sigtrace_cdr_legs
-            where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
-              and (cell_id in (select cell_id from cells) or imei in ({i or 'null'}))
-        ),
-        sims as (
-            select distinct coalesce(imsi, calling_norm) as sim from sigtrace_cdr_legs
-            where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
-              and coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) in (select dev from devs)
-        ),
-        moc as (
-            select * from sigtrace_cdr_legs
-            where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
-              and (coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) in (select dev from devs)
-                   or coalesce(imsi, calling_norm) in (select sim from sims))
-        ),
-        mtc as (
-            select * from sigtrace_cdr_legs
-            where record_type = 'MTC'
-              and (imsi in (select imsi from moc where imsi is not null)
-                   or (imsi is null and called_norm in (select calling_norm from moc where calling_norm is not null)))
-        )
-        select * from moc union all select * from mtc
-        """
-        return to_arrow(self.spark.sql(q))
+        cols = ", ".join(SITE_COLUMNS)
+        sim = "coalesce(imsi, calling_norm)"
+
+        def keep(name: str, values) -> None:   # a small set of values as a one-column view (v)
+            vals = sorted({v for v in values if v is not None})
+            self.spark.createDataFrame([(v,) for v in vals] or [(None,)], "v string").createOrReplaceTempView(name)
+
+        def moc_values(expr: str, where: str) -> list:
+            q = f"select distinct {expr} from sigtrace_cdr_legs where record_type = 'MOC' and {where}"
+            return [r[0] for r in self.spark.sql(q).collect()]
+
+        keep("sigtrace_site_imeis", imeis)
+        k = set(cells)
+        if imeis:
+            k |= set(moc_values("cell_id", "cell_id is not null and imei in (select v from sigtrace_site_imeis)"))
+        keep("sigtrace_site_cells", k)
+        keep("sigtrace_site_devs", moc_values(DEV_KEY, f"{sim} is not null and (cell_id in (select v from "
+                                                       "sigtrace_site_cells) or imei in (select v from sigtrace_site_imeis))"))
+        keep("sigtrace_site_sims", moc_values(sim, f"{sim} is not null and {DEV_KEY} in (select v from sigtrace_site_devs)"))
+        q = f"""select {cols} from sigtrace_cdr_legs where record_type = 'MOC' and {sim} is not null
+                and ({DEV_KEY} in (select v from sigtrace_site_devs) or {sim} in (select v from sigtrace_site_sims))"""
+        moc = to_arrow(self.spark.sql(q))
+        keep("sigtrace_site_imsis", moc.column("imsi").to_pylist())
+        keep("sigtrace_site_nums", moc.column("calling_norm").to_pylist())
+        q = f"""select {cols} from sigtrace_cdr_legs where record_type = 'MTC'
+                and (imsi in (select v from sigtrace_site_imsis)
+                     or (imsi is null and called_norm in (select v from sigtrace_site_nums)))"""
+        mtc = to_arrow(self.spark.sql(q))
+        return pa.concat_tables([moc, mtc])
 
 
 def _sql_list(values: list[str]) -> str:
@@ -390,105 +399,6 @@ def _window_filter(col: str, since: datetime | None, until: datetime | None, ns:
     if until is not None:
         out.append(f"{col} < {_ts_ns(until)}" if ns else f"{col} < timestamp_ntz'{until.isoformat(sep=' ')}'")
     return " and ".join(out) or "true"
-
-
-# The core candidate filter (goip/site_devices.sql: core_dev, as a superset), in three statements
-# whose results are small and kept, so no step is computed twice and the MTC legs are read once:
-# PRE_SQL the devices that may pass (from the stints), PRE_IDS_SQL their SIMs' identities, then
-# CANDIDATES_SQL with the calls those SIMs received.
-PRE_SQL = """
-with
-pair as (   -- the per-(device, SIM) stints: sigtrace_pair (PAIR_SQL, materialised once)
-    select * from sigtrace_pair
-),
-dup_dev as (
-    select distinct a.dev
-    from pair as a join pair as b on a.dev = b.dev and a.sim < b.sim
-    where a.f < b.l and b.f < a.l and (a.c_hi < b.c_lo or b.c_hi < a.c_lo)
-),
-sim_out as (
-    select sim, sum(n) as n_out, count(*) as n_devs from pair group by sim
-),
-dev_out as (
-    select p.dev, sum(p.n) as n_out, count(*) as n_sims, max(p.days) as days, max(s.n_devs) as max_devs_per_sim,
-           sum(s.n_out) as sims_out
-    from pair as p join sim_out as s on s.sim = p.sim
-    group by p.dev
-)
-select d.dev, d.n_sims, d.max_devs_per_sim, d.n_out, d.days, d.sims_out, x.dev is not null as dup
-from dev_out as d left join dup_dev as x on x.dev = d.dev
-where (d.n_sims >= 2 and x.dev is null) or d.max_devs_per_sim >= 2
-   or d.n_out / d.days >= {cand_out_per_day} - {eps}
-"""
-
-PRE_IDS_SQL = """
-select distinct l.sim, l.imsi, l.calling_norm
-from sigtrace_mocb as l left semi join (
-    select distinct p.sim from sigtrace_pair as p left semi join sigtrace_pre as pre on pre.dev = p.dev) as ps
-  on ps.sim = l.sim
-"""
-
-CANDIDATES_SQL = """
-with
-msisdn_once as (   -- an MSISDN of exactly one SIM (one shared by several is counted for none: a superset)
-    select calling_norm, min(sim) as sim from sigtrace_pre_ids where calling_norm is not null
-    group by calling_norm having count(distinct sim) = 1
-),
-by_imsi as (select distinct sim, imsi from sigtrace_pre_ids where imsi is not null),
-mtc as (   -- one pass over the MTC legs: by IMSI, else (no IMSI on the leg) by MSISDN
-    select coalesce(b.sim, o.sim) as sim
-    from (select imsi, called_norm from sigtrace_mtc) as m
-    left join by_imsi as b on b.imsi = m.imsi
-    left join msisdn_once as o on m.imsi is null and o.calling_norm = m.called_norm
-    where b.sim is not null or o.sim is not null
-),
-sim_in as (select sim, count(*) as n_in from mtc group by sim),
-dev_in as (
-    select p.dev, sum(coalesce(si.n_in, 0)) as n_in
-    from sigtrace_pair as p left semi join sigtrace_pre as pre on pre.dev = p.dev
-    left join sim_in as si on si.sim = p.sim
-    group by p.dev
-)
-select d.dev
-from sigtrace_pre as d left join dev_in as i on i.dev = d.dev
-where (((d.n_sims >= 2 and not d.dup) or d.max_devs_per_sim >= 2)
-       and d.sims_out / (d.sims_out + coalesce(i.n_in, 0)) >= {cand_multi_id_out_share} - {eps})
-   or (d.n_out / d.days >= {cand_out_per_day} - {eps}
-       and d.sims_out / (d.sims_out + coalesce(i.n_in, 0)) >= {cand_out_share} - {eps})
-"""
-
-# The one pass over the window's MOC legs every population-wide step reads (goip/site_features.sql:
-# legs): grouped by identity (device, SIM, IMSI, MSISDN) and cell, with the per-group call count,
-# the bit mask of local days (mod 64), the first start and the last end. Every later step (the
-# stints, the SIMs' identities, the closure, the cells and IMEI blocks of the neighbours) reads this
-# aggregate, which is several times smaller than the legs, instead of the legs again.
-MOC_IDS_SQL = """
-select dev, sim, imsi, calling_norm, cell_id, has_imei,
-       count(*) as n, bit_or(shiftleft(cast(1 as bigint), cast(pmod(day_n, 64) as int))) as mask,
-       min(t_s) as f, max(t_s + dur_s) as l
-from (
-    select
-        coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm)) as dev,
-        coalesce(imsi, calling_norm) as sim,
-        imsi, calling_norm, cell_id,
-        imei is not null and length(imei) >= 14 as has_imei,
-        unix_micros(cast(start_time as timestamp)) / 1e6 as t_s,
-        greatest(coalesce(duration_s, 0), 0) as dur_s,
-        cast(floor((unix_micros(cast(start_time as timestamp)) / 1e6 + {local_offset_h} * 3600) / 86400) as bigint) as day_n
-    from sigtrace_moc
-)
-group by dev, sim, imsi, calling_norm, cell_id, has_imei
-"""
-
-# the per-(device, SIM) stints (goip/site_devices.sql: pair); days counted from the 64-bit mask (no
-# distinct aggregate; pmod folds a negative day onto a positive one: fewer days, a superset)
-PAIR_SQL = """
-select dev, sim, sum(n) as n, bit_count(bit_or(mask)) as days, min(f) as f, max(l) as l,
-       min(cell_id) as c_lo, max(cell_id) as c_hi
-from sigtrace_mocb group by dev, sim
-"""
-
-DEV_KEY = "coalesce(left(imei, 14), 'sim:' || coalesce(imsi, calling_norm))"
 
 
 def _persist(df, name: str):
@@ -644,8 +554,9 @@ def _component_legs(spark, devs: set[str]):
                  where imsi is not null and dev in (select dev from sigtrace_devs)""").createOrReplaceTempView("sigtrace_dimsi")
     spark.sql("""select distinct calling_norm from sigtrace_mocb
                  where calling_norm is not null and dev in (select dev from sigtrace_devs)""").createOrReplaceTempView("sigtrace_dnum")
+    cols = ", ".join(SITE_COLUMNS)   # only what goip_sites reads (layout.SITE_COLUMNS)
     return to_arrow(spark.sql(f"""
-        select /*+ broadcast(sigtrace_devs), broadcast(sigtrace_dimsi), broadcast(sigtrace_dnum) */ * from sigtrace_legs
+        select /*+ broadcast(sigtrace_devs), broadcast(sigtrace_dimsi), broadcast(sigtrace_dnum) */ {cols} from sigtrace_legs
         where (record_type = 'MOC' and coalesce(imsi, calling_norm) is not null
                and {DEV_KEY} in (select dev from sigtrace_devs))
            or (record_type = 'MTC' and imsi in (select imsi from sigtrace_dimsi))
@@ -683,24 +594,7 @@ def _sip_rows(spark, lake: Path, R: dict, since, until, k8: set[str]) -> Any:
     uas = _ua_matches(spark, R["features"]["ua_pattern"])
     spark.createDataFrame([(u,) for u in uas] or [(None,)], "ua string").createOrReplaceTempView("sigtrace_goip_ua")
     spark.createDataFrame([(k,) for k in sorted(k8)] or [(None,)], "k8 string").createOrReplaceTempView("sigtrace_k8")
-    q = """
-    with
-    gw as (
-        select src_ip as ip from sigtrace_sip where is_request and method = 'REGISTER' and src_ip is not null
-        union
-        select src_ip from sigtrace_sip
-        where src_ip is not null and (
-              user_agent in (select ua from sigtrace_goip_ua)
-           or (status_code = 480 and lower(reason_phrase) = 'remote busy')
-           or sdp_origin like '% 20000001 20000001 %'
-           or lower(headers) like '%x-acrypt:%')
-    )
-    select s.* from sigtrace_sip as s
-    where s.src_ip in (select ip from gw)
-       or (s.is_request and s.method = 'INVITE' and s.dst_ip in (select ip from gw))
-       or (s.is_request and s.method = 'INVITE'
-           and right(regexp_replace(coalesce(s.ruri_user, ''), '[^0-9]', ''), 8) in (select k8 from sigtrace_k8))
-    """
+    q = SIP_ROWS_SQL
     return to_arrow(spark.sql(q))
 
 
