@@ -19,7 +19,9 @@ behind two proxies with decoys minutes apart, and mobile-originated calls.
 one-day network: 1.17 M packets, 2.4 M CDR legs), its case file built once as ``bench/score_trace.py``
 builds it (``--work``); every call of its truth.json is traced once on one connection (after one
 warm-up trace). ``--cli N`` also times N one-shot ``sigtrace trace --format json`` runs (fresh
-processes: interpreter start, imports, connection, trace), wall and CPU.
+processes: interpreter start, imports, connection, trace), wall and CPU. ``--profile`` traces the jobs
+once more with DuckDB's profiler on and prints, per named step query, statements per trace and their
+planning time against operator CPU.
 
 It runs ``--traces`` traces (the planted victims, each at its reported time, and for synthetic data
 popular background numbers) on one read-only connection, checks the planted ones against their known
@@ -233,6 +235,69 @@ def build_from_fixtures(path: Path, regen_data: bool) -> None:
     print(f"ingested {SCALE} into {path} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
 
 
+def profile_pass(path: Path, jobs: list) -> list[str]:
+    """Trace ``jobs`` once more (after one warm-up trace) on a fresh read-only connection with DuckDB's
+    JSON profiler on, and sum per named step query (``sigtrace.sql.fetch_dicts``): statements per
+    trace, their CPU, and the profiler's timings of planning (binding + planner, optimizer, physical
+    planner: DuckDB plans every statement anew, a kept prepared statement included) and of the
+    operators (summed over threads). The profiler adds its own
+    cost: these are shares, the timed figures are the ones above."""
+    from collections import defaultdict  # noqa: PLC0415
+
+    from sigtrace import sql as named  # noqa: PLC0415
+
+    out = Path(tempfile.mkdtemp(prefix="sigtrace-bench-profile-")) / "q.json"
+    con = sigtrace.connect(path, read_only=True)
+    n0, at0, _ = jobs[-1]
+    try:
+        trace(con, n0, at0, 300)
+    except NotFoundError:
+        pass
+    con.execute("set enable_profiling = 'json'")
+    con.execute("set profiling_mode = 'detailed'")
+    con.execute("set profiling_output = $p", {"p": str(out)})
+    per: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0.0])
+    orig = named.fetch_dicts
+
+    def fetch_dicts(c, name: str, **params):
+        t = time.process_time()
+        rows = orig(c, name, **params)
+        dc = time.process_time() - t
+        d = json.loads(out.read_text(encoding="utf-8"))
+        s = per[name]
+        s[0] += 1
+        s[1] += d["planner"]["total_time"] + d["optimizer"]["total_time"] + d["physical_planner"]["total_time"]
+        s[2] += d["query"]["cpu_time"]
+        s[3] += dc
+        return rows
+
+    named.fetch_dicts = fetch_dicts
+    cpu = 0.0
+    try:
+        for n, at, _ in jobs:
+            c = time.process_time()
+            try:
+                trace(con, n, at, 300)
+            except NotFoundError:
+                pass
+            cpu += time.process_time() - c
+    finally:
+        named.fetch_dicts = orig
+        con.close()
+        out.unlink(missing_ok=True)
+        out.parent.rmdir()
+    k = len(jobs)
+    tot = [sum(s[i] for s in per.values()) for i in range(4)]
+    lines = [f"profile ({k} traces, profiler on): {tot[0] / k:.1f} named statements per trace, "
+             f"{cpu / k * 1000:.0f} ms CPU per trace, of which in those statements {tot[3] / k * 1000:.0f} ms "
+             f"(profiler timings, wall clock, inflated on a loaded machine: planning {tot[1] / k * 1000:.0f} ms, "
+             f"operators {tot[2] / k * 1000:.0f} ms summed over threads)"]
+    for name, s in sorted(per.items(), key=lambda x: -x[1][3]):
+        lines.append(f"  {name:32s} {s[0] / k:5.2f}/trace  {s[3] / s[0] * 1000:6.1f} ms CPU each "
+                     f"(planning {s[1] / s[0] * 1000:5.1f}, operators {s[2] / s[0] * 1000:5.1f})")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", choices=("fixtures", "synthetic"), default="fixtures",
@@ -250,6 +315,9 @@ def main() -> None:
                     help="--network: where its case file lives (default: %(default)s, shared with score_trace.py)")
     ap.add_argument("--cli", type=int, default=0, metavar="N",
                     help="also time N one-shot `sigtrace trace ... --format json` runs (fresh processes): wall and CPU")
+    ap.add_argument("--profile", action="store_true",
+                    help="also trace every job again on a fresh connection with DuckDB's profiler on: statements "
+                         "per trace and where their time goes (planning: bind, optimizer, physical plan; operators)")
     a = ap.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
     if a.network is not None:
@@ -348,6 +416,8 @@ def main() -> None:
             con3.close()
             break
 
+    prof = profile_pass(path, jobs[1:]) if a.profile else None
+
     def pct(xs: list[float], q: float) -> float:
         xs = sorted(xs)
         return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
@@ -367,6 +437,8 @@ def main() -> None:
     print(f"warm wall: p50 {pct(wall, .5) * 1000:.0f} ms, p99 {pct(wall, .99) * 1000:.0f} ms, max {max(wall) * 1000:.0f} ms")
     print(f"warm CPU:  p50 {pct(cpu, .5) * 1000:.0f} ms, p99 {pct(cpu, .99) * 1000:.0f} ms, max {max(cpu) * 1000:.0f} ms, "
           f"mean {statistics.mean(cpu) * 1000:.0f} ms")
+    for line in prof or []:
+        print(line)
 
 
 if __name__ == "__main__":

@@ -239,6 +239,34 @@ def test_clock_skew_windows_is_clock_skew_per_window(case, ids):
     con.close()
 
 
+def test_clock_offsets_on_a_read_only_case_written_before_trace_clock_skew(case, tmp_path):
+    """trace/clock_skew and trace/clock_skew_windows call the table macro trace_clock_skew: a read-only
+    case file written before it existed gets it as a TEMP macro from clock_offsets itself (also when
+    called on its own, before any trace), and calibrates the same."""
+    import shutil
+
+    from sigtrace.trace.clock import clock_offsets
+
+    db = tmp_path / "old.duckdb"
+    shutil.copy(shared_cases()("clock_skew"), db)
+    con = sigtrace.connect(db)
+    con.execute("drop macro table trace_clock_skew")   # as a case file written by the previous sigtrace
+    con.close()
+    old = sigtrace.connect(db, read_only=True)
+    new = case("clock_skew")
+    try:
+        assert old.execute("select count(*) from duckdb_functions() where function_name = 'trace_clock_skew'"
+                           ).fetchone() == (0,)
+        lo, hi = _case_span(new)
+        mid = lo + (hi - lo) / 2
+        for around in (None, mid):
+            got, want = clock_offsets(old, around=around), clock_offsets(new, around=around)
+            assert got["pairs"] and got == want
+    finally:
+        old.close()
+        new.close()
+
+
 @pytest.mark.parametrize("windows", [(420.0, 1140.0), (420.0, 86400.0)])
 def test_clock_offsets_equal_one_query_per_window(case, windows):
     """What the trace's calibration gives (one query per window on a fresh connection; both windows in

@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import sql
 from ..timeutil import iso_utc
+from .legs import ensure_macros
 from .model import Tolerances, _dt, _secs
 
 _FAR_PAST = datetime(1970, 1, 1)
@@ -137,9 +138,9 @@ def clock_offsets(con: Any, tol: Tolerances | None = None, sources: set[int] | N
         (lo, hi), (lo2, hi2) = windows
         span = _case_span(con, cache)
         if not (span is not None and lo2 <= span[0] and hi2 >= span[1]):
-            rows = sql.fetch_dicts(con, "trace/clock_skew_windows", t_from=lo, t_to=hi, t_from_wide=lo2,
-                                   t_to_wide=hi2, source_ids=ids, min_duration_s=tol.skew_min_duration_s,
-                                   max_skew_s=tol.skew_max_s)
+            rows = _skew_rows(con, "trace/clock_skew_windows", t_from=lo, t_to=hi, t_from_wide=lo2,
+                              t_to_wide=hi2, source_ids=ids, min_duration_s=tol.skew_min_duration_s,
+                              max_skew_s=tol.skew_max_s)
             if "_kinds" not in cache:
                 cache["_kinds"] = dict(con.execute("select source_id, kind from sources").fetchall())
             for w, (key, (a, b)) in enumerate(zip(keys, windows)):
@@ -156,13 +157,13 @@ def clock_offsets(con: Any, tol: Tolerances | None = None, sources: set[int] | N
                 # sources' own records only, so the pairs among ``sources`` are those rows
                 full = ("", "case span", tol.skew_min_duration_s, tol.skew_max_s)
                 if full not in cache:
-                    cache[full] = sql.fetch_dicts(con, "trace/clock_skew", t_from=span[0], t_to=span[1], source_ids="",
-                                                  min_duration_s=tol.skew_min_duration_s, max_skew_s=tol.skew_max_s)
+                    cache[full] = _skew_rows(con, "trace/clock_skew", t_from=span[0], t_to=span[1], source_ids="",
+                                              min_duration_s=tol.skew_min_duration_s, max_skew_s=tol.skew_max_s)
                 pairs = [dict(p) for p in cache[full]
                          if sources is None or (p["source_a"] in sources and p["source_b"] in sources)]
             else:
-                pairs = sql.fetch_dicts(con, "trace/clock_skew", t_from=lo, t_to=hi, source_ids=ids,
-                                        min_duration_s=tol.skew_min_duration_s, max_skew_s=tol.skew_max_s)
+                pairs = _skew_rows(con, "trace/clock_skew", t_from=lo, t_to=hi, source_ids=ids,
+                                   min_duration_s=tol.skew_min_duration_s, max_skew_s=tol.skew_max_s)
             if "_kinds" not in cache:  # the sources' kinds: part of what the fingerprint keys
                 cache["_kinds"] = dict(con.execute("select source_id, kind from sources").fetchall())
             cache[key] = _solve_offsets(con, pairs, tol, cache["_kinds"])
@@ -174,6 +175,13 @@ def clock_offsets(con: Any, tol: Tolerances | None = None, sources: set[int] | N
         wider[0] += out is cache.get(keys[1])
         wider[1] += 1
     return out
+
+
+def _skew_rows(con: Any, name: str, **params: Any) -> list[dict[str, Any]]:
+    """Rows of trace/clock_skew or trace/clock_skew_windows: both call the table macro
+    trace_clock_skew, installed on the connection first when the case file predates it."""
+    ensure_macros(con)
+    return sql.fetch_dicts(con, name, **params)
 
 
 def _case_span(con: Any, cache: dict[Any, Any]) -> tuple[datetime, datetime] | None:

@@ -285,7 +285,7 @@ class _Obs:
         return {r["source_id"] for g in (self.isup, self.cdr, self.sip) for r in g}
 
 
-_TRACE_MACROS = ("trace_isup_legs", "trace_cdr_legs", "trace_sip_invites", "trace_keys")
+_TRACE_MACROS = ("trace_isup_legs", "trace_cdr_legs", "trace_sip_invites", "trace_keys", "trace_clock_skew")
 _MACROS_OK: "weakref.WeakKeyDictionary[Any, bool]" = weakref.WeakKeyDictionary()
 
 

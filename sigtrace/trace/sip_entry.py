@@ -280,6 +280,21 @@ class _SipEntryMixin(_LinkMixin, _SipClockMixin):
                 gw_obs.cdr.append(c)
                 break
 
+    def upstream_invites(self, ip: str | None, nums: list[str], call_id: str | None, lo: float,
+                         hi: float) -> list[dict[str, Any]]:
+        """``trace/upstream_invites``: the INVITEs sent to ``ip`` for the call (Request-URI number in
+        ``nums`` or Call-ID ``call_id``) inside the reference-clock range ``lo..hi``, each a fresh copy.
+
+        Asked once per number set and Call-ID for the whole trace span with any destination (every hop
+        of the SIP walk asks about the same call, each at its own address and time), then filtered
+        here by destination and time: the query's destination filter only drops rows (an INVITE's
+        dialog and SIP-I body do not depend on it), and each row's dialog is read from the INVITE on
+        whatever the window."""
+        numbers = ",".join(nums)
+        rows = self.cached("trace/upstream_invites", (numbers, call_id), lo, hi, "ts", raw=self.raw_window(lo, hi),
+                           ip=None, numbers=numbers, call_id=call_id, max_call_s=self.tol.max_call_s)
+        return [dict(r) for r in rows if ip is None or r["dst_ip"] == ip]
+
     def sip_upstream(self, gw_obs: _Obs, gw_ip: str | None, nums: list[str],
                      chain: _Chain | None = None) -> tuple[_Chain, _Obs]:
         """From the gateway's INVITE outwards: the INVITE each SIP node received, hop by hop, and the
@@ -297,11 +312,9 @@ class _SipEntryMixin(_LinkMixin, _SipClockMixin):
         seen_frames = set(gw_obs.keys)
         for _ in range(tol.max_hops):
             x = cur.p["src_ip"]
-            t_from, t_to = self.raw_window(cur.t - tol.sip_hop_s - tol.skew_max_s,
-                                           cur.t + tol.iam_early_s + tol.skew_max_s)
-            ups = self.sip_prepare(self.rows(
-                "trace/upstream_invites", ip=x, numbers=",".join(nums + [n for n in (cur.called_norm,) if n and n not in nums]),
-                call_id=cur.p["call_id"], t_from=t_from, t_to=t_to, max_call_s=tol.max_call_s))
+            lo, hi = cur.t - tol.sip_hop_s - tol.skew_max_s, cur.t + tol.iam_early_s + tol.skew_max_s
+            ups = self.sip_prepare(self.upstream_invites(x, nums + [n for n in (cur.called_norm,) if n and n not in nums],
+                                                         cur.p["call_id"], lo, hi))
             chain_ips = [c[0] for c in chain]
             downstream_ips = set(chain_ips[:chain_ips.index(x)]) if x in chain_ips else set()
             if gw_ip:
