@@ -345,44 +345,35 @@ class SparkPuller:
         """The legs of the GoIP sites at ``cells`` / of ``imeis`` (duckdb_engine.SITE_LEGS_SQL's rows):
         the asked cells and the IMEIs' cells, the devices there, their SIMs, every MOC leg of those
         devices and SIMs, the MTC legs to those SIMs (by IMSI, else by MSISDN). One step after the
-        other, each step's small answer kept on the driver as a view: Spark inlines a CTE into each
-        reference, so one statement read the lake again for every reference. The legs are read with
-        the columns the GoIP rules read only (layout.SITE_COLUMNS)."""
+        other, each step's small answer collected on the driver and applied as a value-set filter
+        during the scan (no join, no shuffle); one statement with CTEs made Spark recompute each CTE
+        at every reference. The legs are read with the columns the GoIP rules read only
+        (layout.SITE_COLUMNS)."""
         import pyarrow as pa
+        from pyspark.sql import functions as F
 
         legs = self._legs()
         if legs is None:
             return None
-        legs.createOrReplaceTempView("sigtrace_cdr_legs")
-        cols = ", ".join(SITE_COLUMNS)
-        sim = "coalesce(imsi, calling_norm)"
+        sim, dev = F.coalesce("imsi", "calling_norm"), F.expr(DEV_KEY)
+        moc = legs.where((F.col("record_type") == "MOC") & sim.isNotNull())
 
-        def keep(name: str, values) -> None:   # a small set of values as a one-column view (v)
-            vals = sorted({v for v in values if v is not None})
-            self.spark.createDataFrame([(v,) for v in vals] or [(None,)], "v string").createOrReplaceTempView(name)
+        def values(df, col) -> list:
+            return sorted({r[0] for r in df.select(col).distinct().collect()} - {None})
 
-        def moc_values(expr: str, where: str) -> list:
-            q = f"select distinct {expr} from sigtrace_cdr_legs where record_type = 'MOC' and {where}"
-            return [r[0] for r in self.spark.sql(q).collect()]
+        def among(col, vals):   # SQL `col in (vals)`: false for a NULL col, and for no values
+            return col.isin(list(vals)) if vals else F.lit(False)
 
-        keep("sigtrace_site_imeis", imeis)
-        k = set(cells)
-        if imeis:
-            k |= set(moc_values("cell_id", "cell_id is not null and imei in (select v from sigtrace_site_imeis)"))
-        keep("sigtrace_site_cells", k)
-        keep("sigtrace_site_devs", moc_values(DEV_KEY, f"{sim} is not null and (cell_id in (select v from "
-                                                       "sigtrace_site_cells) or imei in (select v from sigtrace_site_imeis))"))
-        keep("sigtrace_site_sims", moc_values(sim, f"{sim} is not null and {DEV_KEY} in (select v from sigtrace_site_devs)"))
-        q = f"""select {cols} from sigtrace_cdr_legs where record_type = 'MOC' and {sim} is not null
-                and ({DEV_KEY} in (select v from sigtrace_site_devs) or {sim} in (select v from sigtrace_site_sims))"""
-        moc = to_arrow(self.spark.sql(q))
-        keep("sigtrace_site_imsis", moc.column("imsi").to_pylist())
-        keep("sigtrace_site_nums", moc.column("calling_norm").to_pylist())
-        q = f"""select {cols} from sigtrace_cdr_legs where record_type = 'MTC'
-                and (imsi in (select v from sigtrace_site_imsis)
-                     or (imsi is null and called_norm in (select v from sigtrace_site_nums)))"""
-        mtc = to_arrow(self.spark.sql(q))
-        return pa.concat_tables([moc, mtc])
+        mocs = legs.where(F.col("record_type") == "MOC")   # the IMEIs' cells: any MOC leg, with a SIM or not
+        k = set(cells) | (set(values(mocs.where(among(F.col("imei"), imeis)), "cell_id")) if imeis else set())
+        devs = values(moc.where(among(F.col("cell_id"), k) | among(F.col("imei"), imeis)), dev.alias("dev"))
+        sims = values(moc.where(among(dev, devs)), sim.alias("sim"))
+        got = to_arrow(moc.where(among(dev, devs) | among(sim, sims)).select(*SITE_COLUMNS))
+        imsis = {v for v in got.column("imsi").to_pylist() if v is not None}
+        nums = {v for v in got.column("calling_norm").to_pylist() if v is not None}
+        mtc = legs.where((F.col("record_type") == "MTC")
+                         & (among(F.col("imsi"), imsis) | (F.col("imsi").isNull() & among(F.col("called_norm"), nums))))
+        return pa.concat_tables([got, to_arrow(mtc.select(*SITE_COLUMNS))])
 
 
 def _sql_list(values: list[str]) -> str:
