@@ -45,8 +45,10 @@ def duckdb_candidates(con, R, since=None, until=None) -> set[str]:
     from sigtrace.goip.features import _device_params
 
     text = sql.get("goip/site_devices").sql
-    head = text[:text.index("\ndev_imei as (")].rstrip().rstrip(",")
-    q = head + "\nselect distinct l.dev from legs as l semi join core_dev using (dev_h)"
+    core = text.index("\ncore_dev as (")
+    head = text[:text.index("\n),\n", core) + 2]
+    q = (head + "\nselect distinct coalesce(left(l.imei, 14), 'sim:' || coalesce(l.imsi, l.calling_norm)) "
+         "from wide as l semi join core_dev using (dev_h)")
     params = _device_params(R, since, until)
     used = sql.NamedQuery("x", "", (), q, None).used_params()
     return {r[0] for r in con.execute(q, {k: v for k, v in params.items() if k in used}).fetchall()}
