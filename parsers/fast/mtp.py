@@ -24,8 +24,8 @@ from numba import njit
 
 from . import C_ISUP, C_MTP2_FISU, C_MTP2_LSSU, C_SI0, DONE, FULL, SLOW
 from .ss7 import (R_DPC, R_DPORT, R_DST, R_FRAME, R_LINK, R_NI, R_OPC, R_RAW_LEN, R_RAW_START,
-                  R_SLS, R_SPORT, R_SRC, R_TS, S_OPT, S_POOL, S_ROWS, T_MTP, V_ANSI, V_PC24, V_UNDECIDED, _isup,
-                  _link_get)
+                  R_SLS, R_SPORT, R_SRC, R_TS, S_OPT, S_POOL, S_ROWS, T_MTP, V_ANSI, V_UNDECIDED, _isup,
+                  _label, _link_get)
 
 
 
@@ -118,22 +118,9 @@ def mtp_frame(buf, off, end, lt, frame, ts, ctx, counts):
         return DONE
     # MTP3 routing label (Q.704 §2.2: ITU 14-bit; China / ANSI 24-bit), parsers/mtp3.py ``label``
     ni = np.int64(buf[mo] >> 6)
-    if lval & V_PC24:
-        if me - mo < 8:
-            return SLOW
-        dpc = np.int64(buf[mo + 1]) | (np.int64(buf[mo + 2]) << 8) | (np.int64(buf[mo + 3]) << 16)
-        opc = np.int64(buf[mo + 4]) | (np.int64(buf[mo + 5]) << 8) | (np.int64(buf[mo + 6]) << 16)
-        sls = np.int64(buf[mo + 7]) if lval & V_ANSI else np.int64(buf[mo + 7] & 0x0F)
-        uo = mo + 8
-    else:
-        if me - mo < 5:
-            return SLOW
-        lab = (np.int64(buf[mo + 1]) | (np.int64(buf[mo + 2]) << 8) | (np.int64(buf[mo + 3]) << 16)
-               | (np.int64(buf[mo + 4]) << 24))
-        dpc = lab & 0x3FFF
-        opc = (lab >> 14) & 0x3FFF
-        sls = lab >> 28
-        uo = mo + 5
+    uo, dpc, opc, sls = _label(buf, mo, me, lval)
+    if uo < 0:
+        return SLOW
     nr = st[S_ROWS]
     pu = st[S_POOL]
     ou = st[S_OPT]

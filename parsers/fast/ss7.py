@@ -246,6 +246,41 @@ def _be32(buf, o):
 
 
 @njit(cache=True, nogil=True)
+def _ua_end(buf, m, me):
+    """The end of the xUA message at ``m`` (M3UA RFC 4666 §3.1, M2UA RFC 3331 §3.1: the same common
+    header, version 1, a 32-bit length that counts the header): ``me`` cut to that length, or -1 when
+    the header is not there or its length is below 8 (the Python decoder's case)."""
+    if me - m < 8 or buf[m] != 1:
+        return np.int64(-1)
+    mlen = _be32(buf, m + 4)
+    if mlen < 8:
+        return np.int64(-1)
+    if m + mlen < me:
+        return np.int64(m + mlen)
+    return np.int64(me)
+
+
+@njit(cache=True, nogil=True)
+def _label(buf, mo, me, lval):
+    """The MTP3 routing label after the SIO octet at ``mo`` (Q.704 §2.2: ITU 14-bit DPC/OPC and 4-bit
+    SLS in 4 octets; China / ANSI 24-bit point codes in 7 octets, the SLS 8 bits for ANSI, else its
+    low 4 bits), as parsers/mtp3.py ``label`` reads it: (user part offset, dpc, opc, sls), the
+    offset -1 when the label is cut short."""
+    if lval & V_PC24:
+        if me - mo < 8:
+            return np.int64(-1), np.int64(0), np.int64(0), np.int64(0)
+        dpc = np.int64(buf[mo + 1]) | (np.int64(buf[mo + 2]) << 8) | (np.int64(buf[mo + 3]) << 16)
+        opc = np.int64(buf[mo + 4]) | (np.int64(buf[mo + 5]) << 8) | (np.int64(buf[mo + 6]) << 16)
+        sls = np.int64(buf[mo + 7]) if lval & V_ANSI else np.int64(buf[mo + 7] & 0x0F)
+        return np.int64(mo + 8), dpc, opc, sls
+    if me - mo < 5:
+        return np.int64(-1), np.int64(0), np.int64(0), np.int64(0)
+    lab = (np.int64(buf[mo + 1]) | (np.int64(buf[mo + 2]) << 8) | (np.int64(buf[mo + 3]) << 16)
+           | (np.int64(buf[mo + 4]) << 24))
+    return np.int64(mo + 5), lab & 0x3FFF, (lab >> 14) & 0x3FFF, lab >> 28
+
+
+@njit(cache=True, nogil=True)
 def _digits(buf, o, e, odd, noa, pool, pu, R, r, d):
     """isup.digits(buf, o, e, odd) into pool[pu+1:], preceded by the NOA octet (the *_norm key);
     span recorded for digit column d. Returns the new pool position."""
@@ -503,13 +538,9 @@ def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
         elif tr == T_M2UA:
             # M2UA (RFC 3331 §3.1 common header, §3.3.1.1 MAUP Data: Protocol Data 1 (0x0300) = the MTP3
             # message, Protocol Data 2 (0x0301) = one priority octet then it); parsers/m2ua.py ``decode``
-            if me - m < 8 or buf[m] != 1:
+            me = _ua_end(buf, m, me)
+            if me < 0:
                 return SLOW
-            mlen = _be32(buf, m + 4)
-            if mlen < 8:
-                return SLOW
-            if m + mlen < me:
-                me = m + mlen
             maup_data = buf[m + 2] == 6 and buf[m + 3] == 1
             q = m + 8
             mo = me
@@ -548,32 +579,15 @@ def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
                 return SLOW  # held by Python for the variant decision
             # MTP3 routing label (Q.704 §2.2 ITU 14-bit / 24-bit China, ANSI)
             ni = np.int64(buf[mo] >> 6)
-            if lval & V_PC24:
-                if me - mo < 8:
-                    return SLOW
-                dpc = np.int64(buf[mo + 1]) | (np.int64(buf[mo + 2]) << 8) | (np.int64(buf[mo + 3]) << 16)
-                opc = np.int64(buf[mo + 4]) | (np.int64(buf[mo + 5]) << 8) | (np.int64(buf[mo + 6]) << 16)
-                sls = np.int64(buf[mo + 7]) if lval & V_ANSI else np.int64(buf[mo + 7] & 0x0F)
-                uo = mo + 8
-            else:
-                if me - mo < 5:
-                    return SLOW
-                lab = (np.int64(buf[mo + 1]) | (np.int64(buf[mo + 2]) << 8) | (np.int64(buf[mo + 3]) << 16)
-                       | (np.int64(buf[mo + 4]) << 24))
-                dpc = lab & 0x3FFF
-                opc = (lab >> 14) & 0x3FFF
-                sls = lab >> 28
-                uo = mo + 5
+            uo, dpc, opc, sls = _label(buf, mo, me, lval)
+            if uo < 0:
+                return SLOW
             ve = me
         else:
             # M3UA common header (RFC 4666 §3.1)
-            if me - m < 8 or buf[m] != 1:
+            me = _ua_end(buf, m, me)
+            if me < 0:
                 return SLOW
-            mlen = _be32(buf, m + 4)
-            if mlen < 8:
-                return SLOW
-            if m + mlen < me:
-                me = m + mlen
             if buf[m + 2] != 1 or buf[m + 3] != 1:
                 scratch[nch, 4] = C_M3UA_MGMT
                 nch += 1
