@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from ..db import table_columns
-from .layout import PARTITIONED, SITE_COLUMNS, TABLES, check_lake, day_dirs, table_files
+from .layout import PARTITIONED, SITE_COLUMNS, TABLES, check_lake, day_dirs, first_and_last, table_files
 
 
 def _ident(name: str) -> str:
@@ -141,24 +141,15 @@ class DuckDBPuller:
     def moc_edges(self):
         """The lake's first and last MOC leg (by time, source, row): read from the first (last) day
         partition that has one, not by ordering every leg (the day is the UTC day of start_time)."""
-        days = day_dirs(self.lake, "cdr_legs")
-        out = []
-        for order, seq in (("start_time, source_id, row_num", days),
-                           ("start_time desc, source_id, row_num", days[::-1])):
-            for d in seq:
-                q = self._source("cdr_legs", (d, d))
-                if q is None:
-                    continue
-                got = self.con.sql(f"select * from ({q}) where record_type = 'MOC' and "
-                                   f"coalesce(imsi, calling_norm) is not null order by {order} limit 1").to_arrow_table()
-                if got.num_rows:
-                    out.append(got)
-                    break
-        if not out:
-            return None
-        import pyarrow as pa
+        def pick(d, last):
+            q = self._source("cdr_legs", (d, d))
+            if q is None:
+                return None
+            order = "start_time desc, source_id, row_num" if last else "start_time, source_id, row_num"
+            return self.con.sql(f"select * from ({q}) where record_type = 'MOC' and "
+                                f"coalesce(imsi, calling_norm) is not null order by {order} limit 1").to_arrow_table()
 
-        return pa.concat_tables(out)
+        return first_and_last(day_dirs(self.lake, "cdr_legs"), pick)
 
     def leg_keyed(self, table: str, keys):
         """The rows of a table keyed by a cdr_legs row (cdr_identity) for ``keys`` (Arrow: source_id,

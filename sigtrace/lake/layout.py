@@ -63,6 +63,26 @@ def day_dirs(lake: Path, table: str) -> list[str]:
     return sorted(p.name[4:] for p in base.glob("day=*") if p.is_dir())
 
 
+def first_and_last(days: list[str], pick):
+    """The first row of the earliest day that has one and the last row of the latest such day, as one
+    Arrow table (None when no day has a row). ``pick(day, last)`` reads one day folder and returns its
+    first (``last`` False) or last row as an Arrow table, empty or None when the day has none; the
+    days are tried from each end, so a lake's edges cost a day's read each, not an ordering of
+    every row."""
+    out = []
+    for last, seq in ((False, days), (True, days[::-1])):
+        for d in seq:
+            got = pick(d, last)
+            if got is not None and got.num_rows:
+                out.append(got)
+                break
+    if not out:
+        return None
+    import pyarrow as pa
+
+    return pa.concat_tables(out)
+
+
 def check_lake(lake: Path) -> dict[str, Any]:
     """The manifest of an existing lake (SchemaError when the folder is not a sigtrace lake)."""
     lake = Path(lake)

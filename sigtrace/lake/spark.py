@@ -316,30 +316,19 @@ class SparkPuller:
     def moc_edges(self):
         from pyspark.sql import functions as F
 
-        from .layout import day_dirs
+        from .layout import day_dirs, first_and_last
 
-        days = day_dirs(self.lake, "cdr_legs")
-        if not days:
-            return None
-        out = []
+        def pick(d, last):
+            df = table_df(self.spark, self.lake, "cdr_legs", (d, d))
+            if df is None:
+                return None
+            df = df.withColumn("start_time", df["start_time"].cast("timestamp_ntz"))
+            moc = df.where((F.col("record_type") == "MOC") & F.coalesce("imsi", "calling_norm").isNotNull())
+            first = F.col("start_time").desc() if last else F.col("start_time")
+            return to_arrow(moc.orderBy(first, F.col("source_id"), F.col("row_num")).limit(1))
+
         # the first MOC leg lies in the first day that has one, the last in the last such day
-        for order, seq in (((F.col("start_time"), F.col("source_id"), F.col("row_num")), days),
-                           ((F.col("start_time").desc(), F.col("source_id"), F.col("row_num")), days[::-1])):
-            for d in seq:
-                df = table_df(self.spark, self.lake, "cdr_legs", (d, d))
-                if df is None:
-                    continue
-                df = df.withColumn("start_time", df["start_time"].cast("timestamp_ntz"))
-                moc = df.where((F.col("record_type") == "MOC") & F.coalesce("imsi", "calling_norm").isNotNull())
-                got = to_arrow(moc.orderBy(*order).limit(1))
-                if got.num_rows:
-                    out.append(got)
-                    break
-        if not out:
-            return None
-        import pyarrow as pa
-
-        return pa.concat_tables(out)
+        return first_and_last(day_dirs(self.lake, "cdr_legs"), pick)
 
     def site_legs(self, cells: list[str], imeis: list[str]):
         """The legs of the GoIP sites at ``cells`` / of ``imeis`` (duckdb_engine.SITE_LEGS_SQL's rows):
