@@ -64,12 +64,18 @@ def snapshot(path: Path) -> Iterator[Snapshot]:
     try:
         h = hashlib.sha256()
         size = 0
-        with open(path, "rb") as src, os.fdopen(fd, "wb") as out:
+        # one buffer reused for every block, unbuffered file objects: a fresh 4 MiB bytes object per
+        # block cost up to 1.6 s of kernel time for a 260 MB file (page faults on new allocations)
+        buf = bytearray(1 << 20)
+        view = memoryview(buf)
+        with open(path, "rb", buffering=0) as src, os.fdopen(fd, "wb", buffering=0) as out:
             fd = -1
-            while chunk := src.read(1 << 22):
-                h.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
+            while n := src.readinto(buf):
+                block = view[:n]
+                h.update(block)
+                while block:  # a raw write may take fewer bytes than given
+                    block = block[out.write(block):]
+                size += n
         yield Snapshot(Path(tmp), h.hexdigest(), size)
     finally:
         if fd >= 0:

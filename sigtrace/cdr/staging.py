@@ -70,9 +70,11 @@ def _raw_value(src: _Source, mapping: dict[str, Any], canon: str, params: dict[s
     if len(m) > 1:  # e.g. cell_id = LAC + CI
         parts = [f"nullif(trim({_value(src, c)}), '')" for c in m]
         return f"case when {' and '.join(p + ' is not null' for p in parts)} then concat_ws('-', {', '.join(parts)}) end"
-    if canon in _TRIMMED:  # trim() allocates: only when there is a blank to trim (DuckDB trims spaces)
+    if canon in _TRIMMED:  # trim() allocates: only when there is a blank to trim (DuckDB trims spaces).
+        # One contains() instead of starts_with() + ends_with(): half the cost, same value (trimming a
+        # value whose only spaces are inside gives it back unchanged, and it is not empty)
         v = _value(src, m[0])
-        return f"case when starts_with({v}, ' ') or ends_with({v}, ' ') then nullif(trim({v}), '') else {v} end"
+        return f"case when contains({v}, ' ') then nullif(trim({v}), '') else {v} end"
     return _value(src, m[0])
 
 

@@ -10,7 +10,7 @@ v as (
     select
         __ord, "recordType"::varchar as __c0, "mscSPC24"::varchar as __c1, "seizureTime"::varchar as __c2, "callDuration"::varchar as __c3, "causeForTerm"::varchar as __c4, "callingNumber"::varchar as __c5, "calledNumber"::varchar as __c6, "servedIMSI"::varchar as __c7, "servedIMEI"::varchar as __c8, "locationAreaCode"::varchar as __c9, "cellIdentifier"::varchar as __c10, "mscIncomingTKGP"::varchar as __c11, "mscOutgoingTKGP"::varchar as __c12, "callReference"::varchar as __c13, "remark"::varchar as __c14, 
         "recordType"::varchar as v_record_type,
-        case when starts_with("mscSPC24"::varchar, ' ') or ends_with("mscSPC24"::varchar, ' ') then nullif(trim("mscSPC24"::varchar), '') else "mscSPC24"::varchar end as v_switch,
+        case when contains("mscSPC24"::varchar, ' ') then nullif(trim("mscSPC24"::varchar), '') else "mscSPC24"::varchar end as v_switch,
         "seizureTime"::varchar as v_start_time,
         "callDuration"::varchar as v_duration_s,
         "causeForTerm"::varchar as v_answered,
@@ -19,9 +19,9 @@ v as (
         "servedIMSI"::varchar as v_imsi,
         "servedIMEI"::varchar as v_imei,
         case when nullif(trim("locationAreaCode"::varchar), '') is not null and nullif(trim("cellIdentifier"::varchar), '') is not null then concat_ws('-', nullif(trim("locationAreaCode"::varchar), ''), nullif(trim("cellIdentifier"::varchar), '')) end as v_cell_id,
-        case when starts_with("mscIncomingTKGP"::varchar, ' ') or ends_with("mscIncomingTKGP"::varchar, ' ') then nullif(trim("mscIncomingTKGP"::varchar), '') else "mscIncomingTKGP"::varchar end as v_in_trunk,
-        case when starts_with("mscOutgoingTKGP"::varchar, ' ') or ends_with("mscOutgoingTKGP"::varchar, ' ') then nullif(trim("mscOutgoingTKGP"::varchar), '') else "mscOutgoingTKGP"::varchar end as v_out_trunk,
-        case when starts_with("callReference"::varchar, ' ') or ends_with("callReference"::varchar, ' ') then nullif(trim("callReference"::varchar), '') else "callReference"::varchar end as v_call_ref,
+        case when contains("mscIncomingTKGP"::varchar, ' ') then nullif(trim("mscIncomingTKGP"::varchar), '') else "mscIncomingTKGP"::varchar end as v_in_trunk,
+        case when contains("mscOutgoingTKGP"::varchar, ' ') then nullif(trim("mscOutgoingTKGP"::varchar), '') else "mscOutgoingTKGP"::varchar end as v_out_trunk,
+        case when contains("callReference"::varchar, ' ') then nullif(trim("callReference"::varchar), '') else "callReference"::varchar end as v_call_ref,
         false as __blank,
         false as __not_object,
         true as __valid

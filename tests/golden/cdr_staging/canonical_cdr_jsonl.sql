@@ -10,7 +10,7 @@ v as (
     select
         __ord, j as __j, 
         nullif(__f[1], '') as v_record_type,
-        case when starts_with(nullif(__f[2], ''), ' ') or ends_with(nullif(__f[2], ''), ' ') then nullif(trim(nullif(__f[2], '')), '') else nullif(__f[2], '') end as v_switch,
+        case when contains(nullif(__f[2], ''), ' ') then nullif(trim(nullif(__f[2], '')), '') else nullif(__f[2], '') end as v_switch,
         nullif(__f[3], '') as v_start_time,
         nullif(__f[4], '') as v_duration_s,
         nullif(__f[5], '') as v_answered,
@@ -18,10 +18,10 @@ v as (
         nullif(__f[7], '') as v_called,
         nullif(__f[8], '') as v_imsi,
         nullif(__f[9], '') as v_imei,
-        case when starts_with(nullif(__f[10], ''), ' ') or ends_with(nullif(__f[10], ''), ' ') then nullif(trim(nullif(__f[10], '')), '') else nullif(__f[10], '') end as v_cell_id,
-        case when starts_with(nullif(__f[11], ''), ' ') or ends_with(nullif(__f[11], ''), ' ') then nullif(trim(nullif(__f[11], '')), '') else nullif(__f[11], '') end as v_in_trunk,
-        case when starts_with(nullif(__f[12], ''), ' ') or ends_with(nullif(__f[12], ''), ' ') then nullif(trim(nullif(__f[12], '')), '') else nullif(__f[12], '') end as v_out_trunk,
-        case when starts_with(nullif(__f[13], ''), ' ') or ends_with(nullif(__f[13], ''), ' ') then nullif(trim(nullif(__f[13], '')), '') else nullif(__f[13], '') end as v_call_ref,
+        case when contains(nullif(__f[10], ''), ' ') then nullif(trim(nullif(__f[10], '')), '') else nullif(__f[10], '') end as v_cell_id,
+        case when contains(nullif(__f[11], ''), ' ') then nullif(trim(nullif(__f[11], '')), '') else nullif(__f[11], '') end as v_in_trunk,
+        case when contains(nullif(__f[12], ''), ' ') then nullif(trim(nullif(__f[12], '')), '') else nullif(__f[12], '') end as v_out_trunk,
+        case when contains(nullif(__f[13], ''), ' ') then nullif(trim(nullif(__f[13], '')), '') else nullif(__f[13], '') end as v_call_ref,
         (j is null or trim(j) = '') as __blank,
         (__f is null and j is not null and trim(j) <> '') as __not_object,
         __valid as __valid

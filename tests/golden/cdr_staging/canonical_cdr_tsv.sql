@@ -10,7 +10,7 @@ v as (
     select
         __ord, "record_type"::varchar as __c0, "switch"::varchar as __c1, "start_time"::varchar as __c2, "duration_s"::varchar as __c3, "answered"::varchar as __c4, "calling"::varchar as __c5, "called"::varchar as __c6, "imsi"::varchar as __c7, "imei"::varchar as __c8, "cell_id"::varchar as __c9, "in_trunk"::varchar as __c10, "out_trunk"::varchar as __c11, "call_ref"::varchar as __c12, "remark"::varchar as __c13, 
         "record_type"::varchar as v_record_type,
-        case when starts_with("switch"::varchar, ' ') or ends_with("switch"::varchar, ' ') then nullif(trim("switch"::varchar), '') else "switch"::varchar end as v_switch,
+        case when contains("switch"::varchar, ' ') then nullif(trim("switch"::varchar), '') else "switch"::varchar end as v_switch,
         "start_time"::varchar as v_start_time,
         "duration_s"::varchar as v_duration_s,
         "answered"::varchar as v_answered,
@@ -18,10 +18,10 @@ v as (
         "called"::varchar as v_called,
         "imsi"::varchar as v_imsi,
         "imei"::varchar as v_imei,
-        case when starts_with("cell_id"::varchar, ' ') or ends_with("cell_id"::varchar, ' ') then nullif(trim("cell_id"::varchar), '') else "cell_id"::varchar end as v_cell_id,
-        case when starts_with("in_trunk"::varchar, ' ') or ends_with("in_trunk"::varchar, ' ') then nullif(trim("in_trunk"::varchar), '') else "in_trunk"::varchar end as v_in_trunk,
-        case when starts_with("out_trunk"::varchar, ' ') or ends_with("out_trunk"::varchar, ' ') then nullif(trim("out_trunk"::varchar), '') else "out_trunk"::varchar end as v_out_trunk,
-        case when starts_with("call_ref"::varchar, ' ') or ends_with("call_ref"::varchar, ' ') then nullif(trim("call_ref"::varchar), '') else "call_ref"::varchar end as v_call_ref,
+        case when contains("cell_id"::varchar, ' ') then nullif(trim("cell_id"::varchar), '') else "cell_id"::varchar end as v_cell_id,
+        case when contains("in_trunk"::varchar, ' ') then nullif(trim("in_trunk"::varchar), '') else "in_trunk"::varchar end as v_in_trunk,
+        case when contains("out_trunk"::varchar, ' ') then nullif(trim("out_trunk"::varchar), '') else "out_trunk"::varchar end as v_out_trunk,
+        case when contains("call_ref"::varchar, ' ') then nullif(trim("call_ref"::varchar), '') else "call_ref"::varchar end as v_call_ref,
         false as __blank,
         false as __not_object,
         true as __valid

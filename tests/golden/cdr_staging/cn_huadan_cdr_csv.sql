@@ -10,7 +10,7 @@ v as (
     select
         __ord, "话单类型"::varchar as __c0, "交换机信令点"::varchar as __c1, "开始时间"::varchar as __c2, "通话时长"::varchar as __c3, "主叫号码"::varchar as __c4, "被叫号码"::varchar as __c5, "IMSI"::varchar as __c6, "IMEI"::varchar as __c7, "LAC"::varchar as __c8, "CI"::varchar as __c9, "入中继"::varchar as __c10, "出中继"::varchar as __c11, "呼叫参考号"::varchar as __c12, "remark"::varchar as __c13, 
         "话单类型"::varchar as v_record_type,
-        case when starts_with("交换机信令点"::varchar, ' ') or ends_with("交换机信令点"::varchar, ' ') then nullif(trim("交换机信令点"::varchar), '') else "交换机信令点"::varchar end as v_switch,
+        case when contains("交换机信令点"::varchar, ' ') then nullif(trim("交换机信令点"::varchar), '') else "交换机信令点"::varchar end as v_switch,
         "开始时间"::varchar as v_start_time,
         "通话时长"::varchar as v_duration_s,
         null::varchar as v_answered,
@@ -19,9 +19,9 @@ v as (
         "IMSI"::varchar as v_imsi,
         "IMEI"::varchar as v_imei,
         case when nullif(trim("LAC"::varchar), '') is not null and nullif(trim("CI"::varchar), '') is not null then concat_ws('-', nullif(trim("LAC"::varchar), ''), nullif(trim("CI"::varchar), '')) end as v_cell_id,
-        case when starts_with("入中继"::varchar, ' ') or ends_with("入中继"::varchar, ' ') then nullif(trim("入中继"::varchar), '') else "入中继"::varchar end as v_in_trunk,
-        case when starts_with("出中继"::varchar, ' ') or ends_with("出中继"::varchar, ' ') then nullif(trim("出中继"::varchar), '') else "出中继"::varchar end as v_out_trunk,
-        case when starts_with("呼叫参考号"::varchar, ' ') or ends_with("呼叫参考号"::varchar, ' ') then nullif(trim("呼叫参考号"::varchar), '') else "呼叫参考号"::varchar end as v_call_ref,
+        case when contains("入中继"::varchar, ' ') then nullif(trim("入中继"::varchar), '') else "入中继"::varchar end as v_in_trunk,
+        case when contains("出中继"::varchar, ' ') then nullif(trim("出中继"::varchar), '') else "出中继"::varchar end as v_out_trunk,
+        case when contains("呼叫参考号"::varchar, ' ') then nullif(trim("呼叫参考号"::varchar), '') else "呼叫参考号"::varchar end as v_call_ref,
         false as __blank,
         false as __not_object,
         true as __valid

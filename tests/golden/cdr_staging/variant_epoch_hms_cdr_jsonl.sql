@@ -10,7 +10,7 @@ v as (
     select
         __ord, j as __j, 
         nullif(__f[1], '') as v_record_type,
-        case when starts_with(nullif(__f[2], ''), ' ') or ends_with(nullif(__f[2], ''), ' ') then nullif(trim(nullif(__f[2], '')), '') else nullif(__f[2], '') end as v_switch,
+        case when contains(nullif(__f[2], ''), ' ') then nullif(trim(nullif(__f[2], '')), '') else nullif(__f[2], '') end as v_switch,
         nullif(__f[3], '') as v_start_time,
         nullif(__f[4], '') as v_duration_s,
         null::varchar as v_answered,

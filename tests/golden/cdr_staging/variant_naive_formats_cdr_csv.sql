@@ -10,7 +10,7 @@ v as (
     select
         __ord, "type"::varchar as __c0, "msc"::varchar as __c1, "ts"::varchar as __c2, "dur"::varchar as __c3, "ans"::varchar as __c4, "a"::varchar as __c5, "b"::varchar as __c6, "remark"::varchar as __c7, 
         "type"::varchar as v_record_type,
-        case when starts_with("msc"::varchar, ' ') or ends_with("msc"::varchar, ' ') then nullif(trim("msc"::varchar), '') else "msc"::varchar end as v_switch,
+        case when contains("msc"::varchar, ' ') then nullif(trim("msc"::varchar), '') else "msc"::varchar end as v_switch,
         "ts"::varchar as v_start_time,
         "dur"::varchar as v_duration_s,
         "ans"::varchar as v_answered,
