@@ -23,9 +23,7 @@ import numpy as np
 from numba import njit
 
 from . import C_ISUP, C_MTP2_FISU, C_MTP2_LSSU, C_SI0, DONE, FULL, SLOW
-from .ss7 import (R_DPC, R_DPORT, R_DST, R_FRAME, R_LINK, R_NI, R_OPC, R_RAW_LEN, R_RAW_START,
-                  R_SLS, R_SPORT, R_SRC, R_TS, S_OPT, S_POOL, S_ROWS, T_MTP, V_ANSI, V_UNDECIDED, _isup,
-                  _label, _link_get)
+from .ss7 import S_OPT, S_POOL, S_ROWS, T_MTP, V_ANSI, V_UNDECIDED, _isup_row, _label, _link_get
 
 
 
@@ -127,23 +125,10 @@ def mtp_frame(buf, off, end, lt, frame, ts, ctx, counts):
     need = 3 * (me - uo) + 16
     if nr >= R.shape[1] or pu + need > pool.shape[0] or ou + (me - uo) > opt.shape[0]:
         return SLOW if nr == 0 else FULL
-    R[:, nr] = -1
-    ok, pu, ou = _isup(buf, uo, me, (lval & V_ANSI) != 0, R, nr, pool, pu, opt, ou)
+    ok, pu, ou = _isup_row(buf, uo, me, (lval & V_ANSI) != 0, R, nr, pool, pu, opt, ou, frame, ts,
+                           -1, -1, -1, -1, ni, opc, dpc, sls, idx)
     if not ok:
         return SLOW
-    R[R_FRAME, nr] = frame
-    R[R_TS, nr] = ts
-    R[R_SRC, nr] = -1
-    R[R_DST, nr] = -1
-    R[R_SPORT, nr] = -1
-    R[R_DPORT, nr] = -1
-    R[R_NI, nr] = ni
-    R[R_OPC, nr] = opc
-    R[R_DPC, nr] = dpc
-    R[R_SLS, nr] = sls
-    R[R_LINK, nr] = idx
-    R[R_RAW_START, nr] = uo
-    R[R_RAW_LEN, nr] = me - uo
     if fcs >= 0:
         lfcs[idx] = fcs
     link_msgs[idx] += 1

@@ -470,6 +470,32 @@ def _isup(buf, off, end, ansi, R, r, pool, pu, opt, ou):
 
 # ================================================================== the kernel
 @njit(cache=True, nogil=True)
+def _isup_row(buf, uo, ue, ansi, R, nr, pool, pu, opt, ou, frame, ts, src, dst, sport, dport, ni, opc, dpc,
+              sls, link):
+    """The ISUP message buf[uo:ue] decoded into row ``nr`` of R (_isup), with the row's frame, time,
+    addresses (-1 on a link type without IP), MTP3 label, link and raw span. Returns (ok, pool pos, opt
+    pos); ok False when the caller must return SLOW."""
+    R[:, nr] = -1
+    ok, pu, ou = _isup(buf, uo, ue, ansi, R, nr, pool, pu, opt, ou)
+    if not ok:
+        return False, pu, ou
+    R[R_FRAME, nr] = frame
+    R[R_TS, nr] = ts
+    R[R_SRC, nr] = src
+    R[R_DST, nr] = dst
+    R[R_SPORT, nr] = sport
+    R[R_DPORT, nr] = dport
+    R[R_NI, nr] = ni
+    R[R_OPC, nr] = opc
+    R[R_DPC, nr] = dpc
+    R[R_SLS, nr] = sls
+    R[R_LINK, nr] = link
+    R[R_RAW_START, nr] = uo
+    R[R_RAW_LEN, nr] = ue - uo
+    return True, pu, ou
+
+
+@njit(cache=True, nogil=True)
 def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
     st, R, pool, opt, scratch, table, ring_k, ring_h, lk, lv, link_msgs, _lfcs = ctx
     if end - off < 12:
@@ -631,23 +657,10 @@ def sctp_packet(buf, off, end, src, dst, frame, ts, ctx, counts):
         need = 3 * (ve - uo) + 16
         if nr >= cap or pu + need > pool.shape[0] or ou + (ve - uo) > opt.shape[0]:
             return SLOW if n0 == 0 else FULL
-        R[:, nr] = -1
-        ok, pu, ou = _isup(buf, uo, ve, (lval & V_ANSI) != 0, R, nr, pool, pu, opt, ou)
+        ok, pu, ou = _isup_row(buf, uo, ve, (lval & V_ANSI) != 0, R, nr, pool, pu, opt, ou, frame, ts,
+                               src, dst, sport, dport, ni, opc, dpc, sls, lval >> 3)
         if not ok:
             return SLOW
-        R[R_FRAME, nr] = frame
-        R[R_TS, nr] = ts
-        R[R_SRC, nr] = src
-        R[R_DST, nr] = dst
-        R[R_SPORT, nr] = sport
-        R[R_DPORT, nr] = dport
-        R[R_NI, nr] = ni
-        R[R_OPC, nr] = opc
-        R[R_DPC, nr] = dpc
-        R[R_SLS, nr] = sls
-        R[R_LINK, nr] = lval >> 3
-        R[R_RAW_START, nr] = uo
-        R[R_RAW_LEN, nr] = ve - uo
         scratch[nch, 0] = K_ISUP
         scratch[nch, 4] = nr
         nr += 1
