@@ -2,7 +2,6 @@
 once per test process; the JSON that a case and a lake must agree on."""
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -158,3 +157,12 @@ def identity_case(d: Path, verstat: str = "TN-Validation-Failed"):
 def trace_at_json(con, victim: str, at, window_s: float = 300.0) -> str:
     res = trace(con, victim, at, window_s)
     return stable(render.trace_output(res, "json", con=con, command="sigtrace trace"))
+
+
+def case_trace_at_json(db: Path, victim: str, at, window_s: float = 300.0) -> str:
+    """trace_at_json on the case file ``db``, opened read-only as `sigtrace trace` opens it."""
+    con = sigtrace.connect(db, read_only=True)
+    try:
+        return trace_at_json(con, victim, at, window_s)
+    finally:
+        con.close()

@@ -292,14 +292,10 @@ def _verdict_rule(text: str) -> tuple[str, str]:
 def test_cdr_identity_in_the_lake_gives_the_case_verdict(tmp_path):
     """The gateway CDR's verstat (a cdr_identity row) decides the verdict: exported into the lake, read
     by the trace over the lake's views and pulled with its leg into the local case."""
-    from lake_cases import identity_case, trace_at_json
+    from lake_cases import case_trace_at_json, identity_case, trace_at_json
 
     db, lake, victim, at = identity_case(tmp_path)
-    case = sigtrace.connect(db, read_only=True)
-    try:
-        want = trace_at_json(case, victim, at)
-    finally:
-        case.close()
+    want = case_trace_at_json(db, victim, at)
     assert _verdict_rule(want) == ("spoofed", "stir_verification_failed")
     assert check_lake(lake)["tables"]["cdr_identity"]["rows"] == 1
     con = open_lake(lake)

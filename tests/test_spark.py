@@ -171,14 +171,10 @@ def test_trace_spark_reads_cdr_identity_from_the_lake(spark, tmp_path):
     into the local case, it gives the case file's trace."""
     import json
 
-    from lake_cases import identity_case, trace_at_json
+    from lake_cases import case_trace_at_json, identity_case, trace_at_json
 
     db, lake, victim, at = identity_case(tmp_path)
-    case = sigtrace.connect(db, read_only=True)
-    try:
-        want = trace_at_json(case, victim, at)
-    finally:
-        case.close()
+    want = case_trace_at_json(db, victim, at)
     assert json.loads(want)["candidates"][0]["verdict_detail"]["rule"] == "stir_verification_failed"
     con = trace_case(sp.SparkPuller(lake, MASTER), victim, at, 300.0)
     try:
