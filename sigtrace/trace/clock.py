@@ -77,9 +77,7 @@ def _read_only(con: Any) -> bool:
         ro = _READ_ONLY.get(con)
         if ro is None:
             ro = _READ_ONLY[con] = con.execute("select current_setting('access_mode')").fetchone()[0] == "read_only"
-    except (TypeError, AttributeError):
-        ro = False
-    except Exception:  # noqa: BLE001 -- a connection that cannot say: treat it as writable
+    except Exception:  # noqa: BLE001 -- not weak-referenceable, or a connection that cannot say: writable
         ro = False
     return ro
 
@@ -136,22 +134,17 @@ def clock_offsets(con: Any, tol: Tolerances | None = None, sources: set[int] | N
         # of either query's time there; where the first window mostly suffices (dense traffic), the
         # wider one alone would cost more than the planning saved
         (lo, hi), (lo2, hi2) = windows
-        span = _case_span(con, cache)
-        if not (span is not None and lo2 <= span[0] and hi2 >= span[1]):
+        if not _covers(_case_span(con, cache), lo2, hi2):
             rows = _skew_rows(con, "trace/clock_skew_windows", t_from=lo, t_to=hi, t_from_wide=lo2,
                               t_to_wide=hi2, source_ids=ids, min_duration_s=tol.skew_min_duration_s,
                               max_skew_s=tol.skew_max_s)
-            if "_kinds" not in cache:
-                cache["_kinds"] = dict(con.execute("select source_id, kind from sources").fetchall())
             for w, (key, (a, b)) in enumerate(zip(keys, windows)):
                 pairs = [{c: v for c, v in r.items() if c != "w"} for r in rows if r["w"] == w]
-                cache[key] = _solve_offsets(con, pairs, tol, cache["_kinds"])
-                cache[key]["window"] = None if a == _FAR_PAST else [iso_utc(a), iso_utc(b)]
-    for lo, hi in windows:
-        key = (ids, lo, hi, tol.skew_min_duration_s, tol.skew_max_s, tol.skew_min_matches)
+                cache[key] = _solved(con, pairs, tol, cache, a, b)
+    for key, (lo, hi) in zip(keys, windows):
         if key not in cache:
             span = _case_span(con, cache)
-            if span is not None and lo <= span[0] and hi >= span[1]:
+            if _covers(span, lo, hi):
                 # a window that covers every record of the case selects what the whole case selects:
                 # computed once per connection for every source; each pair's figures come from its two
                 # sources' own records only, so the pairs among ``sources`` are those rows
@@ -164,10 +157,7 @@ def clock_offsets(con: Any, tol: Tolerances | None = None, sources: set[int] | N
             else:
                 pairs = _skew_rows(con, "trace/clock_skew", t_from=lo, t_to=hi, source_ids=ids,
                                    min_duration_s=tol.skew_min_duration_s, max_skew_s=tol.skew_max_s)
-            if "_kinds" not in cache:  # the sources' kinds: part of what the fingerprint keys
-                cache["_kinds"] = dict(con.execute("select source_id, kind from sources").fetchall())
-            cache[key] = _solve_offsets(con, pairs, tol, cache["_kinds"])
-            cache[key]["window"] = None if lo == _FAR_PAST else [iso_utc(lo), iso_utc(hi)]
+            cache[key] = _solved(con, pairs, tol, cache, lo, hi)
         out = cache[key]
         if _linked(out, sources, tol):
             break
@@ -175,6 +165,22 @@ def clock_offsets(con: Any, tol: Tolerances | None = None, sources: set[int] | N
         wider[0] += out is cache.get(keys[1])
         wider[1] += 1
     return out
+
+
+def _solved(con: Any, pairs: list[dict[str, Any]], tol: Tolerances, cache: dict[Any, Any], lo: datetime,
+            hi: datetime) -> dict[str, Any]:
+    """_solve_offsets of one window's pairs, with that window (None: the whole case) and the sources'
+    kinds read once per clock cache (the kinds are part of what the fingerprint keys)."""
+    if "_kinds" not in cache:
+        cache["_kinds"] = dict(con.execute("select source_id, kind from sources").fetchall())
+    res = _solve_offsets(con, pairs, tol, cache["_kinds"])
+    res["window"] = None if lo == _FAR_PAST else [iso_utc(lo), iso_utc(hi)]
+    return res
+
+
+def _covers(span: tuple[datetime, datetime] | None, lo: datetime, hi: datetime) -> bool:
+    """Does the window lo..hi hold every record of the case (its ``_case_span``)?"""
+    return span is not None and lo <= span[0] and hi >= span[1]
 
 
 def _skew_rows(con: Any, name: str, **params: Any) -> list[dict[str, Any]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import sql
 from ..timeutil import iso_utc
 from .hops import _Node
 from .legs import _Obs

@@ -157,7 +157,7 @@ class _Verdict:
                 and self.cand.origin.kind == "unknown" and self.tr is not None):
             doms = self.domestic_provinces()
             peers = _rows(self.tr, "trace/node_trunk_peers", pc_int=last.point_code_int,
-                                    pc_bits=last.pc_bits or 24)
+                          pc_bits=last.pc_bits or 24)
             abroad = [p for p in peers if p["peer_bits"] == 14 or (doms and p["peer_province"] and p["peer_province"] not in doms)]
             if abroad:
                 names = ", ".join(dict.fromkeys(p["peer_name"] or p["peer"] for p in abroad))
@@ -270,8 +270,8 @@ class _Verdict:
         at = datetime(1970, 1, 1) + timedelta(seconds=t)
         slack = HOME_LEG_WINDOW_S + (tr.margin if hasattr(tr, "margin") else 60.0)
         rows = _rows(tr, "trace/home_legs", numbers=number,
-                               t_from=(at - timedelta(seconds=slack)).isoformat(),
-                               t_to=(at + timedelta(seconds=slack)).isoformat())
+                     t_from=(at - timedelta(seconds=slack)).isoformat(),
+                     t_to=(at + timedelta(seconds=slack)).isoformat())
         own = {(e.source_id, e.frame, e.row) for h in self.cand.hops for e in h.evidence}
         chain_numbers = {self.cand.called, self.cand.forwarded_from}
         for h in self.cand.hops:
