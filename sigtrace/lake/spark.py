@@ -474,28 +474,24 @@ def _closure(spark, seeds: set[str]) -> tuple[set[str], int]:
 def _edge_devices(spark, lake: Path, since, until) -> set[str]:
     """The devices of the window's first and last MOC leg (by time, source, row): read from the first
     (last) day partition of the window that has a MOC leg, not by ordering every leg."""
-    from .layout import day_dirs
+    from .layout import day_dirs, first_and_last
 
-    days = day_dirs(lake, "cdr_legs")
     lo, hi = _window_days(since, until) or ("0000-01-01", "9999-12-31")
-    days = [d for d in days if lo <= d <= hi]
     w = _window_filter("start_time", since, until)
-    out: set[str] = set()
-    for order, seq in (("start_time, source_id, row_num", days),
-                       ("start_time desc, source_id, row_num", days[::-1])):
-        for d in seq:
-            df = table_df(spark, lake, "cdr_legs", (d, d))
-            if df is None:
-                continue
-            df.withColumn("start_time", df["start_time"].cast("timestamp_ntz")).createOrReplaceTempView("sigtrace_day")
-            got = spark.sql(f"""
-                select {DEV_KEY} as dev from sigtrace_day
-                where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null and {w}
-                order by {order} limit 1""").collect()
-            if got:
-                out.add(got[0][0])
-                break
-    return out
+
+    def pick(d, last):
+        df = table_df(spark, lake, "cdr_legs", (d, d))
+        if df is None:
+            return None
+        df.withColumn("start_time", df["start_time"].cast("timestamp_ntz")).createOrReplaceTempView("sigtrace_day")
+        order = "start_time desc, source_id, row_num" if last else "start_time, source_id, row_num"
+        return to_arrow(spark.sql(f"""
+            select {DEV_KEY} as dev from sigtrace_day
+            where record_type = 'MOC' and coalesce(imsi, calling_norm) is not null and {w}
+            order by {order} limit 1"""))
+
+    got = first_and_last([d for d in day_dirs(lake, "cdr_legs") if lo <= d <= hi], pick)
+    return set() if got is None else set(got.column("dev").to_pylist())
 
 
 def _neighbour_devices(spark, cands: set[str], delta: int) -> set[str]:

@@ -15,7 +15,6 @@ of a case ingest gets the case's ids.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -139,7 +138,6 @@ def ingest_lake(paths: Iterable[str | Path], lake: str | Path, *, ss7_variant: s
     prepare_lake(lake)
     todo: list[tuple[Path, str, str]] = []
     seen: set[str] = set()
-    slots: list[FileReport | None] = []
     for path, kind, _ in plan:
         sha = sha256_file(path)
         if in_lake(lake, sha) or sha in seen:
