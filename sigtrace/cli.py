@@ -92,6 +92,9 @@ class _Group(typer.core.TyperGroup):
             raise typer.Exit(1) from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        from .cli_params import install
+
+        install(self)  # values converted without importing pydantic where typer's result is the same
         if not standalone_mode:
             return super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                 standalone_mode=False, **extra)

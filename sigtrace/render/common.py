@@ -1,16 +1,20 @@
 """The ingest report table, and the dispatch of a trace or GoIP result to its renderer (trace.py,
-goip.py of this package, imported on first use)."""
+goip.py of this package, imported on first use). Rich is imported by the table renderers alone:
+`sigtrace trace --format json` needs none of it."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from .safe import text as safe_text
 
+if TYPE_CHECKING:
+    from rich.table import Table
+
 
 def ingest_table(rep: Any) -> Table:
+    from rich.table import Table
+
     t = Table(title=safe_text(f"ingest into {rep.db}"), title_justify="left")
     for col in ("file", "kind", "status", "packets/rows", "messages", "errors", "seconds"):
         numeric = col in ("packets/rows", "errors", "seconds")

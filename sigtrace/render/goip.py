@@ -5,11 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
 from .._version import __version__
 from .common import dispatch
 
@@ -36,6 +31,11 @@ def _window(d: dict) -> str:
 
 
 def _table(res: Any, command: str) -> str:
+    from rich import box  # Rich for the table alone: `--format json` needs none of it
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     from .safe import visible, visible_tree
 
     d = visible_tree(res.to_dict())  # evidence text as data: control and bidi characters shown escaped
