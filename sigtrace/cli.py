@@ -688,8 +688,31 @@ def _root(
 from . import cli_batch, cli_tools  # noqa: E402,F401  (register the campaigns, help and doctor commands)
 
 
+def _app_for(argv: list[str]):
+    """The app to run for ``argv``: when its first word names a command, a copy of ``app`` that holds
+    that command alone (the root's --version / completion options as ever). typer builds the Click
+    command of every registered command before parsing -- reading each signature's type hints, ~15 ms
+    for all of them; the one being run is all a run needs, and parses, helps and fails alike. Anything
+    else (no command, an option first, a misspelt command, shell completion) gets the whole app."""
+    if not argv or any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ):
+        return app
+    try:
+        from typer.main import get_command_name
+    except ImportError:  # pragma: no cover - a typer without it: the whole app
+        return app
+    for info in app.registered_commands:
+        name = info.name or (get_command_name(info.callback.__name__) if info.callback else None)
+        if name == argv[0]:
+            import copy
+
+            one = copy.copy(app)
+            one.registered_commands = [info]
+            return one
+    return app
+
+
 def main() -> None:
-    app()
+    _app_for(sys.argv[1:])()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -120,3 +120,53 @@ def test_a_parameter_with_its_own_parser_keeps_typers_converter():
     cli_params.install(cmd)
     kept = {p.name: p._runtime_param for p in cmd.params if p.name in ("x", "y", "z")}
     assert kept == {"x": None, "y": None, "z": None}
+
+
+# ----------------------------------------------------------------------------- one command built
+
+def _run_main(app, argv: list[str], capsys) -> tuple[int, str, str]:
+    """The console script's path (sigtrace.cli.main) on ``app``, in-process: exit code, stdout, stderr."""
+    import sys
+
+    old = sys.argv
+    sys.argv = ["sigtrace", *argv]
+    try:
+        app()
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.argv = old
+    got = capsys.readouterr()
+    return code, got.out, got.err
+
+
+COMMANDS = sorted(typer.main.get_command(cli.app).commands)
+ARGVS = [[name, "--help"] for name in COMMANDS] + [[name] for name in COMMANDS if name not in ("help", "doctor", "demo", "schema")] + [
+    ["trace", "1", "--at", "2024-05-11T14:03:00+08:00", "--window", "abc", "--db", "x.duckdb"],
+    ["trace", "1", "--at", "2024-05-11T14:03:00+08:00", "--format", "xx", "--db", "x.duckdb"],
+    ["trace", "1", "--at", "nope", "--db", "x.duckdb"],
+    ["trace", "1", "--bogus"], ["trace", "1", "2", "3"], ["trace", "--version"],
+    ["goip", "--min-score", "2", "--db", "x.duckdb"], ["sql", "--limit", "-1", "select 1"],
+    ["ingest", "--ss7-variant", "foo", "x"], ["help", "nope"],
+]
+
+
+@pytest.mark.parametrize("argv", ARGVS, ids=[" ".join(a) for a in ARGVS])
+def test_one_command_app_runs_as_the_whole_app(argv, capsys, tmp_path, monkeypatch):
+    """`sigtrace trace ...` builds the trace command alone (cli._app_for): its help, usage errors,
+    exit codes and error lines are those of the whole app, word for word."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "100")
+    one = cli._app_for(argv)
+    assert one is not cli.app and [i.callback for i in one.registered_commands] == \
+        [i.callback for i in cli.app.registered_commands if (i.name or i.callback.__name__.replace("_", "-")) == argv[0]]
+    assert _run_main(one, argv, capsys) == _run_main(cli.app, argv, capsys)
+
+
+@pytest.mark.parametrize("argv", [[], ["--help"], ["--version"], ["nope"], ["--version", "trace"], ["Trace"]])
+def test_anything_but_a_command_name_first_gets_the_whole_app(argv, monkeypatch):
+    assert cli._app_for(argv) is cli.app
+    assert cli._app_for(["trace"]) is not cli.app
+    monkeypatch.setenv("_SIGTRACE_COMPLETE", "complete_bash")  # shell completion lists every command
+    assert cli._app_for(["trace"]) is cli.app

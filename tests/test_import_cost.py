@@ -5,6 +5,7 @@ Each check runs in a fresh interpreter, since this test process has long importe
 Modules are asserted, never wall-clock time (bench/bench_cli.py measures that)."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -198,3 +199,53 @@ def test_public_api_and_star_import():
     print("OK")
     """)
     assert out.strip().endswith("OK")
+
+
+# Modules `sigtrace trace --format json` on a case file does not need: typer converts the values
+# through pydantic (sigtrace/cli_params.py converts the plain ones itself), Rich's table and console
+# are for the table format, Arrow/NumPy/numba for writers, Jinja for HTML.
+NOT_FOR_A_JSON_TRACE = ("pydantic", "typer._adapters", "pyarrow", "numpy", "numba", "pandas", "rich.table",
+                        "rich.console", "rich.progress", "jinja2")
+
+
+def _cli_modules(argv: list[str]) -> tuple[int, list[str], str, str]:
+    """The console script's main() in a fresh interpreter: exit code, the modules of NOT_FOR_A_JSON_TRACE
+    it left loaded, its stderr and stdout."""
+    code = f"""
+    import sys
+    from sigtrace.cli import main
+    sys.argv = ["sigtrace", *{argv!r}]
+    rc = 0
+    try:
+        main()
+    except SystemExit as e:
+        rc = e.code or 0
+    sys.stdout.flush()
+    sys.stderr.write("LOADED %s %s\\n" % (rc, " ".join(m for m in {NOT_FOR_A_JSON_TRACE!r} if m in sys.modules)))
+    """
+    p = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300)
+    line = [ln for ln in p.stderr.splitlines() if ln.startswith("LOADED ")][-1].split()
+    return int(line[1]), line[2:], p.stderr, p.stdout
+
+
+@pytest.mark.slow  # ingests a fixture case (shared with the other trace tests of the session)
+def test_a_cli_json_trace_loads_nothing_it_does_not_need():
+    """`sigtrace trace N --at T --db CASE --format json`, the run issue 23 times: no pydantic (typer's
+    value conversion), no Rich table or console, no Arrow, NumPy, numba or Jinja. The same run with
+    --format table does load rich.table, and an invalid --window goes to typer's own converter (and
+    pydantic), so the list is checked where it can be seen."""
+    from trace_cases import expected, shared_cases
+
+    db = shared_cases()("goip_origin")
+    t = expected("goip_origin")["traces"][0]
+    base = ["trace", t["victim_e164"], "--at", t["at"], "--db", str(db), "--window", str(t.get("window", 300))]
+    rc, loaded, err, out = _cli_modules([*base, "--format", "json"])
+    assert rc == 0, err
+    assert json.loads(out)["candidates"], "the trace found nothing"
+    assert loaded == []
+    rc, loaded, err, _out = _cli_modules([*base, "--format", "table"])
+    assert rc == 0, err
+    assert "rich.table" in loaded and "pydantic" not in loaded
+    rc, loaded, err, _out = _cli_modules([*base[:-2], "--window", "abc", "--format", "json"])
+    assert rc == 2 and "Input should be a valid number" in err
+    assert "pydantic" in loaded
