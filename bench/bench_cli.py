@@ -13,12 +13,26 @@ formatter, which every `--help` loads) are the floor the CLI framework itself se
 Issue 23's target: `--help` and `--version` in <= 120 ms. The runs of the three commands are
 interleaved, so machine load drifting during the run hits all of them alike. It also reports which
 heavy modules `import sigtrace.cli` pulled in (there should be none). It measures, it never asserts.
+
+One CLI trace (issue 23: <= 300 ms wall on a case of >= 1 M messages and >= 2 M legs): when the
+fixtures scale case is there (bench/data/trace_scale_fixtures.duckdb and bench/data/scale/reports.json,
+made by ``bench/bench_trace.py``), or given with ``--trace-db DB --number N --at T``, it also times
+``sigtrace trace N --at T --db DB --format json`` (fresh processes, wall and CPU) and splits one run
+into its shares: the interpreter's start (``python -c pass``), the imports (the modules that run
+loads, imported up front in the same process) and the command itself (argument parsing, opening the
+case, the trace, rendering), plus the heavy modules the run loaded (pydantic, pyarrow, rich.table
+should not be among them). ``--no-trace`` skips it.
+
+Python's bytecode cache is left on for the timed runs (PYTHONDONTWRITEBYTECODE is dropped from their
+environment): an installed sigtrace has its .pyc files; without them every run compiles sigtrace's
+sources again (~50 ms of a trace run).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -28,6 +42,12 @@ import time
 from pathlib import Path
 
 HEAVY = ("duckdb", "pyarrow", "numpy", "numba", "rich.progress", "pandas")
+# modules a read-only `sigtrace trace --format json` does not need (duckdb it does)
+TRACE_HEAVY = ("pydantic", "pyarrow", "numpy", "numba", "pandas", "rich.table", "rich.console", "rich.progress",
+               "jinja2")
+ROOT = Path(__file__).resolve().parent.parent
+SCALE_DB = ROOT / "bench" / "data" / "trace_scale_fixtures.duckdb"
+SCALE_REPORTS = ROOT / "bench" / "data" / "scale" / "reports.json"
 
 
 def _sigtrace_cmd() -> list[str]:
@@ -50,8 +70,89 @@ def _once(cmd: list[str], env: dict | None = None) -> float:
     return dt
 
 
-_ENV = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1"}
+_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {"COLUMNS": "100", "NO_COLOR": "1"}
 _CWD = tempfile.gettempdir()
+
+# One `sigtrace trace` run in-process, split: the modules it loads imported first, then the command.
+# argv[1]: a JSON list of the modules to import first ([] = none); argv[2:]: the command's arguments.
+_STAGED = r"""
+import importlib, json, sys, time
+w0, c0 = time.perf_counter(), time.process_time()
+for m in json.loads(sys.argv[1]):
+    try:
+        importlib.import_module(m)
+    except Exception:
+        pass
+w1, c1 = time.perf_counter(), time.process_time()
+from sigtrace.cli import main
+sys.argv = ["sigtrace", *sys.argv[2:]]
+code = 0
+try:
+    main()
+except SystemExit as e:
+    code = e.code or 0
+w2, c2 = time.perf_counter(), time.process_time()
+sys.stdout.flush()
+sys.stderr.write("STAGES " + json.dumps({"imports": [w1 - w0, c1 - c0], "command": [w2 - w1, c2 - c1],
+                                         "code": code, "modules": list(sys.modules)}) + "\n")
+"""
+
+
+def _once_cpu(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
+    """Wall and CPU seconds (the child's user + system time) of one fresh process; its stderr."""
+    r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env or _ENV, cwd=_CWD)
+    dt = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    err = p.stderr.decode(errors="replace")
+    if p.returncode != 0:
+        raise SystemExit(f"bench_cli: {' '.join(cmd)} exited {p.returncode}: {err[-300:]}")
+    return dt, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), err
+
+
+def _stages(err: str) -> dict:
+    line = [ln for ln in err.splitlines() if ln.startswith("STAGES ")][-1]
+    return json.loads(line[len("STAGES "):])
+
+
+def trace_figures(st: list[str], db: Path, jobs: list[tuple[str, str]], runs: int) -> dict:
+    """One CLI trace, ``runs`` times (the jobs in turn), fresh processes: wall and CPU of the console
+    script; then the same run in-process split into imports and command (median of ``runs``)."""
+    def args(i: int) -> list[str]:
+        number, at = jobs[i % len(jobs)]
+        return ["trace", number, "--at", at, "--db", str(db), "--format", "json"]
+
+    # the modules one run loads (and warm-up: the OS file cache, the .pyc files)
+    _once_cpu([*st, *args(0)])
+    base = set(_stages(_once_cpu([sys.executable, "-c", _STAGED, "[]", *args(0)])[2])["modules"])
+    floor = set(json.loads(subprocess.run([sys.executable, "-c", "import json, sys; print(json.dumps(list(sys.modules)))"],
+                                          capture_output=True, text=True, env=_ENV, cwd=_CWD, check=True).stdout))
+    mods = [m for m in _stages(_once_cpu([sys.executable, "-c", _STAGED, "[]", *args(0)])[2])["modules"]
+            if m in base and m not in floor and m != "__main__"]
+    full, imports, command, pass_ = [], [], [], []
+    for i in range(runs):  # interleaved: load drifting during the run hits every row alike
+        wall, cpu, _ = _once_cpu([*st, *args(i)])
+        full.append((wall, cpu))
+        wall2, cpu2, err = _once_cpu([sys.executable, "-c", _STAGED, json.dumps(mods), *args(i)])
+        s = _stages(err)
+        imports.append(tuple(s["imports"]))
+        command.append(tuple(s["command"]))
+        pass_.append(_once_cpu([sys.executable, "-c", "pass"])[:2])
+
+    def med(xs: list[tuple[float, float]]) -> dict:
+        return {"wall_ms": round(statistics.median(x[0] for x in xs) * 1000, 1),
+                "cpu_ms": round(statistics.median(x[1] for x in xs) * 1000, 1),
+                "min_wall_ms": round(min(x[0] for x in xs) * 1000, 1)}
+
+    return {"db": db.name, "runs": runs, "sigtrace_trace": med(full), "python_c_pass": med(pass_),
+            "imports": med(imports), "command": med(command), "modules_loaded": len(mods),
+            "heavy_loaded": [m for m in TRACE_HEAVY if m in base]}
+
+
+def _default_trace_jobs() -> list[tuple[str, str]]:
+    if not SCALE_REPORTS.is_file():
+        return []
+    return [(r["victim"], r["at"]) for r in json.loads(SCALE_REPORTS.read_text(encoding="utf-8"))]
 
 
 def heavy_modules() -> list[str]:
@@ -69,7 +170,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     ap.add_argument("--compare", type=Path, metavar="DIR",
                     help="also time `python -m sigtrace` from this source tree (another commit), interleaved")
+    ap.add_argument("--trace-db", type=Path, metavar="DB",
+                    help=f"case file for the one-CLI-trace figure (default: {SCALE_DB.relative_to(ROOT)} when present)")
+    ap.add_argument("--number", help="with --trace-db: the victim's number to trace")
+    ap.add_argument("--at", help="with --trace-db: the reported time (ISO 8601)")
+    ap.add_argument("--no-trace", action="store_true", help="skip the one-CLI-trace figure")
     args = ap.parse_args(argv)
+    if args.trace_db is not None and not (args.number and args.at):
+        ap.error("--trace-db needs --number and --at")
     if args.runs < 1:
         ap.error("--runs must be >= 1")
     if args.compare is not None and not (args.compare / "sigtrace" / "__init__.py").is_file():
@@ -105,10 +213,16 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"command": k, "median_ms": round(med * 1000, 1), "min_ms": round(min(ts) * 1000, 1),
                      "max_ms": round(max(ts) * 1000, 1), "x_floor": round(med / floor, 1) if floor else None})
     heavy = heavy_modules()
+    trace = None
+    if not args.no_trace:
+        if args.trace_db is not None:
+            trace = trace_figures(st, args.trace_db, [(args.number, args.at)], args.runs)
+        elif SCALE_DB.is_file() and _default_trace_jobs():
+            trace = trace_figures(st, SCALE_DB, _default_trace_jobs(), args.runs)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     if args.json:
         print(json.dumps({"runs": args.runs, "rows": rows, "heavy_imported_by_cli": heavy,
-                          "loadavg": load, "target_ms": 120}))
+                          "loadavg": load, "target_ms": 120, "trace": trace}))
         return 0
     print(f"CLI start-up, median of {args.runs} runs each (load average {load[0]:.2f})" if load else
           f"CLI start-up, median of {args.runs} runs each")
@@ -120,6 +234,25 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"heavy modules imported by `import sigtrace.cli`: {', '.join(heavy) if heavy else 'none'}")
     print("target: `--help` and `--version` <= 120 ms")
+    if trace is not None:
+        full = trace["sigtrace_trace"]
+        print()
+        print(f"one CLI trace, `sigtrace trace ... --db {trace['db']} --format json`, median of {trace['runs']} "
+              f"fresh processes (load average {os.getloadavg()[0]:.2f} at the end)")
+        print()
+        print("| share | wall ms | CPU ms | share of the run's wall |")
+        print("|---|---:|---:|---:|")
+        print(f"| whole run (console script) | {full['wall_ms']} | {full['cpu_ms']} | 100 % |")
+        for key, label in (("python_c_pass", "interpreter start (`python -c pass`)"),
+                           ("imports", f"imports ({trace['modules_loaded']} modules the run loads)"),
+                           ("command", "command: parse, open the case, trace, render")):
+            r = trace[key]
+            share = 100 * r["wall_ms"] / full["wall_ms"] if full["wall_ms"] else 0
+            print(f"| {label} | {r['wall_ms']} | {r['cpu_ms']} | {share:.0f} % |")
+        print()
+        print(f"heavy modules the run loaded (of {', '.join(TRACE_HEAVY)}): "
+              f"{', '.join(trace['heavy_loaded']) or 'none'}")
+        print("target: one CLI trace <= 300 ms wall")
     return 0
 
 
