@@ -115,28 +115,30 @@ def _stages(err: str) -> dict:
     return json.loads(line[len("STAGES "):])
 
 
-def trace_figures(st: list[str], db: Path, jobs: list[tuple[str, str]], runs: int) -> dict:
-    """One CLI trace, ``runs`` times (the jobs in turn), fresh processes: wall and CPU of the console
-    script; then the same run in-process split into imports and command (median of ``runs``)."""
+def trace_figures(trees: dict[str, tuple[list[str], dict]], db: Path, jobs: list[tuple[str, str]],
+                  runs: int) -> dict:
+    """One CLI trace, ``runs`` times (the jobs in turn), fresh processes: wall and CPU of the command
+    of each tree (label -> (sigtrace command, environment)); then the same run in-process, split into
+    imports and command. All interleaved; medians of ``runs``."""
     def args(i: int) -> list[str]:
         number, at = jobs[i % len(jobs)]
         return ["trace", number, "--at", at, "--db", str(db), "--format", "json"]
 
-    # the modules one run loads (and warm-up: the OS file cache, the .pyc files)
-    _once_cpu([*st, *args(0)])
-    base = set(_stages(_once_cpu([sys.executable, "-c", _STAGED, "[]", *args(0)])[2])["modules"])
     floor = set(json.loads(subprocess.run([sys.executable, "-c", "import json, sys; print(json.dumps(list(sys.modules)))"],
                                           capture_output=True, text=True, env=_ENV, cwd=_CWD, check=True).stdout))
-    mods = [m for m in _stages(_once_cpu([sys.executable, "-c", _STAGED, "[]", *args(0)])[2])["modules"]
-            if m in base and m not in floor and m != "__main__"]
-    full, imports, command, pass_ = [], [], [], []
+    mods: dict[str, list[str]] = {}
+    for label, (cmd, env) in trees.items():  # warm-up (OS file cache, .pyc files); the modules a run loads
+        _once_cpu([*cmd, *args(0)], env)
+        loaded = _stages(_once_cpu([sys.executable, "-c", _STAGED, "[]", *args(0)], env)[2])["modules"]
+        mods[label] = [m for m in loaded if m not in floor and m != "__main__"]
+    rows = {label: {"full": [], "imports": [], "command": []} for label in trees}
+    pass_ = []
     for i in range(runs):  # interleaved: load drifting during the run hits every row alike
-        wall, cpu, _ = _once_cpu([*st, *args(i)])
-        full.append((wall, cpu))
-        wall2, cpu2, err = _once_cpu([sys.executable, "-c", _STAGED, json.dumps(mods), *args(i)])
-        s = _stages(err)
-        imports.append(tuple(s["imports"]))
-        command.append(tuple(s["command"]))
+        for label, (cmd, env) in trees.items():
+            rows[label]["full"].append(_once_cpu([*cmd, *args(i)], env)[:2])
+            s = _stages(_once_cpu([sys.executable, "-c", _STAGED, json.dumps(mods[label]), *args(i)], env)[2])
+            rows[label]["imports"].append(tuple(s["imports"]))
+            rows[label]["command"].append(tuple(s["command"]))
         pass_.append(_once_cpu([sys.executable, "-c", "pass"])[:2])
 
     def med(xs: list[tuple[float, float]]) -> dict:
@@ -144,9 +146,11 @@ def trace_figures(st: list[str], db: Path, jobs: list[tuple[str, str]], runs: in
                 "cpu_ms": round(statistics.median(x[1] for x in xs) * 1000, 1),
                 "min_wall_ms": round(min(x[0] for x in xs) * 1000, 1)}
 
-    return {"db": db.name, "runs": runs, "sigtrace_trace": med(full), "python_c_pass": med(pass_),
-            "imports": med(imports), "command": med(command), "modules_loaded": len(mods),
-            "heavy_loaded": [m for m in TRACE_HEAVY if m in base]}
+    return {"db": db.name, "runs": runs, "python_c_pass": med(pass_),
+            "trees": {label: {"sigtrace_trace": med(r["full"]), "imports": med(r["imports"]),
+                              "command": med(r["command"]), "modules_loaded": len(mods[label]),
+                              "heavy_loaded": [m for m in TRACE_HEAVY if m in mods[label]]}
+                      for label, r in rows.items()}}
 
 
 def _default_trace_jobs() -> list[tuple[str, str]]:
@@ -214,11 +218,16 @@ def main(argv: list[str] | None = None) -> int:
                      "max_ms": round(max(ts) * 1000, 1), "x_floor": round(med / floor, 1) if floor else None})
     heavy = heavy_modules()
     trace = None
-    if not args.no_trace:
-        if args.trace_db is not None:
-            trace = trace_figures(st, args.trace_db, [(args.number, args.at)], args.runs)
-        elif SCALE_DB.is_file() and _default_trace_jobs():
-            trace = trace_figures(st, SCALE_DB, _default_trace_jobs(), args.runs)
+    trace_db, jobs = (args.trace_db, [(args.number, args.at)]) if args.trace_db is not None else \
+        (SCALE_DB, _default_trace_jobs())
+    if not args.no_trace and trace_db.is_file() and jobs:
+        if args.compare is None:
+            trees = {"this tree": (st, _ENV)}
+        else:  # both as `python -m sigtrace` from their source trees, as the help rows above
+            here = Path(__file__).resolve().parent.parent
+            trees = {f"{label}": ([sys.executable, "-m", "sigtrace"], {**_ENV, "PYTHONPATH": str(tree.resolve())})
+                     for label, tree in (("this tree", here), ("--compare", args.compare))}
+        trace = trace_figures(trees, trace_db, jobs, args.runs)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     if args.json:
         print(json.dumps({"runs": args.runs, "rows": rows, "heavy_imported_by_cli": heavy,
@@ -235,23 +244,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"heavy modules imported by `import sigtrace.cli`: {', '.join(heavy) if heavy else 'none'}")
     print("target: `--help` and `--version` <= 120 ms")
     if trace is not None:
-        full = trace["sigtrace_trace"]
         print()
         print(f"one CLI trace, `sigtrace trace ... --db {trace['db']} --format json`, median of {trace['runs']} "
-              f"fresh processes (load average {os.getloadavg()[0]:.2f} at the end)")
+              f"fresh processes each (load average {os.getloadavg()[0]:.2f} at the end)")
         print()
-        print("| share | wall ms | CPU ms | share of the run's wall |")
-        print("|---|---:|---:|---:|")
-        print(f"| whole run (console script) | {full['wall_ms']} | {full['cpu_ms']} | 100 % |")
-        for key, label in (("python_c_pass", "interpreter start (`python -c pass`)"),
-                           ("imports", f"imports ({trace['modules_loaded']} modules the run loads)"),
-                           ("command", "command: parse, open the case, trace, render")):
-            r = trace[key]
-            share = 100 * r["wall_ms"] / full["wall_ms"] if full["wall_ms"] else 0
-            print(f"| {label} | {r['wall_ms']} | {r['cpu_ms']} | {share:.0f} % |")
+        print("| tree | share | wall ms | CPU ms | share of the run's wall |")
+        print("|---|---|---:|---:|---:|")
+        for label, t in trace["trees"].items():
+            full = t["sigtrace_trace"]
+            print(f"| {label} | whole run | {full['wall_ms']} | {full['cpu_ms']} | 100 % |")
+            for key, what in (("python_c_pass", "interpreter start (`python -c pass`)"),
+                              ("imports", f"imports ({t['modules_loaded']} modules the run loads)"),
+                              ("command", "command: parse, open the case, trace, render")):
+                r = trace["python_c_pass"] if key == "python_c_pass" else t[key]
+                share = 100 * r["wall_ms"] / full["wall_ms"] if full["wall_ms"] else 0
+                print(f"| {label} | {what} | {r['wall_ms']} | {r['cpu_ms']} | {share:.0f} % |")
         print()
-        print(f"heavy modules the run loaded (of {', '.join(TRACE_HEAVY)}): "
-              f"{', '.join(trace['heavy_loaded']) or 'none'}")
+        for label, t in trace["trees"].items():
+            print(f"heavy modules the run loaded ({label}; of {', '.join(TRACE_HEAVY)}): "
+                  f"{', '.join(t['heavy_loaded']) or 'none'}")
         print("target: one CLI trace <= 300 ms wall")
     return 0
 
