@@ -5,6 +5,7 @@ Only this module turns SigtraceError into a one-line message and an exit code.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import os
@@ -760,6 +761,10 @@ def _app_for(argv: list[str]):
     else (no command, an option first, a misspelt command, shell completion) gets the whole app."""
     if not argv or any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ):
         return app
+    if argv == ["--version"]:  # the root's eager option alone: no command is parsed, listed or run
+        bare = copy.copy(app)
+        bare.registered_commands = []
+        return bare
     try:
         from typer.main import get_command_name
     except ImportError:  # pragma: no cover - a typer without it: the whole app
@@ -767,8 +772,6 @@ def _app_for(argv: list[str]):
     for info in app.registered_commands:
         name = info.name or (get_command_name(info.callback.__name__) if info.callback else None)
         if name == argv[0]:
-            import copy
-
             one = copy.copy(app)
             one.registered_commands = [info]
             return one

@@ -164,7 +164,16 @@ def test_one_command_app_runs_as_the_whole_app(argv, capsys, tmp_path, monkeypat
     assert _run_main(one, argv, capsys) == _run_main(cli.app, argv, capsys)
 
 
-@pytest.mark.parametrize("argv", [[], ["--help"], ["--version"], ["nope"], ["--version", "trace"], ["Trace"]])
+def test_version_alone_builds_no_command(capsys):
+    bare = cli._app_for(["--version"])
+    assert bare is not cli.app and bare.registered_commands == [] and cli.app.registered_commands
+    assert _run_main(bare, ["--version"], capsys) == _run_main(cli.app, ["--version"], capsys)
+    import sigtrace
+    assert _run_main(bare, ["--version"], capsys) == (0, f"sigtrace {sigtrace.__version__}\n", "")
+
+
+@pytest.mark.parametrize("argv", [[], ["--help"], ["--version", "--help"], ["--help", "--version"], ["nope"],
+                                  ["--version", "trace"], ["Trace"]])
 def test_anything_but_a_command_name_first_gets_the_whole_app(argv, monkeypatch):
     assert cli._app_for(argv) is cli.app
     assert cli._app_for(["trace"]) is not cli.app
