@@ -249,3 +249,18 @@ def test_a_cli_json_trace_loads_nothing_it_does_not_need():
     rc, loaded, err, _out = _cli_modules([*base[:-2], "--window", "abc", "--format", "json"])
     assert rc == 2 and "Input should be a valid number" in err
     assert "pydantic" in loaded
+
+
+@pytest.mark.parametrize("argv", [
+    ["trace", "+8613800000000", "--at", "2024-05-11T14:03:00+08:00", "--window", "600", "--format", "json",
+     "--db", "/nonexistent/case.duckdb"],
+    ["goip", "--min-score", "0.5", "--format", "json", "--db", "/nonexistent/case.duckdb"],
+    ["sql", "select 1", "--limit", "5", "--format", "json", "--db", "/nonexistent/case.duckdb"],
+    ["--version"],
+])
+def test_valid_values_are_converted_without_pydantic(argv):
+    """Every value of these command lines is valid (the case file is missing, so they stop right after
+    parsing, with error C1): typer's pydantic converter is never built, nor Rich's table."""
+    rc, loaded, err, _out = _cli_modules(argv)
+    assert rc == (0 if argv == ["--version"] else 3), err
+    assert [m for m in loaded if m in ("pydantic", "typer._adapters", "rich.table", "pyarrow", "numpy")] == []
