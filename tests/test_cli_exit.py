@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -34,7 +35,7 @@ os._exit = _exit
 """
 
 
-def _program(args: list[str], tmp_path) -> tuple[subprocess.CompletedProcess, list[str]]:
+def _program(args: list[str], tmp_path, cmd: list[str] | None = None) -> tuple[subprocess.CompletedProcess, list[str]]:
     site = tmp_path / "site"
     site.mkdir(exist_ok=True)
     (site / "sitecustomize.py").write_text(textwrap.dedent(SITECUSTOMIZE), encoding="utf-8")
@@ -42,7 +43,7 @@ def _program(args: list[str], tmp_path) -> tuple[subprocess.CompletedProcess, li
     log.unlink(missing_ok=True)
     env = {**__import__("os").environ, "PYTHONPATH": str(site), "SIGTRACE_TEST_EXIT_LOG": str(log),
            "NO_COLOR": "1", "COLUMNS": "120"}
-    p = subprocess.run([sys.executable, "-m", "sigtrace", *args], capture_output=True, text=True, env=env,
+    p = subprocess.run([*(cmd or [sys.executable, "-m", "sigtrace"]), *args], capture_output=True, text=True, env=env,
                        timeout=300, cwd=tmp_path)
     return p, (log.read_text(encoding="utf-8").splitlines() if log.exists() else [])
 
@@ -87,6 +88,13 @@ def test_the_program_ends_a_trace_with_its_output_whole_and_atexit_run(tmp_path)
     assert p.returncode == 0, p.stderr
     assert p.stdout == want_json + "\n" and p.stderr == ""
     assert log == ["atexit handler ran", "os._exit(0)"]
+
+    # the installed console script is the program too
+    script = Path(sys.executable).with_name("sigtrace")
+    if script.is_file():
+        p, log = _program([*args, "--format", "json"], tmp_path, cmd=[str(script)])
+        assert p.returncode == 0 and p.stdout == want_json + "\n"
+        assert log == ["atexit handler ran", "os._exit(0)"]
 
     # the table (tens of KB, more than one write) and --out: whole as well
     p, log = _program([*args, "--format", "table"], tmp_path)
