@@ -129,11 +129,26 @@ def _give(param: Any) -> Any:
     return param
 
 
+def _typer_helpers() -> bool:
+    """typer's helpers that ``_Converter`` calls are importable (none of them imports pydantic)."""
+    try:
+        from typer._click.exceptions import BadParameter  # noqa: F401
+        from typer._coercion import build_runtime_param, resolve_type_descriptor  # noqa: F401
+        from typer._param_types import coerce_cli_choice, coerce_cli_path  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def install(command: Any) -> None:
     """Give every plain parameter of ``command`` and its subcommands the pydantic-free converter.
     Only where typer has the per-parameter runtime converter this replaces (``_runtime_param``).
     The ``--help`` option is made by Click when a command is parsed (``get_help_option(ctx)``, then
-    cached): the command's own ``get_help_option`` is wrapped to give it the converter too."""
+    cached): the command's own ``get_help_option`` is wrapped to give it the converter too.
+    Nothing is replaced unless typer's own helpers this module calls are all there (they are typer's
+    private modules: a typer that moved them keeps its own conversion, untouched)."""
+    if not _typer_helpers():
+        return
     for param in getattr(command, "params", ()):
         _give(param)
     made = getattr(command, "get_help_option", None)
