@@ -15,7 +15,9 @@ CPU seconds of the process tree (user + system, DuckDB's threads included):
    and table; then a fresh process creates an empty case file (schema set up, not timed) and times
    only: per capture file ``begin``, ``from_arrow(batch).insert_into(table)`` for each batch in the
    ingest's sizes, ``commit``, all under the ingest's capture write settings, and the final
-   ``checkpoint``. The IPC files are memory-mapped (reading them costs next to nothing).
+   ``checkpoint``. The IPC files are memory-mapped (reading them costs next to nothing). Twice: with
+   DuckDB's default checkpoint (it merges small row groups) and as the ingest checkpoints (no merging,
+   sigtrace/ingest.py ``_no_vacuum``); the second is the floor the ratios below use.
 
 Then: rest = ingest - decode - append (what is neither decoding nor DuckDB storing the rows:
 hashing, the Python per-batch work, enrichment, protocol counts, the checkpoint's own part, the
@@ -124,8 +126,10 @@ def mode_dump(paths: list[str], db: str, out: str) -> dict:
             "packets": sum(f.packets for f in rep.files)}
 
 
-def mode_append(dump: str, db: str) -> dict:
-    """DuckDB alone: the dumped batches into a fresh case file, one transaction per capture file."""
+def mode_append(dump: str, db: str, merge: str = "merge") -> dict:
+    """DuckDB alone: the dumped batches into a fresh case file, one transaction per capture file.
+    ``merge``: "merge" = DuckDB's default checkpoint (merges small row groups), "keep" = the ingest's
+    (``max_vacuum_tasks = 0``, sigtrace/ingest.py ``_no_vacuum``)."""
     import pyarrow as pa
     import pyarrow.ipc as ipc
 
@@ -152,6 +156,8 @@ def mode_append(dump: str, db: str) -> dict:
         batches.append((f, items))
     con.execute("insert into sources (source_id, source_name, path, sha256, kind, tool_version, ingested_at) "
                 "select i, 'f' || i, 'f' || i, 'h' || i, 'pcap', 'x', now()::timestamp from range(1, 100) t(i)")
+    if merge == "keep":
+        con.execute("set max_vacuum_tasks = 0")
     c0, w0 = time.process_time(), time.perf_counter()
     with capture_write_settings(con):
         for _f, items in batches:
@@ -199,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.child:
         fn = {"decode": lambda: mode_decode(a.rest), "dump": lambda: mode_dump(a.rest[2:], a.rest[0], a.rest[1]),
-              "append": lambda: mode_append(a.rest[0], a.rest[1])}[a.child]
+              "append": lambda: mode_append(*a.rest[:3])}[a.child]
         print(json.dumps(fn()))
         return 0
     import run as benchrun
@@ -231,11 +237,13 @@ def main(argv: list[str] | None = None) -> int:
             ph = ", ".join(f"{k} {v:.2f}" for k, v in d["phases"].items())
             print(f"  (dumping ingest {cpu:.2f} CPU-s; phases: {ph})", flush=True)
             (work / "dump.duckdb").unlink()
-            ap_, cpu, rss = child("append", str(dump), str(work / "append.duckdb"))
-            res["append"] = ap_["cpu"]
-            print(f"  DuckDB append alone   {ap_['cpu']:7.2f} CPU-s  (inserts {ap_['cpu_inserts']:.2f}, checkpoint "
-                  f"{ap_['cpu'] - ap_['cpu_inserts']:.2f}; wall {ap_['wall']:.1f} s; rows {ap_['rows']}; "
-                  f"file {ap_['bytes'] >> 20} MB; process {cpu:.2f} CPU-s, peak {rss >> 20} MB)", flush=True)
+            for merge in ("merge", "keep"):
+                ap_, cpu, rss = child("append", str(dump), str(work / f"append_{merge}.duckdb"), merge)
+                res["append" if merge == "keep" else "append_merge"] = ap_["cpu"]
+                what = "DuckDB's default checkpoint" if merge == "merge" else "no row-group merging, as ingest"
+                print(f"  DuckDB append alone   {ap_['cpu']:7.2f} CPU-s  ({what}: inserts {ap_['cpu_inserts']:.2f}, "
+                      f"checkpoint {ap_['cpu'] - ap_['cpu_inserts']:.2f}; wall {ap_['wall']:.1f} s; rows {ap_['rows']}; "
+                      f"file {ap_['bytes'] >> 20} MB; process {cpu:.2f} CPU-s, peak {rss >> 20} MB)", flush=True)
         if {"tshark", "ingest", "decode", "append"} <= set(res):
             rest = res["ingest"] - res["decode"] - res["append"]
             ts = res["tshark"]

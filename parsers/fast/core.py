@@ -277,8 +277,7 @@ class FastDecoder:
         self.fast_total = 0
         self.slow_records = 0
         self._schemas: dict[str, Any] = {}
-        self.stream = SipStreamFast(dec.sip, self.counts, lambda t: writer.add_arrow("sip_messages", t),
-                                    lambda: self._schema("sip_messages"))
+        self.stream = SipStreamFast(dec.sip, self.counts, writer)
         dec.sip.tcp_message = self.stream.message  # SIP reassembled from TCP: the compiled message kernel
         z = np.zeros(1, dtype=np.int64)  # load (or compile) the kernels now, before any record is decoded
         _run(np.zeros(1, dtype=np.uint8), z, z, z, z, 1, 0, 0, self.ss7.ctx, self.sip.ctx, self.counts)

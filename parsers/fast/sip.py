@@ -619,21 +619,25 @@ class SipStreamFast:
     the compiled message kernel: installed as ``SipFlow.tcp_message`` on the flow's instance. Each
     message is copied into an arena (the rows are spans into it, like UDP rows into the block buffer);
     one the kernel declines goes to ``SipFlow.message`` at once, in frame order. ``take`` turns the
-    rows into a sip_messages table (transport tcp) and empties the arena."""
+    rows into a sip_messages table (transport tcp) for ``writer.add_arrow`` and empties the arena.
+    The arena and the row outputs are allocated at the first message (most captures carry none), and
+    nothing here refers back to the driver (no reference cycle outlives a capture while the ingest
+    holds the garbage collector off)."""
 
-    def __init__(self, flow, counts: np.ndarray, add, schema, capacity: int = 4096,
-                 arena: int = STREAM_ARENA):
+    def __init__(self, flow, counts: np.ndarray, writer, capacity: int = 4096, arena: int = STREAM_ARENA):
         self.flow = flow
         self.counts = counts
-        self.add = add  # add(table) -> the writer
-        self.schema = schema  # schema() -> sip_messages Arrow schema
-        self.ctx = _empty_ctx(capacity)
-        self.arena = np.zeros(arena, dtype=np.uint8)
+        self.writer = writer
+        self.capacity = capacity
+        self.arena_bytes = arena
+        self.ctx: tuple | None = None
+        self.arena: np.ndarray | None = None
+        self._schema = None
         self.pos = 0
         self.decoded = 0  # messages the kernel took (tests, benchmarks)
         self.addrs: dict[str, int] = {}
         z = np.zeros(1, dtype=np.uint8)  # load (or compile) the kernel now
-        stream_message(z, 0, 0, 0, 0, 0, 0, 0, 0, self.ctx)
+        stream_message(z, 0, 0, 0, 0, 0, 0, 0, 0, _empty_ctx(1))
 
     def _addr(self, a: str) -> int:
         v = self.addrs.get(a)
@@ -651,8 +655,11 @@ class SipStreamFast:
     def message(self, frame, ts, src, sport, dst, dport, payload, encap):
         n = len(payload)
         s, d = self._addr(src), self._addr(dst)
-        if encap is not None or s < 0 or d < 0 or n > len(self.arena) // 4:
+        if encap is not None or s < 0 or d < 0 or n > self.arena_bytes // 4:
             return self.flow.message(frame, ts, src, sport, dst, dport, "tcp", payload, encap)
+        if self.ctx is None:
+            self.ctx = _empty_ctx(self.capacity)
+            self.arena = np.zeros(self.arena_bytes, dtype=np.uint8)
         for _ in range(2):
             if self.pos + n > len(self.arena):
                 self.take()
@@ -670,8 +677,10 @@ class SipStreamFast:
         return self.flow.message(frame, ts, src, sport, dst, dport, "tcp", payload, encap)
 
     def take(self) -> None:
-        if self.ctx[0][0]:
-            tbl = take_table(self.ctx, self.arena, self.schema(), b"tcp")
+        if self.ctx is not None and self.ctx[0][0]:
+            if self._schema is None:
+                self._schema = self.writer.arrow_schema("sip_messages")
+            tbl = take_table(self.ctx, self.arena, self._schema, b"tcp")
             if tbl is not None and tbl.num_rows:
-                self.add(tbl)
+                self.writer.add_arrow("sip_messages", tbl)
         self.pos = 0
