@@ -78,7 +78,7 @@ class _Dir:
                         self.framer = None
             src, sport, dst, dport = self.key
             for m in msgs:
-                self.flow.message(frame, ts, src, sport, dst, dport, "tcp", m, self.encap)
+                self.flow.tcp_message(frame, ts, src, sport, dst, dport, m, self.encap)
         elif mode == "ws":
             if gap:
                 self.ws = WsDir()
@@ -283,6 +283,12 @@ class SipFlow:
             self.reg.undecoded(stack_name("gre", et))
 
     # ------------------------------------------------------------------ SIP
+    def tcp_message(self, frame, ts, src, sport, dst, dport, payload, encap):
+        """One SIP message reassembled from a TCP stream (``message`` with transport tcp). The compiled
+        fast path (parsers/fast/core.py) replaces it on its instance with its own decoder, which hands
+        back to ``message`` every message it does not reproduce exactly."""
+        return self.message(frame, ts, src, sport, dst, dport, "tcp", payload, encap)
+
     def message(self, frame, ts, src, sport, dst, dport, transport, payload, encap, hep_node=None):
         row = SipRow(frame, ts, src, sport, dst, dport, transport, encap, hep_node)
         try:

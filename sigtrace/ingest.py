@@ -199,6 +199,8 @@ def ingest(
     plan = plan_inputs(paths, profile, report)
     con = db if isinstance(db, duckdb.DuckDBPyConnection) else connect(db, force_schema=force_schema)
     par = None
+    if not isinstance(db, duckdb.DuckDBPyConnection):
+        _no_vacuum(con)
     try:
         digests: dict[Path, str] = {}
         fast = _fast_run(plan) and fast_mode(jobs)  # small runs never import numba
@@ -342,6 +344,19 @@ def _checkpoint(con, report: IngestReport) -> None:
             raise KeyboardInterrupt from None
         if not isinstance(e, duckdb.Error):
             raise
+
+
+def _no_vacuum(con) -> None:
+    """No row-group merging ("vacuum") in this run's checkpoints, on the connection the run opened and
+    closes. Each file is its own transaction, so each leaves a partly filled last row group per table;
+    DuckDB's checkpoint merged those and, to do it, rewrote the row groups after them: on the fixtures
+    scale case's 8 captures about 1.8-2.3 of 12-13 CPU-s, and a case file 36 % larger (56 -> 76 MB of
+    isup_messages; bench/RESULTS.md, issue 23). The rows are the same; a scan reads a few more, smaller
+    row groups. The setting lives only as long as this connection."""
+    try:
+        con.execute("set max_vacuum_tasks = 0")
+    except duckdb.Error:  # a DuckDB without the setting: its checkpoints as before
+        pass
 
 
 STACK_PREFIX = "stack:"  # protocol_counts rows of stacks not decoded (parsers/stacks.py)

@@ -60,6 +60,7 @@ def _ingest_both(files: list[Path], tmp: Path, monkeypatch, block_bytes: int | N
             if mode == "1":
                 stats["fast"].append(core.LAST_STATS.get("fast", 0))
                 stats["slow"].append(core.LAST_STATS.get("slow", 0))
+                stats.setdefault("tcp_sip", []).append(core.LAST_STATS.get("tcp_sip", 0))
         dumps[mode] = _dump(db)
     return dumps["1"], dumps["0"], stats
 
@@ -103,6 +104,57 @@ def test_generated_probe_capture_equal(tmp_path, monkeypatch):
     _assert_same(fast_case, py_case)
     # the probe mixes SCTP/M3UA ISUP, SIP over UDP and TCP: all but TCP and the links' first messages are fast
     assert stats["fast"][0] > 0.6 * (stats["fast"][0] + stats["slow"][0]), stats
+    assert stats["tcp_sip"][0] > 0, stats  # and the SIP reassembled from TCP went through the message kernel
+
+
+# pkts__sipp.pcap frames 1 and 2 (SIPp INVITE with SDP, 180 Ringing), Via transport edited to TCP; a SIP-I
+# 200 OK with a multipart SDP + application/ISUP body (RFC 3204; ISUP ANM, ITU-T Q.763 message type 0x09)
+_INVITE = (b"INVITE sip:service@127.0.0.1:5090 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.1.1:5060;branch=z9hG4bK-16732-1-0\r\n"
+           b"From: sipp <sip:sipp@127.0.1.1:5060>;tag=16732SIPpTag001\r\nTo: sut <sip:service@127.0.0.1:5090>\r\n"
+           b"Call-ID: 1-16732@127.0.1.1\r\nCSeq: 1 INVITE\r\nContact: sip:sipp@127.0.1.1:5060\r\nMax-Forwards: 70\r\n"
+           b"Subject: Performance Test\r\nContent-Type: application/sdp\r\nContent-Length:   129\r\n\r\n"
+           b"v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.1.1\r\ns=-\r\nc=IN IP4 127.0.1.1\r\nt=0 0\r\n"
+           b"m=audio 6001 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+_RINGING = (b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/TCP 127.0.1.1:5060;branch=z9hG4bK-16732-1-0\r\n"
+            b"From: sipp <sip:sipp@127.0.1.1:5060>;tag=16732SIPpTag001\r\n"
+            b"To: sut <sip:service@127.0.0.1:5090>;tag=16640SIPpTag0115\r\nCall-ID: 1-16732@127.0.1.1\r\n"
+            b"CSeq: 1 INVITE\r\nContact: <sip:127.0.1.1:5090;transport=TCP>\r\nContent-Length: 0\r\n\r\n")
+_ISUP_BODY = (b"--b1\r\nContent-Type: application/sdp\r\n\r\nv=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 7000 RTP/AVP 8\r\n"
+              b"\r\n--b1\r\nContent-Type: application/ISUP;version=itu-t92+\r\n\r\n\x09\x00\r\n--b1--\r\n")
+_SIPI_200 = (b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 127.0.1.1:5060;branch=z9hG4bK-16732-1-0\r\n"
+             b"From: sipp <sip:sipp@127.0.1.1:5060>;tag=16732SIPpTag001\r\n"
+             b"To: sut <sip:service@127.0.0.1:5090>;tag=16640SIPpTag0115\r\nCall-ID: 1-16732@127.0.1.1\r\n"
+             b"CSeq: 1 INVITE\r\nContent-Type: multipart/mixed;boundary=b1\r\n"
+             b"Content-Length: " + str(len(_ISUP_BODY)).encode() + b"\r\n\r\n" + _ISUP_BODY)
+
+
+def _tcp_frame(src: bytes, dst: bytes, sport: int, dport: int, seq: int, flags: int, payload: bytes) -> bytes:
+    """Ethernet / option-less IPv4 / TCP (RFC 9293 §3.1 header, 20 bytes) around ``payload``."""
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, 5 << 4, flags, 65535, 0, 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0x4000, 64, 6, 0, src, dst) + tcp
+    return b"\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\x08\x00" + ip
+
+
+def test_sip_over_tcp_stream_kernel(tmp_path, monkeypatch):
+    """SIP reassembled from TCP (a message split over two segments, two messages in one segment, a SIP-I
+    message the kernel hands back to Python, a stream over IPv4 options the kernels never see): the
+    compiled message kernel decodes what it reproduces, and the case equals the Python decoders' case."""
+    a, b = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+    cut = len(_INVITE) // 2
+    segs = [(a, b, 5060, 5090, 1000, 0x02, b""), (a, b, 5060, 5090, 1001, 0x18, _INVITE[:cut]),
+            (b, a, 5090, 5060, 7000, 0x02, b""),
+            (a, b, 5060, 5090, 1001 + cut, 0x18, _INVITE[cut:]),
+            (b, a, 5090, 5060, 7001, 0x18, _RINGING + _SIPI_200[:40]),
+            (b, a, 5090, 5060, 7001 + len(_RINGING) + 40, 0x18, _SIPI_200[40:])]
+    recs = [(1_700_000_000_000_000_000 + i * 1_000_000, _tcp_frame(*s)) for i, s in enumerate(segs)]
+    f = tmp_path / "sip_tcp.pcap"
+    _write_pcap(f, 1, recs)
+    fast_case, py_case, stats = _ingest_both([f], tmp_path, monkeypatch)
+    _assert_same(fast_case, py_case)
+    assert len(py_case["sip_messages"]["sip_tcp.pcap"]) == 3
+    assert all("'tcp'" in r for r in fast_case["sip_messages"]["sip_tcp.pcap"])
+    assert stats["tcp_sip"] == [2], stats  # INVITE and 180 by the kernel; the SIP-I 200 by Python
+    assert len(py_case["isup_messages"]["sip_tcp.pcap"]) == 1
 
 
 def _records(path: Path) -> tuple[int, list[tuple[int, bytes]]]:

@@ -58,3 +58,28 @@ def test_checkpoint_after_captures_runs_under_the_capture_memory_cap(tmp_path):
     finally:
         con.close()
 
+
+
+
+def test_run_checkpoints_merge_no_row_groups(tmp_path, monkeypatch):
+    """The run's own connection checkpoints without row-group merging (``_no_vacuum``: DuckDB's merge of
+    each file's partly filled last row group rewrote the row groups after it, bench/RESULTS.md, issue
+    23); a connection the caller gives keeps its setting."""
+    seen: list[str] = []
+    real = ing._checkpoint
+
+    def recording(con, report):
+        seen.append(str(con.execute("select current_setting('max_vacuum_tasks')").fetchone()[0]))
+        return real(con, report)
+
+    monkeypatch.setattr(ing, "_checkpoint", recording)
+    ing.ingest([CASE / "captures" / "stp-m3ua.pcap"], tmp_path / "case.duckdb", jobs=1)
+    assert seen == ["0"]
+    con = connect(tmp_path / "other.duckdb")
+    try:
+        before = con.execute("select current_setting('max_vacuum_tasks')").fetchone()[0]
+        assert str(before) != "0"
+        ing.ingest([CASE / "captures" / "stp-m3ua.pcap"], con, jobs=1)
+        assert con.execute("select current_setting('max_vacuum_tasks')").fetchone()[0] == before
+    finally:
+        con.close()

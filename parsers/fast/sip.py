@@ -554,6 +554,14 @@ def _udp(buf, off, end, src, dst, frame, ts, ctx, counts):
     return DONE
 
 
+@njit(cache=True, nogil=True)
+def stream_message(buf, s, e, src, dst, sport, dport, frame, ts, ctx):
+    """One SIP message reassembled from a TCP stream, at buf[s:e] (``SipFlow.message`` with transport
+    tcp): DONE (one row), FULL (take the rows first) or SLOW (Python decodes it). The same message
+    kernel as ``udp_packet``."""
+    return _message(_borrow(buf), s, e, src, dst, sport, dport, frame, ts, _borrow(ctx))
+
+
 # ================================================================ Python side
 def _empty_ctx(capacity: int) -> tuple:
     pool = capacity * POOL_PER_ROW + MAX_POOL_REC
@@ -601,3 +609,78 @@ class SipFast:
 
     def finish(self) -> None:
         """Nothing to do: counters live in the driver's array, rows are taken by the driver."""
+
+
+STREAM_ARENA = 4 << 20  # bytes of reassembled TCP messages held until their rows are taken
+
+
+class SipStreamFast:
+    """SIP messages reassembled from TCP streams (parsers/sipflow.py ``_Dir``, in Python) decoded by
+    the compiled message kernel: installed as ``SipFlow.tcp_message`` on the flow's instance. Each
+    message is copied into an arena (the rows are spans into it, like UDP rows into the block buffer);
+    one the kernel declines goes to ``SipFlow.message`` at once, in frame order. ``take`` turns the
+    rows into a sip_messages table (transport tcp) for ``writer.add_arrow`` and empties the arena.
+    The arena and the row outputs are allocated at the first message (most captures carry none), and
+    nothing here refers back to the driver (no reference cycle outlives a capture while the ingest
+    holds the garbage collector off)."""
+
+    def __init__(self, flow, counts: np.ndarray, writer, capacity: int = 4096, arena: int = STREAM_ARENA):
+        self.flow = flow
+        self.counts = counts
+        self.writer = writer
+        self.capacity = capacity
+        self.arena_bytes = arena
+        self.ctx: tuple | None = None
+        self.arena: np.ndarray | None = None
+        self._schema = None
+        self.pos = 0
+        self.decoded = 0  # messages the kernel took (tests, benchmarks)
+        self.addrs: dict[str, int] = {}
+        z = np.zeros(1, dtype=np.uint8)  # load (or compile) the kernel now
+        stream_message(z, 0, 0, 0, 0, 0, 0, 0, 0, _empty_ctx(1))
+
+    def _addr(self, a: str) -> int:
+        v = self.addrs.get(a)
+        if v is None:
+            import socket
+
+            try:
+                v = int.from_bytes(socket.inet_aton(a), "big") if a.count(".") == 3 else -1
+            except OSError:
+                v = -1
+            if len(self.addrs) < 65536:
+                self.addrs[a] = v
+        return v
+
+    def message(self, frame, ts, src, sport, dst, dport, payload, encap):
+        n = len(payload)
+        s, d = self._addr(src), self._addr(dst)
+        if encap is not None or s < 0 or d < 0 or n > self.arena_bytes // 4:
+            return self.flow.message(frame, ts, src, sport, dst, dport, "tcp", payload, encap)
+        if self.ctx is None:
+            self.ctx = _empty_ctx(self.capacity)
+            self.arena = np.zeros(self.arena_bytes, dtype=np.uint8)
+        for _ in range(2):
+            if self.pos + n > len(self.arena):
+                self.take()
+            p = self.pos
+            self.arena[p:p + n] = np.frombuffer(payload, dtype=np.uint8)
+            st = stream_message(self.arena, p, p + n, s, d, sport, dport, frame, ts, self.ctx)
+            if st == DONE:
+                self.pos = p + n
+                self.decoded += 1
+                self.counts[C_SIP] += 1
+                return None
+            if st != FULL:
+                break
+            self.take()
+        return self.flow.message(frame, ts, src, sport, dst, dport, "tcp", payload, encap)
+
+    def take(self) -> None:
+        if self.ctx is not None and self.ctx[0][0]:
+            if self._schema is None:
+                self._schema = self.writer.arrow_schema("sip_messages")
+            tbl = take_table(self.ctx, self.arena, self._schema, b"tcp")
+            if tbl is not None and tbl.num_rows:
+                self.writer.add_arrow("sip_messages", tbl)
+        self.pos = 0

@@ -180,8 +180,9 @@ _LIST_STR = pa.list_(pa.string())
 _LIST_I32 = pa.list_(pa.int32())
 
 
-def take_table(ctx: tuple, buf: np.ndarray, schema: pa.Schema) -> pa.Table | None:
-    """The rows of ``ctx`` (parsers/fast/sip.py ``_empty_ctx``) as a sip_messages table; resets ctx."""
+def take_table(ctx: tuple, buf: np.ndarray, schema: pa.Schema, transport: bytes = b"udp") -> pa.Table | None:
+    """The rows of ``ctx`` (parsers/fast/sip.py ``_empty_ctx``) as a sip_messages table; resets ctx.
+    ``transport``: the rows' transport column (three ASCII letters: udp, or tcp for reassembled streams)."""
     from .numbers import norm_user_column
 
     state, iv, ss, sl, lf, lc, ps, pl, ports, pf, pc = ctx[:11]
@@ -201,9 +202,11 @@ def take_table(ctx: tuple, buf: np.ndarray, schema: pa.Schema) -> pa.Table | Non
                                                             pa.py_buffer(data[:int(offs[-1])])])
     cols["src_port"] = ints(iv[:, I_SPORT], type=pa.int32())
     cols["dst_port"] = ints(iv[:, I_DPORT], type=pa.int32())
+    if len(transport) != 3:
+        raise ValueError(f"transport {transport!r}: three letters expected")
     cols["transport"] = pa.Array.from_buffers(
         pa.string(), n, [None, pa.py_buffer(np.arange(0, 3 * n + 1, 3, dtype=np.int32)),
-                         pa.py_buffer(np.frombuffer(b"udp" * n, dtype=np.uint8))])
+                         pa.py_buffer(np.frombuffer(transport * n, dtype=np.uint8))])
     cols["encapsulation"] = pa.nulls(n, pa.string())
     cols["hep_node_id"] = pa.nulls(n, pa.int64())
     cols["is_request"] = pa.array(iv[:, I_REQ] != 0, type=pa.bool_())
