@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -402,7 +403,10 @@ def main() -> None:
 
         r0, t = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
         subprocess.run([sys.executable, "-m", "sigtrace", "trace", n, "--at", at.isoformat() + "+00:00", "--db", str(path),
-                        "--format", "json"], capture_output=True, cwd=ROOT, check=False)
+                        "--format", "json"], capture_output=True, cwd=ROOT, check=False,
+                       # an installed sigtrace has its bytecode cache: without it every run compiles
+                       # sigtrace's sources first (~50 ms), which is not what a user's run pays
+                       env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
         r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         clis.append((time.perf_counter() - t, r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime))
 
