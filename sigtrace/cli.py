@@ -60,12 +60,13 @@ def _as_program() -> bool:
     return bool(f) and os.path.basename(f).split(".")[0] == "sigtrace" and getattr(m, "main", None) is main
 
 
-def _done_with(con) -> None:
-    """The end of a read-only case connection. In the `sigtrace` program, about to exit, it is left
-    open for the exit (_exit): closing it frees DuckDB's buffer pool and catalog block by block
-    (~20-30 ms after a trace on a 1 GB case) just before the operating system frees the whole
-    process at once; a read-only connection has nothing to write back. Elsewhere it is closed."""
-    if _as_program():
+def _done_with(con, case_file: bool) -> None:
+    """The end of a command's connection. A read-only case connection (``case_file``) in the
+    `sigtrace` program, about to exit, is left open for the exit (_exit): closing it frees DuckDB's
+    buffer pool and catalog block by block (~20-30 ms after a trace on a 1 GB case) just before the
+    operating system frees the whole process at once; a read-only connection has nothing to write
+    back. Any other connection (the lake's), and any connection elsewhere, is closed."""
+    if case_file and _as_program():
         _LEFT_OPEN.append(con)
     else:
         con.close()
@@ -519,10 +520,7 @@ def trace(
 
                 _write_requests([("trace", res.to_dict())], requests_dir, db if db is not None else lake)
         finally:
-            if lake is None and db is not None:
-                _done_with(con)  # a read-only case connection
-            else:
-                con.close()
+            _done_with(con, case_file=lake is None and db is not None)
     except SigtraceError as e:
         _fail(e)
     _emit(text, out_file, force=force, colour=fmt.value == "table")
@@ -571,10 +569,7 @@ def goip(
                 res = goip_sites(con, since=s, until=u, min_score=min_score)
             text = render.goip_output(res, fmt.value, con=con, command=_command_line(), tz=zone)
         finally:
-            if lake is None and db is not None:
-                _done_with(con)  # a read-only case connection
-            else:
-                con.close()
+            _done_with(con, case_file=lake is None and db is not None)
     except SigtraceError as e:
         _fail(e)
     _emit(text, out_file, force=force, colour=fmt == Fmt.table)

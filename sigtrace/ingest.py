@@ -195,12 +195,15 @@ def ingest(
     file (not a connection), the run ends by writing the whole-case GoIP scan that look-ups answer
     from (goip_scan_sites; ``sigtrace.goip.scan.store_scan_sites``)."""
     profile = check_options(ss7_variant, cdr_profile)
-    report = IngestReport(db=str(db) if not isinstance(db, duckdb.DuckDBPyConnection) else ":connection:")
+    own = not isinstance(db, duckdb.DuckDBPyConnection)  # a case file this run opens and closes
+    report = IngestReport(db=str(db) if own else ":connection:")
     plan = plan_inputs(paths, profile, report)
-    con = db if isinstance(db, duckdb.DuckDBPyConnection) else connect(db, force_schema=force_schema)
-    par = None
-    if not isinstance(db, duckdb.DuckDBPyConnection):
+    if own:
+        con = connect(db, force_schema=force_schema)
         _no_vacuum(con)
+    else:
+        con = db
+    par = None
     try:
         digests: dict[Path, str] = {}
         fast = _fast_run(plan) and fast_mode(jobs)  # small runs never import numba
@@ -229,13 +232,13 @@ def ingest(
                 _ingest_one(con, path, kind, comp, fr, ss7_variant=ss7_variant, profile=profile, progress=progress,
                             par=par, fast=fast, snap=snap)
                 report.files.append(fr)
-        if not isinstance(db, duckdb.DuckDBPyConnection):  # a case file (a given connection: the caller's to keep)
+        if own:  # a case file (a given connection: the caller's to keep)
             _checkpoint(con, report)
             _store_goip_scan(con, any(f.status == "ingested" for f in report.files))
     finally:
         if par is not None:
             par.close()
-        if not isinstance(db, duckdb.DuckDBPyConnection):
+        if own:
             con.close()
     return report
 

@@ -59,8 +59,26 @@ def test_not_the_program_in_this_process():
             self.closed = True
 
     con = Con()
-    cli._done_with(con)
+    cli._done_with(con, case_file=True)
     assert con.closed and cli._LEFT_OPEN == []
+
+
+def test_the_program_keeps_only_a_read_only_case_connection_for_its_exit(monkeypatch):
+    """In the `sigtrace` program a read-only case connection is left for _exit; any other (the lake's
+    pulled case) is closed at once."""
+    monkeypatch.setattr(cli, "_as_program", lambda: True)
+    monkeypatch.setattr(cli, "_LEFT_OPEN", [])
+
+    class Con:
+        closed = False
+
+        def close(self):
+            self.closed = True
+
+    lake, case = Con(), Con()
+    cli._done_with(lake, case_file=False)
+    cli._done_with(case, case_file=True)
+    assert lake.closed and not case.closed and cli._LEFT_OPEN == [case]
 
 
 @pytest.mark.slow  # ingests a fixture case (shared with the other trace tests of the session)
