@@ -60,14 +60,8 @@ def _sigtrace_cmd() -> list[str]:
 
 
 def _once(cmd: list[str], env: dict | None = None) -> float:
-    t0 = time.perf_counter()
-    # from a neutral folder: `python -m` puts the working directory first on sys.path
-    p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env or _ENV, cwd=_CWD)
-    dt = time.perf_counter() - t0
-    if p.returncode != 0:
-        tail = p.stderr.decode(errors="replace")[-300:]
-        raise SystemExit(f"bench_cli: {' '.join(cmd)} exited {p.returncode}: {tail}")
-    return dt
+    """Wall seconds of one fresh process (``_once_cpu``)."""
+    return _once_cpu(cmd, env)[0]
 
 
 _ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {"COLUMNS": "100", "NO_COLOR": "1"}
@@ -101,6 +95,7 @@ sys.stderr.write("STAGES " + json.dumps({"imports": [w1 - w0, c1 - c0], "command
 def _once_cpu(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
     """Wall and CPU seconds (the child's user + system time) of one fresh process; its stderr."""
     r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    # from a neutral folder: `python -m` puts the working directory first on sys.path
     p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env or _ENV, cwd=_CWD)
     dt = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
