@@ -46,3 +46,40 @@ def test_sql_command_runs_a_trace_step_on_a_read_only_case_written_before_trace_
     assert res.rows == []
     (res,) = run_statements(db, "trace/cdr_identity", ["keys=1:1"])
     assert res.rows == []
+
+
+def test_ensure_macros_leaves_the_callers_open_transaction_alone(tmp_path):
+    """Whether the file holds the macros is asked on a cursor (a connection of its own): a missing macro
+    is a catalog error there, not in the caller's transaction, which goes on and commits its work."""
+    from sigtrace.trace.legs import _file_has_macros
+
+    db = tmp_path / "old.duckdb"
+    con = sigtrace.connect(db)
+    try:
+        assert _file_has_macros(con) is True
+        con.execute("drop macro table trace_keys")   # as a case file written by the previous sigtrace
+        assert _file_has_macros(con) is False
+        con.execute("begin transaction")
+        con.execute("create table scratch (a integer)")
+        con.execute("insert into scratch values (1)")
+        ensure_macros(con)
+        assert con.execute("select count(*) from trace_keys('1:2')").fetchone() == (1,)
+        con.execute("commit")
+        assert con.execute("select count(*) from scratch").fetchone() == (1,)
+        assert con.execute("select count(*) from duckdb_functions() where function_name = 'trace_keys' "
+                           "and database_name = 'temp'").fetchone() == (1,)
+    finally:
+        con.close()
+
+
+def test_ensure_macros_on_a_read_only_case_that_holds_them_adds_nothing(tmp_path):
+    db = tmp_path / "new.duckdb"
+    sigtrace.connect(db).close()
+    con = sigtrace.connect(db, read_only=True)
+    try:
+        ensure_macros(con)
+        assert con.execute("select count(*) from duckdb_functions() where function_name like 'trace_%' "
+                           "and database_name = 'temp'").fetchone() == (0,)
+        assert sql.fetch_dicts(con, "trace/sip_identity", keys="1:1") == []
+    finally:
+        con.close()
