@@ -69,8 +69,12 @@ _CWD = tempfile.gettempdir()
 
 # One `sigtrace trace` run in-process, split: the modules it loads imported first, then the command.
 # argv[1]: a JSON list of the modules to import first ([] = none); argv[2:]: the command's arguments.
+# It runs the command as the `sigtrace` program does (which cli.main sets when the process is the
+# program: sigtrace._lazy.ENGINE_ONLY, DuckDB's engine module without the package around it).
 _STAGED = r"""
 import importlib, json, sys, time
+import sigtrace._lazy
+sigtrace._lazy.ENGINE_ONLY = True
 w0, c0 = time.perf_counter(), time.process_time()
 for m in json.loads(sys.argv[1]):
     try:

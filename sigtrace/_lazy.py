@@ -27,3 +27,42 @@ class _LazyModule:
 
 def lazy_module(name: str, namespace: dict[str, Any], alias: str) -> Any:
     return _LazyModule(name, namespace, alias)
+
+
+# Set by the `sigtrace` program itself (cli.main, before any command imports sigtrace.db); never by
+# Python code that imports sigtrace, which may use the `duckdb` package's API on its connections.
+ENGINE_ONLY = False
+
+
+def duckdb_module() -> Any:
+    """DuckDB as sigtrace.db binds it. The package ``duckdb`` is a Python layer over the engine's
+    extension module ``_duckdb``: it re-exports the engine's ``connect``, connection class and
+    exceptions (the very same objects) and adds the relational API (``con.sql``, ``from_arrow``, Arrow
+    scans), whose modules, with the package version read from its installed metadata, take ~35 ms to
+    import. The `sigtrace` program (``ENGINE_ONLY``) runs its SQL through the engine module alone; a
+    module that uses the relational API or Arrow scans imports the package itself, which completes the
+    same connection class. Elsewhere, once the package is loaded, or when ``_duckdb`` is not the
+    engine module installed beside the package (another DuckDB layout): the package."""
+    import sys
+
+    if ENGINE_ONLY and "duckdb" not in sys.modules:
+        import importlib.util
+        from pathlib import Path
+
+        try:
+            import _duckdb
+        except ImportError:
+            _duckdb = None
+        spec = importlib.util.find_spec("duckdb") if _duckdb is not None else None
+        if (spec is not None and spec.origin and getattr(_duckdb, "__file__", None)
+                and Path(spec.origin).parent.parent == Path(_duckdb.__file__).parent
+                and all(hasattr(_duckdb, n) for n in ("connect", "DuckDBPyConnection", "Error"))):
+            return _duckdb
+    return duckdb_package()
+
+
+def duckdb_package() -> Any:
+    """The package ``duckdb`` (its import completes the connection class with the relational API)."""
+    import duckdb
+
+    return duckdb

@@ -774,6 +774,10 @@ def _app_for(argv: list[str]):
 
 
 def main() -> None:
+    if _as_program():
+        from . import _lazy
+
+        _lazy.ENGINE_ONLY = True  # the program's connections run SQL only: DuckDB's engine module will do
     _app_for(sys.argv[1:])()
 
 

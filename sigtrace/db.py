@@ -21,9 +21,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import duckdb
+from ._lazy import duckdb_module, duckdb_package, lazy_module
 
-from ._lazy import lazy_module
+# DuckDB: the package, or in the `sigtrace` program its engine module alone (sigtrace/_lazy.py); the
+# relational API (from_arrow in append_arrow) loads the package where it is used
+duckdb = duckdb_module()
 
 # pyarrow (and the numpy it loads, ~0.13 s) is imported on first use -- by a writer, never by a
 # read-only trace or `sigtrace sql`; `pa` is rebound to the module then (sigtrace/_lazy.py)
@@ -410,6 +412,7 @@ def append_arrow(con: duckdb.DuckDBPyConnection, table: str, tbl: pa.Table | pa.
     if extra and extra[0] not in tbl.schema.names:
         tbl = _pad_enriched(con, table, tbl)
     try:
+        duckdb_package()  # from_arrow is the package's relational API, not the engine module's
         con.from_arrow(tbl).insert_into(table)
     except duckdb.InterruptException:
         raise KeyboardInterrupt from None

@@ -264,3 +264,49 @@ def test_valid_values_are_converted_without_pydantic(argv):
     rc, loaded, err, _out = _cli_modules(argv)
     assert rc == (0 if argv == ["--version"] else 3), err
     assert [m for m in loaded if m in ("pydantic", "typer._adapters", "rich.table", "pyarrow", "numpy")] == []
+
+
+def test_the_program_runs_sql_on_duckdbs_engine_module_and_loads_the_package_where_needed():
+    """In the `sigtrace` program (cli.main sets sigtrace._lazy.ENGINE_ONLY) sigtrace.db binds DuckDB's
+    engine module, without the package's relational API around it; the same connection class gets
+    that API when a writer appends Arrow (from_arrow), which loads the package."""
+    out = _run("""
+    import sys
+    import sigtrace._lazy as lazy
+    lazy.ENGINE_ONLY = True
+    import sigtrace.db as db
+    print("BOUND", db.duckdb.__name__, "duckdb" in sys.modules)
+    con = db.connect(None)
+    try:
+        con.execute("select * from nope")
+    except db.duckdb.CatalogException:
+        print("ERROR class ok")
+    import pyarrow as pa
+    cols = db.table_columns(con, "decode_errors")
+    row = {"source_id": 1, "layer": "test", "message": "one row appended through Arrow"}
+    tbl = pa.table({c: pa.array([row.get(c)], type=db.arrow_type(t)) for c, t in cols})
+    db.append_arrow(con, "decode_errors", tbl)
+    print("ROWS", con.execute("select count(*) from decode_errors").fetchone()[0], "duckdb" in sys.modules)
+    import duckdb
+    print("SAME", duckdb.DuckDBPyConnection is db.duckdb.DuckDBPyConnection, duckdb.Error is db.duckdb.Error)
+    """)
+    lines = dict(ln.split(" ", 1) for ln in out.splitlines())
+    name, package_loaded = lines["BOUND"].split()
+    if name == "duckdb":  # a DuckDB without an engine module beside the package: the package, as ever
+        assert package_loaded == "True"
+    else:
+        assert (name, package_loaded) == ("_duckdb", "False")
+    assert lines["ERROR"] == "class ok"
+    assert lines["ROWS"] == "1 True"
+    assert lines["SAME"] == "True True"
+
+
+def test_python_code_importing_sigtrace_gets_the_duckdb_package():
+    """Only the program itself binds the engine module: a script's sigtrace.connect() connection has
+    the package's relational API (con.sql) as ever."""
+    out = _run("""
+    import sigtrace
+    con = sigtrace.connect(None)
+    print("SQL", con.sql("select 42").fetchall())
+    """)
+    assert "SQL [(42,)]" in out
