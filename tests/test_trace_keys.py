@@ -3,6 +3,8 @@ read, parsed once. A read-only case file written before the macro existed gets i
 (as a TEMP macro), so the trace's identity queries keep working on it."""
 from __future__ import annotations
 
+import pytest
+
 import sigtrace
 from sigtrace import sql
 from sigtrace.trace import ensure_macros
@@ -81,5 +83,49 @@ def test_ensure_macros_on_a_read_only_case_that_holds_them_adds_nothing(tmp_path
         assert con.execute("select count(*) from duckdb_functions() where function_name like 'trace_%' "
                            "and database_name = 'temp'").fetchone() == (0,)
         assert sql.fetch_dicts(con, "trace/sip_identity", keys="1:1") == []
+    finally:
+        con.close()
+
+
+@pytest.mark.slow  # builds a fixture case (shared with the other trace tests of the session)
+def test_a_trace_asks_the_sip_identity_of_each_frame_once(monkeypatch):
+    """The SIP entry asks trace/sip_identity for the INVITEs it links, with the frames of their dialogs;
+    the caller-ID verdict then asks for the chain's INVITE evidence (the INVITE and its responses) and
+    finds every frame asked already: one statement per trace, and the same rows as asking anew."""
+    from datetime import datetime, timezone
+
+    from trace_cases import expected, shared_cases
+
+    from sigtrace.trace.sip_entry import _LinkMixin
+
+    db = shared_cases()("caller_spoofing")
+    t = expected("caller_spoofing")["traces"][0]
+    at = datetime.fromisoformat(t["at"]).astimezone(timezone.utc).replace(tzinfo=None)
+    asked: list[list[str]] = []
+    real = sql.fetch_dicts
+
+    def spy(con, name, **params):
+        if name == "trace/sip_identity":
+            asked.append(params["keys"].split(","))
+        return real(con, name, **params)
+
+    monkeypatch.setattr(sql, "fetch_dicts", spy)
+    seen: list[tuple[list[str], list[dict]]] = []
+    pooled = _LinkMixin.sip_identity
+
+    def keep(self, keys, also=()):
+        rows = pooled(self, keys, also)
+        seen.append((list(keys), rows))
+        return rows
+
+    monkeypatch.setattr(_LinkMixin, "sip_identity", keep)
+    con = sigtrace.connect(db, read_only=True)
+    try:
+        res = sigtrace.trace(con, t["victim_e164"], at, t.get("window", 300))
+        assert res.candidates
+        assert len(asked) == 1 and len(seen) >= 2, (asked, [k for k, _ in seen])
+        assert len(set(asked[0])) == len(asked[0])
+        for keys, rows in seen:  # what each caller got: what the query gives for its frames alone
+            assert rows == real(con, "trace/sip_identity", keys=",".join(dict.fromkeys(keys)))
     finally:
         con.close()

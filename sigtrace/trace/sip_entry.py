@@ -50,10 +50,33 @@ class _LinkMixin:
             for r in todo:
                 r["_ident"] = {}
             return
-        keys = ",".join(dict.fromkeys(f"{r['source_id']}:{r['frame']}" for r in todo))
-        got = {(g["source_id"], g["frame"], g["call_id"]): g for g in self.rows("trace/sip_identity", keys=keys)}
+        keys = [f"{r['source_id']}:{r['frame']}" for r in todo]
+        # the frames of their dialogs too (the responses the chain's hops cite): the caller-ID verdict
+        # asks for the chain's INVITE evidence, and then finds every frame already asked (one query)
+        also = [f"{r['source_id']}:{m['frame']}" for r in todo for m in r.get("messages") or ()
+                if m.get("frame") is not None]
+        got = {(g["source_id"], g["frame"], g["call_id"]): g for g in self.sip_identity(keys, also)}
         for r in todo:
             r["_ident"] = got.get((r["source_id"], r["frame"], r["call_id"])) or {}
+
+    def sip_identity(self, keys: list[str], also: list[str] = ()) -> list[dict[str, Any]]:
+        """The rows of trace/sip_identity for ``keys`` ("source_id:frame"), in its order (source_id,
+        frame), each caller its own copies. One trace asks the case for each frame once: the rows are
+        kept per frame (in the walks' shared memo), and a call asks only for the frames not asked yet,
+        with ``also`` (frames a later call is likely to want) in the same statement."""
+        from .. import sql
+
+        by_key: dict[str, list[dict[str, Any]]] = self.memo.setdefault(("trace/sip_identity", "by frame"), {})
+        want = list(dict.fromkeys(keys))
+        new = [k for k in dict.fromkeys([*want, *also]) if k not in by_key]
+        if any(k not in by_key for k in want):
+            for k in new:
+                by_key[k] = []
+            for r in sql.fetch_dicts(self.con, "trace/sip_identity", keys=",".join(new)):
+                by_key.setdefault(f"{r['source_id']}:{r['frame']}", []).append(r)
+        out = [dict(r) for k in want for r in by_key[k]]
+        out.sort(key=lambda r: (r["source_id"], r["frame"]))
+        return out
 
     def sip_link(self, up: dict[str, Any], down: dict[str, Any], node_ip: str) -> tuple[float, float, list[str]]:
         """How the INVITE ``up`` (sent to node ``node_ip``) is tied to ``down`` (sent by it): (strength,

@@ -229,7 +229,8 @@ class _Verdict:
         if not _has_identity_columns(tr):
             tr_note(tr, OLD_CASE_NOTE)
             return []
-        rows = _rows(tr, "trace/sip_identity", keys=",".join(dict.fromkeys(keys)))
+        pooled = getattr(tr, "sip_identity", None)  # the tracer's: frames its SIP entry asked are not asked again
+        rows = pooled(keys) if pooled is not None else _rows(tr, "trace/sip_identity", keys=",".join(dict.fromkeys(keys)))
         rows = [r for r in rows if r["stir_attest"] or r["stir_orig_tn"] or r["verstat"] or r["stir_error"]]
         order = {k: i for i, k in enumerate(dict.fromkeys(keys))}
         rows.sort(key=lambda r: order.get(f"{r['source_id']}:{r['frame']}", 1 << 30))
