@@ -2,7 +2,6 @@
 (checked against the sha256 recorded at ingest), one interface per (source, link type)."""
 from __future__ import annotations
 
-import hashlib
 import struct
 from pathlib import Path
 from typing import Any
@@ -108,6 +107,8 @@ def export_pcap(con: Any, result: TraceResult, path: str | Path, candidate: Cand
         p = Path(src["path"] or "")
         digest = None
         if src["path"] and p.is_file():
+            import hashlib  # here: only an export checks a moved capture's sha256
+
             h = hashlib.sha256()
             with open(p, "rb") as f:
                 while chunk := f.read(1 << 22):
