@@ -411,7 +411,8 @@ ALLOWED: dict[str, dict[str, str]] = {
     "query.py": {"st.query": "one statement of the analyst's own SQL text or of a shipped named query (`sigtrace sql`): "
                              "its type checked in read-only mode, DuckDB's settings locked; --param values are bound"},
     "sql.py": {"q.sql": "a shipped named-query file; parameters bound with $name"},
-    "legs.py": {"temp_ddl": "a macro of the shipped queries/views/040_trace.sql, made TEMP for a read-only connection"},
+    "legs.py": {"temp_ddl": "a macro of the shipped queries/views/040_trace.sql, made TEMP for a read-only connection",
+                "name": "a table macro name of the constant _TRACE_MACROS (the probe calls each with no arguments)"},
 }
 QUOTING_CALLS = {"_ident", "_lit", "int", "_q", "_file_list"}
 
