@@ -198,17 +198,12 @@ def ingest(
     own = not isinstance(db, duckdb.DuckDBPyConnection)  # a case file this run opens and closes
     report = IngestReport(db=str(db) if own else ":connection:")
     plan = plan_inputs(paths, profile, report)
-    snaps = _SnapshotsAhead([p for p, kind, _ in plan if kind not in parallel.CAPTURE_KINDS])
+    if own:
+        con = connect(db, force_schema=force_schema)
+        _no_vacuum(con)
+    else:
+        con = db
     par = None
-    try:
-        if own:
-            con = connect(db, force_schema=force_schema)
-            _no_vacuum(con)
-        else:
-            con = db
-    except BaseException:
-        snaps.close()
-        raise
     try:
         goip_before = _goip_scan_inputs(con) if own and plan else None
         digests: dict[Path, str] = {}
@@ -222,7 +217,7 @@ def ingest(
                     if kind in parallel.CAPTURE_KINDS:  # the decoder hashes its own read (checked against this)
                         digest = digests.get(path) or sha256_file(path)
                     else:  # DuckDB reads a CDR file by name, several times: it reads a private copy instead
-                        snap = files.enter_context(snaps.take(path))
+                        snap = files.enter_context(snapshot(path))
                         digest = snap.sha256
                 except OSError as e:  # vanished or unreadable since detection
                     raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
@@ -242,76 +237,11 @@ def ingest(
             _checkpoint(con, report)
             _store_goip_scan(con, any(f.status == "ingested" for f in report.files), goip_before)
     finally:
-        snaps.close()
         if par is not None:
             par.close()
         if own:
             con.close()
     return report
-
-
-class _SnapshotsAhead:
-    """The private, hashed copies of a run's CDR files (``inputs.snapshot``), each made one file ahead
-    by a background thread: the first while the case file is opened, the next while this one loads
-    (file I/O and hashlib's updates release the GIL). Each file's copy is still made, hashed and
-    checked against ``sources`` before its transaction; only when it is made changes. ``take(path)``
-    (in plan order) waits for that file's copy and starts the next one; ``close()`` abandons and
-    removes a copy nobody took (an error or Ctrl-C)."""
-
-    def __init__(self, paths: list[Path]):
-        self.paths = list(paths)
-        self.next = 0
-        self.stopped = False
-        self.pending: tuple[Path, Any, dict[str, Any]] | None = None
-        self._start()
-
-    def _start(self) -> None:
-        if self.next >= len(self.paths) or self.stopped:
-            return
-        import threading
-
-        path = self.paths[self.next]
-        self.next += 1
-        box: dict[str, Any] = {}
-
-        def make() -> None:
-            cm = snapshot(path, stop=lambda: self.stopped)
-            try:
-                box["snap"] = cm.__enter__()
-                box["cm"] = cm
-            except BaseException as e:  # handed to take(): raised where the file is ingested
-                box["error"] = e
-
-        t = threading.Thread(target=make, name="sigtrace-cdr-snapshot", daemon=True)
-        t.start()
-        self.pending = (path, t, box)
-
-    @contextlib.contextmanager
-    def take(self, path: Path):
-        if self.pending is None or self.pending[0] != path:  # not planned ahead: made here, as before
-            with snapshot(path) as snap:
-                yield snap
-            return
-        _, t, box = self.pending
-        self.pending = None
-        t.join()
-        self._start()
-        if "error" in box:
-            raise box["error"]
-        try:
-            yield box["snap"]
-        finally:
-            box["cm"].__exit__(None, None, None)
-
-    def close(self) -> None:
-        self.stopped = True
-        if self.pending is None:
-            return
-        _, t, box = self.pending
-        self.pending = None
-        t.join()
-        if "cm" in box:
-            box["cm"].__exit__(None, None, None)
 
 
 def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_variant: str, profile: Any,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,14 +53,13 @@ class Snapshot:
 
 
 @contextmanager
-def snapshot(path: Path, stop: Callable[[], bool] | None = None) -> Iterator[Snapshot]:
+def snapshot(path: Path) -> Iterator[Snapshot]:
     """Copy ``path`` into a private temporary file (``mkstemp``: created exclusively, mode 0600),
     hashing the bytes in the same read. For readers that open the file by name themselves, several
     times (DuckDB's CSV, JSON Lines and Parquet readers, after the header is sniffed in Python): they
     read the copy, so the rows come from exactly the bytes whose sha256 the case records, whatever
     happens to ``path`` meanwhile -- a file swapped between one open and the next, or swapped and put
-    back, cannot give rows of one file under the hash of another. The copy is removed on exit.
-    ``stop``: asked before each block; when it says so, the copy is abandoned (``InterruptedError``)."""
+    back, cannot give rows of one file under the hash of another. The copy is removed on exit."""
     fd, tmp = tempfile.mkstemp(prefix="sigtrace-evidence-", suffix=Path(path).suffix[:16])
     try:
         h = hashlib.sha256()
@@ -72,8 +71,6 @@ def snapshot(path: Path, stop: Callable[[], bool] | None = None) -> Iterator[Sna
         with open(path, "rb", buffering=0) as src, os.fdopen(fd, "wb", buffering=0) as out:
             fd = -1
             while n := src.readinto(buf):
-                if stop is not None and stop():
-                    raise InterruptedError(f"{path}: copy abandoned")
                 block = view[:n]
                 h.update(block)
                 while block:  # a raw write may take fewer bytes than given

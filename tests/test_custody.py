@@ -249,39 +249,6 @@ def test_cdr_snapshot_left_behind_nowhere(tmp_path, monkeypatch):
     assert list(tmpdir.iterdir()) == []
 
 
-def test_cdr_snapshots_made_ahead(tmp_path, monkeypatch):
-    """Each CDR file's private copy is made one file ahead, in a background thread: every file still
-    gets the sha256 of its own bytes and its own rows, a repeated file is still a duplicate, and a
-    copy made ahead for a file the run never reached (the load before it failed) is removed."""
-    import tempfile
-
-    tmpdir = tmp_path / "tmp"
-    tmpdir.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(tmpdir))
-    a, b, again = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "again.csv"
-    a.write_bytes(CDR_A.read_bytes())
-    b.write_bytes(CDR_B.read_bytes())
-    again.write_bytes(CDR_A.read_bytes())
-    db = tmp_path / "c.duckdb"
-    rep = sigtrace.ingest([a, b, again], db=db, jobs=1)
-    assert [f.status for f in rep.files] == ["ingested", "ingested", "duplicate"]
-    assert [f.sha256 for f in rep.files] == [_sha(p.read_bytes()) for p in (a, b, again)]
-    assert _rows(db, "select source_name, sha256 from sources order by source_id") == [
-        ("a.csv", _sha(a.read_bytes())), ("b.csv", _sha(b.read_bytes()))]
-    one = tmp_path / "one.duckdb"
-    sigtrace.ingest([b], db=one, jobs=1)
-    q = "select row_num, calling, called, start_time from cdr_legs where source_id = {} order by row_num"
-    assert _rows(db, q.format(2)) == _rows(one, q.format(1))
-    assert list(tmpdir.iterdir()) == []
-    bad = tmp_path / "bad.csv"  # refused by the load while the next file's copy is made ahead
-    bad.write_text("record_type,start_time,called,calling,duration_s,imsi\nMOC,2024-05-11T10:00:00+08:00,1,2,3,4\n")
-    later = tmp_path / "later.csv"
-    later.write_bytes(CDR_B.read_bytes() + b"\n")
-    with pytest.raises(InputError):
-        sigtrace.ingest([bad, later], db=tmp_path / "d.duckdb", jobs=1)
-    assert list(tmpdir.iterdir()) == []
-
-
 # =========================================================================== decode-error cap
 
 def _zeros_capture(n: int) -> bytes:
