@@ -205,6 +205,7 @@ def ingest(
         con = db
     par = None
     try:
+        goip_before = _goip_scan_inputs(con) if own and plan else None
         digests: dict[Path, str] = {}
         fast = _fast_run(plan) and fast_mode(jobs)  # small runs never import numba
         par = None if fast else parallel.start(con, plan, jobs, ss7_variant, digests, sha256_file)
@@ -234,7 +235,7 @@ def ingest(
                 report.files.append(fr)
         if own:  # a case file (a given connection: the caller's to keep)
             _checkpoint(con, report)
-            _store_goip_scan(con, any(f.status == "ingested" for f in report.files))
+            _store_goip_scan(con, any(f.status == "ingested" for f in report.files), goip_before)
     finally:
         if par is not None:
             par.close()
@@ -387,14 +388,26 @@ def _undecoded(con, source_id: int, fr: FileReport) -> None:
     fr.note = f"not decoded: {shown}" + (f" and {more} more stacks" if more > 0 else "")
 
 
-def _store_goip_scan(con, added: bool) -> None:
+def _goip_scan_inputs(con) -> tuple[int, int] | None:
+    """Before the run adds a file: what the stored GoIP scan was computed from, when it is current
+    (``sigtrace.goip.scan.stored_scan_inputs``); None otherwise."""
+    from .goip.scan import stored_scan_inputs
+
+    return stored_scan_inputs(con)
+
+
+def _store_goip_scan(con, added: bool, before: tuple[int, int] | None = None) -> None:
     """The whole-case GoIP scan written for look-ups (goip_scan_sites, migration 011), once per run
     after the last file: from every file of the case, as one run with all of them would write it.
     Also when the run added nothing but the table is not current (an earlier run was interrupted
-    before writing it, or another sigtrace wrote it)."""
+    before writing it, or another sigtrace wrote it). A run that added no CDR leg and no SIP message
+    to a case whose table was current (``before``) keeps the table (``keep_scan_sites``): the scan
+    would read what it read before."""
     try:
-        from .goip.scan import scan_is_current, store_scan_sites
+        from .goip.scan import keep_scan_sites, scan_is_current, store_scan_sites
 
+        if added and keep_scan_sites(con, before):
+            return
         if added or not scan_is_current(con):
             store_scan_sites(con)
     except BaseException as e:

@@ -130,6 +130,47 @@ def test_second_ingest_run_gives_the_one_run_table(tmp_path):
             con.close()
 
 
+def test_run_adding_no_leg_and_no_sip_message_keeps_the_table(tmp_path, monkeypatch):
+    """A run that adds only rows the scan never reads (an ISUP-only capture: no CDR leg, no SIP message)
+    to a case whose table is current does not scan the case again: the table and state are those one
+    run with all the files writes. A run that adds CDR legs scans again."""
+    d = FIXTURE_CASES / "goip_origin"
+    isup = FIXTURE_CASES / "china24" / "captures" / "stp-m3ua.pcap"
+    one, two = tmp_path / "one.duckdb", tmp_path / "two.duckdb"
+    sigtrace.ingest([d / "captures", d / "cdr", isup], one)
+    sigtrace.ingest([d / "captures", d / "cdr"], two)
+    state = "select * from goip_scan_state"
+    con = duckdb.connect(str(two), read_only=True)
+    before = con.execute(state).fetchall()
+    con.close()
+
+    def no_scan(con):
+        raise AssertionError("the whole-case scan ran again")
+    monkeypatch.setattr(scan, "store_scan_sites", no_scan)
+    rep = sigtrace.ingest([isup], two)
+    assert [f.status for f in rep.files] == ["ingested"]
+    assert rep.files[0].messages.get("isup_messages", 0) > 0 and not rep.files[0].messages.get("sip_messages")
+    assert _stored_rows(two) == _stored_rows(one)
+    con1, con2 = (duckdb.connect(str(db), read_only=True) for db in (one, two))
+    try:
+        assert con2.execute(state).fetchall() == con1.execute(state).fetchall() != before
+    finally:
+        con1.close()
+        con2.close()
+    _clear()
+    con = sigtrace.connect(two, read_only=True)
+    try:
+        assert scan.scan_is_current(con)
+    finally:
+        con.close()
+    extra = tmp_path / "more.csv"              # one more outgoing mobile leg: the scan must run
+    first = sorted((d / "cdr").iterdir())[0]
+    lines = first.read_text().splitlines()
+    extra.write_text(lines[0] + "\n" + next(ln for ln in lines[1:] if ",MOC," in "," + ln + ",") + "\n")
+    with pytest.raises(AssertionError, match="scan ran again"):
+        sigtrace.ingest([extra], two)
+
+
 def test_stale_or_missing_table_falls_back_to_the_live_scan(tmp_path, built):
     src = built("goip_origin")
     db = tmp_path / "case.duckdb"

@@ -480,6 +480,42 @@ def store_scan_sites(con) -> int:
     return len(sites)
 
 
+def stored_scan_inputs(con) -> tuple[int, int] | None:
+    """(CDR legs, SIP messages) of the case when goip_scan_sites is current for it and the packaged
+    rule set, else None: taken by ``sigtrace ingest`` before it adds files (``keep_scan_sites``)."""
+    st = _case_state(con)
+    if st["stored_current"] and st["stored_rules_sha256"] == scan_digest(load_rules(None)):
+        return int(st["cdr_legs"]), int(st["sip_messages"])
+    return None
+
+
+def keep_scan_sites(con, before: tuple[int, int] | None) -> bool:
+    """After a run that added files, when goip_scan_sites was current before it (``before``, from
+    ``stored_scan_inputs``) and the run added no CDR leg and no SIP message (only rows the scan never
+    reads: an ISUP-only capture): the scan reads exactly what it read before (cdr_legs and
+    sip_messages only grow, by whole files), so store_scan_sites would write the same sites and the same
+    state but for the digest of the sources. Only that digest is brought up to date, in one
+    transaction, instead of scanning the whole case again. Returns whether it did."""
+    import duckdb
+
+    if before is None:
+        return False
+    con.execute("begin transaction")
+    try:
+        st = _case_state(con)
+        kept = (int(st["cdr_legs"]), int(st["sip_messages"])) == before
+        if kept:
+            con.execute("update goip_scan_state set sources_sha256 = $s", {"s": st["sources_sha256"]})
+        con.execute("commit")
+    except BaseException:
+        try:
+            con.execute("rollback")
+        except duckdb.Error:
+            pass
+        raise
+    return kept
+
+
 def flagged_keys(con, since: datetime | None = None, until: datetime | None = None) -> tuple[set[str], set[str]]:
     """(cell_ids, imeis) of the sites labelled likely_simbox; cached per connection and case content.
     Over the whole case (no window), read from goip_scan_sites when it is current."""
