@@ -56,9 +56,9 @@ iam as (
       and (p_dpc is null or dpc = p_dpc::integer)
       and (p_pc_bits is null or pc_bits = p_pc_bits::tinyint)
       and (
-          called_norm in (select n from nums)
-          or (p_redirects and (original_called_norm in (select n from nums)
-                               or redirecting_norm in (select n from nums)))
+          list_contains(p_numbers::varchar[], called_norm)
+          or (p_redirects and (list_contains(p_numbers::varchar[], original_called_norm)
+                               or list_contains(p_numbers::varchar[], redirecting_norm)))
           or (called_noa = 1 and called_digits in (select l from locals))
           or (called_st is not true and length(called_digits) >= 3
               and called_digits in (select substr(f, 1, length(f) - k) from forms, range(1, 12) as r(k)))
@@ -181,10 +181,6 @@ comment on macro table trace_cdr_legs is 'Switch CDR legs for the trace: records
 
 create or replace macro trace_sip_invites(p_numbers, p_ip, p_call_id, p_t_from, p_t_to, p_max_call_s) as table
 with
-nums as (
-    select unnest(p_numbers::varchar[]) as n
-),
-
 sip_i as (
     -- ISUP IAMs carried in SIP-I bodies for the numbers
     select source_id, sip_call_id, frame,
@@ -197,7 +193,22 @@ sip_i as (
     where msg_type = 1
       and transport = 'sip-i'
       and ts between p_t_from::timestamp_ns and p_t_to::timestamp_ns
-      and called_norm in (select n from nums)
+      and list_contains(p_numbers::varchar[], called_norm)
+),
+
+invite_keys as (
+    -- the INVITEs' frames, read from the filter columns alone: the rows' other columns are fetched
+    -- for these frames only (a scan that fetched every column of the window would decompress them
+    -- for every message in it)
+    select source_id, frame
+    from sip_messages
+    where is_request
+      and method = 'INVITE'
+      and to_tag is null
+      and ts between p_t_from::timestamp_ns and p_t_to::timestamp_ns
+      and (p_ip is null or dst_ip = p_ip)
+      and (list_contains(p_numbers::varchar[], ruri_user_norm) or call_id = p_call_id
+           or call_id in (select sip_call_id from sip_i))
 ),
 
 invites as (
@@ -208,12 +219,13 @@ invites as (
         via, via_sent_by, via_received, via_rport, record_route, contact, user_agent, sdp_ip,
         max_forwards, has_isup, x_call_id, icid
     from sip_messages
+    semi join invite_keys using (source_id, frame)
     where is_request
       and method = 'INVITE'
       and to_tag is null
       and ts between p_t_from::timestamp_ns and p_t_to::timestamp_ns
       and (p_ip is null or dst_ip = p_ip)
-      and (ruri_user_norm in (select n from nums) or call_id = p_call_id
+      and (list_contains(p_numbers::varchar[], ruri_user_norm) or call_id = p_call_id
            or call_id in (select sip_call_id from sip_i))
 ),
 
@@ -237,6 +249,7 @@ dialog as (
         and greatest(d.src_ip, d.dst_ip) = greatest(i.src_ip, i.dst_ip)
     where d.ts between p_t_from::timestamp_ns
         and (p_t_to::timestamp + to_seconds(p_max_call_s::double))::timestamp_ns
+      and d.call_id in (select call_id from invites)
     group by i.source_id, i.frame
 )
 
@@ -360,18 +373,25 @@ per_source as (
     -- one call per (source, called number, 10-minute bucket): the legs of one call a probe saw
     -- answer within 2 s of each other; a number called twice in the bucket is not a unique match,
     -- and a number called in more than 50 buckets (a call centre) is left out
-    select *
-    from (
-        select
-            w, source_id, bool_or(is_cdr) as is_cdr, called_norm, answer_ns // 600000000000 as bucket,
-            min(seize_ns) as seize_ns, min(answer_ns) as answer_ns, avg(duration_s) as duration_s,
-            min(node) as node, list({'node': node, 'seize': seize_ns}) as legs,
-            count(*) over (partition by w, source_id, called_norm) as buckets
-        from calls
-        group by w, source_id, called_norm, answer_ns // 600000000000
-        having max(answer_ns) - min(answer_ns) <= 2e9
-    )
-    where buckets <= 50
+    select
+        w, source_id, bool_or(is_cdr) as is_cdr, called_norm, answer_ns // 600000000000 as bucket,
+        min(seize_ns) as seize_ns, min(answer_ns) as answer_ns, avg(duration_s) as duration_s,
+        min(node) as node, list({'node': node, 'seize': seize_ns}) as legs
+    from calls
+    semi join (
+        -- the numbers' buckets that hold one call, counted per number (no lists carried through)
+        select w, source_id, called_norm
+        from (
+            select w, source_id, called_norm
+            from calls
+            group by w, source_id, called_norm, answer_ns // 600000000000
+            having max(answer_ns) - min(answer_ns) <= 2e9
+        )
+        group by w, source_id, called_norm
+        having count(*) <= 50
+    ) using (w, source_id, called_norm)
+    group by w, source_id, called_norm, answer_ns // 600000000000
+    having max(answer_ns) - min(answer_ns) <= 2e9
 ),
 
 matches as (
