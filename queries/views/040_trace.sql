@@ -12,32 +12,6 @@
 
 create or replace macro trace_isup_legs(p_numbers, p_dpc, p_pc_bits, p_redirects, p_t_from, p_t_to, p_max_call_s) as table
 with
-nums as (
-    select unnest(p_numbers::varchar[]) as n
-),
-
-forms as (
-    -- digit strings an overlap IAM may start with: international, national and trunk-prefixed forms
-    select distinct f
-    from (
-        select unnest([
-            ltrim(n, '+'),
-            case when n like '+86%' then substr(n, 4) end,
-            case when n like '+86%' then '0' || substr(n, 4) end
-        ]) as f
-        from nums
-    )
-    where f is not null
-),
-
-locals as (
-    -- subscriber numbers (NOA 1) of Chinese fixed lines: the national number without its area code
-    -- (2 digits for 10 and 2X, else 3; DOMAIN-PROTOCOLS §11.1); mobiles have no local form
-    select case when substr(n, 4, 2) = '10' or substr(n, 4, 1) = '2' then substr(n, 6) else substr(n, 7) end as l
-    from nums
-    where n like '+86%' and (substr(n, 4, 1) <> '1' or substr(n, 4, 2) = '10') and length(n) between 12 and 14
-),
-
 iam as (
     -- candidate IAMs (Q.763 message type 1) carried on MTP links; SIP-I IAMs (no CIC) are not legs
     select
@@ -59,9 +33,20 @@ iam as (
           list_contains(p_numbers::varchar[], called_norm)
           or (p_redirects and (list_contains(p_numbers::varchar[], original_called_norm)
                                or list_contains(p_numbers::varchar[], redirecting_norm)))
-          or (called_noa = 1 and called_digits in (select l from locals))
+          -- subscriber numbers (NOA 1) of Chinese fixed lines: the national number without its area
+          -- code (2 digits for 10 and 2X, else 3; DOMAIN-PROTOCOLS §11.1); mobiles have no local form
+          or (called_noa = 1 and list_contains(list_transform(p_numbers::varchar[], lambda n:
+                  case when n like '+86%' and (substr(n, 4, 1) <> '1' or substr(n, 4, 2) = '10')
+                            and length(n) between 12 and 14
+                       then case when substr(n, 4, 2) = '10' or substr(n, 4, 1) = '2' then substr(n, 6)
+                                 else substr(n, 7) end end), called_digits))
+          -- overlap IAMs: digits that begin a form of a number (international, national, trunk-prefixed)
           or (called_st is not true and length(called_digits) >= 3
-              and called_digits in (select substr(f, 1, length(f) - k) from forms, range(1, 12) as r(k)))
+              and list_contains(flatten(list_transform(p_numbers::varchar[], lambda n: flatten(list_transform(
+                  list_filter([ltrim(n, '+'), case when n like '+86%' then substr(n, 4) end,
+                               case when n like '+86%' then '0' || substr(n, 4) end], lambda f: f is not null),
+                  lambda f: list_transform(range(1, 12), lambda k: substr(f, 1, length(f) - k)))))),
+                  called_digits))
       )
 ),
 
