@@ -358,6 +358,9 @@ def main() -> None:
             victims.append({"victim": n, "at": datetime.fromisoformat(at), "softswitch": ss or None,
                             "origin": {"kind": "softswitch", "ip": ss} if ss else None})
         pop = None
+    # a case file holds the views and the trace's table macros of the sigtrace that last opened it
+    # writable: one writable open here re-applies this checkout's, so the run measures its SQL
+    sigtrace.connect(path).close()
     con = sigtrace.connect(path, read_only=True)
     isup, sip, cdr = counts(con)
     print(f"case {path.name}: {isup:,} ISUP + {sip:,} SIP = {isup + sip:,} signalling messages, {cdr:,} CDR legs")

@@ -12,32 +12,6 @@
 
 create or replace macro trace_isup_legs(p_numbers, p_dpc, p_pc_bits, p_redirects, p_t_from, p_t_to, p_max_call_s) as table
 with
-nums as (
-    select unnest(p_numbers::varchar[]) as n
-),
-
-forms as (
-    -- digit strings an overlap IAM may start with: international, national and trunk-prefixed forms
-    select distinct f
-    from (
-        select unnest([
-            ltrim(n, '+'),
-            case when n like '+86%' then substr(n, 4) end,
-            case when n like '+86%' then '0' || substr(n, 4) end
-        ]) as f
-        from nums
-    )
-    where f is not null
-),
-
-locals as (
-    -- subscriber numbers (NOA 1) of Chinese fixed lines: the national number without its area code
-    -- (2 digits for 10 and 2X, else 3; DOMAIN-PROTOCOLS §11.1); mobiles have no local form
-    select case when substr(n, 4, 2) = '10' or substr(n, 4, 1) = '2' then substr(n, 6) else substr(n, 7) end as l
-    from nums
-    where n like '+86%' and (substr(n, 4, 1) <> '1' or substr(n, 4, 2) = '10') and length(n) between 12 and 14
-),
-
 iam as (
     -- candidate IAMs (Q.763 message type 1) carried on MTP links; SIP-I IAMs (no CIC) are not legs
     select
@@ -56,12 +30,23 @@ iam as (
       and (p_dpc is null or dpc = p_dpc::integer)
       and (p_pc_bits is null or pc_bits = p_pc_bits::tinyint)
       and (
-          called_norm in (select n from nums)
-          or (p_redirects and (original_called_norm in (select n from nums)
-                               or redirecting_norm in (select n from nums)))
-          or (called_noa = 1 and called_digits in (select l from locals))
+          list_contains(p_numbers::varchar[], called_norm)
+          or (p_redirects and (list_contains(p_numbers::varchar[], original_called_norm)
+                               or list_contains(p_numbers::varchar[], redirecting_norm)))
+          -- subscriber numbers (NOA 1) of Chinese fixed lines: the national number without its area
+          -- code (2 digits for 10 and 2X, else 3; DOMAIN-PROTOCOLS §11.1); mobiles have no local form
+          or (called_noa = 1 and list_contains(list_transform(p_numbers::varchar[], lambda n:
+                  case when n like '+86%' and (substr(n, 4, 1) <> '1' or substr(n, 4, 2) = '10')
+                            and length(n) between 12 and 14
+                       then case when substr(n, 4, 2) = '10' or substr(n, 4, 1) = '2' then substr(n, 6)
+                                 else substr(n, 7) end end), called_digits))
+          -- overlap IAMs: digits that begin a form of a number (international, national, trunk-prefixed)
           or (called_st is not true and length(called_digits) >= 3
-              and called_digits in (select substr(f, 1, length(f) - k) from forms, range(1, 12) as r(k)))
+              and list_contains(flatten(list_transform(p_numbers::varchar[], lambda n: flatten(list_transform(
+                  list_filter([ltrim(n, '+'), case when n like '+86%' then substr(n, 4) end,
+                               case when n like '+86%' then '0' || substr(n, 4) end], lambda f: f is not null),
+                  lambda f: list_transform(range(1, 12), lambda k: substr(f, 1, length(f) - k)))))),
+                  called_digits))
       )
 ),
 
@@ -181,10 +166,6 @@ comment on macro table trace_cdr_legs is 'Switch CDR legs for the trace: records
 
 create or replace macro trace_sip_invites(p_numbers, p_ip, p_call_id, p_t_from, p_t_to, p_max_call_s) as table
 with
-nums as (
-    select unnest(p_numbers::varchar[]) as n
-),
-
 sip_i as (
     -- ISUP IAMs carried in SIP-I bodies for the numbers
     select source_id, sip_call_id, frame,
@@ -197,7 +178,22 @@ sip_i as (
     where msg_type = 1
       and transport = 'sip-i'
       and ts between p_t_from::timestamp_ns and p_t_to::timestamp_ns
-      and called_norm in (select n from nums)
+      and list_contains(p_numbers::varchar[], called_norm)
+),
+
+invite_keys as (
+    -- the INVITEs' frames, read from the filter columns alone: the rows' other columns are fetched
+    -- for these frames only (a scan that fetched every column of the window would decompress them
+    -- for every message in it)
+    select source_id, frame
+    from sip_messages
+    where is_request
+      and method = 'INVITE'
+      and to_tag is null
+      and ts between p_t_from::timestamp_ns and p_t_to::timestamp_ns
+      and (p_ip is null or dst_ip = p_ip)
+      and (list_contains(p_numbers::varchar[], ruri_user_norm) or call_id = p_call_id
+           or call_id in (select sip_call_id from sip_i))
 ),
 
 invites as (
@@ -208,12 +204,13 @@ invites as (
         via, via_sent_by, via_received, via_rport, record_route, contact, user_agent, sdp_ip,
         max_forwards, has_isup, x_call_id, icid
     from sip_messages
+    semi join invite_keys using (source_id, frame)
     where is_request
       and method = 'INVITE'
       and to_tag is null
       and ts between p_t_from::timestamp_ns and p_t_to::timestamp_ns
       and (p_ip is null or dst_ip = p_ip)
-      and (ruri_user_norm in (select n from nums) or call_id = p_call_id
+      and (list_contains(p_numbers::varchar[], ruri_user_norm) or call_id = p_call_id
            or call_id in (select sip_call_id from sip_i))
 ),
 
@@ -237,6 +234,7 @@ dialog as (
         and greatest(d.src_ip, d.dst_ip) = greatest(i.src_ip, i.dst_ip)
     where d.ts between p_t_from::timestamp_ns
         and (p_t_to::timestamp + to_seconds(p_max_call_s::double))::timestamp_ns
+      and d.call_id in (select call_id from invites)
     group by i.source_id, i.frame
 )
 
@@ -360,18 +358,25 @@ per_source as (
     -- one call per (source, called number, 10-minute bucket): the legs of one call a probe saw
     -- answer within 2 s of each other; a number called twice in the bucket is not a unique match,
     -- and a number called in more than 50 buckets (a call centre) is left out
-    select *
-    from (
-        select
-            w, source_id, bool_or(is_cdr) as is_cdr, called_norm, answer_ns // 600000000000 as bucket,
-            min(seize_ns) as seize_ns, min(answer_ns) as answer_ns, avg(duration_s) as duration_s,
-            min(node) as node, list({'node': node, 'seize': seize_ns}) as legs,
-            count(*) over (partition by w, source_id, called_norm) as buckets
-        from calls
-        group by w, source_id, called_norm, answer_ns // 600000000000
-        having max(answer_ns) - min(answer_ns) <= 2e9
-    )
-    where buckets <= 50
+    select
+        w, source_id, bool_or(is_cdr) as is_cdr, called_norm, answer_ns // 600000000000 as bucket,
+        min(seize_ns) as seize_ns, min(answer_ns) as answer_ns, avg(duration_s) as duration_s,
+        min(node) as node, list({'node': node, 'seize': seize_ns}) as legs
+    from calls
+    semi join (
+        -- the numbers' buckets that hold one call, counted per number (no lists carried through)
+        select w, source_id, called_norm
+        from (
+            select w, source_id, called_norm
+            from calls
+            group by w, source_id, called_norm, answer_ns // 600000000000
+            having max(answer_ns) - min(answer_ns) <= 2e9
+        )
+        group by w, source_id, called_norm
+        having count(*) <= 50
+    ) using (w, source_id, called_norm)
+    group by w, source_id, called_norm, answer_ns // 600000000000
+    having max(answer_ns) - min(answer_ns) <= 2e9
 ),
 
 matches as (

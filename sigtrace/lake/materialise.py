@@ -227,8 +227,9 @@ def _numbers(v: Any) -> set[str]:
 
 def digit_keys(numbers: Iterable[str]) -> set[str]:
     """Called-party digit strings an IAM for one of ``numbers`` may carry instead of the normalized
-    form (trace_isup_legs, queries/views/040_trace.sql: ``locals`` and the overlap prefixes of
-    ``forms``) -- a superset: both area-code cuts are taken for every +86 number."""
+    form (trace_isup_legs, queries/views/040_trace.sql: the subscriber (NOA 1) local forms and the
+    overlap prefixes of the number's forms) -- a superset: both area-code cuts are taken for every +86
+    number."""
     out: set[str] = set()
     for n in numbers:
         forms = {n.lstrip("+")}
