@@ -26,10 +26,7 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
-import shutil
 import stat
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,7 +88,7 @@ def _write_beside(p: Path, data: bytes, *, force: bool) -> None:
     tmp = None
     fd = -1
     for _ in range(20):
-        cand = _parent(p) / f".{p.name[:200]}.{secrets.token_hex(6)}.part"
+        cand = _parent(p) / f".{p.name[:200]}.{os.urandom(6).hex()}.part"  # what secrets.token_hex(6) is
         try:
             fd = os.open(cand, flags, 0o666)
             tmp = cand
@@ -167,6 +164,9 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     name inside a private folder beside ``target`` (``mkdtemp``: exclusive, mode 0700, a dot-name no
     reader globs), where nobody else can plant a link. When the block ends without an exception the
     file is flushed to disk and renamed over ``target``; the folder is removed in any case."""
+    import shutil
+    import tempfile
+
     p = check_target(target, force=True)
     d = Path(tempfile.mkdtemp(prefix=f".{p.name[:200]}.", suffix=".tmp", dir=_parent(p)))
     try:
