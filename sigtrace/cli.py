@@ -471,10 +471,7 @@ def trace(
     evidence_dir: Annotated[Optional[list[Path]], typer.Option("--evidence-dir", help="Where the capture files are now, when they moved since ingest (repeatable; searched by name and checked by sha256) -- for --export-pcap.")] = None,
 ) -> None:
     """Walk a call back from the victim, hop by hop, to the landing gateway and the soft-switch."""
-    from . import render
-    from .db import connect
-    from .trace import export_pcap as do_export
-    from .trace import trace as do_trace
+    from .db import connect, open_soon
 
     if batch is not None:
         if number is not None or at is not None or export_pcap is not None:
@@ -500,12 +497,23 @@ def trace(
         raise typer.BadParameter(f"--window {window!r}: not a finite number of seconds")
     try:
         _check_outputs(out_file, export_pcap, force=force)
+        # the program opens the case file in a thread while it imports the trace and its renderers
+        # (sigtrace.db.open_soon); Python code calling this command opens it in line
+        opening = open_soon(db) if lake is None and db is not None and _as_program() else None
+        try:
+            from . import render
+            from .trace import export_pcap as do_export
+            from .trace import trace as do_trace
+        except BaseException:
+            if opening is not None:
+                opening.discard()
+            raise
         if lake is not None or db is None:
             from .lake.cli_support import lake_trace_connection
 
             con = lake_trace_connection(db, lake, engine.value, master, number, when, window)
         else:
-            con = connect(db, read_only=True)
+            con = connect(db, read_only=True, opening=opening)
         try:
             res = do_trace(con, number, when, window)
             text = render.trace_output(res, fmt.value, con=con, command=_command_line(), tz=zone)
