@@ -7,6 +7,8 @@ import hashlib
 import json
 import time
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
@@ -444,10 +446,7 @@ def store_scan_sites(con) -> int:
     and no state row (two cases built from the same files hold the same rows, whichever run was
     interrupted; the look-up itself answers at once there, having no candidate device). DuckDB's
     buffer pool is capped (SCAN_MEMORY_LIMIT; it spills beyond)."""
-    import duckdb
-
-    con.execute("begin transaction")
-    try:
+    with _one_transaction(con):
         st = _case_state(con)
         R = load_rules(None)
         has_moc = con.execute("select exists (select 1 from cdr_legs where record_type = 'MOC' "
@@ -457,7 +456,6 @@ def store_scan_sites(con) -> int:
         con.execute("delete from goip_scan_sites")
         con.execute("delete from goip_scan_state")
         if not has_moc:                  # nothing to scan: no row (look-ups find no candidate at once)
-            con.execute("commit")
             return 0
         if sites:
             con.execute(
@@ -470,6 +468,18 @@ def store_scan_sites(con) -> int:
             "insert into goip_scan_state values ($rv, $rs, $ss, $cl, $sm, $n, $tv)",
             {"rv": R["version"], "rs": scan_digest(R), "ss": st["sources_sha256"], "cl": st["cdr_legs"],
              "sm": st["sip_messages"], "n": len(sites), "tv": __version__})
+    return len(sites)
+
+
+@contextmanager
+def _one_transaction(con) -> Iterator[None]:
+    """The block's statements in one transaction on ``con``: committed when it ends (also by
+    ``return``), rolled back when it raises (or the commit fails), the error raised again."""
+    import duckdb
+
+    con.execute("begin transaction")
+    try:
+        yield
         con.execute("commit")
     except BaseException:
         try:
@@ -477,7 +487,6 @@ def store_scan_sites(con) -> int:
         except duckdb.Error:
             pass
         raise
-    return len(sites)
 
 
 def stored_scan_inputs(con) -> tuple[int, int] | None:
@@ -496,23 +505,13 @@ def keep_scan_sites(con, before: tuple[int, int] | None) -> bool:
     sip_messages only grow, by whole files), so store_scan_sites would write the same sites and the same
     state but for the digest of the sources. Only that digest is brought up to date, in one
     transaction, instead of scanning the whole case again. Returns whether it did."""
-    import duckdb
-
     if before is None:
         return False
-    con.execute("begin transaction")
-    try:
+    with _one_transaction(con):
         st = _case_state(con)
         kept = (int(st["cdr_legs"]), int(st["sip_messages"])) == before
         if kept:
             con.execute("update goip_scan_state set sources_sha256 = $s", {"s": st["sources_sha256"]})
-        con.execute("commit")
-    except BaseException:
-        try:
-            con.execute("rollback")
-        except duckdb.Error:
-            pass
-        raise
     return kept
 
 
