@@ -34,6 +34,17 @@ def _clear() -> None:
         c.clear()
 
 
+def _scan_current(db) -> bool:
+    """``scan.scan_is_current`` on a fresh read-only connection to the case file ``db`` (the module's
+    caches cleared first)."""
+    _clear()
+    con = sigtrace.connect(db, read_only=True)
+    try:
+        return scan.scan_is_current(con)
+    finally:
+        con.close()
+
+
 _SITES = "select site, cell_id, label, score, calls, imeis from goip_scan_sites order by site"
 
 
@@ -122,12 +133,7 @@ def test_second_ingest_run_gives_the_one_run_table(tmp_path):
     assert any(r[2] == "likely_simbox" for r in _stored_rows(one))
     assert half != _stored_rows(one)            # the second run did change the answer
     for db in (one, two):
-        _clear()
-        con = sigtrace.connect(db, read_only=True)
-        try:
-            assert scan.scan_is_current(con)
-        finally:
-            con.close()
+        assert _scan_current(db)
 
 
 def test_run_adding_no_leg_and_no_sip_message_keeps_the_table(tmp_path, monkeypatch):
@@ -157,12 +163,7 @@ def test_run_adding_no_leg_and_no_sip_message_keeps_the_table(tmp_path, monkeypa
     finally:
         con1.close()
         con2.close()
-    _clear()
-    con = sigtrace.connect(two, read_only=True)
-    try:
-        assert scan.scan_is_current(con)
-    finally:
-        con.close()
+    assert _scan_current(two)
     extra = tmp_path / "more.csv"              # one more outgoing mobile leg: the scan must run
     first = sorted((d / "cdr").iterdir())[0]
     lines = first.read_text().splitlines()
@@ -200,12 +201,7 @@ def test_stale_or_missing_table_falls_back_to_the_live_scan(tmp_path, built):
     # a later ingest run (nothing new: the file is already in the case) writes it again
     d = FIXTURE_CASES / "goip_origin"
     sigtrace.ingest([sorted((d / "cdr").iterdir())[0]], db)
-    _clear()
-    con = sigtrace.connect(db, read_only=True)
-    try:
-        assert scan.scan_is_current(con)
-    finally:
-        con.close()
+    assert _scan_current(db)
 
     # another rule set: the stored table is not its answer
     monkeypatch = pytest.MonkeyPatch()
@@ -213,12 +209,7 @@ def test_stale_or_missing_table_falls_back_to_the_live_scan(tmp_path, built):
         toml = tmp_path / "rules.toml"
         toml.write_text("[candidate]\nout_per_day = 11\n", encoding="utf-8")
         monkeypatch.setenv(goip.ENV_RULES, str(toml))
-        _clear()
-        con = sigtrace.connect(db, read_only=True)
-        try:
-            assert not scan.scan_is_current(con)
-        finally:
-            con.close()
+        assert not _scan_current(db)
     finally:
         monkeypatch.undo()
 
