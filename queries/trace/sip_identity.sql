@@ -14,6 +14,9 @@ final as (
     from sip_messages as m
     inner join trace_keys($keys) as k on k.source_id = m.source_id and k.ref = m.frame
     where m.is_request
+      -- the frames again as a filter of the scan itself: the join's own filter on the scan only prunes
+      -- row groups, so every column (the raw headers too) would be read for every message of them
+      and m.frame in (select ref from trace_keys($keys))
 )
 
 select * from final

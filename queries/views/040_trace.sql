@@ -91,7 +91,10 @@ circuit_far as (
         and greatest(m.opc, m.dpc) = greatest(i.opc, i.dpc)
         and m.ni is not distinct from i.ni
         and epoch_ns(m.ts) - epoch_ns(i.iam_ts) <= p_max_call_s::double * 1e9
-    where m.ts > (p_t_to::timestamp + to_seconds(least(p_max_call_s::double, 600.0)))::timestamp_ns
+    -- the open legs' CICs as a filter of the scan itself (the join's own filters on the scan only prune
+    -- row groups, and this range is the hours after the window)
+    where m.cic in (select cic from iam anti join ended using (source_id, iam_frame))
+        and m.ts > (p_t_to::timestamp + to_seconds(least(p_max_call_s::double, 600.0)))::timestamp_ns
         and m.ts <= (p_t_to::timestamp + to_seconds(p_max_call_s::double))::timestamp_ns
 ),
 

@@ -240,7 +240,7 @@ class _Verdict:
         """The identity fields of the chain's CDR records (schema 9 ``cdr_identity``), entry side first, in
         the shape of ``sip_identity_rows``."""
         tr = self.tr
-        if not getattr(tr, "n_cdr", 0) or not _has_table(tr, "cdr_identity"):
+        if not getattr(tr, "n_cdr", 0) or not _has_cdr_identity_rows(tr):
             return []
         keys = [f"{e.source_id}:{e.row}" for h in reversed(self.cand.hops) for e in h.evidence
                 if e.row is not None and e.source_id is not None]
@@ -369,6 +369,19 @@ def _has_table(tr: Any, name: str) -> bool:
         have[name] = bool(tr.con.execute("select count(*) from information_schema.tables where table_name = $n "
                                          "and table_schema = 'main'", {"n": name}).fetchone()[0])
     return have[name]
+
+
+def _has_cdr_identity_rows(tr: Any) -> bool:
+    """Does the tracer's case file hold any ``cdr_identity`` row (cached on the tracer like
+    ``_has_table``: the per-connection cache is keyed by the case's fingerprint, and cdr_identity grows
+    only with the CDR legs it counts)? Most CDR exports carry no identity fields, and the step's
+    statement costs its planning even on an empty table."""
+    meta = getattr(tr, "meta", None)
+    have = meta if meta is not None else tr.__dict__
+    if "_has_cdr_identity_rows" not in have:
+        have["_has_cdr_identity_rows"] = _has_table(tr, "cdr_identity") and bool(
+            tr.con.execute("select exists (select 1 from cdr_identity)").fetchone()[0])
+    return have["_has_cdr_identity_rows"]
 
 
 def _has_identity_columns(tr: Any) -> bool:
