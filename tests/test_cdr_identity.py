@@ -116,3 +116,68 @@ def test_gateway_cdr_orig_tn_differs(con):
 def test_gateway_cdr_passed_verification_is_reported_not_trusted(con):
     b = _gw_cdr_case(con, "TN-Validation-Passed", "8613844893555")
     assert b.caller_id_verdict != "genuine" and b.verdict_detail["stir"]["verstat"] == "TN-Validation-Passed"
+
+
+def _gw_cdr_file(tmp_path, with_identity: bool):
+    """The gateway CDR case of _gw_cdr_case written to a case file (with or without its identity row)."""
+    from trace_synth import Cdr
+
+    path = tmp_path / "case.duckdb"
+    c = sigtrace.connect(path)
+    s = Synth(c, BASE)
+    A, C = s.source("ss7.pcap"), s.source("gw.csv", kind="cdr_csv")
+    s.exchange("8-10-1", "GW Guangzhou", "Guangdong", "gateway", ip="10.20.0.1")
+    s.exchange("8-20-5", "Local Guiyang", "Guizhou", "local")
+    s.call(100, [Leg("8-10-1", "8-20-5", A, 5, V, calling="13844893555")], duration=40,
+           cdrs=[(Cdr(C, "GW_IN", "8-10-1", "13844893555", V, in_trunk="SIP-1"), 0)])
+    s.flush()
+    if with_identity:
+        c.execute("insert into cdr_identity values ($s, 1, 'A', null, 'o-9', 'TN-Validation-Failed')", {"s": C})
+    c.close()
+    return path
+
+
+def _asked(monkeypatch):
+    from sigtrace import sql as named
+
+    names, orig = [], named.fetch_dicts
+
+    def spy(c, name, **params):
+        names.append(name)
+        return orig(c, name, **params)
+
+    monkeypatch.setattr(named, "fetch_dicts", spy)
+    return names
+
+
+def test_read_only_case_with_identity_rows_gives_the_same_verdict(tmp_path, monkeypatch):
+    """A read-only connection asks trace/cdr_identity when the case holds identity rows: the verdict is
+    the one of the writable case (test_gateway_cdr_failed_verification_makes_the_verdict)."""
+    path = _gw_cdr_file(tmp_path, True)
+    asked = _asked(monkeypatch)
+    c = sigtrace.connect(path, read_only=True)
+    try:
+        b = trace(c, "+86" + V, BASE + timedelta(seconds=100), 300).best
+    finally:
+        c.close()
+    assert (b.caller_id_verdict, b.verdict_detail["rule"]) == ("spoofed", "stir_verification_failed")
+    assert "trace/cdr_identity" in asked
+
+
+def test_read_only_case_without_identity_rows_skips_the_statement(tmp_path, monkeypatch):
+    """No cdr_identity row in a read-only case: the verdict is made without asking trace/cdr_identity (an
+    empty table cannot fill while the connection is read-only), and it is the writable case's verdict."""
+    path = _gw_cdr_file(tmp_path, False)
+    w = sigtrace.connect(path)
+    try:
+        want = trace(w, "+86" + V, BASE + timedelta(seconds=100), 300).best
+    finally:
+        w.close()
+    asked = _asked(monkeypatch)
+    c = sigtrace.connect(path, read_only=True)
+    try:
+        b = trace(c, "+86" + V, BASE + timedelta(seconds=100), 300).best
+    finally:
+        c.close()
+    assert "trace/cdr_identity" not in asked and asked
+    assert (b.caller_id_verdict, b.verdict_reason) == (want.caller_id_verdict, want.verdict_reason)

@@ -14,6 +14,7 @@ from typing import Any
 from .. import sql
 from ..parsers.numbers import normalize
 from ..parsers.sipident import x5u_host
+from .clock import _read_only
 from .legs import _last_digits, _Obs
 from .model import Candidate, Hop, _secs
 
@@ -372,15 +373,18 @@ def _has_table(tr: Any, name: str) -> bool:
 
 
 def _has_cdr_identity_rows(tr: Any) -> bool:
-    """Does the tracer's case file hold any ``cdr_identity`` row (cached on the tracer like
-    ``_has_table``: the per-connection cache is keyed by the case's fingerprint, and cdr_identity grows
-    only with the CDR legs it counts)? Most CDR exports carry no identity fields, and the step's
-    statement costs its planning even on an empty table."""
+    """Can the tracer's case file hold ``cdr_identity`` rows for the chain? Most CDR exports carry no
+    identity fields, and the step's statement costs its planning even on an empty table. On a read-only
+    connection an empty table stays empty (cached on the tracer like ``_has_table``); a writable one
+    may be the local case a lake trace fills as it goes, so there only the table's existence is asked."""
+    if not _has_table(tr, "cdr_identity"):
+        return False
+    if not _read_only(tr.con):
+        return True
     meta = getattr(tr, "meta", None)
     have = meta if meta is not None else tr.__dict__
     if "_has_cdr_identity_rows" not in have:
-        have["_has_cdr_identity_rows"] = _has_table(tr, "cdr_identity") and bool(
-            tr.con.execute("select exists (select 1 from cdr_identity)").fetchone()[0])
+        have["_has_cdr_identity_rows"] = bool(tr.con.execute("select exists (select 1 from cdr_identity)").fetchone()[0])
     return have["_has_cdr_identity_rows"]
 
 
