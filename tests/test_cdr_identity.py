@@ -137,6 +137,15 @@ def _gw_cdr_file(tmp_path, with_identity: bool):
     return path
 
 
+def _best(path, read_only: bool):
+    """The best candidate of the case file's trace, on a connection of its own."""
+    c = sigtrace.connect(path, read_only=read_only)
+    try:
+        return trace(c, "+86" + V, BASE + timedelta(seconds=100), 300).best
+    finally:
+        c.close()
+
+
 def _asked(monkeypatch):
     from sigtrace import sql as named
 
@@ -155,11 +164,7 @@ def test_read_only_case_with_identity_rows_gives_the_same_verdict(tmp_path, monk
     the one of the writable case (test_gateway_cdr_failed_verification_makes_the_verdict)."""
     path = _gw_cdr_file(tmp_path, True)
     asked = _asked(monkeypatch)
-    c = sigtrace.connect(path, read_only=True)
-    try:
-        b = trace(c, "+86" + V, BASE + timedelta(seconds=100), 300).best
-    finally:
-        c.close()
+    b = _best(path, True)
     assert (b.caller_id_verdict, b.verdict_detail["rule"]) == ("spoofed", "stir_verification_failed")
     assert "trace/cdr_identity" in asked
 
@@ -168,16 +173,8 @@ def test_read_only_case_without_identity_rows_skips_the_statement(tmp_path, monk
     """No cdr_identity row in a read-only case: the verdict is made without asking trace/cdr_identity (an
     empty table cannot fill while the connection is read-only), and it is the writable case's verdict."""
     path = _gw_cdr_file(tmp_path, False)
-    w = sigtrace.connect(path)
-    try:
-        want = trace(w, "+86" + V, BASE + timedelta(seconds=100), 300).best
-    finally:
-        w.close()
+    want = _best(path, False)
     asked = _asked(monkeypatch)
-    c = sigtrace.connect(path, read_only=True)
-    try:
-        b = trace(c, "+86" + V, BASE + timedelta(seconds=100), 300).best
-    finally:
-        c.close()
+    b = _best(path, True)
     assert "trace/cdr_identity" not in asked and asked
     assert (b.caller_id_verdict, b.verdict_reason) == (want.caller_id_verdict, want.verdict_reason)
