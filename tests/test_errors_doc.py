@@ -592,6 +592,8 @@ TRIGGERS = {
     "L12": ("", t_l12),
     "L13": ("", lambda e: (["trace", "--batch", str(e.file("c.csv", "id,victim,at\n1,13812345678,2024-05-11T10:00\n")),
                             "--lake", str(_lake(e))], ["--batch"])),
+    "L14": ("", lambda e: (["export", "--db", str(e.case), "--lake", str(e.file("plain.txt", "x") / "lake")],
+                           [str(e.tmp / "plain.txt" / "lake"), "plain.txt"])),
     "X1": ("demo", t_x1),
 }
 
