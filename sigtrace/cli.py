@@ -496,6 +496,9 @@ def trace(
     if not math.isfinite(window):  # 1e309 parses as inf and passes min=1
         raise typer.BadParameter(f"--window {window!r}: not a finite number of seconds")
     try:
+        from .timeutil import check_window
+
+        check_window(when, window)  # before the lake's slice is cut around it, too
         _check_outputs(out_file, export_pcap, force=force)
         # the program opens the case file in a thread while it imports the trace and its renderers
         # (sigtrace.db.open_soon); Python code calling this command opens it in line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from sigtrace.cli import app
@@ -53,3 +54,59 @@ def test_export_lake_folder_that_cannot_be_created_leaves_nothing(tmp_path):
     assert code == 2
     assert str(lake) in line and "notes.txt" in line, line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["case.duckdb", "notes.txt"]
+
+
+# times and windows a case file cannot hold: --at in year 1 or 9999, a --window of 1e12 s (the
+# range searched overflowed Python's datetime, or DuckDB's nanosecond timestamps, deep in the trace)
+
+def test_times_outside_what_a_case_file_holds_are_refused_when_parsed():
+    from datetime import datetime
+
+    from sigtrace.timeutil import parse_iso
+
+    assert parse_iso("2024-05-11T10:39:00+08:00") == datetime(2024, 5, 11, 2, 39)
+    assert parse_iso("1970-01-01T00:00Z") == datetime(1970, 1, 1)
+    for text in ("0001-01-01T00:00", "9999-12-31T23:59-05:00", "9999-12-31T23:00Z", "1677-12-31T23:00Z",
+                 "2262-06-01T00:00Z"):
+        with pytest.raises(ValueError, match="outside the times a case file holds"):
+            parse_iso(text)
+
+
+@pytest.mark.slow  # ingests the demo case and exports a lake (~3 s)
+def test_window_too_large_is_bad_input_for_trace_batch_and_lake(tmp_path):
+    import json
+
+    case = tmp_path / "case.duckdb"
+    assert _run(["ingest", str(DEMO / "captures"), str(DEMO / "cdr"), "--db", str(case)])[0] == 0
+    r = json.loads((DEMO / "reports.json").read_text())[0]
+    code, out, _err = _run(["trace", r["victim"], "--at", r["at"], "--db", str(case), "--window", "7e9", "--format", "json"])
+    assert code == 0 and json.loads(out)["candidates"], out   # 222 years either side still fits
+    for window in ("1e10", "1e12", "1e300"):
+        code, _out, err = _run(["trace", r["victim"], "--at", r["at"], "--db", str(case), "--window", window])
+        line = _one_error_line(err)
+        assert code == 2 and f"window {float(window):g} s" in line, line
+    for args in (["--at", "0001-01-01T00:00"], ["--at", "9999-12-31T23:00Z"]):
+        code, _out, err = _run(["trace", r["victim"], *args, "--db", str(case)])
+        assert code == 2 and args[1] in _one_error_line(err), err
+    # a batch: the complaint with the huge window fails alone, the other one is traced
+    complaints = tmp_path / "c.csv"
+    complaints.write_text(f"id,victim,at,window\nc1,{r['victim']},{r['at']},1e12\nc2,{r['victim']},{r['at']},300\n")
+    code, out, err = _run(["trace", "--batch", str(complaints), "--db", str(case), "--format", "jsonl"])
+    rows = [json.loads(ln) for ln in out.splitlines() if ln.strip()]
+    assert [x["id"] for x in rows] == ["c1", "c2"], out
+    assert rows[0]["error"]["code"] == 2 and "c.csv line 2: window 1e+12 s" in rows[0]["error"]["message"]
+    assert rows[1]["candidates"], rows[1]
+    # a lake: refused before the slice around --at is cut
+    lake = tmp_path / "lake"
+    assert _run(["export", "--db", str(case), "--lake", str(lake)])[0] == 0
+    code, _out, err = _run(["trace", r["victim"], "--at", r["at"], "--lake", str(lake), "--window", "1e12"])
+    assert code == 2 and "window 1e+12 s" in _one_error_line(err), err
+
+
+def test_goip_since_until_outside_what_a_case_file_holds(tmp_path):
+    case = tmp_path / "case.duckdb"
+    assert _run(["ingest", str(DEMO / "cdr" / "bei-l1.csv"), "--db", str(case)])[0] == 0
+    for opt, value in (("--since", "0001-01-01T00:00"), ("--until", "9999-12-31T23:00Z")):
+        code, _out, err = _run(["goip", "--db", str(case), opt, value, "--format", "json"])
+        line = _one_error_line(err)
+        assert code == 2 and opt in line and value in line, line
