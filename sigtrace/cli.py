@@ -267,9 +267,12 @@ MasterOpt = Annotated[Optional[str], typer.Option("--master", help="With --engin
 
 
 TzOpt = Annotated[Optional[str], typer.Option(
-    "--tz", help="Time zone for the times people read (table, html; JSON adds *_local fields beside its UTC ones): "
-    "an IANA name (Asia/Shanghai), UTC, or an offset (+08:00). Default: the offset written in --at (trace), "
-    "else Asia/Shanghai.")]
+    "--tz", help="Time zone for the times people read (table, html; csv keeps UTC; JSON adds *_local fields beside "
+    "its UTC ones): an IANA name (Asia/Shanghai), UTC, or an offset (+08:00). Default: the offset written in --at "
+    "(trace), else Asia/Shanghai.")]
+SqlTzOpt = Annotated[Optional[str], typer.Option(
+    "--tz", help="Time zone for the times of table and csv output, written with their offset (JSON keeps UTC): an "
+    "IANA name (Asia/Shanghai), UTC, or an offset (+08:00). Default: Asia/Shanghai.")]
 
 
 def _tz(value: Optional[str], at: Optional[str] = None):
@@ -597,7 +600,7 @@ def sql(
     allow_files: Annotated[bool, typer.Option("--allow-files", help="Let the SQL read files other than the case (read_csv, read_parquet, ...); off by default.")] = False,
     limit: Annotated[Optional[int], typer.Option("--limit", help="At most this many rows per result (default 1000 for --format table, all for json/csv; 0 = all).", min=0)] = None,
     list_queries: Annotated[bool, typer.Option("--list", help="List the named queries and their parameters.")] = False,
-    tz: TzOpt = None,
+    tz: SqlTzOpt = None,
 ) -> None:
     """Run SQL (one or more statements: every result is shown) or a named query against the case file."""
     from .query import list_named, run_sql

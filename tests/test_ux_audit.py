@@ -142,3 +142,34 @@ def test_campaigns_table_and_html_say_why_a_complaint_was_not_traced(tmp_path, d
     page = report.read_text()
     assert "<li><bdi>K2</bdi>: error 2: <bdi>complaints.csv line 3: &#x27;not-a-number&#x27;" in page
     assert "<li><bdi>K3</bdi>: error 2: <bdi>complaints.csv line 4: at &#x27;yesterday&#x27;" in page
+
+
+# README said the csv of every command is in --tz; the csv of trace and goip keeps UTC (scripts parse
+# it), only sql's csv is local; `sql --help` described --tz with trace's words (html, *_local fields
+# that sql has not)
+
+@pytest.mark.slow  # ingests the demo case and traces (~3 s)
+def test_which_outputs_are_local_time_is_what_readme_and_help_say(demo_case):
+    import csv
+    import io
+    import json
+    import re
+
+    readme = " ".join((DEMO.parent.parent.parent / "README.md").read_text().split())
+    assert "while JSON and the csv of trace and goip keep UTC" in readme
+    assert "the table and csv of `sql`" in readme
+    r = json.loads((DEMO / "reports.json").read_text())[0]
+    code, out, _err = _run(["trace", r["victim"], "--at", r["at"], "--db", str(demo_case), "--format", "csv",
+                            "--tz", "Asia/Shanghai"])
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and rows and all(x["time"].endswith("Z") for x in rows if x["time"]), out
+    code, out, _err = _run(["goip", "--db", str(demo_case), "--format", "csv", "--tz", "Asia/Shanghai"])
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and rows and all(x["first_seen"].endswith("Z") for x in rows), out
+    code, out, _err = _run(["sql", "select min(iam_ts) as t from v_isup_calls", "--db", str(demo_case), "--format", "csv"])
+    assert code == 0 and re.search(r"\+08:00$", out.splitlines()[1]), out
+    code, out, _err = _run(["sql", "select min(iam_ts) as t from v_isup_calls", "--db", str(demo_case), "--format", "json"])
+    assert code == 0 and not json.loads(out)[0]["t"].endswith("+08:00"), out
+    help_text = " ".join(_run(["sql", "--help"])[1].split())
+    tz_help = help_text[help_text.index("--tz"):]
+    assert "table and csv" in tz_help and "html" not in tz_help and "_local" not in tz_help, tz_help
