@@ -173,3 +173,24 @@ def test_which_outputs_are_local_time_is_what_readme_and_help_say(demo_case):
     help_text = " ".join(_run(["sql", "--help"])[1].split())
     tz_help = help_text[help_text.index("--tz"):]
     assert "table and csv" in tz_help and "html" not in tz_help and "_local" not in tz_help, tz_help
+
+
+# sigtrace sql trace/terminating_legs --param t_from=abc: "Could not convert string 'abc' to INT64"
+# named neither the parameter nor the option it came from
+
+def test_sql_conversion_error_names_the_param_it_came_from(tmp_path):
+    case = tmp_path / "case.duckdb"
+    assert _run(["ingest", str(DEMO / "cdr" / "bei-l1.csv"), "--db", str(case)])[0] == 0
+    code, _out, err = _run(["sql", "select count(*) from cdr_legs where start_time >= $t_from", "--param", "t_from=abc",
+                            "--db", str(case)])
+    line = _one_error_line(err)
+    assert code == 2 and line.startswith("sigtrace: error: SQL error: ") and "(the value of --param t_from=abc)" in line, line
+    code, _out, err = _run(["sql", "select $n::int", "--param", "n=two", "--db", str(case)])
+    line = _one_error_line(err)
+    assert code == 2 and "(the value of --param n=two)" in line, line
+    code, _out, err = _run(["sql", "select $d::date", "--param", "d=2024-13-01", "--db", str(case)])
+    line = _one_error_line(err)
+    assert code == 2 and "(the value of --param d=2024-13-01)" in line, line
+    code, _out, err = _run(["sql", "select $n::int + nope", "--param", "n=1", "--db", str(case)])
+    line = _one_error_line(err)
+    assert code == 2 and "the value of" not in line, line   # an error that is not about a value names none
