@@ -665,7 +665,7 @@ def verify(
 
 @app.command()
 def demo(
-    db: Annotated[Optional[Path], typer.Option("--db", help="Where to write the demo case file (default: a new temporary folder).")] = None,
+    db: Annotated[Optional[Path], typer.Option("--db", help="Where to write the demo case file: a new file or an earlier demo case, never a real case (default: a new temporary folder).")] = None,
     fmt: Annotated[Fmt, typer.Option("--format", help="Output format of the trace and GoIP results.")] = Fmt.table,
     warm: Annotated[bool, typer.Option("--warm", help="Also compile the fast capture decoders now (about a minute, once), so that the first real ingest starts at once.")] = False,
 ) -> None:

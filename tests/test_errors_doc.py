@@ -466,6 +466,12 @@ def t_x1(e: Env):
     return ["demo", "--db", str(e.tmp / "d.duckdb")], ["no-demo-here"]
 
 
+def t_x2(e: Env):
+    other = e.tmp / "investigation.duckdb"
+    sigtrace.ingest([e.new_pcap], other)
+    return ["demo", "--db", str(other)], [str(other), "m2pa.pcap"]
+
+
 def t_b6(e: Env):
     def refuse(*a, **k):
         raise PermissionError(13, "Permission denied")
@@ -598,6 +604,7 @@ TRIGGERS = {
     "L14": ("", lambda e: (["export", "--db", str(e.case), "--lake", str(e.file("plain.txt", "x") / "lake")],
                            [str(e.tmp / "plain.txt" / "lake"), "plain.txt"])),
     "X1": ("demo", t_x1),
+    "X2": ("demo", t_x2),
 }
 
 

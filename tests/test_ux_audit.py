@@ -194,3 +194,29 @@ def test_sql_conversion_error_names_the_param_it_came_from(tmp_path):
     code, _out, err = _run(["sql", "select $n::int + nope", "--param", "n=1", "--db", str(case)])
     line = _one_error_line(err)
     assert code == 2 and "the value of" not in line, line   # an error that is not about a value names none
+
+
+# sigtrace demo --db CASE with a real investigation's case file added the demo's captures and CDRs
+# to it and replaced its network directory, and said nothing
+
+def test_demo_refuses_a_real_case_file_and_leaves_it_unchanged(tmp_path):
+    import hashlib
+
+    case = tmp_path / "investigation.duckdb"
+    other_cdr = tmp_path / "switch-x.csv"
+    other_cdr.write_text((DEMO / "cdr" / "bei-l1.csv").read_text().replace("0039B10D", "0039B10E"))
+    assert _run(["ingest", str(other_cdr), "--db", str(case)])[0] == 0
+    before = hashlib.sha256(case.read_bytes()).hexdigest()
+    code, out, err = _run(["demo", "--db", str(case)])
+    line = _one_error_line(err)
+    assert code == 3 and str(case) in line and "switch-x.csv" in line and "give another --db" in line, line
+    assert out == "" and hashlib.sha256(case.read_bytes()).hexdigest() == before
+
+
+@pytest.mark.slow  # the whole demo, twice (~10 s)
+def test_demo_runs_again_into_its_own_case(tmp_path):
+    db = tmp_path / "demo.duckdb"
+    for _ in range(2):
+        code, out, err = _run(["demo", "--db", str(db)])
+        assert code == 0, err
+        assert f"case file: {db}" in out
