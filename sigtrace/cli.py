@@ -406,7 +406,20 @@ def ingest(
         from .render import ingest_table
 
         out.print(ingest_table(rep))
+    _nothing_found(rep, paths)
     _all_rejected(rep, db)
+
+
+def _nothing_found(rep, paths: list[Path]) -> None:
+    """Folders that held no capture and no CDR file: the run added nothing and the summary may be an
+    empty table. Say so on stderr (the exit code stays 0: a quiet day's empty folder is no error)."""
+    if any(f.status != "skipped" for f in rep.files):
+        return
+    from .render.safe import visible
+
+    skipped = f"; {len(rep.files)} file(s) skipped, neither a capture nor a CDR file" if rep.files else ""
+    err.print(f"sigtrace: note: no capture or CDR file found in {', '.join(visible(p) for p in paths)}{skipped}: "
+              "nothing was ingested", markup=False)
 
 
 def _all_rejected(rep, db: Path) -> None:

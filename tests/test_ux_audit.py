@@ -220,3 +220,23 @@ def test_demo_runs_again_into_its_own_case(tmp_path):
         code, out, err = _run(["demo", "--db", str(db)])
         assert code == 0, err
         assert f"case file: {db}" in out
+
+
+# sigtrace ingest FOLDER with a folder that holds no capture and no CDR file (a wrong path in a CI
+# job, a probe that wrote nothing): exit 0 and an empty summary table, no word that nothing was found
+
+def test_ingest_of_folders_without_captures_or_cdrs_says_nothing_was_ingested(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "readme.txt").write_text("not evidence\n")
+    case = tmp_path / "case.duckdb"
+    code, _out, err = _run(["ingest", str(empty), "--db", str(case)])
+    assert code == 0 and f"sigtrace: note: no capture or CDR file found in {empty}: nothing was ingested" in err, err
+    code, _out, err = _run(["ingest", str(empty), str(notes), "--db", str(case), "--json"])
+    assert code == 0 and "1 file(s) skipped, neither a capture nor a CDR file: nothing was ingested" in err, err
+    code, _out, err = _run(["ingest", str(notes), str(DEMO / "cdr" / "bei-l1.csv"), "--db", str(case)])
+    assert code == 0 and "note:" not in err, err
+    code, _out, err = _run(["ingest", str(DEMO / "cdr" / "bei-l1.csv"), "--db", str(case)])  # a duplicate: found
+    assert code == 0 and "note:" not in err, err
