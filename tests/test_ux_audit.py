@@ -240,3 +240,25 @@ def test_ingest_of_folders_without_captures_or_cdrs_says_nothing_was_ingested(tm
     assert code == 0 and "note:" not in err, err
     code, _out, err = _run(["ingest", str(DEMO / "cdr" / "bei-l1.csv"), "--db", str(case)])  # a duplicate: found
     assert code == 0 and "note:" not in err, err
+
+
+# a damaged Parquet CDR file: DuckDB's reason named sigtrace's private evidence copy
+# ('/tmp/sigtrace-evidence-cc83b7at.parquet') instead of the file the user gave
+
+def test_damaged_parquet_cdr_error_names_the_users_file_not_a_private_copy(tmp_path):
+    import gzip
+
+    import duckdb
+
+    good = tmp_path / "legs.parquet"
+    duckdb.sql(f"copy (select * from read_csv('{DEMO / 'cdr' / 'bei-l1.csv'}', all_varchar = true)) to '{good}'")
+    bad = tmp_path / "cut.parquet"
+    bad.write_bytes(good.read_bytes()[:200])
+    bad_gz = tmp_path / "cut2.parquet.gz"
+    bad_gz.write_bytes(gzip.compress(bad.read_bytes()))
+    case = tmp_path / "case.duckdb"
+    for f in (bad, bad_gz):
+        code, _out, err = _run(["ingest", str(f), "--db", str(case)])
+        line = _one_error_line(err)
+        assert code == 2 and line.startswith(f"sigtrace: error: {f}: not a readable Parquet file ("), line
+        assert "sigtrace-evidence-" not in line and line.count(str(f)) == 2, line

@@ -120,6 +120,16 @@ def _open_source(con, source_id: int, path: Path, kind: str, prof: Profile, stac
     return src
 
 
+def _duck_why(e: BaseException, path: Path, *read: Any) -> str:
+    """DuckDB's first line, with the private copy it read (the hashed evidence copy, a gunzipped
+    temporary file) named by the user's own path."""
+    first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    for q in read:
+        if q and str(q) != str(path):
+            first = first.replace(str(q), str(path))
+    return first
+
+
 def _parquet_source(con, src: _Source, path: Path, gz: bool, stack: ExitStack, rd: Path | None = None) -> _Source:
     rd = rd or path
     p = _gunzip(rd, stack) if gz else rd
@@ -127,7 +137,7 @@ def _parquet_source(con, src: _Source, path: Path, gz: bool, stack: ExitStack, r
     try:
         desc = con.execute("describe select * from read_parquet($path)", {"path": str(p)}).fetchall()
     except duckdb.Error as e:
-        raise InputError(f"{path}: not a readable Parquet file ({str(e).splitlines()[0]})") from None
+        raise InputError(f"{path}: not a readable Parquet file ({_duck_why(e, path, p, rd)})") from None
     src.names = [r[0] for r in desc]
     src.from_sql = "read_parquet($path, file_row_number = true)"
     src.ordinal_sql = "file_row_number"
@@ -147,7 +157,7 @@ def _jsonl_source(con, src: _Source, path: Path, p: Path, text: str) -> _Source:
             {"path": str(p), "jd": _JSON_DELIM, "compression": src.params["compression"]},
         ).fetchall()
     except duckdb.Error as e:
-        raise InputError(f"{path}: cannot read as JSON Lines ({str(e).splitlines()[0]})") from None
+        raise InputError(f"{path}: cannot read as JSON Lines ({_duck_why(e, path, p)})") from None
     first = json.loads(text) if text.startswith("{") else {}
     keys = list(first) if isinstance(first, dict) else []
     keys += sorted({r[0] for r in probe} - set(keys))
@@ -279,7 +289,7 @@ def load(con: duckdb.DuckDBPyConnection, source_id: int, path: str | Path, kind:
             with _clock("stage"):
                 con.execute(sql, params)
         except duckdb.Error as e:
-            raise InputError(f"{path}: cannot read as {kind} ({str(e).splitlines()[0]})") from None
+            raise InputError(f"{path}: cannot read as {kind} ({_duck_why(e, path, src.params.get('path'))})") from None
         finally:
             if restore is not None:
                 con.execute("set preserve_insertion_order = false")
