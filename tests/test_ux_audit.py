@@ -262,3 +262,26 @@ def test_damaged_parquet_cdr_error_names_the_users_file_not_a_private_copy(tmp_p
         line = _one_error_line(err)
         assert code == 2 and line.startswith(f"sigtrace: error: {f}: not a readable Parquet file ("), line
         assert "sigtrace-evidence-" not in line and line.count(str(f)) == 2, line
+
+
+# cdr_rejects.reason of a short CSV line repeated DuckDB's error once per missing column
+# ('missing columns (... Found: 7); missing columns (... Found: 8); ...', eleven times for a 2-field line)
+
+def test_cdr_reject_reason_names_each_kind_of_error_once(tmp_path):
+    import duckdb
+
+    lines = (DEMO / "cdr" / "bei-l1.csv").read_text().splitlines()
+    f = tmp_path / "short.csv"
+    f.write_text("\n".join([lines[0], "garbage,row,,,,,", lines[1] + ",extra,extra2", lines[2], "a,b"]) + "\n")
+    case = tmp_path / "case.duckdb"
+    assert _run(["ingest", str(f), "--db", str(case)])[0] == 0
+    con = duckdb.connect(str(case), read_only=True)
+    try:
+        rej = con.execute("select row_num, reason from cdr_rejects order by row_num").fetchall()
+    finally:
+        con.close()
+    assert rej == [
+        (1, "unreadable CSV line: missing columns (Expected Number of Columns: 13 Found: 7)"),
+        (2, "unreadable CSV line: too many columns (Expected Number of Columns: 13 Found: 14)"),
+        (4, "unreadable CSV line: missing columns (Expected Number of Columns: 13 Found: 2)"),
+    ], rej

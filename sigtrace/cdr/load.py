@@ -419,8 +419,14 @@ def _insert_rejects(con: duckdb.DuckDBPyConnection, source_id: int, stage: str, 
             f"""insert into cdr_rejects (source_id, row_num, raw_line, reason)
                 select $sid, line - {header_lines},
                        trim(any_value(csv_line), chr(10) || chr(13)),
-                       'unreadable {what} line: ' || string_agg(lower(error_type) || ' (' || error_message || ')', '; ')
-                from {_ident(src.rejects[0])}
+                       'unreadable {what} line: '
+                       || string_agg(lower(error_type) || ' (' || error_message || ')', '; ' order by first_col, error_type)
+                from (  -- DuckDB reports a short line once per missing column: each kind of error once, the first
+                    select line, error_type, any_value(csv_line) as csv_line,
+                           arg_min(error_message, coalesce(column_idx, -1)) as error_message,
+                           min(coalesce(column_idx, -1)) as first_col
+                    from {_ident(src.rejects[0])}
+                    group by line, error_type)
                 group by line
                 order by line""",
             {"sid": source_id},
