@@ -285,3 +285,19 @@ def test_cdr_reject_reason_names_each_kind_of_error_once(tmp_path):
         (2, "unreadable CSV line: too many columns (Expected Number of Columns: 13 Found: 14)"),
         (4, "unreadable CSV line: missing columns (Expected Number of Columns: 13 Found: 2)"),
     ], rej
+
+
+# 调证函 to a node the directory does not name: the salutation read "（节点：202.135.81.26 -）" /
+# "(nodes: SIP peer 202.135.81.26 -)", the '-' being the empty name
+
+def test_request_letter_names_an_unnamed_node_by_its_address_alone():
+    from sigtrace.campaigns.requests import Letter, Request, render_markdown
+
+    unnamed = Request(node="202.135.81.26", name=None, kind="sip_peer")
+    named = Request(node="8-3-60", name="Dongguan VoIP landing gateway", kind="gateway")
+    text = render_markdown(unnamed)
+    assert "（节点：202.135.81.26）" in text and "(nodes: SIP peer 202.135.81.26):" in text, text
+    text = render_markdown(Letter("province:Guangdong", "Guangdong", [named, unnamed]))
+    assert "（节点：8-3-60 Dongguan VoIP landing gateway、202.135.81.26）" in text, text
+    assert "(nodes: gateway 8-3-60 Dongguan VoIP landing gateway; SIP peer 202.135.81.26):" in text, text
+    assert " -）" not in text and " -)" not in text, text
