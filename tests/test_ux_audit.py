@@ -301,3 +301,21 @@ def test_request_letter_names_an_unnamed_node_by_its_address_alone():
     assert "（节点：8-3-60 Dongguan VoIP landing gateway、202.135.81.26）" in text, text
     assert "(nodes: gateway 8-3-60 Dongguan VoIP landing gateway; SIP peer 202.135.81.26):" in text, text
     assert " -）" not in text and " -)" not in text, text
+
+
+# sigtrace directory with several bad rows (and --cdr-profile with several problems): the problems,
+# one per line in the library's message, ran together on the CLI's one error line
+# ("... (each part ≤ 255) ex_bad.csv line 5: ...") with nothing between them
+
+def test_listed_problems_stay_apart_on_the_one_error_line(tmp_path):
+    bad = tmp_path / "ex_bad.csv"
+    bad.write_text("point_code,name,province,city,role,ip\n1-1-999,Bad,,,local,\nabc,X,,,local,\n1-1-21,Y,,,wizard,\n")
+    case = tmp_path / "case.duckdb"
+    code, _out, err = _run(["directory", str(bad), "--db", str(case)])
+    line = _one_error_line(err)
+    assert code == 2 and "(each part ≤ 255); " in line and "decimal number; " in line, line
+    prof = tmp_path / "p.toml"
+    prof.write_text('name = "x"\nbogus = 1\n[columns]\nnope = "a"\n')
+    code, _out, err = _run(["ingest", str(DEMO / "cdr" / "bei-l1.csv"), "--cdr-profile", str(prof), "--db", str(case)])
+    line = _one_error_line(err)
+    assert code == 2 and "values); [columns] 'nope'" in line, line
