@@ -319,3 +319,25 @@ def test_listed_problems_stay_apart_on_the_one_error_line(tmp_path):
     code, _out, err = _run(["ingest", str(DEMO / "cdr" / "bei-l1.csv"), "--cdr-profile", str(prof), "--db", str(case)])
     line = _one_error_line(err)
     assert code == 2 and "values); [columns] 'nope'" in line, line
+
+
+# a Chinese-header 话单 export given without --cdr-profile: the error said "for a vendor layout use
+# --cdr-profile" but not that the shipped cn_huadan profile reads exactly this header
+
+def test_header_error_names_the_shipped_profile_that_fits(tmp_path):
+    header = "话单类型,交换机信令点,主叫号码,被叫号码,开始时间,通话时长,IMSI,IMEI,LAC,CI,入中继,出中继,呼叫参考号"
+    row = "MTC,1-1-20,15263738125,01054140525,2024-05-11 10:55:03,610,,,,,TG-BEI-L1-BEI-TD,,0039B10F"
+    gbk = tmp_path / "话单_gbk.csv"
+    gbk.write_bytes(f"{header}\r\n{row}\r\n".encode("gb18030"))
+    case = tmp_path / "case.duckdb"
+    code, _out, err = _run(["ingest", str(gbk), "--db", str(case)])
+    line = _one_error_line(err)
+    assert code == 2 and line.endswith("for a vendor layout use --cdr-profile: the shipped profile cn_huadan names "
+                                       "these columns (--cdr-profile cn_huadan)"), line
+    assert _run(["ingest", str(gbk), "--cdr-profile", "cn_huadan", "--db", str(case)])[0] == 0
+    # a header no shipped profile reads: the plain advice, as before
+    other = tmp_path / "vendor.csv"
+    other.write_text("type,sw,a_number,b_number,start_time,called,calling,dur\nMTC,1-1-20,1,2,2024-05-11 10:55:03,3,4,5\n")
+    code, _out, err = _run(["ingest", str(other), "--db", str(case)])
+    line = _one_error_line(err)
+    assert code == 2 and line.endswith("; for a vendor layout use --cdr-profile"), line

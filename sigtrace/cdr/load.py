@@ -218,9 +218,29 @@ def _resolve(src: _Source, prof: Profile, path: Path) -> dict[str, Any]:
         raise InputError(
             f"{path}: header does not match {what}: missing column(s) {', '.join(missing)}; "
             f"the file has: {shown or '(no columns)'}"
-            + ("; for a vendor layout use --cdr-profile" if prof is CANONICAL_PROFILE else "")
+            + (_profile_hint(by_key) if prof is CANONICAL_PROFILE else "")
         )
     return out
+
+
+def _profile_hint(by_key: dict[str, str]) -> str:
+    """The end of the canonical header's error: use --cdr-profile, naming the shipped profiles whose
+    columns this header has (a 话单 export with Chinese headers: cn_huadan)."""
+    from .profiles import load_profile, shipped_profiles
+
+    fits = []
+    for path in shipped_profiles():
+        try:
+            prof = load_profile(path)
+        except InputError:
+            continue
+        needed = [c for c in REQUIRED if c != "record_type" and c not in prof.constants]  # record_type: inferable
+        if all(all(_key(w) in by_key for w in (prof.columns.get(c) or (c,))) for c in needed):
+            fits.append(prof.name)
+    if not fits:
+        return "; for a vendor layout use --cdr-profile"
+    return (f"; for a vendor layout use --cdr-profile: the shipped profile {' or '.join(fits)} names these columns "
+            f"(--cdr-profile {fits[0]})")
 
 
 def _infer_record_type(src: _Source, mapping: dict[str, Any]) -> tuple[str, str] | None:
