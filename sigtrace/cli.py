@@ -267,9 +267,12 @@ MasterOpt = Annotated[Optional[str], typer.Option("--master", help="With --engin
 
 
 TzOpt = Annotated[Optional[str], typer.Option(
-    "--tz", help="Time zone for the times people read (table, html; JSON adds *_local fields beside its UTC ones): "
-    "an IANA name (Asia/Shanghai), UTC, or an offset (+08:00). Default: the offset written in --at (trace), "
-    "else Asia/Shanghai.")]
+    "--tz", help="Time zone for the times people read (table, html; csv keeps UTC; JSON adds *_local fields beside "
+    "its UTC ones): an IANA name (Asia/Shanghai), UTC, or an offset (+08:00). Default: the offset written in --at "
+    "(trace), else Asia/Shanghai.")]
+SqlTzOpt = Annotated[Optional[str], typer.Option(
+    "--tz", help="Time zone for the times of table and csv output, written with their offset (JSON keeps UTC): an "
+    "IANA name (Asia/Shanghai), UTC, or an offset (+08:00). Default: Asia/Shanghai.")]
 
 
 def _tz(value: Optional[str], at: Optional[str] = None):
@@ -403,7 +406,20 @@ def ingest(
         from .render import ingest_table
 
         out.print(ingest_table(rep))
+    _nothing_found(rep, paths)
     _all_rejected(rep, db)
+
+
+def _nothing_found(rep, paths: list[Path]) -> None:
+    """Folders that held no capture and no CDR file: the run added nothing and the summary may be an
+    empty table. Say so on stderr (the exit code stays 0: a quiet day's empty folder is no error)."""
+    if any(f.status != "skipped" for f in rep.files):
+        return
+    from .render.safe import visible
+
+    skipped = f"; {len(rep.files)} file(s) skipped, neither a capture nor a CDR file" if rep.files else ""
+    err.print(f"sigtrace: note: no capture or CDR file found in {', '.join(visible(p) for p in paths)}{skipped}: "
+              "nothing was ingested", markup=False)
 
 
 def _all_rejected(rep, db: Path) -> None:
@@ -496,6 +512,9 @@ def trace(
     if not math.isfinite(window):  # 1e309 parses as inf and passes min=1
         raise typer.BadParameter(f"--window {window!r}: not a finite number of seconds")
     try:
+        from .timeutil import check_window
+
+        check_window(when, window)  # before the lake's slice is cut around it, too
         _check_outputs(out_file, export_pcap, force=force)
         # the program opens the case file in a thread while it imports the trace and its renderers
         # (sigtrace.db.open_soon); Python code calling this command opens it in line
@@ -594,7 +613,7 @@ def sql(
     allow_files: Annotated[bool, typer.Option("--allow-files", help="Let the SQL read files other than the case (read_csv, read_parquet, ...); off by default.")] = False,
     limit: Annotated[Optional[int], typer.Option("--limit", help="At most this many rows per result (default 1000 for --format table, all for json/csv; 0 = all).", min=0)] = None,
     list_queries: Annotated[bool, typer.Option("--list", help="List the named queries and their parameters.")] = False,
-    tz: TzOpt = None,
+    tz: SqlTzOpt = None,
 ) -> None:
     """Run SQL (one or more statements: every result is shown) or a named query against the case file."""
     from .query import list_named, run_sql
@@ -659,7 +678,7 @@ def verify(
 
 @app.command()
 def demo(
-    db: Annotated[Optional[Path], typer.Option("--db", help="Where to write the demo case file (default: a new temporary folder).")] = None,
+    db: Annotated[Optional[Path], typer.Option("--db", help="Where to write the demo case file: a new file or an earlier demo case, never a real case (default: a new temporary folder).")] = None,
     fmt: Annotated[Fmt, typer.Option("--format", help="Output format of the trace and GoIP results.")] = Fmt.table,
     warm: Annotated[bool, typer.Option("--warm", help="Also compile the fast capture decoders now (about a minute, once), so that the first real ingest starts at once.")] = False,
 ) -> None:

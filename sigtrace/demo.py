@@ -28,10 +28,33 @@ def run_demo(db: Path | None, fmt: str, console: Any, *, warm: bool = False, pro
     ``warm`` the captures go through the compiled fast path, so numba compiles and caches the
     decoders now (about a minute, once) instead of during the user's first real ingest."""
     if db is not None:
+        _refuse_other_case(Path(db))
         return _run_demo(db, fmt, console, warm=warm, progress=progress, kept=True)
     with tempfile.TemporaryDirectory(prefix="sigtrace-demo-") as tmp:
         _run_demo(Path(tmp) / "demo.duckdb", fmt, console, warm=warm, progress=progress, kept=False)
     return None
+
+
+def _refuse_other_case(db: Path) -> None:
+    """``--db`` may name a new file or an earlier demo case, never a real investigation's case file:
+    the demo would add its captures and CDRs to that case and replace its network directory."""
+    if not db.is_file():
+        return  # new (or a folder: ingest says C2)
+    import hashlib
+
+    from .db import connect
+
+    data, directory, _ = case_inputs(DEMO_CASE_DIR) if DEMO_CASE_DIR.is_dir() else ([], [], [])
+    demo = {hashlib.sha256(p.read_bytes()).hexdigest() for p in data + directory if p.is_file()}
+    con = connect(db, read_only=True)  # not a case file, locked, newer schema: the usual one-line errors
+    try:
+        rows = con.execute("select source_name, sha256 from sources order by source_id").fetchall()
+    finally:
+        con.close()
+    other = [name for name, sha in rows if sha not in demo]
+    if other:
+        raise SchemaError(f"{db}: holds a case with {len(other)} source(s) that are not the demo's (first: {other[0]}); "
+                          "sigtrace demo writes only a new case file or an earlier demo case: give another --db")
 
 
 def _run_demo(db: Path, fmt: str, console: Any, *, warm: bool, progress: Any, kept: bool) -> Path:

@@ -445,7 +445,7 @@ def load_directory(paths: list[str | Path] | tuple[str | Path, ...], db: str | P
             more = len(problems) - len(shown)
             raise InputError(
                 f"directory not loaded: {len(problems)} problem(s) in {', '.join(sorted(set(names)))}; nothing was changed\n  "
-                + "\n  ".join(shown) + (f"\n  ... and {more} more" if more > 0 else "")
+                + ";\n  ".join(shown) + (f";\n  ... and {more} more" if more > 0 else "")
             )
         report = DirectoryReport(db=str(db) if own else ":connection:")
         _write(con, files, counts, all_exchanges, trunk_rows, replace_exchanges, replace_trunks, report)

@@ -101,8 +101,12 @@ class Result:
         self.cols, self.rows, self.cut = cols, rows, cut
 
 
-def _sql_error(e: BaseException) -> InputError:
+def _sql_error(e: BaseException, binds: dict[str, Any] | None = None) -> InputError:
     first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    # DuckDB names the value it could not convert, not the parameter it came in: say which --param
+    culprits = [f"--param {k}={v}" for k, v in (binds or {}).items() if str(v) and (f"'{v}'" in first or f'"{v}"' in first)]
+    if culprits:
+        first += f" (the value of {', '.join(culprits)})"
     if "disabled by configuration" in first:
         first += " (sigtrace sql reads only the case file; --allow-files lets a query read other files)"
     elif "configuration has been locked" in first:
@@ -159,7 +163,7 @@ def run_statements(db: Path | str, query: str, params: list[str], *, read_only: 
                 else:
                     rows, cut = cur.fetchall(), False
             except duckdb.Error as e:
-                raise _sql_error(e) from None
+                raise _sql_error(e, b) from None
             results.append(Result(cols, rows, cut))
     finally:
         con.close()

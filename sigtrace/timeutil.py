@@ -18,6 +18,17 @@ _OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])(\d{1,2})(?::?(\d{2}))?$", re.I)
 _AT_OFFSET = re.compile(r"(?:[Zz]|[+-]\d{2}:?\d{2})$")
 _ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$")
 
+# The case file keeps capture times as DuckDB TIMESTAMP_NS (1677-09-21 .. 2262-04-11 UTC). A time to
+# search around (--at, --since, --until, a complaint's time), and a trace's window around it, must lie
+# within these bounds (kept a little inside), else DuckDB or Python's datetime cannot represent the
+# range the query reads.
+TIME_MIN = datetime(1678, 1, 1)
+TIME_MAX = datetime(2262, 1, 1)
+TIME_RANGE_TEXT = "1678-01-01 to 2262-01-01 UTC"
+# the furthest a trace reads beyond its window (clock skew, ringing, a call's length, the lake's
+# slice margin): well under this
+_SPAN_SLACK = timedelta(days=2)
+
 
 def parse_iso(text: str, default_tz: tzinfo = BEIJING) -> datetime:
     """ISO 8601 text -> naive UTC datetime. Accepts 'Z', '+08:00', a space instead of 'T'."""
@@ -32,7 +43,28 @@ def parse_iso(text: str, default_tz: tzinfo = BEIJING) -> datetime:
         raise ValueError("not an ISO 8601 time (e.g. 2024-05-11T14:03:22+08:00)") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=default_tz)
-    return dt.astimezone(timezone.utc).replace(tzinfo=None)
+    try:
+        utc = dt.astimezone(timezone.utc).replace(tzinfo=None)
+    except OverflowError:  # 0001-01-01T00:00 at +08:00 is before year 1 in UTC
+        utc = None
+    if utc is None or not TIME_MIN <= utc < TIME_MAX:
+        raise ValueError(f"outside the times a case file holds ({TIME_RANGE_TEXT})")
+    return utc
+
+
+def check_window(at: datetime, window_s: float) -> None:
+    """Refuse a trace window (seconds either side of ``at``, naive UTC) whose range leaves the times a
+    case file holds: one line naming the window, instead of an overflow deep inside the trace."""
+    from .errors import InputError
+
+    try:
+        pad = timedelta(seconds=window_s) + _SPAN_SLACK
+        ok = at - pad >= TIME_MIN and at + pad < TIME_MAX
+    except OverflowError:
+        ok = False
+    if not ok:
+        raise InputError(f"window {window_s:g} s around {iso_utc(at)}: reaches outside the times a case file holds "
+                         f"({TIME_RANGE_TEXT}); give the window in seconds, e.g. 600")
 
 
 def iso_utc(dt: datetime | None) -> str | None:

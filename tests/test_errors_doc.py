@@ -466,6 +466,12 @@ def t_x1(e: Env):
     return ["demo", "--db", str(e.tmp / "d.duckdb")], ["no-demo-here"]
 
 
+def t_x2(e: Env):
+    other = e.tmp / "investigation.duckdb"
+    sigtrace.ingest([e.new_pcap], other)
+    return ["demo", "--db", str(other)], [str(other), "m2pa.pcap"]
+
+
 def t_b6(e: Env):
     def refuse(*a, **k):
         raise PermissionError(13, "Permission denied")
@@ -491,6 +497,7 @@ TRIGGERS = {
     "U12": ("trace_core", lambda e: (["trace", "1", "--at", "2024-05-11T10:00", "--db", str(e.case), "--window", "1e309"],
                                      ["--window", "inf"])),
     "U13": ("goip_core", lambda e: (["goip", "--db", str(e.case), "--tz", "Mars/Olympus"], ["--tz", "Mars/Olympus"])),
+    "U14": ("goip_core", lambda e: (["goip", "--db", str(e.case), "--since", "0001-01-01T00:00"], ["--since", "0001-01-01T00:00"])),
     "I1": ("", lambda e: (["ingest", str(e.tmp / "missing.pcap"), "--db", str(e.case)], [str(e.tmp / "missing.pcap")])),
     "I2": ("", t_i2),
     "I3": ("", t_i3),
@@ -535,6 +542,8 @@ TRIGGERS = {
     "T3": ("trace", t_t3),
     "T4": ("trace", t_t4),
     "T5": ("trace", t_t5),
+    "T6": ("trace_core", lambda e: (["trace", _victim()[0], "--at", _victim()[1], "--db", str(e.case), "--window", "1e12"],
+                                    ["window 1e+12 s"])),
     "B1": ("", lambda e: (["trace", "--batch", str(e.tmp / "missing.csv"), "--db", str(e.case)], ["missing.csv"])),
     "B2": ("", lambda e: (["campaigns", str(e.file("c.csv", b"id,victim,at\n\xff\n")), "--db", str(e.case)], ["c.csv"])),
     "B3": ("", lambda e: (["trace", "--batch", str(e.file("c.csv", "")), "--db", str(e.case)], ["c.csv"])),
@@ -592,7 +601,10 @@ TRIGGERS = {
     "L12": ("", t_l12),
     "L13": ("", lambda e: (["trace", "--batch", str(e.file("c.csv", "id,victim,at\n1,13812345678,2024-05-11T10:00\n")),
                             "--lake", str(_lake(e))], ["--batch"])),
+    "L14": ("", lambda e: (["export", "--db", str(e.case), "--lake", str(e.file("plain.txt", "x") / "lake")],
+                           [str(e.tmp / "plain.txt" / "lake"), "plain.txt"])),
     "X1": ("demo", t_x1),
+    "X2": ("demo", t_x2),
 }
 
 

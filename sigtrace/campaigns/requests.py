@@ -268,8 +268,11 @@ def render_markdown(r: Request | Letter, case: str = "") -> str:
     calls). A ``Request`` alone is a letter to its node."""
     lt = r if isinstance(r, Letter) else Letter(f"node:{r.node}", r.name or r.node, [r])
     to = md(lt.addressee)
-    nodes = "、".join(f"{md(n.node)} {md(n.name or '')}".strip() for n in lt.nodes)
-    nodes_en = "; ".join(f"{_KIND_EN[n.kind]} {md(n.node)} {md(n.name or '')}".strip() for n in lt.nodes)
+    def named(n: Request) -> str:  # a node the directory does not name is its address alone, not "ADDRESS -"
+        return f"{md(n.node)} {md(n.name)}" if n.name else md(n.node)
+
+    nodes = "、".join(named(n) for n in lt.nodes)
+    nodes_en = "; ".join(f"{_KIND_EN[n.kind]} {named(n)}" for n in lt.nodes)
     lines = [f"# 调证函 / Request for records: {to}", "",
              f"致 {to} 的运营方（节点：{nodes}）：", "",
              "我方在调查电信网络诈骗案件时，追踪到以下呼叫经由贵方节点进入我方网络，但贵方节点的记录不在我方案卷中。"

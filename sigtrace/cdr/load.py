@@ -120,6 +120,16 @@ def _open_source(con, source_id: int, path: Path, kind: str, prof: Profile, stac
     return src
 
 
+def _duck_why(e: BaseException, path: Path, *read: Any) -> str:
+    """DuckDB's first line, with the private copy it read (the hashed evidence copy, a gunzipped
+    temporary file) named by the user's own path."""
+    first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    for q in read:
+        if q and str(q) != str(path):
+            first = first.replace(str(q), str(path))
+    return first
+
+
 def _parquet_source(con, src: _Source, path: Path, gz: bool, stack: ExitStack, rd: Path | None = None) -> _Source:
     rd = rd or path
     p = _gunzip(rd, stack) if gz else rd
@@ -127,7 +137,7 @@ def _parquet_source(con, src: _Source, path: Path, gz: bool, stack: ExitStack, r
     try:
         desc = con.execute("describe select * from read_parquet($path)", {"path": str(p)}).fetchall()
     except duckdb.Error as e:
-        raise InputError(f"{path}: not a readable Parquet file ({str(e).splitlines()[0]})") from None
+        raise InputError(f"{path}: not a readable Parquet file ({_duck_why(e, path, p, rd)})") from None
     src.names = [r[0] for r in desc]
     src.from_sql = "read_parquet($path, file_row_number = true)"
     src.ordinal_sql = "file_row_number"
@@ -147,7 +157,7 @@ def _jsonl_source(con, src: _Source, path: Path, p: Path, text: str) -> _Source:
             {"path": str(p), "jd": _JSON_DELIM, "compression": src.params["compression"]},
         ).fetchall()
     except duckdb.Error as e:
-        raise InputError(f"{path}: cannot read as JSON Lines ({str(e).splitlines()[0]})") from None
+        raise InputError(f"{path}: cannot read as JSON Lines ({_duck_why(e, path, p)})") from None
     first = json.loads(text) if text.startswith("{") else {}
     keys = list(first) if isinstance(first, dict) else []
     keys += sorted({r[0] for r in probe} - set(keys))
@@ -208,9 +218,29 @@ def _resolve(src: _Source, prof: Profile, path: Path) -> dict[str, Any]:
         raise InputError(
             f"{path}: header does not match {what}: missing column(s) {', '.join(missing)}; "
             f"the file has: {shown or '(no columns)'}"
-            + ("; for a vendor layout use --cdr-profile" if prof is CANONICAL_PROFILE else "")
+            + (_profile_hint(by_key) if prof is CANONICAL_PROFILE else "")
         )
     return out
+
+
+def _profile_hint(by_key: dict[str, str]) -> str:
+    """The end of the canonical header's error: use --cdr-profile, naming the shipped profiles whose
+    columns this header has (a 话单 export with Chinese headers: cn_huadan)."""
+    from .profiles import load_profile, shipped_profiles
+
+    fits = []
+    for path in shipped_profiles():
+        try:
+            prof = load_profile(path)
+        except InputError:
+            continue
+        needed = [c for c in REQUIRED if c != "record_type" and c not in prof.constants]  # record_type: inferable
+        if all(all(_key(w) in by_key for w in (prof.columns.get(c) or (c,))) for c in needed):
+            fits.append(prof.name)
+    if not fits:
+        return "; for a vendor layout use --cdr-profile"
+    return (f"; for a vendor layout use --cdr-profile: the shipped profile {' or '.join(fits)} names these columns "
+            f"(--cdr-profile {fits[0]})")
 
 
 def _infer_record_type(src: _Source, mapping: dict[str, Any]) -> tuple[str, str] | None:
@@ -279,7 +309,7 @@ def load(con: duckdb.DuckDBPyConnection, source_id: int, path: str | Path, kind:
             with _clock("stage"):
                 con.execute(sql, params)
         except duckdb.Error as e:
-            raise InputError(f"{path}: cannot read as {kind} ({str(e).splitlines()[0]})") from None
+            raise InputError(f"{path}: cannot read as {kind} ({_duck_why(e, path, src.params.get('path'))})") from None
         finally:
             if restore is not None:
                 con.execute("set preserve_insertion_order = false")
@@ -409,8 +439,14 @@ def _insert_rejects(con: duckdb.DuckDBPyConnection, source_id: int, stage: str, 
             f"""insert into cdr_rejects (source_id, row_num, raw_line, reason)
                 select $sid, line - {header_lines},
                        trim(any_value(csv_line), chr(10) || chr(13)),
-                       'unreadable {what} line: ' || string_agg(lower(error_type) || ' (' || error_message || ')', '; ')
-                from {_ident(src.rejects[0])}
+                       'unreadable {what} line: '
+                       || string_agg(lower(error_type) || ' (' || error_message || ')', '; ' order by first_col, error_type)
+                from (  -- DuckDB reports a short line once per missing column: each kind of error once, the first
+                    select line, error_type, any_value(csv_line) as csv_line,
+                           arg_min(error_message, coalesce(column_idx, -1)) as error_message,
+                           min(coalesce(column_idx, -1)) as first_col
+                    from {_ident(src.rejects[0])}
+                    group by line, error_type)
                 group by line
                 order by line""",
             {"sid": source_id},

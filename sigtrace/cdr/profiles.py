@@ -130,7 +130,7 @@ def _profile_from_toml(text: str, name: str, sha: str, where: str) -> Profile:
     rt_map, ans_map = _values_section(doc.get("values") or {}, problems)
     delim, enc = _input_section(doc.get("input") or {}, problems)
     if problems:
-        raise InputError(f"{where}: {len(problems)} problem(s) in the CDR profile:\n  " + "\n  ".join(problems))
+        raise InputError(f"{where}: {len(problems)} problem(s) in the CDR profile:\n  " + ";\n  ".join(problems))
     return Profile(
         name=str(doc.get("name") or name), sha256=sha, path=where, description=str(doc.get("description", "")),
         columns=columns, constants=constants, start_time_formats=fmt["formats"], timezone=fmt["tz"],

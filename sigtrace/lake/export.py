@@ -19,8 +19,8 @@ from typing import Any
 import duckdb
 
 from ..outputs import atomic_path
-from .layout import (MANIFEST, PARTITIONED, ROW_GROUP_ROWS, TABLES, ensure_empty_target, manifest, sort_key,
-                     write_json_atomic)
+from .layout import (MANIFEST, PARTITIONED, ROW_GROUP_ROWS, TABLES, ensure_empty_target, make_lake_folder, manifest,
+                     sort_key, write_json_atomic)
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -91,11 +91,11 @@ def export_case(db: str | Path, lake: str | Path, *, force: bool = False, thread
         if threads:
             con.execute(f"set threads = {int(threads)}")
         parent = lake.resolve().parent
-        parent.mkdir(parents=True, exist_ok=True)
+        make_lake_folder(lake, parent)
         tmp = parent / f".{lake.name}.export-{os.getpid()}"
         if tmp.exists():
             shutil.rmtree(tmp)
-        tmp.mkdir()
+        make_lake_folder(lake, tmp)
         rep = ExportReport(lake=str(lake))
         try:
             have = {r[0] for r in con.execute(

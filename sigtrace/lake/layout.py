@@ -159,6 +159,17 @@ def manifest(con, lake: Path, *, created_by: str) -> dict[str, Any]:
     }
 
 
+def make_lake_folder(lake: Path, folder: Path) -> None:
+    """Create ``folder`` (the lake itself, or the export's temporary folder beside it) with its
+    parents; a folder that cannot be created (no permission, a file in the way, a read-only file
+    system) is a bad ``--lake``: one line naming it, not a traceback."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        why = f"{e.strerror or type(e).__name__}: {e.filename}" if e.filename else (e.strerror or type(e).__name__)
+        raise InputError(f"{lake}: cannot create the lake folder ({why})") from None
+
+
 def ensure_empty_target(lake: Path, force: bool) -> None:
     if lake.exists() and not lake.is_dir():
         raise InputError(f"{lake}: exists and is not a folder")

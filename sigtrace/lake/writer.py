@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import InputError
-from .layout import MANIFEST, TABLES, ensure_empty_target, manifest, write_json_atomic
+from .layout import MANIFEST, TABLES, ensure_empty_target, make_lake_folder, manifest, write_json_atomic
 
 DATA_TABLES = tuple(t for t in TABLES if t not in ("sources", "exchanges", "trunks"))
 IDS = "_ids"
@@ -44,7 +44,7 @@ def prepare_lake(lake: Path) -> None:
         return
     if lake.is_dir() and any(p for p in lake.iterdir() if p.name != IDS):
         raise InputError(f"{lake}: folder is not empty and is not a sigtrace lake (no {MANIFEST})")
-    lake.mkdir(parents=True, exist_ok=True)
+    make_lake_folder(lake, lake)
     _write_manifest(lake, "ingest")
 
 

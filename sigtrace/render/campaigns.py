@@ -188,6 +188,8 @@ def _campaign_table(res: Any) -> str:
     con.print(t)
     if res.unlinked:
         con.print("unlinked: " + _terminal_safe(", ".join(res.unlinked)), markup=False)
+    for cid, e in (res.errors or {}).items():  # why a complaint is in no campaign: it was not traced
+        con.print(_terminal_safe(f"not traced: {cid}: error {e.get('code')}: {e.get('message')}"), markup=False)
     return buf.getvalue().rstrip("\n")
 
 
@@ -228,6 +230,10 @@ def _evidence_refs(h: dict[str, Any], limit: int = 2) -> str:
 def _campaign_html(res: Any, command: str) -> str:
     parts = [f"<p>{len(res.campaigns)} campaign(s); {len(res.unlinked)} complaint(s) not linked to another: "
              f"{_bdi(', '.join(res.unlinked))}</p>"]
+    if res.errors:  # why a complaint is in no campaign: it was not traced
+        parts.append("<p>not traced:</p><ul>" + "".join(
+            f"<li><bdi>{_e(cid)}</bdi>: error {_e(e.get('code'))}: {_bdi(e.get('message'))}</li>"
+            for cid, e in res.errors.items()) + "</ul>")
     for c in res.campaigns:
         chains = []
         for m in c.members:

@@ -11,7 +11,7 @@ from .. import sql
 from ..errors import InputError, NotFoundError
 from ..parsers.numbers import normalize
 from ..pointcode import format_pc
-from ..timeutil import iso_utc
+from ..timeutil import check_window, iso_utc
 from .clock import _ClockMixin, _fingerprint, case_meta, pinned
 from .gaps import _GapsMixin
 from .hops import _HopsMixin, _Node
@@ -133,6 +133,7 @@ def trace(con: Any, number: str, at: datetime, window_s: float = DEFAULT_WINDOW_
         at = at.astimezone(timezone.utc).replace(tzinfo=None)
     if window_s is None or not math.isfinite(window_s) or window_s <= 0:
         raise InputError(f"window must be a positive, finite number of seconds, not {window_s!r}")
+    check_window(at, window_s)
     victim = normalize(number)
     if not victim:
         raise InputError(f"{number!r} is not a telephone number sigtrace can normalize")
