@@ -281,6 +281,7 @@ def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_va
                 with parallel.gc_paused():
                     stats = _ingest_capture(con, source_id, path, comp, ss7_variant, progress, fast=fast)
             enrich_source(con, source_id)
+            _store_isup_answers(con, source_id)
         else:
             from . import cdr
 
@@ -328,6 +329,13 @@ def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_va
             raise SchemaError(f"cannot write to the case file while ingesting {path} ({e}); that file was rolled back, "
                               "earlier files are kept") from None
         raise
+
+
+def _store_isup_answers(con, source_id: int) -> None:
+    """The capture's ISUP answered calls (isup_answers, schema 13: each ANM / CON with the latest IAM
+    before it and the first REL after it on its circuit, over the whole capture), written in the
+    transaction that adds its rows: a capture's rows never change afterwards, so they stay right."""
+    con.execute("insert into isup_answers select * from isup_answer_rows($s)", {"s": source_id})
 
 
 def _checkpoint(con, report: IngestReport) -> None:
