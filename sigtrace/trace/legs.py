@@ -287,12 +287,17 @@ class _Obs:
 
 _TRACE_MACROS = ("trace_isup_legs", "trace_cdr_legs", "trace_sip_invites", "trace_keys", "trace_clock_isup_calls_scan",
                  "trace_clock_isup_calls", "trace_clock_skew")
-# The clock calibration's ISUP calls on a connection whose case has no isup_answers table (a case file
-# written before schema 13 opened read-only, a lake): the window pass over isup_messages, under the name
-# trace_clock_skew calls (the same rows; queries/views/040_trace.sql)
-_SCAN_ALIAS = ("create or replace temp macro trace_clock_isup_calls(p_t_from, p_t_to, p_t_from_wide, p_t_to_wide, "
-               "p_source_ids) as table select * from trace_clock_isup_calls_scan(p_t_from, p_t_to, p_t_from_wide, "
-               "p_t_to_wide, p_source_ids)")
+
+
+def _scan_clock_calls(con: Any) -> None:
+    """The clock calibration's ISUP calls on a connection whose case has no isup_answers table (a case
+    file written before schema 13 opened read-only, a lake): the window pass over isup_messages, under
+    the name trace_clock_skew calls (the same rows; queries/views/040_trace.sql)."""
+    con.execute("create or replace temp macro trace_clock_isup_calls(p_t_from, p_t_to, p_t_from_wide, p_t_to_wide, "
+                "p_source_ids) as table select * from trace_clock_isup_calls_scan(p_t_from, p_t_to, p_t_from_wide, "
+                "p_t_to_wide, p_source_ids)")
+
+
 _MACROS_OK: "weakref.WeakKeyDictionary[Any, bool]" = weakref.WeakKeyDictionary()
 
 
@@ -372,12 +377,12 @@ def ensure_macros(con: Any) -> None:
             body = "\n".join(line for line in stmt.splitlines() if not line.lstrip().startswith("--")).strip()
             if body.startswith("create or replace macro"):
                 if not answers and body.startswith("create or replace macro trace_clock_isup_calls("):
-                    con.execute(_SCAN_ALIAS)  # DuckDB binds a macro's tables when it is created
+                    _scan_clock_calls(con)  # DuckDB binds a macro's tables when it is created
                     continue
                 temp_ddl = body.replace("create or replace macro", "create or replace temp macro", 1)
                 con.execute(temp_ddl)
     elif not answers:
-        con.execute(_SCAN_ALIAS)
+        _scan_clock_calls(con)
     try:
         _MACROS_OK[con] = True
     except TypeError:
