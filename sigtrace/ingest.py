@@ -281,6 +281,7 @@ def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_va
                 with parallel.gc_paused():
                     stats = _ingest_capture(con, source_id, path, comp, ss7_variant, progress, fast=fast)
             enrich_source(con, source_id)
+            _store_isup_answers(con, source_id)
         else:
             from . import cdr
 
@@ -328,6 +329,18 @@ def _ingest_one(con, path: Path, kind: str, comp: str, fr: FileReport, *, ss7_va
             raise SchemaError(f"cannot write to the case file while ingesting {path} ({e}); that file was rolled back, "
                               "earlier files are kept") from None
         raise
+
+
+def _store_isup_answers(con, source_id: int) -> None:
+    """The capture's ISUP answered calls (isup_answers, schema 13: each ANM / CON with the latest IAM
+    before it and the first REL after it on its circuit, over the whole capture), written in the
+    transaction that adds its rows: a capture's rows never change afterwards, so they stay right. A
+    case file without the table (a schema before 13: only where the schema files are held back, as
+    tests do to play an older sigtrace) is left as it is; migration 013 fills it for every capture."""
+    if not con.execute("select count(*) from duckdb_tables() where schema_name = 'main' and table_name = 'isup_answers'"
+                       ).fetchone()[0]:
+        return
+    con.execute("insert into isup_answers select * from isup_answer_rows($s)", {"s": source_id})
 
 
 def _checkpoint(con, report: IngestReport) -> None:

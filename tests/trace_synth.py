@@ -1,7 +1,8 @@
 """Synthetic signalling rows for trace tests and the trace benchmark.
 
 Writes decoded rows (what the decoders would produce) straight into a case: ``isup_messages``,
-``sip_messages``, ``cdr_legs``, ``sources``, ``exchanges`` and ``trunks``. A call is described
+``sip_messages``, ``cdr_legs``, ``sources``, ``exchanges`` and ``trunks``, and what ingest derives
+from them (``isup_answers``). A call is described
 from the entry point to the victim (``Leg`` list, optional SIP hops before it, optional CDR
 records); the builder derives every message and its time on each probe's own clock (``offset_s``
 per source = that probe's clock error), so tests exercise skew, number formats, forwarding and
@@ -255,6 +256,7 @@ class Synth:
 
     # ------------------------------------------------------------------ write
     def flush(self) -> None:
+        isup_sources = sorted({r["source_id"] for r in self.rows.get("isup_messages", ())})
         for table, rows in self.rows.items():
             if not rows:
                 continue
@@ -274,3 +276,8 @@ class Synth:
             finally:
                 self.con.unregister("_synth_batch")
         self.rows.clear()
+        # what ingest writes with a capture's rows: its ISUP answered calls (isup_answers, schema 13),
+        # paired over the source's whole history (again for a source given more rows since)
+        for sid in isup_sources:
+            self.con.execute("delete from isup_answers where source_id = $s", {"s": sid})
+            self.con.execute("insert into isup_answers select * from isup_answer_rows($s)", {"s": sid})

@@ -10,8 +10,9 @@
 --   by hop in milliseconds, so this is the clocks plus tens of ms;
 -- * seizure (offset_seize_s): for a CDR against a capture, the CDR start against the IAM of the leg
 --   arriving at the CDR's switch -- what start_time means when an export writes seizure time.
--- ISUP calls pair ANM/CON with the latest IAM before it and the first REL after it on the circuit
--- (one window pass per circuit).
+-- ISUP calls pair ANM/CON with the latest IAM before it and the first REL after it on the circuit,
+-- all three in the window: read from isup_answers (each capture's answers paired at ingest over its
+-- whole circuit history), or on a case without that table by one window pass per circuit.
 --
 -- The SQL is the table macro trace_clock_skew (queries/views/040_trace.sql), shared with
 -- trace/clock_skew_windows; here with the one window.

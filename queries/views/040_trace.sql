@@ -5,7 +5,7 @@
 -- analyst/cdr_terminating_legs and trace/cdr_incoming_legs call trace_cdr_legs, trace/gateway_invites
 -- and trace/upstream_invites call trace_sip_invites; trace/sip_identity and trace/cdr_identity read
 -- their evidence keys with trace_keys; trace/clock_skew and trace/clock_skew_windows call
--- trace_clock_skew). A NULL filter argument means "any". Times are
+-- trace_clock_skew, which reads its ISUP calls through trace_clock_isup_calls). A NULL filter argument means "any". Times are
 -- UTC on the source's own clock; $max_call_s-style arguments are seconds.
 -- Re-applied on every writable open (create or replace); sigtrace.trace installs the same macros as
 -- TEMP macros on a read-only connection to a case file written before they existed.
@@ -257,7 +257,7 @@ where k like '%:%';
 
 comment on macro table trace_keys is 'The evidence rows a trace step asks about, one row per item of p_keys (comma-separated source_id:ref pairs; ref is a capture''s frame or a CDR file''s row_num; an item without a colon is skipped). Columns: source_id (integer), ref (bigint). Used by trace/sip_identity and trace/cdr_identity.';
 
-create or replace macro trace_clock_skew(p_t_from, p_t_to, p_t_from_wide, p_t_to_wide, p_source_ids, p_min_duration_s, p_max_skew_s) as table
+create or replace macro trace_clock_isup_calls_scan(p_t_from, p_t_to, p_t_from_wide, p_t_to_wide, p_source_ids) as table
 with
 wanted as (
     select try_cast(unnest(string_split(p_source_ids, ',')) as integer) as source_id
@@ -282,30 +282,100 @@ isup as (
 
 isup_seq as (
     -- per circuit in time order: for each message the latest IAM (with a called number) at or before
-    -- it and the first REL at or after it (RANGE frames: equal timestamps count on both sides)
+    -- it and the first REL at or after it (RANGE frames: equal timestamps count on both sides; among
+    -- IAMs of equal time the greatest struct, so the pick does not depend on the order DuckDB meets
+    -- them in -- as isup_answer_rows picks, queries/schema/013_isup_answers.sql)
     select
         w, source_id, ts, msg_type, lo, hi, cic,
-        last_value(case when msg_type = 1 and called_norm is not null
-                        then {'ts': ts, 'called_norm': called_norm, 'dpc': dpc, 'ni': ni} end ignore nulls)
+        max(case when msg_type = 1 and called_norm is not null
+                 then {'ts': ts, 'called_norm': called_norm, 'dpc': dpc, 'ni': ni} end)
             over (partition by w, source_id, lo, hi, cic order by ts
                   range between unbounded preceding and current row) as iam,
-        first_value(case when msg_type = 12 then ts end ignore nulls)
+        min(case when msg_type = 12 then ts end)
             over (partition by w, source_id, lo, hi, cic order by ts
                   range between current row and unbounded following) as rel_ts
     from isup
+)
+
+select
+    w, source_id, iam.called_norm, iam.dpc as node,
+    concat_ws('/', iam.ni, lo, hi, cic) as circuit,
+    iam.ts as seize_ts, ts as answer_ts, rel_ts as end_ts
+from isup_seq
+where msg_type in (7, 9)
+  and iam is not null
+  and rel_ts is not null
+  and epoch_ns(ts) - epoch_ns(iam.ts) < 600e9;
+
+comment on macro table trace_clock_isup_calls_scan is 'The ISUP answered calls of the clock calibration (trace_clock_skew) computed from isup_messages, one window pass per circuit: per window w (0: p_t_from..p_t_to; 1: p_t_from_wide..p_t_to_wide when not NULL; UTC) each ANM / CON with a CIC paired with the latest IAM with a called number at or before it and the first REL at or after it among that window''s messages of its capture and circuit (point codes either way, CIC), the IAM less than 10 minutes before the answer; sources limited to p_source_ids (comma-separated; empty = every source). Columns: w, source_id, called_norm, node (IAM DPC), circuit (ni/lo/hi/cic), seize_ts, answer_ts, end_ts. What trace_clock_isup_calls answers from isup_answers: used in its place on a case file without that table (written before schema 13, opened read-only) and on a lake.';
+
+create or replace macro trace_clock_isup_calls(p_t_from, p_t_to, p_t_from_wide, p_t_to_wide, p_source_ids) as table
+-- trace_clock_isup_calls_scan, read from isup_answers (written at ingest) instead of a window pass
+-- over the windows' ISUP messages. Exactly the same rows, because:
+-- * isup_answers holds, per ANM / CON a with a CIC, over its capture's whole history of the circuit
+--   (same source, point-code pair, CIC; messages with a CIC and type 1, 7, 9 or 12, as the scan
+--   reads), I* = the greatest IAM struct {ts, called_norm, dpc, ni} among the IAMs with a called
+--   number whose ts <= a.ts, and R* = min ts of the RELs whose ts >= a.ts (RANGE frames over ts
+--   include the peers of equal time on both sides; so does <= / >= here).
+-- * The scan of a window W (rows with t_lo <= ts <= t_hi, where t_lo / t_hi are the window's bounds
+--   and the statement's outer bounds least(...) / greatest(...), the stricter of each) pairs a only
+--   when a itself is in W, with the max of the same struct over the IAMs in W with ts <= a.ts. Those
+--   IAMs are I*'s candidates with ts >= t_lo. If I*.ts >= t_lo, I* is among them and is their max
+--   (a subset holding the max of the set); if I*.ts < t_lo, every candidate is before t_lo (none has
+--   a later ts than I*): no IAM, no row. Likewise the first REL in W at or after a is R* when
+--   R*.ts <= t_hi, else there is none: no row. An answer with no I* or no R* in the whole capture
+--   has none in any window: such answers are not in the table.
+-- * The source filter applies to a capture's messages alike; the 10-minute rule
+--   (epoch_ns(answer) - epoch_ns(IAM) < 600e9) reads the answer and the IAM alone, the same
+--   values in both; the output columns are the same values of the same types.
+-- Each window keeps the table's rows whose answer is in the window, IAM at or after its start and
+-- REL at or before its end.
+with
+wanted as (
+    select try_cast(unnest(string_split(p_source_ids, ',')) as integer) as source_id
+),
+
+windows as (
+    select 0 as w, p_t_from::timestamp as t_from, p_t_to::timestamp as t_to
+    union all
+    select 1 as w, p_t_from_wide::timestamp as t_from, p_t_to_wide::timestamp as t_to
+    where p_t_from_wide is not null
+)
+
+select
+    w.w, a.source_id, a.called_norm, a.iam_dpc as node,
+    concat_ws('/', a.iam_ni, a.lo_pc, a.hi_pc, a.cic) as circuit,
+    a.iam_ts as seize_ts, a.answer_ts, a.rel_ts as end_ts
+from isup_answers as a
+inner join windows as w
+    on a.answer_ts between w.t_from::timestamp_ns and w.t_to::timestamp_ns
+    and a.iam_ts >= w.t_from::timestamp_ns
+    and a.rel_ts <= w.t_to::timestamp_ns
+where a.answer_ts between least(p_t_from, p_t_from_wide)::timestamp_ns and greatest(p_t_to, p_t_to_wide)::timestamp_ns
+  and a.iam_ts >= least(p_t_from, p_t_from_wide)::timestamp_ns
+  and a.rel_ts <= greatest(p_t_to, p_t_to_wide)::timestamp_ns
+  and (p_source_ids = '' or a.source_id in (select source_id from wanted))
+  and epoch_ns(a.answer_ts) - epoch_ns(a.iam_ts) < 600e9;
+
+comment on macro table trace_clock_isup_calls is 'The ISUP answered calls of the clock calibration (trace_clock_skew), read from isup_answers: per window w (0: p_t_from..p_t_to; 1: p_t_from_wide..p_t_to_wide when not NULL; UTC) the answers in the window whose IAM and REL are in it too, the IAM less than 10 minutes before the answer; sources limited to p_source_ids (comma-separated; empty = every source). Columns: w, source_id, called_norm, node (IAM DPC), circuit (ni/lo/hi/cic), seize_ts, answer_ts, end_ts. The same rows as trace_clock_isup_calls_scan (the window pass over isup_messages); a connection to a case file without isup_answers gets that one under this name (sigtrace.trace.legs.ensure_macros).';
+
+create or replace macro trace_clock_skew(p_t_from, p_t_to, p_t_from_wide, p_t_to_wide, p_source_ids, p_min_duration_s, p_max_skew_s) as table
+with
+wanted as (
+    select try_cast(unnest(string_split(p_source_ids, ',')) as integer) as source_id
+),
+
+windows as (
+    select 0 as w, p_t_from::timestamp as t_from, p_t_to::timestamp as t_to
+    union all
+    select 1 as w, p_t_from_wide::timestamp as t_from, p_t_to_wide::timestamp as t_to
+    where p_t_from_wide is not null
 ),
 
 isup_calls as (
-    -- an answer (ANM/CON) paired with the latest IAM before it and the first REL after it
-    select
-        w, source_id, iam.called_norm, iam.dpc as node,
-        concat_ws('/', iam.ni, lo, hi, cic) as circuit,
-        iam.ts as seize_ts, ts as answer_ts, rel_ts as end_ts
-    from isup_seq
-    where msg_type in (7, 9)
-      and iam is not null
-      and rel_ts is not null
-      and epoch_ns(ts) - epoch_ns(iam.ts) < 600e9
+    -- an answer (ANM/CON) paired with the latest IAM before it and the first REL after it on its
+    -- circuit, within each window (trace_clock_isup_calls)
+    select * from trace_clock_isup_calls(p_t_from, p_t_to, p_t_from_wide, p_t_to_wide, p_source_ids)
 ),
 
 sip_calls as (

@@ -59,6 +59,9 @@ def open_lake(lake: str | Path, *, threads: int | None = None, memory_limit: str
     check_lake(lake)
     con = connect(None)
     try:
+        # no isup_answers in a lake (written per capture at ingest, not exported): the trace's clock
+        # calibration pairs the ISUP messages itself there (window pass; sigtrace.trace.legs.ensure_macros)
+        con.execute("drop table isup_answers")
         if threads:
             con.execute(f"set threads = {int(threads)}")
         if memory_limit:

@@ -106,6 +106,9 @@ class LocalTraceCase:
 
         self.puller = puller
         self.con = connect(None)
+        # the lake carries no isup_answers (each capture's answers paired over its whole history, written
+        # at ingest): the trace's clock calibration pairs the slice's ISUP messages itself (window pass)
+        self.con.execute("drop table isup_answers")
         self.cells: set[str] = set()
         self.imeis: set[str] = set()
         self.rows: dict[str, int] = {}

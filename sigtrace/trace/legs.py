@@ -285,8 +285,39 @@ class _Obs:
         return {r["source_id"] for g in (self.isup, self.cdr, self.sip) for r in g}
 
 
-_TRACE_MACROS = ("trace_isup_legs", "trace_cdr_legs", "trace_sip_invites", "trace_keys", "trace_clock_skew")
+_TRACE_MACROS = ("trace_isup_legs", "trace_cdr_legs", "trace_sip_invites", "trace_keys", "trace_clock_isup_calls_scan",
+                 "trace_clock_isup_calls", "trace_clock_skew")
+
+
+def _scan_clock_calls(con: Any) -> None:
+    """The clock calibration's ISUP calls on a connection whose case has no isup_answers table (a case
+    file written before schema 13 opened read-only, a lake): the window pass over isup_messages, under
+    the name trace_clock_skew calls (the same rows; queries/views/040_trace.sql)."""
+    con.execute("create or replace temp macro trace_clock_isup_calls(p_t_from, p_t_to, p_t_from_wide, p_t_to_wide, "
+                "p_source_ids) as table select * from trace_clock_isup_calls_scan(p_t_from, p_t_to, p_t_from_wide, "
+                "p_t_to_wide, p_source_ids)")
+
+
 _MACROS_OK: "weakref.WeakKeyDictionary[Any, bool]" = weakref.WeakKeyDictionary()
+
+
+def _has_isup_answers(con: Any) -> bool:
+    """Whether the case holds the isup_answers table (schema 13), asked on a cursor as
+    ``_file_has_macros`` asks. A connection that cannot tell is taken as one without it: the window
+    pass gives the same rows."""
+    from ..db import duckdb
+
+    try:
+        cur = con.cursor()
+    except (AttributeError, duckdb.Error):
+        return False
+    try:
+        cur.execute("select 1 from isup_answers limit 0")
+        return True
+    except duckdb.Error:
+        return False
+    finally:
+        cur.close()
 
 
 def _file_has_macros(con: Any) -> bool | None:
@@ -319,7 +350,9 @@ def _file_has_macros(con: Any) -> bool | None:
 def ensure_macros(con: Any) -> None:
     """Make the trace's table macros (queries/views/040_trace.sql) callable on ``con``. A writable
     open stores them in the case file; a read-only connection to a case file written by an older
-    sigtrace gets them as TEMP macros (the connection's own, nothing is written to the file).
+    sigtrace gets them as TEMP macros (the connection's own, nothing is written to the file). A case
+    without the isup_answers table (written before schema 13, or a lake's case) gets
+    trace_clock_isup_calls as a TEMP macro over the window pass (trace_clock_isup_calls_scan).
 
     Whether the file holds them is asked by calling each on a cursor (~0.5 ms), not by listing
     DuckDB's ~3,300 functions (~15 ms on a fresh connection); the listing stays for a connection the
@@ -335,6 +368,7 @@ def ensure_macros(con: Any) -> None:
             "select function_name from duckdb_functions() where function_type = 'table_macro' "
             "and list_contains($names, function_name)", {"names": list(_TRACE_MACROS)}).fetchall()}
         have_all = set(_TRACE_MACROS) <= have
+    answers = _has_isup_answers(con)
     if not have_all:
         from .._paths import QUERIES_DIR
 
@@ -342,8 +376,13 @@ def ensure_macros(con: Any) -> None:
         for stmt in text.split(";\n"):
             body = "\n".join(line for line in stmt.splitlines() if not line.lstrip().startswith("--")).strip()
             if body.startswith("create or replace macro"):
+                if not answers and body.startswith("create or replace macro trace_clock_isup_calls("):
+                    _scan_clock_calls(con)  # DuckDB binds a macro's tables when it is created
+                    continue
                 temp_ddl = body.replace("create or replace macro", "create or replace temp macro", 1)
                 con.execute(temp_ddl)
+    elif not answers:
+        _scan_clock_calls(con)
     try:
         _MACROS_OK[con] = True
     except TypeError:
