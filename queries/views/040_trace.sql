@@ -257,17 +257,27 @@ where k like '%:%';
 
 comment on macro table trace_keys is 'The evidence rows a trace step asks about, one row per item of p_keys (comma-separated source_id:ref pairs; ref is a capture''s frame or a CDR file''s row_num; an item without a colon is skipped). Columns: source_id (integer), ref (bigint). Used by trace/sip_identity and trace/cdr_identity.';
 
+create or replace macro trace_source_ids(p_source_ids) as table
+select try_cast(unnest(string_split(p_source_ids, ',')) as integer) as source_id;
+
+comment on macro table trace_source_ids is 'The sources a clock-calibration step is limited to: one row per item of p_source_ids (comma-separated source_id list; an item that is not an integer gives NULL, which matches no source). Used by trace_clock_isup_calls_scan, trace_clock_isup_calls and trace_clock_skew (an empty p_source_ids means every source there).';
+
+create or replace macro trace_clock_windows(p_t_from, p_t_to, p_t_from_wide, p_t_to_wide) as table
+select 0 as w, p_t_from::timestamp as t_from, p_t_to::timestamp as t_to
+union all
+select 1 as w, p_t_from_wide::timestamp as t_from, p_t_to_wide::timestamp as t_to
+where p_t_from_wide is not null;
+
+comment on macro table trace_clock_windows is 'The time windows of one clock-calibration statement (UTC): w = 0 for p_t_from..p_t_to, w = 1 for p_t_from_wide..p_t_to_wide when p_t_from_wide is not NULL. Columns: w, t_from, t_to (timestamp). Used by trace_clock_isup_calls_scan, trace_clock_isup_calls and trace_clock_skew.';
+
 create or replace macro trace_clock_isup_calls_scan(p_t_from, p_t_to, p_t_from_wide, p_t_to_wide, p_source_ids) as table
 with
 wanted as (
-    select try_cast(unnest(string_split(p_source_ids, ',')) as integer) as source_id
+    select source_id from trace_source_ids(p_source_ids)
 ),
 
 windows as (
-    select 0 as w, p_t_from::timestamp as t_from, p_t_to::timestamp as t_to
-    union all
-    select 1 as w, p_t_from_wide::timestamp as t_from, p_t_to_wide::timestamp as t_to
-    where p_t_from_wide is not null
+    select w, t_from, t_to from trace_clock_windows(p_t_from, p_t_to, p_t_from_wide, p_t_to_wide)
 ),
 
 isup as (
@@ -332,14 +342,11 @@ create or replace macro trace_clock_isup_calls(p_t_from, p_t_to, p_t_from_wide, 
 -- REL at or before its end.
 with
 wanted as (
-    select try_cast(unnest(string_split(p_source_ids, ',')) as integer) as source_id
+    select source_id from trace_source_ids(p_source_ids)
 ),
 
 windows as (
-    select 0 as w, p_t_from::timestamp as t_from, p_t_to::timestamp as t_to
-    union all
-    select 1 as w, p_t_from_wide::timestamp as t_from, p_t_to_wide::timestamp as t_to
-    where p_t_from_wide is not null
+    select w, t_from, t_to from trace_clock_windows(p_t_from, p_t_to, p_t_from_wide, p_t_to_wide)
 )
 
 select
@@ -362,14 +369,11 @@ comment on macro table trace_clock_isup_calls is 'The ISUP answered calls of the
 create or replace macro trace_clock_skew(p_t_from, p_t_to, p_t_from_wide, p_t_to_wide, p_source_ids, p_min_duration_s, p_max_skew_s) as table
 with
 wanted as (
-    select try_cast(unnest(string_split(p_source_ids, ',')) as integer) as source_id
+    select source_id from trace_source_ids(p_source_ids)
 ),
 
 windows as (
-    select 0 as w, p_t_from::timestamp as t_from, p_t_to::timestamp as t_to
-    union all
-    select 1 as w, p_t_from_wide::timestamp as t_from, p_t_to_wide::timestamp as t_to
-    where p_t_from_wide is not null
+    select w, t_from, t_to from trace_clock_windows(p_t_from, p_t_to, p_t_from_wide, p_t_to_wide)
 ),
 
 isup_calls as (

@@ -285,8 +285,8 @@ class _Obs:
         return {r["source_id"] for g in (self.isup, self.cdr, self.sip) for r in g}
 
 
-_TRACE_MACROS = ("trace_isup_legs", "trace_cdr_legs", "trace_sip_invites", "trace_keys", "trace_clock_isup_calls_scan",
-                 "trace_clock_isup_calls", "trace_clock_skew")
+_TRACE_MACROS = ("trace_isup_legs", "trace_cdr_legs", "trace_sip_invites", "trace_keys", "trace_source_ids",
+                 "trace_clock_windows", "trace_clock_isup_calls_scan", "trace_clock_isup_calls", "trace_clock_skew")
 
 
 def _scan_clock_calls(con: Any) -> None:
