@@ -272,22 +272,15 @@ comment on macro table trace_clock_windows is 'The time windows of one clock-cal
 
 create or replace macro trace_clock_isup_calls_scan(p_t_from, p_t_to, p_t_from_wide, p_t_to_wide, p_source_ids) as table
 with
-wanted as (
-    select source_id from trace_source_ids(p_source_ids)
-),
-
-windows as (
-    select w, t_from, t_to from trace_clock_windows(p_t_from, p_t_to, p_t_from_wide, p_t_to_wide)
-),
-
 isup as (
     select w.w, source_id, ts, msg_type, dpc, ni, least(opc, dpc) as lo, greatest(opc, dpc) as hi, cic, called_norm
     from isup_messages
-    inner join windows as w on ts between w.t_from::timestamp_ns and w.t_to::timestamp_ns
+    inner join trace_clock_windows(p_t_from, p_t_to, p_t_from_wide, p_t_to_wide) as w
+        on ts between w.t_from::timestamp_ns and w.t_to::timestamp_ns
     where ts between least(p_t_from, p_t_from_wide)::timestamp_ns and greatest(p_t_to, p_t_to_wide)::timestamp_ns
       and cic is not null
       and msg_type in (1, 7, 9, 12)
-      and (p_source_ids = '' or source_id in (select source_id from wanted))
+      and (p_source_ids = '' or source_id in (select source_id from trace_source_ids(p_source_ids)))
 ),
 
 isup_seq as (
@@ -340,28 +333,19 @@ create or replace macro trace_clock_isup_calls(p_t_from, p_t_to, p_t_from_wide, 
 --   values in both; the output columns are the same values of the same types.
 -- Each window keeps the table's rows whose answer is in the window, IAM at or after its start and
 -- REL at or before its end.
-with
-wanted as (
-    select source_id from trace_source_ids(p_source_ids)
-),
-
-windows as (
-    select w, t_from, t_to from trace_clock_windows(p_t_from, p_t_to, p_t_from_wide, p_t_to_wide)
-)
-
 select
     w.w, a.source_id, a.called_norm, a.iam_dpc as node,
     concat_ws('/', a.iam_ni, a.lo_pc, a.hi_pc, a.cic) as circuit,
     a.iam_ts as seize_ts, a.answer_ts, a.rel_ts as end_ts
 from isup_answers as a
-inner join windows as w
+inner join trace_clock_windows(p_t_from, p_t_to, p_t_from_wide, p_t_to_wide) as w
     on a.answer_ts between w.t_from::timestamp_ns and w.t_to::timestamp_ns
     and a.iam_ts >= w.t_from::timestamp_ns
     and a.rel_ts <= w.t_to::timestamp_ns
 where a.answer_ts between least(p_t_from, p_t_from_wide)::timestamp_ns and greatest(p_t_to, p_t_to_wide)::timestamp_ns
   and a.iam_ts >= least(p_t_from, p_t_from_wide)::timestamp_ns
   and a.rel_ts <= greatest(p_t_to, p_t_to_wide)::timestamp_ns
-  and (p_source_ids = '' or a.source_id in (select source_id from wanted))
+  and (p_source_ids = '' or a.source_id in (select source_id from trace_source_ids(p_source_ids)))
   and epoch_ns(a.answer_ts) - epoch_ns(a.iam_ts) < 600e9;
 
 comment on macro table trace_clock_isup_calls is 'The ISUP answered calls of the clock calibration (trace_clock_skew), read from isup_answers: per window w (0: p_t_from..p_t_to; 1: p_t_from_wide..p_t_to_wide when not NULL; UTC) the answers in the window whose IAM and REL are in it too, the IAM less than 10 minutes before the answer; sources limited to p_source_ids (comma-separated; empty = every source). Columns: w, source_id, called_norm, node (IAM DPC), circuit (ni/lo/hi/cic), seize_ts, answer_ts, end_ts. The same rows as trace_clock_isup_calls_scan (the window pass over isup_messages); a connection to a case file without isup_answers gets that one under this name (sigtrace.trace.legs.ensure_macros).';
