@@ -91,15 +91,17 @@ def latest_version() -> int:
     return files[-1][0] if files else 0
 
 
-def _has_schema_version(con: duckdb.DuckDBPyConnection) -> bool:
+def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Does the case hold table ``name`` (schema main)? Asked from DuckDB's catalog, so a missing table
+    never aborts the caller's open transaction."""
     row = con.execute(
-        "select count(*) from duckdb_tables() where table_name = 'schema_version' and schema_name = 'main'"
+        "select count(*) from duckdb_tables() where table_name = $n and schema_name = 'main'", {"n": name}
     ).fetchone()
     return bool(row and row[0])
 
 
 def _current_version(con: duckdb.DuckDBPyConnection) -> int | None:
-    if not _has_schema_version(con):
+    if not has_table(con, "schema_version"):
         return None
     v = con.execute("select max(version) from schema_version").fetchone()
     return int(v[0]) if v and v[0] is not None else 0

@@ -29,7 +29,7 @@ import duckdb
 from . import _paths, parallel
 from ._version import __version__
 from .db import (BackgroundAppend, CaseWriteError, CaseWriter, capture_write_settings, cdr_write_settings, connect,
-                 decoded_columns)
+                 decoded_columns, has_table)
 from .enrich import enrich_source
 from .errors import InputError, Interrupted, SchemaError, SigtraceError
 from .inputs import Snapshot, expand_paths, sha256_file, snapshot
@@ -337,8 +337,7 @@ def _store_isup_answers(con, source_id: int) -> None:
     transaction that adds its rows: a capture's rows never change afterwards, so they stay right. A
     case file without the table (a schema before 13: only where the schema files are held back, as
     tests do to play an older sigtrace) is left as it is; migration 013 fills it for every capture."""
-    if not con.execute("select count(*) from duckdb_tables() where schema_name = 'main' and table_name = 'isup_answers'"
-                       ).fetchone()[0]:
+    if not has_table(con, "isup_answers"):
         return
     con.execute("insert into isup_answers select * from isup_answer_rows($s)", {"s": source_id})
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from ..db import table_columns
-from .layout import PARTITIONED, SITE_COLUMNS, TABLES, check_lake, day_dirs, first_and_last, table_files
+from .layout import PARTITIONED, SITE_COLUMNS, TABLES, check_lake, day_dirs, first_and_last, lake_case, table_files
 
 
 def _ident(name: str) -> str:
@@ -53,15 +53,10 @@ def table_source_sql(con: duckdb.DuckDBPyConnection, lake: Path, table: str, fil
 
 def open_lake(lake: str | Path, *, threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """A case connection over the lake (tables as views over its Parquet files)."""
-    from ..db import connect
-
     lake = Path(lake)
     check_lake(lake)
-    con = connect(None)
+    con = lake_case()
     try:
-        # no isup_answers in a lake (written per capture at ingest, not exported): the trace's clock
-        # calibration pairs the ISUP messages itself there (window pass; sigtrace.trace.legs.ensure_macros)
-        con.execute("drop table isup_answers")
         if threads:
             con.execute(f"set threads = {int(threads)}")
         if memory_limit:

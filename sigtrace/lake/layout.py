@@ -159,6 +159,19 @@ def manifest(con, lake: Path, *, created_by: str) -> dict[str, Any]:
     }
 
 
+def lake_case() -> Any:
+    """An in-memory case with sigtrace's schema, for the tables of a lake: the views over its Parquet
+    files (``open_lake``) or the rows a lake trace pulls (``LocalTraceCase``). A lake carries no
+    isup_answers (each capture's answered calls, paired over its whole history at ingest, are not
+    exported), so the table is left out: the trace's clock calibration then pairs the ISUP messages
+    itself (the window pass, ``sigtrace.trace.legs.ensure_macros``)."""
+    from ..db import connect
+
+    con = connect(None)
+    con.execute("drop table isup_answers")
+    return con
+
+
 def make_lake_folder(lake: Path, folder: Path) -> None:
     """Create ``folder`` (the lake itself, or the export's temporary folder beside it) with its
     parents; a folder that cannot be created (no permission, a file in the way, a read-only file

@@ -102,13 +102,10 @@ class LocalTraceCase:
     """A local in-memory case filled from a lake for one trace (see the module doc)."""
 
     def __init__(self, puller: Puller):
-        from ..db import connect
+        from .layout import lake_case
 
         self.puller = puller
-        self.con = connect(None)
-        # the lake carries no isup_answers (each capture's answers paired over its whole history, written
-        # at ingest): the trace's clock calibration pairs the slice's ISUP messages itself (window pass)
-        self.con.execute("drop table isup_answers")
+        self.con = lake_case()
         self.cells: set[str] = set()
         self.imeis: set[str] = set()
         self.rows: dict[str, int] = {}
